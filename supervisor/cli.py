@@ -1,0 +1,103 @@
+"""The `supervisor` command: one entry point for every process of the service."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from supervisor.settings import Settings
+
+app = typer.Typer(
+    help="政务服务电子监察 — electronic supervision of government service centers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _mount_kafka() -> None:
+    from supervisor.kafka.cli import app as kafka_app
+
+    app.add_typer(kafka_app, name="kafka", help="The project's local Kafka broker (KRaft).")
+
+
+@app.command()
+def replay(
+    events: Annotated[str, typer.Argument(metavar="EVENTS.jsonl", help="Events, one JSON object a line; - for stdin.")],
+    rules: Annotated[Path | None, typer.Option("--rules", metavar="DIR", help="Rule directory (default: rules/).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Advance the clock to this time at the end, e.g. 2026-12-01T00:00:00+08:00.")] = None,
+) -> None:
+    """Run events from a file through the rule engine; print the alerts (contract §5)."""
+    from supervisor.replay import run
+
+    settings = Settings.from_env()
+    end = None
+    if until is not None:
+        try:
+            end = datetime.fromisoformat(until)
+        except ValueError:
+            raise typer.BadParameter(f"not an ISO 8601 time: {until}", param_hint="--until") from None
+        if end.tzinfo is None:
+            raise typer.BadParameter("give an offset, e.g. +08:00", param_hint="--until")
+    raise typer.Exit(run(events, rules or settings.rules_dir, end, settings.timezone))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust rule-engine worker (consumes case events, publishes alerts)."""
+    from supervisor.worker.main import run
+
+    run(Settings.from_env())
+
+
+@app.command()
+def web() -> None:
+    """Run the web service: the wall, the WebSocket, the API, /metrics."""
+    from supervisor.web.server import run
+
+    run(Settings.from_env())
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(help="Live events per second after the backlog.")] = 5.0,
+    late_share: Annotated[float, typer.Option(help="Share of cases handled late.")] = 0.15,
+    irregular_share: Annotated[float, typer.Option(help="Share of cases handled irregularly.")] = 0.1,
+    backlog: Annotated[int, typer.Option(help="Cases already under way, uploaded first.")] = 300,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable run.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Publish realistic case events of Hechi's 69 centers to Kafka."""
+    import asyncio
+
+    from supervisor.simulate.producer import simulate as run
+
+    count = asyncio.run(run(
+        Settings.from_env(), rate=rate, late_share=late_share, irregular_share=irregular_share,
+        backlog_cases=backlog, seed=seed, duration=duration,
+    ))
+    typer.echo(f"published {count} events", err=True)
+
+
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 5.0,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the wall in a browser.")] = False,
+) -> None:
+    """The live demo: local Kafka, worker, web service and simulated centers."""
+    from supervisor.demo import run
+
+    raise typer.Exit(run(Settings.from_env(), rate=rate, open_browser=open_browser))
+
+
+def main() -> None:
+    _mount_kafka()
+    app(prog_name="supervisor")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

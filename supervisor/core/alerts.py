@@ -1,0 +1,46 @@
+"""Alerts (contract §3): what the engine raises and everything downstream carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule firing for one case and occurrence.
+
+    `alert_id` is `<rule_id>:<case_id>`, or `<rule_id>:<case_id>:<event_id>` for a rule
+    that can fire on several events of one case; it depends only on the events, so a
+    replay, a restart or another worker produce the same id and nothing is shown twice.
+    `raised_at` is the event time at which the condition became true (a deadline rule's
+    deadline itself), in the center's local zone.
+    """
+
+    alert_id: str
+    rule_id: str
+    severity: str
+    case_id: str
+    center_id: str
+    raised_at: datetime
+    title: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "rule_id": self.rule_id,
+            "severity": self.severity,
+            "case_id": self.case_id,
+            "center_id": self.center_id,
+            "raised_at": self.raised_at.isoformat(timespec="seconds"),
+            "title": self.title,
+            "message": self.message,
+            "details": self.details,
+        }
+
+
+def alert_id(rule_id: str, case_id: str, occurrence: str | None = None) -> str:
+    return f"{rule_id}:{case_id}" if occurrence is None else f"{rule_id}:{case_id}:{occurrence}"

@@ -1,0 +1,417 @@
+"""The rule engine: one case's state, one event or one instant in, alerts out.
+
+Sans-I/O and clock-free: `apply(state, event)` and `advance(state, now)` are plain
+functions of their arguments, so the Faust worker (state in a table, `now` from the wall
+clock), `supervisor replay` (state in a dict, `now` from event time) and the tests all
+drive this same code and get the same alerts.
+
+Order inside `apply`: a re-delivered event changes nothing; deadlines that fell before
+the event fire first (their `raised_at` is the deadline); then the event is checked
+against the case's workflow and applied, which may raise event rules at its own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from supervisor.core.alerts import Alert, alert_id
+from supervisor.core.calendar import DAY, WorkCalendar
+from supervisor.core.events import (
+    AcceptedPayload,
+    CaseEvent,
+    DecidedPayload,
+    EvaluatedPayload,
+    EventType,
+    ExtendedPayload,
+    FeeChargedPayload,
+    ReasonPayload,
+    StepCompletedPayload,
+    SuspendedPayload,
+)
+from supervisor.core.rules import (
+    ExtensionRepeatedParams,
+    MinutesParams,
+    NegativeEvaluationParams,
+    RepeatedParams,
+    RuleBook,
+    UnrectifiedParams,
+    WarningParams,
+    WorkingDaysParams,
+)
+from supervisor.core.state import CaseState, LimitState
+
+E = EventType
+_P = TypeVar("_P")
+
+#: What each status allows (contract §1, "The order a case may take").
+_BEFORE_ACCEPTANCE = {E.SUBMITTED, E.ACCEPTED, E.SUPPLEMENT_REQUESTED, E.SUPPLEMENT_RECEIVED,
+                      E.NOT_ACCEPTED, E.WITHDRAWN}
+_AFTER_CLOSE = {E.DELIVERED, E.EVALUATED, E.RECTIFIED, E.COMPLAINED}
+ALLOWED: dict[str, set[EventType]] = {
+    "received": _BEFORE_ACCEPTANCE,
+    "open": set(EventType) - {E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED},
+    "concluded": _AFTER_CLOSE,
+    "not_accepted": _AFTER_CLOSE,
+    "withdrawn": _AFTER_CLOSE,
+}
+STATUS_ZH = {"received": "已收件未受理", "open": "办理中", "concluded": "已办结",
+             "not_accepted": "不予受理", "withdrawn": "已撤回"}
+EVENT_ZH = {
+    E.SUBMITTED: "收件", E.ACCEPTED: "受理", E.NOT_ACCEPTED: "不予受理",
+    E.SUPPLEMENT_REQUESTED: "补正告知", E.SUPPLEMENT_RECEIVED: "补正材料收到",
+    E.STEP_COMPLETED: "环节办结", E.SUSPENDED: "暂停计时", E.RESUMED: "恢复计时",
+    E.EXTENDED: "延期", E.FEE_CHARGED: "收费", E.DECIDED: "审批决定", E.CONCLUDED: "办结",
+    E.DELIVERED: "送达", E.WITHDRAWN: "撤回", E.EVALUATED: "评价", E.RECTIFIED: "差评整改",
+    E.COMPLAINED: "投诉",
+}
+
+
+@dataclass
+class Outcome:
+    """The case after the step, the alerts it raised, and whether it was a re-delivery."""
+
+    state: CaseState
+    alerts: list[Alert] = field(default_factory=list)
+    duplicate: bool = False
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: RuleBook,
+        calendar: WorkCalendar,
+        center_name: Callable[[str], str] = lambda code: code,
+    ) -> None:
+        self.rules = rules
+        self.calendar = calendar
+        self.center_name = center_name
+
+    # -- the two entry points -----------------------------------------------------------
+
+    def apply(self, state: CaseState | None, event: CaseEvent) -> Outcome:
+        if state is None:
+            state = CaseState(case_id=event.case_id, center_id=event.center_id)
+        elif event.event_id in state.seen_events:
+            return Outcome(state, duplicate=True)
+        else:
+            state = state.model_copy(deep=True)
+        at = self.calendar.local(event.occurred_at)
+        alerts = self._fire_timers(state, at, inclusive=False)
+        state.seen_events.append(event.event_id)
+        if state.last_event_at is None or at > state.last_event_at:
+            state.last_event_at = at
+        alerts += self._apply_event(state, event, at)
+        return Outcome(state, alerts)
+
+    def advance(self, state: CaseState, now: datetime) -> Outcome:
+        """Fire every timer of the case due at or before `now`."""
+        due = self.next_due(state)
+        if due is None or due > now:
+            return Outcome(state)
+        state = state.model_copy(deep=True)
+        return Outcome(state, self._fire_timers(state, self.calendar.local(now), inclusive=True))
+
+    def next_due(self, state: CaseState) -> datetime | None:
+        """When this case next needs `advance`, or None while nothing is pending."""
+        timers = self.timers(state)
+        return min(timers.values()) if timers else None
+
+    # -- timers --------------------------------------------------------------------------
+
+    def timers(self, state: CaseState) -> dict[str, datetime]:
+        """Pending (not yet fired) timer rules of the case and when each falls due."""
+        cal, pending = self.calendar, {}
+        if state.status == "open" and state.accepted_at and state.suspended_since is None:
+            if state.promised:
+                deadline = self._deadline(state, state.promised)
+                pending["deadline.overdue"] = deadline
+                warning = self.rules.get("deadline.warning")
+                if warning is not None:
+                    pending["deadline.warning"] = self._warning_at(
+                        state, state.promised, warning.params)  # type: ignore[arg-type]
+            if state.statutory:
+                pending["deadline.statutory_overdue"] = self._deadline(state, state.statutory)
+        if state.status == "open" and state.suspended_since is not None:
+            rule = self.rules.get("suspension.too_long")
+            if rule is not None:
+                days = _params(rule.params, WorkingDaysParams).working_days
+                pending["suspension.too_long"] = cal.add(state.suspended_since, days * DAY)
+        if state.decided_outcome == "approve" and state.decided_at and not state.delivered_at:
+            rule = self.rules.get("delivery.overdue")
+            if rule is not None and state.status != "withdrawn":
+                days = _params(rule.params, WorkingDaysParams).working_days
+                pending["delivery.overdue"] = cal.working_deadline(state.decided_at, days)
+        if state.negative_evaluation_at and not state.rectified:
+            rule = self.rules.get("evaluation.unrectified")
+            if rule is not None:
+                days = _params(rule.params, UnrectifiedParams).working_days
+                pending["evaluation.unrectified"] = cal.working_deadline(
+                    state.negative_evaluation_at, days)
+        return {
+            rule_id: due for rule_id, due in pending.items()
+            if self.rules.get(rule_id) is not None and alert_id(rule_id, state.case_id) not in state.fired
+        }
+
+    def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
+        alerts = []
+        for rule_id, due in sorted(self.timers(state).items(), key=lambda item: item[1]):
+            if due < now or (inclusive and due == now):
+                alerts += self._raise(state, rule_id, due, self._timer_fields(state, rule_id, due))
+        return alerts
+
+    def _timer_fields(self, state: CaseState, rule_id: str, due: datetime) -> dict[str, object]:
+        fields: dict[str, object] = {"deadline": _human_time(due, self.calendar)}
+        rule = self.rules.get(rule_id)
+        if rule is not None and isinstance(rule.params, WorkingDaysParams | UnrectifiedParams):
+            fields["working_days"] = f"{rule.params.working_days:g}"
+        if rule_id == "deadline.warning" and state.promised:
+            fields["deadline"] = _human_time(self._deadline(state, state.promised), self.calendar)
+        return fields
+
+    def _deadline(self, state: CaseState, limit: LimitState) -> datetime:
+        """Limit from acceptance, then approved extensions, then time spent suspended."""
+        assert state.accepted_at is not None
+        cal = self.calendar
+        deadline = cal.deadline(state.accepted_at, limit.value, limit.unit)
+        for extension in state.approved_extensions:
+            deadline = cal.extend(deadline, extension.value, extension.unit)
+        if state.suspended_seconds:
+            deadline = cal.add(deadline, state.suspended_seconds)
+        return deadline
+
+    def _warning_at(self, state: CaseState, limit: LimitState, params: WarningParams) -> datetime:
+        assert state.accepted_at is not None
+        cal = self.calendar
+        start = cal.clock_start(state.accepted_at)
+        unsuspended = state.model_copy(update={"suspended_seconds": 0.0})
+        total = cal.between(start, self._deadline(unsuspended, limit))
+        if params.mode == "share":
+            used = params.share * total
+        else:
+            used = max(0.0, total - params.remaining_working_days * DAY)
+        return cal.add(start, used + state.suspended_seconds)
+
+    # -- events --------------------------------------------------------------------------
+
+    def _apply_event(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        kind = event.type
+        if kind not in ALLOWED[state.status]:
+            alerts += self._raise(state, "workflow.out_of_order", at, {
+                "state": STATUS_ZH[state.status], "event_type": EVENT_ZH[kind],
+                "event_id": event.event_id,
+            }, occurrence=event.event_id)
+            if kind in (E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED):
+                return alerts  # a second start of the case is recorded, not applied
+        handler = getattr(self, f"_on_{kind.value}", None)
+        if handler is not None:
+            alerts += handler(state, event, at)
+        return alerts
+
+    def _on_submitted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.submitted_at = state.submitted_at or at
+        state.department = state.department or event.department
+        return []
+
+    def _on_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        payload = event.payload_as(AcceptedPayload) if event.payload else None
+        assert payload is not None  # the schema requires it
+        state.status = "open"
+        state.accepted_at = at
+        state.item_code = payload.item_code
+        state.item_name = payload.item_name
+        state.department = event.department or state.department
+        state.immediate = payload.immediate
+        state.promised = LimitState(value=payload.promised_limit.value, unit=payload.promised_limit.unit)
+        if payload.statutory_limit is not None:
+            state.statutory = LimitState(
+                value=payload.statutory_limit.value, unit=payload.statutory_limit.unit)
+        state.fee_standard = payload.fee_standard
+        state.required_steps = list(payload.required_steps)
+        return self._check_fees(state, at)
+
+    def _on_not_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.status = "not_accepted"
+        payload = event.payload_as(ReasonPayload)
+        if not (payload.reason or "").strip():
+            return self._raise(state, "rejection.no_reason", at, {"decision": "不予受理"})
+        return []
+
+    def _on_supplement_requested(
+        self, state: CaseState, event: CaseEvent, at: datetime
+    ) -> list[Alert]:
+        state.supplement_requests += 1
+        alerts = []
+        repeated = self.rules.get("supplement.repeated")
+        if repeated is not None:
+            limit = _params(repeated.params, RepeatedParams).max_requests
+            if state.supplement_requests > limit:
+                alerts += self._raise(state, "supplement.repeated", at,
+                                      {"count": state.supplement_requests})
+        late = self.rules.get("supplement.late")
+        if late is not None and state.submitted_at is not None:
+            days = _params(late.params, WorkingDaysParams).working_days
+            if at > self.calendar.working_deadline(state.submitted_at, days):
+                alerts += self._raise(state, "supplement.late", at, {"working_days": f"{days:g}"})
+        return alerts
+
+    def _on_step_completed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        step = event.payload_as(StepCompletedPayload).step
+        if step not in state.completed_steps:
+            state.completed_steps.append(step)
+        return []
+
+    def _on_suspended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        if state.suspended_since is not None or state.status != "open":
+            return []
+        state.suspended_since = at
+        if event.payload_as(SuspendedPayload).reason_code is None:
+            return self._raise(state, "suspension.no_reason", at, {})
+        return []
+
+    def _on_resumed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        self._close_suspension(state, at)
+        return []
+
+    def _close_suspension(self, state: CaseState, at: datetime) -> None:
+        if state.suspended_since is None or state.accepted_at is None:
+            state.suspended_since = None
+            return
+        counted_from = max(state.suspended_since, self.calendar.clock_start(state.accepted_at))
+        state.suspended_seconds += self.calendar.between(counted_from, at)
+        state.suspended_since = None
+
+    def _on_extended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        payload = event.payload_as(ExtendedPayload)
+        state.extension_count += 1
+        label = LimitState(value=payload.value, unit=payload.unit).label()
+        alerts = []
+        if payload.approved_by:
+            state.approved_extensions.append(LimitState(value=payload.value, unit=payload.unit))
+        else:
+            alerts += self._raise(state, "extension.unapproved", at, {"extension": label})
+        repeated = self.rules.get("extension.repeated")
+        if repeated is not None:
+            params = _params(repeated.params, ExtensionRepeatedParams)
+            length = payload.value * DAY if payload.unit == "working_day" else self.calendar.between(
+                at, at + timedelta(days=payload.value))
+            if state.extension_count > params.max_extensions or length > params.max_working_days * DAY:
+                alerts += self._raise(state, "extension.repeated", at,
+                                      {"count": state.extension_count, "extension": label})
+        return alerts
+
+    def _on_fee_charged(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.fees_charged += event.payload_as(FeeChargedPayload).amount
+        return self._check_fees(state, at)
+
+    def _check_fees(self, state: CaseState, at: datetime) -> list[Alert]:
+        if state.fee_standard is None or state.fees_charged <= state.fee_standard + 1e-9:
+            return []
+        return self._raise(state, "fee.overcharge", at, {
+            "charged": f"{state.fees_charged:g}", "fee_standard": f"{state.fee_standard:g}"})
+
+    def _on_decided(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        payload = event.payload_as(DecidedPayload)
+        state.decided_at = at
+        state.decided_outcome = payload.outcome
+        alerts = []
+        missing = [s for s in state.required_steps if s not in state.completed_steps]
+        if missing and state.accepted_at is not None:
+            alerts += self._raise(state, "workflow.step_skipped", at,
+                                  {"missing_steps": "、".join(missing)})
+        if payload.outcome == "deny" and not (payload.reason or "").strip():
+            alerts += self._raise(state, "rejection.no_reason", at, {"decision": "不予许可决定"})
+        return alerts
+
+    def _on_concluded(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        alerts = []
+        if state.accepted_at is not None and not state.immediate:
+            if state.decided_at is None:
+                alerts += self._raise(state, "workflow.no_decision", at, {})
+            too_fast = self.rules.get("conclusion.too_fast")
+            if too_fast is not None:
+                minutes = _params(too_fast.params, MinutesParams).minutes
+                if at - state.accepted_at < timedelta(minutes=minutes):
+                    taken = (at - state.accepted_at).total_seconds() / 60
+                    alerts += self._raise(state, "conclusion.too_fast", at,
+                                          {"minutes": f"{taken:.0f}"})
+        self._close_suspension(state, at)
+        state.status = "concluded"
+        state.concluded_at = at
+        return alerts
+
+    def _on_delivered(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.delivered_at = state.delivered_at or at
+        return []
+
+    def _on_withdrawn(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        if state.status in ("received", "open"):
+            self._close_suspension(state, at)
+            state.status = "withdrawn"
+        return []
+
+    def _on_evaluated(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        level = event.payload_as(EvaluatedPayload).level
+        alerts = []
+        negative = self.rules.get("evaluation.negative")
+        if negative is not None and level <= _params(negative.params, NegativeEvaluationParams).max_level:
+            alerts += self._raise(state, "evaluation.negative", at, {"level": level})
+        unrectified = self.rules.get("evaluation.unrectified")
+        if unrectified is not None and state.negative_evaluation_at is None:
+            if level <= _params(unrectified.params, UnrectifiedParams).max_level:
+                state.negative_evaluation_at = at
+        return alerts
+
+    def _on_rectified(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.rectified = True
+        return []
+
+    # -- raising -------------------------------------------------------------------------
+
+    def _raise(
+        self,
+        state: CaseState,
+        rule_id: str,
+        at: datetime,
+        fields: dict[str, object],
+        occurrence: str | None = None,
+    ) -> list[Alert]:
+        rule = self.rules.get(rule_id)
+        ident = alert_id(rule_id, state.case_id, occurrence)
+        if rule is None or ident in state.fired:
+            return []
+        state.fired.append(ident)
+        values: dict[str, object] = {
+            "case_id": state.case_id,
+            "center_id": state.center_id,
+            "center_name": self.center_name(state.center_id),
+            "item_name": state.item_name or state.item_code or "—",
+            "item_code": state.item_code or "—",
+            "promised_limit": state.promised.label() if state.promised else "—",
+            "statutory_limit": state.statutory.label() if state.statutory else "—",
+            **fields,
+        }
+        title, message = rule.render(values)
+        details = {k: v for k, v in values.items() if k not in ("case_id", "center_id")}
+        details["basis"] = rule.spec.basis
+        return [Alert(
+            alert_id=ident, rule_id=rule_id, severity=rule.spec.severity,
+            case_id=state.case_id, center_id=state.center_id,
+            raised_at=self.calendar.local(at), title=title, message=message, details=details,
+        )]
+
+
+def _params(params: object, model: type[_P]) -> _P:
+    assert isinstance(params, model), f"rule thresholds are {type(params).__name__}, not {model.__name__}"
+    return params
+
+
+def _human_time(instant: datetime, calendar: WorkCalendar) -> str:
+    """Local time as officials write it: a deadline at midnight is 24:00 of the day before."""
+    local = calendar.local(instant)
+    if local.hour == local.minute == local.second == 0:
+        return f"{(local - timedelta(days=1)).date().isoformat()} 24:00"
+    return local.strftime("%Y-%m-%d %H:%M")

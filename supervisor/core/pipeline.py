@@ -1,0 +1,49 @@
+"""The data path in one place: decode → validate → dedupe → evaluate → emit.
+
+Both adapters call `process()`: the worker with bytes from Kafka and the wall clock,
+replay with a line of a file and the event-time clock. What differs is only where state
+lives and where the result goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from supervisor.core.alerts import Alert
+from supervisor.core.engine import Engine
+from supervisor.core.events import CaseEvent, InvalidEvent, decode
+from supervisor.core.state import CaseState
+
+StateLoader = Callable[[str], CaseState | None]
+
+
+@dataclass
+class Processed:
+    event: CaseEvent | None
+    state: CaseState | None
+    alerts: list[Alert] = field(default_factory=list)
+    rejected: str | None = None  # why the message is not an event (goes to the DLQ)
+    duplicate: bool = False
+
+
+def process(
+    engine: Engine,
+    raw: bytes | str,
+    load: StateLoader,
+    now: datetime | None = None,
+) -> Processed:
+    try:
+        event = decode(raw)                                 # decode + validate
+    except InvalidEvent as exc:
+        return Processed(None, None, rejected=exc.reason)
+    outcome = engine.apply(load(event.case_id), event)      # dedupe + evaluate
+    if outcome.duplicate:
+        return Processed(event, outcome.state, duplicate=True)
+    alerts = list(outcome.alerts)
+    if now is not None:                                     # deadlines already past
+        later = engine.advance(outcome.state, now)
+        alerts += later.alerts
+        return Processed(event, later.state, alerts)
+    return Processed(event, outcome.state, alerts)          # emit: the caller's

@@ -1,0 +1,193 @@
+"""Rule definitions as data: loaded from `rules/*.yaml`, validated strictly at load.
+
+Supervision offices change thresholds and wording, not Python: the engine knows how
+each canonical rule *evaluates*, the YAML says whether it is on, its severity, its zh-CN
+title and message, the legal basis, and its thresholds. Unknown keys, unknown rule ids
+and wrong types are refused with the file and the rule that is wrong.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Severity = Literal["yellow", "red"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(_Strict):
+    pass
+
+
+class WarningParams(_Strict):
+    """`share`: fire when this share of the promised limit has elapsed; `remaining`:
+    fire when this many working days remain (the "1 working day before" ladders)."""
+
+    mode: Literal["share", "remaining"] = "share"
+    share: float = Field(default=0.8, gt=0, lt=1)
+    remaining_working_days: float = Field(default=1.0, gt=0)
+
+
+class WorkingDaysParams(_Strict):
+    working_days: float = Field(gt=0)
+
+
+class MinutesParams(_Strict):
+    minutes: float = Field(gt=0)
+
+
+class ExtensionRepeatedParams(_Strict):
+    max_extensions: int = Field(default=1, ge=1)
+    max_working_days: float = Field(default=10, gt=0)
+
+
+class NegativeEvaluationParams(_Strict):
+    max_level: int = Field(default=2, ge=1, le=5)
+
+
+class UnrectifiedParams(_Strict):
+    max_level: int = Field(default=2, ge=1, le=5)
+    working_days: float = Field(default=15, gt=0)
+
+
+class RepeatedParams(_Strict):
+    max_requests: int = Field(default=1, ge=1)
+
+
+#: The rules this engine knows how to evaluate, and the shape of their thresholds.
+PARAMS: dict[str, type[_Strict]] = {
+    "deadline.warning": WarningParams,
+    "deadline.overdue": NoParams,
+    "deadline.statutory_overdue": NoParams,
+    "supplement.repeated": RepeatedParams,
+    "supplement.late": WorkingDaysParams,
+    "suspension.no_reason": NoParams,
+    "suspension.too_long": WorkingDaysParams,
+    "extension.unapproved": NoParams,
+    "extension.repeated": ExtensionRepeatedParams,
+    "fee.overcharge": NoParams,
+    "workflow.out_of_order": NoParams,
+    "workflow.no_decision": NoParams,
+    "workflow.step_skipped": NoParams,
+    "conclusion.too_fast": MinutesParams,
+    "rejection.no_reason": NoParams,
+    "delivery.overdue": WorkingDaysParams,
+    "evaluation.negative": NegativeEvaluationParams,
+    "evaluation.unrectified": UnrectifiedParams,
+}
+
+
+class RuleSpec(_Strict):
+    id: str
+    severity: Severity
+    title: str = Field(min_length=1)
+    message: str = Field(min_length=1)
+    basis: str = ""
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rule:
+    """One loaded rule: its spec plus its thresholds parsed into their typed model."""
+
+    def __init__(self, spec: RuleSpec, params: BaseModel) -> None:
+        self.spec = spec
+        self.params = params
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def render(self, fields: Mapping[str, object]) -> tuple[str, str]:
+        """Title and message with `{field}` placeholders filled; a missing one shows —."""
+        values = _Fallback(fields)
+        formatter = string.Formatter()
+        return (
+            formatter.vformat(self.spec.title, (), values),
+            formatter.vformat(self.spec.message, (), values),
+        )
+
+
+class _Fallback(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+class RuleError(ValueError):
+    """A rule file that cannot be loaded; the message names the file and the problem."""
+
+
+class RuleBook:
+    """The rules in force. Immutable: a reload builds a new book."""
+
+    def __init__(self, rules: Mapping[str, Rule]) -> None:
+        self._rules = dict(rules)
+
+    def get(self, rule_id: str) -> Rule | None:
+        """The rule if it is loaded and enabled, else None (the engine skips it)."""
+        rule = self._rules.get(rule_id)
+        return rule if rule is not None and rule.spec.enabled else None
+
+    def __iter__(self) -> Any:
+        return iter(self._rules.values())
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> RuleBook:
+        directory = Path(directory)
+        files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+        if not files:
+            raise RuleError(f"{directory}: no rule files (*.yaml)")
+        rules: dict[str, Rule] = {}
+        for path in files:
+            for rule in _load_file(path):
+                if rule.id in rules:
+                    raise RuleError(f"{path}: rule {rule.id!r} is defined twice")
+                rules[rule.id] = rule
+        return cls(rules)
+
+
+def _load_file(path: Path) -> list[Rule]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or set(document) - {"rules"}:
+        raise RuleError(f"{path}: a rule file is a mapping with one key, 'rules'")
+    entries = document.get("rules") or []
+    if not isinstance(entries, list):
+        raise RuleError(f"{path}: 'rules' must be a list")
+    loaded = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: rules[{index}]"
+        if isinstance(entry, dict) and "id" in entry:
+            where += f" ({entry['id']})"
+        try:
+            spec = RuleSpec.model_validate(entry)
+        except ValidationError as exc:
+            raise RuleError(f"{where}: {_first_error(exc)}") from None
+        model = PARAMS.get(spec.id)
+        if model is None:
+            raise RuleError(f"{where}: unknown rule id {spec.id!r}; known: {', '.join(PARAMS)}")
+        try:
+            params = model.model_validate(spec.params)
+        except ValidationError as exc:
+            raise RuleError(f"{where}: params: {_first_error(exc)}") from None
+        loaded.append(Rule(spec, params))
+    return loaded
+
+
+def _first_error(exc: ValidationError) -> str:
+    item = exc.errors()[0]
+    where = ".".join(str(p) for p in item["loc"])
+    return f"{where}: {item['msg']}" if where else item["msg"]

@@ -1,0 +1,97 @@
+"""Many cases on one clock: the engine plus a store of case states and a due index.
+
+`supervisor replay` and the tests use `Runner` directly with a dict as the store; the
+Faust worker uses `DueIndex` beside its table. The clock only moves forward: `feed()`
+moves it to the latest `occurred_at` seen (contract §5) and fires every case whose timer
+fell due by then; `advance(now)` moves it explicitly (the live worker's wall clock, or
+replay's `--until`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import MutableMapping
+from datetime import datetime
+
+from supervisor.core.alerts import Alert
+from supervisor.core.engine import Engine, Outcome
+from supervisor.core.events import CaseEvent
+from supervisor.core.state import CaseState
+
+
+class DueIndex:
+    """A min-heap of (due, case_id) with lazy deletion: an entry is trusted only if it
+    still matches the case's current next due time, so rescheduling is O(log n)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
+
+    def schedule(self, case_id: str, due: datetime | None) -> None:
+        if due is None:
+            self._due.pop(case_id, None)
+            return
+        if self._due.get(case_id) == due:
+            return
+        self._due[case_id] = due
+        heapq.heappush(self._heap, (due, case_id))
+
+    def pop_due(self, now: datetime) -> list[str]:
+        """Case ids whose timer is due at or before `now`; they leave the index."""
+        ready = []
+        while self._heap and self._heap[0][0] <= now:
+            due, case_id = heapq.heappop(self._heap)
+            if self._due.get(case_id) == due:
+                del self._due[case_id]
+                ready.append(case_id)
+        return ready
+
+    def peek(self) -> datetime | None:
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+class Runner:
+    def __init__(
+        self, engine: Engine, store: MutableMapping[str, CaseState] | None = None
+    ) -> None:
+        self.engine = engine
+        self.store: MutableMapping[str, CaseState] = {} if store is None else store
+        self.index = DueIndex()
+        self.clock: datetime | None = None
+        self.duplicates = 0
+
+    def feed(self, event: CaseEvent) -> list[Alert]:
+        """Apply one event, then fire everything due by the (event-time) clock."""
+        outcome = self.engine.apply(self.store.get(event.case_id), event)
+        if outcome.duplicate:
+            self.duplicates += 1
+        self._keep(outcome)
+        alerts = list(outcome.alerts)
+        if self.clock is None or event.occurred_at > self.clock:
+            self.clock = event.occurred_at
+        return alerts + self.advance(self.clock)
+
+    def advance(self, now: datetime) -> list[Alert]:
+        if self.clock is None or now > self.clock:
+            self.clock = now
+        alerts: list[Alert] = []
+        for case_id in self.index.pop_due(now):
+            state = self.store.get(case_id)
+            if state is None:
+                continue
+            outcome = self.engine.advance(state, now)
+            self._keep(outcome)
+            alerts += outcome.alerts
+        return alerts
+
+    def _keep(self, outcome: Outcome) -> None:
+        if outcome.duplicate:
+            return
+        state = outcome.state
+        self.store[state.case_id] = state
+        self.index.schedule(state.case_id, self.engine.next_due(state))

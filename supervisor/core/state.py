@@ -1,0 +1,68 @@
+"""What the engine remembers about one case between events.
+
+Plain data, JSON-serialisable (`to_json`/`from_json`), because the worker keeps it in a
+changelog-backed Faust table and a restarted worker must rebuild exactly this. Deadlines
+are not stored: they are derived from these facts by the engine each time, so a changed
+calendar or rule threshold applies to open cases at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["received", "open", "concluded", "not_accepted", "withdrawn"]
+
+
+class LimitState(BaseModel):
+    value: float
+    unit: Literal["working_day", "natural_day"]
+
+    def label(self) -> str:
+        number = f"{self.value:g}"
+        return f"{number}个工作日" if self.unit == "working_day" else f"{number}个自然日"
+
+
+class CaseState(BaseModel):
+    case_id: str
+    center_id: str
+    status: Status = "received"
+    seen_events: list[str] = Field(default_factory=list)
+    last_event_at: datetime | None = None
+
+    item_code: str | None = None
+    item_name: str | None = None
+    department: str | None = None
+    immediate: bool = False
+    promised: LimitState | None = None
+    statutory: LimitState | None = None
+    fee_standard: float | None = None
+    required_steps: list[str] = Field(default_factory=list)
+
+    submitted_at: datetime | None = None
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    decided_outcome: str | None = None
+    concluded_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    completed_steps: list[str] = Field(default_factory=list)
+    supplement_requests: int = 0
+    fees_charged: float = 0.0
+    extension_count: int = 0
+    approved_extensions: list[LimitState] = Field(default_factory=list)
+    suspended_since: datetime | None = None
+    suspended_seconds: float = 0.0
+    negative_evaluation_at: datetime | None = None
+    rectified: bool = False
+
+    fired: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseState:
+        return cls.model_validate(data)

@@ -1,0 +1,98 @@
+"""The one place that reads the environment.
+
+Every process (worker, web, simulator, demo, tests) builds one frozen `Settings` with
+`Settings.from_env()` and passes it down; nothing else in the package looks at
+`os.environ`. That keeps docker-compose, the README and the code in agreement: the table
+of variables below is the whole interface, and `tests/test_compose.py` checks the
+compose file against it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Environment variable -> (field name, default as text). Documented in README.md.
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "KAFKA_BOOTSTRAP_SERVERS": ("kafka_bootstrap_servers", ""),
+    "SUPERVISOR_KAFKA_PORT": ("kafka_port", "19092"),
+    "SUPERVISOR_KAFKA_HOME": ("kafka_home", str(Path.home() / ".cache" / "supervisor" / "kafka")),
+    "SUPERVISOR_KAFKA_VERSION": ("kafka_version", "4.0.2"),
+    "SUPERVISOR_TOPIC_EVENTS": ("topic_events", "case-events"),
+    "SUPERVISOR_TOPIC_DLQ": ("topic_dlq", "case-events.dlq"),
+    "SUPERVISOR_TOPIC_ALERTS": ("topic_alerts", "alerts"),
+    "SUPERVISOR_PARTITIONS": ("partitions", "6"),
+    "SUPERVISOR_APP_ID": ("app_id", "supervisor"),
+    "SUPERVISOR_STORE": ("store", "rocksdb://"),
+    "SUPERVISOR_DATA_DIR": ("data_dir", str(PROJECT_ROOT / "data")),
+    "SUPERVISOR_RULES_DIR": ("rules_dir", str(PROJECT_ROOT / "rules")),
+    "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
+    "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "1.0"),
+    "SUPERVISOR_WORKER_WEB_PORT": ("worker_web_port", "6066"),
+    "SUPERVISOR_WEB_HOST": ("web_host", "127.0.0.1"),
+    "SUPERVISOR_WEB_PORT": ("web_port", "8000"),
+    "SUPERVISOR_WALL_RECENT": ("wall_recent", "200"),
+    "SUPERVISOR_LOG_LEVEL": ("log_level", "INFO"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Frozen configuration of one process; `replace()` makes variants for tests."""
+
+    kafka_bootstrap_servers: str
+    kafka_port: int
+    kafka_home: Path
+    kafka_version: str
+    topic_events: str
+    topic_dlq: str
+    topic_alerts: str
+    partitions: int
+    app_id: str
+    store: str
+    data_dir: Path
+    rules_dir: Path
+    timezone: str
+    tick_seconds: float
+    worker_web_port: int
+    web_host: str
+    web_port: int
+    wall_recent: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, object] = {}
+        for var, (name, default) in ENVIRONMENT.items():
+            raw = env.get(var, "") or default
+            kind = types[name]
+            try:
+                if kind == "int":
+                    values[name] = int(raw)
+                elif kind == "float":
+                    values[name] = float(raw)
+                elif kind == "Path":
+                    values[name] = Path(raw).expanduser()
+                else:
+                    values[name] = raw
+            except ValueError as exc:
+                raise ValueError(f"{var}={raw!r} is not a valid {kind}") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        """True when no external cluster is configured, so the project's own broker runs."""
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]

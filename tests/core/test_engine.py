@@ -1,0 +1,271 @@
+"""The canonical rules of issue 2 (and the cheap ones beside them), to the second."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from supervisor.core.alerts import Alert
+from supervisor.core.events import CaseEvent
+from supervisor.core.runner import Runner
+
+from .factories import accepted, engine, event
+
+
+def run(*events: CaseEvent, until: str | None = None) -> list[Alert]:
+    runner = Runner(engine())
+    alerts: list[Alert] = []
+    for item in events:
+        alerts += runner.feed(item)
+    if until:
+        alerts += runner.advance(datetime.fromisoformat(until))
+    return alerts
+
+
+def raised(alerts: list[Alert]) -> list[tuple[str, str]]:
+    return [(a.rule_id, a.raised_at.isoformat()) for a in alerts]
+
+
+ACCEPTED = "2026-09-30T10:00:00+08:00"  # the contract's worked example
+
+
+def test_overdue_fires_at_the_deadline_itself() -> None:
+    alerts = run(accepted(ACCEPTED, 3), until="2026-10-12T09:00:00+08:00")
+    assert ("deadline.overdue", "2026-10-11T00:00:00+08:00") in raised(alerts)
+    overdue = next(a for a in alerts if a.rule_id == "deadline.overdue")
+    assert overdue.alert_id == "deadline.overdue:451221-2026-0000001"
+    assert overdue.severity == "red"
+    assert overdue.title == "办件超期"
+    assert "2026-10-10 24:00" in overdue.message
+
+
+def test_concluded_before_the_deadline_is_not_overdue() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3),
+        event("decided", "2026-10-10T16:00:00+08:00", outcome="approve"),
+        event("concluded", "2026-10-10T23:59:59+08:00"),
+        until="2026-10-20T00:00:00+08:00",
+    )
+    assert "deadline.overdue" not in [a.rule_id for a in alerts]
+
+
+def test_concluded_after_the_deadline_raises_overdue_at_the_deadline() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3),
+        event("decided", "2026-10-12T09:00:00+08:00", outcome="approve"),
+        event("concluded", "2026-10-12T09:05:00+08:00"),
+    )
+    assert raised(alerts)[:2] == [
+        ("deadline.warning", "2026-10-10T09:36:00+08:00"),  # 80% of 72 h = 57.6 h
+        ("deadline.overdue", "2026-10-11T00:00:00+08:00"),
+    ]
+
+
+def test_warning_at_80_percent_of_the_promised_working_time() -> None:
+    # 5 working days from Mon 2026-11-23: Tue 24 .. Mon 30; 80% = 4 days → 24:00 Fri 27.
+    alerts = run(accepted("2026-11-23T10:00:00+08:00", 5), until="2026-11-28T00:00:00+08:00")
+    assert raised(alerts) == [("deadline.warning", "2026-11-28T00:00:00+08:00")]
+    assert alerts[0].severity == "yellow"
+
+
+def test_no_warning_a_second_before_80_percent() -> None:
+    alerts = run(accepted("2026-11-23T10:00:00+08:00", 5), until="2026-11-27T23:59:59+08:00")
+    assert alerts == []
+
+
+def test_warning_can_be_one_working_day_before(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    rules = yaml.safe_load((Path(__file__).parents[2] / "rules/canonical.yaml").read_text())
+    for rule in rules["rules"]:
+        if rule["id"] == "deadline.warning":
+            rule["params"] = {"mode": "remaining", "remaining_working_days": 1}
+    directory = Path(str(tmp_path))
+    (directory / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True))
+    runner = Runner(engine(directory))
+    alerts = runner.feed(accepted("2026-11-23T10:00:00+08:00", 5))
+    alerts += runner.advance(datetime.fromisoformat("2026-12-01T00:00:00+08:00"))
+    # The 5th working day is Mon 30 → warning at its start, 24:00 Fri 27 (weekend skipped).
+    assert ("deadline.warning", "2026-11-28T00:00:00+08:00") in raised(alerts)
+
+
+def test_suspension_moves_the_deadline_by_the_working_time_suspended() -> None:
+    # Accepted Mon 23; 3 working days → 24:00 Thu 26. Suspended Wed 25 12:00 → Mon 30
+    # 12:00: suspended working time = 12h (Wed) + Thu 26 + Fri 27 + 12h (Mon) = 3 days,
+    # the weekend not counted. Deadline moves to 24:00 Thu 26 + 3 working days = 24:00 Tue 1 Dec.
+    alerts = run(
+        accepted("2026-11-23T10:00:00+08:00", 3, statutory=None),
+        event("suspended", "2026-11-25T12:00:00+08:00", reason_code="inspection", reason="现场核查"),
+        event("resumed", "2026-11-30T12:00:00+08:00"),
+        until="2026-12-02T01:00:00+08:00",
+    )
+    assert ("deadline.overdue", "2026-12-02T00:00:00+08:00") in raised(alerts)
+
+
+def test_no_deadline_fires_while_suspended() -> None:
+    alerts = run(
+        accepted("2026-11-23T10:00:00+08:00", 3, statutory=None),
+        event("suspended", "2026-11-24T09:00:00+08:00", reason_code="testing"),
+        until="2026-12-04T00:00:00+08:00",
+    )
+    assert [a.rule_id for a in alerts] == []
+
+
+def test_approved_extension_moves_both_deadlines_unapproved_moves_none() -> None:
+    approved = run(
+        accepted(ACCEPTED, 3),
+        event("extended", "2026-10-09T09:00:00+08:00", value=2, unit="working_day",
+              approved_by="局长", reason="需补充核查"),
+        until="2026-10-15T00:00:00+08:00",
+    )
+    # 24:00 Sat 10 Oct + 2 working days (Sunday off): Mon 12, Tue 13 → 24:00 Tue.
+    assert ("deadline.overdue", "2026-10-14T00:00:00+08:00") in raised(approved)
+    unapproved = run(
+        accepted(ACCEPTED, 3),
+        event("extended", "2026-10-09T09:00:00+08:00", value=2, unit="working_day"),
+        until="2026-10-14T00:00:00+08:00",
+    )
+    assert ("deadline.overdue", "2026-10-11T00:00:00+08:00") in raised(unapproved)
+    assert ("extension.unapproved", "2026-10-09T09:00:00+08:00") in raised(unapproved)
+
+
+def test_statutory_overdue() -> None:
+    alerts = run(accepted("2026-11-02T10:00:00+08:00", 5, statutory=(20, "working_day")),
+                 until="2026-12-01T00:00:00+08:00")
+    # Tue 3 Nov + 20 working days → Mon 30 Nov → 24:00.
+    assert ("deadline.statutory_overdue", "2026-12-01T00:00:00+08:00") in raised(alerts)
+
+
+def test_workflow_no_decision_on_a_non_immediate_case() -> None:
+    alerts = run(accepted(ACCEPTED, 3), event("concluded", "2026-10-08T10:00:00+08:00"))
+    assert ("workflow.no_decision", "2026-10-08T10:00:00+08:00") in raised(alerts)
+
+
+def test_immediate_case_concluded_without_decision_is_fine() -> None:
+    alerts = run(accepted(ACCEPTED, 1, immediate=True), event("concluded", ACCEPTED))
+    assert alerts == []
+
+
+def test_fee_overcharge_above_the_standard_and_on_a_free_item() -> None:
+    over = run(
+        accepted(ACCEPTED, 3, fee_standard=20),
+        event("fee_charged", "2026-09-30T10:05:00+08:00", amount=15),
+        event("fee_charged", "2026-09-30T10:06:00+08:00", amount=10),
+    )
+    assert raised(over) == [("fee.overcharge", "2026-09-30T10:06:00+08:00")]
+    exact = run(accepted(ACCEPTED, 3, fee_standard=20),
+                event("fee_charged", "2026-09-30T10:05:00+08:00", amount=20))
+    assert exact == []
+    free = run(accepted(ACCEPTED, 3), event("fee_charged", "2026-09-30T10:05:00+08:00", amount=1))
+    assert [a.rule_id for a in free] == ["fee.overcharge"]
+
+
+def test_supplement_repeated_on_the_second_request() -> None:
+    alerts = run(
+        event("submitted", "2026-11-16T09:00:00+08:00"),
+        event("supplement_requested", "2026-11-16T09:10:00+08:00", missing_materials=["a"]),
+        event("supplement_received", "2026-11-17T09:00:00+08:00"),
+        event("supplement_requested", "2026-11-17T09:30:00+08:00", missing_materials=["b"]),
+    )
+    assert raised(alerts) == [("supplement.repeated", "2026-11-17T09:30:00+08:00")]
+    assert alerts[0].severity == "red"
+    assert "行政许可法" in alerts[0].details["basis"]
+
+
+def test_one_supplement_request_is_fine() -> None:
+    assert run(
+        event("submitted", "2026-11-16T09:00:00+08:00"),
+        event("supplement_requested", "2026-11-16T09:10:00+08:00"),
+    ) == []
+
+
+def test_a_redelivered_event_changes_nothing() -> None:
+    first = event("supplement_requested", "2026-11-16T09:10:00+08:00", event_id="same")
+    second = event("supplement_requested", "2026-11-17T09:10:00+08:00", event_id="other")
+    runner = Runner(engine())
+    alerts = runner.feed(first) + runner.feed(first) + runner.feed(second) + runner.feed(second)
+    assert [a.rule_id for a in alerts] == ["supplement.repeated"]
+    assert runner.duplicates == 2
+
+
+def test_the_same_events_give_the_same_alert_ids_in_a_fresh_engine() -> None:
+    events = [accepted(ACCEPTED, 3, fee_standard=0),
+              event("fee_charged", "2026-10-08T09:00:00+08:00", amount=5),
+              event("concluded", "2026-10-12T09:00:00+08:00")]
+    first = [a.to_dict() for a in run(*events)]
+    again = [a.to_dict() for a in run(*events)]
+    assert first == again
+    assert len({a["alert_id"] for a in first}) == len(first)
+
+
+def test_out_of_order_event_is_flagged_once_per_event() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3),
+        event("decided", "2026-10-08T09:00:00+08:00", outcome="approve"),
+        event("concluded", "2026-10-08T10:00:00+08:00"),
+        event("step_completed", "2026-10-08T11:00:00+08:00", step="review", event_id="late-step"),
+    )
+    assert [a.alert_id for a in alerts] == ["workflow.out_of_order:451221-2026-0000001:late-step"]
+
+
+def test_decided_before_required_steps_is_step_skipped() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3, required_steps=["review", "site_inspection"]),
+        event("step_completed", "2026-10-08T09:00:00+08:00", step="review"),
+        event("decided", "2026-10-08T10:00:00+08:00", outcome="approve"),
+    )
+    assert raised(alerts) == [("workflow.step_skipped", "2026-10-08T10:00:00+08:00")]
+    assert "site_inspection" in alerts[0].message
+
+
+def test_deny_without_reason_and_not_accepted_without_reason() -> None:
+    deny = run(accepted(ACCEPTED, 3), event("decided", "2026-10-08T10:00:00+08:00", outcome="deny"))
+    assert [a.rule_id for a in deny] == ["rejection.no_reason"]
+    refused = run(event("not_accepted", "2026-10-08T10:00:00+08:00"))
+    assert [a.rule_id for a in refused] == ["rejection.no_reason"]
+    with_reason = run(event("not_accepted", "2026-10-08T10:00:00+08:00", reason="材料不全"))
+    assert with_reason == []
+
+
+def test_negative_evaluation_and_its_rectification_deadline() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3, immediate=True),
+        event("concluded", "2026-09-30T10:30:00+08:00"),
+        event("evaluated", "2026-09-30T11:00:00+08:00", level=2),
+        until="2026-11-01T00:00:00+08:00",
+    )
+    # 15 working days after 30 Sep: 8, 9, 10 (Sat), 12..16, 19..23, 26, 27 Oct → 24:00 27th.
+    assert raised(alerts) == [
+        ("evaluation.negative", "2026-09-30T11:00:00+08:00"),
+        ("evaluation.unrectified", "2026-10-28T00:00:00+08:00"),
+    ]
+
+
+def test_conclusion_too_fast() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3),
+        event("decided", "2026-09-30T10:04:00+08:00", outcome="approve"),
+        event("concluded", "2026-09-30T10:09:59+08:00"),
+    )
+    assert [a.rule_id for a in alerts] == ["conclusion.too_fast"]
+    slow_enough = run(
+        accepted(ACCEPTED, 3),
+        event("decided", "2026-09-30T10:04:00+08:00", outcome="approve"),
+        event("concluded", "2026-09-30T10:10:00+08:00"),
+    )
+    assert slow_enough == []
+
+
+def test_alert_text_never_carries_applicant_data() -> None:
+    from .factories import event_doc
+
+    doc = event_doc("accepted", ACCEPTED, item_code="X", promised_limit={"value": 1, "unit": "working_day"})
+    doc["applicant"] = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
+    from supervisor.core.events import from_document
+
+    alerts = run(from_document(doc), event("concluded", "2026-10-12T09:00:00+08:00"))
+    text = repr([a.to_dict() for a in alerts])
+    assert alerts
+    for secret in ("李小梅", "452727198805060021", "13977881234"):
+        assert secret not in text
