@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,31 +26,57 @@ def _mount_kafka() -> None:
 
 @app.command()
 def replay(
-    events: Annotated[str, typer.Argument(metavar="EVENTS.jsonl", help="Events, one JSON object a line; - for stdin.")],
-    rules: Annotated[Path | None, typer.Option("--rules", metavar="DIR", help="Rule directory (default: rules/).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Advance the clock to this time at the end, e.g. 2026-12-01T00:00:00+08:00.")] = None,
+    events: Annotated[
+        str,
+        typer.Argument(metavar="EVENTS.jsonl", help="Events, one JSON object a line; - for stdin."),
+    ],
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", metavar="DIR", help="Rule directory (default: rules/)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Advance the clock to this time at the end, e.g. 2026-12-01T00:00:00+08:00.",
+        ),
+    ] = None,
 ) -> None:
     """Run events from a file through the rule engine; print the alerts (contract §5)."""
     from supervisor.replay import run
 
     settings = Settings.from_env()
-    end = None
-    if until is not None:
-        try:
-            end = datetime.fromisoformat(until)
-        except ValueError:
-            raise typer.BadParameter(f"not an ISO 8601 time: {until}", param_hint="--until") from None
-        if end.tzinfo is None:
-            raise typer.BadParameter("give an offset, e.g. +08:00", param_hint="--until")
+    end = _aware(until, "--until") if until is not None else None
     raise typer.Exit(run(events, rules or settings.rules_dir, end, settings.timezone))
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    clock_start: Annotated[
+        str | None,
+        typer.Option(
+            "--clock-start",
+            metavar="TIME",
+            help="Run the engine's clock from this instant instead of now (it then advances "
+            "in real time): to rehearse a day, or for repeatable tests.",
+        ),
+    ] = None,
+) -> None:
     """Run the Faust rule-engine worker (consumes case events, publishes alerts)."""
     from supervisor.worker.main import run
 
-    run(Settings.from_env())
+    start = _aware(clock_start, "--clock-start") if clock_start else None
+    run(Settings.from_env(), clock_start=start)
+
+
+def _aware(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {text}", param_hint=option) from None
+    if value.tzinfo is None:
+        raise typer.BadParameter("give an offset, e.g. +08:00", param_hint=option)
+    return value
 
 
 @app.command()
@@ -66,7 +91,9 @@ def web() -> None:
 def simulate(
     rate: Annotated[float, typer.Option(help="Live events per second after the backlog.")] = 5.0,
     late_share: Annotated[float, typer.Option(help="Share of cases handled late.")] = 0.15,
-    irregular_share: Annotated[float, typer.Option(help="Share of cases handled irregularly.")] = 0.1,
+    irregular_share: Annotated[
+        float, typer.Option(help="Share of cases handled irregularly.")
+    ] = 0.1,
     backlog: Annotated[int, typer.Option(help="Cases already under way, uploaded first.")] = 300,
     seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable run.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
@@ -76,17 +103,26 @@ def simulate(
 
     from supervisor.simulate.producer import simulate as run
 
-    count = asyncio.run(run(
-        Settings.from_env(), rate=rate, late_share=late_share, irregular_share=irregular_share,
-        backlog_cases=backlog, seed=seed, duration=duration,
-    ))
+    count = asyncio.run(
+        run(
+            Settings.from_env(),
+            rate=rate,
+            late_share=late_share,
+            irregular_share=irregular_share,
+            backlog_cases=backlog,
+            seed=seed,
+            duration=duration,
+        )
+    )
     typer.echo(f"published {count} events", err=True)
 
 
 @app.command()
 def demo(
     rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 5.0,
-    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the wall in a browser.")] = False,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the wall in a browser.")
+    ] = False,
 ) -> None:
     """The live demo: local Kafka, worker, web service and simulated centers."""
     from supervisor.demo import run
@@ -100,4 +136,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

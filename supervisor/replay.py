@@ -53,7 +53,10 @@ def build_engine(rules_dir: Path, timezone: str) -> Engine:
 
 
 def run(
-    source: str, rules_dir: Path, until: datetime | None, timezone: str,
+    source: str,
+    rules_dir: Path,
+    until: datetime | None,
+    timezone: str,
     out: TextIO | None = None,
 ) -> int:
     out = sys.stdout if out is None else out

@@ -47,8 +47,14 @@ E = EventType
 _P = TypeVar("_P")
 
 #: What each status allows (contract §1, "The order a case may take").
-_BEFORE_ACCEPTANCE = {E.SUBMITTED, E.ACCEPTED, E.SUPPLEMENT_REQUESTED, E.SUPPLEMENT_RECEIVED,
-                      E.NOT_ACCEPTED, E.WITHDRAWN}
+_BEFORE_ACCEPTANCE = {
+    E.SUBMITTED,
+    E.ACCEPTED,
+    E.SUPPLEMENT_REQUESTED,
+    E.SUPPLEMENT_RECEIVED,
+    E.NOT_ACCEPTED,
+    E.WITHDRAWN,
+}
 _AFTER_CLOSE = {E.DELIVERED, E.EVALUATED, E.RECTIFIED, E.COMPLAINED}
 ALLOWED: dict[str, set[EventType]] = {
     "received": _BEFORE_ACCEPTANCE,
@@ -57,14 +63,30 @@ ALLOWED: dict[str, set[EventType]] = {
     "not_accepted": _AFTER_CLOSE,
     "withdrawn": _AFTER_CLOSE,
 }
-STATUS_ZH = {"received": "已收件未受理", "open": "办理中", "concluded": "已办结",
-             "not_accepted": "不予受理", "withdrawn": "已撤回"}
+STATUS_ZH = {
+    "received": "已收件未受理",
+    "open": "办理中",
+    "concluded": "已办结",
+    "not_accepted": "不予受理",
+    "withdrawn": "已撤回",
+}
 EVENT_ZH = {
-    E.SUBMITTED: "收件", E.ACCEPTED: "受理", E.NOT_ACCEPTED: "不予受理",
-    E.SUPPLEMENT_REQUESTED: "补正告知", E.SUPPLEMENT_RECEIVED: "补正材料收到",
-    E.STEP_COMPLETED: "环节办结", E.SUSPENDED: "暂停计时", E.RESUMED: "恢复计时",
-    E.EXTENDED: "延期", E.FEE_CHARGED: "收费", E.DECIDED: "审批决定", E.CONCLUDED: "办结",
-    E.DELIVERED: "送达", E.WITHDRAWN: "撤回", E.EVALUATED: "评价", E.RECTIFIED: "差评整改",
+    E.SUBMITTED: "收件",
+    E.ACCEPTED: "受理",
+    E.NOT_ACCEPTED: "不予受理",
+    E.SUPPLEMENT_REQUESTED: "补正告知",
+    E.SUPPLEMENT_RECEIVED: "补正材料收到",
+    E.STEP_COMPLETED: "环节办结",
+    E.SUSPENDED: "暂停计时",
+    E.RESUMED: "恢复计时",
+    E.EXTENDED: "延期",
+    E.FEE_CHARGED: "收费",
+    E.DECIDED: "审批决定",
+    E.CONCLUDED: "办结",
+    E.DELIVERED: "送达",
+    E.WITHDRAWN: "撤回",
+    E.EVALUATED: "评价",
+    E.RECTIFIED: "差评整改",
     E.COMPLAINED: "投诉",
 }
 
@@ -131,7 +153,8 @@ class Engine:
                 warning = self.rules.get("deadline.warning")
                 if warning is not None:
                     pending["deadline.warning"] = self._warning_at(
-                        state, state.promised, warning.params)  # type: ignore[arg-type]
+                        state, state.promised, _params(warning.params, WarningParams)
+                    )
             if state.statutory:
                 pending["deadline.statutory_overdue"] = self._deadline(state, state.statutory)
         if state.status == "open" and state.suspended_since is not None:
@@ -149,10 +172,13 @@ class Engine:
             if rule is not None:
                 days = _params(rule.params, UnrectifiedParams).working_days
                 pending["evaluation.unrectified"] = cal.working_deadline(
-                    state.negative_evaluation_at, days)
+                    state.negative_evaluation_at, days
+                )
         return {
-            rule_id: due for rule_id, due in pending.items()
-            if self.rules.get(rule_id) is not None and alert_id(rule_id, state.case_id) not in state.fired
+            rule_id: due
+            for rule_id, due in pending.items()
+            if self.rules.get(rule_id) is not None
+            and alert_id(rule_id, state.case_id) not in state.fired
         }
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
@@ -200,10 +226,17 @@ class Engine:
         alerts: list[Alert] = []
         kind = event.type
         if kind not in ALLOWED[state.status]:
-            alerts += self._raise(state, "workflow.out_of_order", at, {
-                "state": STATUS_ZH[state.status], "event_type": EVENT_ZH[kind],
-                "event_id": event.event_id,
-            }, occurrence=event.event_id)
+            alerts += self._raise(
+                state,
+                "workflow.out_of_order",
+                at,
+                {
+                    "state": STATUS_ZH[state.status],
+                    "event_type": EVENT_ZH[kind],
+                    "event_id": event.event_id,
+                },
+                occurrence=event.event_id,
+            )
             if kind in (E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED):
                 return alerts  # a second start of the case is recorded, not applied
         handler = getattr(self, f"_on_{kind.value}", None)
@@ -225,10 +258,13 @@ class Engine:
         state.item_name = payload.item_name
         state.department = event.department or state.department
         state.immediate = payload.immediate
-        state.promised = LimitState(value=payload.promised_limit.value, unit=payload.promised_limit.unit)
+        state.promised = LimitState(
+            value=payload.promised_limit.value, unit=payload.promised_limit.unit
+        )
         if payload.statutory_limit is not None:
             state.statutory = LimitState(
-                value=payload.statutory_limit.value, unit=payload.statutory_limit.unit)
+                value=payload.statutory_limit.value, unit=payload.statutory_limit.unit
+            )
         state.fee_standard = payload.fee_standard
         state.required_steps = list(payload.required_steps)
         return self._check_fees(state, at)
@@ -249,8 +285,9 @@ class Engine:
         if repeated is not None:
             limit = _params(repeated.params, RepeatedParams).max_requests
             if state.supplement_requests > limit:
-                alerts += self._raise(state, "supplement.repeated", at,
-                                      {"count": state.supplement_requests})
+                alerts += self._raise(
+                    state, "supplement.repeated", at, {"count": state.supplement_requests}
+                )
         late = self.rules.get("supplement.late")
         if late is not None and state.submitted_at is not None:
             days = _params(late.params, WorkingDaysParams).working_days
@@ -296,11 +333,21 @@ class Engine:
         repeated = self.rules.get("extension.repeated")
         if repeated is not None:
             params = _params(repeated.params, ExtensionRepeatedParams)
-            length = payload.value * DAY if payload.unit == "working_day" else self.calendar.between(
-                at, at + timedelta(days=payload.value))
-            if state.extension_count > params.max_extensions or length > params.max_working_days * DAY:
-                alerts += self._raise(state, "extension.repeated", at,
-                                      {"count": state.extension_count, "extension": label})
+            length = (
+                payload.value * DAY
+                if payload.unit == "working_day"
+                else self.calendar.between(at, at + timedelta(days=payload.value))
+            )
+            if (
+                state.extension_count > params.max_extensions
+                or length > params.max_working_days * DAY
+            ):
+                alerts += self._raise(
+                    state,
+                    "extension.repeated",
+                    at,
+                    {"count": state.extension_count, "extension": label},
+                )
         return alerts
 
     def _on_fee_charged(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -310,8 +357,12 @@ class Engine:
     def _check_fees(self, state: CaseState, at: datetime) -> list[Alert]:
         if state.fee_standard is None or state.fees_charged <= state.fee_standard + 1e-9:
             return []
-        return self._raise(state, "fee.overcharge", at, {
-            "charged": f"{state.fees_charged:g}", "fee_standard": f"{state.fee_standard:g}"})
+        return self._raise(
+            state,
+            "fee.overcharge",
+            at,
+            {"charged": f"{state.fees_charged:g}", "fee_standard": f"{state.fee_standard:g}"},
+        )
 
     def _on_decided(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         payload = event.payload_as(DecidedPayload)
@@ -320,8 +371,9 @@ class Engine:
         alerts = []
         missing = [s for s in state.required_steps if s not in state.completed_steps]
         if missing and state.accepted_at is not None:
-            alerts += self._raise(state, "workflow.step_skipped", at,
-                                  {"missing_steps": "、".join(missing)})
+            alerts += self._raise(
+                state, "workflow.step_skipped", at, {"missing_steps": "、".join(missing)}
+            )
         if payload.outcome == "deny" and not (payload.reason or "").strip():
             alerts += self._raise(state, "rejection.no_reason", at, {"decision": "不予许可决定"})
         return alerts
@@ -336,8 +388,9 @@ class Engine:
                 minutes = _params(too_fast.params, MinutesParams).minutes
                 if at - state.accepted_at < timedelta(minutes=minutes):
                     taken = (at - state.accepted_at).total_seconds() / 60
-                    alerts += self._raise(state, "conclusion.too_fast", at,
-                                          {"minutes": f"{taken:.0f}"})
+                    alerts += self._raise(
+                        state, "conclusion.too_fast", at, {"minutes": f"{taken:.0f}"}
+                    )
         self._close_suspension(state, at)
         state.status = "concluded"
         state.concluded_at = at
@@ -357,12 +410,18 @@ class Engine:
         level = event.payload_as(EvaluatedPayload).level
         alerts = []
         negative = self.rules.get("evaluation.negative")
-        if negative is not None and level <= _params(negative.params, NegativeEvaluationParams).max_level:
+        if (
+            negative is not None
+            and level <= _params(negative.params, NegativeEvaluationParams).max_level
+        ):
             alerts += self._raise(state, "evaluation.negative", at, {"level": level})
         unrectified = self.rules.get("evaluation.unrectified")
-        if unrectified is not None and state.negative_evaluation_at is None:
-            if level <= _params(unrectified.params, UnrectifiedParams).max_level:
-                state.negative_evaluation_at = at
+        if (
+            unrectified is not None
+            and state.negative_evaluation_at is None
+            and level <= _params(unrectified.params, UnrectifiedParams).max_level
+        ):
+            state.negative_evaluation_at = at
         return alerts
 
     def _on_rectified(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -397,15 +456,25 @@ class Engine:
         title, message = rule.render(values)
         details = {k: v for k, v in values.items() if k not in ("case_id", "center_id")}
         details["basis"] = rule.spec.basis
-        return [Alert(
-            alert_id=ident, rule_id=rule_id, severity=rule.spec.severity,
-            case_id=state.case_id, center_id=state.center_id,
-            raised_at=self.calendar.local(at), title=title, message=message, details=details,
-        )]
+        return [
+            Alert(
+                alert_id=ident,
+                rule_id=rule_id,
+                severity=rule.spec.severity,
+                case_id=state.case_id,
+                center_id=state.center_id,
+                raised_at=self.calendar.local(at),
+                title=title,
+                message=message,
+                details=details,
+            )
+        ]
 
 
 def _params(params: object, model: type[_P]) -> _P:
-    assert isinstance(params, model), f"rule thresholds are {type(params).__name__}, not {model.__name__}"
+    assert isinstance(params, model), (
+        f"rule thresholds are {type(params).__name__}, not {model.__name__}"
+    )
     return params
 
 

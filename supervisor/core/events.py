@@ -9,6 +9,7 @@ documents.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from datetime import datetime
@@ -70,9 +71,7 @@ Number = Annotated[float, BeforeValidator(_json_number)]
 Integer = Annotated[int, BeforeValidator(_json_integer)]
 
 # RFC 3339 date-time with a mandatory offset (what the schema's `format: date-time` means).
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def _no_nulls(model: type[BaseModel], data: Any) -> Any:
@@ -126,8 +125,16 @@ class StepCompletedPayload(_Open):
 
 
 SuspensionReason = Literal[
-    "hearing", "testing", "inspection", "quarantine", "appraisal",
-    "expert_review", "bidding", "auction", "public_notice", "other",
+    "hearing",
+    "testing",
+    "inspection",
+    "quarantine",
+    "appraisal",
+    "expert_review",
+    "bidding",
+    "auction",
+    "public_notice",
+    "other",
 ]
 
 
@@ -167,9 +174,16 @@ class OtherPayload(_Open):
 
 
 Payload = (
-    AcceptedPayload | ReasonPayload | SupplementRequestedPayload | StepCompletedPayload
-    | SuspendedPayload | ExtendedPayload | FeeChargedPayload | DecidedPayload
-    | EvaluatedPayload | OtherPayload
+    AcceptedPayload
+    | ReasonPayload
+    | SupplementRequestedPayload
+    | StepCompletedPayload
+    | SuspendedPayload
+    | ExtendedPayload
+    | FeeChargedPayload
+    | DecidedPayload
+    | EvaluatedPayload
+    | OtherPayload
 )
 
 #: Which payload model each type uses, and whether the schema requires the payload.
@@ -228,7 +242,9 @@ class CaseEvent(BaseModel):
     @classmethod
     def _rfc3339_with_offset(cls, value: Any) -> datetime:
         if not isinstance(value, str) or not _RFC3339.match(value):
-            raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-27T09:15:00+08:00")
+            raise ValueError(
+                "must be an RFC 3339 date-time with an offset, e.g. 2026-11-27T09:15:00+08:00"
+            )
         try:
             return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         except ValueError as exc:
@@ -264,13 +280,11 @@ class CaseEvent(BaseModel):
         except ValidationError as exc:
             raise ValueError(_describe(exc, prefix="payload")) from None
 
-    def payload_as(self, model: type[_P]) -> _P:
+    def payload_as(self, model: builtins.type[_P]) -> _P:
         """The payload as the model its type implies (an empty one when absent)."""
         if isinstance(self.payload, model):
             return self.payload
         return model()
-
-
 
 
 class InvalidEvent(ValueError):

@@ -35,15 +35,15 @@ def process(
     now: datetime | None = None,
 ) -> Processed:
     try:
-        event = decode(raw)                                 # decode + validate
+        event = decode(raw)  # decode + validate
     except InvalidEvent as exc:
         return Processed(None, None, rejected=exc.reason)
-    outcome = engine.apply(load(event.case_id), event)      # dedupe + evaluate
+    outcome = engine.apply(load(event.case_id), event)  # dedupe + evaluate
     if outcome.duplicate:
         return Processed(event, outcome.state, duplicate=True)
     alerts = list(outcome.alerts)
-    if now is not None:                                     # deadlines already past
+    if now is not None:  # deadlines already past
         later = engine.advance(outcome.state, now)
         alerts += later.alerts
         return Processed(event, later.state, alerts)
-    return Processed(event, outcome.state, alerts)          # emit: the caller's
+    return Processed(event, outcome.state, alerts)  # emit: the caller's

@@ -56,9 +56,7 @@ class DueIndex:
 
 
 class Runner:
-    def __init__(
-        self, engine: Engine, store: MutableMapping[str, CaseState] | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, store: MutableMapping[str, CaseState] | None = None) -> None:
         self.engine = engine
         self.store: MutableMapping[str, CaseState] = {} if store is None else store
         self.index = DueIndex()

@@ -127,9 +127,10 @@ durations = st.floats(min_value=0, max_value=40 * DAY, allow_nan=False)
 @settings(max_examples=200, deadline=None)
 @given(start=instants, a=durations, b=durations)
 def test_working_time_is_additive(start: datetime, a: float, b: float) -> None:
-    assert CAL.add(CAL.add(start, a), b) == CAL.add(start, a + b) or abs(
-        (CAL.add(CAL.add(start, a), b) - CAL.add(start, a + b)).total_seconds()
-    ) < 1e-3
+    assert (
+        CAL.add(CAL.add(start, a), b) == CAL.add(start, a + b)
+        or abs((CAL.add(CAL.add(start, a), b) - CAL.add(start, a + b)).total_seconds()) < 1e-3
+    )
 
 
 @settings(max_examples=200, deadline=None)

@@ -96,7 +96,9 @@ def test_suspension_moves_the_deadline_by_the_working_time_suspended() -> None:
     # the weekend not counted. Deadline moves to 24:00 Thu 26 + 3 working days = 24:00 Tue 1 Dec.
     alerts = run(
         accepted("2026-11-23T10:00:00+08:00", 3, statutory=None),
-        event("suspended", "2026-11-25T12:00:00+08:00", reason_code="inspection", reason="现场核查"),
+        event(
+            "suspended", "2026-11-25T12:00:00+08:00", reason_code="inspection", reason="现场核查"
+        ),
         event("resumed", "2026-11-30T12:00:00+08:00"),
         until="2026-12-02T01:00:00+08:00",
     )
@@ -115,8 +117,14 @@ def test_no_deadline_fires_while_suspended() -> None:
 def test_approved_extension_moves_both_deadlines_unapproved_moves_none() -> None:
     approved = run(
         accepted(ACCEPTED, 3),
-        event("extended", "2026-10-09T09:00:00+08:00", value=2, unit="working_day",
-              approved_by="局长", reason="需补充核查"),
+        event(
+            "extended",
+            "2026-10-09T09:00:00+08:00",
+            value=2,
+            unit="working_day",
+            approved_by="局长",
+            reason="需补充核查",
+        ),
         until="2026-10-15T00:00:00+08:00",
     )
     # 24:00 Sat 10 Oct + 2 working days (Sunday off): Mon 12, Tue 13 → 24:00 Tue.
@@ -131,8 +139,10 @@ def test_approved_extension_moves_both_deadlines_unapproved_moves_none() -> None
 
 
 def test_statutory_overdue() -> None:
-    alerts = run(accepted("2026-11-02T10:00:00+08:00", 5, statutory=(20, "working_day")),
-                 until="2026-12-01T00:00:00+08:00")
+    alerts = run(
+        accepted("2026-11-02T10:00:00+08:00", 5, statutory=(20, "working_day")),
+        until="2026-12-01T00:00:00+08:00",
+    )
     # Tue 3 Nov + 20 working days → Mon 30 Nov → 24:00.
     assert ("deadline.statutory_overdue", "2026-12-01T00:00:00+08:00") in raised(alerts)
 
@@ -154,8 +164,10 @@ def test_fee_overcharge_above_the_standard_and_on_a_free_item() -> None:
         event("fee_charged", "2026-09-30T10:06:00+08:00", amount=10),
     )
     assert raised(over) == [("fee.overcharge", "2026-09-30T10:06:00+08:00")]
-    exact = run(accepted(ACCEPTED, 3, fee_standard=20),
-                event("fee_charged", "2026-09-30T10:05:00+08:00", amount=20))
+    exact = run(
+        accepted(ACCEPTED, 3, fee_standard=20),
+        event("fee_charged", "2026-09-30T10:05:00+08:00", amount=20),
+    )
     assert exact == []
     free = run(accepted(ACCEPTED, 3), event("fee_charged", "2026-09-30T10:05:00+08:00", amount=1))
     assert [a.rule_id for a in free] == ["fee.overcharge"]
@@ -174,10 +186,13 @@ def test_supplement_repeated_on_the_second_request() -> None:
 
 
 def test_one_supplement_request_is_fine() -> None:
-    assert run(
-        event("submitted", "2026-11-16T09:00:00+08:00"),
-        event("supplement_requested", "2026-11-16T09:10:00+08:00"),
-    ) == []
+    assert (
+        run(
+            event("submitted", "2026-11-16T09:00:00+08:00"),
+            event("supplement_requested", "2026-11-16T09:10:00+08:00"),
+        )
+        == []
+    )
 
 
 def test_a_redelivered_event_changes_nothing() -> None:
@@ -190,9 +205,11 @@ def test_a_redelivered_event_changes_nothing() -> None:
 
 
 def test_the_same_events_give_the_same_alert_ids_in_a_fresh_engine() -> None:
-    events = [accepted(ACCEPTED, 3, fee_standard=0),
-              event("fee_charged", "2026-10-08T09:00:00+08:00", amount=5),
-              event("concluded", "2026-10-12T09:00:00+08:00")]
+    events = [
+        accepted(ACCEPTED, 3, fee_standard=0),
+        event("fee_charged", "2026-10-08T09:00:00+08:00", amount=5),
+        event("concluded", "2026-10-12T09:00:00+08:00"),
+    ]
     first = [a.to_dict() for a in run(*events)]
     again = [a.to_dict() for a in run(*events)]
     assert first == again
@@ -260,7 +277,9 @@ def test_conclusion_too_fast() -> None:
 def test_alert_text_never_carries_applicant_data() -> None:
     from .factories import event_doc
 
-    doc = event_doc("accepted", ACCEPTED, item_code="X", promised_limit={"value": 1, "unit": "working_day"})
+    doc = event_doc(
+        "accepted", ACCEPTED, item_code="X", promised_limit={"value": 1, "unit": "working_day"}
+    )
     doc["applicant"] = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
     from supervisor.core.events import from_document
 

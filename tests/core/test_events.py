@@ -141,9 +141,7 @@ def test_every_contract_example_is_accepted_by_both(document: dict[str, Any]) ->
 
 
 def test_examples_cover_every_event_type() -> None:
-    assert {e["type"] for e in EXAMPLES} | {"resumed"} >= {t.value for t in EventType} - {
-        "resumed"
-    }
+    assert {e["type"] for e in EXAMPLES} | {"resumed"} >= {t.value for t in EventType} - {"resumed"}
 
 
 @pytest.mark.parametrize(

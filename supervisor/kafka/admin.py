@@ -1,0 +1,100 @@
+"""Topic administration through aiokafka's admin client.
+
+Why explicit topics: Faust and the tests need a known partition count (a table must be
+co-partitioned with its source topic), while broker-side auto-creation uses the broker's
+default. `ensure_topics` creates what is missing with the asked partition count and never
+touches a topic that already exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    *,
+    replication_factor: int = 1,
+    timeout: float = 30.0,
+) -> None:
+    """Create each missing topic of `topics` (name -> partitions); leave existing ones alone.
+
+    Idempotent and race-tolerant: a topic created meanwhile by someone else (another
+    process, broker auto-creation) is fine. Returns only when every topic is visible in the
+    metadata with a leader for each partition, so a producer or consumer can use it at
+    once. A pre-existing topic with another partition count is logged, not changed (Kafka
+    cannot shrink partitions, and growing them would move keys between partitions).
+    """
+    for name, partitions in topics.items():
+        if partitions < 1:
+            raise ValueError(f"topic {name!r}: partitions must be >= 1, not {partitions}")
+    if not topics:
+        return
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="supervisor-admin",
+        request_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, n, replication_factor)
+                for name, n in topics.items()
+                if name not in existing
+            ]
+            if missing:
+                await _create(admin, missing, timeout)
+            await _wait_visible(admin, topics)
+    finally:
+        await admin.close()
+
+
+async def _create(admin: Any, missing: list[Any], timeout: float) -> None:
+    """Send CreateTopics; the response carries one error code per topic instead of raising."""
+    try:
+        response = await admin.create_topics(missing, timeout_ms=int(timeout * 1000))
+    except TopicAlreadyExistsError:
+        return
+    for error in response.topic_errors:
+        topic, code = error[0], error[1]
+        message = error[2] if len(error) > 2 else None
+        if code == 0:
+            log.info("created topic %s", topic)
+        elif code != TopicAlreadyExistsError.errno:
+            raise for_code(code)(f"cannot create topic {topic!r}: {message or ''}".rstrip(": "))
+
+
+async def _wait_visible(admin: Any, topics: Mapping[str, int]) -> None:
+    """Poll metadata until every topic has all its partitions led (creation is async)."""
+    names = list(topics)
+    while True:
+        described = {t["topic"]: t for t in await admin.describe_topics(names)}
+        if all(_ready(described.get(name)) for name in names):
+            break
+        await asyncio.sleep(0.1)
+    for name, wanted in topics.items():
+        have = len(described[name]["partitions"])
+        if have != wanted:
+            log.warning(
+                "topic %s exists with %d partitions, not %d: left unchanged", name, have, wanted
+            )
+
+
+def _ready(topic: dict[str, Any] | None) -> bool:
+    return (
+        topic is not None
+        and topic["error_code"] == 0
+        and bool(topic["partitions"])
+        and all(p["error_code"] == 0 and p["leader"] >= 0 for p in topic["partitions"])
+    )

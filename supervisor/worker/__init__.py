@@ -1,0 +1,1 @@
+"""The Faust adapter around the engine: case events in, alerts and dead letters out."""

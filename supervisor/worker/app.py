@@ -1,0 +1,221 @@
+"""The Faust worker: one agent that owns every case of its partitions.
+
+Topics (names from Settings):
+- the case-events topic, keyed by case_id (the contract's input);
+- `<app_id>-ticks`, internal, keyed by case_id with the same partition count: the timer
+  sends a tick for each case whose deadline fell due, and the agent that owns that
+  partition fires it *inside stream iteration*, the only place Faust lets us write the
+  table safely (see shared notes); both topics feed the same agent, so a case's events
+  and ticks are handled one at a time;
+- the alerts topic, keyed by alert_id; the dead-letter topic, original bytes plus a
+  `reason` header.
+
+Case state lives in the changelog-backed table `cases` (RocksDB by default). Alerts are
+published and acknowledged by the broker *before* the state that records them is
+written, so a crash in between re-raises the same deterministic alert ids instead of
+losing them; consumers de-duplicate by alert_id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from supervisor.centers import CenterRegistry
+from supervisor.core.alerts import Alert
+from supervisor.core.calendar import WorkCalendar
+from supervisor.core.engine import Engine
+from supervisor.core.pipeline import Processed, process
+from supervisor.core.rules import RuleBook
+from supervisor.core.runner import DueIndex
+from supervisor.core.state import CaseState
+from supervisor.settings import Settings
+from supervisor.worker.metrics import WorkerMetrics
+
+log = logging.getLogger("supervisor.worker")
+
+Clock = Callable[[], datetime]
+
+
+def ticks_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-ticks"
+
+
+def wall_clock(zone: str) -> Clock:
+    tz = ZoneInfo(zone)
+    return lambda: datetime.now(tz)
+
+
+@dataclass
+class Worker:
+    """The parts of one worker process, for the entry point and the tests."""
+
+    app: faust.App
+    engine: Engine
+    metrics: WorkerMetrics
+    registry: CollectorRegistry
+    index: DueIndex = field(default_factory=DueIndex)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Clock | None = None,
+) -> Worker:
+    if engine is None:
+        engine = Engine(
+            RuleBook.load(settings.rules_dir),
+            WorkCalendar(settings.timezone),
+            CenterRegistry.load().name,
+        )
+    registry = CollectorRegistry() if registry is None else registry
+    metrics = WorkerMetrics.create(registry)
+    now = clock or wall_clock(settings.timezone)
+
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=str(settings.data_dir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        web_host=settings.web_host,
+        web_port=settings.worker_web_port,
+        web_enabled=True,
+        stream_wait_empty=False,
+        autodiscover=False,
+    )
+    worker = Worker(app=app, engine=engine, metrics=metrics, registry=registry)
+    index = worker.index
+
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    source = app.topic(settings.topic_events, ticks_topic(settings), **raw)
+    ticks = app.topic(ticks_topic(settings), partitions=settings.partitions, internal=True, **raw)
+    alerts_out = app.topic(settings.topic_alerts, **raw)
+    dead_letters = app.topic(settings.topic_dlq, **raw)
+    cases = app.Table(
+        "cases",
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,  # keys and values are JSON in the changelog (Faust's default)
+    )
+
+    def load(case_id: str) -> CaseState | None:
+        data = cases.get(case_id)
+        return CaseState.from_json(data) if data is not None else None
+
+    async def publish(alerts: list[Alert], published_at: datetime) -> None:
+        for alert in alerts:
+            body = json.dumps(alert.to_dict(), ensure_ascii=False).encode()
+            pending = await alerts_out.send(key=alert.alert_id.encode(), value=body)
+            await pending  # acknowledged before the state that records it is written
+            metrics.alerts_raised.labels(alert.rule_id, alert.severity).inc()
+            metrics.alert_latency.observe(
+                max(0.0, (published_at - alert.raised_at).total_seconds())
+            )
+            log.info("alert %s %s %s", alert.severity, alert.alert_id, alert.raised_at.isoformat())
+
+    def keep(state: CaseState) -> None:
+        cases[state.case_id] = state.to_json()  # assigned again: the changelog is written
+        index.schedule(state.case_id, engine.next_due(state))
+
+    @app.agent(source, name="cases")
+    async def handle(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            current = now()
+            if message.topic == ticks.get_topic_name():
+                key = (message.key or b"").decode("utf-8", "replace")
+                state = load(key)
+                if state is not None:
+                    try:
+                        outcome = engine.advance(state, current)
+                    except Exception:  # a bug must not stop every other case
+                        log.exception("engine failed to advance case %s; will retry", key)
+                        continue
+                    if outcome.alerts:
+                        await publish(outcome.alerts, current)
+                        keep(outcome.state)
+                    else:
+                        index.schedule(key, engine.next_due(state))
+                continue
+            try:
+                result = process(engine, message.value or b"", load, current)
+            except Exception as exc:  # a bug on one event must not stop the others
+                log.exception(
+                    "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
+                )
+                result = Processed(None, None, rejected=f"engine error: {exc!r}")
+            if result.rejected is not None:
+                metrics.events_rejected.inc()
+                log.warning(
+                    "dead letter %s[%s]@%s: %s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    result.rejected,
+                )
+                pending = await dead_letters.send(
+                    key=message.key,
+                    value=message.value,
+                    headers=[
+                        ("reason", result.rejected.encode()),
+                        (
+                            "source",
+                            f"{message.topic}/{message.partition}/{message.offset}".encode(),
+                        ),
+                    ],
+                )
+                await pending
+                continue
+            assert result.event is not None and result.state is not None
+            if result.duplicate:
+                metrics.events_duplicate.inc()
+                continue
+            metrics.events_consumed.labels(result.event.type.value).inc()
+            await publish(result.alerts, now())
+            keep(result.state)
+            if message.timestamp:
+                metrics.processing.observe(max(0.0, time.time() - message.timestamp))
+
+    @app.timer(interval=settings.tick_seconds)
+    async def fire_due_deadlines() -> None:
+        """Ask the owner of each case whose deadline fell due to fire it (as a tick)."""
+        for case_id in index.pop_due(now()):
+            await ticks.send(key=case_id.encode(), value=b"tick")
+        metrics.open_timers.set(len(index))
+        for year in engine.calendar.unconfirmed_years_seen:
+            metrics.unconfirmed_years.labels(str(year)).set(1)
+
+    @cases.on_recover
+    async def rebuild_index() -> None:
+        """After a rebalance or a restart, index the deadlines of the cases we now own."""
+        count = 0
+        for key, data in cases.items():
+            if data is not None:
+                index.schedule(str(key), engine.next_due(CaseState.from_json(data)))
+                count += 1
+        log.info("table recovered: %d cases, %d with a pending deadline", count, len(index))
+
+    @app.page("/metrics")
+    async def metrics_page(self: View, request: Request) -> Response:
+        return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/healthz")
+    async def health_page(self: View, request: Request) -> Response:
+        return self.json({"status": "ok", "open_timers": len(index)})
+
+    return worker

@@ -1,0 +1,71 @@
+"""Plain aiokafka producing and consuming for tests: what a center or a reader would do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[str, bytes | dict[str, Any]]]
+) -> None:
+    """Send (key, value) pairs in order; dict values are sent as UTF-8 JSON."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            body = (
+                value
+                if isinstance(value, bytes)
+                else json.dumps(value, ensure_ascii=False).encode()
+            )
+            await producer.send_and_wait(topic, key=key.encode(), value=body)
+    finally:
+        await producer.stop()
+
+
+async def collect(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout: float = 60.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read the topic from the beginning until `done(records)` or the timeout."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not done(records) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def alerts_of(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records if r.value is not None]
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(every)
+    return condition()

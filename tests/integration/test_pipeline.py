@@ -1,0 +1,175 @@
+"""Case events through the real broker and a real `supervisor worker` to the alerts topic."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.core.factories import event_doc
+
+from .conftest import CLOCK_START, RunningWorker
+from .kafka_io import alerts_of, collect, produce
+
+pytestmark = pytest.mark.integration
+
+
+def case_id(center: str = "451221") -> str:
+    return f"{center}-2026-{uuid.uuid4().int % 10**7:07d}"
+
+
+def accepted_doc(case: str, at: str, value: float, **extra: Any) -> dict[str, Any]:
+    return event_doc(
+        "accepted",
+        at,
+        case_id=case,
+        center_id=case.split("-")[0],
+        item_code="451221-XK-0042",
+        item_name="食品经营许可（新办）",
+        promised_limit={"value": value, "unit": "working_day"},
+        **extra,
+    )
+
+
+async def test_a_late_case_yields_warning_and_overdue_at_their_deadlines(
+    worker: RunningWorker,
+) -> None:
+    case = case_id("451224103")
+    await produce(
+        worker.bootstrap,
+        worker.events,
+        [(case, accepted_doc(case, "2026-11-16T10:00:00+08:00", 3))],
+    )
+    records = await collect(
+        worker.bootstrap,
+        worker.alerts,
+        lambda rs: sum(1 for a in alerts_of(rs) if a["case_id"] == case) >= 2,
+    )
+    mine = {a["rule_id"]: a for a in alerts_of(records) if a["case_id"] == case}
+    assert mine["deadline.overdue"]["raised_at"] == "2026-11-20T00:00:00+08:00"
+    assert mine["deadline.overdue"]["severity"] == "red"
+    assert mine["deadline.overdue"]["center_id"] == "451224103"
+    assert mine["deadline.warning"]["raised_at"] == "2026-11-19T09:36:00+08:00"
+    keys = {r.key.decode() for r in records if r.key and case in r.key.decode()}
+    assert keys == {f"deadline.overdue:{case}", f"deadline.warning:{case}"}
+
+
+async def test_a_deadline_in_the_future_fires_from_the_timer(worker: RunningWorker) -> None:
+    # Accepted Thursday: the limit runs from 00:00 Friday 27th. A limit of k/65536 working
+    # day (k a multiple of 8) is a whole number of microseconds, so the deadline is exact.
+    started = datetime.fromisoformat(CLOCK_START)
+    elapsed = time.monotonic() - worker_started_at(worker)
+    target = started + timedelta(seconds=elapsed + 8)
+    seconds_into_day = (target - started.replace(hour=0)).total_seconds()
+    step = 86400 * 8 / 65536
+    k = 8 * (int(seconds_into_day / step) + 1)
+    deadline = started.replace(hour=0) + timedelta(seconds=k * 86400 / 65536)
+    case = case_id()
+    sent = time.time()
+    await produce(
+        worker.bootstrap,
+        worker.events,
+        [(case, accepted_doc(case, "2026-11-26T10:00:00+08:00", k / 65536))],
+    )
+    records = await collect(
+        worker.bootstrap,
+        worker.alerts,
+        lambda rs: any(
+            a["case_id"] == case and a["rule_id"] == "deadline.overdue" for a in alerts_of(rs)
+        ),
+    )
+    overdue = next(r for r in records if r.key == f"deadline.overdue:{case}".encode())
+    assert alerts_of([overdue])[0]["raised_at"] == deadline.isoformat(timespec="seconds")
+    assert overdue.timestamp / 1000 - sent > 3, "fired on arrival, not when the deadline came"
+
+
+async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_flows(
+    worker: RunningWorker,
+) -> None:
+    case = case_id("451202")
+    bad_payload = accepted_doc(case, "2026-11-27T08:00:00+08:00", 5)
+    bad_payload["payload"]["promised_limit"]["unit"] = "fortnight"
+    garbage = "这不是JSON {".encode()
+    await produce(
+        worker.bootstrap,
+        worker.events,
+        [
+            (case, garbage),
+            (case, bad_payload),
+            (case, accepted_doc(case, "2026-11-27T08:00:00+08:00", 5, fee_standard=0)),
+            (
+                case,
+                event_doc(
+                    "fee_charged",
+                    "2026-11-27T08:05:00+08:00",
+                    case_id=case,
+                    center_id="451202",
+                    amount=50,
+                ),
+            ),
+        ],
+    )
+    alerts = await collect(
+        worker.bootstrap,
+        worker.alerts,
+        lambda rs: any(a["alert_id"] == f"fee.overcharge:{case}" for a in alerts_of(rs)),
+    )
+    assert any(a["alert_id"] == f"fee.overcharge:{case}" for a in alerts_of(alerts))
+    dead = await collect(
+        worker.bootstrap,
+        worker.dlq,
+        lambda rs: sum(1 for r in rs if r.key == case.encode()) >= 2,
+        timeout=30,
+    )
+    mine = [r for r in dead if r.key == case.encode()]
+    assert [r.value for r in mine] == [garbage, _json(bad_payload)]
+    reasons = [dict(r.headers)["reason"].decode() for r in mine]
+    assert reasons[0].startswith("not JSON")
+    assert "payload.promised_limit.unit" in reasons[1]
+
+
+async def test_a_redelivered_event_changes_nothing(worker: RunningWorker) -> None:
+    case = case_id("451203")
+    first = event_doc(
+        "supplement_requested",
+        "2026-11-27T08:10:00+08:00",
+        case_id=case,
+        center_id="451203",
+        missing_materials=["身份证明"],
+    )
+    second = event_doc(
+        "supplement_requested",
+        "2026-11-27T08:30:00+08:00",
+        case_id=case,
+        center_id="451203",
+        missing_materials=["营业执照"],
+    )
+    submitted = event_doc(
+        "submitted", "2026-11-27T08:00:00+08:00", case_id=case, center_id="451203"
+    )
+    await produce(
+        worker.bootstrap,
+        worker.events,
+        [(case, submitted), (case, first), (case, first), (case, second), (case, second)],
+    )
+    records = await collect(
+        worker.bootstrap, worker.alerts, lambda rs: any(a["case_id"] == case for a in alerts_of(rs))
+    )
+    time.sleep(2)  # anything more the duplicates could raise would arrive by now
+    records = await collect(worker.bootstrap, worker.alerts, lambda rs: False, timeout=3)
+    mine = [a for a in alerts_of(records) if a["case_id"] == case]
+    assert [a["alert_id"] for a in mine] == [f"supplement.repeated:{case}"]
+    assert "第 2 次" in mine[0]["message"]
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def worker_started_at(worker: RunningWorker) -> float:
+    return worker.started_monotonic
