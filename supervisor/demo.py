@@ -1,0 +1,154 @@
+"""`supervisor demo`: the whole service on one machine, in one command.
+
+Starts the project's local Kafka (unless KAFKA_BOOTSTRAP_SERVERS names a cluster), creates
+the topics, then runs the worker, the web service and the simulated centers as child
+processes (each in its own process group, logs in `<data dir>/demo-logs/`), prints the
+wall's URL once the web service answers, and on Ctrl-C (or SIGTERM, or any child dying)
+stops everything it started, the broker included, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from supervisor.kafka import local
+from supervisor.kafka.admin import ensure_topics
+from supervisor.settings import Settings
+from supervisor.worker.main import topics
+
+STOP_GRACE_S = 20.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def say(text: str) -> None:
+    print(f"[demo] {text}", file=sys.stderr, flush=True)
+
+
+def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> int:
+    logs = settings.data_dir / "demo-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started_broker = False
+    children: list[Child] = []
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if settings.uses_local_kafka:
+            say(f"starting the local Kafka broker on {settings.bootstrap_servers} …")
+            broker = local.start_broker(settings)
+            started_broker = broker.started
+        else:
+            say(f"using the Kafka cluster at {settings.bootstrap_servers}")
+        asyncio.run(ensure_topics(settings.bootstrap_servers, topics(settings)))
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+        for name, args in (
+            ("worker", ["worker"]),
+            ("web", ["web"]),
+            ("simulate", ["simulate", "--rate", str(rate)]),
+        ):
+            children.append(_spawn(name, args, env, logs))
+        url = f"http://{settings.web_host}:{settings.web_port}/wall/"
+        if not _wait_http(f"http://{settings.web_host}:{settings.web_port}/healthz", children,
+                          lambda: stopping):
+            return _failed(children)
+        say("running: worker, web service and 69 simulated centers (logs in "
+            f"{logs})")
+        print(f"\n  政务服务电子监察 wall: {url}\n  metrics: "
+              f"http://{settings.web_host}:{settings.web_port}/metrics and "
+              f"http://{settings.web_host}:{settings.worker_web_port}/metrics\n"
+              "  Ctrl-C stops everything.\n", flush=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+        while not stopping:
+            dead = [c for c in children if c.process.poll() is not None]
+            if dead:
+                return _failed(dead)
+            time.sleep(0.3)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        say("stopping …")
+        _stop(children)
+        if started_broker:
+            local.stop(settings)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        say("stopped; no process left behind")
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> Child:
+    log = logs / f"{name}.log"
+    out: IO[bytes]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.cli", *args],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the demo only; it stops them in order
+        )
+    return Child(name, process, log)
+
+
+def _wait_http(url: str, children: list[Child], stopping: object, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(stopping) and stopping():
+            return False
+        if any(c.process.poll() is not None for c in children):
+            return False
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        time.sleep(0.5)
+    return False
+
+
+def _failed(children: list[Child]) -> int:
+    for child in children:
+        if child.process.poll() is not None:
+            tail = child.log.read_text(errors="replace").splitlines()[-15:]
+            say(f"{child.name} exited with {child.process.returncode}; last lines of {child.log}:")
+            for line in tail:
+                print(f"    {line}", file=sys.stderr)
+    return 1
+
+
+def _stop(children: list[Child]) -> None:
+    """SIGTERM every group (simulator first, so nothing is produced into a stopped worker),
+    wait, then SIGKILL what is left."""
+    for child in reversed(children):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for child in children:
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{child.name} did not stop in time; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        child.process.wait()
