@@ -1,0 +1,250 @@
+"""Feeds the hub from Kafka: the alerts topic for the wall, the dead-letter topic for a count.
+
+Two `AIOKafkaConsumer`s without a consumer group, one per topic, because the two topics
+want opposite starting points:
+
+- alerts: from the beginning, every start. The wall must show the recent alerts again
+  after a restart, and no group means no committed offsets to resume from, no
+  rebalances, and every web instance reading every partition (each screen's server has
+  the whole picture). The hub keeps only the newest `wall_recent` and drops repeats, so
+  reading history again is harmless; it costs one pass over the topic's retention.
+- dead letters (rejected case events): from the end. The counter says how many were
+  rejected while this process ran; re-counting the whole history at every restart would
+  show a burst of rejections that did not happen.
+
+Topics are never created here: the consumer waits until the topic exists (asking the
+cluster, which does not create it) before subscribing, so the worker stays the one that
+decides partitions. A message that is not a valid alert is counted, logged and skipped;
+a broker that goes away is retried with backoff, and aiokafka reconnects by itself once
+consuming. `connected` is what the last metadata probe found, since aiokafka's fetch
+loop hides connection errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from supervisor.settings import Settings
+from supervisor.web.hub import AlertHub, MalformedAlert, decode_alert, parse_raised_at
+from supervisor.web.metrics import WebMetrics
+
+log = logging.getLogger(__name__)
+
+#: Seconds between metadata probes while consuming (sets how fast /healthz notices).
+PROBE_INTERVAL: Final = 10.0
+#: Seconds a probe may take before the cluster counts as unreachable.
+PROBE_TIMEOUT: Final = 5.0
+#: Seconds between checks for a topic that does not exist yet.
+TOPIC_POLL: Final = 2.0
+#: Upper bound of the reconnect backoff, in seconds.
+MAX_BACKOFF: Final = 30.0
+
+
+class FollowState(StrEnum):
+    """Where the consumer of one topic stands, as /healthz reports it."""
+
+    CONNECTING = "connecting"
+    WAITING_FOR_TOPIC = "waiting_for_topic"
+    CONSUMING = "consuming"
+    DISCONNECTED = "disconnected"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertFeed:
+    """Reads the alerts and dead-letter topics into the hub and the metrics.
+
+    `run()` is the long-running task (cancel it to stop). `handle_alert()` and
+    `handle_dead_letter()` are the per-message logic, callable without Kafka.
+    `clock` gives the current time (aware); tests pass a fixed one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: AlertHub,
+        metrics: WebMetrics,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._settings = settings
+        self._hub = hub
+        self._metrics = metrics
+        self._clock = clock
+        self._started_at = clock()
+        self._last_message_at: datetime | None = None
+        self._states: dict[str, FollowState] = {
+            settings.topic_alerts: FollowState.CONNECTING,
+            settings.topic_dlq: FollowState.CONNECTING,
+        }
+
+    @property
+    def connected(self) -> bool:
+        """True when the alerts consumer reaches the cluster (even if the topic is absent)."""
+        return self._states[self._settings.topic_alerts] in (
+            FollowState.WAITING_FOR_TOPIC,
+            FollowState.CONSUMING,
+        )
+
+    @property
+    def last_message_at(self) -> datetime | None:
+        """When the last message (alert, malformed or dead letter) was read, if ever."""
+        return self._last_message_at
+
+    def topic_states(self) -> dict[str, str]:
+        return {topic: str(state) for topic, state in self._states.items()}
+
+    # -- per message -------------------------------------------------------------------
+
+    def handle_alert(self, value: bytes | None, timestamp_ms: int | None = None) -> bool:
+        """Count one alerts-topic message and publish it; return whether it was new.
+
+        A malformed message is counted and logged, never raised: one bad message must not
+        stop the wall (nor, being re-read after a restart, stop it again every time).
+        """
+        self._last_message_at = self._clock()
+        try:
+            alert = decode_alert(value)
+        except MalformedAlert as exc:
+            self._metrics.alerts_malformed.inc()
+            log.warning("skipping malformed message on %s: %s", self._settings.topic_alerts, exc)
+            return False
+        self._metrics.alerts_received.labels(
+            rule_id=alert["rule_id"], severity=alert["severity"]
+        ).inc()
+        if not self._hub.publish(alert):
+            return False
+        delay = self._push_delay(alert, timestamp_ms)
+        if delay is not None:
+            self._metrics.alert_push_delay.observe(delay)
+        return True
+
+    def handle_dead_letter(self, value: bytes | None) -> None:
+        """Count one rejected case event; its content is the worker's business."""
+        self._last_message_at = self._clock()
+        self._metrics.dlq_messages.inc()
+
+    def _push_delay(self, alert: dict[str, Any], timestamp_ms: int | None) -> float | None:
+        """Seconds since the alert was produced, or None for backlog read at start.
+
+        The Kafka timestamp (when the worker produced it) measures the pipeline; raised_at
+        is only the fallback, because for a late batch upload it can be days old.
+        """
+        if timestamp_ms is not None and timestamp_ms >= 0:
+            produced = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        else:
+            produced = parse_raised_at(alert)
+        if produced < self._started_at:
+            return None
+        return max(0.0, (self._clock() - produced).total_seconds())
+
+    def _on_alert_record(self, record: Any) -> None:
+        self._guarded(self.handle_alert, record.value, record.timestamp)
+
+    def _on_dead_letter_record(self, record: Any) -> None:
+        self._guarded(self.handle_dead_letter, record.value)
+
+    def _guarded(self, handler: Callable[..., object], *args: Any) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            # A bug, not bad data; still skip the message, or a restart would re-read it
+            # and fail again forever.
+            self._metrics.alerts_malformed.inc()
+            log.exception("error handling a message; skipped")
+
+    # -- Kafka -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow both topics until cancelled; never returns otherwise."""
+        self._started_at = self._clock()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                self._follow(self._settings.topic_alerts, "earliest", self._on_alert_record)
+            )
+            group.create_task(
+                self._follow(self._settings.topic_dlq, "latest", self._on_dead_letter_record)
+            )
+
+    def _set_state(self, topic: str, state: FollowState) -> None:
+        if self._states.get(topic) != state:
+            # Failures are logged as warnings where they happen; here only the good news
+            # at INFO, so a broker that stays down does not fill the log at every retry.
+            good = state in (FollowState.CONSUMING, FollowState.WAITING_FOR_TOPIC)
+            log.log(logging.INFO if good else logging.DEBUG, "kafka %s: %s", topic, state)
+        self._states[topic] = state
+        if topic == self._settings.topic_alerts:
+            self._metrics.kafka_connected.set(1 if self.connected else 0)
+
+    async def _follow(
+        self, topic: str, offset_reset: str, on_record: Callable[[Any], None]
+    ) -> None:
+        backoff = 1.0
+        while True:
+            self._set_state(topic, FollowState.CONNECTING)
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._settings.bootstrap_servers,
+                client_id=f"{self._settings.app_id}-web",
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset=offset_reset,
+                metadata_max_age_ms=60_000,
+            )
+            try:
+                await consumer.start()
+                await self._wait_for_topic(consumer, topic)
+                consumer.subscribe([topic])
+                self._set_state(topic, FollowState.CONSUMING)
+                backoff = 1.0
+                await self._consume(consumer, topic, on_record)
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("kafka %s: %r; retrying in %.0f s", topic, exc, backoff)
+            except Exception:
+                log.exception("kafka %s: unexpected error; retrying in %.0f s", topic, backoff)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:
+                    log.debug("kafka %s: error while stopping the consumer", topic, exc_info=True)
+            self._set_state(topic, FollowState.DISCONNECTED)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _wait_for_topic(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        """Return once `topic` exists; asking for all topics never auto-creates one."""
+        while topic not in await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT):
+            self._set_state(topic, FollowState.WAITING_FOR_TOPIC)
+            await asyncio.sleep(TOPIC_POLL)
+
+    async def _consume(
+        self, consumer: AIOKafkaConsumer, topic: str, on_record: Callable[[Any], None]
+    ) -> None:
+        next_probe = time.monotonic() + PROBE_INTERVAL
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    on_record(record)
+            if time.monotonic() >= next_probe:
+                await self._probe(consumer, topic)
+                next_probe = time.monotonic() + PROBE_INTERVAL
+
+    async def _probe(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        try:
+            await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
+        except (KafkaError, TimeoutError) as exc:
+            self._set_state(topic, FollowState.DISCONNECTED)
+            log.warning("kafka %s: cluster unreachable (%r); aiokafka keeps retrying", topic, exc)
+        else:
+            self._set_state(topic, FollowState.CONSUMING)

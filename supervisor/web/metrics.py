@@ -1,0 +1,63 @@
+"""The web service's Prometheus metrics, all in one place.
+
+Created against an injected `CollectorRegistry` (never the global default one), so that
+every `create_app()` and every test gets its own fresh set: two apps in one process do
+not collide, and a test reads exactly what its own app counted. Names follow
+`supervisor_web_<what>_<unit>`; counters get their `_total` suffix from the client.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Buckets for the delay from the alert's production to its push to the sockets: live
+#: pushes take milliseconds; the upper buckets show a lagging consumer.
+PUSH_DELAY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class WebMetrics:
+    """The metrics of one web service instance."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.websocket_clients = Gauge(
+            "supervisor_web_websocket_clients",
+            "WebSocket clients (wall screens) connected now.",
+            registry=registry,
+        )
+        self.websocket_slow_disconnects = Counter(
+            "supervisor_web_websocket_slow_disconnects",
+            "WebSocket clients disconnected because their send queue was full.",
+            registry=registry,
+        )
+        self.alerts_received = Counter(
+            "supervisor_web_alerts_received",
+            "Valid alert messages read from the alerts topic, repeats included "
+            "(a restart reads the topic again from the beginning).",
+            ["rule_id", "severity"],
+            registry=registry,
+        )
+        self.alerts_malformed = Counter(
+            "supervisor_web_alerts_malformed",
+            "Messages on the alerts topic that were not a valid alert and were skipped.",
+            registry=registry,
+        )
+        self.dlq_messages = Counter(
+            "supervisor_web_dlq_messages",
+            "Rejected case events seen on the dead-letter topic since this process started.",
+            registry=registry,
+        )
+        self.alert_push_delay = Histogram(
+            "supervisor_web_alert_push_delay_seconds",
+            "Seconds from the alert's Kafka timestamp (else its raised_at) to its push to "
+            "the WebSocket queues; live alerts only, not the backlog read at start.",
+            buckets=PUSH_DELAY_BUCKETS,
+            registry=registry,
+        )
+        self.kafka_connected = Gauge(
+            "supervisor_web_kafka_connected",
+            "1 when the alerts consumer reaches the Kafka cluster, else 0.",
+            registry=registry,
+        )

@@ -1,0 +1,38 @@
+"""Runs the web service under uvicorn: the process behind `supervisor web`.
+
+Also runnable as `python -m supervisor.web.server`, configured by the environment
+(`Settings.from_env()`), which is how the browser test starts a real server process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from supervisor.settings import Settings
+from supervisor.web.app import create_app
+
+#: Seconds uvicorn waits for open connections (wall screens) at shutdown before closing
+#: them; the screens reconnect to the next process by themselves.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+def run(settings: Settings) -> None:
+    """Serve the wall and its API on settings.web_host:web_port until interrupted."""
+    # The feed's own log lines (Kafka state changes); a no-op if the CLI set up logging.
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+if __name__ == "__main__":
+    run(Settings.from_env())
