@@ -212,7 +212,8 @@ def create_app(
 
     @app.page("/metrics")
     async def metrics_page(self: View, request: Request) -> Response:
-        return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type=, so the header is set whole.
+        return self.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/healthz")
     async def health_page(self: View, request: Request) -> Response:

@@ -1,0 +1,117 @@
+"""Contract events from a plain producer reach a WebSocket client as alerts: broker,
+`supervisor worker` and `supervisor web`, all real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.core.factories import event_doc
+
+from .conftest import RunningWorker, free_port
+from .kafka_io import produce, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def web(worker: RunningWorker) -> Iterator[str]:
+    port = free_port()
+    env = {**worker.env, "SUPERVISOR_WEB_PORT": str(port)}
+    log = worker.log.with_name("web.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.cli", "web"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"127.0.0.1:{port}"
+    try:
+        assert asyncio.run(wait_for(lambda: _answers(f"http://{base}/healthz"), 30)), (
+            log.read_text()
+        )
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+async def test_events_become_alerts_on_a_websocket(worker: RunningWorker, web: str) -> None:
+    case = f"451227-2026-{uuid.uuid4().int % 10**7:07d}"
+    received: list[dict[str, Any]] = []
+    async with websockets.connect(f"ws://{web}/ws/alerts") as socket:
+        snapshot = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert snapshot["type"] == "snapshot"
+        await produce(
+            worker.bootstrap,
+            worker.events,
+            [
+                (
+                    case,
+                    event_doc(
+                        "accepted",
+                        "2026-11-27T08:40:00+08:00",
+                        case_id=case,
+                        center_id="451227",
+                        item_code="451227-XK-0001",
+                        promised_limit={"value": 1, "unit": "working_day"},
+                    ),
+                ),
+                (
+                    case,
+                    event_doc(
+                        "concluded", "2026-11-27T08:41:00+08:00", case_id=case, center_id="451227"
+                    ),
+                ),
+            ],
+        )
+        async with asyncio.timeout(60):
+            while {a["rule_id"] for a in received} < {
+                "workflow.no_decision",
+                "conclusion.too_fast",
+            }:
+                message = json.loads(await socket.recv())
+                if message["type"] == "alert" and message["alert"]["case_id"] == case:
+                    received.append(message["alert"])
+    by_rule = {a["rule_id"]: a for a in received}
+    assert by_rule["workflow.no_decision"]["severity"] == "red"
+    assert by_rule["workflow.no_decision"]["raised_at"] == "2026-11-27T08:41:00+08:00"
+    assert by_rule["conclusion.too_fast"]["severity"] == "yellow"
+    assert len(received) == 2  # each once
+    with urllib.request.urlopen(f"http://{web}/api/alerts?center_id=451227") as response:
+        listed = json.loads(response.read())
+    ids = {a["alert_id"] for a in (listed["alerts"] if isinstance(listed, dict) else listed)}
+    assert f"workflow.no_decision:{case}" in ids
+
+
+async def test_both_processes_expose_metrics(worker: RunningWorker, web: str) -> None:
+    with urllib.request.urlopen(f"http://{web}/metrics") as response:
+        web_metrics = response.read().decode()
+    assert "supervisor_web_websocket_clients" in web_metrics
+    assert "supervisor_web_alerts_received_total" in web_metrics
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as response:
+        worker_metrics = response.read().decode()
+    assert "supervisor_worker_events_consumed_total" in worker_metrics
+    assert "supervisor_worker_alert_latency_seconds_bucket" in worker_metrics
+    assert "supervisor_worker_alerts_raised_total{" in worker_metrics
