@@ -11,6 +11,8 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,13 +45,8 @@ class RunningWorker:
     started_monotonic: float
 
 
-@pytest.fixture(scope="session")
-def worker(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningWorker]:
-    run = uuid.uuid4().hex[:8]
-    home = tmp_path_factory.mktemp("worker")
-    env = {
+def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:
+    return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "SUPERVISOR_TOPIC_EVENTS": f"case-events-{run}",
@@ -61,11 +58,19 @@ def worker(
         "SUPERVISOR_TICK_SECONDS": "0.5",
         "SUPERVISOR_PARTITIONS": "3",
     }
+
+
+@contextmanager
+def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
+    """A `supervisor worker` process; topics are created first, so no producer in the test
+    can auto-create them with the broker's default partition count."""
     settings = Settings.from_env(env)
-    asyncio.run(ensure_topics(kafka_bootstrap, topics(settings)))  # before any producer
-    log = home / "worker.log"
+    with ThreadPoolExecutor(1) as pool:  # callable from async tests too (own event loop)
+        pool.submit(
+            asyncio.run, ensure_topics(settings.bootstrap_servers, topics(settings))
+        ).result()
     started = time.monotonic()
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "supervisor.cli", "worker", "--clock-start", CLOCK_START],
             env=env,
@@ -73,18 +78,17 @@ def worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    running = RunningWorker(
-        bootstrap=kafka_bootstrap,
-        events=env["SUPERVISOR_TOPIC_EVENTS"],
-        alerts=env["SUPERVISOR_TOPIC_ALERTS"],
-        dlq=env["SUPERVISOR_TOPIC_DLQ"],
-        web_port=int(env["SUPERVISOR_WORKER_WEB_PORT"]),
-        env=env,
-        log=log,
-        started_monotonic=started,
-    )
     try:
-        yield running
+        yield RunningWorker(
+            bootstrap=settings.bootstrap_servers,
+            events=settings.topic_events,
+            alerts=settings.topic_alerts,
+            dlq=settings.topic_dlq,
+            web_port=settings.worker_web_port,
+            env=env,
+            log=log,
+            started_monotonic=started,
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -94,3 +98,13 @@ def worker(
             process.wait()
         if process.returncode not in (0, -signal.SIGTERM):
             print(log.read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture(scope="session")
+def worker(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningWorker]:
+    home = tmp_path_factory.mktemp("worker")
+    env = worker_env(kafka_bootstrap, home, uuid.uuid4().hex[:8])
+    with running_worker(env, home / "worker.log") as running:
+        yield running
