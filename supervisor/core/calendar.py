@@ -15,6 +15,7 @@ and `unconfirmed_years_seen` tells the adapters to log it and set the metric.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 DAY = 86400.0
+_EPOCH = date(2020, 1, 1)  # the index starts here; no case in the service is older
 _MAX_DAYS = 3660  # no limit in the law comes near ten years; stops runaway loops
 
 
@@ -58,6 +60,13 @@ class WorkCalendar:
         self._national = holidays.country_holidays("CN")
         self._cache: dict[date, bool] = {}
         self.unconfirmed_years_seen: set[int] = set()
+        # The working-day index: ordinals of working days, and for each the working time
+        # accrued at its start and end (seconds since _EPOCH) and its length.
+        self._work_days: list[int] = []
+        self._work_start: list[float] = []
+        self._work_end: list[float] = []
+        self._work_length: list[float] = []
+        self._indexed_until = _EPOCH.toordinal() - 1
 
     # -- days --------------------------------------------------------------------------
 
@@ -101,48 +110,77 @@ class WorkCalendar:
         return self.midnight(self.local(instant).date() + timedelta(days=1))
 
     # -- working seconds ---------------------------------------------------------------
+    #
+    # A prefix index over working days from _EPOCH makes both directions O(log n):
+    # cumulative(t) is the working time from the epoch to t, and `_earliest(w)` is the
+    # first instant whose cumulative working time is w. The index grows a year at a time,
+    # only as far as a query reaches, so an unconfirmed year is flagged only when used.
+
+    def cumulative(self, instant: datetime) -> float:
+        local = self.local(instant)
+        ordinal = local.date().toordinal()
+        self._extend_to(ordinal)
+        i = bisect_left(self._work_days, ordinal)
+        if i == len(self._work_days):  # after the last working day indexed
+            return self._work_end[-1] if self._work_end else 0.0
+        total = self._work_start[i]
+        if self._work_days[i] == ordinal:
+            day_start = self.midnight(local.date())
+            total += min((local - day_start).total_seconds(), self._work_length[i])
+        return total
+
+    def _earliest(self, work: float) -> datetime:
+        """The first instant at which `work` seconds of working time have accrued since the
+        epoch: a limit used up at the end of a working day ends at 24:00 of that day, not
+        at the start of the next working day after a holiday."""
+        while not self._work_end or self._work_end[-1] < work:
+            self._extend_to(self._indexed_until + 1)
+        i = bisect_left(self._work_end, work)
+        offset = work - self._work_start[i]
+        return self.midnight(date.fromordinal(self._work_days[i])) + timedelta(seconds=offset)
 
     def between(self, start: datetime, end: datetime) -> float:
         """Working seconds in [start, end); 0 when end <= start."""
-        start, end = self.local(start), self.local(end)
         if end <= start:
             return 0.0
-        total = 0.0
-        day = start.date()
-        for _ in range(_MAX_DAYS * 10):
-            day_start, day_end = self.midnight(day), self.midnight(day + timedelta(days=1))
-            if day_start >= end:
-                break
-            if self.is_working_day(day):
-                lo, hi = max(start, day_start), min(end, day_end)
-                if hi > lo:
-                    total += (hi - lo).total_seconds()
-            day += timedelta(days=1)
-        return total
+        return max(0.0, self.cumulative(end) - self.cumulative(start))
 
     def add(self, start: datetime, seconds: float) -> datetime:
-        """The earliest instant at which `seconds` of working time have passed since `start`.
-
-        Earliest, so that a limit used up at the end of a working day ends at 24:00 of that
-        day and not at the start of the next working day after a holiday.
-        """
+        """The earliest instant at which `seconds` of working time have passed since `start`."""
         if seconds < 0:
             raise ValueError("working time to add must not be negative")
-        cursor = self.local(start)
-        remaining = seconds
-        if remaining == 0:
-            return cursor
-        day = cursor.date()
-        for _ in range(_MAX_DAYS):
-            day_end = self.midnight(day + timedelta(days=1))
+        local = self.local(start)
+        if seconds == 0:
+            return local
+        accrued = self.cumulative(local)
+        target = accrued + seconds
+        if target <= accrued:  # an amount below float resolution: the next working instant
+            day = local.date()
+            return local if self.is_working_day(day) else self.midnight(self.next_working_day(day))
+        # max(): rounding must never land on the 24:00 before `start`.
+        return max(local, self._earliest(target))
+
+    def _extend_to(self, ordinal: int) -> None:
+        if ordinal < _EPOCH.toordinal():
+            raise ValueError(
+                f"{date.fromordinal(ordinal)} is before {_EPOCH}, the calendar's start"
+            )
+        if ordinal <= self._indexed_until:
+            return
+        last = date(date.fromordinal(ordinal).year, 12, 31).toordinal()
+        total = self._work_end[-1] if self._work_end else 0.0
+        for day_ordinal in range(self._indexed_until + 1, last + 1):
+            day = date.fromordinal(day_ordinal)
             if self.is_working_day(day):
-                available = (day_end - cursor).total_seconds()
-                if remaining <= available:
-                    return cursor + timedelta(seconds=remaining)
-                remaining -= available
-            cursor = day_end
-            day = day + timedelta(days=1)
-        raise ValueError(f"working time {seconds}s does not fit in {_MAX_DAYS} days")
+                length = (
+                    self.midnight(day + timedelta(days=1)) - self.midnight(day)
+                ).total_seconds()
+                self._work_days.append(day_ordinal)
+                self._work_start.append(total)
+                self._work_length.append(length)
+                total += length
+                self._work_end.append(total)
+        self._indexed_until = last
 
     # -- limits (contract §2) ----------------------------------------------------------
 

@@ -119,7 +119,7 @@ class Engine:
         elif event.event_id in state.seen_events:
             return Outcome(state, duplicate=True)
         else:
-            state = state.model_copy(deep=True)
+            state = state.copy_for_update()
         at = self.calendar.local(event.occurred_at)
         alerts = self._fire_timers(state, at, inclusive=False)
         state.seen_events.append(event.event_id)
@@ -133,7 +133,7 @@ class Engine:
         due = self.next_due(state)
         if due is None or due > now:
             return Outcome(state)
-        state = state.model_copy(deep=True)
+        state = state.copy_for_update()
         return Outcome(state, self._fire_timers(state, self.calendar.local(now), inclusive=True))
 
     def next_due(self, state: CaseState) -> datetime | None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["received", "open", "concluded", "not_accepted", "withdrawn"]
 
 
 class LimitState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     value: float
     unit: Literal["working_day", "natural_day"]
 
@@ -59,6 +61,21 @@ class CaseState(BaseModel):
     rectified: bool = False
 
     fired: list[str] = Field(default_factory=list)
+
+    def copy_for_update(self) -> CaseState:
+        """A copy the engine may change without touching the original: the lists are new,
+        their items (strings, frozen limits) are shared. Much cheaper than a deep copy."""
+        lists = {
+            name: list(getattr(self, name))
+            for name in (
+                "seen_events",
+                "required_steps",
+                "completed_steps",
+                "approved_extensions",
+                "fired",
+            )
+        }
+        return self.model_copy(update=lists)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)

@@ -154,3 +154,26 @@ def test_integer_working_limits_end_at_midnight_after_a_working_day(
     end = CAL.working_deadline(start, days)
     assert end.timetz().replace(tzinfo=None) == datetime.min.time()
     assert CAL.is_working_day((end - timedelta(seconds=1)).date())
+
+
+def naive_add(cal: WorkCalendar, start: datetime, seconds: float) -> datetime:
+    """The definition, walked a day at a time: the reference for the indexed calendar."""
+    cursor, remaining = cal.local(start), seconds
+    if remaining == 0:
+        return cursor
+    day = cursor.date()
+    while True:
+        day_end = cal.midnight(day + timedelta(days=1))
+        if cal.is_working_day(day):
+            available = (day_end - cursor).total_seconds()
+            if remaining <= available:
+                return cursor + timedelta(seconds=remaining)
+            remaining -= available
+        cursor, day = day_end, day + timedelta(days=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=instants, seconds=durations)
+def test_indexed_add_matches_the_day_by_day_definition(start: datetime, seconds: float) -> None:
+    got, expected = CAL.add(start, seconds), naive_add(CAL, start, seconds)
+    assert abs((got - expected).total_seconds()) < 1e-3
