@@ -93,6 +93,7 @@ def create_app(
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         web_host=settings.web_host,
+        web_bind=settings.web_host,  # web_host is only the advertised name; bind is the socket
         web_port=settings.worker_web_port,
         web_enabled=True,
         stream_wait_empty=False,
