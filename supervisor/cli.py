@@ -130,6 +130,20 @@ def demo(
     raise typer.Exit(run(Settings.from_env(), rate=rate, open_browser=open_browser))
 
 
+rules_app = typer.Typer(help="The rule definitions (rules/).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("doc")
+def rules_doc(
+    directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,
+) -> None:
+    """Print the inspectors' page of the rules (Markdown), e.g. > rules/README.md."""
+    from supervisor.rules_doc import render
+
+    typer.echo(render(directory or Settings.from_env().rules_dir), nl=False)
+
+
 def main() -> None:
     _mount_kafka()
     app(prog_name="supervisor")

@@ -1,0 +1,38 @@
+"""The inspectors' page of the rules in force, generated from the rule files.
+
+`supervisor rules doc > rules/README.md` writes it; tests/test_rules_doc.py fails when the
+committed page no longer matches the rules, so the page never drifts from what runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from supervisor.core.rules import RuleBook
+
+SEVERITY_ZH = {"red": "红牌（超期/违规）", "yellow": "黄牌（预警）"}
+
+
+def render(rules_dir: Path) -> str:
+    book = RuleBook.load(rules_dir)
+    lines = [
+        "# 监察规则 — the supervision rules in force",
+        "",
+        "Generated from the rule files in this folder by `supervisor rules doc`; edit the",
+        "YAML, then regenerate. Message placeholders: `{center_name}`, `{case_id}`,",
+        "`{item_name}`, `{item_code}`, `{promised_limit}`, `{statutory_limit}`, `{deadline}`,",
+        "and per rule `{count}`, `{charged}`, `{fee_standard}`, `{extension}`, `{state}`,",
+        "`{event_type}`, `{missing_steps}`, `{minutes}`, `{decision}`, `{level}`,",
+        "`{working_days}`. Applicants' personal data is never available to a message.",
+        "",
+        "| 规则 rule_id | 级别 severity | 名称 title | 依据 basis | 阈值 thresholds | 启用 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for rule in book:
+        spec = rule.spec
+        params = ", ".join(f"{k}={v}" for k, v in rule.params.model_dump().items()) or "—"
+        lines.append(
+            f"| `{spec.id}` | {SEVERITY_ZH[spec.severity]} | {spec.title} | {spec.basis or '—'} "
+            f"| {params} | {'是' if spec.enabled else '否'} |"
+        )
+    return "\n".join(lines) + "\n"
