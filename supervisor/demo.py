@@ -119,10 +119,9 @@ def _wait_http(url: str, children: list[Child], stopping: object, timeout: float
             return False
         if any(c.process.poll() is not None for c in children):
             return False
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return True
         time.sleep(0.5)
     return False
 

@@ -32,6 +32,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_RULES_DIR": ("rules_dir", str(PROJECT_ROOT / "rules")),
     "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
     "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "1.0"),
+    "SUPERVISOR_SETTLE_SECONDS": ("settle_seconds", "5.0"),
     "SUPERVISOR_WORKER_WEB_PORT": ("worker_web_port", "6066"),
     "SUPERVISOR_WEB_HOST": ("web_host", "127.0.0.1"),
     "SUPERVISOR_WEB_PORT": ("web_port", "8000"),
@@ -58,6 +59,7 @@ class Settings:
     rules_dir: Path
     timezone: str
     tick_seconds: float
+    settle_seconds: float
     worker_web_port: int
     web_host: str
     web_port: int

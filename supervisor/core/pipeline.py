@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from supervisor.core.alerts import Alert
 from supervisor.core.engine import Engine
@@ -28,12 +27,10 @@ class Processed:
     duplicate: bool = False
 
 
-def process(
-    engine: Engine,
-    raw: bytes | str,
-    load: StateLoader,
-    now: datetime | None = None,
-) -> Processed:
+def process(engine: Engine, raw: bytes | str, load: StateLoader) -> Processed:
+    """One message through the stages. Deadlines that the event's own time has passed fire
+    inside `apply`; those passed only by the caller's clock are the caller's to fire
+    (`Engine.advance`), when it judges the case settled."""
     try:
         event = decode(raw)  # decode + validate
     except InvalidEvent as exc:
@@ -41,9 +38,4 @@ def process(
     outcome = engine.apply(load(event.case_id), event)  # dedupe + evaluate
     if outcome.duplicate:
         return Processed(event, outcome.state, duplicate=True)
-    alerts = list(outcome.alerts)
-    if now is not None:  # deadlines already past
-        later = engine.advance(outcome.state, now)
-        alerts += later.alerts
-        return Processed(event, later.state, alerts)
-    return Processed(event, outcome.state, alerts)  # emit: the caller's
+    return Processed(event, outcome.state, list(outcome.alerts))  # emit: the caller's

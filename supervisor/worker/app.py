@@ -129,9 +129,21 @@ def create_app(
             )
             log.info("alert %s %s %s", alert.severity, alert.alert_id, alert.raised_at.isoformat())
 
-    def keep(state: CaseState) -> None:
+    touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
+
+    def keep(state: CaseState, *, by_event: bool) -> None:
         cases[state.case_id] = state.to_json()  # assigned again: the changelog is written
         index.schedule(state.case_id, engine.next_due(state))
+        if by_event:
+            touched[state.case_id] = time.monotonic()
+
+    def settling(case_id: str) -> bool:
+        """A case that just received events may be in the middle of a late batch (a
+        township uploads a day's events at once): its deadlines that already passed wait
+        until it has been quiet for `settle_seconds`, so a `concluded` a few messages
+        behind its `accepted` is applied first, instead of a false overdue alert."""
+        last = touched.get(case_id)
+        return last is not None and time.monotonic() - last < settings.settle_seconds
 
     @app.agent(source, name="cases")
     async def handle(stream: faust.StreamT[bytes]) -> None:
@@ -149,12 +161,14 @@ def create_app(
                         continue
                     if outcome.alerts:
                         await publish(outcome.alerts, current)
-                        keep(outcome.state)
+                        keep(outcome.state, by_event=False)
                     else:
                         index.schedule(key, engine.next_due(state))
                 continue
             try:
-                result = process(engine, message.value or b"", load, current)
+                # No `now`: deadlines the event time already passed fire inside apply();
+                # those passed only by the wall clock wait for the timer and the settle time.
+                result = process(engine, message.value or b"", load)
             except Exception as exc:  # a bug on one event must not stop the others
                 log.exception(
                     "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
@@ -188,15 +202,23 @@ def create_app(
                 continue
             metrics.events_consumed.labels(result.event.type.value).inc()
             await publish(result.alerts, now())
-            keep(result.state)
+            keep(result.state, by_event=True)
             if message.timestamp:
                 metrics.processing.observe(max(0.0, time.time() - message.timestamp))
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_due_deadlines() -> None:
         """Ask the owner of each case whose deadline fell due to fire it (as a tick)."""
-        for case_id in index.pop_due(now()):
+        current = now()
+        for case_id in index.pop_due(current):
+            if settling(case_id):
+                index.schedule(case_id, current)  # look again at the next tick
+                continue
+            touched.pop(case_id, None)
             await ticks.send(key=case_id.encode(), value=b"tick")
+        quiet = time.monotonic() - settings.settle_seconds
+        for case_id in [c for c, at in touched.items() if at < quiet]:
+            del touched[case_id]
         metrics.open_timers.set(len(index))
         for year in engine.calendar.unconfirmed_years_seen:
             metrics.unconfirmed_years.labels(str(year)).set(1)

@@ -56,6 +56,7 @@ def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:
         "SUPERVISOR_DATA_DIR": str(home / "data"),
         "SUPERVISOR_WORKER_WEB_PORT": str(free_port()),
         "SUPERVISOR_TICK_SECONDS": "0.5",
+        "SUPERVISOR_SETTLE_SECONDS": "2",
         "SUPERVISOR_PARTITIONS": "3",
     }
 

@@ -173,3 +173,41 @@ def _json(document: dict[str, Any]) -> bytes:
 
 def worker_started_at(worker: RunningWorker) -> float:
     return worker.started_monotonic
+
+
+async def test_a_late_batch_is_applied_whole_before_past_deadlines_fire(
+    worker: RunningWorker,
+) -> None:
+    """A township uploads last week's events at once: the case concluded in time, and
+    another was never concluded. Only the second is overdue."""
+    on_time, forgotten = case_id("451225101"), case_id("451225101")
+    batch = [
+        (on_time, accepted_doc(on_time, "2026-11-16T10:00:00+08:00", 3)),
+        (forgotten, accepted_doc(forgotten, "2026-11-16T10:30:00+08:00", 3)),
+        (
+            on_time,
+            event_doc(
+                "decided",
+                "2026-11-18T15:00:00+08:00",
+                case_id=on_time,
+                center_id="451225101",
+                outcome="approve",
+            ),
+        ),
+        (
+            on_time,
+            event_doc(
+                "concluded", "2026-11-18T15:05:00+08:00", case_id=on_time, center_id="451225101"
+            ),
+        ),
+    ]
+    await produce(worker.bootstrap, worker.events, batch)
+    records = await collect(
+        worker.bootstrap,
+        worker.alerts,
+        lambda rs: any(a["alert_id"] == f"deadline.overdue:{forgotten}" for a in alerts_of(rs)),
+    )
+    time.sleep(3)
+    records = await collect(worker.bootstrap, worker.alerts, lambda rs: False, timeout=3)
+    assert any(a["alert_id"] == f"deadline.overdue:{forgotten}" for a in alerts_of(records))
+    assert [a for a in alerts_of(records) if a["case_id"] == on_time] == []
