@@ -20,7 +20,12 @@ CASE = "451221-2026-0000777"
 def replay(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "supervisor.cli", "replay", *args],
-        input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
     )
 
 
@@ -35,8 +40,12 @@ def story() -> list[dict[str, Any]]:
     return [
         event_doc("submitted", "2026-09-30T09:50:00+08:00", case_id=CASE),
         event_doc(
-            "accepted", "2026-09-30T10:00:00+08:00", case_id=CASE, item_code="X",
-            item_name="食品经营许可", promised_limit={"value": 3, "unit": "working_day"},
+            "accepted",
+            "2026-09-30T10:00:00+08:00",
+            case_id=CASE,
+            item_code="X",
+            item_name="食品经营许可",
+            promised_limit={"value": 3, "unit": "working_day"},
             fee_standard=0,
         ),
         event_doc("fee_charged", "2026-10-08T09:00:00+08:00", case_id=CASE, amount=30),
@@ -73,8 +82,17 @@ def test_until_fires_every_deadline_that_passed(tmp_path: Path) -> None:
     ]
     overdue = got[-1]
     assert overdue["alert_id"] == f"deadline.overdue:{CASE}"
-    assert set(overdue) == {"alert_id", "rule_id", "severity", "case_id", "center_id",
-                            "raised_at", "title", "message", "details"}
+    assert set(overdue) == {
+        "alert_id",
+        "rule_id",
+        "severity",
+        "case_id",
+        "center_id",
+        "raised_at",
+        "title",
+        "message",
+        "details",
+    }
     assert overdue["severity"] == "red" and overdue["center_id"] == "451221"
     assert "南丹" in overdue["message"]  # the center's name, from the registry
 
@@ -108,8 +126,9 @@ def test_rules_dir_changes_thresholds(tmp_path: Path) -> None:
 
 
 def test_contract_examples_replay_cleanly() -> None:
-    result = replay(str(ROOT / "tests/fixtures/contract-examples.jsonl"),
-                    "--until", "2026-12-31T00:00:00+08:00")
+    result = replay(
+        str(ROOT / "tests/fixtures/contract-examples.jsonl"), "--until", "2026-12-31T00:00:00+08:00"
+    )
     assert result.returncode == 0
     assert "line" not in result.stderr
     # The three example cases are handled by the book: concluded in time, refused with a

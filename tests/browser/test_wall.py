@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from supervisor.centers import CenterRegistry
 from supervisor.kafka.admin import ensure_topics
+from tests.processes import spawn, terminate
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -150,14 +148,7 @@ async def wall_server(
         "SUPERVISOR_WEB_PORT": str(port),
     }
     log = tmp_path / "web.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.web.server"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(["-m", "supervisor.web.server"], env, log)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=2) as client:
@@ -176,12 +167,7 @@ async def wall_server(
             await wait_until(consuming, 30, "the web service to consume the alerts topic", log)
         yield WallServer(url=url, bootstrap=kafka_bootstrap, alerts_topic=alerts_topic)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        terminate(process, timeout=15)
 
 
 @pytest.fixture

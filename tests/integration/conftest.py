@@ -6,8 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import pytest
 from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
 from supervisor.worker.main import topics
+from tests.processes import spawn, terminate
 
 #: The worker's clock starts here (a working Friday) and then runs in real time, so the
 #: deadlines in these tests fall at known instants whatever day the suite runs.
@@ -71,14 +70,7 @@ def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
             asyncio.run, ensure_topics(settings.bootstrap_servers, topics(settings))
         ).result()
     started = time.monotonic()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.cli", "worker", "--clock-start", CLOCK_START],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(["worker", "--clock-start", CLOCK_START], env, log)
     try:
         yield RunningWorker(
             bootstrap=settings.bootstrap_servers,
@@ -91,12 +83,7 @@ def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
             started_monotonic=started,
         )
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        terminate(process)
         if process.returncode not in (0, -signal.SIGTERM):
             print(log.read_text(errors="replace")[-4000:])
 

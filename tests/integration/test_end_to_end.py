@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -18,6 +14,7 @@ import pytest
 import websockets
 
 from tests.core.factories import event_doc
+from tests.processes import spawn, terminate
 
 from .conftest import RunningWorker, free_port
 from .kafka_io import produce, wait_for
@@ -30,14 +27,7 @@ def web(worker: RunningWorker) -> Iterator[str]:
     port = free_port()
     env = {**worker.env, "SUPERVISOR_WEB_PORT": str(port)}
     log = worker.log.with_name("web.log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.cli", "web"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(["web"], env, log)
     base = f"127.0.0.1:{port}"
     try:
         assert asyncio.run(wait_for(lambda: _answers(f"http://{base}/healthz"), 30)), (
@@ -45,8 +35,7 @@ def web(worker: RunningWorker) -> Iterator[str]:
         )
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        terminate(process, timeout=20)
 
 
 def _answers(url: str) -> bool:
