@@ -43,11 +43,20 @@ def replay(
     ] = None,
 ) -> None:
     """Run events from a file through the rule engine; print the alerts (contract §5)."""
+    from supervisor.core.rules import RuleError
     from supervisor.replay import run
 
     settings = Settings.from_env()
     end = _aware(until, "--until") if until is not None else None
-    raise typer.Exit(run(events, rules or settings.rules_dir, end, settings.timezone))
+    try:
+        status = run(events, rules or settings.rules_dir, end, settings.timezone)
+    except RuleError as exc:
+        typer.echo(f"supervisor replay: rules refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"supervisor replay: cannot read {events}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(status)
 
 
 @app.command()

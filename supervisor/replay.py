@@ -26,7 +26,7 @@ from supervisor.core.runner import Runner
 
 
 def replay(
-    lines: Iterable[str],
+    lines: Iterable[bytes | str],
     engine: Engine,
     until: datetime | None = None,
     errors: TextIO | None = None,
@@ -42,9 +42,13 @@ def replay(
         except InvalidEvent as exc:
             print(f"line {number}: {exc.reason}", file=errors)
             continue
-        raised += runner.feed(event)
-    if until is not None:
-        raised += runner.advance(until)
+        try:
+            raised += runner.feed(event)
+        except (ValueError, OverflowError) as exc:  # e.g. a time beyond the calendar
+            print(f"line {number}: cannot apply this event: {exc}", file=errors)
+    raised += runner.advance(until)
+    for case_id, reason in runner.errors:
+        print(f"case {case_id}: deadlines not computed: {reason}", file=errors)
     return sorted(raised, key=lambda alert: alert.raised_at)
 
 
@@ -62,9 +66,9 @@ def run(
     out = sys.stdout if out is None else out
     engine = build_engine(rules_dir, timezone)
     if source == "-":
-        alerts = replay(sys.stdin, engine, until)
+        alerts = replay(sys.stdin.buffer, engine, until)
     else:
-        with open(source, encoding="utf-8") as handle:
+        with open(source, "rb") as handle:  # bytes: a line that is not UTF-8 is one bad line
             alerts = replay(handle, engine, until)
     for alert in alerts:
         out.write(json.dumps(alert.to_dict(), ensure_ascii=False) + "\n")

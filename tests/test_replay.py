@@ -140,3 +140,105 @@ def test_a_bad_until_is_refused_clearly() -> None:
     result = replay("-", "--until", "tomorrow", stdin="")
     assert result.returncode != 0
     assert "--until" in result.stderr
+
+
+def test_a_late_batch_does_not_raise_false_deadline_alerts() -> None:
+    """A city case moves the clock past a township case's deadline before the township's
+    batch (concluded in time) is read: the township case is not overdue."""
+    city, town = "451200-2026-0000001", "451224103-2026-0000002"
+    accepted = {"item_code": "X", "promised_limit": {"value": 5, "unit": "working_day"}}
+    text = lines(
+        event_doc(
+            "accepted",
+            "2026-11-02T09:00:00+08:00",
+            case_id=city,
+            center_id="451200",
+            **{**accepted, "promised_limit": {"value": 20, "unit": "working_day"}},
+        ),
+        event_doc(
+            "step_completed",
+            "2026-11-20T09:00:00+08:00",
+            case_id=city,
+            center_id="451200",
+            step="review",
+        ),
+        event_doc(
+            "accepted", "2026-11-02T10:00:00+08:00", case_id=town, center_id="451224103", **accepted
+        ),
+        event_doc(
+            "decided",
+            "2026-11-05T10:00:00+08:00",
+            case_id=town,
+            center_id="451224103",
+            outcome="approve",
+        ),
+        event_doc("concluded", "2026-11-05T11:00:00+08:00", case_id=town, center_id="451224103"),
+        event_doc("delivered", "2026-11-06T09:00:00+08:00", case_id=town, center_id="451224103"),
+    )
+    result = replay("-", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert [a for a in alerts(result.stdout) if a["case_id"] == town] == []
+
+
+def test_lines_the_engine_cannot_use_are_reported_and_the_rest_is_processed(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "events.jsonl"
+    with events.open("wb") as out:
+        out.write(lines(story()[0]).encode())
+        out.write(b'{"bad": "\xff\xfe"}\n')  # line 2: not UTF-8
+        out.write(
+            lines(  # line 3: a valid event long before the calendar
+                event_doc(
+                    "accepted",
+                    "1999-12-30T10:00:00+08:00",
+                    case_id="451200-1999-1",
+                    center_id="451200",
+                    item_code="X",
+                    promised_limit={"value": 3, "unit": "working_day"},
+                ),
+            ).encode()
+        )
+        out.write(
+            b'{"schema_version": "1", "event_id": "x", "case_id": "c", "center_id": '
+            b'"451200", "type": "fee_charged", "occurred_at": '
+            b'"2026-11-27T09:00:00+08:00", "payload": {"amount": 1e400}}\n'
+        )  # line 4
+        out.write(
+            lines(  # line 5: a limit reaching centuries ahead (no deadline, no crash)
+                event_doc(
+                    "accepted",
+                    "2026-09-30T10:00:00+08:00",
+                    case_id="451200-2026-9",
+                    center_id="451200",
+                    item_code="X",
+                    promised_limit={"value": 1e9, "unit": "working_day"},
+                ),
+            ).encode()
+        )
+        out.write(lines(*story()[1:]).encode())
+    result = replay(str(events), "--until", "2026-12-01T00:00:00+08:00")
+    assert result.returncode == 0, result.stderr
+    errors = result.stderr
+    assert "line 2: not UTF-8" in errors
+    assert "line 3: cannot apply this event" in errors
+    assert "line 4: number 1e400 is out of range" in errors
+    assert "line 5: cannot apply this event: time limit" in errors
+    assert "no official holiday schedule for" not in errors  # no deadline used 2027+
+    assert [a["rule_id"] for a in alerts(result.stdout) if a["case_id"] == CASE] == [
+        "fee.overcharge",
+        "deadline.warning",
+        "deadline.overdue",
+    ]
+
+
+def test_a_missing_file_or_bad_rules_get_one_clear_line(tmp_path: Path) -> None:
+    missing = replay(str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("supervisor replay: cannot read")
+    assert "Traceback" not in missing.stderr
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: no.such.rule\n")
+    bad = replay("-", "--rules", str(tmp_path / "rules"), stdin="")
+    assert bad.returncode == 2
+    assert "rules refused" in bad.stderr and "Traceback" not in bad.stderr

@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 import holidays
 
 DAY = 86400.0
-_EPOCH = date(2020, 1, 1)  # the index starts here; no case in the service is older
+_EPOCH = date(2001, 1, 1)  # the index starts where the official schedules do
+_LAST_YEAR = 2199  # past this a limit is a data error, not a deadline
 _MAX_DAYS = 3660  # no limit in the law comes near ten years; stops runaway loops
 
 
@@ -74,6 +75,11 @@ class WorkCalendar:
         return FIRST_CONFIRMED_YEAR <= year <= last_confirmed_year()
 
     def is_working_day(self, day: date) -> bool:
+        if not self.is_confirmed(day.year):
+            self.unconfirmed_years_seen.add(day.year)
+        return self._working(day)
+
+    def _working(self, day: date) -> bool:
         known = self._cache.get(day)
         if known is not None:
             return known
@@ -84,10 +90,15 @@ class WorkCalendar:
         elif self.is_confirmed(day.year):
             result = bool(self._national.is_working_day(day))
         else:
-            self.unconfirmed_years_seen.add(day.year)
             result = day.weekday() < 5 and day not in self._national
         self._cache[day] = result
         return result
+
+    def _used(self, start: datetime, end: datetime) -> None:
+        """Note the unconfirmed years a computation spanned (for the log and the metric)."""
+        for year in range(self.local(start).year, self.local(end).year + 1):
+            if not self.is_confirmed(year):
+                self.unconfirmed_years_seen.add(year)
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after `day`."""
@@ -143,6 +154,7 @@ class WorkCalendar:
         """Working seconds in [start, end); 0 when end <= start."""
         if end <= start:
             return 0.0
+        self._used(start, end)
         return max(0.0, self.cumulative(end) - self.cumulative(start))
 
     def add(self, start: datetime, seconds: float) -> datetime:
@@ -158,7 +170,9 @@ class WorkCalendar:
             day = local.date()
             return local if self.is_working_day(day) else self.midnight(self.next_working_day(day))
         # max(): rounding must never land on the 24:00 before `start`.
-        return max(local, self._earliest(target))
+        end = max(local, self._earliest(target))
+        self._used(local, end)
+        return end
 
     def _extend_to(self, ordinal: int) -> None:
         if ordinal < _EPOCH.toordinal():
@@ -167,11 +181,14 @@ class WorkCalendar:
             )
         if ordinal <= self._indexed_until:
             return
-        last = date(date.fromordinal(ordinal).year, 12, 31).toordinal()
+        year = date.fromordinal(ordinal).year
+        if year > _LAST_YEAR:
+            raise ValueError(f"a time in {year} is beyond the calendar's range (to {_LAST_YEAR})")
+        last = date(year, 12, 31).toordinal()
         total = self._work_end[-1] if self._work_end else 0.0
         for day_ordinal in range(self._indexed_until + 1, last + 1):
             day = date.fromordinal(day_ordinal)
-            if self.is_working_day(day):
+            if self._working(day):
                 length = (
                     self.midnight(day + timedelta(days=1)) - self.midnight(day)
                 ).total_seconds()

@@ -144,42 +144,64 @@ class Engine:
     # -- timers --------------------------------------------------------------------------
 
     def timers(self, state: CaseState) -> dict[str, datetime]:
-        """Pending (not yet fired) timer rules of the case and when each falls due."""
-        cal, pending = self.calendar, {}
+        """Pending (not yet fired) timer rules of the case and when each falls due.
+
+        A deadline that cannot be computed (a limit reaching past the calendar's range: a
+        data error) is left out, so the case's other rules still work."""
+        pending: dict[str, datetime] = {}
+        for rule_id, due in self._timer_candidates(state):
+            if self.rules.get(rule_id) is None:
+                continue
+            if alert_id(rule_id, state.case_id) in state.fired:
+                continue
+            try:
+                pending[rule_id] = due()
+            except (ValueError, OverflowError):
+                continue
+        return pending
+
+    def _timer_candidates(self, state: CaseState) -> list[tuple[str, Callable[[], datetime]]]:
+        cal, found = self.calendar, []
         if state.status == "open" and state.accepted_at and state.suspended_since is None:
-            if state.promised:
-                deadline = self._deadline(state, state.promised)
-                pending["deadline.overdue"] = deadline
+            promised, statutory = state.promised, state.statutory
+            if promised is not None:
+                found.append(("deadline.overdue", lambda: self._deadline(state, promised)))
                 warning = self.rules.get("deadline.warning")
                 if warning is not None:
-                    pending["deadline.warning"] = self._warning_at(
-                        state, state.promised, _params(warning.params, WarningParams)
+                    params = _params(warning.params, WarningParams)
+                    found.append(
+                        ("deadline.warning", lambda: self._warning_at(state, promised, params))
                     )
-            if state.statutory:
-                pending["deadline.statutory_overdue"] = self._deadline(state, state.statutory)
-        if state.status == "open" and state.suspended_since is not None:
-            rule = self.rules.get("suspension.too_long")
-            if rule is not None:
-                days = _params(rule.params, WorkingDaysParams).working_days
-                pending["suspension.too_long"] = cal.add(state.suspended_since, days * DAY)
-        if state.decided_outcome == "approve" and state.decided_at and not state.delivered_at:
-            rule = self.rules.get("delivery.overdue")
-            if rule is not None and state.status != "withdrawn":
-                days = _params(rule.params, WorkingDaysParams).working_days
-                pending["delivery.overdue"] = cal.working_deadline(state.decided_at, days)
-        if state.negative_evaluation_at and not state.rectified:
-            rule = self.rules.get("evaluation.unrectified")
-            if rule is not None:
-                days = _params(rule.params, UnrectifiedParams).working_days
-                pending["evaluation.unrectified"] = cal.working_deadline(
-                    state.negative_evaluation_at, days
+            if statutory is not None:
+                found.append(
+                    ("deadline.statutory_overdue", lambda: self._deadline(state, statutory))
                 )
-        return {
-            rule_id: due
-            for rule_id, due in pending.items()
-            if self.rules.get(rule_id) is not None
-            and alert_id(rule_id, state.case_id) not in state.fired
-        }
+        suspended_since = state.suspended_since
+        rule = self.rules.get("suspension.too_long")
+        if state.status == "open" and suspended_since is not None and rule is not None:
+            days = _params(rule.params, WorkingDaysParams).working_days
+            found.append(("suspension.too_long", lambda: cal.add(suspended_since, days * DAY)))
+        decided_at = state.decided_at
+        rule = self.rules.get("delivery.overdue")
+        if (
+            state.decided_outcome == "approve"
+            and decided_at
+            and not state.delivered_at
+            and rule is not None
+            and state.status != "withdrawn"
+        ):
+            delivery_days = _params(rule.params, WorkingDaysParams).working_days
+            found.append(
+                ("delivery.overdue", lambda: cal.working_deadline(decided_at, delivery_days))
+            )
+        evaluated_at = state.negative_evaluation_at
+        rule = self.rules.get("evaluation.unrectified")
+        if evaluated_at and not state.rectified and rule is not None:
+            rectify_days = _params(rule.params, UnrectifiedParams).working_days
+            found.append(
+                ("evaluation.unrectified", lambda: cal.working_deadline(evaluated_at, rectify_days))
+            )
+        return found
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
         alerts = []
@@ -267,6 +289,14 @@ class Engine:
             )
         state.fee_standard = payload.fee_standard
         state.required_steps = list(payload.required_steps)
+        for limit in (state.promised, state.statutory):
+            if limit is not None:
+                try:
+                    self._deadline(state, limit)
+                except (ValueError, OverflowError) as exc:
+                    raise ValueError(
+                        f"time limit {limit.label()} cannot be placed: {exc}"
+                    ) from None
         return self._check_fees(state, at)
 
     def _on_not_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:

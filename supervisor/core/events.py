@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -306,6 +307,21 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
+class _OutOfRange(ValueError):
+    pass
+
+
+def _not_json(token: str) -> float:
+    raise _OutOfRange(f"not JSON: {token} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRange(f"number {text} is out of range")
+    return value
+
+
 def decode(raw: bytes | str) -> CaseEvent:
     """Parse and validate one event; raise `InvalidEvent` with a one-line reason."""
     if isinstance(raw, bytes):
@@ -314,7 +330,9 @@ def decode(raw: bytes | str) -> CaseEvent:
         except UnicodeDecodeError:
             raise InvalidEvent("not UTF-8 text") from None
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except _OutOfRange as exc:
+        raise InvalidEvent(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     return from_document(document)

@@ -1,10 +1,13 @@
 """Many cases on one clock: the engine plus a store of case states and a due index.
 
 `supervisor replay` and the tests use `Runner` directly with a dict as the store; the
-Faust worker uses `DueIndex` beside its table. The clock only moves forward: `feed()`
-moves it to the latest `occurred_at` seen (contract §5) and fires every case whose timer
-fell due by then; `advance(now)` moves it explicitly (the live worker's wall clock, or
-replay's `--until`).
+Faust worker uses `DueIndex` beside its table. `feed()` applies an event, which fires the
+deadlines of *that case* that its own event time has passed, and moves the clock to the
+latest `occurred_at` seen (contract §5); `advance(now)` fires every case's deadlines due by
+`now` (replay's end of input, `--until`). Deadlines of other cases are not fired while
+input is still being read: a township's late batch of events for a case is applied whole
+before the clock judges it, so a `concluded` listed after a later event of another center
+is not mistaken for an overdue case. For input in time order the alerts are the same.
 """
 
 from __future__ import annotations
@@ -62,27 +65,39 @@ class Runner:
         self.index = DueIndex()
         self.clock: datetime | None = None
         self.duplicates = 0
+        self.errors: list[tuple[str, str]] = []
 
     def feed(self, event: CaseEvent) -> list[Alert]:
-        """Apply one event, then fire everything due by the (event-time) clock."""
+        """Apply one event: its own case's passed deadlines fire, the clock moves on."""
         outcome = self.engine.apply(self.store.get(event.case_id), event)
         if outcome.duplicate:
             self.duplicates += 1
+            return []
         self._keep(outcome)
-        alerts = list(outcome.alerts)
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
-        return alerts + self.advance(self.clock)
+        return list(outcome.alerts)
 
-    def advance(self, now: datetime) -> list[Alert]:
-        if self.clock is None or now > self.clock:
+    def advance(self, now: datetime | None = None) -> list[Alert]:
+        """Fire every case's deadlines due by `now` (default: the clock, the latest event
+        time seen; a `now` earlier than the clock cannot move it back).
+
+        A case whose deadline cannot be computed (a limit far beyond the calendar's range)
+        is reported in `errors` and skipped, so one absurd case never stops the others."""
+        if now is not None and (self.clock is None or now > self.clock):
             self.clock = now
+        if self.clock is None:
+            return []
         alerts: list[Alert] = []
-        for case_id in self.index.pop_due(now):
+        for case_id in self.index.pop_due(self.clock):
             state = self.store.get(case_id)
             if state is None:
                 continue
-            outcome = self.engine.advance(state, now)
+            try:
+                outcome = self.engine.advance(state, self.clock)
+            except (ValueError, OverflowError) as exc:
+                self.errors.append((case_id, str(exc)))
+                continue
             self._keep(outcome)
             alerts += outcome.alerts
         return alerts

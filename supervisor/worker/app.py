@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import faust
@@ -240,6 +240,16 @@ def create_app(
 
     @app.page("/healthz")
     async def health_page(self: View, request: Request) -> Response:
-        return self.json({"status": "ok", "open_timers": len(index)})
+        """200 once the worker owns partitions with their case state recovered and is
+        not rebalancing; 503 while it starts or rebalances (a readiness probe)."""
+        recovered = cast(Any, app.tables).recovery.completed.is_set()  # TableManager
+        ready = recovered and not app.rebalancing
+        body = {
+            "status": "ok" if ready else "starting",
+            "recovered": recovered,
+            "rebalancing": bool(app.rebalancing),
+            "open_timers": len(index),
+        }
+        return self.json(body, status=200 if ready else 503)
 
     return worker

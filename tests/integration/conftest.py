@@ -6,7 +6,9 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,20 @@ class RunningWorker:
     started_monotonic: float
 
 
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll a readiness URL until it answers 200, the process dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
 def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -71,6 +87,10 @@ def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
         ).result()
     started = time.monotonic()
     process = spawn(["worker", "--clock-start", CLOCK_START], env, log)
+    port = settings.worker_web_port
+    if not wait_ready(f"http://127.0.0.1:{port}/healthz", process, timeout=90):
+        terminate(process)
+        raise AssertionError(f"the worker did not become ready:\n{log.read_text()[-3000:]}")
     try:
         yield RunningWorker(
             bootstrap=settings.bootstrap_servers,
