@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from supervisor.core.alerts import Alert, alert_id
@@ -41,7 +42,7 @@ from supervisor.core.rules import (
     WarningParams,
     WorkingDaysParams,
 )
-from supervisor.core.state import CaseState, LimitState
+from supervisor.core.state import CaseState, LimitState, Rating
 
 E = EventType
 _P = TypeVar("_P")
@@ -144,43 +145,59 @@ class Engine:
     # -- timers --------------------------------------------------------------------------
 
     def timers(self, state: CaseState) -> dict[str, datetime]:
-        """Pending (not yet fired) timer rules of the case and when each falls due.
+        """Pending (not yet fired) timers of the case, by the alert id each would raise.
 
         A deadline that cannot be computed (a limit reaching past the calendar's range: a
         data error) is left out, so the case's other rules still work."""
-        pending: dict[str, datetime] = {}
-        for rule_id, due in self._timer_candidates(state):
+        return {alert_id(r, state.case_id, n): due for r, n, due in self._pending(state)}
+
+    def _pending(self, state: CaseState) -> list[tuple[str, str | None, datetime]]:
+        pending = []
+        for rule_id, occurrence, due in self._timer_candidates(state):
             if self.rules.get(rule_id) is None:
                 continue
-            if alert_id(rule_id, state.case_id) in state.fired:
+            if alert_id(rule_id, state.case_id, occurrence) in state.fired:
                 continue
             try:
-                pending[rule_id] = due()
+                pending.append((rule_id, occurrence, due()))
             except (ValueError, OverflowError):
                 continue
         return pending
 
-    def _timer_candidates(self, state: CaseState) -> list[tuple[str, Callable[[], datetime]]]:
-        cal, found = self.calendar, []
+    def _timer_candidates(
+        self, state: CaseState
+    ) -> list[tuple[str, str | None, Callable[[], datetime]]]:
+        cal = self.calendar
+        found: list[tuple[str, str | None, Callable[[], datetime]]] = []
         if state.status == "open" and state.accepted_at and state.suspended_since is None:
             promised, statutory = state.promised, state.statutory
             if promised is not None:
-                found.append(("deadline.overdue", lambda: self._deadline(state, promised)))
+                found.append(("deadline.overdue", None, lambda: self._deadline(state, promised)))
                 warning = self.rules.get("deadline.warning")
                 if warning is not None:
                     params = _params(warning.params, WarningParams)
                     found.append(
-                        ("deadline.warning", lambda: self._warning_at(state, promised, params))
+                        (
+                            "deadline.warning",
+                            None,
+                            lambda: self._warning_at(state, promised, params),
+                        )
                     )
             if statutory is not None:
                 found.append(
-                    ("deadline.statutory_overdue", lambda: self._deadline(state, statutory))
+                    ("deadline.statutory_overdue", None, lambda: self._deadline(state, statutory))
                 )
         suspended_since = state.suspended_since
         rule = self.rules.get("suspension.too_long")
         if state.status == "open" and suspended_since is not None and rule is not None:
             days = _params(rule.params, WorkingDaysParams).working_days
-            found.append(("suspension.too_long", lambda: cal.add(suspended_since, days * DAY)))
+            found.append(
+                (
+                    "suspension.too_long",
+                    _nth(state.suspensions),
+                    lambda: cal.add(suspended_since, days * DAY),
+                )
+            )
         decided_at = state.decided_at
         rule = self.rules.get("delivery.overdue")
         if (
@@ -192,22 +209,27 @@ class Engine:
         ):
             delivery_days = _params(rule.params, WorkingDaysParams).working_days
             found.append(
-                ("delivery.overdue", lambda: cal.working_deadline(decided_at, delivery_days))
+                ("delivery.overdue", None, lambda: cal.working_deadline(decided_at, delivery_days))
             )
-        evaluated_at = state.negative_evaluation_at
         rule = self.rules.get("evaluation.unrectified")
-        if evaluated_at and not state.rectified and rule is not None:
+        if rule is not None:
             rectify_days = _params(rule.params, UnrectifiedParams).working_days
-            found.append(
-                ("evaluation.unrectified", lambda: cal.working_deadline(evaluated_at, rectify_days))
-            )
+            for rating in state.unrectified_ratings:
+                found.append(
+                    (
+                        "evaluation.unrectified",
+                        _nth(rating.number),
+                        partial(cal.working_deadline, rating.at, rectify_days),
+                    )
+                )
         return found
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
         alerts = []
-        for rule_id, due in sorted(self.timers(state).items(), key=lambda item: item[1]):
+        for rule_id, occurrence, due in sorted(self._pending(state), key=lambda item: item[2]):
             if due < now or (inclusive and due == now):
-                alerts += self._raise(state, rule_id, due, self._timer_fields(state, rule_id, due))
+                fields = self._timer_fields(state, rule_id, due)
+                alerts += self._raise(state, rule_id, due, fields, occurrence=occurrence)
         return alerts
 
     def _timer_fields(self, state: CaseState, rule_id: str, due: datetime) -> dict[str, object]:
@@ -260,7 +282,11 @@ class Engine:
                 occurrence=event.event_id,
             )
             if kind in (E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED):
-                return alerts  # a second start of the case is recorded, not applied
+                # a second start of the case is recorded, not applied; a refusal is still
+                # checked for its reason
+                if kind is E.NOT_ACCEPTED:
+                    alerts += self._refusal_reason(state, event, at)
+                return alerts
         handler = getattr(self, f"_on_{kind.value}", None)
         if handler is not None:
             alerts += handler(state, event, at)
@@ -301,8 +327,10 @@ class Engine:
 
     def _on_not_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         state.status = "not_accepted"
-        payload = event.payload_as(ReasonPayload)
-        if not (payload.reason or "").strip():
+        return self._refusal_reason(state, event, at)
+
+    def _refusal_reason(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        if not (event.payload_as(ReasonPayload).reason or "").strip():
             return self._raise(state, "rejection.no_reason", at, {"decision": "不予受理"})
         return []
 
@@ -332,12 +360,13 @@ class Engine:
         return []
 
     def _on_suspended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
-        if state.suspended_since is not None or state.status != "open":
-            return []
-        state.suspended_since = at
+        alerts = []
         if event.payload_as(SuspendedPayload).reason_code is None:
-            return self._raise(state, "suspension.no_reason", at, {})
-        return []
+            alerts += self._raise_again(state, "suspension.no_reason", at, {})
+        if state.suspended_since is None and state.status == "open":
+            state.suspended_since = at
+            state.suspensions += 1
+        return alerts
 
     def _on_resumed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         self._close_suspension(state, at)
@@ -359,7 +388,7 @@ class Engine:
         if payload.approved_by:
             state.approved_extensions.append(LimitState(value=payload.value, unit=payload.unit))
         else:
-            alerts += self._raise(state, "extension.unapproved", at, {"extension": label})
+            alerts += self._raise_again(state, "extension.unapproved", at, {"extension": label})
         repeated = self.rules.get("extension.repeated")
         if repeated is not None:
             params = _params(repeated.params, ExtensionRepeatedParams)
@@ -444,21 +473,33 @@ class Engine:
             negative is not None
             and level <= _params(negative.params, NegativeEvaluationParams).max_level
         ):
-            alerts += self._raise(state, "evaluation.negative", at, {"level": level})
+            alerts += self._raise_again(state, "evaluation.negative", at, {"level": level})
         unrectified = self.rules.get("evaluation.unrectified")
         if (
             unrectified is not None
-            and state.negative_evaluation_at is None
             and level <= _params(unrectified.params, UnrectifiedParams).max_level
         ):
-            state.negative_evaluation_at = at
+            number = state.occurrences.get("bad_rating", 0) + 1
+            state.occurrences["bad_rating"] = number
+            state.unrectified_ratings.append(Rating(number=number, at=at))
         return alerts
 
     def _on_rectified(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
-        state.rectified = True
+        state.unrectified_ratings.clear()  # a follow-up puts right every bad rating so far
         return []
 
     # -- raising -------------------------------------------------------------------------
+
+    def _raise_again(
+        self, state: CaseState, rule_id: str, at: datetime, fields: dict[str, object]
+    ) -> list[Alert]:
+        """A rule that may fire once per occurrence on one case: the first is
+        `<rule>:<case>`, the n-th `<rule>:<case>:<n>`."""
+        number = state.occurrences.get(rule_id, 0) + 1
+        alerts = self._raise(state, rule_id, at, fields, occurrence=_nth(number))
+        if alerts:
+            state.occurrences[rule_id] = number
+        return alerts
 
     def _raise(
         self,
@@ -499,6 +540,10 @@ class Engine:
                 details=details,
             )
         ]
+
+
+def _nth(number: int) -> str | None:
+    return None if number <= 1 else str(number)
 
 
 def _params(params: object, model: type[_P]) -> _P:

@@ -27,6 +27,15 @@ class LimitState(BaseModel):
         return f"{number}个工作日" if self.unit == "working_day" else f"{number}个自然日"
 
 
+class Rating(BaseModel):
+    """A bad rating waiting to be rectified: its time and which bad rating of the case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    at: datetime
+
+
 class CaseState(BaseModel):
     case_id: str
     center_id: str
@@ -57,14 +66,15 @@ class CaseState(BaseModel):
     approved_extensions: list[LimitState] = Field(default_factory=list)
     suspended_since: datetime | None = None
     suspended_seconds: float = 0.0
-    negative_evaluation_at: datetime | None = None
-    rectified: bool = False
+    suspensions: int = 0  # stretches begun; numbers each stretch's occurrence
+    unrectified_ratings: list[Rating] = Field(default_factory=list)  # bad, not yet rectified
+    occurrences: dict[str, int] = Field(default_factory=dict)  # rule_id -> times raised
 
     fired: list[str] = Field(default_factory=list)
 
     def copy_for_update(self) -> CaseState:
         """A copy the engine may change without touching the original: the lists are new,
-        their items (strings, frozen limits) are shared. Much cheaper than a deep copy."""
+        their items (strings, frozen models) are shared. Much cheaper than a deep copy."""
         lists = {
             name: list(getattr(self, name))
             for name in (
@@ -73,9 +83,10 @@ class CaseState(BaseModel):
                 "completed_steps",
                 "approved_extensions",
                 "fired",
+                "unrectified_ratings",
             )
         }
-        return self.model_copy(update=lists)
+        return self.model_copy(update={**lists, "occurrences": dict(self.occurrences)})
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)

@@ -288,3 +288,60 @@ def test_alert_text_never_carries_applicant_data() -> None:
     assert alerts
     for secret in ("李小梅", "452727198805060021", "13977881234"):
         assert secret not in text
+
+
+def test_each_bad_rating_has_its_own_alerts_and_deadline() -> None:
+    case = "451221-2026-0000001"
+    alerts = run(
+        accepted(ACCEPTED, 3, immediate=True),
+        event("concluded", "2026-09-30T10:30:00+08:00"),
+        event("evaluated", "2026-11-03T10:00:00+08:00", level=1),
+        event("rectified", "2026-11-04T10:00:00+08:00"),
+        event("evaluated", "2026-11-05T10:00:00+08:00", level=2),
+        until="2026-12-31T00:00:00+08:00",
+    )
+    # The second bad rating (Thu 5 Nov) is never put right: 15 working days → 24:00 Thu 26.
+    assert [(a.alert_id, a.raised_at.isoformat()) for a in alerts] == [
+        (f"evaluation.negative:{case}", "2026-11-03T10:00:00+08:00"),
+        (f"evaluation.negative:{case}:2", "2026-11-05T10:00:00+08:00"),
+        (f"evaluation.unrectified:{case}:2", "2026-11-27T00:00:00+08:00"),
+    ]
+
+
+def test_a_second_unapproved_extension_is_a_second_alert() -> None:
+    alerts = run(
+        accepted(ACCEPTED, 3),
+        event("extended", "2026-10-08T09:00:00+08:00", value=1, unit="working_day"),
+        event("extended", "2026-10-09T09:00:00+08:00", value=1, unit="working_day"),
+    )
+    ids = [a.alert_id for a in alerts if a.rule_id == "extension.unapproved"]
+    assert ids == [
+        "extension.unapproved:451221-2026-0000001",
+        "extension.unapproved:451221-2026-0000001:2",
+    ]
+
+
+def test_each_suspension_stretch_is_judged_on_its_own() -> None:
+    alerts = run(
+        accepted("2026-11-02T10:00:00+08:00", 5, statutory=None),
+        event("suspended", "2026-11-03T10:00:00+08:00", reason_code="testing"),
+        event("resumed", "2026-11-04T10:00:00+08:00"),
+        event("suspended", "2026-11-05T10:00:00+08:00"),  # no reason, and never resumed
+        until="2027-01-31T00:00:00+08:00",
+    )
+    by_id = {a.alert_id: a.raised_at.isoformat() for a in alerts}
+    case = "451221-2026-0000001"
+    assert by_id[f"suspension.no_reason:{case}"] == "2026-11-05T10:00:00+08:00"
+    # 30 working days of suspension from Thu 5 Nov 10:00 → Thu 17 Dec 10:00.
+    assert by_id[f"suspension.too_long:{case}:2"] == "2026-12-17T10:00:00+08:00"
+    assert f"suspension.too_long:{case}" not in by_id  # the first stretch was one day
+
+
+def test_reasons_are_checked_whatever_the_state() -> None:
+    early = run(event("suspended", "2026-11-03T10:00:00+08:00"))
+    assert sorted(a.rule_id for a in early) == ["suspension.no_reason", "workflow.out_of_order"]
+    late_refusal = run(accepted(ACCEPTED, 3), event("not_accepted", "2026-10-08T10:00:00+08:00"))
+    assert sorted(a.rule_id for a in late_refusal) == [
+        "rejection.no_reason",
+        "workflow.out_of_order",
+    ]
