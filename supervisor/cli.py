@@ -56,6 +56,9 @@ def replay(
     except OSError as exc:
         typer.echo(f"supervisor replay: cannot read {events}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
+    except ValueError as exc:  # the regional calendar files
+        typer.echo(f"supervisor replay: configuration refused: {exc}", err=True)
+        raise typer.Exit(2) from None
     raise typer.Exit(status)
 
 

@@ -69,15 +69,18 @@ def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> in
         ):
             children.append(_spawn(name, args, env, logs))
         url = f"http://{settings.web_host}:{settings.web_port}/wall/"
-        if not _wait_http(f"http://{settings.web_host}:{settings.web_port}/healthz", children,
-                          lambda: stopping):
+        if not _wait_http(
+            f"http://{settings.web_host}:{settings.web_port}/healthz", children, lambda: stopping
+        ):
             return _failed(children)
-        say("running: worker, web service and 69 simulated centers (logs in "
-            f"{logs})")
-        print(f"\n  政务服务电子监察 wall: {url}\n  metrics: "
-              f"http://{settings.web_host}:{settings.web_port}/metrics and "
-              f"http://{settings.web_host}:{settings.worker_web_port}/metrics\n"
-              "  Ctrl-C stops everything.\n", flush=True)
+        say(f"running: worker, web service and 69 simulated centers (logs in {logs})")
+        print(
+            f"\n  政务服务电子监察 wall: {url}\n  metrics: "
+            f"http://{settings.web_host}:{settings.web_port}/metrics and "
+            f"http://{settings.web_host}:{settings.worker_web_port}/metrics\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
         if open_browser:
             import webbrowser
 
@@ -106,7 +109,10 @@ def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> Child
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "supervisor.cli", *args],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the demo only; it stops them in order
         )
     return Child(name, process, log)

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert
-from supervisor.core.calendar import WorkCalendar
+from supervisor.core.calendar import CalendarBook
 from supervisor.core.engine import Engine
 from supervisor.core.events import InvalidEvent, decode
 from supervisor.core.rules import RuleBook
@@ -53,7 +53,8 @@ def replay(
 
 
 def build_engine(rules_dir: Path, timezone: str) -> Engine:
-    return Engine(RuleBook.load(rules_dir), WorkCalendar(timezone), CenterRegistry.load().name)
+    calendars = CalendarBook.load(Path(rules_dir) / "calendar", timezone)
+    return Engine(RuleBook.load(rules_dir), calendars, CenterRegistry.load().name)
 
 
 def run(

@@ -242,3 +242,29 @@ def test_a_missing_file_or_bad_rules_get_one_clear_line(tmp_path: Path) -> None:
     bad = replay("-", "--rules", str(tmp_path / "rules"), stdin="")
     assert bad.returncode == 2
     assert "rules refused" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_guangxi_regional_holiday_applies_to_hechi_centers_only() -> None:
+    """壮族三月三 (rules/calendar/regions.yaml, prefix 45): Monday 20 April 2026 is a day off
+    in Hechi, not in Beijing."""
+
+    def overdue_at(center: str) -> str:
+        case = f"{center}-2026-0000042"
+        text = lines(
+            event_doc(
+                "accepted",
+                "2026-04-17T10:00:00+08:00",
+                case_id=case,
+                center_id=center,
+                item_code="X",
+                promised_limit={"value": 1, "unit": "working_day"},
+            )
+        )
+        result = replay("-", "--until", "2026-04-30T00:00:00+08:00", stdin=text)
+        assert result.returncode == 0, result.stderr
+        return next(
+            a["raised_at"] for a in alerts(result.stdout) if a["rule_id"] == "deadline.overdue"
+        )
+
+    assert overdue_at("451224103") == "2026-04-22T00:00:00+08:00"  # township in Donglan
+    assert overdue_at("110101") == "2026-04-21T00:00:00+08:00"  # Beijing, Dongcheng

@@ -19,9 +19,12 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DAY = 86400.0
 _EPOCH = date(2001, 1, 1)  # the index starts where the official schedules do
@@ -236,3 +239,86 @@ class WorkCalendar:
         if unit == "natural_day":
             return self.roll_to_working(deadline + timedelta(days=value))
         raise ValueError(f"unknown limit unit {unit!r}")
+
+
+class RegionSpec(BaseModel):
+    """Days off and make-up working days a region announces (e.g. Guangxi's 壮族三月三),
+    applied to every center whose division code starts with `prefix`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: str = Field(pattern=r"^[0-9]{2,9}$")
+    name: str = ""
+    days_off: list[date] = Field(default_factory=list)
+    working_days: list[date] = Field(default_factory=list)
+
+
+class CalendarConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regions: list[RegionSpec] = Field(default_factory=list)
+
+
+class CalendarBook:
+    """The working calendar of each center: national, plus its region's configured days
+    (the longest matching division-code prefix wins). Read from `<rules>/calendar/*.yaml`."""
+
+    def __init__(self, zone: str = "Asia/Shanghai", regions: Iterable[RegionSpec] = ()) -> None:
+        self.zone = zone
+        self.default = WorkCalendar(zone)
+        self._regions = sorted(regions, key=lambda r: len(r.prefix), reverse=True)
+        self._by_prefix: dict[str, WorkCalendar] = {}
+        self._by_center: dict[str, WorkCalendar] = {}
+
+    @classmethod
+    def load(cls, directory: Path | str | None, zone: str = "Asia/Shanghai") -> CalendarBook:
+        """All `*.yaml` files in `directory` (absent directory: the national calendar only).
+        A file with an unknown key or a bad date is refused with its name and the problem."""
+        regions: list[RegionSpec] = []
+        folder = Path(directory) if directory is not None else None
+        if folder is not None and folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                try:
+                    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                    regions += CalendarConfig.model_validate(document).regions
+                except yaml.YAMLError as exc:
+                    raise ValueError(f"{path}: not valid YAML: {exc}") from None
+                except ValidationError as exc:
+                    error = exc.errors()[0]
+                    where = ".".join(str(part) for part in error["loc"])
+                    raise ValueError(f"{path}: {where}: {error['msg']}") from None
+        return cls(zone, regions)
+
+    @classmethod
+    def single(cls, calendar: WorkCalendar) -> CalendarBook:
+        """A book in which every center uses `calendar`."""
+        book = cls(str(calendar.zone))
+        book.default = calendar
+        return book
+
+    def for_center(self, center_id: str) -> WorkCalendar:
+        known = self._by_center.get(center_id)
+        if known is not None:
+            return known
+        calendar = self.default
+        for region in self._regions:
+            if center_id.startswith(region.prefix):
+                calendar = self._by_prefix.get(region.prefix) or self._build(region)
+                break
+        self._by_center[center_id] = calendar
+        return calendar
+
+    def _build(self, region: RegionSpec) -> WorkCalendar:
+        calendar = WorkCalendar(self.zone, region.days_off, region.working_days)
+        self._by_prefix[region.prefix] = calendar
+        return calendar
+
+    def local(self, instant: datetime) -> datetime:
+        return self.default.local(instant)
+
+    @property
+    def unconfirmed_years_seen(self) -> set[int]:
+        years = set(self.default.unconfirmed_years_seen)
+        for calendar in self._by_prefix.values():
+            years |= calendar.unconfirmed_years_seen
+        return years

@@ -19,7 +19,7 @@ from functools import partial
 from typing import TypeVar
 
 from supervisor.core.alerts import Alert, alert_id
-from supervisor.core.calendar import DAY, WorkCalendar
+from supervisor.core.calendar import DAY, CalendarBook, WorkCalendar
 from supervisor.core.events import (
     AcceptedPayload,
     CaseEvent,
@@ -105,12 +105,18 @@ class Engine:
     def __init__(
         self,
         rules: RuleBook,
-        calendar: WorkCalendar,
+        calendar: WorkCalendar | CalendarBook,
         center_name: Callable[[str], str] = lambda code: code,
     ) -> None:
         self.rules = rules
-        self.calendar = calendar
+        # One calendar per center (its region's days off); a single WorkCalendar serves all.
+        self.calendar = (
+            calendar if isinstance(calendar, CalendarBook) else CalendarBook.single(calendar)
+        )
         self.center_name = center_name
+
+    def calendar_of(self, state: CaseState) -> WorkCalendar:
+        return self.calendar.for_center(state.center_id)
 
     # -- the two entry points -----------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Engine:
             return Outcome(state, duplicate=True)
         else:
             state = state.copy_for_update()
-        at = self.calendar.local(event.occurred_at)
+        at = self.calendar_of(state).local(event.occurred_at)
         alerts = self._fire_timers(state, at, inclusive=False)
         state.seen_events.append(event.event_id)
         if state.last_event_at is None or at > state.last_event_at:
@@ -135,7 +141,9 @@ class Engine:
         if due is None or due > now:
             return Outcome(state)
         state = state.copy_for_update()
-        return Outcome(state, self._fire_timers(state, self.calendar.local(now), inclusive=True))
+        return Outcome(
+            state, self._fire_timers(state, self.calendar_of(state).local(now), inclusive=True)
+        )
 
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
@@ -167,7 +175,7 @@ class Engine:
     def _timer_candidates(
         self, state: CaseState
     ) -> list[tuple[str, str | None, Callable[[], datetime]]]:
-        cal = self.calendar
+        cal = self.calendar_of(state)
         found: list[tuple[str, str | None, Callable[[], datetime]]] = []
         if state.status == "open" and state.accepted_at and state.suspended_since is None:
             promised, statutory = state.promised, state.statutory
@@ -233,18 +241,20 @@ class Engine:
         return alerts
 
     def _timer_fields(self, state: CaseState, rule_id: str, due: datetime) -> dict[str, object]:
-        fields: dict[str, object] = {"deadline": _human_time(due, self.calendar)}
+        fields: dict[str, object] = {"deadline": _human_time(due, self.calendar_of(state))}
         rule = self.rules.get(rule_id)
         if rule is not None and isinstance(rule.params, WorkingDaysParams | UnrectifiedParams):
             fields["working_days"] = f"{rule.params.working_days:g}"
         if rule_id == "deadline.warning" and state.promised:
-            fields["deadline"] = _human_time(self._deadline(state, state.promised), self.calendar)
+            fields["deadline"] = _human_time(
+                self._deadline(state, state.promised), self.calendar_of(state)
+            )
         return fields
 
     def _deadline(self, state: CaseState, limit: LimitState) -> datetime:
         """Limit from acceptance, then approved extensions, then time spent suspended."""
         assert state.accepted_at is not None
-        cal = self.calendar
+        cal = self.calendar_of(state)
         deadline = cal.deadline(state.accepted_at, limit.value, limit.unit)
         for extension in state.approved_extensions:
             deadline = cal.extend(deadline, extension.value, extension.unit)
@@ -254,7 +264,7 @@ class Engine:
 
     def _warning_at(self, state: CaseState, limit: LimitState, params: WarningParams) -> datetime:
         assert state.accepted_at is not None
-        cal = self.calendar
+        cal = self.calendar_of(state)
         start = cal.clock_start(state.accepted_at)
         unsuspended = state.model_copy(update={"suspended_seconds": 0.0})
         total = cal.between(start, self._deadline(unsuspended, limit))
@@ -349,7 +359,7 @@ class Engine:
         late = self.rules.get("supplement.late")
         if late is not None and state.submitted_at is not None:
             days = _params(late.params, WorkingDaysParams).working_days
-            if at > self.calendar.working_deadline(state.submitted_at, days):
+            if at > self.calendar_of(state).working_deadline(state.submitted_at, days):
                 alerts += self._raise(state, "supplement.late", at, {"working_days": f"{days:g}"})
         return alerts
 
@@ -376,8 +386,10 @@ class Engine:
         if state.suspended_since is None or state.accepted_at is None:
             state.suspended_since = None
             return
-        counted_from = max(state.suspended_since, self.calendar.clock_start(state.accepted_at))
-        state.suspended_seconds += self.calendar.between(counted_from, at)
+        counted_from = max(
+            state.suspended_since, self.calendar_of(state).clock_start(state.accepted_at)
+        )
+        state.suspended_seconds += self.calendar_of(state).between(counted_from, at)
         state.suspended_since = None
 
     def _on_extended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -395,7 +407,7 @@ class Engine:
             length = (
                 payload.value * DAY
                 if payload.unit == "working_day"
-                else self.calendar.between(at, at + timedelta(days=payload.value))
+                else self.calendar_of(state).between(at, at + timedelta(days=payload.value))
             )
             if (
                 state.extension_count > params.max_extensions
@@ -534,7 +546,7 @@ class Engine:
                 severity=rule.spec.severity,
                 case_id=state.case_id,
                 center_id=state.center_id,
-                raised_at=self.calendar.local(at),
+                raised_at=self.calendar_of(state).local(at),
                 title=title,
                 message=message,
                 details=details,

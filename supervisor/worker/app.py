@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert
-from supervisor.core.calendar import WorkCalendar
+from supervisor.core.calendar import CalendarBook
 from supervisor.core.engine import Engine
 from supervisor.core.pipeline import Processed, process
 from supervisor.core.rules import RuleBook
@@ -77,7 +77,7 @@ def create_app(
     if engine is None:
         engine = Engine(
             RuleBook.load(settings.rules_dir),
-            WorkCalendar(settings.timezone),
+            CalendarBook.load(settings.rules_dir / "calendar", settings.timezone),
             CenterRegistry.load().name,
         )
     registry = CollectorRegistry() if registry is None else registry

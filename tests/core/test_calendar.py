@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -177,3 +178,26 @@ def naive_add(cal: WorkCalendar, start: datetime, seconds: float) -> datetime:
 def test_indexed_add_matches_the_day_by_day_definition(start: datetime, seconds: float) -> None:
     got, expected = CAL.add(start, seconds), naive_add(CAL, start, seconds)
     assert abs((got - expected).total_seconds()) < 1e-3
+
+
+def test_regional_calendars_by_longest_prefix(tmp_path: Path) -> None:
+    from supervisor.core.calendar import CalendarBook
+
+    (tmp_path / "r.yaml").write_text(
+        "regions:\n"
+        "  - {prefix: '45', days_off: [2026-04-20]}\n"
+        "  - {prefix: '4512', days_off: [2026-04-21]}\n"
+    )
+    book = CalendarBook.load(tmp_path)
+    assert not book.for_center("451224103").is_working_day(date(2026, 4, 21))
+    assert book.for_center("451224103").is_working_day(date(2026, 4, 20))  # 4512 wins
+    assert not book.for_center("450100").is_working_day(date(2026, 4, 20))
+    assert book.for_center("110101").is_working_day(date(2026, 4, 20))
+
+
+def test_a_bad_calendar_file_is_refused_with_its_name(tmp_path: Path) -> None:
+    from supervisor.core.calendar import CalendarBook
+
+    (tmp_path / "bad.yaml").write_text("regions:\n  - {prefix: '45', holidays: [2026-04-20]}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*holidays"):
+        CalendarBook.load(tmp_path)
