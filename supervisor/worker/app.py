@@ -129,6 +129,7 @@ def create_app(
             )
             log.info("alert %s %s %s", alert.severity, alert.alert_id, alert.raised_at.isoformat())
 
+    reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
 
     def keep(state: CaseState, *, by_event: bool) -> None:
@@ -220,8 +221,14 @@ def create_app(
         for case_id in [c for c, at in touched.items() if at < quiet]:
             del touched[case_id]
         metrics.open_timers.set(len(index))
-        for year in engine.calendar.unconfirmed_years_seen:
+        for year in engine.calendar.unconfirmed_years_seen - reported_years:
+            reported_years.add(year)
             metrics.unconfirmed_years.labels(str(year)).set(1)
+            log.warning(
+                "no official holiday schedule for %d yet: deadlines in it count weekends and "
+                "statutory holidays only, without make-up working days",
+                year,
+            )
 
     @cases.on_recover
     async def rebuild_index() -> None:
