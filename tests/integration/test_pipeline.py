@@ -211,3 +211,26 @@ async def test_a_late_batch_is_applied_whole_before_past_deadlines_fire(
     records = await collect(worker.bootstrap, worker.alerts, lambda rs: False, timeout=3)
     assert any(a["alert_id"] == f"deadline.overdue:{forgotten}" for a in alerts_of(records))
     assert [a for a in alerts_of(records) if a["case_id"] == on_time] == []
+
+
+async def test_a_deadline_in_an_unconfirmed_year_is_flagged(worker: RunningWorker) -> None:
+    import urllib.request
+
+    from .kafka_io import wait_for
+
+    case = case_id()
+    await produce(
+        worker.bootstrap,
+        worker.events,
+        [(case, accepted_doc(case, "2026-12-28T10:00:00+08:00", 5))],
+    )
+
+    def flagged() -> bool:
+        url = f"http://127.0.0.1:{worker.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return (
+                'supervisor_calendar_unconfirmed_year{year="2027"} 1.0' in response.read().decode()
+            )
+
+    assert await wait_for(flagged, 30)
+    assert "no official holiday schedule for 2027" in worker.log.read_text()
