@@ -146,6 +146,27 @@ rules_app = typer.Typer(help="The rule definitions (rules/).", no_args_is_help=T
 app.add_typer(rules_app, name="rules")
 
 
+@rules_app.command("check")
+def rules_check(
+    directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,
+) -> None:
+    """Load the rule files (and rules/calendar/) as the worker would; print what is wrong
+    with the file and line, and exit 1; or say how many rules are in force."""
+    from supervisor.core.calendar import CalendarBook
+    from supervisor.core.rules import RuleBook, RuleError
+
+    settings = Settings.from_env()
+    folder = directory or settings.rules_dir
+    try:
+        book = RuleBook.load(folder)
+        CalendarBook.load(folder / "calendar", settings.timezone)
+    except (RuleError, ValueError, OSError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    enabled = sum(1 for rule in book if rule.spec.enabled)
+    typer.echo(f"{folder}: {len(book)} rules, {enabled} enabled")
+
+
 @rules_app.command("doc")
 def rules_doc(
     directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,

@@ -158,36 +158,70 @@ class RuleBook:
 
 
 def _load_file(path: Path) -> list[Rule]:
+    text = path.read_text(encoding="utf-8")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.safe_load(text)
+        tree = yaml.compose(text)
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(document, dict) or set(document) - {"rules"}:
-        raise RuleError(f"{path}: a rule file is a mapping with one key, 'rules'")
+        raise RuleError(f"{path}:1: a rule file is a mapping with one key, 'rules'")
     entries = document.get("rules") or []
     if not isinstance(entries, list):
-        raise RuleError(f"{path}: 'rules' must be a list")
+        raise RuleError(f"{path}:{_line(tree, ['rules'])}: 'rules' must be a list")
     loaded = []
     for index, entry in enumerate(entries):
-        where = f"{path}: rules[{index}]"
+        label = f"rules[{index}]"
         if isinstance(entry, dict) and "id" in entry:
-            where += f" ({entry['id']})"
+            label += f" ({entry['id']})"
+
+        def refuse(
+            problem: str, loc: list[str | int], index: int = index, label: str = label
+        ) -> RuleError:
+            line = _line(tree, ["rules", index, *loc])
+            return RuleError(f"{path}:{line}: {label}: {problem}")
+
         try:
             spec = RuleSpec.model_validate(entry)
         except ValidationError as exc:
-            raise RuleError(f"{where}: {_first_error(exc)}") from None
+            problem, loc = _first_error(exc)
+            raise refuse(problem, loc) from None
         model = PARAMS.get(spec.id)
         if model is None:
-            raise RuleError(f"{where}: unknown rule id {spec.id!r}; known: {', '.join(PARAMS)}")
+            known = ", ".join(PARAMS)
+            raise refuse(f"id: unknown rule id {spec.id!r}; known: {known}", ["id"])
         try:
             params = model.model_validate(spec.params)
         except ValidationError as exc:
-            raise RuleError(f"{where}: params: {_first_error(exc)}") from None
+            problem, loc = _first_error(exc)
+            raise refuse(f"params.{problem}", ["params", *loc]) from None
         loaded.append(Rule(spec, params))
     return loaded
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError) -> tuple[str, list[str | int]]:
     item = exc.errors()[0]
-    where = ".".join(str(p) for p in item["loc"])
-    return f"{where}: {item['msg']}" if where else item["msg"]
+    loc = list(item["loc"])
+    where = ".".join(str(p) for p in loc)
+    return (f"{where}: {item['msg']}" if where else item["msg"]), loc
+
+
+def _line(node: yaml.Node | None, path: list[str | int]) -> int:
+    """The 1-based line of the deepest node along `path` that exists in the YAML tree, so
+    an error points at the offending key, or at its entry when the key is missing."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == step), None)
+            if match is None:
+                key = next((k for k, _ in node.value if k.value == step), None)
+                return key.start_mark.line + 1 if key is not None else line
+            node = match
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
+            node = node.value[step]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
