@@ -130,7 +130,7 @@ def _model_accepts(document: Any) -> bool:
 def test_the_shipped_schema_is_the_contracts() -> None:
     """The project ships its own copy; it must not drift from the contract."""
     if not SHARED.exists():
-        pytest.skip("the shared contract folder is not beside this checkout")
+        pytest.skip(reason="the shared contract folder is not beside this checkout")
     assert json.loads(SHARED.read_text()) == SCHEMA
 
 

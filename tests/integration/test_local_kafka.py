@@ -184,7 +184,7 @@ async def test_ensure_topics_rejects_zero_partitions() -> None:
 @pytest.mark.integration
 def test_start_is_idempotent(kafka_bootstrap: str, kafka_settings: Settings) -> None:
     if not kafka_settings.uses_local_kafka:
-        pytest.skip("KAFKA_BOOTSTRAP_SERVERS points at an external cluster")
+        pytest.skip(reason="KAFKA_BOOTSTRAP_SERVERS points at an external cluster")
     first = local.start_broker(kafka_settings)
     began = time.monotonic()
     second = local.start_broker(kafka_settings)
