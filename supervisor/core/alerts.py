@@ -44,3 +44,37 @@ class Alert:
 
 def alert_id(rule_id: str, case_id: str, occurrence: str | None = None) -> str:
     return f"{rule_id}:{case_id}" if occurrence is None else f"{rule_id}:{case_id}:{occurrence}"
+
+
+def rule_of(ident: str) -> str:
+    return ident.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """An alert that a late event proved wrong, resolved with the reason (never deleted).
+
+    Example: `concluded` at 15:00 uploaded after the deadline at 24:00 that fired: applied in
+    event-time order the case was on time, so `deadline.overdue` is resolved. It travels on
+    the alerts topic beside alerts, keyed by the same `alert_id`, with `status: resolved`.
+    """
+
+    alert_id: str
+    rule_id: str
+    case_id: str
+    center_id: str
+    resolved_at: datetime
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "status": "resolved",
+            "rule_id": self.rule_id,
+            "case_id": self.case_id,
+            "center_id": self.center_id,
+            "resolved_at": self.resolved_at.isoformat(timespec="seconds"),
+            "reason": self.reason,
+            "details": self.details,
+        }

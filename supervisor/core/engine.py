@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from supervisor.core.alerts import Alert, alert_id
+from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
 from supervisor.core.calendar import DAY, CalendarBook, WorkCalendar
 from supervisor.core.events import (
     AcceptedPayload,
@@ -31,6 +31,7 @@ from supervisor.core.events import (
     ReasonPayload,
     StepCompletedPayload,
     SuspendedPayload,
+    from_document,
 )
 from supervisor.core.rules import (
     ExtensionRepeatedParams,
@@ -94,11 +95,13 @@ EVENT_ZH = {
 
 @dataclass
 class Outcome:
-    """The case after the step, the alerts it raised, and whether it was a re-delivery."""
+    """The case after the step, the alerts it raised, the alerts a late event proved
+    wrong, and whether it was a re-delivery."""
 
     state: CaseState
     alerts: list[Alert] = field(default_factory=list)
     duplicate: bool = False
+    resolved: list[Resolution] = field(default_factory=list)
 
 
 class Engine:
@@ -123,13 +126,15 @@ class Engine:
     def apply(self, state: CaseState | None, event: CaseEvent) -> Outcome:
         if state is None:
             state = CaseState(case_id=event.case_id, center_id=event.center_id)
-        elif event.event_id in state.seen_events:
+        elif state.has_event(event.event_id):
             return Outcome(state, duplicate=True)
+        elif _is_late(state, event):
+            return self._reorder(state, event)
         else:
             state = state.copy_for_update()
         at = self.calendar_of(state).local(event.occurred_at)
         alerts = self._fire_timers(state, at, inclusive=False)
-        state.seen_events.append(event.event_id)
+        state.history.append(event.model_dump(mode="json", exclude_none=True))
         if state.last_event_at is None or at > state.last_event_at:
             state.last_event_at = at
         alerts += self._apply_event(state, event, at)
@@ -141,9 +146,66 @@ class Engine:
         if due is None or due > now:
             return Outcome(state)
         state = state.copy_for_update()
-        return Outcome(
-            state, self._fire_timers(state, self.calendar_of(state).local(now), inclusive=True)
+        now = self.calendar_of(state).local(now)
+        state.advanced_to = now if state.advanced_to is None else max(state.advanced_to, now)
+        return Outcome(state, self._fire_timers(state, now, inclusive=True))
+
+    def _reorder(self, state: CaseState, late: CaseEvent) -> Outcome:
+        """Judge the case again with the late event in its place in event time.
+
+        The case is rebuilt from its events sorted by `occurred_at` (ties keep arrival
+        order), its timers fired up to where it had been judged before. Alerts the new
+        judgement no longer supports are resolved with the reason, never dropped; alerts
+        it newly supports are raised; the rest stand as they were (same id, same
+        `raised_at`). An id once resolved is never raised again as itself: a later firing
+        of the same rule gets the next revision id (`...:r2`)."""
+        events = sorted(
+            [*(from_document(document) for document in state.history), late],
+            key=lambda item: item.occurred_at,
         )
+        fresh: CaseState | None = CaseState(
+            case_id=state.case_id, center_id=state.center_id, retracted=list(state.retracted)
+        )
+        raised: dict[str, Alert] = {}
+        for item in events:
+            outcome = self.apply(fresh, item)
+            fresh = outcome.state
+            raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+        assert fresh is not None
+        if state.advanced_to is not None:
+            outcome = self.advance(fresh, state.advanced_to)
+            fresh = outcome.state
+            fresh.advanced_to = state.advanced_to
+            raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+        before = set(state.fired)
+        kept = [ident for ident in fresh.fired if ident in before]
+        new = [alert for ident, alert in raised.items() if ident not in before]
+        wrong = [ident for ident in state.fired if ident not in set(fresh.fired)]
+        fresh.fired = kept + [alert.alert_id for alert in new]
+        fresh.retracted += wrong
+        cal = self.calendar_of(fresh)
+        when = cal.local(state.clock or late.occurred_at)
+        reason = (
+            f"迟到事件：{EVENT_ZH[late.type]}（发生于 {_human_time(late.occurred_at, cal)}）"
+            "按事件时间补入后重新研判，该预警不再成立，予以撤销。"
+        )
+        resolved = [
+            Resolution(
+                alert_id=ident,
+                rule_id=rule_of(ident),
+                case_id=state.case_id,
+                center_id=state.center_id,
+                resolved_at=when,
+                reason=reason,
+                details={
+                    "late_event_id": late.event_id,
+                    "late_event_type": late.type.value,
+                    "late_event_occurred_at": late.occurred_at.isoformat(),
+                },
+            )
+            for ident in wrong
+        ]
+        return Outcome(fresh, new, resolved=resolved)
 
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
@@ -157,14 +219,19 @@ class Engine:
 
         A deadline that cannot be computed (a limit reaching past the calendar's range: a
         data error) is left out, so the case's other rules still work."""
-        return {alert_id(r, state.case_id, n): due for r, n, due in self._pending(state)}
+        return {
+            _revision(alert_id(r, state.case_id, n), state.retracted): due
+            for r, n, due in self._pending(state)
+        }
 
     def _pending(self, state: CaseState) -> list[tuple[str, str | None, datetime]]:
         pending = []
         for rule_id, occurrence, due in self._timer_candidates(state):
             if self.rules.get(rule_id) is None:
                 continue
-            if alert_id(rule_id, state.case_id, occurrence) in state.fired:
+            if _revision(alert_id(rule_id, state.case_id, occurrence), state.retracted) in (
+                state.fired
+            ):
                 continue
             try:
                 pending.append((rule_id, occurrence, due()))
@@ -522,7 +589,7 @@ class Engine:
         occurrence: str | None = None,
     ) -> list[Alert]:
         rule = self.rules.get(rule_id)
-        ident = alert_id(rule_id, state.case_id, occurrence)
+        ident = _revision(alert_id(rule_id, state.case_id, occurrence), state.retracted)
         if rule is None or ident in state.fired:
             return []
         state.fired.append(ident)
@@ -552,6 +619,24 @@ class Engine:
                 details=details,
             )
         ]
+
+
+def _is_late(state: CaseState, event: CaseEvent) -> bool:
+    """An event earlier than what the case has already been judged on: an earlier event,
+    or a timer fired at or after the event's time."""
+    if state.last_event_at is not None and event.occurred_at < state.last_event_at:
+        return True
+    return state.advanced_to is not None and event.occurred_at <= state.advanced_to
+
+
+def _revision(ident: str, retracted: list[str]) -> str:
+    """The id itself, or its next revision if a late event once resolved it."""
+    if ident not in retracted:
+        return ident
+    number = 2
+    while f"{ident}:r{number}" in retracted:
+        number += 1
+    return f"{ident}:r{number}"
 
 
 def _nth(number: int) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from supervisor.core.alerts import Alert
+from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.engine import Engine
 from supervisor.core.events import CaseEvent, InvalidEvent, decode
 from supervisor.core.state import CaseState
@@ -25,6 +25,7 @@ class Processed:
     alerts: list[Alert] = field(default_factory=list)
     rejected: str | None = None  # why the message is not an event (goes to the DLQ)
     duplicate: bool = False
+    resolved: list[Resolution] = field(default_factory=list)  # proved wrong by a late event
 
 
 def process(engine: Engine, raw: bytes | str, load: StateLoader) -> Processed:
@@ -38,4 +39,6 @@ def process(engine: Engine, raw: bytes | str, load: StateLoader) -> Processed:
     outcome = engine.apply(load(event.case_id), event)  # dedupe + evaluate
     if outcome.duplicate:
         return Processed(event, outcome.state, duplicate=True)
-    return Processed(event, outcome.state, list(outcome.alerts))  # emit: the caller's
+    return Processed(  # emit: the caller's
+        event, outcome.state, list(outcome.alerts), resolved=list(outcome.resolved)
+    )

@@ -16,7 +16,7 @@ import heapq
 from collections.abc import MutableMapping
 from datetime import datetime
 
-from supervisor.core.alerts import Alert
+from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.engine import Engine, Outcome
 from supervisor.core.events import CaseEvent
 from supervisor.core.state import CaseState
@@ -66,14 +66,17 @@ class Runner:
         self.clock: datetime | None = None
         self.duplicates = 0
         self.errors: list[tuple[str, str]] = []
+        self.resolved: list[Resolution] = []  # alerts that late events proved wrong
 
     def feed(self, event: CaseEvent) -> list[Alert]:
-        """Apply one event: its own case's passed deadlines fire, the clock moves on."""
+        """Apply one event: its own case's passed deadlines fire, the clock moves on. A late
+        event may resolve alerts raised before; they are added to `resolved`."""
         outcome = self.engine.apply(self.store.get(event.case_id), event)
         if outcome.duplicate:
             self.duplicates += 1
             return []
         self._keep(outcome)
+        self.resolved += outcome.resolved
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
         return list(outcome.alerts)

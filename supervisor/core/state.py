@@ -40,8 +40,11 @@ class CaseState(BaseModel):
     case_id: str
     center_id: str
     status: Status = "received"
-    seen_events: list[str] = Field(default_factory=list)
+    # every event applied, as its JSON document, so that a late event can be put in its
+    # place in event time and the case judged again (contract §1: late batches)
+    history: list[dict[str, Any]] = Field(default_factory=list)
     last_event_at: datetime | None = None
+    advanced_to: datetime | None = None  # the latest `now` the case's timers were fired at
 
     item_code: str | None = None
     item_name: str | None = None
@@ -71,6 +74,19 @@ class CaseState(BaseModel):
     occurrences: dict[str, int] = Field(default_factory=dict)  # rule_id -> times raised
 
     fired: list[str] = Field(default_factory=list)
+    retracted: list[str] = Field(default_factory=list)  # ids a late event proved wrong
+
+    def has_event(self, event_id: str) -> bool:
+        return any(document["event_id"] == event_id for document in self.history)
+
+    @property
+    def clock(self) -> datetime | None:
+        """How far the case has been judged: its latest event or timer instant."""
+        if self.advanced_to is None or (
+            self.last_event_at is not None and self.last_event_at > self.advanced_to
+        ):
+            return self.last_event_at
+        return self.advanced_to
 
     def copy_for_update(self) -> CaseState:
         """A copy the engine may change without touching the original: the lists are new,
@@ -78,11 +94,12 @@ class CaseState(BaseModel):
         lists = {
             name: list(getattr(self, name))
             for name in (
-                "seen_events",
+                "history",
                 "required_steps",
                 "completed_steps",
                 "approved_extensions",
                 "fired",
+                "retracted",
                 "unrectified_ratings",
             )
         }
