@@ -25,14 +25,22 @@ def render(rules_dir: Path) -> str:
         "`{event_type}`, `{missing_steps}`, `{minutes}`, `{decision}`, `{level}`,",
         "`{working_days}`. Applicants' personal data is never available to a message.",
         "",
-        "| 规则 rule_id | 级别 severity | 名称 title | 依据 basis | 阈值 thresholds | 启用 |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "An office's own rules need no Python: one of the kinds count, threshold, sequence,",
+        "deadline, absence, in YAML (examples in `examples/local-rules.yaml`; the kinds and",
+        'their placeholders are described in the project README, "Writing your own rules").',
+        "",
+        "| 规则 rule_id | 类型 kind | 级别 severity | 名称 title | 依据 basis | 阈值 thresholds"
+        " | 启用 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rule in book:
         spec = rule.spec
-        params = ", ".join(f"{k}={v}" for k, v in rule.params.model_dump().items()) or "—"
+        params = (
+            ", ".join(f"{k}={v}" for k, v in rule.params.model_dump(mode="json").items()) or "—"
+        )
         lines.append(
-            f"| `{spec.id}` | {SEVERITY_ZH[spec.severity]} | {spec.title} | {spec.basis or '—'} "
+            f"| `{spec.id}` | {spec.kind} | {SEVERITY_ZH[spec.severity]} | {spec.title} "
+            f"| {spec.basis or '—'} "
             f"| {params} | {'是' if spec.enabled else '否'} |"
         )
     return "\n".join(lines) + "\n"

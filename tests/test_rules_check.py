@@ -19,6 +19,18 @@ rules:
     message: "{case_id} 收费超标"
 """
 
+LOCAL_ENTRY = """\
+rules:
+  - id: local.twice
+    kind: count
+    severity: red
+    title: 重复收费
+    message: "{case_id} 收费 {count} 次"
+    params:
+      event: fee_charged
+      max: 1
+"""
+
 
 def check(directory: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -66,6 +78,36 @@ def test_the_shipped_rules_pass() -> None:
             "r.yaml:2: rules[0] (fee.overcharge): title: Field required",
         ),
         ("rules: [\n", "r.yaml: not valid YAML"),
+        (
+            LOCAL_ENTRY.replace("kind: count", "kind: ratio"),
+            "r.yaml:3: rules[0] (local.twice): kind: unknown rule kind 'ratio'; known: builtin,"
+            " count, threshold, sequence, deadline, absence",
+        ),
+        (
+            LOCAL_ENTRY.replace("max: 1", "max: 1\n      where: {payload.amont: 5}"),
+            "r.yaml:10: rules[0] (local.twice): params.where: unknown field 'payload.amont' of"
+            " fee_charged events; known: center_id, department, staff_id, window_id,"
+            " payload.amount, payload.currency",
+        ),
+        (
+            LOCAL_ENTRY.replace("kind: count", "kind: threshold").replace(
+                "max: 1", "field: payload.fee\n      above: 5"
+            ),
+            "r.yaml:9: rules[0] (local.twice): params.field: unknown field 'payload.fee'",
+        ),
+        (
+            LOCAL_ENTRY.replace("event: fee_charged", "event: paid"),
+            "r.yaml:8: rules[0] (local.twice): params.event: Input should be 'submitted',",
+        ),
+        (
+            LOCAL_ENTRY.replace("local.twice", "fee.overcharge"),
+            "r.yaml:2: rules[0] (fee.overcharge): id: 'fee.overcharge' is a canonical rule",
+        ),
+        (
+            LOCAL_ENTRY.replace("    kind: count\n", ""),
+            "r.yaml:2: rules[0] (local.twice): id: unknown rule id 'local.twice'; the engine"
+            " evaluates deadline.warning,",
+        ),
     ],
     ids=[
         "unknown key",
@@ -75,6 +117,12 @@ def test_the_shipped_rules_pass() -> None:
         "wrong type",
         "missing key",
         "not yaml",
+        "unknown kind",
+        "unknown field in where",
+        "unknown threshold field",
+        "unknown event type",
+        "kind on a canonical id",
+        "own rule without a kind",
     ],
 )
 def test_each_error_names_file_line_and_problem(tmp_path: Path, text: str, expected: str) -> None:
@@ -83,6 +131,14 @@ def test_each_error_names_file_line_and_problem(tmp_path: Path, text: str, expec
     assert result.returncode == 1
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_example_local_rules_pass(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copy(ROOT / "rules/examples/local-rules.yaml", tmp_path / "rules" / "local.yaml")
+    result = check(tmp_path / "rules")
+    assert result.returncode == 0, result.stderr
+    assert "23 rules, 23 enabled" in result.stdout
 
 
 def test_a_bad_calendar_file_is_refused_too(tmp_path: Path) -> None:

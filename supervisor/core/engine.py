@@ -18,8 +18,16 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
+from supervisor.core import declarative
 from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
 from supervisor.core.calendar import DAY, CalendarBook, WorkCalendar
+from supervisor.core.declarative import (
+    AbsenceParams,
+    CountParams,
+    DeadlineParams,
+    SequenceParams,
+    ThresholdParams,
+)
 from supervisor.core.events import (
     AcceptedPayload,
     CaseEvent,
@@ -138,6 +146,7 @@ class Engine:
         if state.last_event_at is None or at > state.last_event_at:
             state.last_event_at = at
         alerts += self._apply_event(state, event, at)
+        alerts += self._declarative_on_event(state, event, at)
         return Outcome(state, alerts)
 
     def advance(self, state: CaseState, now: datetime) -> Outcome:
@@ -297,6 +306,15 @@ class Engine:
                         partial(cal.working_deadline, rating.at, rectify_days),
                     )
                 )
+        for local_rule in self.rules.declarative():
+            timer = local_rule.params
+            if isinstance(timer, DeadlineParams | AbsenceParams):
+                try:
+                    when = declarative.due(timer, state.history, cal)
+                except (ValueError, OverflowError):
+                    continue  # like a canonical deadline past the calendar: left out
+                if when is not None:
+                    found.append((local_rule.id, None, partial(_known, when)))
         return found
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
@@ -310,6 +328,10 @@ class Engine:
     def _timer_fields(self, state: CaseState, rule_id: str, due: datetime) -> dict[str, object]:
         fields: dict[str, object] = {"deadline": _human_time(due, self.calendar_of(state))}
         rule = self.rules.get(rule_id)
+        if rule is not None and isinstance(rule.params, DeadlineParams):
+            fields["limit"] = rule.params.limit.label()
+        if rule is not None and isinstance(rule.params, AbsenceParams):
+            fields["limit"] = rule.params.within.label()
         if rule is not None and isinstance(rule.params, WorkingDaysParams | UnrectifiedParams):
             fields["working_days"] = f"{rule.params.working_days:g}"
         if rule_id == "deadline.warning" and state.promised:
@@ -567,6 +589,22 @@ class Engine:
         state.unrectified_ratings.clear()  # a follow-up puts right every bad rating so far
         return []
 
+    def _declarative_on_event(
+        self, state: CaseState, event: CaseEvent, at: datetime
+    ) -> list[Alert]:
+        alerts: list[Alert] = []
+        for rule in self.rules.declarative():
+            params = rule.params
+            if isinstance(params, CountParams | ThresholdParams | SequenceParams):
+                fields = declarative.on_event(params, state.history, event)
+                if fields is None:
+                    continue
+                if isinstance(params, SequenceParams):  # once per offending event
+                    alerts += self._raise_again(state, rule.id, at, fields)
+                else:  # once per case
+                    alerts += self._raise(state, rule.id, at, fields)
+        return alerts
+
     # -- raising -------------------------------------------------------------------------
 
     def _raise_again(
@@ -637,6 +675,10 @@ def _revision(ident: str, retracted: list[str]) -> str:
     while f"{ident}:r{number}" in retracted:
         number += 1
     return f"{ident}:r{number}"
+
+
+def _known(when: datetime) -> datetime:
+    return when
 
 
 def _nth(number: int) -> str | None:

@@ -2,8 +2,10 @@
 
 Supervision offices change thresholds and wording, not Python: the engine knows how
 each canonical rule *evaluates*, the YAML says whether it is on, its severity, its zh-CN
-title and message, the legal basis, and its thresholds. Unknown keys, unknown rule ids
-and wrong types are refused with the file and the rule that is wrong.
+title and message, the legal basis, and its thresholds. An office's own rules are written
+in YAML alone as one of the declarative kinds (count, threshold, sequence, deadline,
+absence: see core/declarative.py). Unknown keys, unknown rule ids or kinds, wrong types
+and references to unknown event fields are refused with the file, the line and the rule.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from supervisor.core.declarative import KIND_PARAMS, KINDS
 
 Severity = Literal["yellow", "red"]
 
@@ -86,7 +90,8 @@ PARAMS: dict[str, type[_Strict]] = {
 
 
 class RuleSpec(_Strict):
-    id: str
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
+    kind: str = "builtin"
     severity: Severity
     title: str = Field(min_length=1)
     message: str = Field(min_length=1)
@@ -105,6 +110,10 @@ class Rule:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
 
     def render(self, fields: Mapping[str, object]) -> tuple[str, str]:
         """Title and message with `{field}` placeholders filled; a missing one shows —."""
@@ -138,6 +147,10 @@ class RuleBook:
 
     def __iter__(self) -> Any:
         return iter(self._rules.values())
+
+    def declarative(self) -> list[Rule]:
+        """The enabled rules defined by a kind in YAML alone (see core/declarative.py)."""
+        return [r for r in self._rules.values() if r.kind != "builtin" and r.spec.enabled]
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -186,14 +199,37 @@ def _load_file(path: Path) -> list[Rule]:
         except ValidationError as exc:
             problem, loc = _first_error(exc)
             raise refuse(problem, loc) from None
-        model = PARAMS.get(spec.id)
-        if model is None:
-            known = ", ".join(PARAMS)
-            raise refuse(f"id: unknown rule id {spec.id!r}; known: {known}", ["id"])
+        model: type[BaseModel] | None
+        if spec.kind == "builtin":
+            model = PARAMS.get(spec.id)
+            if model is None:
+                known = ", ".join(PARAMS)
+                raise refuse(
+                    f"id: unknown rule id {spec.id!r}; the engine evaluates {known}; a rule of "
+                    f"your own needs a kind: one of {', '.join(KINDS)}",
+                    ["id"],
+                )
+        elif spec.kind in KIND_PARAMS:
+            if spec.id in PARAMS:
+                raise refuse(
+                    f"id: {spec.id!r} is a canonical rule evaluated by the engine; "
+                    "give your own rule another id",
+                    ["id"],
+                )
+            model = KIND_PARAMS[spec.kind]
+        else:
+            raise refuse(
+                f"kind: unknown rule kind {spec.kind!r}; known: builtin, {', '.join(KINDS)}",
+                ["kind"],
+            )
+        assert model is not None
         try:
             params = model.model_validate(spec.params)
         except ValidationError as exc:
             problem, loc = _first_error(exc)
+            key = problem.split(":", 1)[0]
+            if not loc and key in spec.params:  # a check across fields names its key
+                loc = [key]
             raise refuse(f"params.{problem}", ["params", *loc]) from None
         loaded.append(Rule(spec, params))
     return loaded
@@ -203,7 +239,8 @@ def _first_error(exc: ValidationError) -> tuple[str, list[str | int]]:
     item = exc.errors()[0]
     loc = list(item["loc"])
     where = ".".join(str(p) for p in loc)
-    return (f"{where}: {item['msg']}" if where else item["msg"]), loc
+    message = item["msg"].removeprefix("Value error, ")
+    return (f"{where}: {message}" if where else message), loc
 
 
 def _line(node: yaml.Node | None, path: list[str | int]) -> int:
