@@ -46,7 +46,7 @@ def check(directory: Path) -> subprocess.CompletedProcess[str]:
 def test_the_shipped_rules_pass() -> None:
     result = check(ROOT / "rules")
     assert result.returncode == 0, result.stderr
-    assert "18 rules, 18 enabled" in result.stdout
+    assert "19 rules, 19 enabled" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_the_example_local_rules_pass(tmp_path: Path) -> None:
     shutil.copy(ROOT / "rules/examples/local-rules.yaml", tmp_path / "rules" / "local.yaml")
     result = check(tmp_path / "rules")
     assert result.returncode == 0, result.stderr
-    assert "23 rules, 23 enabled" in result.stdout
+    assert "24 rules, 24 enabled" in result.stdout
 
 
 def test_a_bad_calendar_file_is_refused_too(tmp_path: Path) -> None:

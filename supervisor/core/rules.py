@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from supervisor.core.declarative import KIND_PARAMS, KINDS
 
@@ -62,6 +63,35 @@ class UnrectifiedParams(_Strict):
     working_days: float = Field(default=15, gt=0)
 
 
+class SilenceParams(_Strict):
+    """`working_hours` of office time without any event; office hours are windows
+    "HH:MM-HH:MM" of each working day of the center's calendar (lunch break excluded)."""
+
+    working_hours: float = Field(default=2, gt=0)
+    office_hours: list[str] = Field(default=["09:00-12:00", "13:30-17:30"], min_length=1)
+
+    @field_validator("office_hours")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        previous = None
+        for text in value:
+            opens, sep, closes = text.partition("-")
+            try:
+                start, end = time.fromisoformat(opens.strip()), time.fromisoformat(closes.strip())
+            except ValueError:
+                raise ValueError(f"{text!r} is not a window like '09:00-12:00'") from None
+            if not sep or end <= start:
+                raise ValueError(f"{text!r} is not a window like '09:00-12:00'")
+            if previous is not None and start < previous:
+                raise ValueError(f"{text!r} overlaps or precedes the window before it")
+            previous = end
+        return value
+
+    def windows(self) -> list[tuple[time, time]]:
+        pairs = (text.partition("-") for text in self.office_hours)
+        return [(time.fromisoformat(a.strip()), time.fromisoformat(b.strip())) for a, _, b in pairs]
+
+
 class RepeatedParams(_Strict):
     max_requests: int = Field(default=1, ge=1)
 
@@ -86,6 +116,7 @@ PARAMS: dict[str, type[_Strict]] = {
     "delivery.overdue": WorkingDaysParams,
     "evaluation.negative": NegativeEvaluationParams,
     "evaluation.unrectified": UnrectifiedParams,
+    "center.silent": SilenceParams,
 }
 
 

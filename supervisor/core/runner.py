@@ -13,12 +13,13 @@ is not mistaken for an overdue case. For input in time order the alerts are the 
 from __future__ import annotations
 
 import heapq
-from collections.abc import MutableMapping
+from collections.abc import Container, MutableMapping
 from datetime import datetime
 
 from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.engine import Engine, Outcome
 from supervisor.core.events import CaseEvent
+from supervisor.core.silence import CenterState, CenterWatch
 from supervisor.core.state import CaseState
 
 
@@ -59,9 +60,20 @@ class DueIndex:
 
 
 class Runner:
-    def __init__(self, engine: Engine, store: MutableMapping[str, CaseState] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: MutableMapping[str, CaseState] | None = None,
+        watch: CenterWatch | None = None,
+        watched: Container[str] = frozenset(),
+    ) -> None:
+        """`watch` judges `center.silent` for the centers in `watched`, each from its first
+        event (replay's input is often an extract: silence is judged only on request)."""
         self.engine = engine
         self.store: MutableMapping[str, CaseState] = {} if store is None else store
+        self.watch = watch
+        self.watched = watched
+        self.centers: dict[str, CenterState] = {}
         self.index = DueIndex()
         self.clock: datetime | None = None
         self.duplicates = 0
@@ -79,7 +91,15 @@ class Runner:
         self.resolved += outcome.resolved
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
-        return list(outcome.alerts)
+        alerts = list(outcome.alerts)
+        if self.watch is not None and event.center_id in self.watched:
+            center = self.watch.seen(
+                self.centers.get(event.center_id), event.center_id, event.occurred_at
+            )
+            self.centers[event.center_id] = center.state
+            alerts += center.alerts
+            self.resolved += center.resolved
+        return alerts
 
     def advance(self, now: datetime | None = None) -> list[Alert]:
         """Fire every case's deadlines due by `now` (default: the clock, the latest event
@@ -103,6 +123,11 @@ class Runner:
                 continue
             self._keep(outcome)
             alerts += outcome.alerts
+        if self.watch is not None:
+            for code, center in self.centers.items():
+                judged = self.watch.advance(center, self.clock)
+                self.centers[code] = judged.state
+                alerts += judged.alerts
         return alerts
 
     def _keep(self, outcome: Outcome) -> None:
