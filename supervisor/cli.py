@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 def _mount_kafka() -> None:
@@ -41,15 +47,48 @@ def replay(
             help="Advance the clock to this time at the end, e.g. 2026-12-01T00:00:00+08:00.",
         ),
     ] = None,
+    report: Annotated[
+        bool,
+        typer.Option("--report", help="After the alerts, print a summary per rule and per center."),
+    ] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option("--report-only", help="Print the summary instead of the alerts."),
+    ] = False,
+    report_format: Annotated[
+        ReportFormat | None,
+        typer.Option(
+            "--report-format", help="The summary as aligned text (default) or one JSON object."
+        ),
+    ] = None,
+    baseline_rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline-rules",
+            metavar="DIR",
+            help="Replay the input under these rules too; the summary compares alerts per rule.",
+        ),
+    ] = None,
 ) -> None:
-    """Run events from a file through the rule engine; print the alerts (contract §5)."""
+    """Run events from a file through the rule engine; print the alerts (contract §5)
+    and, with --report, a summary per rule and per center (a backtest)."""
     from supervisor.core.rules import RuleError
-    from supervisor.replay import run
+    from supervisor.replay import ReportOptions, run
 
     settings = Settings.from_env()
     end = _aware(until, "--until") if until is not None else None
+    options = None
+    if report or report_only:
+        options = ReportOptions(
+            only=report_only,
+            format="json" if report_format is ReportFormat.json else "text",
+            baseline_rules=baseline_rules,
+        )
+    elif report_format is not None or baseline_rules is not None:
+        option = "--report-format" if report_format is not None else "--baseline-rules"
+        raise typer.BadParameter("needs --report or --report-only", param_hint=option)
     try:
-        status = run(events, rules or settings.rules_dir, end, settings.timezone)
+        status = run(events, rules or settings.rules_dir, end, settings.timezone, report=options)
     except RuleError as exc:
         typer.echo(f"supervisor replay: rules refused: {exc}", err=True)
         raise typer.Exit(2) from None

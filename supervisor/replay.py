@@ -5,17 +5,24 @@ as one JSON object a line in order of `raised_at`, and reports each bad line on 
 error with its number and reason without stopping. Alerts are held until the end because
 a late line may raise an alert earlier than one already raised; ties keep the order in
 which the engine raised them.
+
+With a `ReportOptions`, `run` also prints the backtest summary of `supervisor.backtest`
+after the alerts (or instead of them), optionally comparing with a second rule directory.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
+from supervisor.backtest import OVERDUE, build_report, render_json, render_text
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert
 from supervisor.core.calendar import CalendarBook
@@ -30,9 +37,12 @@ def replay(
     engine: Engine,
     until: datetime | None = None,
     errors: TextIO | None = None,
+    runner: Runner | None = None,
 ) -> list[Alert]:
+    """The alerts `lines` raise, in order of `raised_at`. Pass a `runner` (on `engine`) to
+    look at its final case states and clock afterwards."""
     errors = sys.stderr if errors is None else errors
-    runner = Runner(engine)
+    runner = Runner(engine) if runner is None else runner
     raised: list[Alert] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -57,22 +67,52 @@ def build_engine(rules_dir: Path, timezone: str) -> Engine:
     return Engine(RuleBook.load(rules_dir), calendars, CenterRegistry.load().name)
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """`--report` / `--report-only`, `--report-format`, `--baseline-rules`."""
+
+    only: bool = False  # the report instead of the alert lines
+    format: Literal["text", "json"] = "text"
+    baseline_rules: Path | None = None
+
+
 def run(
     source: str,
     rules_dir: Path,
     until: datetime | None,
     timezone: str,
     out: TextIO | None = None,
+    report: ReportOptions | None = None,
 ) -> int:
     out = sys.stdout if out is None else out
     engine = build_engine(rules_dir, timezone)
-    if source == "-":
-        alerts = replay(sys.stdin.buffer, engine, until)
-    else:
-        with open(source, "rb") as handle:  # bytes: a line that is not UTF-8 is one bad line
-            alerts = replay(handle, engine, until)
-    for alert in alerts:
-        out.write(json.dumps(alert.to_dict(), ensure_ascii=False) + "\n")
+    baseline_dir = report.baseline_rules if report is not None else None
+    baseline = build_engine(baseline_dir, timezone) if baseline_dir is not None else None
+    # With a baseline the input is replayed twice; standard input can only be read once.
+    kept = sys.stdin.buffer.readlines() if source == "-" and baseline is not None else None
+    runner = Runner(engine)
+    with _lines(source, kept) as lines:
+        alerts = replay(lines, engine, until, runner=runner)
+    if report is None or not report.only:
+        for alert in alerts:
+            out.write(json.dumps(alert.to_dict(), ensure_ascii=False) + "\n")
+        if report is not None and report.format == "text" and alerts:
+            out.write("\n")  # the table after a blank line; a JSON report stays one line
+    if report is not None:
+        before = None
+        if baseline is not None:
+            with _lines(source, kept) as lines:  # its bad lines were reported already
+                before = replay(lines, baseline, until, errors=io.StringIO())
+        summary = build_report(
+            alerts,
+            runner.store.values(),
+            rules_dir=str(rules_dir),
+            clock=runner.clock,
+            registry=CenterRegistry.load(),
+            on_time_measured=engine.rules.get(OVERDUE) is not None,
+            baseline=None if before is None else (str(baseline_dir), before),
+        )
+        out.write(render_json(summary) if report.format == "json" else render_text(summary))
     out.flush()
     unconfirmed = sorted(engine.calendar.unconfirmed_years_seen)
     if unconfirmed:
@@ -82,3 +122,12 @@ def run(
             file=sys.stderr,
         )
     return 0
+
+
+@contextmanager
+def _lines(source: str, kept: list[bytes] | None) -> Iterator[Iterable[bytes]]:
+    if source != "-":
+        with open(source, "rb") as handle:  # bytes: a line that is not UTF-8 is one bad line
+            yield handle
+    else:
+        yield sys.stdin.buffer if kept is None else kept
