@@ -69,6 +69,14 @@ def replay(
             help="Replay the input under these rules too; the summary compares alerts per rule.",
         ),
     ] = None,
+    watch_centers: Annotated[
+        bool,
+        typer.Option(
+            "--watch-centers",
+            help="Judge center.silent for the registered centers in the input, each from its "
+            "first event (off by default: an extract of events says nothing of the gaps).",
+        ),
+    ] = False,
 ) -> None:
     """Run events from a file through the rule engine; print the alerts (contract §5)
     and, with --report, a summary per rule and per center (a backtest)."""
@@ -88,7 +96,14 @@ def replay(
         option = "--report-format" if report_format is not None else "--baseline-rules"
         raise typer.BadParameter("needs --report or --report-only", param_hint=option)
     try:
-        status = run(events, rules or settings.rules_dir, end, settings.timezone, report=options)
+        status = run(
+            events,
+            rules or settings.rules_dir,
+            end,
+            settings.timezone,
+            report=options,
+            watch_centers=watch_centers,
+        )
     except RuleError as exc:
         typer.echo(f"supervisor replay: rules refused: {exc}", err=True)
         raise typer.Exit(2) from None

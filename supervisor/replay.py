@@ -6,6 +6,10 @@ error with its number and reason without stopping. Alerts are held until the end
 a late line may raise an alert earlier than one already raised; ties keep the order in
 which the engine raised them.
 
+`--watch-centers` adds `center.silent` for the registered centers in the input; it is off
+by default because a file is often an extract (one case, a sample) whose gaps prove
+nothing about a center's silence.
+
 With a `ReportOptions`, `run` also prints the backtest summary of `supervisor.backtest`
 after the alerts (or instead of them), optionally comparing with a second rule directory.
 """
@@ -30,6 +34,7 @@ from supervisor.core.engine import Engine
 from supervisor.core.events import InvalidEvent, decode
 from supervisor.core.rules import RuleBook
 from supervisor.core.runner import Runner
+from supervisor.core.silence import CenterWatch
 
 
 def replay(
@@ -59,7 +64,10 @@ def replay(
     raised += runner.advance(until)
     for case_id, reason in runner.errors:
         print(f"case {case_id}: deadlines not computed: {reason}", file=errors)
-    return sorted(raised, key=lambda alert: alert.raised_at)
+    # An alert a later line proved wrong (a case's events out of event-time order in the
+    # file) is not printed: the output is what the events say in event-time order.
+    wrong = {resolution.alert_id for resolution in runner.resolved}
+    return sorted((a for a in raised if a.alert_id not in wrong), key=lambda a: a.raised_at)
 
 
 def build_engine(rules_dir: Path, timezone: str) -> Engine:
@@ -83,14 +91,16 @@ def run(
     timezone: str,
     out: TextIO | None = None,
     report: ReportOptions | None = None,
+    watch_centers: bool = False,
 ) -> int:
     out = sys.stdout if out is None else out
     engine = build_engine(rules_dir, timezone)
+    registry = CenterRegistry.load()
     baseline_dir = report.baseline_rules if report is not None else None
     baseline = build_engine(baseline_dir, timezone) if baseline_dir is not None else None
     # With a baseline the input is replayed twice; standard input can only be read once.
     kept = sys.stdin.buffer.readlines() if source == "-" and baseline is not None else None
-    runner = Runner(engine)
+    runner = _runner(engine, registry, watch_centers)
     with _lines(source, kept) as lines:
         alerts = replay(lines, engine, until, runner=runner)
     if report is None or not report.only:
@@ -102,13 +112,19 @@ def run(
         before = None
         if baseline is not None:
             with _lines(source, kept) as lines:  # its bad lines were reported already
-                before = replay(lines, baseline, until, errors=io.StringIO())
+                before = replay(
+                    lines,
+                    baseline,
+                    until,
+                    errors=io.StringIO(),
+                    runner=_runner(baseline, registry, watch_centers),
+                )
         summary = build_report(
             alerts,
             runner.store.values(),
             rules_dir=str(rules_dir),
             clock=runner.clock,
-            registry=CenterRegistry.load(),
+            registry=registry,
             on_time_measured=engine.rules.get(OVERDUE) is not None,
             baseline=None if before is None else (str(baseline_dir), before),
         )
@@ -122,6 +138,13 @@ def run(
             file=sys.stderr,
         )
     return 0
+
+
+def _runner(engine: Engine, registry: CenterRegistry, watch_centers: bool) -> Runner:
+    if not watch_centers:
+        return Runner(engine)
+    watch = CenterWatch(engine.rules, engine.calendar, engine.center_name)
+    return Runner(engine, watch=watch, watched=registry)
 
 
 @contextmanager

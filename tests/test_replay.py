@@ -268,3 +268,40 @@ def test_guangxi_regional_holiday_applies_to_hechi_centers_only() -> None:
 
     assert overdue_at("451224103") == "2026-04-22T00:00:00+08:00"  # township in Donglan
     assert overdue_at("110101") == "2026-04-21T00:00:00+08:00"  # Beijing, Dongcheng
+
+
+def test_one_case_out_of_event_time_order_gives_the_event_time_order_result() -> None:
+    """The case's `concluded` is listed after a later `delivered`: the output is what the
+    events say in event-time order (no overdue, no out-of-order), as if sorted."""
+    events = [
+        *story()[:2],
+        event_doc("decided", "2026-10-09T10:00:00+08:00", case_id=CASE, outcome="approve"),
+        event_doc("delivered", "2026-10-12T09:00:00+08:00", case_id=CASE),
+        event_doc("concluded", "2026-10-09T11:00:00+08:00", case_id=CASE),
+    ]
+    shuffled = replay("-", "--until", "2026-10-20T00:00:00+08:00", stdin=lines(*events))
+    ordered = sorted(events, key=lambda d: str(d["occurred_at"]))
+    sorted_run = replay("-", "--until", "2026-10-20T00:00:00+08:00", stdin=lines(*ordered))
+    assert shuffled.returncode == 0 and shuffled.stderr == ""
+    assert shuffled.stdout == sorted_run.stdout
+    rules = [a["rule_id"] for a in alerts(shuffled.stdout)]
+    assert "deadline.overdue" not in rules and "workflow.out_of_order" not in rules
+
+
+def test_center_silence_is_judged_only_on_request() -> None:
+    examples = (ROOT / "tests/fixtures/contract-examples.jsonl").read_text(encoding="utf-8")
+    plain = replay("-", stdin=examples)
+    assert "center.silent" not in plain.stdout
+    watched = replay("-", "--watch-centers", stdin=examples)
+    silent = [a for a in alerts(watched.stdout) if a["rule_id"] == "center.silent"]
+    # 451221 sent at 09:10:40 on Monday 16 November, then nothing until Tuesday 10:20
+    assert silent[0] == {
+        **silent[0],
+        "alert_id": "center.silent:451221:20261116T091040",
+        "raised_at": "2026-11-16T11:10:40+08:00",
+        "case_id": "",
+        "center_id": "451221",
+    }
+    assert [a for a in alerts(watched.stdout) if a["rule_id"] != "center.silent"] == alerts(
+        plain.stdout
+    )
