@@ -30,6 +30,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_STORE": ("store", "rocksdb://"),
     "SUPERVISOR_DATA_DIR": ("data_dir", str(PROJECT_ROOT / "data")),
     "SUPERVISOR_RULES_DIR": ("rules_dir", str(PROJECT_ROOT / "rules")),
+    "SUPERVISOR_RULES_RELOAD_SECONDS": ("rules_reload_seconds", "2.0"),
     "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
     "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "1.0"),
     "SUPERVISOR_SETTLE_SECONDS": ("settle_seconds", "5.0"),
@@ -57,6 +58,7 @@ class Settings:
     store: str
     data_dir: Path
     rules_dir: Path
+    rules_reload_seconds: float  # how often the worker looks for changed rules; 0: never
     timezone: str
     tick_seconds: float
     settle_seconds: float

@@ -14,10 +14,15 @@ Case state lives in the changelog-backed table `cases` (RocksDB by default). Ale
 published and acknowledged by the broker *before* the state that records them is
 written, so a crash in between re-raises the same deterministic alert ids instead of
 losing them; consumers de-duplicate by alert_id.
+
+The rules can change while the worker runs (supervisor/worker/reload.py): a timer puts a
+new engine in force with `Worker.use_engine`, which waits for the message being handled to
+finish, so each message is judged by one engine from start to end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -33,14 +38,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert
-from supervisor.core.calendar import CalendarBook
 from supervisor.core.engine import Engine
 from supervisor.core.pipeline import Processed, process
-from supervisor.core.rules import RuleBook
 from supervisor.core.runner import DueIndex
 from supervisor.core.state import CaseState
 from supervisor.settings import Settings
 from supervisor.worker.metrics import WorkerMetrics
+from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
 log = logging.getLogger("supervisor.worker")
 
@@ -65,6 +69,22 @@ class Worker:
     metrics: WorkerMetrics
     registry: CollectorRegistry
     index: DueIndex = field(default_factory=DueIndex)
+    #: held by the agent while it handles one message; the engine changes only between two
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: re-indexes the deadlines of the cases this worker owns (set by create_app)
+    reindex: Callable[[], int] = field(default=lambda: 0)
+    watcher: RulesWatcher | None = None
+
+    async def use_engine(self, engine: Engine) -> None:
+        """Put `engine` in force between two messages, and schedule every owned case's
+        deadlines again under it (changed thresholds move them). Alerts already raised
+        are not raised again: each case keeps the ids it fired."""
+        async with self.busy:
+            self.engine = engine
+            try:
+                self.reindex()
+            except Exception:  # the index keeps its entries: each case is judged again
+                log.exception("re-indexing the deadlines under the new rules failed")
 
 
 def create_app(
@@ -74,12 +94,10 @@ def create_app(
     registry: CollectorRegistry | None = None,
     clock: Clock | None = None,
 ) -> Worker:
+    # The fingerprint is taken before loading, so a change made meanwhile is seen later.
+    seen = fingerprint(settings.rules_dir) if settings.rules_reload_seconds > 0 else None
     if engine is None:
-        engine = Engine(
-            RuleBook.load(settings.rules_dir),
-            CalendarBook.load(settings.rules_dir / "calendar", settings.timezone),
-            CenterRegistry.load().name,
-        )
+        engine = load_engine(settings.rules_dir, settings.timezone, CenterRegistry.load().name)
     registry = CollectorRegistry() if registry is None else registry
     metrics = WorkerMetrics.create(registry)
     now = clock or wall_clock(settings.timezone)
@@ -100,6 +118,8 @@ def create_app(
         autodiscover=False,
     )
     worker = Worker(app=app, engine=engine, metrics=metrics, registry=registry)
+    metrics.rules_loaded.set(enabled_rules(engine))
+    metrics.rules_reloaded_at.set(time.time())
     index = worker.index
 
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -134,7 +154,7 @@ def create_app(
 
     def keep(state: CaseState, *, by_event: bool) -> None:
         cases[state.case_id] = state.to_json()  # assigned again: the changelog is written
-        index.schedule(state.case_id, engine.next_due(state))
+        index.schedule(state.case_id, worker.engine.next_due(state))
         if by_event:
             touched[state.case_id] = time.monotonic()
 
@@ -149,63 +169,68 @@ def create_app(
     @app.agent(source, name="cases")
     async def handle(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = event.message
-            current = now()
-            if message.topic == ticks.get_topic_name():
-                key = (message.key or b"").decode("utf-8", "replace")
-                state = load(key)
-                if state is not None:
-                    try:
-                        outcome = engine.advance(state, current)
-                    except Exception:  # a bug must not stop every other case
-                        log.exception("engine failed to advance case %s; will retry", key)
-                        continue
-                    if outcome.alerts:
-                        await publish(outcome.alerts, current)
-                        keep(outcome.state, by_event=False)
-                    else:
-                        index.schedule(key, engine.next_due(state))
-                continue
-            try:
-                # No `now`: deadlines the event time already passed fire inside apply();
-                # those passed only by the wall clock wait for the timer and the settle time.
-                result = process(engine, message.value or b"", load)
-            except Exception as exc:  # a bug on one event must not stop the others
-                log.exception(
-                    "engine failed on %s[%s]@%s", message.topic, message.partition, message.offset
-                )
-                result = Processed(None, None, rejected=f"engine error: {exc!r}")
-            if result.rejected is not None:
-                metrics.events_rejected.inc()
-                log.warning(
-                    "dead letter %s[%s]@%s: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    result.rejected,
-                )
-                pending = await dead_letters.send(
-                    key=message.key,
-                    value=message.value,
-                    headers=[
-                        ("reason", result.rejected.encode()),
-                        (
-                            "source",
-                            f"{message.topic}/{message.partition}/{message.offset}".encode(),
-                        ),
-                    ],
-                )
-                await pending
-                continue
-            assert result.event is not None and result.state is not None
-            if result.duplicate:
-                metrics.events_duplicate.inc()
-                continue
-            metrics.events_consumed.labels(result.event.type.value).inc()
-            await publish(result.alerts, now())
-            keep(result.state, by_event=True)
-            if message.timestamp:
-                metrics.processing.observe(max(0.0, time.time() - message.timestamp))
+            async with worker.busy:  # a reload waits for this message to be done
+                engine = worker.engine
+                message = event.message
+                current = now()
+                if message.topic == ticks.get_topic_name():
+                    key = (message.key or b"").decode("utf-8", "replace")
+                    state = load(key)
+                    if state is not None:
+                        try:
+                            outcome = engine.advance(state, current)
+                        except Exception:  # a bug must not stop every other case
+                            log.exception("engine failed to advance case %s; will retry", key)
+                            continue
+                        if outcome.alerts:
+                            await publish(outcome.alerts, current)
+                            keep(outcome.state, by_event=False)
+                        else:
+                            index.schedule(key, engine.next_due(state))
+                    continue
+                try:
+                    # No `now`: deadlines the event time already passed fire inside apply();
+                    # those passed only by the wall clock wait for the timer and the settle time.
+                    result = process(engine, message.value or b"", load)
+                except Exception as exc:  # a bug on one event must not stop the others
+                    log.exception(
+                        "engine failed on %s[%s]@%s",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                    )
+                    result = Processed(None, None, rejected=f"engine error: {exc!r}")
+                if result.rejected is not None:
+                    metrics.events_rejected.inc()
+                    log.warning(
+                        "dead letter %s[%s]@%s: %s",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        result.rejected,
+                    )
+                    pending = await dead_letters.send(
+                        key=message.key,
+                        value=message.value,
+                        headers=[
+                            ("reason", result.rejected.encode()),
+                            (
+                                "source",
+                                f"{message.topic}/{message.partition}/{message.offset}".encode(),
+                            ),
+                        ],
+                    )
+                    await pending
+                    continue
+                assert result.event is not None and result.state is not None
+                if result.duplicate:
+                    metrics.events_duplicate.inc()
+                    continue
+                metrics.events_consumed.labels(result.event.type.value).inc()
+                await publish(result.alerts, now())
+                keep(result.state, by_event=True)
+                if message.timestamp:
+                    metrics.processing.observe(max(0.0, time.time() - message.timestamp))
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_due_deadlines() -> None:
@@ -221,7 +246,7 @@ def create_app(
         for case_id in [c for c, at in touched.items() if at < quiet]:
             del touched[case_id]
         metrics.open_timers.set(len(index))
-        for year in engine.calendar.unconfirmed_years_seen - reported_years:
+        for year in worker.engine.calendar.unconfirmed_years_seen - reported_years:
             reported_years.add(year)
             metrics.unconfirmed_years.labels(str(year)).set(1)
             log.warning(
@@ -230,15 +255,42 @@ def create_app(
                 year,
             )
 
-    @cases.on_recover
-    async def rebuild_index() -> None:
-        """After a rebalance or a restart, index the deadlines of the cases we now own."""
+    def reindex() -> int:
+        """Schedule the deadlines of every case we own under the engine in force."""
         count = 0
         for key, data in cases.items():
             if data is not None:
-                index.schedule(str(key), engine.next_due(CaseState.from_json(data)))
+                index.schedule(str(key), worker.engine.next_due(CaseState.from_json(data)))
                 count += 1
+        return count
+
+    worker.reindex = reindex
+
+    @cases.on_recover
+    async def rebuild_index() -> None:
+        """After a rebalance or a restart, index the deadlines of the cases we now own."""
+        count = reindex()
         log.info("table recovered: %d cases, %d with a pending deadline", count, len(index))
+
+    if settings.rules_reload_seconds > 0:
+        watcher = RulesWatcher(
+            settings.rules_dir,
+            settings.timezone,
+            engine.center_name,
+            metrics,
+            seen=seen,
+        )
+        worker.watcher = watcher
+
+        @app.timer(interval=settings.rules_reload_seconds)
+        async def reload_rules() -> None:
+            """Put a changed rules directory in force (see supervisor/worker/reload.py)."""
+            if app.rebalancing:
+                return  # the table is being handed over: look again at the next poll
+            try:
+                await watcher.poll(worker.use_engine)
+            except Exception:  # a bug here must not stop the timer, nor the worker
+                log.exception("rules reload failed; the rules in force stay")
 
     @app.page("/metrics")
     async def metrics_page(self: View, request: Request) -> Response:

@@ -43,6 +43,9 @@ class WorkerMetrics:
     processing: Histogram
     open_timers: Gauge
     unconfirmed_years: Gauge
+    rule_reloads: Counter
+    rules_loaded: Gauge
+    rules_reloaded_at: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -93,4 +96,34 @@ class WorkerMetrics:
                 ["year"],
                 registry=registry,
             ),
+            rule_reloads=_with_labels(
+                Counter(
+                    "supervisor_rule_reloads",
+                    "Changes of the rules directory seen by the worker: applied (the new rules "
+                    "are in force) or refused (broken; the last good rules stay in force).",
+                    ["result"],
+                    registry=registry,
+                ),
+                "applied",
+                "refused",
+            ),
+            rules_loaded=Gauge(
+                "supervisor_rules_loaded",
+                "Enabled rules in force.",
+                registry=registry,
+            ),
+            rules_reloaded_at=Gauge(
+                "supervisor_rules_last_reload_timestamp_seconds",
+                "When the rules in force were loaded (at start or by the last applied reload), "
+                "in Unix seconds.",
+                registry=registry,
+            ),
         )
+
+
+def _with_labels(counter: Counter, *values: str) -> Counter:
+    """Create the children of a one-label counter, so each is exported at 0 from the start
+    (a rate over a series that appears only at its first increment misses that one)."""
+    for value in values:
+        counter.labels(value)
+    return counter
