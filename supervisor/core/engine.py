@@ -186,11 +186,18 @@ class Engine:
             fresh = outcome.state
             fresh.advanced_to = state.advanced_to
             raised.update((alert.alert_id, alert) for alert in outcome.alerts)
-        before = set(state.fired)
-        kept = [ident for ident in fresh.fired if ident in before]
+        before, after = set(state.fired), set(fresh.fired)
         new = [alert for ident, alert in raised.items() if ident not in before]
-        wrong = [ident for ident in state.fired if ident not in set(fresh.fired)]
-        fresh.fired = kept + [alert.alert_id for alert in new]
+        # Only a rule in force can judge its alert wrong: one switched off since it fired
+        # (a live reload) leaves its alert as it was.
+        wrong = [
+            ident
+            for ident in state.fired
+            if ident not in after and self.rules.get(rule_of(ident)) is not None
+        ]
+        fresh.fired = [ident for ident in state.fired if ident not in wrong] + [
+            alert.alert_id for alert in new
+        ]
         fresh.retracted += wrong
         cal = self.calendar_of(fresh)
         when = cal.local(state.clock or late.occurred_at)

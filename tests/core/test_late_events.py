@@ -3,13 +3,15 @@ resolved with the reason, never silently dropped; re-deliveries change nothing."
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
+from pathlib import Path
 
 from supervisor.core.engine import Engine, Outcome
 from supervisor.core.events import CaseEvent
 from supervisor.core.state import CaseState
 
-from .factories import accepted, engine, event
+from .factories import ROOT, accepted, engine, event
 
 ACCEPTED = "2026-09-30T10:00:00+08:00"  # 3 working days: deadline 2026-10-11T00:00+08:00
 OVERDUE = "deadline.overdue:451221-2026-0000001"
@@ -133,3 +135,29 @@ def test_state_with_history_survives_the_table_round_trip() -> None:
     late_b = eng.apply(restored, event("concluded", "2026-10-10T16:00:00+08:00", event_id="c1"))
     assert [r.to_dict() for r in late_a.resolved] == [r.to_dict() for r in late_b.resolved]
     assert late_a.state.to_json() == late_b.state.to_json()
+
+
+def test_an_alert_of_a_rule_switched_off_since_is_not_resolved_by_a_late_event(
+    tmp_path: Path,
+) -> None:
+    """After a live reload switched `deadline.overdue` off, a late event re-judges the
+    case; the rule off cannot judge its old alert wrong, so the alert stays as it was."""
+    eng = engine()
+    case = feed(
+        eng,
+        accepted(ACCEPTED, 3),
+        event("decided", "2026-10-09T10:00:00+08:00", outcome="approve"),
+    ).state
+    case = eng.advance(case, at("2026-10-12T09:00:00+08:00")).state
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    path = tmp_path / "rules" / "canonical.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "  - id: deadline.overdue\n", "  - id: deadline.overdue\n    enabled: false\n"
+        ),
+        encoding="utf-8",
+    )
+    reloaded = engine(tmp_path / "rules")
+    late = reloaded.apply(case, event("concluded", "2026-10-10T16:00:00+08:00"))
+    assert late.resolved == [] and late.alerts == []
+    assert OVERDUE in late.state.fired and WARNING in late.state.fired
