@@ -37,12 +37,14 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from supervisor.centers import CenterRegistry
-from supervisor.core.alerts import Alert
+from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.engine import Engine
 from supervisor.core.pipeline import Processed, process
 from supervisor.core.runner import DueIndex
+from supervisor.core.silence import CenterWatch
 from supervisor.core.state import CaseState
 from supervisor.settings import Settings
+from supervisor.worker import centers as center_watch
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
@@ -149,6 +151,29 @@ def create_app(
             )
             log.info("alert %s %s %s", alert.severity, alert.alert_id, alert.raised_at.isoformat())
 
+    async def publish_resolved(resolutions: list[Resolution]) -> None:
+        """Alerts a late event proved wrong: the resolution, under the alert's key."""
+        for resolution in resolutions:
+            body = json.dumps(resolution.to_dict(), ensure_ascii=False).encode()
+            pending = await alerts_out.send(key=resolution.alert_id.encode(), value=body)
+            await pending
+            metrics.alerts_resolved.labels(resolution.rule_id).inc()
+            log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
+
+    centers = CenterRegistry.load()
+    forward = center_watch.install(
+        app,
+        settings,
+        centers,
+        watch=lambda: CenterWatch(
+            worker.engine.rules, worker.engine.calendar, worker.engine.center_name
+        ),
+        now=now,
+        publish=publish,
+        publish_resolved=publish_resolved,
+        watched=metrics.centers_watched.set,
+    )
+
     reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
 
@@ -228,7 +253,9 @@ def create_app(
                     continue
                 metrics.events_consumed.labels(result.event.type.value).inc()
                 await publish(result.alerts, now())
+                await publish_resolved(result.resolved)
                 keep(result.state, by_event=True)
+                await forward(result.event)
                 if message.timestamp:
                     metrics.processing.observe(max(0.0, time.time() - message.timestamp))
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
 from supervisor.worker.app import Clock, create_app, ticks_topic
+from supervisor.worker.centers import centers_topic
 
 
 def topics(settings: Settings) -> dict[str, int]:
@@ -19,6 +20,7 @@ def topics(settings: Settings) -> dict[str, int]:
         ticks_topic(settings): n,
         settings.topic_alerts: n,
         settings.topic_dlq: n,
+        centers_topic(settings): 1,  # one owner judges every center's silence
     }
 
 

@@ -46,6 +46,8 @@ class WorkerMetrics:
     rule_reloads: Counter
     rules_loaded: Gauge
     rules_reloaded_at: Gauge
+    alerts_resolved: Counter
+    centers_watched: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -116,6 +118,17 @@ class WorkerMetrics:
                 "supervisor_rules_last_reload_timestamp_seconds",
                 "When the rules in force were loaded (at start or by the last applied reload), "
                 "in Unix seconds.",
+                registry=registry,
+            ),
+            alerts_resolved=Counter(
+                "supervisor_worker_alerts_resolved",
+                "Alerts a late event proved wrong, resolved with the reason, by rule.",
+                ["rule_id"],
+                registry=registry,
+            ),
+            centers_watched=Gauge(
+                "supervisor_worker_centers_watched",
+                "Registered centers watched for silence (center.silent) by this worker.",
                 registry=registry,
             ),
         )
