@@ -6,6 +6,11 @@
  * server's: newest raised_at first, ties by alert_id. When the socket drops it
  * reconnects with exponential backoff and jitter, and the next snapshot replaces the
  * list, so a screen never keeps alerts the server no longer has.
+ *
+ * An alert that a late event proved wrong is not removed: a `{"type": "resolved",
+ * "resolution": {...}}` message (or an alert arriving with `resolution` set, as the
+ * snapshot sends them) greys and strikes its row, labels it 已撤销 with the reason, and
+ * takes it out of the red/yellow counts. A resolution never flashes.
  */
 "use strict";
 
@@ -17,6 +22,8 @@
   const CENTERS_RETRY_MS = 15000;
   const HEALTH_POLL_MS = 10000;
   const SEVERITY_LABEL = { red: "红牌", yellow: "黄牌" };
+  const WITHDRAWN_LABEL = "已撤销";
+  const WHOLE_CENTER = "全中心"; // an alert on a whole center (center.silent) has no case
 
   const $ = (id) => document.getElementById(id);
   const els = {
@@ -31,7 +38,8 @@
     shown: $("foot-shown"),
   };
 
-  /** alert_id -> {alert, time (ms since epoch), row (element or null), flash (bool)} */
+  /** alert_id -> {alert, time (ms since epoch), row (element or null), flash (bool)};
+   * `alert.resolution` is set once the alert is resolved. */
   const entries = new Map();
   let centers = {};
   let renderQueued = false;
@@ -78,6 +86,15 @@
       typeof a.raised_at === "string" && !Number.isNaN(Date.parse(a.raised_at));
   }
 
+  function isResolution(r) {
+    return r && typeof r === "object" && r.status === "resolved" &&
+      typeof r.alert_id === "string" && r.alert_id !== "";
+  }
+
+  function resolutionOf(alert) {
+    return isResolution(alert.resolution) ? alert.resolution : null;
+  }
+
   function newer(a, b) {
     // Newest first; ties by alert_id descending, as the server orders them.
     if (a.time !== b.time) return b.time - a.time;
@@ -88,8 +105,33 @@
     if (!isAlert(alert) || entries.has(alert.alert_id)) return;
     entries.set(alert.alert_id, {
       alert, time: Date.parse(alert.raised_at), row: null,
-      flash: flash && alert.severity === "red",
+      flash: flash && alert.severity === "red" && !resolutionOf(alert),
     });
+  }
+
+  /** Show an entry's alert with this resolution (null: open again); rebuilds its row. */
+  function setResolution(entry, resolution) {
+    if (resolution) {
+      entry.alert = { ...entry.alert, resolution };
+    } else {
+      const { resolution: _dropped, ...open } = entry.alert;
+      entry.alert = open;
+    }
+    entry.flash = false;
+    if (entry.row) {
+      const fresh = buildRow(entry);
+      entry.row.replaceWith(fresh); // same place in the list; no flash on the new row
+      entry.row = fresh;
+    }
+  }
+
+  function resolve(resolution) {
+    if (!isResolution(resolution)) return false;
+    const entry = entries.get(resolution.alert_id);
+    // Unknown here: the server keeps it and sends the alert already resolved if it comes.
+    if (!entry || resolutionOf(entry.alert)) return false;
+    setResolution(entry, resolution);
+    return true;
   }
 
   function replaceAll(alerts) {
@@ -97,7 +139,14 @@
     for (const alert of alerts) {
       if (!isAlert(alert) || keep.has(alert.alert_id)) continue;
       const old = entries.get(alert.alert_id);
-      keep.set(alert.alert_id, old || { alert, time: Date.parse(alert.raised_at), row: null, flash: false });
+      if (old) {
+        // Resolved while this screen was away (or the other way round): follow the server.
+        const now = resolutionOf(alert);
+        if (Boolean(now) !== Boolean(resolutionOf(old.alert))) setResolution(old, now);
+        keep.set(alert.alert_id, old);
+      } else {
+        keep.set(alert.alert_id, { alert, time: Date.parse(alert.raised_at), row: null, flash: false });
+      }
     }
     for (const [id, entry] of entries) {
       if (!keep.has(id) && entry.row) entry.row.remove();
@@ -113,11 +162,20 @@
     return node;
   }
 
+  function reasonText(resolution) {
+    const when = Date.parse(resolution.resolved_at);
+    const at = Number.isNaN(when) ? "" : `（${formatRaisedAt(when)}）`;
+    const reason = typeof resolution.reason === "string" && resolution.reason ? resolution.reason : "未说明原因";
+    return `撤销原因${at}：${reason}`;
+  }
+
   function buildRow(entry) {
     const a = entry.alert;
-    const row = el("li", `alert alert--${a.severity}`);
+    const resolution = resolutionOf(a);
+    const row = el("li", `alert alert--${a.severity}${resolution ? " alert--resolved" : ""}`);
     row.dataset.alertId = a.alert_id;
     row.dataset.severity = a.severity;
+    row.dataset.status = resolution ? "resolved" : "open";
     row.dataset.centerId = a.center_id || "";
     row.title = `${a.rule_id || ""} · ${a.alert_id}`;
 
@@ -126,11 +184,19 @@
     const main = el("div", "alert__main");
     const line1 = el("div", "alert__line1");
     line1.append(el("span", "alert__center", centerName(a.center_id || "")));
+    if (resolution) line1.append(el("span", "alert__withdrawn", WITHDRAWN_LABEL));
     line1.append(el("span", "alert__title", a.title || a.rule_id || ""));
     const line2 = el("div", "alert__line2");
-    line2.append(el("span", "alert__case", a.case_id ? `办件 ${a.case_id}` : ""));
+    line2.append(a.case_id
+      ? el("span", "alert__case", `办件 ${a.case_id}`)
+      : el("span", "alert__case alert__case--center", WHOLE_CENTER));
     line2.append(el("span", "alert__message", a.message || ""));
     main.append(line1, line2);
+    if (resolution) {
+      const reason = reasonText(resolution);
+      main.append(el("div", "alert__reason", reason));
+      row.title = `${WITHDRAWN_LABEL} · ${reason}\n${row.title}`;
+    }
     row.append(main);
 
     const time = el("time", "alert__time", formatRaisedAt(entry.time));
@@ -157,8 +223,11 @@
     let cursor = els.list.firstElementChild;
     let red = 0;
     let yellow = 0;
+    let withdrawn = 0;
     for (const entry of sorted) {
-      if (entry.alert.severity === "red") red += 1; else yellow += 1;
+      if (resolutionOf(entry.alert)) withdrawn += 1;
+      else if (entry.alert.severity === "red") red += 1;
+      else yellow += 1;
       if (!entry.row) entry.row = buildRow(entry);
       if (entry.flash) {
         entry.flash = false;
@@ -178,7 +247,8 @@
     }
     els.red.textContent = String(red);
     els.yellow.textContent = String(yellow);
-    els.shown.textContent = `显示最近 ${sorted.length} 条（最多 ${MAX_ROWS} 条）`;
+    const ofWhich = withdrawn ? `，其中${WITHDRAWN_LABEL} ${withdrawn} 条` : "";
+    els.shown.textContent = `显示最近 ${sorted.length} 条（最多 ${MAX_ROWS} 条${ofWhich}）`;
     els.empty.classList.toggle("is-visible", sorted.length === 0);
   }
 
@@ -255,6 +325,8 @@
         replaceAll(message.alerts);
       } else if (message.type === "alert") {
         add(message.alert, { flash: true });
+      } else if (message.type === "resolved") {
+        if (!resolve(message.resolution)) return;
       } else {
         return;
       }

@@ -7,9 +7,12 @@ the process entry point (`server.run`) makes exactly one.
 Routes:
 
 - `/` redirects to the wall page, served from the repository's `dashboards/wall/`.
-- `GET /api/alerts?limit=&severity=&center_id=`: recent alerts, newest first.
-- `WS /ws/alerts`: `{"type": "snapshot", "alerts": [...]}` on connect, then
-  `{"type": "alert", "alert": {...}}` per new alert (see hub.py for slow clients).
+- `GET /api/alerts?limit=&severity=&center_id=&status=open|resolved`: recent alerts,
+  newest first; a resolved one carries `"resolution": {...}`.
+- `WS /ws/alerts`: `{"type": "snapshot", "alerts": [...]}` on connect (resolved alerts
+  with their resolution), then `{"type": "alert", "alert": {...}}` per new alert and
+  `{"type": "resolved", "resolution": {...}}` per new resolution (see hub.py for slow
+  clients and for resolutions).
 - `GET /api/centers`: center code -> name, for the page.
 - `GET /healthz`: always 200 while the process serves; `status` is "degraded" when the
   Kafka consumer cannot reach the cluster (restarting the web would not help that).
@@ -112,9 +115,11 @@ def create_app(
         limit: Annotated[int | None, Query(ge=1)] = None,
         severity: Literal["yellow", "red"] | None = None,
         center_id: str | None = None,
+        status: Literal["open", "resolved"] | None = None,
     ) -> list[Alert]:
-        """Recent alerts, newest first (by raised_at), filtered when asked."""
-        return hub.recent(limit=limit, severity=severity, center_id=center_id)
+        """Recent alerts, newest first (by raised_at), filtered when asked; a resolved
+        alert carries its resolution under "resolution"."""
+        return hub.recent(limit=limit, severity=severity, center_id=center_id, status=status)
 
     @app.get("/api/centers")
     async def list_centers() -> dict[str, str]:
@@ -132,6 +137,7 @@ def create_app(
             "topics": feed.topic_states() if feed else {},
             "last_message_at": last.isoformat() if last else None,
             "recent_alerts": len(hub),
+            "resolved_alerts": hub.resolved_count,
             "websocket_clients": hub.subscriber_count,
         }
 

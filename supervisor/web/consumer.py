@@ -14,7 +14,9 @@ want opposite starting points:
 
 Topics are never created here: the consumer waits until the topic exists (asking the
 cluster, which does not create it) before subscribing, so the worker stays the one that
-decides partitions. A message that is not a valid alert is counted, logged and skipped;
+decides partitions. A resolution (`"status": "resolved"`) on the alerts topic marks its
+alert resolved in the hub. A message that is not a valid alert or resolution is counted,
+logged and skipped;
 a broker that goes away is retried with backoff, and aiokafka reconnects by itself once
 consuming. `connected` is what the last metadata probe found, since aiokafka's fetch
 loop hides connection errors.
@@ -34,7 +36,13 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from supervisor.settings import Settings
-from supervisor.web.hub import AlertHub, MalformedAlert, decode_alert, parse_raised_at
+from supervisor.web.hub import (
+    AlertHub,
+    MalformedAlert,
+    decode_message,
+    is_resolution,
+    parse_raised_at,
+)
 from supervisor.web.metrics import WebMetrics
 
 log = logging.getLogger(__name__)
@@ -108,18 +116,24 @@ class AlertFeed:
     # -- per message -------------------------------------------------------------------
 
     def handle_alert(self, value: bytes | None, timestamp_ms: int | None = None) -> bool:
-        """Count one alerts-topic message and publish it; return whether it was new.
+        """Count one alerts-topic message and apply it; return whether it changed the hub.
 
-        A malformed message is counted and logged, never raised: one bad message must not
+        An alert is published; a resolution resolves its alert (or waits for it). A
+        malformed message is counted and logged, never raised: one bad message must not
         stop the wall (nor, being re-read after a restart, stop it again every time).
         """
         self._last_message_at = self._clock()
         try:
-            alert = decode_alert(value)
+            alert = decode_message(value)
         except MalformedAlert as exc:
             self._metrics.alerts_malformed.inc()
             log.warning("skipping malformed message on %s: %s", self._settings.topic_alerts, exc)
             return False
+        if is_resolution(alert):
+            self._metrics.alert_resolutions.labels(rule_id=alert["rule_id"]).inc()
+            outcome = self._hub.resolve(alert)
+            log.debug("resolution of %s: %s", alert["alert_id"], outcome)
+            return outcome.changed
         self._metrics.alerts_received.labels(
             rule_id=alert["rule_id"], severity=alert["severity"]
         ).inc()

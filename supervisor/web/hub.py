@@ -14,6 +14,17 @@ De-duplication. The contract makes `alert_id` deterministic, so a second message
 known id is the same alert delivered again (replay, restart, at-least-once). The first
 copy wins; the repeat changes nothing and is not broadcast.
 
+Resolutions. An alert that a late event proved wrong is not deleted: the worker sends a
+resolution on the alerts topic under the same key, `{"alert_id", "status": "resolved",
+"rule_id", "case_id", "center_id", "resolved_at", "reason", "details"}`. The hub keeps
+the alert where it was and shows it with `"resolution": {...}` added (in `recent()`, the
+snapshot and the API); it no longer counts as open. A resolution for an alert the hub
+does not keep (evicted, too old, or not read yet because another producer keyed it
+elsewhere) waits in a bounded map, oldest dropped first, so an alert read after its
+resolution is kept already resolved. The first resolution of an id wins; a repeat changes
+nothing and is not broadcast. A new one is broadcast as `{"type": "resolved",
+"resolution": {...}}`, also when its alert is not kept here: a screen may still show it.
+
 Slow clients. `publish()` never waits: it puts one pre-encoded text message on each
 subscriber's bounded queue with `put_nowait`. When a subscriber's queue is full, that
 subscriber is marked overflowed and gets nothing more; the socket handler then closes it
@@ -31,16 +42,27 @@ from __future__ import annotations
 import asyncio
 import json
 from bisect import insort
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 
-#: One alert, as the contract's JSON object (README §3).
+#: One alert, as the contract's JSON object (README §3); a resolved one carries its
+#: resolution under `RESOLUTION_KEY`.
 Alert = dict[str, Any]
+#: One resolution, as `supervisor.core.alerts.Resolution.to_dict()` writes it.
+Resolution = dict[str, Any]
 
 SEVERITIES: Final = frozenset({"yellow", "red"})
+STATUSES: Final = frozenset({"open", "resolved"})
+#: The `status` of a resolution message; an alert has no `status` (or any other value).
+RESOLVED: Final = "resolved"
+#: The key under which the hub shows an alert's resolution.
+RESOLUTION_KEY: Final = "resolution"
 _REQUIRED_TEXT: Final = ("alert_id", "rule_id", "case_id", "center_id", "title", "message")
+_RESOLUTION_TEXT: Final = ("alert_id", "rule_id", "center_id", "reason")
 
 #: Default per-client queue length: a wall screen falls this many alerts behind before it
 #: is disconnected. Far above any live rate, reached only by a stuck or very slow client
@@ -49,7 +71,20 @@ DEFAULT_CLIENT_QUEUE: Final = 256
 
 
 class MalformedAlert(ValueError):
-    """A message that is not an alert of the contract; the reason is the message."""
+    """A message that is not an alert (nor a resolution) of the contract; the reason is
+    the message."""
+
+
+class ResolveOutcome(StrEnum):
+    """What `AlertHub.resolve()` did with a resolution."""
+
+    APPLIED = "applied"  # the alert is kept here and is now shown resolved
+    PENDING = "pending"  # the alert is not kept here; the resolution waits for it
+    REPEAT = "repeat"  # this alert_id was already resolved (or is waiting): nothing changed
+
+    @property
+    def changed(self) -> bool:
+        return self is not ResolveOutcome.REPEAT
 
 
 def validate_alert(obj: object) -> Alert:
@@ -75,29 +110,79 @@ def validate_alert(obj: object) -> Alert:
     return obj
 
 
+def is_resolution(obj: Mapping[str, Any]) -> bool:
+    """Whether a decoded message is a resolution (`"status": "resolved"`), not an alert."""
+    return obj.get("status") == RESOLVED
+
+
+def validate_resolution(obj: object) -> Resolution:
+    """Return `obj` as a resolution if it has the shape of `Resolution.to_dict()`, else
+    raise MalformedAlert. Unknown extra keys are kept, as for alerts.
+
+    `case_id` may be empty (a `center.silent` alert concerns a whole center) and is not
+    required; `reason` may be empty (the wall then says no reason was given).
+    """
+    if not isinstance(obj, dict):
+        raise MalformedAlert(f"a resolution is a JSON object, not {type(obj).__name__}")
+    if not is_resolution(obj):
+        raise MalformedAlert(f"a resolution's 'status' is 'resolved', not {obj.get('status')!r}")
+    for key in _RESOLUTION_TEXT:
+        if not isinstance(obj.get(key), str):
+            raise MalformedAlert(f"resolution {key!r} must be a string")
+    if not obj["alert_id"]:
+        raise MalformedAlert("resolution 'alert_id' must not be empty")
+    if not isinstance(obj.get("case_id", ""), str):
+        raise MalformedAlert("resolution 'case_id' must be a string")
+    parse_time(obj, "resolved_at")
+    if not isinstance(obj.get("details", {}), dict):
+        raise MalformedAlert("resolution 'details' must be an object")
+    return obj
+
+
+def validate_message(obj: object) -> Alert | Resolution:
+    """An alert or a resolution (told apart by `status`), validated as such."""
+    if isinstance(obj, dict) and is_resolution(obj):
+        return validate_resolution(obj)
+    return validate_alert(obj)
+
+
 def parse_raised_at(alert: Mapping[str, Any]) -> datetime:
     """The alert's `raised_at` as an aware datetime; MalformedAlert if absent or naive."""
-    raw = alert.get("raised_at")
+    return parse_time(alert, "raised_at")
+
+
+def parse_time(obj: Mapping[str, Any], key: str) -> datetime:
+    """`obj[key]` as an aware datetime; MalformedAlert if absent, not ISO 8601 or naive."""
+    raw = obj.get(key)
     if not isinstance(raw, str):
-        raise MalformedAlert("'raised_at' must be an ISO 8601 string")
+        raise MalformedAlert(f"{key!r} must be an ISO 8601 string")
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise MalformedAlert(f"'raised_at' is not ISO 8601: {raw!r}") from exc
+        raise MalformedAlert(f"{key!r} is not ISO 8601: {raw!r}") from exc
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise MalformedAlert(f"'raised_at' has no UTC offset: {raw!r}")
+        raise MalformedAlert(f"{key!r} has no UTC offset: {raw!r}")
     return moment
+
+
+def _load_json(data: bytes | str | None) -> object:
+    if data is None:
+        raise MalformedAlert("empty message (tombstone)")
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedAlert(f"not JSON: {exc}") from exc
 
 
 def decode_alert(data: bytes | str | None) -> Alert:
     """Decode one Kafka message value into a validated alert, or raise MalformedAlert."""
-    if data is None:
-        raise MalformedAlert("empty message (tombstone)")
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedAlert(f"not JSON: {exc}") from exc
-    return validate_alert(obj)
+    return validate_alert(_load_json(data))
+
+
+def decode_message(data: bytes | str | None) -> Alert | Resolution:
+    """Decode one alerts-topic message: a validated alert or resolution (`is_resolution`
+    tells which), or raise MalformedAlert."""
+    return validate_message(_load_json(data))
 
 
 def _dumps(obj: object) -> str:
@@ -112,6 +197,11 @@ def encode_snapshot(alerts: Iterable[Alert]) -> str:
 def encode_alert(alert: Alert) -> str:
     """A live message on a socket: `{"type": "alert", "alert": {...}}`."""
     return _dumps({"type": "alert", "alert": alert})
+
+
+def encode_resolution(resolution: Resolution) -> str:
+    """A live message on a socket: `{"type": "resolved", "resolution": {...}}`."""
+    return _dumps({"type": "resolved", "resolution": resolution})
 
 
 class SubscriptionEnded(Exception):
@@ -180,21 +270,34 @@ class Subscription:
 
 
 class AlertHub:
-    """The bounded, de-duplicated list of recent alerts, and their broadcast.
+    """The bounded, de-duplicated list of recent alerts, their resolutions, and broadcast.
 
     `capacity` is how many alerts the wall keeps (settings.wall_recent); `client_queue`
-    how many messages one socket may fall behind before it is disconnected.
+    how many messages one socket may fall behind before it is disconnected;
+    `pending_capacity` how many resolutions of alerts not kept here are remembered
+    (default: `capacity`).
     """
 
-    def __init__(self, capacity: int, *, client_queue: int = DEFAULT_CLIENT_QUEUE) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        client_queue: int = DEFAULT_CLIENT_QUEUE,
+        pending_capacity: int | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         if client_queue < 1:
             raise ValueError(f"client_queue must be at least 1, not {client_queue}")
+        pending_capacity = capacity if pending_capacity is None else pending_capacity
+        if pending_capacity < 0:
+            raise ValueError(f"pending_capacity must not be negative, not {pending_capacity}")
         self.capacity = capacity
         self.client_queue = client_queue
+        self.pending_capacity = pending_capacity
         self._keys: list[tuple[datetime, str]] = []  # ascending: oldest first
-        self._alerts: dict[str, Alert] = {}
+        self._alerts: dict[str, Alert] = {}  # as shown: with "resolution" once resolved
+        self._pending: OrderedDict[str, Resolution] = OrderedDict()  # oldest first
         self._subscribers: set[Subscription] = set()
 
     def __len__(self) -> int:
@@ -207,30 +310,78 @@ class AlertHub:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def resolved_count(self) -> int:
+        """Kept alerts that are resolved."""
+        return sum(1 for alert in self._alerts.values() if RESOLUTION_KEY in alert)
+
+    @property
+    def pending_count(self) -> int:
+        """Resolutions waiting for an alert this hub does not keep."""
+        return len(self._pending)
+
     def publish(self, alert: Mapping[str, Any]) -> bool:
         """Add one alert and broadcast it; return whether it was new and kept.
 
         Returns False, changing nothing and sending nothing, for an alert_id already
         kept, and for an alert older than every kept one when the list is full (it would
-        be evicted at once). Raises MalformedAlert for an alert without the contract's
+        be evicted at once). An alert whose resolution was read first is kept, and sent,
+        already resolved. Raises MalformedAlert for an alert without the contract's
         shape. Never waits (see the module docstring for slow subscribers).
         """
         item = validate_alert(dict(alert))
+        item.pop(RESOLUTION_KEY, None)  # only the hub says what is resolved
         alert_id: str = item["alert_id"]
         if alert_id in self._alerts:
             return False
         key = (parse_raised_at(item), alert_id)
+        resolution = self._pending.pop(alert_id, None)
         if len(self._keys) >= self.capacity and key < self._keys[0]:
             return False
+        if resolution is not None:
+            item[RESOLUTION_KEY] = resolution
         insort(self._keys, key)
         self._alerts[alert_id] = item
         if len(self._keys) > self.capacity:
             _, evicted = self._keys.pop(0)
             del self._alerts[evicted]
-        text = encode_alert(item)
+        self._broadcast(encode_alert(item))
+        return True
+
+    def resolve(self, resolution: Mapping[str, Any]) -> ResolveOutcome:
+        """Mark the alert a resolution names as resolved, and broadcast the resolution.
+
+        The alert stays in the list (shown with its resolution, no longer open). For an
+        alert not kept here the resolution waits for it (bounded, oldest dropped). A
+        resolution of an id already resolved or waiting changes nothing and is not sent
+        (the first wins). Raises MalformedAlert for a resolution without the contract's
+        shape. Never waits.
+        """
+        item = validate_resolution(dict(resolution))
+        alert_id: str = item["alert_id"]
+        alert = self._alerts.get(alert_id)
+        if alert is not None:
+            if RESOLUTION_KEY in alert:
+                return ResolveOutcome.REPEAT
+            # A new dict, not an update in place: lists handed out by recent() stay as
+            # they were when they were taken.
+            self._alerts[alert_id] = {**alert, RESOLUTION_KEY: item}
+            outcome = ResolveOutcome.APPLIED
+        else:
+            if alert_id in self._pending:
+                return ResolveOutcome.REPEAT
+            if self.pending_capacity > 0:
+                self._pending[alert_id] = item
+                while len(self._pending) > self.pending_capacity:
+                    self._pending.popitem(last=False)
+            outcome = ResolveOutcome.PENDING
+        # Sent for a pending one too: a screen may still show an alert this hub evicted.
+        self._broadcast(encode_resolution(item))
+        return outcome
+
+    def _broadcast(self, text: str) -> None:
         for subscriber in self._subscribers:
             subscriber.offer(text)
-        return True
 
     def recent(
         self,
@@ -238,8 +389,15 @@ class AlertHub:
         limit: int | None = None,
         severity: str | None = None,
         center_id: str | None = None,
+        status: str | None = None,
     ) -> list[Alert]:
-        """Kept alerts, newest first, optionally filtered; at most `limit` of them."""
+        """Kept alerts, newest first, optionally filtered; at most `limit` of them.
+
+        `status` is "open" (not resolved) or "resolved"; a resolved alert carries its
+        resolution under "resolution".
+        """
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status must be open or resolved, not {status!r}")
         result: list[Alert] = []
         for _, alert_id in reversed(self._keys):
             if limit is not None and len(result) >= limit:
@@ -248,6 +406,8 @@ class AlertHub:
             if severity is not None and alert["severity"] != severity:
                 continue
             if center_id is not None and alert["center_id"] != center_id:
+                continue
+            if status is not None and (RESOLUTION_KEY in alert) != (status == RESOLVED):
                 continue
             result.append(alert)
         return result

@@ -39,9 +39,17 @@ class WebMetrics:
             ["rule_id", "severity"],
             registry=registry,
         )
+        self.alert_resolutions = Counter(
+            "supervisor_web_alert_resolutions",
+            "Valid resolutions (alerts a late event proved wrong) read from the alerts "
+            "topic, repeats included.",
+            ["rule_id"],
+            registry=registry,
+        )
         self.alerts_malformed = Counter(
             "supervisor_web_alerts_malformed",
-            "Messages on the alerts topic that were not a valid alert and were skipped.",
+            "Messages on the alerts topic that were not a valid alert or resolution and "
+            "were skipped.",
             registry=registry,
         )
         self.dlq_messages = Counter(

@@ -4,7 +4,9 @@ The real path, nothing faked: a fresh alerts topic on the real broker, the web s
 its own process configured through the environment like in production, Debian's
 chromium driven by Playwright. Alerts published before the server starts must come back
 from the topic (the snapshot after a restart); one published after the page loaded must
-appear live, red, at the top. The screenshot in test-output/wall.png is for people.
+appear live, red, at the top. A resolution (an alert a late event proved wrong) must grey
+the alert's row as 已撤销 with the reason within 2 seconds, without a flash, and take it
+out of the counts. The screenshots in test-output/ are for people.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, async_playwright
 
 from supervisor.centers import CenterRegistry
+from supervisor.core.alerts import Resolution
 from supervisor.kafka.admin import ensure_topics
 from tests.processes import spawn, terminate
 
@@ -99,15 +102,29 @@ class WallServer:
     alerts_topic: str
 
 
+def resolution(item: dict[str, Any], reason: str, resolved_at: datetime) -> dict[str, Any]:
+    """The worker's resolution of `item`, as it publishes it (`Resolution.to_dict()`)."""
+    return Resolution(
+        alert_id=item["alert_id"],
+        rule_id=item["rule_id"],
+        case_id=item["case_id"],
+        center_id=item["center_id"],
+        resolved_at=resolved_at,
+        reason=reason,
+        details={},
+    ).to_dict()
+
+
 async def publish(bootstrap: str, topic: str, alerts: list[dict[str, Any]]) -> None:
-    """What the worker does: one UTF-8 JSON alert per message, keyed by case."""
+    """What the worker does: one UTF-8 JSON alert (or resolution) per message, keyed by
+    alert_id."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for item in alerts:
             await producer.send_and_wait(
                 topic,
-                key=item["case_id"].encode(),
+                key=item["alert_id"].encode(),
                 value=json.dumps(item, ensure_ascii=False).encode(),
             )
     finally:
@@ -248,4 +265,146 @@ async def test_the_wall_shows_history_then_a_live_red_alert(
     OUTPUT.mkdir(exist_ok=True)
     await page.wait_for_timeout(600)  # mid-flash: the screenshot shows the highlight
     await page.screenshot(path=str(OUTPUT / "wall.png"))
+    assert errors == []
+
+
+async def open_wall(browser: Browser, url: str, rows: int, errors: list[str]) -> Page:
+    """A wall page, connected and showing `rows` alerts."""
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{url}/")
+    await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
+    await page.wait_for_function(
+        f"document.querySelectorAll('[data-alert-id]').length === {rows}", timeout=10_000
+    )
+    return page
+
+
+async def counts(page: Page) -> tuple[str, str]:
+    return (
+        await page.locator("#count-red").inner_text(),
+        await page.locator("#count-yellow").inner_text(),
+    )
+
+
+async def test_the_wall_withdraws_a_resolved_alert(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    names = {c.code: c.name for c in CenterRegistry.load().all()}
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    page = await open_wall(browser, wall_server.url, len(history), errors)
+    assert await counts(page) == ("3", "3")
+
+    now = datetime.now(UTC)
+    live = alert(
+        "deadline.overdue",
+        "red",
+        "451221",
+        4321,
+        "办件超期",
+        "已超过承诺时限，仍未办结",
+        now,
+    )
+    # center.silent concerns a whole center: no case id.
+    silent = {
+        **alert(
+            "center.silent",
+            "yellow",
+            "451202",
+            0,
+            "中心数据中断",
+            "自 09:00 起已连续 2 个办公小时未上报任何办件数据。",
+            now - timedelta(minutes=2),
+        ),
+        "alert_id": "center.silent:451202:20261120T090000",
+        "case_id": "",
+    }
+    await publish(wall_server.bootstrap, wall_server.alerts_topic, [live, silent])
+    live_row = page.locator(f'[data-alert-id="{live["alert_id"]}"]')
+    silent_row = page.locator(f'[data-alert-id="{silent["alert_id"]}"]')
+    await live_row.wait_for(timeout=10_000)
+    await silent_row.wait_for(timeout=10_000)
+    assert await live_row.get_attribute("data-status") == "open"
+    assert "flash" in (await live_row.get_attribute("class") or "")
+    assert await silent_row.locator(".alert__case").inner_text() == "全中心"
+    assert await silent_row.locator(".alert__center").inner_text() == names["451202"]
+    assert await counts(page) == ("4", "4")
+    assert await page.locator(".alert__withdrawn").count() == 0
+
+    # The late `concluded` proves the live alert wrong: withdrawn within 2 seconds.
+    reason = (
+        "迟到事件：办结（发生于 11-20 15:00）按事件时间补入后重新研判，该预警不再成立，予以撤销。"
+    )
+    withdrawn = resolution(live, reason, datetime.now(UTC))
+    await publish(wall_server.bootstrap, wall_server.alerts_topic, [withdrawn])
+    await page.locator(f'[data-alert-id="{live["alert_id"]}"][data-status="resolved"]').wait_for(
+        timeout=2_000
+    )
+    assert await live_row.locator(".alert__withdrawn").inner_text() == "已撤销"
+    assert reason in await live_row.locator(".alert__reason").inner_text()
+    assert reason in (await live_row.get_attribute("title") or "")  # on hover too
+    classes = await live_row.get_attribute("class") or ""
+    assert "alert--resolved" in classes
+    assert "flash" not in classes  # a resolution never flashes
+    decoration = await live_row.locator(".alert__title").evaluate(
+        "node => getComputedStyle(node).textDecorationLine"
+    )
+    assert "line-through" in decoration
+    assert (await row_texts(page))[0] == (live["alert_id"], "red")  # it stays, in its place
+    assert await counts(page) == ("3", "4")  # no longer an open red alert
+
+    # The center-level alert resolved too; a repeated resolution changes nothing.
+    await publish(
+        wall_server.bootstrap,
+        wall_server.alerts_topic,
+        [resolution(silent, "迟到数据：该中心在 09:40 有办件事件。", now), withdrawn],
+    )
+    await page.locator(f'[data-alert-id="{silent["alert_id"]}"][data-status="resolved"]').wait_for(
+        timeout=2_000
+    )
+    assert await counts(page) == ("3", "3")
+
+    # A resolution read before its alert: the alert appears already withdrawn, no flash.
+    early = alert(
+        "fee.overcharge",
+        "red",
+        "451203",
+        77,
+        "超标准收费",
+        "累计收费超过收费标准",
+        now - timedelta(minutes=1),
+    )
+    await publish(
+        wall_server.bootstrap,
+        wall_server.alerts_topic,
+        [resolution(early, "迟到事件：退费", now), early],
+    )
+    early_row = page.locator(f'[data-alert-id="{early["alert_id"]}"]')
+    await early_row.wait_for(timeout=10_000)
+    assert await early_row.get_attribute("data-status") == "resolved"
+    assert "flash" not in (await early_row.get_attribute("class") or "")
+    assert await counts(page) == ("3", "3")
+    assert await page.locator(".alert__withdrawn").count() == 3
+    assert "其中已撤销 3 条" in await page.locator("#foot-shown").inner_text()
+
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "wall-resolved.png"))
+
+    # A wall that (re)connects shows the same thing, from the snapshot.
+    again = await open_wall(browser, wall_server.url, len(history) + 3, errors)
+    assert await row_texts(again) == await row_texts(page)
+    resolved_ids = {live["alert_id"], silent["alert_id"], early["alert_id"]}
+    statuses = again.locator("[data-alert-id]")
+    for i in range(await statuses.count()):
+        row = statuses.nth(i)
+        expected = (
+            "resolved" if await row.get_attribute("data-alert-id") in resolved_ids else "open"
+        )
+        assert await row.get_attribute("data-status") == expected
+    assert (
+        reason
+        in await again.locator(f'[data-alert-id="{live["alert_id"]}"] .alert__reason').inner_text()
+    )
+    assert await counts(again) == ("3", "3")
     assert errors == []

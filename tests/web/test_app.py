@@ -30,7 +30,7 @@ from supervisor.web.app import create_app
 from supervisor.web.consumer import AlertFeed
 from supervisor.web.hub import AlertHub
 from supervisor.web.metrics import WebMetrics
-from tests.web.test_hub import make_alert
+from tests.web.test_hub import make_alert, make_resolution
 
 CENTERS = {"451221": "南丹县政务服务中心", "451202": "金城江区政务服务中心"}
 
@@ -58,13 +58,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def publish(client: TestClient, app: FastAPI) -> Callable[..., None]:
-    """Publish alerts to the app's hub, all in one step on the app's event loop."""
+    """Publish alerts (and resolutions) to the app's hub, all in one step on the app's
+    event loop."""
     hub: AlertHub = app.state.hub
 
     def publish_all(*alerts: dict[str, Any]) -> None:
         def run() -> None:
             for alert in alerts:
-                hub.publish(alert)
+                if alert.get("status") == "resolved":
+                    hub.resolve(alert)
+                else:
+                    hub.publish(alert)
 
         assert client.portal is not None
         client.portal.call(run)
@@ -120,7 +124,24 @@ def test_api_alerts_keeps_only_wall_recent(
     assert len(client.get("/api/alerts").json()) == 5
 
 
-@pytest.mark.parametrize("query", [{"severity": "orange"}, {"limit": 0}, {"limit": "x"}])
+def test_api_alerts_carries_resolutions_and_filters_by_status(
+    client: TestClient, publish: Callable[..., None]
+) -> None:
+    resolution = make_resolution(make_alert(2))
+    publish(make_alert(1), make_alert(2), make_alert(3, severity="yellow"), resolution)
+    everything = client.get("/api/alerts").json()
+    assert [a["case_id"][-1] for a in everything] == ["3", "2", "1"]
+    assert everything[1] == {**make_alert(2), "resolution": resolution}
+    assert "resolution" not in everything[0] and "resolution" not in everything[2]
+    resolved = client.get("/api/alerts", params={"status": "resolved"}).json()
+    assert resolved == [{**make_alert(2), "resolution": resolution}]
+    open_red = client.get("/api/alerts", params={"status": "open", "severity": "red"}).json()
+    assert [a["case_id"][-1] for a in open_red] == ["1"]
+
+
+@pytest.mark.parametrize(
+    "query", [{"severity": "orange"}, {"limit": 0}, {"limit": "x"}, {"status": "closed"}]
+)
 def test_api_alerts_rejects_bad_parameters(client: TestClient, query: dict[str, Any]) -> None:
     assert client.get("/api/alerts", params=query).status_code == 422
 
@@ -130,7 +151,7 @@ def test_api_centers(client: TestClient) -> None:
 
 
 def test_healthz_without_consumer(client: TestClient, publish: Callable[..., None]) -> None:
-    publish(make_alert(1))
+    publish(make_alert(1), make_alert(2), make_resolution(make_alert(2)))
     body = client.get("/healthz").json()
     assert body == {
         "status": "ok",
@@ -138,7 +159,8 @@ def test_healthz_without_consumer(client: TestClient, publish: Callable[..., Non
         "consumer": "disabled",
         "topics": {},
         "last_message_at": None,
-        "recent_alerts": 1,
+        "recent_alerts": 2,
+        "resolved_alerts": 1,
         "websocket_clients": 0,
     }
 
@@ -183,6 +205,35 @@ def test_websocket_snapshot_then_live_alerts(
     assert client.get("/healthz").json()["websocket_clients"] == 0
 
 
+def test_websocket_snapshot_and_live_messages_carry_resolutions(
+    client: TestClient, publish: Callable[..., None]
+) -> None:
+    first = make_resolution(make_alert(1))
+    publish(make_alert(1), make_alert(2), first)
+    with client.websocket_connect("/ws/alerts") as socket:
+        # A reconnecting wall shows the same thing: the snapshot has the resolution.
+        snapshot = socket.receive_json()
+        assert snapshot == {
+            "type": "snapshot",
+            "alerts": [make_alert(2), {**make_alert(1), "resolution": first}],
+        }
+
+        second = make_resolution(make_alert(2), reason="迟到事件：办结")
+        publish(second, first)  # the repeat of the first is not sent
+        assert socket.receive_json() == {"type": "resolved", "resolution": second}
+
+        # Read before its alert: the alert comes already resolved.
+        third = make_resolution(make_alert(3))
+        publish(third, make_alert(3))
+        assert socket.receive_json() == {"type": "resolved", "resolution": third}
+        assert socket.receive_json() == {
+            "type": "alert",
+            "alert": {**make_alert(3), "resolution": third},
+        }
+        publish(make_alert(4))  # nothing else was queued before it
+        assert socket.receive_json()["alert"] == make_alert(4)
+
+
 def test_a_client_that_falls_behind_is_closed_with_1013(
     client: TestClient, app: FastAPI, publish: Callable[..., None], registry: CollectorRegistry
 ) -> None:
@@ -205,6 +256,7 @@ def test_metrics_endpoint_exposes_the_web_metrics(client: TestClient) -> None:
     for name in (
         "supervisor_web_websocket_clients",
         "supervisor_web_alerts_received_total",
+        "supervisor_web_alert_resolutions_total",
         "supervisor_web_alerts_malformed_total",
         "supervisor_web_dlq_messages_total",
         "supervisor_web_alert_push_delay_seconds_bucket",
@@ -236,8 +288,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def feed(settings: Settings, registry: CollectorRegistry, clock: FakeClock) -> AlertFeed:
-    return AlertFeed(settings, AlertHub(settings.wall_recent), WebMetrics(registry), clock=clock)
+def feed_hub(settings: Settings) -> AlertHub:
+    return AlertHub(settings.wall_recent)
+
+
+@pytest.fixture
+def feed(
+    settings: Settings, registry: CollectorRegistry, clock: FakeClock, feed_hub: AlertHub
+) -> AlertFeed:
+    return AlertFeed(settings, feed_hub, WebMetrics(registry), clock=clock)
 
 
 def _ms(moment: datetime) -> int:
@@ -278,6 +337,70 @@ def test_feed_measures_push_delay_of_live_alerts_only(
     assert registry.get_sample_value("supervisor_web_alert_push_delay_seconds_count") == 1
     total = registry.get_sample_value("supervisor_web_alert_push_delay_seconds_sum")
     assert total == pytest.approx(0.2, abs=0.01)
+
+
+def test_feed_applies_resolutions_and_counts_them_by_rule(
+    feed: AlertFeed, feed_hub: AlertHub, registry: CollectorRegistry, clock: FakeClock
+) -> None:
+    hub = feed_hub
+    alert = make_alert(1)
+    resolution = make_resolution(alert)
+    value = json.dumps(resolution, ensure_ascii=False).encode()
+    assert feed.handle_alert(json.dumps(alert).encode(), _ms(clock.now)) is True
+    assert feed.handle_alert(value, _ms(clock.now)) is True
+    assert hub.recent() == [{**alert, "resolution": resolution}]
+    assert feed.handle_alert(value, _ms(clock.now)) is False  # read twice: nothing changes
+    assert hub.recent() == [{**alert, "resolution": resolution}]
+    labels = {"rule_id": "deadline.overdue"}
+    assert registry.get_sample_value("supervisor_web_alert_resolutions_total", labels) == 2
+    assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 0
+    # A resolution is neither an alert received nor a push delay sample.
+    received = {"rule_id": "deadline.overdue", "severity": "red"}
+    assert registry.get_sample_value("supervisor_web_alerts_received_total", received) == 1
+    assert registry.get_sample_value("supervisor_web_alert_push_delay_seconds_count") == 1
+
+
+def test_feed_keeps_a_resolution_of_an_unknown_alert_for_when_it_comes(
+    feed: AlertFeed, feed_hub: AlertHub, registry: CollectorRegistry, clock: FakeClock
+) -> None:
+    hub = feed_hub
+    alert = make_alert(1)
+    resolution = make_resolution(alert)
+    assert feed.handle_alert(json.dumps(resolution).encode(), _ms(clock.now)) is True
+    assert feed.handle_alert(json.dumps(resolution).encode(), _ms(clock.now)) is False
+    assert len(hub) == 0 and hub.pending_count == 1
+    assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 0
+    assert feed.handle_alert(json.dumps(alert).encode(), _ms(clock.now)) is True
+    assert hub.recent(status="resolved") == [{**alert, "resolution": resolution}]
+    assert hub.recent(status="open") == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"reason": None},
+        {"alert_id": ""},
+        {"resolved_at": "2026-11-21T09:30:00"},
+        {"rule_id": None},
+        {"center_id": 451221},
+    ],
+)
+def test_feed_counts_a_malformed_resolution_as_malformed(
+    feed: AlertFeed,
+    feed_hub: AlertHub,
+    registry: CollectorRegistry,
+    clock: FakeClock,
+    change: dict[str, Any],
+) -> None:
+    hub = feed_hub
+    feed.handle_alert(json.dumps(make_alert(1)).encode(), _ms(clock.now))
+    bad = {**make_resolution(make_alert(1)), **change}
+    assert feed.handle_alert(json.dumps(bad).encode(), _ms(clock.now)) is False
+    assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 1
+    assert hub.recent() == [make_alert(1)]  # still open
+    assert hub.pending_count == 0
+    counted = {"rule_id": "deadline.overdue"}
+    assert registry.get_sample_value("supervisor_web_alert_resolutions_total", counted) is None
 
 
 def test_feed_counts_dead_letters(feed: AlertFeed, registry: CollectorRegistry) -> None:

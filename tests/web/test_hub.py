@@ -1,19 +1,25 @@
-"""The wall's in-memory hub: validation, order, bound, de-duplication, broadcast."""
+"""The wall's in-memory hub: validation, order, bound, de-duplication, broadcast, and
+resolutions (alerts a late event proved wrong)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from supervisor.core.alerts import Resolution
 from supervisor.web.hub import (
     AlertHub,
     MalformedAlert,
+    ResolveOutcome,
     SubscriptionEnded,
     decode_alert,
+    decode_message,
     encode_snapshot,
+    is_resolution,
     validate_alert,
 )
 
@@ -38,6 +44,28 @@ def make_alert(
         "message": f"办件 {case_id} 已超过承诺时限",
         "details": {},
     }
+
+
+#: What the engine writes when a late `concluded` proves a deadline alert wrong.
+REASON = "迟到事件：办结（发生于 11-20 15:00）按事件时间补入后重新研判，该预警不再成立，予以撤销。"
+
+
+def make_resolution(
+    alert: dict[str, Any],
+    *,
+    reason: str = REASON,
+    resolved_at: str = "2026-11-21T09:30:00+08:00",
+) -> dict[str, Any]:
+    """The resolution the worker publishes for `alert`: `Resolution.to_dict()` itself."""
+    return Resolution(
+        alert_id=alert["alert_id"],
+        rule_id=alert["rule_id"],
+        case_id=alert["case_id"],
+        center_id=alert["center_id"],
+        resolved_at=datetime.fromisoformat(resolved_at),
+        reason=reason,
+        details={"late_event_type": "concluded"},
+    ).to_dict()
 
 
 # -- validation ---------------------------------------------------------------------------
@@ -203,3 +231,193 @@ async def test_close_wakes_a_waiting_subscriber() -> None:
 def test_snapshot_message_shape() -> None:
     message = json.loads(encode_snapshot([make_alert(1)]))
     assert message == {"type": "snapshot", "alerts": [make_alert(1)]}
+
+
+# -- resolutions --------------------------------------------------------------------------
+
+
+def test_decode_message_tells_a_resolution_from_an_alert() -> None:
+    resolution = make_resolution(make_alert(1))
+    decoded = decode_message(json.dumps(resolution, ensure_ascii=False).encode())
+    assert decoded == resolution
+    assert is_resolution(decoded)
+    alert = decode_message(json.dumps(make_alert(1), ensure_ascii=False).encode())
+    assert alert == make_alert(1)
+    assert not is_resolution(alert)
+
+
+def test_a_center_silent_resolution_has_an_empty_case_id() -> None:
+    silent = {**make_alert(1, rule_id="center.silent"), "case_id": ""}
+    resolution = make_resolution(silent)
+    assert decode_message(json.dumps(resolution).encode())["case_id"] == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"alert_id": ""}, "alert_id"),
+        ({"alert_id": None}, "alert_id"),
+        ({"rule_id": 7}, "rule_id"),
+        ({"center_id": None}, "center_id"),
+        ({"reason": None}, "reason"),
+        ({"case_id": 123}, "case_id"),
+        ({"resolved_at": "2026-11-21T09:30:00"}, "UTC offset"),
+        ({"resolved_at": "soon"}, "ISO 8601"),
+        ({"resolved_at": None}, "resolved_at"),
+        ({"details": ["x"]}, "details"),
+    ],
+)
+def test_decode_rejects_what_is_not_a_resolution(change: dict[str, Any], reason: str) -> None:
+    bad = {**make_resolution(make_alert(1)), **change}
+    with pytest.raises(MalformedAlert, match=reason):
+        decode_message(json.dumps(bad).encode())
+    hub = AlertHub(5)
+    with pytest.raises(MalformedAlert):
+        hub.resolve(bad)
+    assert hub.pending_count == 0
+
+
+def test_a_resolution_is_not_an_alert() -> None:
+    # decode_alert (alerts only) still refuses it: it has no severity, title or raised_at.
+    with pytest.raises(MalformedAlert):
+        decode_alert(json.dumps(make_resolution(make_alert(1))).encode())
+
+
+def test_a_resolution_marks_its_alert_resolved_and_keeps_it() -> None:
+    hub = AlertHub(10)
+    for n in (1, 2, 3):
+        hub.publish(make_alert(n))
+    resolution = make_resolution(make_alert(2))
+    assert hub.resolve(resolution) is ResolveOutcome.APPLIED
+    assert len(hub) == 3
+    assert hub.resolved_count == 1
+    shown = hub.recent()
+    assert [a["case_id"][-1] for a in shown] == ["3", "2", "1"]  # same place
+    assert shown[1] == {**make_alert(2), "resolution": resolution}
+    assert "resolution" not in shown[0] and "resolution" not in shown[2]
+    assert [a["case_id"][-1] for a in hub.recent(status="open")] == ["3", "1"]
+    assert hub.recent(status="resolved") == [shown[1]]
+    assert hub.recent(status="resolved", severity="yellow") == []
+
+
+def test_recent_refuses_an_unknown_status() -> None:
+    with pytest.raises(ValueError, match="status"):
+        AlertHub(5).recent(status="closed")
+
+
+def test_a_list_taken_before_the_resolution_is_not_changed_by_it() -> None:
+    hub = AlertHub(10)
+    hub.publish(make_alert(1))
+    before = hub.recent()
+    hub.resolve(make_resolution(make_alert(1)))
+    assert before == [make_alert(1)]
+    assert "resolution" in hub.recent()[0]
+
+
+def test_a_repeated_resolution_changes_nothing() -> None:
+    hub = AlertHub(10)
+    hub.publish(make_alert(1))
+    first = make_resolution(make_alert(1))
+    assert hub.resolve(first) is ResolveOutcome.APPLIED
+    again = make_resolution(make_alert(1), reason="another reason")
+    assert hub.resolve(first) is ResolveOutcome.REPEAT
+    assert hub.resolve(again) is ResolveOutcome.REPEAT
+    assert hub.recent()[0]["resolution"] == first  # the first wins
+    assert hub.resolved_count == 1
+
+
+def test_a_resolution_read_before_its_alert_waits_for_it() -> None:
+    hub = AlertHub(10)
+    resolution = make_resolution(make_alert(1))
+    assert hub.resolve(resolution) is ResolveOutcome.PENDING
+    assert hub.pending_count == 1
+    assert len(hub) == 0
+    assert hub.resolve(resolution) is ResolveOutcome.REPEAT  # read twice: still one
+    assert hub.pending_count == 1
+    assert hub.publish(make_alert(1)) is True
+    assert hub.recent() == [{**make_alert(1), "resolution": resolution}]
+    assert hub.pending_count == 0
+    assert hub.recent(status="open") == []
+    assert hub.resolve(resolution) is ResolveOutcome.REPEAT
+
+
+def test_waiting_resolutions_are_bounded_oldest_dropped() -> None:
+    hub = AlertHub(10, pending_capacity=2)
+    for n in (1, 2, 3):
+        assert hub.resolve(make_resolution(make_alert(n))) is ResolveOutcome.PENDING
+    assert hub.pending_count == 2
+    hub.publish(make_alert(1))  # its resolution was dropped: shown open
+    hub.publish(make_alert(3))
+    assert [("resolution" in a, a["case_id"][-1]) for a in hub.recent()] == [
+        (True, "3"),
+        (False, "1"),
+    ]
+    assert hub.pending_count == 1  # 2's still waits
+
+
+def test_a_resolved_alert_is_evicted_with_its_resolution() -> None:
+    hub = AlertHub(2)
+    hub.publish(make_alert(1))
+    hub.resolve(make_resolution(make_alert(1)))
+    hub.publish(make_alert(2))
+    hub.publish(make_alert(3))
+    assert make_alert(1)["alert_id"] not in hub
+    assert hub.resolved_count == 0
+    assert hub.pending_count == 0
+
+
+def test_a_resolution_of_an_evicted_alert_waits_but_brings_nothing_back() -> None:
+    hub = AlertHub(2)
+    for n in (5, 6, 7):
+        hub.publish(make_alert(n))
+    assert hub.resolve(make_resolution(make_alert(5))) is ResolveOutcome.PENDING
+    assert hub.publish(make_alert(5)) is False  # still too old to keep
+    assert hub.pending_count == 0  # and its resolution is let go
+    assert [a["case_id"][-1] for a in hub.recent()] == ["7", "6"]
+
+
+def test_an_alert_cannot_bring_its_own_resolution() -> None:
+    hub = AlertHub(5)
+    hub.publish({**make_alert(1), "resolution": make_resolution(make_alert(1))})
+    assert hub.recent() == [make_alert(1)]
+    assert hub.resolved_count == 0
+
+
+async def test_subscribers_get_each_new_resolution_once() -> None:
+    hub = AlertHub(10)
+    hub.publish(make_alert(1))
+    subscription = hub.subscribe()
+    resolution = make_resolution(make_alert(1))
+    hub.resolve(resolution)
+    hub.resolve(resolution)  # repeat: not sent
+    hub.resolve(make_resolution(make_alert(9)))  # unknown here: sent, a screen may have it
+    hub.resolve(make_resolution(make_alert(9)))  # repeat: not sent
+    messages = [json.loads(await subscription.get()) for _ in range(2)]
+    assert messages == [
+        {"type": "resolved", "resolution": resolution},
+        {"type": "resolved", "resolution": make_resolution(make_alert(9))},
+    ]
+    assert subscription.pending == 0
+
+
+async def test_an_alert_read_after_its_resolution_is_sent_resolved() -> None:
+    hub = AlertHub(10)
+    resolution = make_resolution(make_alert(1))
+    hub.resolve(resolution)
+    subscription = hub.subscribe()
+    hub.publish(make_alert(1))
+    message = json.loads(await subscription.get())
+    assert message == {"type": "alert", "alert": {**make_alert(1), "resolution": resolution}}
+
+
+def test_the_snapshot_carries_resolutions() -> None:
+    hub = AlertHub(10)
+    hub.publish(make_alert(1))
+    hub.publish(make_alert(2, severity="yellow"))
+    resolution = make_resolution(make_alert(1))
+    hub.resolve(resolution)
+    message = json.loads(encode_snapshot(hub.recent()))
+    assert message["alerts"] == [
+        make_alert(2, severity="yellow"),
+        {**make_alert(1), "resolution": resolution},
+    ]
