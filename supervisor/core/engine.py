@@ -163,48 +163,45 @@ class Engine:
         """Judge the case again with the late event in its place in event time.
 
         The case is rebuilt from its events sorted by `occurred_at` (ties keep arrival
-        order), its timers fired up to where it had been judged before. Alerts the new
-        judgement no longer supports are resolved with the reason, never dropped; alerts
-        it newly supports are raised; the rest stand as they were (same id, same
-        `raised_at`). An id once resolved is never raised again as itself: a later firing
-        of the same rule gets the next revision id (`...:r2`)."""
+        order), its timers fired up to where it had been judged before. An alert the new
+        judgement no longer supports, or supports at another instant (a late approved
+        extension moved the deadline), is resolved with the reason, never dropped; an id
+        once resolved is never raised again as itself: a firing of the same rule gets the
+        next revision id (`...:r2`), at its right `raised_at`. Alerts that hold as they
+        were stand unchanged (same id, same `raised_at`)."""
         events = sorted(
             [*(from_document(document) for document in state.history), late],
             key=lambda item: item.occurred_at,
         )
-        fresh: CaseState | None = CaseState(
-            case_id=state.case_id, center_id=state.center_id, retracted=list(state.retracted)
-        )
-        raised: dict[str, Alert] = {}
-        for item in events:
-            outcome = self.apply(fresh, item)
-            fresh = outcome.state
-            raised.update((alert.alert_id, alert) for alert in outcome.alerts)
-        assert fresh is not None
-        if state.advanced_to is not None:
-            outcome = self.advance(fresh, state.advanced_to)
-            fresh = outcome.state
-            fresh.advanced_to = state.advanced_to
-            raised.update((alert.alert_id, alert) for alert in outcome.alerts)
-        before, after = set(state.fired), set(fresh.fired)
-        new = [alert for ident, alert in raised.items() if ident not in before]
+        fresh, raised = self._rebuild(state, events, state.retracted)
         # Only a rule in force can judge its alert wrong: one switched off since it fired
         # (a live reload) leaves its alert as it was.
         wrong = [
             ident
-            for ident in state.fired
-            if ident not in after and self.rules.get(rule_of(ident)) is not None
+            for ident, at in state.fired.items()
+            if fresh.fired.get(ident) != at and self.rules.get(rule_of(ident)) is not None
         ]
-        fresh.fired = [ident for ident in state.fired if ident not in wrong] + [
-            alert.alert_id for alert in new
-        ]
-        fresh.retracted += wrong
+        moved = {ident: fresh.fired[ident] for ident in wrong if ident in fresh.fired}
+        if moved:  # true at another instant: raised again as a revision, at that instant
+            fresh, raised = self._rebuild(state, events, [*state.retracted, *wrong])
+        new = [alert for ident, alert in raised.items() if ident not in state.fired]
+        fresh.fired = {k: v for k, v in state.fired.items() if k not in wrong}
+        fresh.fired.update((alert.alert_id, alert.raised_at) for alert in new)
+        fresh.retracted = [*state.retracted, *wrong]
         cal = self.calendar_of(fresh)
         when = cal.local(state.clock or late.occurred_at)
-        reason = (
+        late_text = (
             f"迟到事件：{EVENT_ZH[late.type]}（发生于 {_human_time(late.occurred_at, cal)}）"
-            "按事件时间补入后重新研判，该预警不再成立，予以撤销。"
         )
+
+        def reason(ident: str) -> str:
+            if ident in moved:
+                return (
+                    f"{late_text}按事件时间补入后重新研判，该预警的发生时间应为 "
+                    f"{_human_time(moved[ident], cal)}，原预警撤销，以重新发出的预警为准。"
+                )
+            return f"{late_text}按事件时间补入后重新研判，该预警不再成立，予以撤销。"
+
         resolved = [
             Resolution(
                 alert_id=ident,
@@ -212,7 +209,7 @@ class Engine:
                 case_id=state.case_id,
                 center_id=state.center_id,
                 resolved_at=when,
-                reason=reason,
+                reason=reason(ident),
                 details={
                     "late_event_id": late.event_id,
                     "late_event_type": late.type.value,
@@ -222,6 +219,22 @@ class Engine:
             for ident in wrong
         ]
         return Outcome(fresh, new, resolved=resolved)
+
+    def _rebuild(
+        self, state: CaseState, events: list[CaseEvent], retracted: list[str]
+    ) -> tuple[CaseState, dict[str, Alert]]:
+        fresh = CaseState(case_id=state.case_id, center_id=state.center_id, retracted=retracted)
+        raised: dict[str, Alert] = {}
+        for item in events:
+            outcome = self.apply(fresh, item)
+            fresh = outcome.state
+            raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+        if state.advanced_to is not None:
+            outcome = self.advance(fresh, state.advanced_to)
+            fresh = outcome.state
+            fresh.advanced_to = state.advanced_to
+            raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+        return fresh, raised
 
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
@@ -637,7 +650,7 @@ class Engine:
         ident = _revision(alert_id(rule_id, state.case_id, occurrence), state.retracted)
         if rule is None or ident in state.fired:
             return []
-        state.fired.append(ident)
+        state.fired[ident] = self.calendar_of(state).local(at)
         values: dict[str, object] = {
             "case_id": state.case_id,
             "center_id": state.center_id,

@@ -73,7 +73,7 @@ class CaseState(BaseModel):
     unrectified_ratings: list[Rating] = Field(default_factory=list)  # bad, not yet rectified
     occurrences: dict[str, int] = Field(default_factory=dict)  # rule_id -> times raised
 
-    fired: list[str] = Field(default_factory=list)
+    fired: dict[str, datetime] = Field(default_factory=dict)  # alert id -> its raised_at
     retracted: list[str] = Field(default_factory=list)  # ids a late event proved wrong
 
     def has_event(self, event_id: str) -> bool:
@@ -98,12 +98,13 @@ class CaseState(BaseModel):
                 "required_steps",
                 "completed_steps",
                 "approved_extensions",
-                "fired",
                 "retracted",
                 "unrectified_ratings",
             )
         }
-        return self.model_copy(update={**lists, "occurrences": dict(self.occurrences)})
+        return self.model_copy(
+            update={**lists, "occurrences": dict(self.occurrences), "fired": dict(self.fired)}
+        )
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)

@@ -161,3 +161,31 @@ def test_an_alert_of_a_rule_switched_off_since_is_not_resolved_by_a_late_event(
     late = reloaded.apply(case, event("concluded", "2026-10-10T16:00:00+08:00"))
     assert late.resolved == [] and late.alerts == []
     assert OVERDUE in late.state.fired and WARNING in late.state.fired
+
+
+def test_a_late_approved_extension_moves_a_fired_deadline_to_a_revision() -> None:
+    """The overdue alert said 24:00 on 10 October; a late approved extension of 2 working
+    days proves the deadline was 24:00 on 13 October: the first is resolved, saying so,
+    and the alert is raised again as `:r2` at the right instant."""
+    eng = engine()
+    case = feed(eng, accepted(ACCEPTED, 3, statutory=None)).state
+    case = eng.advance(case, at("2026-10-20T00:00:00+08:00")).state
+    assert case.fired[OVERDUE].isoformat() == "2026-10-11T00:00:00+08:00"
+    late = eng.apply(
+        case,
+        event(
+            "extended",
+            "2026-10-09T09:00:00+08:00",
+            value=2,
+            unit="working_day",
+            approved_by="局长",
+            reason="需现场核查",
+        ),
+    )
+    assert {r.alert_id for r in late.resolved} == {OVERDUE, WARNING}
+    overdue = next(r for r in late.resolved if r.alert_id == OVERDUE)
+    assert "延期" in overdue.reason and "2026-10-13 24:00" in overdue.reason
+    assert [(a.alert_id, a.raised_at.isoformat()) for a in late.alerts] == [
+        (f"{WARNING}:r2", "2026-10-13T00:00:00+08:00"),
+        (f"{OVERDUE}:r2", "2026-10-14T00:00:00+08:00"),
+    ]
