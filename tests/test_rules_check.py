@@ -149,3 +149,13 @@ def test_a_bad_calendar_file_is_refused_too(tmp_path: Path) -> None:
     result = check(tmp_path / "rules")
     assert result.returncode == 1
     assert "regions.yaml: regions.0.days_off.0" in result.stderr
+
+
+def test_an_impossible_date_in_a_calendar_file_names_the_file(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "rules" / "calendar" / "regions.yaml").write_text(
+        "regions:\n  - {prefix: '45', days_off: [2026-04-31]}\n", encoding="utf-8"
+    )
+    result = check(tmp_path / "rules")
+    assert result.returncode == 1
+    assert "regions.yaml: not a valid date: day is out of range for month" in result.stderr

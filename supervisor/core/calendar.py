@@ -287,6 +287,8 @@ class CalendarBook:
                     error = exc.errors()[0]
                     where = ".".join(str(part) for part in error["loc"])
                     raise ValueError(f"{path}: {where}: {error['msg']}") from None
+                except ValueError as exc:  # YAML's own date parsing: 2026-04-31
+                    raise ValueError(f"{path}: not a valid date: {exc}") from None
         return cls(zone, regions)
 
     @classmethod
