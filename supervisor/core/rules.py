@@ -170,6 +170,9 @@ class RuleBook:
 
     def __init__(self, rules: Mapping[str, Rule]) -> None:
         self._rules = dict(rules)
+        self._declarative = [
+            r for r in self._rules.values() if r.kind != "builtin" and r.spec.enabled
+        ]
 
     def get(self, rule_id: str) -> Rule | None:
         """The rule if it is loaded and enabled, else None (the engine skips it)."""
@@ -181,7 +184,7 @@ class RuleBook:
 
     def declarative(self) -> list[Rule]:
         """The enabled rules defined by a kind in YAML alone (see core/declarative.py)."""
-        return [r for r in self._rules.values() if r.kind != "builtin" and r.spec.enabled]
+        return self._declarative
 
     def __len__(self) -> int:
         return len(self._rules)
