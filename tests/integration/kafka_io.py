@@ -31,6 +31,22 @@ async def produce(
         await producer.stop()
 
 
+async def produce_pipelined(
+    bootstrap: str, topic: str, messages: Iterable[tuple[str, bytes]]
+) -> None:
+    """Send many (key, value) pairs without waiting for each; an idempotent producer keeps
+    each partition's order. For backlogs of thousands of messages."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
+    )
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, key=key.encode(), value=v) for key, v in messages]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
 async def collect(
     bootstrap: str,
     topic: str,
@@ -69,3 +85,38 @@ async def wait_for(condition: Callable[[], bool], timeout: float, every: float =
             return True
         await asyncio.sleep(every)
     return condition()
+
+
+async def collect_until_quiet(
+    bootstrap: str,
+    topic: str,
+    not_before: float,
+    quiet: float,
+    timeout: float = 120.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read the topic from the beginning until it has been quiet (no new record) for
+    `quiet` seconds, counted from `not_before` (a `time.monotonic()`) at the earliest."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    last = not_before
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            now = time.monotonic()
+            for part in batch.values():
+                records.extend(part)
+                if part:
+                    last = max(last, now)
+            if now - last >= quiet:
+                return records
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"{topic} was not quiet for {quiet}s within {timeout}s")
