@@ -45,6 +45,7 @@ from supervisor.core.silence import CenterWatch
 from supervisor.core.state import CaseState
 from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
+from supervisor.worker.gate import TickGate
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
@@ -174,6 +175,7 @@ def create_app(
         watched=metrics.centers_watched.set,
     )
 
+    gate = TickGate(settings.topic_events)
     reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
 
@@ -198,6 +200,8 @@ def create_app(
                 engine = worker.engine
                 message = event.message
                 current = now()
+                if message.topic == settings.topic_events:
+                    gate.handled(message.tp, message.offset)
                 if message.topic == ticks.get_topic_name():
                     key = (message.key or b"").decode("utf-8", "replace")
                     state = load(key)
@@ -261,9 +265,11 @@ def create_app(
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_due_deadlines() -> None:
-        """Ask the owner of each case whose deadline fell due to fire it (as a tick)."""
+        """Ask the owner of each case whose deadline fell due to fire it (as a tick), once
+        the events that were waiting on the broker then have been read (see gate.py)."""
         current = now()
-        for case_id in index.pop_due(current):
+        gate.due(index.pop_due(current))
+        for case_id in await gate.release(app.consumer):
             if settling(case_id):
                 index.schedule(case_id, current)  # look again at the next tick
                 continue
@@ -272,7 +278,7 @@ def create_app(
         quiet = time.monotonic() - settings.settle_seconds
         for case_id in [c for c, at in touched.items() if at < quiet]:
             del touched[case_id]
-        metrics.open_timers.set(len(index))
+        metrics.open_timers.set(len(index) + gate.waiting)
         for year in worker.engine.calendar.unconfirmed_years_seen - reported_years:
             reported_years.add(year)
             metrics.unconfirmed_years.labels(str(year)).set(1)

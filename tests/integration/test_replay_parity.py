@@ -13,7 +13,7 @@ them).
 Compared is what a consumer of the alerts topic still shows: alerts by alert_id, less
 those a resolution (`status: resolved`, after a late event) withdrew; replay prints only
 the alerts that stand. Two more cases: a late event within a case, and a worker that
-starts behind a backlog (a known difference, marked xfail until the worker is fixed).
+starts behind a backlog (deadlines wait for the backlog to be read: supervisor/worker/gate.py).
 """
 
 from __future__ import annotations
@@ -525,13 +525,6 @@ async def test_a_late_event_within_a_case_gives_the_same_alerts(
 BACKLOG_FILLER = 10_000  #: more than the agent's stream buffer (4096) takes in at once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="supervisor/worker/app.py: the settle period counts from when the agent *handled* "
-    "a case's last event, and ticks (another topic) overtake the case's events still unread "
-    "in a backlog: deadlines fire by the wall clock between two events of one case",
-)
 async def test_a_worker_behind_a_backlog_gives_the_same_alerts(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -1,0 +1,95 @@
+"""The tick gate: due cases wait until the events on the broker when they fell due are read."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from supervisor.worker.gate import TickGate
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+class FakeConsumer:
+    """Just what the gate asks of Faust's consumer: assignment, fresh end offsets, and
+    the committed offsets it keeps."""
+
+    def __init__(self, ends: dict[TP, int], committed: dict[TP, int] | None = None) -> None:
+        self.ends = ends
+        self._committed_offset = committed or {}
+        self.queries = 0
+
+    def assignment(self) -> set[TP]:
+        return set(self.ends)
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        self.queries += 1
+        return {tp: self.ends[tp] for tp in tps}
+
+
+E0, E1, T0 = TP("events", 0), TP("events", 1), TP("events-ticks", 0)
+
+
+async def test_due_cases_wait_for_the_backlog_then_go() -> None:
+    consumer = FakeConsumer({E0: 100, E1: 5, T0: 7}, committed={E1: 5})
+    gate = TickGate("events")
+    gate.due(["a", "b"])
+    assert await gate.release(consumer) == []  # nothing of E0 handled yet
+    for offset in range(98):
+        gate.handled(E0, offset)
+    consumer.ends[E0] = 500  # more arrives: the barrier noted stays at 100
+    assert await gate.release(consumer) == []
+    gate.handled(E0, 99)
+    assert sorted(await gate.release(consumer)) == ["a", "b"]
+    assert consumer.queries == 1 and gate.waiting == 0
+
+
+async def test_cases_due_after_the_barrier_wait_for_the_next_one() -> None:
+    consumer = FakeConsumer({E0: 10})
+    gate = TickGate("events")
+    gate.due(["a"])
+    assert await gate.release(consumer) == []
+    gate.due(["late"])
+    consumer.ends[E0] = 20
+    for offset in range(10):
+        gate.handled(E0, offset)
+    assert await gate.release(consumer) == ["a"]  # its barrier (10) is reached
+    assert await gate.release(consumer) == []  # the new barrier is 20
+    for offset in range(10, 20):
+        gate.handled(E0, offset)
+    assert await gate.release(consumer) == ["late"]
+
+
+async def test_a_partition_nothing_was_read_from_counts_by_its_committed_offset() -> None:
+    caught_up = FakeConsumer({E0: 42}, committed={E0: 42})
+    gate = TickGate("events")
+    gate.due(["a"])
+    assert await gate.release(caught_up) == ["a"]
+    behind = FakeConsumer({E0: 42}, committed={E0: 40})
+    gate = TickGate("events")
+    gate.due(["a"])
+    assert await gate.release(behind) == []
+
+
+async def test_a_partition_moved_away_does_not_hold_the_others() -> None:
+    consumer = FakeConsumer({E0: 10, E1: 10})
+    gate = TickGate("events")
+    gate.due(["a"])
+    assert await gate.release(consumer) == []
+    del consumer.ends[E1]  # revoked in a rebalance
+    for offset in range(10):
+        gate.handled(E0, offset)
+    assert await gate.release(consumer) == ["a"]
+
+
+async def test_end_offsets_unavailable_means_wait() -> None:
+    class Broken(FakeConsumer):
+        async def highwaters(self, *tps: TP) -> dict[TP, int]:
+            raise RuntimeError("consumer not started")
+
+    gate = TickGate("events")
+    gate.due(["a"])
+    assert await gate.release(Broken({E0: 1})) == []
+    assert gate.waiting == 1
