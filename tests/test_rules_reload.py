@@ -154,8 +154,8 @@ async def test_a_file_caught_half_written_loads_at_the_next_poll(harness: Harnes
             "    name: 广西壮族自治区\n    colour: red\n",
             "regions.yaml",
         ),
-        # an impossible date fails inside the YAML parser, which does not say where
-        ("- 2026-04-20", "- 2026-04-31", "calendar: day is out of range"),
+        # an impossible date fails inside the YAML parser; the calendar names the file
+        ("- 2026-04-20", "- 2026-04-31", "regions.yaml: not a valid date: day is out of range"),
     ],
 )
 async def test_a_broken_calendar_is_refused_with_where_it_is(

@@ -44,14 +44,7 @@ def load_engine(rules_dir: Path, timezone: str, center_name: CenterName) -> Engi
     """The engine of the rules in `rules_dir` (and `rules_dir/calendar`): what the worker
     starts with and what a reload builds. Raises RuleError or ValueError on a bad file."""
     rules = RuleBook.load(rules_dir)
-    folder = Path(rules_dir) / "calendar"
-    try:
-        calendars = CalendarBook.load(folder, timezone)
-    except ValueError as exc:
-        if str(folder) in str(exc):
-            raise
-        # e.g. an impossible date (2026-04-31) fails in the YAML parser, without the file
-        raise ValueError(f"{folder}: {exc}") from None
+    calendars = CalendarBook.load(Path(rules_dir) / "calendar", timezone)  # names the file
     return Engine(rules, calendars, center_name)
 
 
