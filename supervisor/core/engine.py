@@ -163,28 +163,38 @@ class Engine:
         """Judge the case again with the late event in its place in event time.
 
         The case is rebuilt from its events sorted by `occurred_at` (ties keep arrival
-        order), its timers fired up to where it had been judged before. An alert the new
+        order), its timers fired up to where it had been judged before, with and without
+        the late event; what the late event changes counts. An alert the new
         judgement no longer supports, or supports at another instant (a late approved
         extension moved the deadline), is resolved with the reason, never dropped; an id
         once resolved is never raised again as itself: a firing of the same rule gets the
         next revision id (`...:r2`), at its right `raised_at`. Alerts that hold as they
         were stand unchanged (same id, same `raised_at`)."""
-        events = sorted(
-            [*(from_document(document) for document in state.history), late],
+        history = sorted(
+            (from_document(document) for document in state.history),
             key=lambda item: item.occurred_at,
         )
+        events = sorted([*history, late], key=lambda item: item.occurred_at)
+        # The case judged without the late event too, under the same rules: only what the
+        # late event changes is resolved or raised, so rules changed by a live reload since
+        # an alert fired never re-raise it (issue 3 §4).
+        base, _ = self._rebuild(state, history, state.retracted)
         fresh, raised = self._rebuild(state, events, state.retracted)
-        # Only a rule in force can judge its alert wrong: one switched off since it fired
-        # (a live reload) leaves its alert as it was.
         wrong = [
             ident
             for ident, at in state.fired.items()
-            if fresh.fired.get(ident) != at and self.rules.get(rule_of(ident)) is not None
+            if fresh.fired.get(ident) != at
+            and fresh.fired.get(ident) != base.fired.get(ident)
+            and self.rules.get(rule_of(ident)) is not None
         ]
         moved = {ident: fresh.fired[ident] for ident in wrong if ident in fresh.fired}
         if moved:  # true at another instant: raised again as a revision, at that instant
             fresh, raised = self._rebuild(state, events, [*state.retracted, *wrong])
-        new = [alert for ident, alert in raised.items() if ident not in state.fired]
+        new = [
+            alert
+            for ident, alert in raised.items()
+            if ident not in state.fired and base.fired.get(ident) != alert.raised_at
+        ]
         fresh.fired = {k: v for k, v in state.fired.items() if k not in wrong}
         fresh.fired.update((alert.alert_id, alert.raised_at) for alert in new)
         fresh.retracted = [*state.retracted, *wrong]

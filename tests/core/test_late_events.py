@@ -189,3 +189,28 @@ def test_a_late_approved_extension_moves_a_fired_deadline_to_a_revision() -> Non
         (f"{WARNING}:r2", "2026-10-13T00:00:00+08:00"),
         (f"{OVERDUE}:r2", "2026-10-14T00:00:00+08:00"),
     ]
+
+
+def test_a_live_rule_change_then_an_unrelated_late_event_re_raises_nothing(
+    tmp_path: Path,
+) -> None:
+    """The warning fired under share 0.8; the rules reload to 0.5; an irrelevant step
+    arrives five minutes out of order. Only what the late event changes counts: nothing."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    path = tmp_path / "rules" / "canonical.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("share: 0.8", "share: 0.5"), encoding="utf-8"
+    )
+    old, new = engine(), engine(tmp_path / "rules")
+    case = feed(
+        old,
+        accepted("2026-10-12T10:00:00+08:00", 5),
+        event("step_completed", "2026-10-15T11:00:00+08:00", step="审查"),
+    ).state
+    fired = old.advance(case, at("2026-10-19T09:00:00+08:00"))
+    assert [a.rule_id for a in fired.alerts] == ["deadline.warning"]
+    late = new.apply(
+        fired.state, event("step_completed", "2026-10-15T10:55:00+08:00", step="受理审核")
+    )
+    assert late.resolved == [] and late.alerts == []
+    assert WARNING in late.state.fired
