@@ -108,6 +108,34 @@ def test_the_shipped_rules_pass() -> None:
             "r.yaml:2: rules[0] (local.twice): id: unknown rule id 'local.twice'; the engine"
             " evaluates deadline.warning,",
         ),
+        (
+            LOCAL_ENTRY.replace("max: 1", "max: 1\n      where: {payload.amount: '100'}"),
+            "r.yaml:10: rules[0] (local.twice): params.where: payload.amount of fee_charged"
+            " events can never be '100'",
+        ),
+        (
+            LOCAL_ENTRY.replace("event: fee_charged", "event: decided").replace(
+                "max: 1", "max: 1\n      where: {payload.outcome: denied}"
+            ),
+            "params.where: payload.outcome of decided events can never be 'denied'; allowed:"
+            " 'approve', 'deny'",
+        ),
+        (
+            LOCAL_ENTRY.replace("kind: count", "kind: threshold")
+            .replace("event: fee_charged", "event: decided")
+            .replace("max: 1", "field: payload.reason\n      above: 5"),
+            "r.yaml:9: rules[0] (local.twice): params.field: payload.reason of decided events"
+            " is not a number",
+        ),
+        (
+            LOCAL_ENTRY.replace("kind: count", "kind: deadline").replace(
+                "      event: fee_charged\n      max: 1\n",
+                "      start: step_completed\n      stop: [step_completed, concluded]\n"
+                "      limit: {value: 1}\n",
+            ),
+            "r.yaml:9: rules[0] (local.twice): params.stop: the start event step_completed"
+            " cannot also stop it",
+        ),
     ],
     ids=[
         "unknown key",
@@ -123,6 +151,10 @@ def test_the_shipped_rules_pass() -> None:
         "unknown event type",
         "kind on a canonical id",
         "own rule without a kind",
+        "where value of the wrong type",
+        "where value not allowed",
+        "threshold on a text field",
+        "deadline stopped by its start",
     ],
 )
 def test_each_error_names_file_line_and_problem(tmp_path: Path, text: str, expected: str) -> None:

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -61,9 +62,55 @@ def _check_field(kind: EventType, path: str, what: str) -> None:
         )
 
 
+def _field_type(kind: EventType, path: str) -> Any:
+    """The annotation of a referenced field (envelope fields are strings)."""
+    if not path.startswith("payload."):
+        return str
+    spec = PAYLOADS.get(kind)
+    assert spec is not None
+    return spec[0].model_fields[path.removeprefix("payload.")].annotation
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether a `where` value can ever equal the field's value."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    if options:
+        return any(_accepts(option, value) for option in options if option is not NoneType)
+    if get_origin(annotation) is Literal:
+        return value in get_args(annotation)
+    if get_origin(annotation) is Annotated:
+        return _accepts(get_args(annotation)[0], value)
+    if annotation in (float, int):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True  # lists and objects: compared as given
+
+
+def _numeric(annotation: Any) -> bool:
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_numeric(a) for a in get_args(annotation) if a is not NoneType)
+    if get_origin(annotation) is Annotated:
+        return _numeric(get_args(annotation)[0])
+    return annotation in (float, int)
+
+
 def _check_where(kind: EventType, where: Mapping[str, Any]) -> None:
-    for path in where:
+    for path, wanted in where.items():
         _check_field(kind, path, "where")
+        annotation = _field_type(kind, path)
+        for value in wanted if isinstance(wanted, list) else [wanted]:
+            if not _accepts(annotation, value):
+                raise ValueError(
+                    f"where: {path} of {kind.value} events can never be {value!r}"
+                    + (
+                        f"; allowed: {', '.join(map(repr, get_args(annotation)))}"
+                        if get_origin(annotation) is Literal
+                        else ""
+                    )
+                )
 
 
 class Limit(_Strict):
@@ -100,6 +147,8 @@ class ThresholdParams(_Strict):
     @model_validator(mode="after")
     def _fields_exist(self) -> ThresholdParams:
         _check_field(self.event, self.field, "field")
+        if not _numeric(_field_type(self.event, self.field)):
+            raise ValueError(f"field: {self.field} of {self.event.value} events is not a number")
         _check_where(self.event, self.where)
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one bound: above or below")
@@ -130,6 +179,8 @@ class DeadlineParams(_Strict):
     @model_validator(mode="after")
     def _fields_exist(self) -> DeadlineParams:
         _check_where(self.start, self.start_where)
+        if self.start in self.stop:
+            raise ValueError(f"stop: the start event {self.start.value} cannot also stop it")
         return self
 
 
@@ -142,6 +193,8 @@ class AbsenceParams(_Strict):
     @model_validator(mode="after")
     def _fields_exist(self) -> AbsenceParams:
         _check_where(self.after, self.after_where)
+        if self.after in self.expect:
+            raise ValueError(f"expect: the event {self.after.value} cannot also be expected")
         return self
 
     @field_validator("expect")
@@ -252,9 +305,10 @@ def due(params: TimerParams, history: Sequence[Doc], calendar: WorkCalendar) -> 
     deadline = calendar.deadline(started, limit.value, limit.unit)
     if isinstance(params, DeadlineParams) and params.pause_while_suspended:
         paused, open_since = 0.0, None
+        counted_from = calendar.clock_start(started)  # the start's own day is not counted
         for item in ordered:
-            at = _time(item)
-            if at < started:
+            at = max(_time(item), counted_from)
+            if _time(item) < started:
                 continue
             if item.get("type") == EventType.SUSPENDED.value and open_since is None:
                 open_since = at

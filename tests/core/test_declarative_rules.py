@@ -160,3 +160,29 @@ def test_local_rules_do_not_change_the_canonical_alerts(local_engine: Engine) ->
     )
     assert [x.to_dict() for x in a] == [x.to_dict() for x in b if not x.rule_id.startswith("local")]
     assert {x.rule_id for x in b} - {x.rule_id for x in a} == {"local.fee_cap"}
+
+
+def test_a_suspension_on_the_start_day_does_not_move_a_yaml_deadline(tmp_path: Path) -> None:
+    """The start's own day is not counted, so time suspended on it is not added back
+    (as for the canonical deadline)."""
+    (tmp_path / "r.yaml").write_text(
+        """
+rules:
+  - id: local.review_time
+    kind: deadline
+    severity: red
+    title: 审查超时
+    message: "{case_id}"
+    params: {start: accepted, stop: [decided], limit: {value: 1}}
+""",
+        encoding="utf-8",
+    )
+    eng = engine(tmp_path)
+    same_day = local(
+        eng,
+        accepted(MON),
+        event("suspended", "2026-11-23T10:00:00+08:00", reason_code="testing"),
+        event("resumed", "2026-11-23T16:00:00+08:00"),
+        until="2026-11-30T00:00:00+08:00",
+    )
+    assert same_day == [(f"local.review_time:{CASE}", "2026-11-25T00:00:00+08:00")]
