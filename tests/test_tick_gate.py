@@ -16,9 +16,15 @@ class FakeConsumer:
     """Just what the gate asks of Faust's consumer: assignment, fresh end offsets, and
     the committed offsets it keeps."""
 
-    def __init__(self, ends: dict[TP, int], committed: dict[TP, int] | None = None) -> None:
+    def __init__(
+        self,
+        ends: dict[TP, int],
+        committed: dict[TP, int] | None = None,
+        earliest: dict[TP, int] | None = None,
+    ) -> None:
         self.ends = ends
         self._committed_offset = committed or {}
+        self.earliest = earliest or {}
         self.queries = 0
 
     def assignment(self) -> set[TP]:
@@ -27,6 +33,9 @@ class FakeConsumer:
     async def highwaters(self, *tps: TP) -> dict[TP, int]:
         self.queries += 1
         return {tp: self.ends[tp] for tp in tps}
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.earliest.get(tp, 0) for tp in tps}
 
 
 E0, E1, T0 = TP("events", 0), TP("events", 1), TP("events-ticks", 0)
@@ -93,3 +102,32 @@ async def test_end_offsets_unavailable_means_wait() -> None:
     gate.due(["a"])
     assert await gate.release(Broken({E0: 1})) == []
     assert gate.waiting == 1
+
+
+async def test_a_partition_revoked_and_given_back_does_not_stall_the_gate() -> None:
+    consumer = FakeConsumer({E0: 10})
+    gate = TickGate("events")
+    gate.handled(E0, 4)  # read up to 5 before the partition moved away
+    del consumer.ends[E0]
+    gate.due(["a"])
+    assert await gate.release(consumer) == ["a"]  # nothing assigned: nothing to wait for
+    consumer.ends[E0] = 10  # given back, read meanwhile by another worker up to 10
+    consumer._committed_offset = {E0: 10}
+    gate.due(["b"])
+    assert await gate.release(consumer) == ["b"]
+
+
+async def test_a_partition_emptied_by_retention_counts_from_its_earliest_offset() -> None:
+    consumer = FakeConsumer({E0: 500}, earliest={E0: 500})  # nothing committed, all expired
+    gate = TickGate("events")
+    gate.due(["a"])
+    assert await gate.release(consumer) == ["a"]
+
+
+async def test_behind_reports_unread_messages() -> None:
+    consumer = FakeConsumer({E0: 10})
+    gate = TickGate("events")
+    assert await gate.behind(consumer)
+    for offset in range(10):
+        gate.handled(E0, offset)
+    assert not await gate.behind(consumer)

@@ -161,6 +161,13 @@ def create_app(
             metrics.alerts_resolved.labels(resolution.rule_id).inc()
             log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
 
+    gate = TickGate(settings.topic_events)
+
+    async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        gate.revoked(args[0] if args else kwargs.get("revoked", ()))
+
+    app.on_partitions_revoked.connect(cast(Any, forget_revoked))  # (sender, revoked)
+
     centers = CenterRegistry.load()
     forward = center_watch.install(
         app,
@@ -173,9 +180,9 @@ def create_app(
         publish=publish,
         publish_resolved=publish_resolved,
         watched=metrics.centers_watched.set,
+        behind=lambda: gate.behind(app.consumer),
     )
 
-    gate = TickGate(settings.topic_events)
     reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
 

@@ -4,9 +4,12 @@ Cases are partitioned by case_id, so no partition sees all of a center's events.
 cases agent forwards a small note (center, event time) to the internal single-partition
 topic `<app_id>-centers`, at most one a minute per center plus every late one, and the
 `centers` agent that owns it keeps `CenterState` per center in a changelog-backed table.
-The leader's timer sends it a tick; on each tick every registered center is judged
+The leader's timer sends it a tick, unless the leader has events still unread on the
+broker (after downtime); on each tick every registered center is judged
 (`CenterWatch.advance`) at the worker's clock less the settle period, so a township's
-batch is applied before its silence is judged. A center with no state yet is watched
+batch is applied before its silence is judged. With several workers only the leader's
+own partitions are checked for a backlog: another worker's backlog can still raise a
+silence that its events then resolve. A center with no state yet is watched
 from that moment, so one that never sends anything is noticed too.
 """
 
@@ -67,6 +70,7 @@ def install(
     publish: Callable[[list[Alert], datetime], Awaitable[None]],
     publish_resolved: Callable[[list[Resolution]], Awaitable[None]],
     watched: Callable[[int], None],
+    behind: Callable[[], Awaitable[bool]],
 ) -> Callable[[CaseEvent], Awaitable[None]]:
     """Add the centers topic, table, agent and tick timer to `app`; return the coroutine
     the cases agent calls for each new event."""
@@ -120,6 +124,8 @@ def install(
 
     @app.timer(interval=settings.tick_seconds, on_leader=True)
     async def tick_centers() -> None:
+        if await behind():  # events wait unread (after downtime): silence is not proven
+            return
         await topic.send(key=b"", value=_TICK)
 
     async def forward(event: CaseEvent) -> None:

@@ -25,7 +25,7 @@ class TickGate:
     def __init__(self, events_topic: str) -> None:
         self._topic = events_topic
         self._handled: dict[Any, int] = {}  # TP -> next offset to handle
-        self._barrier: dict[Any, int] | None = None
+        self._barrier: dict[Any, tuple[int, int]] | None = None
         self._covered: set[str] = set()  # due cases the barrier was noted for
         self._fresh: set[str] = set()  # due cases that came after it
 
@@ -40,31 +40,59 @@ class TickGate:
     def waiting(self) -> int:
         return len(self._covered) + len(self._fresh)
 
+    def revoked(self, tps: Iterable[Any]) -> None:
+        """Partitions moved to another worker: what was handled of them here is stale if
+        they ever come back."""
+        for tp in tps:
+            self._handled.pop(tp, None)
+
     async def release(self, consumer: Any) -> list[str]:
         """The due cases whose ticks may go now (every message that was on the events
         topic when they fell due has been handled)."""
         if self._barrier is None and self._fresh:
-            tps = [tp for tp in consumer.assignment() if tp.topic == self._topic]
-            try:
-                self._barrier = dict(await consumer.highwaters(*tps)) if tps else {}
-            except Exception:  # not started, rebalancing: ask again at the next tick
-                log.debug("end offsets unavailable; deadlines wait", exc_info=True)
+            barrier = await self._ends(consumer)
+            if barrier is None:
                 return []
+            self._barrier = barrier
             self._covered, self._fresh = self._fresh, set()
         if self._barrier is None or not self._reached(self._barrier, consumer):
             return []
         released, self._covered, self._barrier = list(self._covered), set(), None
         return released
 
-    def _reached(self, barrier: dict[Any, int], consumer: Any) -> bool:
+    async def behind(self, consumer: Any) -> bool:
+        """Whether messages already on the events topic wait unread here (e.g. after
+        downtime): then nothing should be judged by the wall clock yet."""
+        ends = await self._ends(consumer)
+        return ends is None or not self._reached(ends, consumer)
+
+    async def _ends(self, consumer: Any) -> dict[Any, tuple[int, int]] | None:
+        """(earliest, end) offsets of this worker's events partitions, fresh from the
+        broker; None when they cannot be had (not started, rebalancing)."""
+        tps = [tp for tp in consumer.assignment() if tp.topic == self._topic]
+        if not tps:
+            return {}
+        try:
+            ends = await consumer.highwaters(*tps)
+            starts = await consumer.earliest_offsets(*tps)
+        except Exception:
+            log.debug("offsets unavailable; deadlines wait", exc_info=True)
+            return None
+        return {tp: (starts.get(tp) or 0, ends[tp]) for tp in tps if ends.get(tp) is not None}
+
+    def _reached(self, barrier: dict[Any, tuple[int, int]], consumer: Any) -> bool:
         assigned = consumer.assignment()
-        for tp, end in barrier.items():
-            if tp not in assigned or end is None:
+        for tp in [tp for tp in self._handled if tp not in assigned]:
+            del self._handled[tp]  # revoked meanwhile
+        committed_offsets = getattr(consumer, "_committed_offset", {})  # Faust's own record
+        for tp, (earliest, end) in barrier.items():
+            if tp not in assigned:
                 continue  # moved to another worker: its owner judges those cases
-            done = self._handled.get(tp)
-            if done is None:  # nothing handled here since the partition was assigned
-                committed = getattr(consumer, "_committed_offset", {})  # Faust's own record
-                done = committed.get(tp) or 0
+            done = max(
+                self._handled.get(tp, 0),
+                committed_offsets.get(tp) or 0,  # where reading resumed after assignment
+                earliest,  # retention removed what came before
+            )
             if done < end:
                 return False
         return True
