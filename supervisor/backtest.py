@@ -177,7 +177,7 @@ def _rule_line(rule_id: str, alerts: Sequence[Alert]) -> RuleLine:
     return RuleLine(
         rule_id=rule_id,
         alerts=len(alerts),
-        cases=len({a.case_id for a in alerts}),
+        cases=len({a.case_id for a in alerts if a.case_id}),  # center-wide alerts: no case
         red=sum(1 for a in alerts if a.severity == "red"),
         yellow=sum(1 for a in alerts if a.severity == "yellow"),
     )

@@ -34,11 +34,13 @@ _KEEP_FIRED = 8  # open silences remembered per center, to resolve on a late bat
 
 
 class Silence(BaseModel):
-    """A silent stretch that was alerted: no event in [since, due)."""
+    """A silent stretch that was alerted: no event in [since, due), and none until
+    `until` (the event that ended it; None while it lasts)."""
 
     alert_id: str
     since: datetime
     due: datetime
+    until: datetime | None = None
 
 
 class CenterState(BaseModel):
@@ -115,9 +117,7 @@ class CenterWatch:
             return None
         if state.fired and state.fired[-1].since == state.last_seen:
             return None
-        cal = self.calendar.for_center(state.center_id)
-        params = self._params()
-        return office_add(cal, state.last_seen, params.working_hours * 3600, params)
+        return self._due_from(state.center_id, state.last_seen)
 
     def seen(self, state: CenterState | None, center_id: str, at: datetime) -> CenterOutcome:
         """An event from the center at event time `at`: a silence it ends is judged first
@@ -144,8 +144,15 @@ class CenterWatch:
                     details={"late_event_occurred_at": at.isoformat()},
                 )
             )
+            if silence.until is not None:  # what is left of the stretch may still be silent
+                due = self._due_from(center_id, at)
+                if due < silence.until:
+                    outcome.alerts.append(self._alert(state, at, due, until=silence.until))
         if at > state.last_seen:
             outcome.alerts += self._fire(state, at, inclusive=False)
+            last = state.fired[-1] if state.fired else None
+            if last is not None and last.since == state.last_seen and last.until is None:
+                state.fired[-1] = last.model_copy(update={"until": at})
             state.last_seen = at
         return outcome
 
@@ -157,12 +164,23 @@ class CenterWatch:
         due = self.due(state)
         if due is None or due > now or (due == now and not inclusive):
             return []
+        return [self._alert(state, state.last_seen, due)]
+
+    def _due_from(self, center_id: str, since: datetime) -> datetime:
+        cal = self.calendar.for_center(center_id)
+        params = self._params()
+        return office_add(cal, since, params.working_hours * 3600, params)
+
+    def _alert(
+        self, state: CenterState, since: datetime, due: datetime, until: datetime | None = None
+    ) -> Alert:
+        """The alert for the stretch from `since`, recorded in the state."""
         rule = self.rules.get(RULE_ID)
         assert rule is not None
-        cal = self.calendar.for_center(state.center_id)
-        since = cal.local(state.last_seen)
+        since = self.calendar.for_center(state.center_id).local(since)
         ident = alert_id(RULE_ID, state.center_id, since.strftime("%Y%m%dT%H%M%S"))
-        state.fired = [*state.fired, Silence(alert_id=ident, since=since, due=due)][-_KEEP_FIRED:]
+        silence = Silence(alert_id=ident, since=since, due=due, until=until)
+        state.fired = sorted([*state.fired, silence], key=lambda s: s.since)[-_KEEP_FIRED:]
         params = self._params()
         values: dict[str, object] = {
             "center_name": self.center_name(state.center_id),
@@ -174,16 +192,14 @@ class CenterWatch:
         title, message = rule.render(values)
         details = {k: v for k, v in values.items() if k not in ("case_id", "center_id")}
         details["basis"] = rule.spec.basis
-        return [
-            Alert(
-                alert_id=ident,
-                rule_id=RULE_ID,
-                severity=rule.spec.severity,
-                case_id="",
-                center_id=state.center_id,
-                raised_at=due,
-                title=title,
-                message=message,
-                details=details,
-            )
-        ]
+        return Alert(
+            alert_id=ident,
+            rule_id=RULE_ID,
+            severity=rule.spec.severity,
+            case_id="",
+            center_id=state.center_id,
+            raised_at=due,
+            title=title,
+            message=message,
+            details=details,
+        )

@@ -127,3 +127,24 @@ def test_the_state_survives_a_json_round_trip() -> None:
     restored = type(fired).from_json(fired.to_json())
     assert restored == fired
     assert w.due(restored) is None  # already alerted for this stretch
+
+
+def test_a_late_event_splits_a_past_silence_and_what_is_left_is_judged() -> None:
+    """Events at 09:00 and 16:00, a silence alerted from 09:00; an event at 09:05 comes
+    late: the alert is resolved, and 09:05-16:00 (5 h 25 min of office time) is a
+    silence of its own, raised at 11:05."""
+    alerts, runner = run("2026-11-23T09:00:00+08:00", "2026-11-23T16:00:00+08:00")
+    assert [a.alert_id for a in alerts] == ["center.silent:451221:20261123T090000"]
+    late = runner.feed(event("submitted", "2026-11-23T09:05:00+08:00", case_id="451221-x"))
+    assert [r.alert_id for r in runner.resolved] == ["center.silent:451221:20261123T090000"]
+    assert [(a.alert_id, a.raised_at.isoformat()) for a in late] == [
+        ("center.silent:451221:20261123T090500", "2026-11-23T11:05:00+08:00")
+    ]
+    assert [a for a in runner.advance(t("2026-11-23T18:00:00+08:00"))] == []
+
+
+def test_a_late_event_that_leaves_too_short_a_gap_raises_nothing_new() -> None:
+    alerts, runner = run("2026-11-23T09:00:00+08:00", "2026-11-23T11:30:00+08:00")
+    assert len(alerts) == 1
+    late = runner.feed(event("submitted", "2026-11-23T10:00:00+08:00", case_id="451221-y"))
+    assert len(runner.resolved) == 1 and late == []
