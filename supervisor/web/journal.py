@@ -1,0 +1,298 @@
+"""The alert journal: every alert and every change of its status, in one numbered order.
+
+Why one order: a wall that reconnects (network drop, web restart) must receive exactly
+what it missed. The alerts topic has one partition, so its offsets number every record:
+the worker's alerts and resolutions, and the lifecycle changes the web service writes
+(acknowledge, resolve, appeal...). That offset is the record's sequence position
+(`seq`); a client keeps the last one it has, sends it when it reconnects, and gets the
+records after it. The topic is the durable store: every process rebuilds this journal by
+reading it from the beginning, so a change survives a restart of anything.
+
+The lifecycle (issue 4 §3), per alert:
+
+    open ──acknowledge──▶ acknowledged
+    open | acknowledged ──resolve(disposition, note)──▶ resolved       (核实/整改/误报)
+    open | acknowledged ──appeal(reason)──▶ appealed                    (预警申诉, director)
+    appealed ──accept_appeal──▶ withdrawn (摘牌)   appealed ──reject_appeal──▶ back
+    any but withdrawn ── a late event proved it wrong (worker) ──▶ withdrawn (系统撤销)
+
+Every change is checked twice: by the API before it is written (a clear 409 for a
+refused one), and again here when it is read back, so two web services racing on one
+alert cannot both win: the first record in the topic's order does. Pure: no Kafka, no
+clock; the caller passes records with their offsets.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+STATUSES: Final = ("open", "acknowledged", "appealed", "resolved", "withdrawn")
+DISPOSITIONS: Final = {"verified": "核实", "rectified": "整改", "false_alarm": "误报"}
+Action = Literal["acknowledge", "resolve", "appeal", "accept_appeal", "reject_appeal"]
+ACTIONS: Final[tuple[Action, ...]] = (
+    "acknowledge",
+    "resolve",
+    "appeal",
+    "accept_appeal",
+    "reject_appeal",
+)
+#: Who may do what: inspectors everything but appeal; directors acknowledge, resolve and
+#: appeal alerts of their own scope (the scope is checked by the caller).
+ROLES_FOR: Final[dict[str, frozenset[str]]] = {
+    "acknowledge": frozenset({"inspector", "director"}),
+    "resolve": frozenset({"inspector", "director"}),
+    "appeal": frozenset({"director"}),
+    "accept_appeal": frozenset({"inspector"}),
+    "reject_appeal": frozenset({"inspector"}),
+}
+#: The journal record kind written by the web service (the worker's records have none).
+LIFECYCLE: Final = "lifecycle"
+
+Record = dict[str, Any]
+_CHANGE_FIELDS: Final = ("by", "at", "note", "reason", "disposition")
+
+
+class Refused(ValueError):
+    """A lifecycle change the alert's present status does not allow (HTTP 409)."""
+
+
+@dataclass
+class Entry:
+    """One alert as it stands: the worker's alert, its status and its history."""
+
+    alert: Record
+    seq: int  # the alert record's position
+    status: str = "open"
+    disposition: str | None = None
+    updated_seq: int = 0
+    before_appeal: str = "open"
+    history: list[Record] = field(default_factory=list)
+    resolution: Record | None = None  # the worker's, when a late event withdrew it
+
+    def view(self) -> Record:
+        """What the API and the wall show: the contract's alert plus its state."""
+        shown = {
+            **self.alert,
+            "seq": self.seq,
+            "status": self.status,
+            "updated_seq": self.updated_seq,
+        }
+        if self.disposition is not None:
+            shown["disposition"] = self.disposition
+        if self.resolution is not None:
+            shown["resolution"] = self.resolution
+        if self.history:
+            shown["last_change"] = self.history[-1]
+        return shown
+
+
+def check(status: str, action: str) -> str:
+    """The status `action` leads to from `status`, or raise Refused saying why."""
+    target = {
+        ("open", "acknowledge"): "acknowledged",
+        ("open", "resolve"): "resolved",
+        ("acknowledged", "resolve"): "resolved",
+        ("open", "appeal"): "appealed",
+        ("acknowledged", "appeal"): "appealed",
+        ("appealed", "accept_appeal"): "withdrawn",
+        ("appealed", "reject_appeal"): "",  # back to the status before the appeal
+    }.get((status, action))
+    if target is None:
+        raise Refused(f"an alert that is {status} cannot be given '{action}'")
+    return target
+
+
+def lifecycle_record(
+    alert_id: str,
+    action: Action,
+    *,
+    by: Mapping[str, Any],
+    at: datetime,
+    note: str = "",
+    disposition: str | None = None,
+    reason: str = "",
+) -> Record:
+    """The record the web service writes for one change (validated for its shape)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if action == "resolve" and disposition not in DISPOSITIONS:
+        raise ValueError(f"a resolution needs a disposition: one of {', '.join(DISPOSITIONS)}")
+    if action == "appeal" and not reason.strip():
+        raise ValueError("an appeal needs a reason")
+    record: Record = {
+        "kind": LIFECYCLE,
+        "alert_id": alert_id,
+        "action": action,
+        "by": dict(by),
+        "at": at.isoformat(timespec="seconds"),
+        "note": note,
+    }
+    if disposition is not None:
+        record["disposition"] = disposition
+    if reason:
+        record["reason"] = reason
+    return record
+
+
+def kind_of(record: Mapping[str, Any]) -> str:
+    """ "alert", "resolution" (the worker's, after a late event) or "lifecycle"."""
+    if record.get("kind") == LIFECYCLE:
+        return LIFECYCLE
+    if record.get("status") == "resolved":
+        return "resolution"
+    return "alert"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one record did: the entry it changed (None: nothing) and the message for
+    the sockets (`{"type": "alert"|"change", "seq", "alert"}`)."""
+
+    entry: Entry | None
+    message: Record | None = None
+    refused: str | None = None
+
+
+class Journal:
+    """Every alert kept, its state, and the recent messages by position.
+
+    `keep` bounds the alerts kept (oldest by raised_at dropped first); `replayable`
+    bounds the messages a reconnecting client can be given from its position (older
+    positions get a fresh snapshot instead)."""
+
+    def __init__(self, keep: int = 100_000, replayable: int = 10_000) -> None:
+        self.keep = keep
+        self.head = -1  # the last position applied
+        self._entries: OrderedDict[str, Entry] = OrderedDict()  # insertion = seq order
+        self._messages: deque[tuple[int, str, Record]] = deque(maxlen=replayable)
+        self._early: OrderedDict[str, list[tuple[int, Record]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, alert_id: str) -> Entry | None:
+        return self._entries.get(alert_id)
+
+    def entries(self) -> Iterable[Entry]:
+        return self._entries.values()
+
+    # -- applying records, in the topic's order ---------------------------------------
+
+    def apply(self, seq: int, record: Record) -> Applied:
+        """Apply the record at position `seq`. A position already applied (the topic
+        read again after a reconnect) changes nothing."""
+        if seq <= self.head:
+            return Applied(None)
+        self.head = seq
+        kind = kind_of(record)
+        if kind == "alert":
+            return self._alert(seq, record)
+        alert_id = str(record.get("alert_id", ""))
+        entry = self._entries.get(alert_id)
+        if entry is None:  # its alert comes later in the topic, or was dropped
+            self._early.setdefault(alert_id, []).append((seq, record))
+            while len(self._early) > self.keep:
+                self._early.popitem(last=False)
+            return Applied(None)
+        return self._change(entry, seq, record)
+
+    def _alert(self, seq: int, record: Record) -> Applied:
+        alert_id = str(record["alert_id"])
+        if alert_id in self._entries:  # the same alert published again: nothing new
+            return Applied(None)
+        entry = Entry(alert=dict(record), seq=seq, updated_seq=seq)
+        self._entries[alert_id] = entry
+        while len(self._entries) > self.keep:
+            self._entries.popitem(last=False)
+        for early_seq, early in self._early.pop(alert_id, []):  # shown as it stands
+            self._change(entry, early_seq, early, quiet=True)
+        return self._message(entry, "alert", seq)
+
+    def _change(self, entry: Entry, seq: int, record: Record, *, quiet: bool = False) -> Applied:
+        if kind_of(record) == "resolution":
+            if entry.status == "withdrawn":
+                return Applied(None)
+            entry.status = "withdrawn"
+            entry.resolution = dict(record)
+            change = {
+                "seq": seq,
+                "action": "system_withdraw",
+                "status": "withdrawn",
+                "by": {"name": "系统", "role": "system"},
+                "at": record.get("resolved_at"),
+                "reason": record.get("reason", ""),
+            }
+        else:
+            action = str(record.get("action"))
+            try:
+                target = check(entry.status, action)
+            except Refused as exc:
+                return Applied(None, refused=str(exc))
+            if action == "appeal":
+                entry.before_appeal = entry.status
+            entry.status = target or entry.before_appeal
+            if action == "resolve":
+                entry.disposition = record.get("disposition")
+            change = {
+                "seq": seq,
+                "action": action,
+                "status": entry.status,
+                **{k: record[k] for k in _CHANGE_FIELDS if k in record},
+            }
+        entry.history.append(change)
+        entry.updated_seq = max(entry.updated_seq, seq)
+        return Applied(entry) if quiet else self._message(entry, "change", seq)
+
+    def _message(self, entry: Entry, kind: str, seq: int) -> Applied:
+        message = {"type": kind, "seq": seq, "alert": entry.view()}
+        self._messages.append((seq, str(entry.alert["center_id"]), message))
+        return Applied(entry, message)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def since(self, seq: int, visible: Callable[[str], bool]) -> list[Record] | None:
+        """The messages after position `seq` that `visible` lets through (by center), or
+        None when `seq` is older than what is kept: the client needs a snapshot."""
+        if seq >= self.head:
+            return []
+        oldest = self._messages[0][0] if self._messages else self.head + 1
+        if seq < oldest - 1:
+            return None
+        return [m for s, center, m in self._messages if s > seq and visible(center)]
+
+    def select(
+        self,
+        *,
+        visible: Callable[[str], bool] = lambda center: True,
+        centers: Callable[[str], bool] | None = None,
+        severity: str | None = None,
+        rule_id: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Entry]:
+        """Alerts newest first by `raised_at`, filtered."""
+        chosen = []
+        for entry in self._entries.values():
+            alert = entry.alert
+            center = str(alert["center_id"])
+            if not visible(center) or (centers is not None and not centers(center)):
+                continue
+            if severity is not None and alert["severity"] != severity:
+                continue
+            if rule_id is not None and alert["rule_id"] != rule_id:
+                continue
+            if status is not None and entry.status != status:
+                continue
+            raised = datetime.fromisoformat(str(alert["raised_at"]))
+            if since is not None and raised < since:
+                continue
+            if until is not None and raised >= until:
+                continue
+            chosen.append((raised, entry.seq, entry))
+        chosen.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        return [entry for _, _, entry in chosen]

@@ -1,0 +1,176 @@
+"""The alert journal: positions, the lifecycle and its refusals, replay after a position."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from supervisor.web.journal import Journal, Refused, check, lifecycle_record
+
+AT = datetime.fromisoformat("2026-11-27T10:00:00+08:00")
+INSPECTOR = {"name": "王监察", "role": "inspector", "token": "t1"}
+DIRECTOR = {"name": "李主任", "role": "director", "center": "451221", "token": "t2"}
+
+
+def alert(
+    n: int, center: str = "451221", raised: str = "2026-11-27T09:00:00+08:00"
+) -> dict[str, Any]:
+    return {
+        "alert_id": f"deadline.overdue:{center}-2026-{n:07d}",
+        "rule_id": "deadline.overdue",
+        "severity": "red",
+        "case_id": f"{center}-2026-{n:07d}",
+        "center_id": center,
+        "raised_at": raised,
+        "title": "办件超期",
+        "message": "…",
+        "details": {},
+    }
+
+
+def change(
+    alert_id: str, action: Any, by: dict[str, Any] = INSPECTOR, **extra: Any
+) -> dict[str, Any]:
+    return lifecycle_record(alert_id, action, by=by, at=AT, **extra)
+
+
+def test_every_record_gets_its_position_and_a_repeat_is_ignored() -> None:
+    journal = Journal()
+    first = journal.apply(0, alert(1))
+    assert first.message is not None and first.message["seq"] == 0
+    assert first.message["alert"]["status"] == "open"
+    assert journal.apply(0, alert(1)).entry is None  # the same position read again
+    assert journal.apply(5, alert(1)).entry is None  # the same alert published again
+    assert journal.head == 5 and len(journal) == 1
+
+
+def test_the_whole_lifecycle_with_its_audit_trail() -> None:
+    journal = Journal()
+    a = alert(1)
+    journal.apply(0, a)
+    acked = journal.apply(1, change(a["alert_id"], "acknowledge", note="已查看"))
+    assert acked.message is not None and acked.message["type"] == "change"
+    assert acked.message["alert"]["status"] == "acknowledged"
+    resolved = journal.apply(
+        2, change(a["alert_id"], "resolve", disposition="rectified", note="已督促整改")
+    )
+    entry = resolved.entry
+    assert entry is not None and entry.status == "resolved" and entry.disposition == "rectified"
+    assert [(h["seq"], h["action"], h["by"]["name"]) for h in entry.history] == [
+        (1, "acknowledge", "王监察"),
+        (2, "resolve", "王监察"),
+    ]
+    assert entry.history[1]["note"] == "已督促整改" and entry.history[1]["at"] == AT.isoformat()
+    again = journal.apply(3, change(a["alert_id"], "resolve", disposition="verified"))
+    assert again.entry is None and again.refused and "resolved" in again.refused
+
+
+def test_an_appeal_accepted_withdraws_and_rejected_goes_back() -> None:
+    journal = Journal()
+    journal.apply(0, alert(1))
+    journal.apply(1, alert(2))
+    journal.apply(2, change(alert(1)["alert_id"], "acknowledge"))
+    journal.apply(3, change(alert(1)["alert_id"], "appeal", by=DIRECTOR, reason="数据录入错误"))
+    journal.apply(4, change(alert(2)["alert_id"], "appeal", by=DIRECTOR, reason="系统故障"))
+    assert journal.get(alert(1)["alert_id"]).status == "appealed"  # type: ignore[union-attr]
+    journal.apply(5, change(alert(1)["alert_id"], "reject_appeal", note="理由不成立"))
+    journal.apply(6, change(alert(2)["alert_id"], "accept_appeal", note="属实，摘牌"))
+    assert journal.get(alert(1)["alert_id"]).status == "acknowledged"  # type: ignore[union-attr]
+    assert journal.get(alert(2)["alert_id"]).status == "withdrawn"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "status,action",
+    [
+        ("resolved", "resolve"),
+        ("resolved", "acknowledge"),
+        ("withdrawn", "appeal"),
+        ("acknowledged", "acknowledge"),
+        ("open", "accept_appeal"),
+        ("appealed", "resolve"),
+    ],
+)
+def test_refused_transitions(status: str, action: str) -> None:
+    with pytest.raises(Refused):
+        check(status, action)
+
+
+def test_a_resolve_needs_a_disposition_and_an_appeal_a_reason() -> None:
+    with pytest.raises(ValueError, match="disposition"):
+        lifecycle_record("x", "resolve", by=INSPECTOR, at=AT)
+    with pytest.raises(ValueError, match="reason"):
+        lifecycle_record("x", "appeal", by=DIRECTOR, at=AT, reason="  ")
+
+
+def test_the_worker_withdrawal_after_a_late_event() -> None:
+    journal = Journal()
+    a = alert(1)
+    journal.apply(0, a)
+    resolution = {
+        "alert_id": a["alert_id"],
+        "status": "resolved",
+        "rule_id": "deadline.overdue",
+        "case_id": a["case_id"],
+        "center_id": "451221",
+        "resolved_at": "2026-11-27T11:00:00+08:00",
+        "reason": "迟到事件……",
+        "details": {},
+    }
+    applied = journal.apply(1, resolution)
+    assert applied.message is not None
+    assert applied.message["alert"]["status"] == "withdrawn"
+    assert applied.message["alert"]["resolution"]["reason"] == "迟到事件……"
+    assert applied.message["alert"]["last_change"]["action"] == "system_withdraw"
+
+
+def test_a_change_read_before_its_alert_applies_when_the_alert_comes() -> None:
+    journal = Journal()
+    journal.apply(0, change(alert(1)["alert_id"], "acknowledge"))
+    applied = journal.apply(1, alert(1))
+    assert applied.message is not None and applied.message["alert"]["status"] == "acknowledged"
+
+
+def test_replay_after_a_position_gives_exactly_what_was_missed_in_scope() -> None:
+    journal = Journal(replayable=100)
+    journal.apply(0, alert(1))
+    journal.apply(1, alert(2, center="451224103"))
+    journal.apply(2, alert(3, center="451200"))
+    journal.apply(3, change(alert(1)["alert_id"], "acknowledge"))
+    in_county = lambda center: center.startswith("451224")  # noqa: E731
+    everything = lambda center: True  # noqa: E731
+    assert [m["seq"] for m in journal.since(0, everything) or []] == [1, 2, 3]
+    assert [m["seq"] for m in journal.since(0, in_county) or []] == [1]
+    assert journal.since(3, everything) == []
+    small = Journal(replayable=2)
+    for n in range(5):
+        small.apply(n, alert(n))
+    assert small.since(0, everything) is None  # too old: a snapshot instead
+    assert [m["seq"] for m in small.since(2, everything) or []] == [3, 4]
+
+
+def test_select_filters_and_orders_newest_first() -> None:
+    journal = Journal()
+    journal.apply(0, alert(1, raised="2026-11-20T09:00:00+08:00"))
+    journal.apply(1, alert(2, raised="2026-11-27T09:00:00+08:00", center="451224103"))
+    journal.apply(2, {**alert(3, raised="2026-11-25T09:00:00+08:00"), "severity": "yellow"})
+    journal.apply(3, change(alert(1)["alert_id"], "acknowledge"))
+    ids = lambda entries: [e.alert["case_id"][-1] for e in entries]  # noqa: E731
+    assert ids(journal.select()) == ["2", "3", "1"]
+    assert ids(journal.select(severity="red")) == ["2", "1"]
+    assert ids(journal.select(status="acknowledged")) == ["1"]
+    assert ids(journal.select(centers=lambda c: c == "451221")) == ["3", "1"]
+    assert ids(
+        journal.select(
+            since=datetime.fromisoformat("2026-11-21T00:00:00+08:00"),
+            until=datetime.fromisoformat("2026-11-26T00:00:00+08:00"),
+        )
+    ) == ["3"]
+
+
+def test_the_kept_alerts_are_bounded() -> None:
+    journal = Journal(keep=3)
+    for n in range(10):
+        journal.apply(n, alert(n))
+    assert len(journal) == 3 and journal.get(alert(9)["alert_id"]) is not None
