@@ -231,6 +231,126 @@ def rules_doc(
     typer.echo(render(directory or Settings.from_env().rules_dir), nl=False)
 
 
+token_app = typer.Typer(
+    help="Access tokens of the web service (SUPERVISOR_TOKENS_FILE; hashes only, never "
+    "in the repository).",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+
+class TokenRole(StrEnum):
+    inspector = "inspector"
+    director = "director"
+    ops = "ops"
+
+
+@token_app.command("issue")
+def token_issue(
+    role: Annotated[
+        TokenRole,
+        typer.Option(
+            "--role",
+            help="inspector: every center; director: --center and the centers below it; "
+            "ops: /metrics and /healthz only.",
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", help="Who holds it, e.g. 张三 or wall-1.")],
+    center: Annotated[
+        str | None, typer.Option("--center", metavar="CODE", help="A director's center.")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="Valid for N days (default: no end).")
+    ] = None,
+) -> None:
+    """Issue a token: printed alone on stdout, this once (only its hash is kept)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from supervisor.auth import TokenError, TokenStore, default_registry
+
+    settings = Settings.from_env()
+    now = datetime.now(ZoneInfo(settings.timezone))
+    expires = now + timedelta(days=days) if days is not None else None
+    try:
+        token = TokenStore(settings.tokens_file).issue(role.value, name, center, expires)
+    except TokenError as exc:
+        typer.echo(f"supervisor token issue: {exc}", err=True)
+        raise typer.Exit(2) from None
+    shown = token.split(".", 1)[0]
+    place = "" if center is None else f" {center}"
+    zh_until = f"有效至 {expires:%Y-%m-%d %H:%M}" if expires else "长期有效"
+    en_until = f"valid until {expires:%Y-%m-%d %H:%M}" if expires else "no expiry"
+    unknown = center is not None and center not in default_registry()
+    typer.echo(token)
+    typer.echo(
+        f"已签发 {role.value}{place} 令牌 {shown}（{name}），{zh_until}，只显示这一次，请妥善保管"
+        f" / issued {role.value}{place} token {shown} for {name}, {en_until}; shown only once,"
+        f" keep it secret{f' [{center} 未登记 / not in the registry]' if unknown else ''}",
+        err=True,
+    )
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the tokens (id, role, center, created, expires, status, name); no secrets."""
+    from zoneinfo import ZoneInfo
+
+    from supervisor.auth import TokenError, TokenStore
+
+    settings = Settings.from_env()
+    try:
+        tokens = TokenStore(settings.tokens_file).list()
+    except TokenError as exc:
+        typer.echo(f"supervisor token list: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not tokens:
+        typer.echo(f"no tokens in {settings.tokens_file}", err=True)
+        return
+    zone = ZoneInfo(settings.timezone)
+    now = datetime.now(zone)
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    header = ("id", "role", "center", "created", "expires", "status", "name")
+    rows = [header] + [
+        (
+            f"svt_{t.id}",
+            t.role.value,
+            t.center or "-",
+            local(t.created),
+            local(t.expires),
+            t.status(now),
+            t.name,
+        )
+        for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:  # the name last: no padding after CJK text
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        typer.echo("  ".join([*cells, row[-1]]))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The id (svt_<id> as listed).")],
+) -> None:
+    """Revoke a token; a running web service refuses it within a few seconds."""
+    from supervisor.auth import TokenError, TokenStore
+
+    settings = Settings.from_env()
+    try:
+        changed = TokenStore(settings.tokens_file).revoke(token_id)
+    except KeyError:
+        typer.echo(f"supervisor token revoke: no token {token_id}", err=True)
+        raise typer.Exit(1) from None
+    except TokenError as exc:
+        typer.echo(f"supervisor token revoke: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("已吊销 / revoked" if changed else "已吊销过 / already revoked", err=True)
+
+
 def main() -> None:
     _mount_kafka()
     app(prog_name="supervisor")

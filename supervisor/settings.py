@@ -10,6 +10,7 @@ compose file against it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_TOPIC_EVENTS": ("topic_events", "case-events"),
     "SUPERVISOR_TOPIC_DLQ": ("topic_dlq", "case-events.dlq"),
     "SUPERVISOR_TOPIC_ALERTS": ("topic_alerts", "alerts"),
+    "SUPERVISOR_TOPIC_FACTS": ("topic_facts", "case-facts"),
     "SUPERVISOR_PARTITIONS": ("partitions", "6"),
     "SUPERVISOR_APP_ID": ("app_id", "supervisor"),
     "SUPERVISOR_STORE": ("store", "rocksdb://"),
@@ -38,8 +40,18 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_WEB_HOST": ("web_host", "127.0.0.1"),
     "SUPERVISOR_WEB_PORT": ("web_port", "8000"),
     "SUPERVISOR_WALL_RECENT": ("wall_recent", "200"),
+    # Empty: <SUPERVISOR_DATA_DIR>/tokens.json (see DERIVED_DEFAULTS). Never in the repo.
+    "SUPERVISOR_TOKENS_FILE": ("tokens_file", ""),
+    # Comma-separated origins (scheme://host[:port]) whose pages may open the WebSocket,
+    # besides the service's own; empty: only its own.
+    "SUPERVISOR_WEB_ORIGINS": ("web_origins", ""),
     "SUPERVISOR_LOG_LEVEL": ("log_level", "INFO"),
 }
+
+#: Defaults that depend on another setting: field -> (field it derives from, file name).
+DERIVED_DEFAULTS: dict[str, tuple[str, str]] = {"tokens_file": ("data_dir", "tokens.json")}
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class Settings:
     topic_events: str
     topic_dlq: str
     topic_alerts: str
+    topic_facts: str  # one compact fact per applied event, for statistics (worker/facts.py)
     partitions: int
     app_id: str
     store: str
@@ -67,6 +80,8 @@ class Settings:
     web_port: int
     wall_recent: int
     log_level: str
+    tokens_file: Path  # access tokens (hashes only), written by `supervisor token`
+    web_origins: tuple[str, ...]  # origins allowed on the WebSocket besides the own one
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +91,8 @@ class Settings:
         for var, (name, default) in ENVIRONMENT.items():
             raw = env.get(var, "") or default
             kind = types[name]
+            if not raw and name in DERIVED_DEFAULTS:
+                continue
             try:
                 if kind == "int":
                     values[name] = int(raw)
@@ -83,10 +100,19 @@ class Settings:
                     values[name] = float(raw)
                 elif kind == "Path":
                     values[name] = Path(raw).expanduser()
+                elif kind == "tuple[str, ...]":
+                    values[name] = _origins(var, raw)
                 else:
                     values[name] = raw
+            except _OriginError:
+                raise
             except ValueError as exc:
                 raise ValueError(f"{var}={raw!r} is not a valid {kind}") from exc
+        for name, (source, file_name) in DERIVED_DEFAULTS.items():
+            if name not in values:
+                source_value = values[source]
+                assert isinstance(source_value, Path)
+                values[name] = source_value / file_name
         return cls(**values)  # type: ignore[arg-type]
 
     @property
@@ -100,3 +126,20 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class _OriginError(ValueError):
+    """A bad entry of SUPERVISOR_WEB_ORIGINS; its message is the whole explanation."""
+
+
+def _origins(var: str, raw: str) -> tuple[str, ...]:
+    """`SUPERVISOR_WEB_ORIGINS`: "https://a.example, http://b:8080/" -> normalised origins."""
+    origins = []
+    for part in raw.split(","):
+        origin = part.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        if not _ORIGIN.match(origin):
+            raise _OriginError(f"{var}: {part.strip()!r} is not an origin (scheme://host[:port])")
+        origins.append(origin)
+    return tuple(origins)

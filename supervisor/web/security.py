@@ -1,0 +1,241 @@
+"""FastAPI dependencies for the roles of `supervisor.auth`: who is asking, and may they.
+
+A token comes in `Authorization: Bearer <token>` or, where a header is awkward (the wall
+page's URL, the browser's WebSocket), in a `token` query parameter; the header wins.
+
+- No token, or one that does not verify: 401 with `WWW-Authenticate: Bearer`.
+- A valid token of a role the route does not admit: 403.
+- The WebSocket is checked before it is accepted: its Origin first (a page of another
+  site gets 4403 whatever it sends), then the token (4401), then the role (4403).
+
+Two equivalent ways to use it:
+
+    app.state.tokens = store                         # what `authenticate` reads
+    who: Annotated[Principal, Depends(require_roles("inspector", "director"))]
+    principal = await check_websocket(websocket, store, settings.web_origins)
+
+or, without app.state, an `Authenticator(store)` with `.requiring(*roles)` (a dependency)
+and `await .websocket(websocket, origins, *roles)`.
+
+Tokens in query strings reach uvicorn's request logs: call
+`supervisor.auth.install_log_redaction()` in the process that serves (it keeps the id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Final
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from starlette.requests import HTTPConnection
+
+from supervisor.auth import PREFIX, Principal, Role, TokenStore, token_id_of
+
+log = logging.getLogger(__name__)
+
+#: The attribute of `app.state` that holds the TokenStore `authenticate` uses.
+STATE_ATTRIBUTE: Final = "tokens"
+#: WebSocket close codes (4000-4999 are the application's): no or invalid token;
+#: a foreign Origin or a role the socket does not admit.
+CLOSE_UNAUTHORIZED: Final = 4401
+CLOSE_FORBIDDEN: Final = 4403
+#: Who may open the alert socket unless told otherwise.
+WALL_ROLES: Final = (Role.inspector, Role.director)
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+Dependency = Callable[[Request], Awaitable[Principal]]
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    """The token of a request or WebSocket: the Bearer header, else `?token=`."""
+    header = connection.headers.get("authorization")
+    if header is not None and header.strip():  # an empty header is no header
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None  # another scheme (Basic...) is no token of ours
+    query = connection.query_params.get("token")
+    return query.strip() if query and query.strip() else None
+
+
+def _unauthorized(detail: str, error: str | None = None) -> HTTPException:
+    challenge = 'Bearer realm="supervisor"'
+    if error is not None:
+        challenge += f', error="{error}"'
+    return HTTPException(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def _verify(connection: HTTPConnection, store: TokenStore) -> Principal:
+    """The principal of the connection's token, or HTTPException 401."""
+    token = bearer_token(connection)
+    if token is None:
+        raise _unauthorized("a token is required (Authorization: Bearer <token>)")
+    principal = store.verify(token)
+    if principal is None:
+        raise _unauthorized("invalid, expired or revoked token", "invalid_token")
+    return principal
+
+
+def _roles(roles: Iterable[Role | str]) -> frozenset[Role]:
+    chosen = frozenset(Role(role) for role in roles)  # ValueError for an unknown role
+    if not chosen:
+        raise ValueError("name at least one role")
+    return chosen
+
+
+def _check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    if principal.role not in allowed:
+        log.info("%s refused: role not admitted here", principal.label)
+        raise HTTPException(403, f"the {principal.role.value} role may not use this")
+    return principal
+
+
+def store_of(connection: HTTPConnection) -> TokenStore:
+    """The TokenStore the app keeps on `app.state.tokens`."""
+    store = getattr(connection.app.state, STATE_ATTRIBUTE, None)
+    if not isinstance(store, TokenStore):
+        raise RuntimeError(f"app.state.{STATE_ATTRIBUTE} holds no TokenStore")
+    return store
+
+
+async def authenticate(request: Request) -> Principal:
+    """Dependency: the caller, whatever the role; 401 without a valid token."""
+    return _verify(request, store_of(request))
+
+
+def require_roles(*roles: Role | str) -> Dependency:
+    """Dependency factory: the caller, if their role is one of `roles` (else 403)."""
+    allowed = _roles(roles)
+
+    async def dependency(request: Request) -> Principal:
+        return _check_role(_verify(request, store_of(request)), allowed)
+
+    return dependency
+
+
+#: Route parameter types (`who: Viewer`), reading `app.state.tokens`. Module-level on
+#: purpose: with `from __future__ import annotations` FastAPI resolves an annotation in the
+#: module's globals, so `Annotated[Principal, Depends(x)]` with `x` local to a factory
+#: function is not found (the parameter becomes a required query field: 422). A
+#: dependency made inside a function goes in the default instead: `who = Depends(x)`.
+Viewer = Annotated[Principal, Depends(require_roles(Role.inspector, Role.director))]
+AnyRole = Annotated[Principal, Depends(authenticate)]
+
+
+def require_center(principal: Principal, center_id: str, *, act: bool = False) -> None:
+    """403 unless the principal may see (or, with `act`, act on) `center_id`."""
+    allowed = principal.may_act(center_id) if act else principal.may_see(center_id)
+    if not allowed:
+        raise HTTPException(403, "this center is outside your scope")
+
+
+def scope_filter(principal: Principal) -> Callable[[str], bool]:
+    """A predicate on center ids: those the principal may see (for lists and the hub)."""
+    if principal.role is Role.inspector:
+        return lambda _center_id: True
+    if principal.role is Role.director:
+        return principal.may_see
+    return lambda _center_id: False
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str]) -> bool:
+    """May a page of `origin` open the socket? No Origin (not a browser): yes; the
+    service's own origin (same host and port as the Host header, any scheme, so a TLS
+    proxy in front changes nothing): yes; one of `allowed`: yes; else (`null` too) no."""
+    if origin is None:
+        return True
+    normalised = origin.strip().rstrip("/").lower()
+    if normalised in {entry.strip().rstrip("/").lower() for entry in allowed}:
+        return True
+    if not host:
+        return False
+    try:
+        page = urlsplit(normalised)
+        own = urlsplit(f"//{host.strip().lower()}")
+        explicit, own_port = page.port, own.port
+    except ValueError:  # a port that is not a number
+        return False
+    if page.scheme not in _DEFAULT_PORTS or not page.hostname or page.hostname != own.hostname:
+        return False
+    if own_port is None:  # a Host without a port names the default port of the scheme
+        return explicit is None or explicit == _DEFAULT_PORTS[page.scheme]
+    return (explicit or _DEFAULT_PORTS[page.scheme]) == own_port
+
+
+async def check_websocket(
+    websocket: WebSocket,
+    store: TokenStore,
+    allowed_origins: Iterable[str],
+    roles: Iterable[Role | str] = WALL_ROLES,
+    *,
+    accept_first: bool = False,
+) -> Principal | None:
+    """The principal of a WebSocket handshake, or None after closing it.
+
+    Refused: a foreign Origin or a role not in `roles` (4403), no or an invalid token
+    (4401). Closed before `accept()` by default, as refusing a handshake should be; note
+    that uvicorn then answers the handshake with HTTP 403, so a browser sees only a
+    failed connection (close code 1006), not 4401/4403. `accept_first=True` accepts and
+    closes at once with the code, for a page that must tell "token refused" (stop
+    retrying) from "network down" (retry); nothing is sent before the close either way.
+    On success the socket is not yet accepted: the caller accepts it.
+    """
+    allowed = _roles(roles)
+    origin = websocket.headers.get("origin")
+    code: int | None = None
+    principal: Principal | None = None
+    if not origin_allowed(origin, websocket.headers.get("host"), allowed_origins):
+        log.info("WebSocket refused: Origin %r is not allowed", origin)
+        code = CLOSE_FORBIDDEN
+    else:
+        token = bearer_token(websocket)
+        principal = store.verify(token) if token is not None else None
+        if principal is None:
+            token_id = token_id_of(token) if token is not None else None
+            shown = f"{PREFIX}{token_id}" if token_id else "no well-formed token"
+            log.info("WebSocket refused: %s", shown)
+            code = CLOSE_UNAUTHORIZED
+        elif principal.role not in allowed:
+            log.info("WebSocket refused: %s, role not admitted", principal.label)
+            code = CLOSE_FORBIDDEN
+    if code is None:
+        return principal
+    if accept_first:
+        await websocket.accept()
+    await websocket.close(code=code)
+    return None
+
+
+class Authenticator:
+    """The same checks bound to one store, for an app that keeps it in a closure."""
+
+    def __init__(self, store: TokenStore) -> None:
+        self.store = store
+
+    async def __call__(self, request: Request) -> Principal:
+        """Dependency: the caller, whatever the role; 401 without a valid token."""
+        return _verify(request, self.store)
+
+    def requiring(self, *roles: Role | str) -> Dependency:
+        """Dependency: the caller, if their role is one of `roles` (else 403)."""
+        allowed = _roles(roles)
+
+        async def dependency(request: Request) -> Principal:
+            return _check_role(_verify(request, self.store), allowed)
+
+        return dependency
+
+    async def websocket(
+        self,
+        websocket: WebSocket,
+        allowed_origins: Iterable[str],
+        *roles: Role | str,
+        accept_first: bool = False,
+    ) -> Principal | None:
+        """`check_websocket` with this store; `roles` default to inspector and director."""
+        return await check_websocket(
+            websocket, self.store, allowed_origins, roles or WALL_ROLES, accept_first=accept_first
+        )
