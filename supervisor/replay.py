@@ -35,6 +35,7 @@ from supervisor.core.events import InvalidEvent, decode
 from supervisor.core.rules import RuleBook
 from supervisor.core.runner import Runner
 from supervisor.core.silence import CenterWatch
+from supervisor.masking import mask_text
 
 
 def replay(
@@ -60,10 +61,10 @@ def replay(
         try:
             raised += runner.feed(event)
         except (ValueError, OverflowError) as exc:  # e.g. a time beyond the calendar
-            print(f"line {number}: cannot apply this event: {exc}", file=errors)
+            print(f"line {number}: cannot apply this event: {mask_text(str(exc))}", file=errors)
     raised += runner.advance(until)
     for case_id, reason in runner.errors:
-        print(f"case {case_id}: deadlines not computed: {reason}", file=errors)
+        print(f"case {case_id}: deadlines not computed: {mask_text(reason)}", file=errors)
     # An alert a later line proved wrong (a case's events out of event-time order in the
     # file) is not printed: the output is what the events say in event-time order.
     wrong = {resolution.alert_id for resolution in runner.resolved}

@@ -52,6 +52,7 @@ from supervisor.core.rules import (
     WorkingDaysParams,
 )
 from supervisor.core.state import CaseState, LimitState, Rating
+from supervisor.masking import mask_text
 
 E = EventType
 _P = TypeVar("_P")
@@ -245,6 +246,20 @@ class Engine:
             fresh.advanced_to = state.advanced_to
             raised.update((alert.alert_id, alert) for alert in outcome.alerts)
         return fresh, raised
+
+    def promised_deadline(self, state: CaseState) -> datetime | None:
+        """The promised deadline (承诺时限) as the case's facts place it now, local time:
+        from acceptance, moved by approved extensions and by the working time of closed
+        suspensions. None before acceptance, without a promised limit, or when the limit
+        cannot be placed on the calendar. While the case is suspended, the open stretch is
+        not counted yet: the deadline moves later by it when the case resumes (or is
+        concluded), so for a concluded case this is the deadline it was judged against."""
+        if state.accepted_at is None or state.promised is None:
+            return None
+        try:
+            return self.calendar_of(state).local(self._deadline(state, state.promised))
+        except (ValueError, OverflowError):
+            return None
 
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
@@ -671,8 +686,14 @@ class Engine:
             "statutory_limit": state.statutory.label() if state.statutory else "—",
             **fields,
         }
-        title, message = rule.render(values)
-        details = {k: v for k, v in values.items() if k not in ("case_id", "center_id")}
+        # Placeholders carry what centers typed (item names, steps, ids): an ID number or a
+        # phone among them is masked, so alert text never shows one (contract §3).
+        title, message = (mask_text(text) for text in rule.render(values))
+        details = {
+            k: mask_text(v) if isinstance(v, str) else v
+            for k, v in values.items()
+            if k not in ("case_id", "center_id")
+        }
         details["basis"] = rule.spec.basis
         return [
             Alert(

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from supervisor.masking import mask_text
+
 
 class EventType(StrEnum):
     SUBMITTED = "submitted"
@@ -289,9 +291,14 @@ class CaseEvent(BaseModel):
 
 
 class InvalidEvent(ValueError):
-    """A message that is not a contract event; `reason` says why, for the DLQ and logs."""
+    """A message that is not a contract event; `reason` says why, for the DLQ and logs.
+
+    The reason is masked (an ID number or a phone quoted in it, e.g. by a validator that
+    names the bad value, shows as 4527**********1234 or 138****1111): it is read by people
+    in the dead-letter headers, the logs and replay's standard error."""
 
     def __init__(self, reason: str) -> None:
+        reason = mask_text(reason)
         super().__init__(reason)
         self.reason = reason
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaProducer
 
+from supervisor import masking
 from supervisor.centers import CenterRegistry
 from supervisor.core.calendar import WorkCalendar as OfficialCalendar
 from supervisor.settings import Settings
@@ -65,6 +66,7 @@ async def simulate(
     A fixed `seed` with the same clock gives the same events: reuse one only on a fresh
     topic, or the supervisor will (rightly) drop the repeated event_ids as duplicates.
     """
+    masking.install()  # the simulator's applicants are realistic: never in a log line
     if rate <= 0:
         raise ValueError("rate must be positive")
     if backlog_cases < 0:

@@ -10,6 +10,8 @@ import logging
 
 import uvicorn
 
+from supervisor import masking
+from supervisor.auth import install_log_redaction
 from supervisor.settings import Settings
 from supervisor.web.app import create_app
 
@@ -25,6 +27,9 @@ def run(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # uvicorn logs request paths with their query string, and the wall passes ?token=.
+    install_log_redaction()
+    masking.install()  # no applicant's ID number or phone in any log line
     uvicorn.run(
         create_app(settings),
         host=settings.web_host,

@@ -9,6 +9,8 @@ Topics (names from Settings):
   and ticks are handled one at a time;
 - the alerts topic, keyed by alert_id; the dead-letter topic, original bytes plus a
   `reason` header.
+- the facts topic, keyed by case_id: one compact fact per applied event, for the
+  statistics, sent after the state is written and not awaited (supervisor/worker/facts.py).
 
 Case state lives in the changelog-backed table `cases` (RocksDB by default). Alerts are
 published and acknowledged by the broker *before* the state that records them is
@@ -43,8 +45,10 @@ from supervisor.core.pipeline import Processed, process
 from supervisor.core.runner import DueIndex
 from supervisor.core.silence import CenterWatch
 from supervisor.core.state import CaseState
+from supervisor.masking import mask_text
 from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
+from supervisor.worker import facts
 from supervisor.worker.gate import TickGate
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
@@ -183,6 +187,7 @@ def create_app(
         behind=lambda: gate.behind(app.consumer),
     )
 
+    publish_fact = facts.install(app, settings, metrics)
     reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
 
@@ -235,7 +240,7 @@ def create_app(
                         message.partition,
                         message.offset,
                     )
-                    result = Processed(None, None, rejected=f"engine error: {exc!r}")
+                    result = Processed(None, None, rejected=mask_text(f"engine error: {exc!r}"))
                 if result.rejected is not None:
                     metrics.events_rejected.inc()
                     log.warning(
@@ -266,6 +271,7 @@ def create_app(
                 await publish(result.alerts, now())
                 await publish_resolved(result.resolved)
                 keep(result.state, by_event=True)
+                await publish_fact(engine, result.event, result.state)  # not awaited: facts.py
                 await forward(result.event)
                 if message.timestamp:
                     metrics.processing.observe(max(0.0, time.time() - message.timestamp))

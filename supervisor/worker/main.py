@@ -7,6 +7,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from supervisor import masking
 from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
 from supervisor.worker.app import Clock, create_app, ticks_topic
@@ -18,8 +19,9 @@ def topics(settings: Settings) -> dict[str, int]:
     return {
         settings.topic_events: n,
         ticks_topic(settings): n,
-        settings.topic_alerts: n,
+        settings.topic_alerts: 1,  # the alert journal: its offsets are the wall's positions
         settings.topic_dlq: n,
+        settings.topic_facts: n,  # keyed by case_id, like the events
         centers_topic(settings): 1,  # one owner judges every center's silence
     }
 
@@ -34,6 +36,7 @@ def run(settings: Settings, clock_start: datetime | None = None) -> None:
     import faust
 
     logging.basicConfig(level=settings.log_level)
+    masking.install()  # no applicant's ID number or phone in any log line
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(ensure_topics(settings.bootstrap_servers, topics(settings)))
     worker = create_app(settings, clock=shifted_clock(clock_start) if clock_start else None)

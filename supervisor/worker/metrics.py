@@ -48,6 +48,7 @@ class WorkerMetrics:
     rules_reloaded_at: Gauge
     alerts_resolved: Counter
     centers_watched: Gauge
+    facts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -130,6 +131,17 @@ class WorkerMetrics:
                 "supervisor_worker_centers_watched",
                 "Registered centers watched for silence (center.silent) by this worker.",
                 registry=registry,
+            ),
+            facts=_with_labels(
+                Counter(
+                    "supervisor_worker_facts",
+                    "Case facts for the statistics (supervisor/worker/facts.py): published "
+                    "(acknowledged by the broker) or failed (lost: a statistic is off).",
+                    ["result"],
+                    registry=registry,
+                ),
+                "published",
+                "failed",
             ),
         )
 

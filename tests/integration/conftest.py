@@ -44,6 +44,7 @@ class RunningWorker:
     env: dict[str, str]
     log: Path
     started_monotonic: float
+    facts: str = ""
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -67,6 +68,7 @@ def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:
         "SUPERVISOR_TOPIC_EVENTS": f"case-events-{run}",
         "SUPERVISOR_TOPIC_ALERTS": f"alerts-{run}",
         "SUPERVISOR_TOPIC_DLQ": f"case-events-{run}.dlq",
+        "SUPERVISOR_TOPIC_FACTS": f"case-facts-{run}",
         "SUPERVISOR_APP_ID": f"supervisor-test-{run}",
         "SUPERVISOR_DATA_DIR": str(home / "data"),
         "SUPERVISOR_WORKER_WEB_PORT": str(free_port()),
@@ -101,6 +103,7 @@ def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
             env=env,
             log=log,
             started_monotonic=started,
+            facts=settings.topic_facts,
         )
     finally:
         terminate(process)

@@ -1,0 +1,240 @@
+"""Personal data masked wherever people read it (issue 4 item 6): 张*丰, 4527**********1234,
+138****1111.
+
+An applicant's name, ID number and phone are kept in the case record (the event history
+in the worker's table, the dead-letter topic keeps a rejected message's original bytes),
+but never appear unmasked on the wall, in the API, in alert text or in logs. Pure
+functions, plus a logging filter:
+
+- `mask_name`, `mask_id_number`, `mask_phone`: one known field;
+- `mask_applicant`: the contract's `applicant` object;
+- `mask_text`: free text (an alert message, a rejection reason, a log line), in which
+  every Chinese resident ID number (18 characters, the last may be X, with a plausible
+  area and birth date) and every mainland mobile number (1[3-9] and 9 digits, also
+  written 138-0000-1111, 138 0000 1111 or +86…) is masked. Names cannot be found in free
+  text: the code never writes one there.
+- `MaskingFilter` and `install()`: every log record of the process masked (see
+  `install` for why a filter on the root logger alone is not enough).
+
+Masking keeps the length of the value (one `*` per hidden character) and hides at least
+half of any value too short for the usual head and tail, so a masked value never contains
+the original. Already-masked text is left as it is (`mask_text` is idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+MASK: Final = "*"
+
+#: An 18-character resident ID number (GB 11643): area (first digit 1-8), birth date
+#: (18xx-20xx, month 01-12, day 01-31), order, check character. Also written 6-8-4 with
+#: spaces. Not inside a longer run of digits.
+_ID_NUMBER: Final = re.compile(
+    r"(?<![0-9])"
+    r"[1-8][0-9]{5} ?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]) ?"
+    r"[0-9]{3}[0-9Xx]"
+    r"(?![0-9Xx])"
+)
+#: A mainland mobile number, optionally with +86/86 in front and - or space after the
+#: third and seventh digit. Not inside a longer run of digits.
+_MOBILE: Final = re.compile(
+    r"(?<![0-9])(?P<country>\+?86[ -]?)?(?P<number>1[3-9][0-9](?:[ -]?[0-9]{4}){2})(?![0-9])"
+)
+
+
+def _keep(value: str, head: int, tail: int) -> str:
+    """`value` with all but `head` leading and `tail` trailing characters starred.
+
+    Separators (space, -) in the hidden middle stay, so 138-0000-1111 reads 138-****-1111.
+    A value too short for head and tail keeps at most a quarter at each end."""
+    if len(value) < head + tail + 4:
+        head = min(head, len(value) // 4)
+        tail = min(tail, len(value) // 4)
+    middle = value[head : len(value) - tail]
+    hidden = "".join(c if c in " -" else MASK for c in middle)
+    return value[:head] + hidden + value[len(value) - tail :]
+
+
+def mask_name(name: str) -> str:
+    """张三丰 -> 张*丰, 欧阳娜娜 -> 欧**娜, 张三 -> 张*, a one-character name -> *."""
+    name = name.strip()
+    if len(name) <= 1:
+        return MASK * len(name)
+    if len(name) == 2:
+        return name[0] + MASK
+    return name[0] + MASK * (len(name) - 2) + name[-1]
+
+
+def mask_id_number(id_number: str) -> str:
+    """452701199001011234 -> 4527**********1234 (first 4 and last 4 kept)."""
+    return _keep(id_number.strip(), 4, 4)
+
+
+def mask_phone(phone: str) -> str:
+    """13800001111 -> 138****1111 (first 3 and last 4 kept); +86 in front stays."""
+    phone = phone.strip()
+    match = re.fullmatch(r"(\+?86[ -]?)(1[0-9 -]+)", phone)
+    if match and len(match.group(2)) >= 11:
+        return match.group(1) + _keep(match.group(2), 3, 4)
+    return _keep(phone, 3, 4)
+
+
+def mask_text(text: str) -> str:
+    """Free text with every ID number and mobile number in it masked."""
+    if not text:
+        return text
+    text = _ID_NUMBER.sub(lambda m: _keep(m.group(0), 4, 4), text)
+    return _MOBILE.sub(lambda m: (m.group("country") or "") + _keep(m.group("number"), 3, 4), text)
+
+
+_FIELDS: Final = {"name": mask_name, "id_number": mask_id_number, "phone": mask_phone}
+
+
+def mask_applicant(applicant: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The contract's `applicant` object, masked: name, id_number and phone by their own
+    rule (a number sent instead of a string comes back as a masked string); anything else
+    (the contract allows nothing else, a center may send it) as free text; None stays."""
+    if applicant is None:
+        return None
+    masked: dict[str, Any] = {}
+    for key, value in applicant.items():
+        rule = _FIELDS.get(key)
+        if (
+            rule is not None
+            and isinstance(value, str | int | float)
+            and not isinstance(value, bool)
+        ):
+            masked[key] = rule(str(value))
+        else:
+            masked[key] = _mask_value(value)
+    return masked
+
+
+def _mask_value(value: Any) -> Any:
+    """Any JSON value with every string (and number) in it masked as free text."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int | float):
+        text = str(value)
+        return value if mask_text(text) == text else mask_text(text)
+    if isinstance(value, Mapping):
+        return {key: _mask_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_value(item) for item in value]
+    return mask_text(repr(value))
+
+
+# -- logging ------------------------------------------------------------------------------
+
+
+class _Masked:
+    """A log argument whose str() and repr() are masked (keeps %s and %r working)."""
+
+    __slots__ = ("_repr", "_str")
+
+    def __init__(self, value: object) -> None:
+        self._str = mask_text(str(value))
+        self._repr = mask_text(repr(value))
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        return self._repr
+
+
+def _mask_arg(value: object) -> object:
+    if isinstance(value, str):
+        return mask_text(value)
+    if value is None or isinstance(value, bool | float):
+        return value
+    if mask_text(str(value)) == str(value) and mask_text(repr(value)) == repr(value):
+        return value
+    return _Masked(value)
+
+
+def mask_record(record: logging.LogRecord) -> None:
+    """Mask a log record in place: its message and arguments, its exception text and
+    stack. Arguments are masked one by one where that keeps the record formattable (a
+    handler may read `record.args`, as uvicorn's access log does); otherwise the record
+    is flattened to its masked message. Idempotent."""
+    if getattr(record, "_masked", False):
+        return
+    setattr(record, "_masked", True)  # noqa: B010 (LogRecord declares no such field)
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed call: logging would print the arguments; never them
+        record.msg = mask_text(f"{record.msg} (arguments: {record.args!r})")
+        record.args = None
+    else:
+        masked = mask_text(message)
+        if masked != message:
+            _mask_message(record, masked)
+    if record.exc_info and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        record.exc_text = mask_text(text)
+        if record.exc_text != text:
+            record.exc_info = None  # a formatter that renders exc_info itself would leak it
+    elif record.exc_text:
+        record.exc_text = mask_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = mask_text(record.stack_info)
+
+
+def _mask_message(record: logging.LogRecord, masked: str) -> None:
+    msg, args = record.msg, record.args
+    record.msg = mask_text(msg) if isinstance(msg, str) else _Masked(msg)
+    if isinstance(args, Mapping):
+        record.args = {key: _mask_arg(value) for key, value in args.items()}
+    elif isinstance(args, tuple):
+        record.args = tuple(_mask_arg(value) for value in args)
+    try:
+        if record.getMessage() == masked:
+            return
+    except Exception:
+        pass
+    record.msg, record.args = masked, None  # flattened: the masked text as it was meant
+
+
+class MaskingFilter(logging.Filter):
+    """Masks every record it sees (see `mask_record`); never drops one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mask_record(record)
+        return True
+
+
+_FACTORY_MARK: Final = "_supervisor_masking"
+
+
+def install() -> None:
+    """Mask every log record of this process; idempotent. Called by the worker, web and
+    simulator entry points.
+
+    A filter on the root logger sees only records logged on the root logger itself, not
+    those of child loggers that propagate to its handlers, and Faust and uvicorn set up
+    their own handlers (uvicorn's loggers do not propagate at all). So the filter goes on
+    the root logger and each of its handlers, and the record factory is wrapped so that
+    every record, of any logger and for any handler added later, is masked when created.
+    """
+    root = logging.getLogger()
+    for holder in (root, *root.handlers):
+        if not any(isinstance(f, MaskingFilter) for f in holder.filters):
+            holder.addFilter(MaskingFilter())
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, _FACTORY_MARK, False):
+        return
+
+    def masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        mask_record(record)
+        return record
+
+    setattr(masking_factory, _FACTORY_MARK, True)
+    logging.setLogRecordFactory(masking_factory)

@@ -1,0 +1,131 @@
+"""Case facts: one compact record per applied event, for the wall's headline figures and
+the per-center statistics (issue 4 items 1 and 4; read by `supervisor.web.stats`).
+
+After each event the worker applied (not a re-delivery, not a rejected message), it sends
+to the facts topic (`SUPERVISOR_TOPIC_FACTS`, default `case-facts`, as many partitions as
+the events topic), keyed by case_id, one UTF-8 JSON object:
+
+    {"case_id": "451221-2026-0001234", "center_id": "451221",
+     "event_type": "concluded", "occurred_at": "2026-11-20T16:00:00+08:00",
+     "status": "concluded",                      # the case's status after the event
+     "accepted_at": "2026-11-16T10:00:00+08:00",  # or null
+     "concluded_at": "2026-11-20T16:00:00+08:00", # or null
+     "deadline": "2026-11-24T00:00:00+08:00",     # promised deadline (engine), or null
+     "on_time": true}                             # concluded after acceptance: by the
+                                                  # deadline or not; else null
+
+Times are ISO 8601 in the center's local time (with fractions of a second only when the
+event had them); `status` is one of received, open, concluded, not_accepted, withdrawn.
+No personal data: a fact names the case, never the applicant. A late event re-judges the
+case, and its fact carries the re-judged state.
+
+Delivery: a fact is handed to the producer after the case state is written, and not
+awaited (unlike alerts, which are acknowledged before the state that records them). A
+fact lost in a crash between the two is not sent again, because the re-delivered event is
+then a duplicate; a fact sent again (the state write was lost, the event is applied once
+more) has the same (case_id, event_type, occurred_at), by which readers de-duplicate. So a
+lost fact only skews a statistic (a count it carried stays missing; whether the case is
+open is right again from its next fact); it never loses an alert nor delays the case.
+Failures are counted (`supervisor_worker_facts_total{result="failed"}`) and logged, and
+never stop the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import faust
+
+from supervisor.core.engine import Engine
+from supervisor.core.events import CaseEvent
+from supervisor.core.state import CaseState
+from supervisor.settings import Settings
+from supervisor.worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+#: Sends (key, value) to the facts topic; returns what the producer will complete (for
+#: Faust, a FutureMessage: an asyncio future).
+Send = Callable[[bytes, bytes], Awaitable[Awaitable[Any]]]
+
+
+def _iso(instant: datetime | None, engine: Engine, state: CaseState) -> str | None:
+    if instant is None:
+        return None
+    return engine.calendar_of(state).local(instant).isoformat()
+
+
+def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
+    """The fact of `event` applied to its case, whose state after the event is `state`."""
+    deadline = engine.promised_deadline(state)
+    on_time: bool | None = None
+    if (
+        state.status == "concluded"
+        and state.accepted_at is not None
+        and state.concluded_at is not None
+        and deadline is not None
+    ):
+        on_time = state.concluded_at <= deadline
+    return {
+        "case_id": state.case_id,
+        "center_id": state.center_id,
+        "event_type": event.type.value,
+        "occurred_at": _iso(event.occurred_at, engine, state),
+        "status": state.status,
+        "accepted_at": _iso(state.accepted_at, engine, state),
+        "concluded_at": _iso(state.concluded_at, engine, state),
+        "deadline": _iso(deadline, engine, state),
+        "on_time": on_time,
+    }
+
+
+def encode(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Kafka key (the case_id) and value (compact UTF-8 JSON) of a fact."""
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return str(document["case_id"]).encode(), body
+
+
+def install(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> FactPublisher:
+    """The facts topic of `app` and the publisher the cases agent calls."""
+    topic = app.topic(settings.topic_facts, key_serializer="raw", value_serializer="raw")
+
+    async def send(key: bytes, value: bytes) -> Awaitable[Any]:
+        return await topic.send(key=key, value=value)
+
+    return FactPublisher(send, metrics)
+
+
+class FactPublisher:
+    """Called by the cases agent after `keep(...)`: `await publish(engine, event, state)`."""
+
+    def __init__(self, send: Send, metrics: WorkerMetrics) -> None:
+        self._send = send
+        self._metrics = metrics
+
+    async def __call__(self, engine: Engine, event: CaseEvent, state: CaseState) -> None:
+        try:
+            key, value = encode(fact(engine, event, state))
+            pending = await self._send(key, value)
+        except Exception:  # a statistic must never stop the supervision
+            self._metrics.facts.labels("failed").inc()
+            log.exception("case fact of %s not sent", state.case_id)
+            return
+        # A future already (Faust's FutureMessage): no task, only a callback.
+        asyncio.ensure_future(pending).add_done_callback(
+            lambda done: self._delivered(done, state.case_id)
+        )
+
+    def _delivered(self, done: asyncio.Future[Any], case_id: str) -> None:
+        error = None if not done.cancelled() else "cancelled"
+        if error is None and done.exception() is not None:
+            error = repr(done.exception())
+        if error is None:
+            self._metrics.facts.labels("published").inc()
+            return
+        self._metrics.facts.labels("failed").inc()
+        log.warning("case fact of %s not delivered: %s", case_id, error)

@@ -1,0 +1,130 @@
+"""Case facts from a real `supervisor worker` on the real broker: one per applied event,
+keyed by case_id, with the case's status, promised deadline and on-time judgement."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supervisor.web.stats import StatsBook
+from tests.core.factories import event_doc
+
+from .conftest import CLOCK_START, running_worker, worker_env
+from .kafka_io import collect, collect_until_quiet, produce
+
+pytestmark = pytest.mark.integration
+
+APPLICANT = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
+
+
+def case_id(center: str) -> str:
+    return f"{center}-2026-{uuid.uuid4().int % 10**7:07d}"
+
+
+def doc(kind: str, at: str, case: str, **payload: Any) -> dict[str, Any]:
+    return event_doc(kind, at, case_id=case, center_id=case.split("-")[0], **payload)
+
+
+def accepted(case: str, at: str, days: float) -> dict[str, Any]:
+    return doc(
+        "accepted",
+        at,
+        case,
+        item_code="451221-XK-0042",
+        item_name="食品经营许可（新办）",
+        promised_limit={"value": days, "unit": "working_day"},
+    )
+
+
+async def test_the_worker_publishes_a_fact_per_applied_event(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = worker_env(kafka_bootstrap, tmp_path, uuid.uuid4().hex[:8])
+    suspended = case_id("451221")  # on time thanks to a suspension
+    late = case_id("451224103")  # concluded after its deadline
+    acceptance = accepted(suspended, "2026-11-16T10:00:00+08:00", 3)
+    first = [
+        (suspended, doc("submitted", "2026-11-16T09:30:00+08:00", suspended) | {
+            "applicant": APPLICANT
+        }),
+        (suspended, acceptance),
+        (suspended, acceptance),  # re-delivered: no second fact
+        (suspended, b"{not json"),  # dead letter: no fact
+        (suspended, doc("suspended", "2026-11-17T10:00:00+08:00", suspended,
+                        reason_code="testing")),
+        (suspended, doc("resumed", "2026-11-18T10:00:00+08:00", suspended)),
+        (suspended, doc("decided", "2026-11-19T15:00:00+08:00", suspended, outcome="approve")),
+        (suspended, doc("concluded", "2026-11-20T16:00:00+08:00", suspended)),
+        (late, accepted(late, "2026-11-16T10:00:00+08:00", 1)),
+        (late, doc("decided", "2026-11-19T15:00:00+08:00", late, outcome="approve")),
+        (late, doc("concluded", "2026-11-19T16:00:00+08:00", late)),
+    ]  # fmt: skip
+    expected = 6 + 3
+    with running_worker(env, tmp_path / "worker.log") as worker:
+        await produce(worker.bootstrap, worker.events, first)
+        await collect(worker.bootstrap, worker.facts, lambda rs: len(rs) >= expected)
+        records = await collect_until_quiet(
+            worker.bootstrap, worker.facts, not_before=time.monotonic(), quiet=3
+        )
+
+    assert len(records) == expected, [r.value for r in records]
+    raw = b"".join(r.value or b"" for r in records)
+    assert not any(value.encode() in raw for value in APPLICANT.values())
+    facts = [json.loads(r.value or b"") for r in records]
+    assert {r.key for r in records} == {suspended.encode(), late.encode()}
+    for record, item in zip(records, facts, strict=True):
+        assert record.key == item["case_id"].encode()
+
+    mine = [f for f in facts if f["case_id"] == suspended]
+    assert [(f["event_type"], f["status"], f["deadline"], f["on_time"]) for f in mine] == [
+        ("submitted", "received", None, None),
+        ("accepted", "open", "2026-11-20T00:00:00+08:00", None),
+        ("suspended", "open", "2026-11-20T00:00:00+08:00", None),
+        # one working day suspended: the deadline moves a working day later
+        ("resumed", "open", "2026-11-21T00:00:00+08:00", None),
+        ("decided", "open", "2026-11-21T00:00:00+08:00", None),
+        ("concluded", "concluded", "2026-11-21T00:00:00+08:00", True),
+    ]
+    assert mine[-1] == {
+        "case_id": suspended,
+        "center_id": "451221",
+        "event_type": "concluded",
+        "occurred_at": "2026-11-20T16:00:00+08:00",
+        "status": "concluded",
+        "accepted_at": "2026-11-16T10:00:00+08:00",
+        "concluded_at": "2026-11-20T16:00:00+08:00",
+        "deadline": "2026-11-21T00:00:00+08:00",
+        "on_time": True,
+    }
+    theirs = [f for f in facts if f["case_id"] == late]
+    assert [(f["event_type"], f["status"], f["on_time"]) for f in theirs] == [
+        ("accepted", "open", None),
+        ("decided", "open", None),
+        ("concluded", "concluded", False),
+    ]
+    assert theirs[-1]["deadline"] == "2026-11-18T00:00:00+08:00"
+    assert theirs[-1]["center_id"] == "451224103"
+
+    # What the web service will make of them.
+    book = StatsBook()
+    for item in facts:
+        book.add(item, arrived_at=datetime.fromisoformat(CLOCK_START))
+    stats = book.per_center(date(2026, 11, 1), date(2026, 11, 30))
+    assert stats["451221"].to_dict() | {"center_id": None} == {
+        "center_id": None,
+        "accepted": 1,
+        "concluded": 1,
+        "on_time": 1,
+        "overdue": 0,
+        "not_accepted": 0,
+        "withdrawn": 0,
+        "on_time_rate": 1.0,
+    }
+    assert (stats["451224103"].concluded, stats["451224103"].on_time_rate) == (1, 0.0)
+    assert book.headline(datetime.fromisoformat(CLOCK_START)).open_cases == 0

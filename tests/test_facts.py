@@ -1,0 +1,158 @@
+"""Case facts without a broker: `Engine.promised_deadline` and `facts.fact` along a case's
+life (the worker publishing them is tests/integration/test_facts.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from supervisor.core.engine import Engine
+from supervisor.core.events import CaseEvent, from_document
+from supervisor.core.state import CaseState
+from supervisor.worker.facts import FactPublisher, encode, fact
+from supervisor.worker.metrics import WorkerMetrics
+from tests.core.factories import accepted, engine, event, event_doc
+
+
+def story(the_engine: Engine, *events: CaseEvent) -> list[dict[str, Any]]:
+    state: CaseState | None = None
+    facts = []
+    for item in events:
+        outcome = the_engine.apply(state, item)
+        state = outcome.state
+        facts.append(fact(the_engine, item, state))
+    return facts
+
+
+def test_the_promised_deadline_follows_suspensions_and_extensions() -> None:
+    the_engine = engine()
+    # The contract's example: accepted Wed 30 Sep 10:00, 3 working days → 24:00 Sat 10 Oct.
+    state = the_engine.apply(None, accepted("2026-09-30T10:00:00+08:00", 3)).state
+    assert the_engine.promised_deadline(state) == datetime.fromisoformat(
+        "2026-10-11T00:00:00+08:00"
+    )
+    assert the_engine.promised_deadline(CaseState(case_id="x", center_id="451221")) is None
+    # Accepted Mon 23 Nov, 3 working days; suspended Wed 12:00 to Mon 12:00 (3 working days).
+    facts = story(
+        the_engine,
+        event("submitted", "2026-11-23T09:00:00+08:00"),
+        accepted("2026-11-23T10:00:00+08:00", 3, statutory=None),
+        event("suspended", "2026-11-25T12:00:00+08:00", reason_code="inspection"),
+        event("resumed", "2026-11-30T12:00:00+08:00"),
+        event(
+            "extended",
+            "2026-12-01T09:00:00+08:00",
+            value=1,
+            unit="working_day",
+            approved_by="局长",
+        ),
+        event("decided", "2026-12-02T15:00:00+08:00", outcome="approve", reason="符合条件"),
+        event("concluded", "2026-12-02T16:00:00+08:00"),
+        event("delivered", "2026-12-03T10:00:00+08:00"),
+    )
+    assert [(f["event_type"], f["status"], f["deadline"], f["on_time"]) for f in facts] == [
+        ("submitted", "received", None, None),
+        ("accepted", "open", "2026-11-27T00:00:00+08:00", None),
+        # the open stretch is not counted until the case resumes
+        ("suspended", "open", "2026-11-27T00:00:00+08:00", None),
+        ("resumed", "open", "2026-12-02T00:00:00+08:00", None),
+        ("extended", "open", "2026-12-03T00:00:00+08:00", None),
+        ("decided", "open", "2026-12-03T00:00:00+08:00", None),
+        ("concluded", "concluded", "2026-12-03T00:00:00+08:00", True),
+        ("delivered", "concluded", "2026-12-03T00:00:00+08:00", True),
+    ]
+    assert facts[-1] == {
+        "case_id": "451221-2026-0000001",
+        "center_id": "451221",
+        "event_type": "delivered",
+        "occurred_at": "2026-12-03T10:00:00+08:00",
+        "status": "concluded",
+        "accepted_at": "2026-11-23T10:00:00+08:00",
+        "concluded_at": "2026-12-02T16:00:00+08:00",
+        "deadline": "2026-12-03T00:00:00+08:00",
+        "on_time": True,
+    }
+
+
+def test_on_time_is_judged_only_for_a_conclusion_after_acceptance() -> None:
+    the_engine = engine()
+    late = story(
+        the_engine,
+        accepted("2026-11-16T10:00:00+08:00", 3, case_id="C-1"),
+        event("decided", "2026-11-20T09:00:00+08:00", outcome="approve", case_id="C-1"),
+        event("concluded", "2026-11-20T10:00:00+08:00", case_id="C-1"),
+    )
+    assert (late[-1]["deadline"], late[-1]["on_time"]) == ("2026-11-20T00:00:00+08:00", False)
+    exactly = story(
+        the_engine,
+        accepted("2026-11-16T10:00:00+08:00", 3, case_id="C-2", immediate=True),
+        event("concluded", "2026-11-20T00:00:00+08:00", case_id="C-2"),
+    )
+    assert exactly[-1]["on_time"] is True  # at the deadline itself: not yet overdue
+    never_accepted = story(the_engine, event("concluded", "2026-11-20T10:00:00+08:00"))
+    assert never_accepted[-1]["status"] == "concluded"
+    assert never_accepted[-1]["on_time"] is None and never_accepted[-1]["deadline"] is None
+    withdrawn = story(
+        the_engine,
+        accepted("2026-11-16T10:00:00+08:00", 3, case_id="C-3"),
+        event("withdrawn", "2026-11-17T10:00:00+08:00", case_id="C-3"),
+    )
+    assert (withdrawn[-1]["status"], withdrawn[-1]["on_time"]) == ("withdrawn", None)
+
+
+def test_a_fact_carries_no_personal_data() -> None:
+    the_engine = engine()
+    applicant = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
+    submitted = from_document(
+        event_doc("submitted", "2026-11-23T09:00:00+08:00") | {"applicant": applicant}
+    )
+    document = fact(the_engine, submitted, the_engine.apply(None, submitted).state)
+    assert set(document) == {
+        "case_id",
+        "center_id",
+        "event_type",
+        "occurred_at",
+        "status",
+        "accepted_at",
+        "concluded_at",
+        "deadline",
+        "on_time",
+    }
+    key, value = encode(document)
+    assert key == b"451221-2026-0000001"
+    assert json.loads(value) == document
+    assert not any(secret.encode() in value for secret in applicant.values())
+
+
+def test_the_publisher_counts_and_never_raises() -> None:
+    async def scenario() -> dict[str, float]:
+        registry = CollectorRegistry()
+        metrics = WorkerMetrics.create(registry)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = []
+
+        async def send(key: bytes, value: bytes) -> asyncio.Future[Any]:
+            if key == b"broken":
+                raise RuntimeError("producer closed")
+            futures.append(loop.create_future())
+            return futures[-1]
+
+        publish = FactPublisher(send, metrics)
+        the_engine = engine()
+        for case in ("ok", "lost", "broken"):
+            item = accepted("2026-11-23T10:00:00+08:00", 3, case_id=case)
+            await publish(the_engine, item, the_engine.apply(None, item).state)
+        futures[0].set_result(None)
+        futures[1].set_exception(RuntimeError("not acknowledged"))
+        await asyncio.sleep(0)
+        return {
+            result: registry.get_sample_value("supervisor_worker_facts_total", {"result": result})
+            or 0.0
+            for result in ("published", "failed")
+        }
+
+    assert asyncio.run(scenario()) == {"published": 1.0, "failed": 2.0}

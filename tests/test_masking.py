@@ -1,0 +1,312 @@
+"""Personal data masked (issue 4 item 6): the functions, the logging filter, and the data
+path from a center's event to a rejection reason and alert text."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from supervisor import masking
+from supervisor.core.pipeline import process
+from supervisor.core.state import CaseState
+from supervisor.masking import (
+    MaskingFilter,
+    mask_applicant,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    mask_text,
+)
+from supervisor.simulate import people
+from tests.core.factories import engine, event_doc
+
+ID_NUMBER = "452701199001011234"
+PHONE = "13800001111"
+
+# -- the issue's examples -----------------------------------------------------------------
+
+
+def test_the_examples_of_the_issue() -> None:
+    assert mask_name("张三丰") == "张*丰"
+    assert mask_id_number(ID_NUMBER) == "4527**********1234"
+    assert mask_phone(PHONE) == "138****1111"
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [("张三丰", "张*丰"), ("张三", "张*"), ("欧阳娜娜", "欧**娜"), ("韦", "*"), ("", "")],
+)
+def test_names_keep_the_first_and_the_last_character(name: str, masked: str) -> None:
+    assert mask_name(name) == masked
+
+
+def test_id_numbers_and_phones() -> None:
+    assert mask_id_number("45270119900101123X") == "4527**********123X"
+    assert mask_phone("+8613800001111") == "+86138****1111"
+    assert mask_phone("138-0000-1111") == "138-****-1111"
+    # too short for the usual head and tail: at least half is hidden
+    assert mask_phone("12345") == "1***5"
+    assert mask_id_number("1234") == "1**4"
+
+
+def test_free_text() -> None:
+    text = f"申请人身份证号{ID_NUMBER}，电话{PHONE}；备用 +86 139-1234-5678。"
+    assert (
+        mask_text(text)
+        == "申请人身份证号4527**********1234，电话138****1111；备用 +86 139-****-5678。"
+    )
+    assert mask_text("证件 45270119900101123x") == "证件 4527**********123x"
+    assert mask_text("ID 452701 19900101 1234") == "ID 4527** ******** 1234"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "451221-2026-0001234",  # a case id
+        "deadline.overdue:451221-2026-0001234:r2",
+        "2026-11-20T00:00:00+08:00",
+        "case-events/3/1234567",
+        "4527011990010112345",  # 19 digits: neither an ID number nor a phone
+        "123456789012345678",  # no plausible birth date
+        "12800001111",  # no mobile prefix 12
+        "138****1111 and 4527**********1234",  # already masked
+    ],
+)
+def test_what_is_not_personal_data_stays(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_applicant_objects() -> None:
+    applicant = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
+    assert mask_applicant(applicant) == {
+        "name": "李*梅",
+        "id_number": "4527**********0021",
+        "phone": "139****1234",
+    }
+    assert mask_applicant(None) is None
+    # numbers instead of strings, and fields the contract does not know
+    assert mask_applicant({"phone": 13977881234, "note": ["回访 13977881234"], "age": 30}) == {
+        "phone": "139****1234",
+        "note": ["回访 139****1234"],
+        "age": 30,
+    }
+
+
+# -- properties ---------------------------------------------------------------------------
+
+ids = st.builds(
+    lambda seed, area, birth, female: people.id_number(random.Random(seed), area, birth, female),
+    st.integers(0, 2**32),
+    st.sampled_from(["451202", "452701", "452723", "110101", "440305"]),
+    st.dates(date(1920, 1, 1), date(2010, 12, 31)),
+    st.booleans(),
+)
+phones = st.builds(lambda seed: people.phone(random.Random(seed)), st.integers(0, 2**32))
+#: Text around a value: anything but digits and X (which would make it a longer number).
+around = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="0123456789Xx"),
+    max_size=20,
+)
+
+
+@given(ids, phones, around, around.filter(bool), around)
+def test_masked_text_never_contains_a_number_it_held(
+    id_number: str, phone: str, before: str, between: str, after: str
+) -> None:
+    masked = mask_text(before + id_number + between + phone + after)
+    assert id_number not in masked
+    assert phone not in masked
+    assert id_number[:4] + "*" * 10 + id_number[-4:] in masked
+    assert phone[:3] + "****" + phone[-4:] in masked
+
+
+@given(st.text(st.sampled_from("0123456789"), min_size=1, max_size=60))
+def test_a_masked_digit_run_never_contains_the_original(digits: str) -> None:
+    for masked in (mask_phone(digits), mask_id_number(digits)):
+        assert len(masked) == len(digits)
+        assert digits not in masked
+        assert masked.count("*") * 3 >= len(digits)  # 4 of 11 for a phone, 10 of 18
+
+
+@given(st.text(st.characters(whitelist_categories=("Lo", "Lu", "Ll")), min_size=2, max_size=12))
+def test_a_masked_name_is_never_the_name(name: str) -> None:
+    masked = mask_name(name)
+    assert masked != name
+    assert len(masked) == len(name)
+    assert masked[0] == name[0]
+
+
+@given(st.text(st.sampled_from("0123456789X-+ 86abc电话号码"), max_size=60))
+def test_masking_text_is_idempotent_and_keeps_its_length(text: str) -> None:
+    once = mask_text(text)
+    assert mask_text(once) == once
+    assert len(once) == len(text)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(blacklist_characters="0123456789"), min_size=1, max_size=5),
+            st.text(st.sampled_from("0123456789"), max_size=10),
+        ),
+        max_size=8,
+    )
+)
+def test_text_without_long_digit_runs_is_unchanged(parts: list[tuple[str, str]]) -> None:
+    # At most 10 digits in a row: no phone (11) and no ID number (17 + check) fits.
+    text = "".join(other + digits for other, digits in parts)
+    assert mask_text(text) == text
+
+
+# -- logging ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger("tests.masking.filter")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_filter_masks_messages_arguments_and_tracebacks(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = captured
+    logger.info("dead letter: applicant.phone %s, id %r", PHONE, ID_NUMBER)
+    logger.info(f"formatted before logging: {PHONE}")
+    logger.info("a number argument %d", int(PHONE))
+    logger.info("a mapping argument %(phone)s", {"phone": PHONE})
+    logger.info("an object argument %s", {"applicant": {"id_number": ID_NUMBER}})
+    logger.info("nothing personal: case %s at offset %d", "451221-2026-0001234", 17)
+    try:
+        raise ValueError(f"input_value='{PHONE}'")
+    except ValueError:
+        logger.exception("engine failed on case %s", "451221-2026-0001234")
+    logger.info("stack", stack_info=True)
+    text = stream.getvalue()
+    assert PHONE not in text and ID_NUMBER not in text
+    assert "dead letter: applicant.phone 138****1111, id '4527**********1234'" in text
+    assert "a number argument 138****1111" in text
+    assert "a mapping argument 138****1111" in text
+    assert "nothing personal: case 451221-2026-0001234 at offset 17" in text
+    assert "input_value='138****1111'" in text  # the traceback's exception line
+
+
+def test_masking_keeps_structured_arguments_when_it_can() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', None, None
+    )
+    record.args = ("127.0.0.1:5000", "GET", f"/api/alerts?q={PHONE}", "1.1", 200)
+    MaskingFilter().filter(record)
+    assert isinstance(record.args, tuple) and len(record.args) == 5  # uvicorn unpacks them
+    assert record.args[2] == "/api/alerts?q=138****1111"
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /api/alerts?q=138****1111 HTTP/1.1" 200'
+
+
+@pytest.fixture
+def installed() -> Iterator[io.StringIO]:
+    """`masking.install()` on a root logger with one handler; undone afterwards."""
+    root = logging.getLogger()
+    factory = logging.getLogRecordFactory()
+    handlers, filters, level = root.handlers[:], root.filters[:], root.level
+    stream = io.StringIO()
+    root.handlers = [logging.StreamHandler(stream)]
+    root.setLevel(logging.INFO)
+    try:
+        masking.install()
+        masking.install()  # idempotent
+        yield stream
+    finally:
+        logging.setLogRecordFactory(factory)
+        root.handlers, root.filters = handlers, filters
+        root.setLevel(level)
+
+
+def test_install_masks_every_logger_and_every_handler(installed: io.StringIO) -> None:
+    root = logging.getLogger()
+    assert sum(isinstance(f, MaskingFilter) for f in root.filters) == 1
+    assert sum(isinstance(f, MaskingFilter) for f in root.handlers[0].filters) == 1
+    # a child logger propagating to the root's handler
+    logging.getLogger("supervisor.worker.test").warning("phone %s", PHONE)
+    # a logger that does not propagate, with a handler added after install (like uvicorn's)
+    own = io.StringIO()
+    apart = logging.getLogger("tests.masking.apart")
+    apart.propagate = False
+    apart.addHandler(logging.StreamHandler(own))
+    try:
+        apart.warning("id %s", ID_NUMBER)
+    finally:
+        apart.handlers.clear()
+    assert installed.getvalue() == "phone 138****1111\n"
+    assert own.getvalue() == "id 4527**********1234\n"
+
+
+# -- the data path ------------------------------------------------------------------------
+
+
+def test_events_with_applicants_through_the_pipeline_leave_nothing_unmasked() -> None:
+    """Events carry applicants; one is malformed in its phone, one names a phone in its
+    type, one has a phone typed into the item name: rejection reasons and every alert's
+    text show none of it unmasked."""
+    the_engine = engine()
+    states: dict[str, CaseState] = {}
+    applicant = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
+    case = "451221-2026-0009999"
+    long_phone = "13977881234" * 3 + "1234567"  # 40 characters: over the 32 allowed
+    messages = [
+        event_doc("submitted", "2026-11-16T09:00:00+08:00", case_id=case)
+        | {"applicant": applicant},
+        event_doc("submitted", "2026-11-16T09:01:00+08:00", case_id=case)
+        | {"applicant": {**applicant, "phone": long_phone}},
+        event_doc("submitted", "2026-11-16T09:02:00+08:00", case_id=case) | {"type": PHONE},
+        event_doc(
+            "accepted",
+            "2026-11-16T10:00:00+08:00",
+            case_id=case,
+            item_code="451221-XK-0042",
+            item_name=f"食品经营许可（申请人电话{PHONE}，身份证{ID_NUMBER}）",
+            promised_limit={"value": 1, "unit": "working_day"},
+            fee_standard=0,
+        ),
+        event_doc("fee_charged", "2026-11-16T10:05:00+08:00", case_id=case, amount=50),
+        event_doc("concluded", "2026-11-20T10:00:00+08:00", case_id=case),
+    ]
+    rejected: list[str] = []
+    alerts: list[dict[str, object]] = []
+    for document in messages:
+        result = process(the_engine, json.dumps(document, ensure_ascii=False), states.get)
+        if result.rejected is not None:
+            rejected.append(result.rejected)
+            continue
+        assert result.state is not None
+        states[result.state.case_id] = result.state
+        alerts += [alert.to_dict() for alert in result.alerts]
+
+    assert len(rejected) == 2
+    assert rejected[0].startswith("applicant.phone")
+    assert "unknown event type '138****1111'" in rejected[1]
+    rules = {str(alert["rule_id"]) for alert in alerts}
+    assert {"fee.overcharge", "deadline.overdue", "workflow.no_decision"} <= rules
+    published = json.dumps([rejected, alerts], ensure_ascii=False)
+    for secret in (PHONE, ID_NUMBER, long_phone, *applicant.values()):
+        assert secret not in published
+    overcharge = next(a for a in alerts if a["rule_id"] == "fee.overcharge")
+    assert "申请人电话138****1111，身份证4527**********1234" in str(overcharge["message"])
+    assert "138****1111" in json.dumps(overcharge["details"], ensure_ascii=False)
