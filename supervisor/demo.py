@@ -18,10 +18,12 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from supervisor.auth import TokenStore
 from supervisor.kafka import local
 from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
@@ -68,14 +70,18 @@ def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> in
             ("simulate", ["simulate", "--rate", str(rate)]),
         ):
             children.append(_spawn(name, args, env, logs))
-        url = f"http://{settings.web_host}:{settings.web_port}/wall/"
+        # A fresh inspector token for this demo, in the (git-ignored) data directory.
+        expires = datetime.now(UTC) + timedelta(days=1)
+        token = TokenStore(settings.tokens_file).issue("inspector", "演示 demo", expires=expires)
+        url = f"http://{settings.web_host}:{settings.web_port}/wall/?token={token}"
         if not _wait_http(
             f"http://{settings.web_host}:{settings.web_port}/healthz", children, lambda: stopping
         ):
             return _failed(children)
         say(f"running: worker, web service and 69 simulated centers (logs in {logs})")
         print(
-            f"\n  政务服务电子监察 wall: {url}\n  metrics: "
+            f"\n  政务服务电子监察 wall: {url}\n  (an inspector's token, valid one day; more with "
+            "`supervisor token issue`)\n  metrics: "
             f"http://{settings.web_host}:{settings.web_port}/metrics and "
             f"http://{settings.web_host}:{settings.worker_web_port}/metrics\n"
             "  Ctrl-C stops everything.\n",

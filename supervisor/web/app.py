@@ -4,19 +4,23 @@ Nothing is created at import time: every call builds its own hub, metrics (again
 given registry) and Kafka feed, so tests make as many isolated apps as they like and
 the process entry point (`server.run`) makes exactly one.
 
-Routes:
+Routes (OpenAPI at `/docs`); every one but `/healthz` and the page's files needs a token
+(`Authorization: Bearer …` or `?token=`; see supervisor/auth.py), and a director only
+ever sees the centers of their scope (their center and those below it):
 
 - `/` redirects to the wall page, served from the repository's `dashboards/wall/`.
-- `GET /api/alerts?limit=&severity=&center_id=&status=open|resolved`: recent alerts,
-  newest first; a resolved one carries `"resolution": {...}`.
-- `WS /ws/alerts`: `{"type": "snapshot", "alerts": [...]}` on connect (resolved alerts
-  with their resolution), then `{"type": "alert", "alert": {...}}` per new alert and
-  `{"type": "resolved", "resolution": {...}}` per new resolution (see hub.py for slow
-  clients and for resolutions).
-- `GET /api/centers`: center code -> name, for the page.
-- `GET /healthz`: always 200 while the process serves; `status` is "degraded" when the
-  Kafka consumer cannot reach the cluster (restarting the web would not help that).
-- `GET /metrics`: Prometheus text format from the injected registry.
+- `GET /api/alerts`: filtered by center (`below=true` with the centers under it),
+  severity, rule, status, time range (`since`, `until`), paged (`limit`, `offset`).
+- `GET /api/alerts/{id}`: one alert with its history (who, when, what).
+- `POST /api/alerts/{id}/acknowledge|resolve|appeal|appeal/accept|appeal/reject`: the
+  lifecycle (journal.py); written to the journal, answered once read back.
+- `WS /ws/alerts?after=SEQ`: `{"type": "snapshot", "seq", "alerts"}` on connect, or,
+  when the client says the last position it has, exactly the messages it missed; then
+  `{"type": "alert"|"change", "seq", "alert"}` live (see hub.py for slow clients).
+- `GET /api/centers`, `GET /api/me`: center names in scope; who the token is.
+- `GET /healthz`: open, always 200 while the process serves; `status` is "degraded" when
+  the Kafka consumer cannot reach the cluster.
+- `GET /metrics`: Prometheus text format (ops, inspector or director token).
 
 Every handler is `async def` so it runs on the event loop that owns the hub.
 """
@@ -25,21 +29,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo
 
 import anyio
-from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 
+from supervisor.auth import Principal, TokenStore
+from supervisor.centers import CenterRegistry
 from supervisor.settings import Settings
 from supervisor.web.consumer import AlertFeed
-from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded, encode_snapshot
+from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded
+from supervisor.web.journal import ROLES_FOR, Action, Entry, Refused, check, lifecycle_record
 from supervisor.web.metrics import WebMetrics
+from supervisor.web.security import (
+    CLOSE_UNAUTHORIZED,
+    AnyRole,
+    Authenticator,
+    Viewer,
+    bearer_token,
+)
+from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +68,13 @@ WALL_DIR: Final = Path(__file__).resolve().parents[2] / "dashboards" / "wall"
 #: 1001 "going away" at shutdown.
 CLOSE_TOO_SLOW: Final = 1013
 CLOSE_GOING_AWAY: Final = 1001
+#: Seconds the API waits for a change it wrote to be read back from the journal.
+CHANGE_TIMEOUT: Final = 10.0
+#: Seconds a new socket waits at most for the journal to be read to its end at start.
+CATCH_UP_TIMEOUT: Final = 30.0
+#: Seconds between two looks at an open socket's token (revoked: closed with 4401).
+TOKEN_RECHECK_SECONDS: Final = 5.0
+REVOKED: Final = "token revoked"
 
 
 def load_center_names() -> dict[str, str]:
@@ -69,31 +94,61 @@ def load_center_names() -> dict[str, str]:
     return {center.code: center.name for center in registry.all()}
 
 
+class ChangeBody(BaseModel):
+    """What a person adds to a lifecycle change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+    disposition: Literal["verified", "rectified", "false_alarm"] | None = None
+    reason: str = Field(default="", max_length=2000)
+
+
+class AlertPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    seq: int  # the journal position the page was taken at
+    items: list[dict[str, Any]]
+
+
 def create_app(
     settings: Settings,
     *,
     registry: CollectorRegistry | None = None,
     start_consumer: bool = True,
     center_names: Mapping[str, str] | None = None,
+    tokens: TokenStore | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the web service.
 
     `registry` receives the metrics (a fresh one when None); `start_consumer=False`
-    leaves Kafka out (tests feed `app.state.hub` directly); `center_names` overrides the
-    center registry. The hub, metrics and feed are on `app.state` for tests and tools.
+    leaves Kafka out (tests feed `app.state.hub` directly and lifecycle changes are
+    applied at once); `center_names` overrides the center registry; `tokens` the token
+    store (default: settings.tokens_file). The hub, metrics and feed are on `app.state`.
     """
     metrics = WebMetrics(registry if registry is not None else CollectorRegistry())
     hub = AlertHub(settings.wall_recent)
     feed = AlertFeed(settings, hub, metrics) if start_consumer else None
+    writer: JournalWriter = (
+        KafkaJournalWriter(settings) if start_consumer else LocalJournalWriter(hub)
+    )
     names = dict(center_names) if center_names is not None else load_center_names()
+    centers = CenterRegistry.load()
+    store = tokens if tokens is not None else TokenStore(settings.tokens_file)
+    now = clock or (lambda: datetime.now(ZoneInfo(settings.timezone)))
+    authenticate = Authenticator(store)  # routes use Viewer / AnyRole: app.state.tokens
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(feed.run(), name="alert-feed") if feed else None
+        await writer.start()
         try:
             yield
         finally:
             hub.close()
+            await writer.stop()
             if task is not None:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
@@ -104,30 +159,129 @@ def create_app(
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.feed = feed
+    app.state.tokens = store
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
         # Relative, so the redirect still works behind a reverse proxy's path prefix.
         return RedirectResponse("wall/")
 
-    @app.get("/api/alerts")
+    @app.get("/api/alerts", response_model=AlertPage)
     async def list_alerts(
-        limit: Annotated[int | None, Query(ge=1)] = None,
-        severity: Literal["yellow", "red"] | None = None,
+        who: Viewer,
         center_id: str | None = None,
-        status: Literal["open", "resolved"] | None = None,
-    ) -> list[Alert]:
-        """Recent alerts, newest first (by raised_at), filtered when asked; a resolved
-        alert carries its resolution under "resolution"."""
-        return hub.recent(limit=limit, severity=severity, center_id=center_id, status=status)
+        below: Annotated[bool, Query(description="with the centers below center_id")] = False,
+        severity: Literal["yellow", "red"] | None = None,
+        rule_id: str | None = None,
+        status: Literal["open", "acknowledged", "appealed", "resolved", "withdrawn"] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> AlertPage:
+        """Alerts in the caller's scope, newest first by raised_at, filtered and paged;
+        each with its status (open, acknowledged, appealed, resolved, withdrawn)."""
+        for moment, name in ((since, "since"), (until, "until")):
+            if moment is not None and moment.tzinfo is None:
+                raise HTTPException(422, f"{name} needs a UTC offset, e.g. +08:00")
+        if center_id is not None and not who.may_see(center_id) and not below:
+            raise HTTPException(403, "this center is outside your scope")
+        chosen = None
+        if center_id is not None:
+            scope_code = center_id
+            chosen = (
+                (lambda code: centers.is_within(code, scope_code))
+                if below
+                else (lambda code: code == scope_code)
+            )
+        entries = hub.journal.select(
+            visible=who.may_see,
+            centers=chosen,
+            severity=severity,
+            rule_id=rule_id,
+            status=status,
+            since=since,
+            until=until,
+        )
+        return AlertPage(
+            total=len(entries),
+            offset=offset,
+            limit=limit,
+            seq=hub.head,
+            items=[entry.view() for entry in entries[offset : offset + limit]],
+        )
+
+    @app.get("/api/alerts/{alert_id}")
+    async def get_alert(alert_id: str, who: Viewer) -> Alert:
+        """One alert with its whole history (who, when, what)."""
+        entry = _visible_entry(hub, alert_id, who)
+        return {**entry.view(), "history": entry.history}
+
+    async def change(alert_id: str, action: Action, body: ChangeBody, who: Principal) -> Alert:
+        entry = _visible_entry(hub, alert_id, who)
+        if who.role not in ROLES_FOR[action]:
+            raise HTTPException(403, f"a {who.role} may not {action.replace('_', ' ')}")
+        try:
+            check(entry.status, action)
+            record = lifecycle_record(
+                alert_id,
+                action,
+                by={"name": who.name, "role": who.role, "center": who.center, "token": who.id},
+                at=now(),
+                note=body.note,
+                disposition=body.disposition,
+                reason=body.reason,
+            )
+        except Refused as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        seq = await writer.write(record)
+        if not await hub.wait_for(seq, CHANGE_TIMEOUT):
+            raise HTTPException(504, "the change was written but not read back in time")
+        if not entry.history or entry.history[-1]["seq"] != seq:
+            raise HTTPException(409, "another change to this alert came first")
+        metrics.lifecycle_changes.labels(action=action).inc()
+        return {**entry.view(), "history": entry.history}
+
+    @app.post("/api/alerts/{alert_id}/acknowledge")
+    async def acknowledge(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
+        """签收: the alert is being looked at."""
+        return await change(alert_id, "acknowledge", body or ChangeBody(), who)
+
+    @app.post("/api/alerts/{alert_id}/resolve")
+    async def resolve(alert_id: str, body: ChangeBody, who: Viewer) -> Alert:
+        """办结: with a disposition (verified 核实, rectified 整改, false_alarm 误报) and a note."""
+        return await change(alert_id, "resolve", body, who)
+
+    @app.post("/api/alerts/{alert_id}/appeal")
+    async def appeal(alert_id: str, body: ChangeBody, who: Viewer) -> Alert:
+        """预警申诉 (directors): wrong data caused the alert; a reason is required."""
+        return await change(alert_id, "appeal", body, who)
+
+    @app.post("/api/alerts/{alert_id}/appeal/accept")
+    async def accept_appeal(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
+        """Inspectors: the appeal holds, the alert is withdrawn (摘牌)."""
+        return await change(alert_id, "accept_appeal", body or ChangeBody(), who)
+
+    @app.post("/api/alerts/{alert_id}/appeal/reject")
+    async def reject_appeal(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
+        """Inspectors: the appeal does not hold; the alert goes back to where it was."""
+        return await change(alert_id, "reject_appeal", body or ChangeBody(), who)
 
     @app.get("/api/centers")
-    async def list_centers() -> dict[str, str]:
-        """Center code -> name; the page falls back to the code for unknown centers."""
-        return names
+    async def list_centers(who: Viewer) -> dict[str, str]:
+        """Center code -> name, in the caller's scope."""
+        return {code: name for code, name in names.items() if who.may_see(code)}
+
+    @app.get("/api/me")
+    async def me(who: AnyRole) -> dict[str, Any]:
+        """Who the token belongs to: the wall shows it and narrows its board."""
+        return {"name": who.name, "role": who.role, "center": who.center}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        """Open (no token): a readiness probe; says nothing about any alert's content."""
         last = feed.last_message_at if feed else None
         connected = feed.connected if feed else False
         return {
@@ -136,26 +290,47 @@ def create_app(
             "consumer": "enabled" if feed else "disabled",
             "topics": feed.topic_states() if feed else {},
             "last_message_at": last.isoformat() if last else None,
-            "recent_alerts": len(hub),
+            "journal_position": hub.head,
+            "alerts": len(hub),
             "resolved_alerts": hub.resolved_count,
             "websocket_clients": hub.subscriber_count,
         }
 
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(who: AnyRole) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/ws/alerts")
     async def alerts_socket(websocket: WebSocket) -> None:
+        # Accepted, then closed with 4401/4403 when refused: a browser sees the code and
+        # the wall stops retrying a revoked token instead of looping on "network down".
+        who = await authenticate.websocket(
+            websocket, settings.web_origins, "inspector", "director", accept_first=True
+        )
+        if who is None:
+            return
         await websocket.accept()
-        # Subscribe and snapshot with no await between: nothing can fall in the gap.
-        subscription = hub.subscribe()
-        snapshot = encode_snapshot(hub.recent())
+        if feed is not None:  # after a restart, first read the journal to its end
+            with suppress(TimeoutError):
+                await asyncio.wait_for(feed.caught_up.wait(), CATCH_UP_TIMEOUT)
+        after = _position(websocket.query_params.get("after"))
+        # Subscribe and take what to send first with no await between: nothing can fall
+        # in the gap. A client that says where it was gets exactly what it missed; one
+        # ahead of this journal (the topic was recreated) gets a snapshot.
+        subscription = hub.subscribe(who.may_see)
+        known = after is not None and after <= hub.head
+        missed = hub.missed(after, who.may_see) if known and after is not None else None
+        first = missed if missed is not None else [hub.snapshot(who.may_see)]
+        token = bearer_token(websocket) or ""
         metrics.websocket_clients.inc()
         try:
-            await websocket.send_text(snapshot)
-            ended = await _pump(websocket, subscription)
-            if ended is not None:
+            for text in first:
+                await websocket.send_text(text)
+            ended = await _pump(websocket, subscription, lambda: store.verify(token) is not None)
+            if ended is not None and ended.reason == REVOKED:
+                with suppress(RuntimeError, WebSocketDisconnect):
+                    await websocket.close(code=CLOSE_UNAUTHORIZED, reason=REVOKED)
+            elif ended is not None:
                 if ended.overflowed:
                     metrics.websocket_slow_disconnects.inc()
                     log.info("closing a WebSocket client that fell too far behind")
@@ -172,13 +347,33 @@ def create_app(
     return app
 
 
-async def _pump(websocket: WebSocket, subscription: Subscription) -> SubscriptionEnded | None:
+def _visible_entry(hub: AlertHub, alert_id: str, who: Principal) -> Entry:
+    entry = hub.journal.get(alert_id)
+    if entry is None:
+        raise HTTPException(404, "no such alert")
+    if not who.may_see(str(entry.alert["center_id"])):
+        raise HTTPException(403, "this alert is outside your scope")
+    return entry
+
+
+def _position(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+async def _pump(
+    websocket: WebSocket, subscription: Subscription, still_valid: Callable[[], bool]
+) -> SubscriptionEnded | None:
     """Send the subscription's messages until the client leaves (None) or it ends.
 
     Listens for the client's close at the same time: a wall that receives no alerts for
-    hours must still be noticed when it goes away, not at the next send. An anyio task
-    group (not bare asyncio tasks) so that cancellation by the server, which Starlette
-    drives through anyio cancel scopes, is recognised and not mistaken for an error.
+    hours must still be noticed when it goes away, not at the next send. Looks at the
+    token every few seconds too: a revoked token's open socket is closed (4401) instead
+    of receiving alerts until it next reconnects. An anyio task group (not bare asyncio
+    tasks) so that cancellation by the server, which Starlette drives through anyio
+    cancel scopes, is recognised and not mistaken for an error.
     """
     ended: SubscriptionEnded | None = None
     async with anyio.create_task_group() as group:
@@ -197,8 +392,16 @@ async def _pump(websocket: WebSocket, subscription: Subscription) -> Subscriptio
                 pass
             group.cancel_scope.cancel()
 
+        async def watch_token() -> None:
+            nonlocal ended
+            while still_valid():
+                await anyio.sleep(TOKEN_RECHECK_SECONDS)
+            ended = SubscriptionEnded(REVOKED, overflowed=False)
+            group.cancel_scope.cancel()
+
         group.start_soon(listen)
         group.start_soon(send)
+        group.start_soon(watch_token)
     return ended
 
 

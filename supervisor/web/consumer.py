@@ -3,21 +3,21 @@
 Two `AIOKafkaConsumer`s without a consumer group, one per topic, because the two topics
 want opposite starting points:
 
-- alerts: from the beginning, every start. The wall must show the recent alerts again
-  after a restart, and no group means no committed offsets to resume from, no
-  rebalances, and every web instance reading every partition (each screen's server has
-  the whole picture). The hub keeps only the newest `wall_recent` and drops repeats, so
-  reading history again is harmless; it costs one pass over the topic's retention.
+- alerts: from the beginning, every start. The topic is the alert journal (one
+  partition; its offsets are the positions walls resume from, see journal.py): the
+  service rebuilds every alert's state from it after a restart, and no group means every
+  web instance reads all of it. A position already applied is skipped, so reading again
+  after a reconnect is harmless; it costs one pass over the topic's retention.
 - dead letters (rejected case events): from the end. The counter says how many were
   rejected while this process ran; re-counting the whole history at every restart would
   show a burst of rejections that did not happen.
 
 Topics are never created here: the consumer waits until the topic exists (asking the
 cluster, which does not create it) before subscribing, so the worker stays the one that
-decides partitions. A resolution (`"status": "resolved"`) on the alerts topic marks its
-alert resolved in the hub. A message that is not a valid alert or resolution is counted,
-logged and skipped;
-a broker that goes away is retried with backoff, and aiokafka reconnects by itself once
+decides partitions. Besides alerts the journal holds the worker's resolutions
+(`"status": "resolved"`: a late event withdrew the alert) and the lifecycle changes the
+web service writes. A record that is none of these is counted, logged and skipped; a
+broker that goes away is retried with backoff, and aiokafka reconnects by itself once
 consuming. `connected` is what the last metadata probe found, since aiokafka's fetch
 loop hides connection errors.
 """
@@ -36,13 +36,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from supervisor.settings import Settings
-from supervisor.web.hub import (
-    AlertHub,
-    MalformedAlert,
-    decode_message,
-    is_resolution,
-    parse_raised_at,
-)
+from supervisor.web.hub import AlertHub, MalformedAlert, decode_record, parse_raised_at
+from supervisor.web.journal import kind_of
 from supervisor.web.metrics import WebMetrics
 
 log = logging.getLogger(__name__)
@@ -96,6 +91,11 @@ class AlertFeed:
             settings.topic_alerts: FollowState.CONNECTING,
             settings.topic_dlq: FollowState.CONNECTING,
         }
+        self.caught_up = asyncio.Event()
+
+    #: Set once the alerts topic has been read to its end after the start: a socket
+    #: served before would get a partial snapshot, then history as if it were live.
+    caught_up: asyncio.Event
 
     @property
     def connected(self) -> bool:
@@ -115,33 +115,39 @@ class AlertFeed:
 
     # -- per message -------------------------------------------------------------------
 
-    def handle_alert(self, value: bytes | None, timestamp_ms: int | None = None) -> bool:
-        """Count one alerts-topic message and apply it; return whether it changed the hub.
+    def handle_alert(
+        self, value: bytes | None, timestamp_ms: int | None = None, offset: int | None = None
+    ) -> bool:
+        """Count one alerts-topic record and apply it at its position (the offset in the
+        topic's single partition); return whether it changed anything.
 
-        An alert is published; a resolution resolves its alert (or waits for it). A
-        malformed message is counted and logged, never raised: one bad message must not
+        A malformed record is counted and logged, never raised: one bad message must not
         stop the wall (nor, being re-read after a restart, stop it again every time).
         """
         self._last_message_at = self._clock()
         try:
-            alert = decode_message(value)
+            record = decode_record(value)
         except MalformedAlert as exc:
             self._metrics.alerts_malformed.inc()
             log.warning("skipping malformed message on %s: %s", self._settings.topic_alerts, exc)
             return False
-        if is_resolution(alert):
-            self._metrics.alert_resolutions.labels(rule_id=alert["rule_id"]).inc()
-            outcome = self._hub.resolve(alert)
-            log.debug("resolution of %s: %s", alert["alert_id"], outcome)
-            return outcome.changed
-        self._metrics.alerts_received.labels(
-            rule_id=alert["rule_id"], severity=alert["severity"]
-        ).inc()
-        if not self._hub.publish(alert):
+        seq = self._hub.head + 1 if offset is None else offset
+        kind = kind_of(record)
+        if kind == "resolution":
+            self._metrics.alert_resolutions.labels(rule_id=record["rule_id"]).inc()
+        elif kind == "alert":
+            self._metrics.alerts_received.labels(
+                rule_id=record["rule_id"], severity=record["severity"]
+            ).inc()
+        applied = self._hub.apply(seq, record)
+        if applied.refused:
+            log.info("lifecycle change at %d refused: %s", seq, applied.refused)
+        if applied.message is None:
             return False
-        delay = self._push_delay(alert, timestamp_ms)
-        if delay is not None:
-            self._metrics.alert_push_delay.observe(delay)
+        if kind == "alert":
+            delay = self._push_delay(record, timestamp_ms)
+            if delay is not None:
+                self._metrics.alert_push_delay.observe(delay)
         return True
 
     def handle_dead_letter(self, value: bytes | None) -> None:
@@ -164,7 +170,17 @@ class AlertFeed:
         return max(0.0, (self._clock() - produced).total_seconds())
 
     def _on_alert_record(self, record: Any) -> None:
-        self._guarded(self.handle_alert, record.value, record.timestamp)
+        if record.partition != 0:
+            # Positions are offsets of one partition; a second one would break them.
+            self._metrics.alerts_malformed.inc()
+            log.error(
+                "%s has more than one partition; record %d/%d skipped (create it with one)",
+                self._settings.topic_alerts,
+                record.partition,
+                record.offset,
+            )
+            return
+        self._guarded(self.handle_alert, record.value, record.timestamp, record.offset)
 
     def _on_dead_letter_record(self, record: Any) -> None:
         self._guarded(self.handle_dead_letter, record.value)
@@ -239,6 +255,8 @@ class AlertFeed:
         """Return once `topic` exists; asking for all topics never auto-creates one."""
         while topic not in await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT):
             self._set_state(topic, FollowState.WAITING_FOR_TOPIC)
+            if topic == self._settings.topic_alerts:
+                self.caught_up.set()  # no journal yet: nothing to catch up with
             await asyncio.sleep(TOPIC_POLL)
 
     async def _consume(
@@ -247,9 +265,14 @@ class AlertFeed:
         next_probe = time.monotonic() + PROBE_INTERVAL
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
-            for records in batches.values():
+            behind = False
+            for tp, records in batches.items():
                 for record in records:
                     on_record(record)
+                if records and records[-1].offset + 1 < (consumer.highwater(tp) or 0):
+                    behind = True
+            if topic == self._settings.topic_alerts and not behind:
+                self.caught_up.set()  # read to the end once: sockets may be served
             if time.monotonic() >= next_probe:
                 await self._probe(consumer, topic)
                 next_probe = time.monotonic() + PROBE_INTERVAL

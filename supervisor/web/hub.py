@@ -41,13 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from bisect import insort
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final
+
+from supervisor.web.journal import ACTIONS, LIFECYCLE, STATUSES, Applied, Journal, kind_of
 
 #: One alert, as the contract's JSON object (README §3); a resolved one carries its
 #: resolution under `RESOLUTION_KEY`.
@@ -56,13 +55,20 @@ Alert = dict[str, Any]
 Resolution = dict[str, Any]
 
 SEVERITIES: Final = frozenset({"yellow", "red"})
-STATUSES: Final = frozenset({"open", "resolved"})
 #: The `status` of a resolution message; an alert has no `status` (or any other value).
 RESOLVED: Final = "resolved"
 #: The key under which the hub shows an alert's resolution.
 RESOLUTION_KEY: Final = "resolution"
 _REQUIRED_TEXT: Final = ("alert_id", "rule_id", "case_id", "center_id", "title", "message")
 _RESOLUTION_TEXT: Final = ("alert_id", "rule_id", "center_id", "reason")
+
+#: Which centers a subscriber or a query may see (a director: their subtree).
+Scope = Callable[[str], bool]
+
+
+def _everything(center_id: str) -> bool:
+    return True
+
 
 #: Default per-client queue length: a wall screen falls this many alerts behind before it
 #: is disconnected. Far above any live rate, reached only by a stuck or very slow client
@@ -73,18 +79,6 @@ DEFAULT_CLIENT_QUEUE: Final = 256
 class MalformedAlert(ValueError):
     """A message that is not an alert (nor a resolution) of the contract; the reason is
     the message."""
-
-
-class ResolveOutcome(StrEnum):
-    """What `AlertHub.resolve()` did with a resolution."""
-
-    APPLIED = "applied"  # the alert is kept here and is now shown resolved
-    PENDING = "pending"  # the alert is not kept here; the resolution waits for it
-    REPEAT = "repeat"  # this alert_id was already resolved (or is waiting): nothing changed
-
-    @property
-    def changed(self) -> bool:
-        return self is not ResolveOutcome.REPEAT
 
 
 def validate_alert(obj: object) -> Alert:
@@ -146,6 +140,25 @@ def validate_message(obj: object) -> Alert | Resolution:
     return validate_alert(obj)
 
 
+def validate_lifecycle(obj: dict[str, Any]) -> dict[str, Any]:
+    """A lifecycle change as `journal.lifecycle_record` writes it."""
+    if not isinstance(obj.get("alert_id"), str) or not obj["alert_id"]:
+        raise MalformedAlert("a lifecycle change needs an 'alert_id'")
+    if obj.get("action") not in ACTIONS:
+        raise MalformedAlert(f"unknown lifecycle action {obj.get('action')!r}")
+    if not isinstance(obj.get("by"), dict):
+        raise MalformedAlert("a lifecycle change says who made it ('by')")
+    parse_time(obj, "at")
+    return obj
+
+
+def validate_record(obj: object) -> dict[str, Any]:
+    """Any alerts-topic record: an alert, a worker's resolution or a lifecycle change."""
+    if isinstance(obj, dict) and kind_of(obj) == LIFECYCLE:
+        return validate_lifecycle(obj)
+    return validate_message(obj)
+
+
 def parse_raised_at(alert: Mapping[str, Any]) -> datetime:
     """The alert's `raised_at` as an aware datetime; MalformedAlert if absent or naive."""
     return parse_time(alert, "raised_at")
@@ -185,23 +198,13 @@ def decode_message(data: bytes | str | None) -> Alert | Resolution:
     return validate_message(_load_json(data))
 
 
+def decode_record(data: bytes | str | None) -> dict[str, Any]:
+    """Decode any alerts-topic record (see `validate_record`), or raise MalformedAlert."""
+    return validate_record(_load_json(data))
+
+
 def _dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_snapshot(alerts: Iterable[Alert]) -> str:
-    """The first message on a socket: `{"type": "snapshot", "alerts": [...]}`."""
-    return _dumps({"type": "snapshot", "alerts": list(alerts)})
-
-
-def encode_alert(alert: Alert) -> str:
-    """A live message on a socket: `{"type": "alert", "alert": {...}}`."""
-    return _dumps({"type": "alert", "alert": alert})
-
-
-def encode_resolution(resolution: Resolution) -> str:
-    """A live message on a socket: `{"type": "resolved", "resolution": {...}}`."""
-    return _dumps({"type": "resolved", "resolution": resolution})
 
 
 class SubscriptionEnded(Exception):
@@ -270,12 +273,13 @@ class Subscription:
 
 
 class AlertHub:
-    """The bounded, de-duplicated list of recent alerts, their resolutions, and broadcast.
+    """The alert journal in memory, and the sockets that follow it.
 
-    `capacity` is how many alerts the wall keeps (settings.wall_recent); `client_queue`
-    how many messages one socket may fall behind before it is disconnected;
-    `pending_capacity` how many resolutions of alerts not kept here are remembered
-    (default: `capacity`).
+    `capacity` is how many alerts a wall's snapshot holds (settings.wall_recent);
+    `client_queue` how many messages one socket may fall behind before it is
+    disconnected; `keep` and `replayable` bound the journal (see journal.py). Each
+    subscriber has a scope (a predicate on center ids): a director's socket is never
+    offered another center's alert.
     """
 
     def __init__(
@@ -283,28 +287,29 @@ class AlertHub:
         capacity: int,
         *,
         client_queue: int = DEFAULT_CLIENT_QUEUE,
-        pending_capacity: int | None = None,
+        keep: int = 100_000,
+        replayable: int = 10_000,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         if client_queue < 1:
             raise ValueError(f"client_queue must be at least 1, not {client_queue}")
-        pending_capacity = capacity if pending_capacity is None else pending_capacity
-        if pending_capacity < 0:
-            raise ValueError(f"pending_capacity must not be negative, not {pending_capacity}")
         self.capacity = capacity
         self.client_queue = client_queue
-        self.pending_capacity = pending_capacity
-        self._keys: list[tuple[datetime, str]] = []  # ascending: oldest first
-        self._alerts: dict[str, Alert] = {}  # as shown: with "resolution" once resolved
-        self._pending: OrderedDict[str, Resolution] = OrderedDict()  # oldest first
-        self._subscribers: set[Subscription] = set()
+        self.journal = Journal(keep=max(keep, capacity), replayable=replayable)
+        self._subscribers: dict[Subscription, Scope] = {}
+        self._advanced = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._alerts)
+        return len(self.journal)
 
     def __contains__(self, alert_id: object) -> bool:
-        return alert_id in self._alerts
+        return isinstance(alert_id, str) and self.journal.get(alert_id) is not None
+
+    @property
+    def head(self) -> int:
+        """The last journal position applied (-1 before the first)."""
+        return self.journal.head
 
     @property
     def subscriber_count(self) -> int:
@@ -312,76 +317,45 @@ class AlertHub:
 
     @property
     def resolved_count(self) -> int:
-        """Kept alerts that are resolved."""
-        return sum(1 for alert in self._alerts.values() if RESOLUTION_KEY in alert)
+        """Alerts no longer open: resolved by people or withdrawn."""
+        return sum(1 for e in self.journal.entries() if e.status in ("resolved", "withdrawn"))
 
-    @property
-    def pending_count(self) -> int:
-        """Resolutions waiting for an alert this hub does not keep."""
-        return len(self._pending)
+    def apply(self, seq: int, record: Mapping[str, Any]) -> Applied:
+        """Apply the alerts-topic record at position `seq` and broadcast what it changed.
+
+        Raises MalformedAlert for a record that is neither an alert, a resolution nor a
+        lifecycle change; never waits (see the module docstring for slow subscribers)."""
+        item = validate_record(dict(record))
+        applied = self.journal.apply(seq, item)
+        if applied.message is not None:
+            center = str(applied.message["alert"]["center_id"])
+            text = _dumps(applied.message)
+            for subscription, visible in self._subscribers.items():
+                if visible(center):
+                    subscription.offer(text)
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+        return applied
 
     def publish(self, alert: Mapping[str, Any]) -> bool:
-        """Add one alert and broadcast it; return whether it was new and kept.
+        """Apply an alert at the next position (tests and tools without Kafka)."""
+        return self.apply(self.head + 1, alert).message is not None
 
-        Returns False, changing nothing and sending nothing, for an alert_id already
-        kept, and for an alert older than every kept one when the list is full (it would
-        be evicted at once). An alert whose resolution was read first is kept, and sent,
-        already resolved. Raises MalformedAlert for an alert without the contract's
-        shape. Never waits (see the module docstring for slow subscribers).
-        """
-        item = validate_alert(dict(alert))
-        item.pop(RESOLUTION_KEY, None)  # only the hub says what is resolved
-        alert_id: str = item["alert_id"]
-        if alert_id in self._alerts:
-            return False
-        key = (parse_raised_at(item), alert_id)
-        resolution = self._pending.pop(alert_id, None)
-        if len(self._keys) >= self.capacity and key < self._keys[0]:
-            return False
-        if resolution is not None:
-            item[RESOLUTION_KEY] = resolution
-        insort(self._keys, key)
-        self._alerts[alert_id] = item
-        if len(self._keys) > self.capacity:
-            _, evicted = self._keys.pop(0)
-            del self._alerts[evicted]
-        self._broadcast(encode_alert(item))
+    def resolve(self, resolution: Mapping[str, Any]) -> bool:
+        """Apply a worker's resolution at the next position (as `publish`)."""
+        return self.apply(self.head + 1, resolution).message is not None
+
+    async def wait_for(self, seq: int, timeout: float) -> bool:
+        """Wait until position `seq` has been applied (a change the API wrote is read
+        back before the API answers); False on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.head < seq:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._advanced.wait(), left)
         return True
-
-    def resolve(self, resolution: Mapping[str, Any]) -> ResolveOutcome:
-        """Mark the alert a resolution names as resolved, and broadcast the resolution.
-
-        The alert stays in the list (shown with its resolution, no longer open). For an
-        alert not kept here the resolution waits for it (bounded, oldest dropped). A
-        resolution of an id already resolved or waiting changes nothing and is not sent
-        (the first wins). Raises MalformedAlert for a resolution without the contract's
-        shape. Never waits.
-        """
-        item = validate_resolution(dict(resolution))
-        alert_id: str = item["alert_id"]
-        alert = self._alerts.get(alert_id)
-        if alert is not None:
-            if RESOLUTION_KEY in alert:
-                return ResolveOutcome.REPEAT
-            # A new dict, not an update in place: lists handed out by recent() stay as
-            # they were when they were taken.
-            self._alerts[alert_id] = {**alert, RESOLUTION_KEY: item}
-            outcome = ResolveOutcome.APPLIED
-        else:
-            if alert_id in self._pending:
-                return ResolveOutcome.REPEAT
-            if self.pending_capacity > 0:
-                self._pending[alert_id] = item
-                while len(self._pending) > self.pending_capacity:
-                    self._pending.popitem(last=False)
-            outcome = ResolveOutcome.PENDING
-        # Sent for a pending one too: a screen may still show an alert this hub evicted.
-        self._broadcast(encode_resolution(item))
-        return outcome
-
-    def _broadcast(self, text: str) -> None:
-        for subscriber in self._subscribers:
-            subscriber.offer(text)
 
     def recent(
         self,
@@ -390,40 +364,42 @@ class AlertHub:
         severity: str | None = None,
         center_id: str | None = None,
         status: str | None = None,
+        visible: Scope = _everything,
     ) -> list[Alert]:
-        """Kept alerts, newest first, optionally filtered; at most `limit` of them.
-
-        `status` is "open" (not resolved) or "resolved"; a resolved alert carries its
-        resolution under "resolution".
-        """
+        """Alerts as shown (with their status), newest first by raised_at, filtered."""
         if status is not None and status not in STATUSES:
-            raise ValueError(f"status must be open or resolved, not {status!r}")
-        result: list[Alert] = []
-        for _, alert_id in reversed(self._keys):
-            if limit is not None and len(result) >= limit:
-                break
-            alert = self._alerts[alert_id]
-            if severity is not None and alert["severity"] != severity:
-                continue
-            if center_id is not None and alert["center_id"] != center_id:
-                continue
-            if status is not None and (RESOLUTION_KEY in alert) != (status == RESOLVED):
-                continue
-            result.append(alert)
-        return result
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        entries = self.journal.select(
+            visible=visible,
+            centers=None if center_id is None else (lambda code: code == center_id),
+            severity=severity,
+            status=status,
+        )
+        return [entry.view() for entry in entries[:limit]]
 
-    def subscribe(self) -> Subscription:
-        """A new subscriber that receives every alert published from now on.
+    def snapshot(self, visible: Scope = _everything) -> str:
+        """The first message on a socket: the newest `capacity` alerts in scope and the
+        position they stand at."""
+        alerts = self.recent(limit=self.capacity, visible=visible)
+        return _dumps({"type": "snapshot", "seq": self.head, "alerts": alerts})
 
-        Take the snapshot (`recent()`) right after subscribing, with no `await` between:
-        then no alert falls between the snapshot and the live messages.
+    def missed(self, after: int, visible: Scope = _everything) -> list[str] | None:
+        """The messages after position `after`, encoded, or None (too old: snapshot)."""
+        messages = self.journal.since(after, visible)
+        return None if messages is None else [_dumps(m) for m in messages]
+
+    def subscribe(self, visible: Scope = _everything) -> Subscription:
+        """A new subscriber that receives every message in scope from now on.
+
+        Take the snapshot (or `missed`) right after subscribing, with no `await`
+        between: then nothing falls between it and the live messages.
         """
         subscription = Subscription(self.client_queue)
-        self._subscribers.add(subscription)
+        self._subscribers[subscription] = visible
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
+        self._subscribers.pop(subscription, None)
 
     def close(self, reason: str = "server shutting down") -> None:
         """End every subscription (at shutdown) so their handlers return."""

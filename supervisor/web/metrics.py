@@ -64,6 +64,13 @@ class WebMetrics:
             buckets=PUSH_DELAY_BUCKETS,
             registry=registry,
         )
+        self.lifecycle_changes = Counter(
+            "supervisor_web_lifecycle_changes",
+            "Lifecycle changes made through the API and read back from the journal, by "
+            "action (acknowledge, resolve, appeal, accept_appeal, reject_appeal).",
+            ["action"],
+            registry=registry,
+        )
         self.kafka_connected = Gauge(
             "supervisor_web_kafka_connected",
             "1 when the alerts consumer reaches the Kafka cluster, else 0.",

@@ -1,12 +1,23 @@
 """The wall, end to end: Kafka -> `python -m supervisor.web.server` -> Chromium.
 
-The real path, nothing faked: a fresh alerts topic on the real broker, the web service as
-its own process configured through the environment like in production, Debian's
-chromium driven by Playwright. Alerts published before the server starts must come back
-from the topic (the snapshot after a restart); one published after the page loaded must
-appear live, red, at the top. A resolution (an alert a late event proved wrong) must grey
-the alert's row as 已撤销 with the reason within 2 seconds, without a flash, and take it
-out of the counts. The screenshots in test-output/ are for people.
+The real path, nothing faked: a fresh alerts topic (one partition: its offsets are the
+journal positions walls resume from) on the real broker, the web service as its own
+process configured through the environment like in production (tokens in a file of its
+own, `SUPERVISOR_TOKENS_FILE`), Debian's chromium driven by Playwright, the page opened as
+`/wall/?token=…` like the demo prints it.
+
+- Alerts published before the server starts come back from the topic (the snapshot); one
+  published after the page loaded appears live, red, at the top, flashing.
+- A worker's resolution (an alert a late event proved wrong) greys the row as 已撤销 with
+  the reason within 2 seconds, without a flash, and takes it out of the counts.
+- A change made through the API (acknowledge, resolve, appeal, accept) shows on an open
+  wall within 2 seconds, in place, without a flash.
+- A director's wall shows only their center and the centers below it.
+- After the web service restarts, the page reconnects by itself from the last position
+  it has: every alert shown once, the one published while the service was down too.
+- A refused token (revoked, or none) stops the page with a clear message, no retries.
+
+The screenshots in test-output/ are for people.
 """
 
 from __future__ import annotations
@@ -15,12 +26,15 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -28,6 +42,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, async_playwright
 
+from supervisor.auth import TokenStore
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Resolution
 from supervisor.kafka.admin import ensure_topics
@@ -39,6 +54,12 @@ REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1920, "height": 1080}
+#: The county whose director's wall is tested, and one of its townships.
+COUNTY, TOWNSHIP, OTHER_COUNTY = "451224", "451224103", "451221"
+REFUSED_MESSAGE = "令牌无效或已撤销，请联系管理员"
+#: Alerts the page keeps (wall.js MAX_ROWS; the server's snapshot holds as many).
+MAX_ROWS = 200
 
 
 def free_port() -> int:
@@ -95,13 +116,6 @@ def earlier_alerts(now: datetime) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
-class WallServer:
-    url: str
-    bootstrap: str
-    alerts_topic: str
-
-
 def resolution(item: dict[str, Any], reason: str, resolved_at: datetime) -> dict[str, Any]:
     """The worker's resolution of `item`, as it publishes it (`Resolution.to_dict()`)."""
     return Resolution(
@@ -143,17 +157,82 @@ async def wait_until(
     pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tail}")
 
 
+@dataclass
+class WallServer:
+    """The web service as a real process; `restart()` stops and starts it on its port."""
+
+    url: str
+    bootstrap: str
+    alerts_topic: str
+    tokens: TokenStore
+    # Tokens as `supervisor token issue` prints them, issued before the service starts (it
+    # reads the token file again at most once a second: a token issued just now may wait).
+    inspector: str  # 王监察
+    director: str  # 李主任, director of COUNTY
+    spare: str  # 赵监察, an inspector whose token a test revokes
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def wall(self, token: str | None) -> str:
+        """The wall's address as the demo prints it: `/wall/?token=…`."""
+        return f"{self.url}/wall/" + ("" if token is None else f"?token={quote(token)}")
+
+    async def publish(self, *items: dict[str, Any]) -> None:
+        await publish(self.bootstrap, self.alerts_topic, list(items))
+
+    async def start(self) -> None:
+        process = spawn(["-m", "supervisor.web.server"], self.env, self.log)
+        self.process = process
+        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
+
+            async def consuming() -> bool:
+                if process.poll() is not None:
+                    pytest.fail(
+                        f"web service exited ({process.returncode}):\n{self.log.read_text()}"
+                    )
+                try:
+                    health = (await client.get("/healthz")).json()
+                except httpx.HTTPError:
+                    return False
+                return bool(
+                    health["kafka_connected"] and health["topics"][self.alerts_topic] == "consuming"
+                )
+
+            await wait_until(consuming, 30, "the web service to consume the alerts topic", self.log)
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await asyncio.to_thread(terminate, self.process, 15)
+            self.process = None
+
+    async def act(self, token: str, alert_id: str, action: str, **body: str) -> dict[str, Any]:
+        """A lifecycle change through the API, as an inspector's or director's tool does."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=15) as client:
+            response = await client.post(
+                f"/api/alerts/{quote(alert_id, safe=':')}/{action}",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
 @pytest.fixture
 async def wall_server(
     kafka_bootstrap: str,
     topic_name: Callable[..., str],
     tmp_path: Path,
 ) -> AsyncIterator[WallServer]:
-    """A real web service process on a fresh alerts topic that already holds alerts."""
+    """A real web service process on a fresh one-partition alerts topic that already holds
+    alerts, with its own token file and an inspector's token."""
     alerts_topic = topic_name("alerts")
-    await ensure_topics(kafka_bootstrap, {alerts_topic: 3})
+    await ensure_topics(kafka_bootstrap, {alerts_topic: 1})
     await publish(kafka_bootstrap, alerts_topic, earlier_alerts(datetime.now(UTC)))
 
+    tokens_file = tmp_path / "tokens.json"
+    tokens = TokenStore(tokens_file)
     port = free_port()
     env = {
         **os.environ,
@@ -163,28 +242,25 @@ async def wall_server(
         "SUPERVISOR_APP_ID": topic_name("supervisor-web-test"),
         "SUPERVISOR_WEB_HOST": "127.0.0.1",
         "SUPERVISOR_WEB_PORT": str(port),
+        "SUPERVISOR_DATA_DIR": str(tmp_path / "data"),
+        "SUPERVISOR_TOKENS_FILE": str(tokens_file),
     }
-    log = tmp_path / "web.log"
-    process = spawn(["-m", "supervisor.web.server"], env, log)
-    url = f"http://127.0.0.1:{port}"
+    server = WallServer(
+        url=f"http://127.0.0.1:{port}",
+        bootstrap=kafka_bootstrap,
+        alerts_topic=alerts_topic,
+        tokens=tokens,
+        inspector=tokens.issue("inspector", "王监察"),
+        director=tokens.issue("director", "李主任", center=COUNTY),
+        spare=tokens.issue("inspector", "赵监察"),
+        env=env,
+        log=tmp_path / "web.log",
+    )
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-
-            async def consuming() -> bool:
-                if process.poll() is not None:
-                    pytest.fail(f"web service exited ({process.returncode}):\n{log.read_text()}")
-                try:
-                    health = (await client.get("/healthz")).json()
-                except httpx.HTTPError:
-                    return False
-                return bool(
-                    health["kafka_connected"] and health["topics"][alerts_topic] == "consuming"
-                )
-
-            await wait_until(consuming, 30, "the web service to consume the alerts topic", log)
-        yield WallServer(url=url, bootstrap=kafka_bootstrap, alerts_topic=alerts_topic)
+        await server.start()
+        yield server
     finally:
-        terminate(process, timeout=15)
+        await server.stop()
 
 
 @pytest.fixture
@@ -208,71 +284,34 @@ async def row_texts(page: Page) -> list[tuple[str, str]]:
     ]
 
 
-async def test_the_wall_shows_history_then_a_live_red_alert(
-    wall_server: WallServer, browser: Browser
-) -> None:
-    names = {c.code: c.name for c in CenterRegistry.load().all()}
-    page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-    errors: list[str] = []
+async def row_ids(page: Page) -> list[str]:
+    ids: list[str] = await page.locator("[data-alert-id]").evaluate_all(
+        "rows => rows.map(row => row.dataset.alertId)"
+    )
+    return ids
+
+
+async def new_wall(
+    browser: Browser, address: str, errors: list[str], sockets: list[str] | None = None
+) -> Page:
+    """A wall page at `address` (not waited for); page errors and socket URLs recorded."""
+    page = await browser.new_page(viewport=VIEWPORT, locale="zh-CN")
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-    await page.goto(f"{wall_server.url}/")
-    await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
-    assert await page.title() == "政务服务电子监察 · 实时预警"
-    assert await page.locator("#conn-text").inner_text() == "已连接"
-
-    # History: read back from the topic by the freshly started service.
-    history = earlier_alerts(datetime.now(UTC))
-    await page.wait_for_function(
-        f"document.querySelectorAll('[data-alert-id]').length === {len(history)}",
-        timeout=10_000,
-    )
-    newest_first = sorted(history, key=lambda a: a["raised_at"], reverse=True)
-    assert await row_texts(page) == [(a["alert_id"], a["severity"]) for a in newest_first]
-    assert await page.locator("#count-red").inner_text() == "3"
-    assert await page.locator("#count-yellow").inner_text() == "3"
-
-    # Live: published only now, after the page loaded and connected.
-    live = alert(
-        "deadline.overdue",
-        "red",
-        "451221",
-        1234,
-        "办件超期",
-        "已超过承诺时限 5 个工作日，仍未办结",
-        datetime.now(UTC),
-    )
-    await publish(wall_server.bootstrap, wall_server.alerts_topic, [live])
-    selector = f'[data-alert-id="{live["alert_id"]}"]'
-    row = page.locator(selector)
-    await row.wait_for(timeout=10_000)
-
-    assert await row.get_attribute("data-severity") == "red"
-    assert (await row_texts(page))[0] == (live["alert_id"], "red")  # newest first
-    assert await row.locator(".alert__center").inner_text() == names["451221"]
-    assert await row.locator(".alert__title").inner_text() == "办件超期"
-    assert live["case_id"] in await row.locator(".alert__case").inner_text()
-    beijing = datetime.fromisoformat(live["raised_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
-    assert beijing.strftime("%m-%d %H:%M") in await row.locator(".alert__time").inner_text()
-    assert await page.locator("#count-red").inner_text() == "4"
-    assert "flash" in (await row.get_attribute("class") or "")
-
-    # Delivered again (at-least-once): still one row.
-    await publish(wall_server.bootstrap, wall_server.alerts_topic, [live])
-    await asyncio.sleep(1.5)
-    assert await page.locator(selector).count() == 1
-
-    OUTPUT.mkdir(exist_ok=True)
-    await page.wait_for_timeout(600)  # mid-flash: the screenshot shows the highlight
-    await page.screenshot(path=str(OUTPUT / "wall.png"))
-    assert errors == []
+    if sockets is not None:
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+    await page.goto(address)
+    return page
 
 
-async def open_wall(browser: Browser, url: str, rows: int, errors: list[str]) -> Page:
+async def open_wall(
+    browser: Browser,
+    address: str,
+    rows: int,
+    errors: list[str],
+    sockets: list[str] | None = None,
+) -> Page:
     """A wall page, connected and showing `rows` alerts."""
-    page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{url}/")
+    page = await new_wall(browser, address, errors, sockets)
     await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
     await page.wait_for_function(
         f"document.querySelectorAll('[data-alert-id]').length === {rows}", timeout=10_000
@@ -287,13 +326,108 @@ async def counts(page: Page) -> tuple[str, str]:
     )
 
 
+async def screenshot(page: Page, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / name))
+
+
+def live_alert(center_id: str, serial: int, severity: str = "red", **extra: Any) -> dict[str, Any]:
+    return {
+        **alert(
+            "deadline.overdue" if severity == "red" else "deadline.warning",
+            severity,
+            center_id,
+            serial,
+            "办件超期" if severity == "red" else "办件即将超期",
+            "已超过承诺时限 3 个工作日，仍未办结",
+            datetime.now(UTC),
+        ),
+        **extra,
+    }
+
+
+async def test_the_wall_shows_history_then_a_live_red_alert(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    names = {c.code: c.name for c in CenterRegistry.load().all()}
+    errors: list[str] = []
+    page = await new_wall(browser, wall_server.wall(wall_server.inspector), errors)
+    await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
+    assert await page.title() == "政务服务电子监察 · 实时预警"
+    assert await page.locator("#conn-text").inner_text() == "已连接"
+    # The token left the address bar (and the history) for this tab's sessionStorage.
+    assert "token" not in page.url and page.url.endswith("/wall/")
+    stored = await page.evaluate("sessionStorage.getItem('supervisor.wall.token')")
+    assert stored == wall_server.inspector
+    viewer = page.locator("#viewer")
+    await viewer.wait_for(timeout=5_000)
+    assert await viewer.inner_text() == "王监察 · 纪检监察"
+
+    # History: read back from the topic by the freshly started service.
+    history = earlier_alerts(datetime.now(UTC))
+    await page.wait_for_function(
+        f"document.querySelectorAll('[data-alert-id]').length === {len(history)}",
+        timeout=10_000,
+    )
+    newest_first = sorted(history, key=lambda a: a["raised_at"], reverse=True)
+    assert await row_texts(page) == [(a["alert_id"], a["severity"]) for a in newest_first]
+    assert await counts(page) == ("3", "3")
+
+    # Live: published only now, after the page loaded and connected.
+    live = alert(
+        "deadline.overdue",
+        "red",
+        "451221",
+        1234,
+        "办件超期",
+        "已超过承诺时限 5 个工作日，仍未办结",
+        datetime.now(UTC),
+    )
+    await wall_server.publish(live)
+    selector = f'[data-alert-id="{live["alert_id"]}"]'
+    row = page.locator(selector)
+    await row.wait_for(timeout=2_000)  # within 2 s of its publication
+
+    assert await row.get_attribute("data-severity") == "red"
+    assert await row.get_attribute("data-status") == "open"
+    assert (await row_texts(page))[0] == (live["alert_id"], "red")  # newest first
+    assert await row.locator(".alert__center").inner_text() == names["451221"]
+    assert await row.locator(".alert__title").inner_text() == "办件超期"
+    assert live["case_id"] in await row.locator(".alert__case").inner_text()
+    beijing = datetime.fromisoformat(live["raised_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert beijing.strftime("%m-%d %H:%M") in await row.locator(".alert__time").inner_text()
+    assert await counts(page) == ("4", "3")
+    assert "flash" in (await row.get_attribute("class") or "")
+
+    # Delivered again (at-least-once): still one row.
+    await wall_server.publish(live)
+    await asyncio.sleep(1.5)
+    assert await page.locator(selector).count() == 1
+
+    await page.wait_for_timeout(600)  # mid-flash: the screenshot shows the highlight
+    await screenshot(page, "wall.png")
+
+    # The English switch; a reload keeps the token (sessionStorage) and the language.
+    await page.locator("#lang").click()
+    assert await page.locator("h1").inner_text() == "Service Center Supervision"
+    await page.reload()
+    await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
+    await page.wait_for_function(
+        f"document.querySelectorAll('[data-alert-id]').length === {len(history) + 1}",
+        timeout=10_000,
+    )
+    assert await page.locator("#conn-text").inner_text() == "Connected"
+    assert errors == []
+
+
 async def test_the_wall_withdraws_a_resolved_alert(
     wall_server: WallServer, browser: Browser
 ) -> None:
     names = {c.code: c.name for c in CenterRegistry.load().all()}
     errors: list[str] = []
     history = earlier_alerts(datetime.now(UTC))
-    page = await open_wall(browser, wall_server.url, len(history), errors)
+    address = wall_server.wall(wall_server.inspector)
+    page = await open_wall(browser, address, len(history), errors)
     assert await counts(page) == ("3", "3")
 
     now = datetime.now(UTC)
@@ -320,7 +454,7 @@ async def test_the_wall_withdraws_a_resolved_alert(
         "alert_id": "center.silent:451202:20261120T090000",
         "case_id": "",
     }
-    await publish(wall_server.bootstrap, wall_server.alerts_topic, [live, silent])
+    await wall_server.publish(live, silent)
     live_row = page.locator(f'[data-alert-id="{live["alert_id"]}"]')
     silent_row = page.locator(f'[data-alert-id="{silent["alert_id"]}"]')
     await live_row.wait_for(timeout=10_000)
@@ -337,16 +471,16 @@ async def test_the_wall_withdraws_a_resolved_alert(
         "迟到事件：办结（发生于 11-20 15:00）按事件时间补入后重新研判，该预警不再成立，予以撤销。"
     )
     withdrawn = resolution(live, reason, datetime.now(UTC))
-    await publish(wall_server.bootstrap, wall_server.alerts_topic, [withdrawn])
-    await page.locator(f'[data-alert-id="{live["alert_id"]}"][data-status="resolved"]').wait_for(
+    await wall_server.publish(withdrawn)
+    await page.locator(f'[data-alert-id="{live["alert_id"]}"][data-status="withdrawn"]').wait_for(
         timeout=2_000
     )
     assert await live_row.locator(".alert__withdrawn").inner_text() == "已撤销"
     assert reason in await live_row.locator(".alert__reason").inner_text()
     assert reason in (await live_row.get_attribute("title") or "")  # on hover too
     classes = await live_row.get_attribute("class") or ""
-    assert "alert--resolved" in classes
-    assert "flash" not in classes  # a resolution never flashes
+    assert "alert--withdrawn" in classes and "alert--closed" in classes
+    assert "flash" not in classes  # a change never flashes
     decoration = await live_row.locator(".alert__title").evaluate(
         "node => getComputedStyle(node).textDecorationLine"
     )
@@ -355,12 +489,10 @@ async def test_the_wall_withdraws_a_resolved_alert(
     assert await counts(page) == ("3", "4")  # no longer an open red alert
 
     # The center-level alert resolved too; a repeated resolution changes nothing.
-    await publish(
-        wall_server.bootstrap,
-        wall_server.alerts_topic,
-        [resolution(silent, "迟到数据：该中心在 09:40 有办件事件。", now), withdrawn],
+    await wall_server.publish(
+        resolution(silent, "迟到数据：该中心在 09:40 有办件事件。", now), withdrawn
     )
-    await page.locator(f'[data-alert-id="{silent["alert_id"]}"][data-status="resolved"]').wait_for(
+    await page.locator(f'[data-alert-id="{silent["alert_id"]}"][data-status="withdrawn"]').wait_for(
         timeout=2_000
     )
     assert await counts(page) == ("3", "3")
@@ -375,31 +507,26 @@ async def test_the_wall_withdraws_a_resolved_alert(
         "累计收费超过收费标准",
         now - timedelta(minutes=1),
     )
-    await publish(
-        wall_server.bootstrap,
-        wall_server.alerts_topic,
-        [resolution(early, "迟到事件：退费", now), early],
-    )
+    await wall_server.publish(resolution(early, "迟到事件：退费", now), early)
     early_row = page.locator(f'[data-alert-id="{early["alert_id"]}"]')
     await early_row.wait_for(timeout=10_000)
-    assert await early_row.get_attribute("data-status") == "resolved"
+    assert await early_row.get_attribute("data-status") == "withdrawn"
     assert "flash" not in (await early_row.get_attribute("class") or "")
     assert await counts(page) == ("3", "3")
     assert await page.locator(".alert__withdrawn").count() == 3
     assert "其中已撤销 3 条" in await page.locator("#foot-shown").inner_text()
 
-    OUTPUT.mkdir(exist_ok=True)
-    await page.screenshot(path=str(OUTPUT / "wall-resolved.png"))
+    await screenshot(page, "wall-resolved.png")
 
     # A wall that (re)connects shows the same thing, from the snapshot.
-    again = await open_wall(browser, wall_server.url, len(history) + 3, errors)
+    again = await open_wall(browser, address, len(history) + 3, errors)
     assert await row_texts(again) == await row_texts(page)
     resolved_ids = {live["alert_id"], silent["alert_id"], early["alert_id"]}
     statuses = again.locator("[data-alert-id]")
     for i in range(await statuses.count()):
         row = statuses.nth(i)
         expected = (
-            "resolved" if await row.get_attribute("data-alert-id") in resolved_ids else "open"
+            "withdrawn" if await row.get_attribute("data-alert-id") in resolved_ids else "open"
         )
         assert await row.get_attribute("data-status") == expected
     assert (
@@ -407,4 +534,230 @@ async def test_the_wall_withdraws_a_resolved_alert(
         in await again.locator(f'[data-alert-id="{live["alert_id"]}"] .alert__reason').inner_text()
     )
     assert await counts(again) == ("3", "3")
+    assert errors == []
+
+
+async def test_lifecycle_changes_made_through_the_api_show_live(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    appealed = live_alert(TOWNSHIP, 501)  # red, for the county's director to appeal
+    delisted = live_alert(COUNTY, 502, severity="yellow")  # appealed, and the appeal accepted
+    await wall_server.publish(appealed, delisted)
+    page = await open_wall(
+        browser, wall_server.wall(wall_server.inspector), len(history) + 2, errors
+    )
+    assert await counts(page) == ("4", "4")
+    director = wall_server.director
+    inspector = wall_server.inspector
+    by_rule = {item["rule_id"]: item for item in history}
+    acknowledged = by_rule["fee.overcharge"]  # red
+    resolved = by_rule["deadline.warning"]  # yellow
+
+    def row(item: dict[str, Any], status: str = "") -> Any:
+        state = f'[data-status="{status}"]' if status else ""
+        return page.locator(f'[data-alert-id="{item["alert_id"]}"]{state}')
+
+    # 签收: on the open wall within 2 seconds of the API's answer, in place, no flash.
+    await wall_server.act(
+        inspector, acknowledged["alert_id"], "acknowledge", note="已转承办科室核查"
+    )
+    await row(acknowledged, "acknowledged").wait_for(timeout=2_000)
+    assert await row(acknowledged).locator(".alert__tag").inner_text() == "已签收"
+    change = await row(acknowledged).locator(".alert__change").inner_text()
+    assert "王监察（纪检监察）" in change and "已转承办科室核查" in change
+    assert "flash" not in (await row(acknowledged).get_attribute("class") or "")
+    assert await counts(page) == ("4", "4")  # acknowledged: still open business
+
+    # 办结（整改）: greyed, out of the counts.
+    await wall_server.act(
+        inspector, resolved["alert_id"], "resolve", disposition="rectified", note="已督促整改"
+    )
+    await row(resolved, "resolved").wait_for(timeout=2_000)
+    assert await row(resolved).locator(".alert__tag").inner_text() == "已办结（整改）"
+    assert "alert--closed" in (await row(resolved).get_attribute("class") or "")
+    assert await counts(page) == ("4", "3")
+
+    # 申诉中 (the director's appeal), then 已摘牌 (an inspector accepts another appeal).
+    await wall_server.act(director, appealed["alert_id"], "appeal", reason="系统数据错误，已补录")
+    await row(appealed, "appealed").wait_for(timeout=2_000)
+    assert await row(appealed).locator(".alert__tag").inner_text() == "申诉中"
+    assert "系统数据错误，已补录" in await row(appealed).locator(".alert__change").inner_text()
+    await wall_server.act(director, delisted["alert_id"], "appeal", reason="办件已撤回")
+    await wall_server.act(inspector, delisted["alert_id"], "appeal/accept", note="申诉成立")
+    await row(delisted, "withdrawn").wait_for(timeout=2_000)
+    assert await row(delisted).locator(".alert__tag").inner_text() == "已摘牌"
+    assert "申诉成立" in await row(delisted).locator(".alert__change").inner_text()
+    assert await counts(page) == ("4", "2")  # an appeal pending still counts; delisted not
+    footer = await page.locator("#foot-shown").inner_text()
+    assert all(
+        part in footer for part in ("已签收 1 条", "申诉中 1 条", "已办结 1 条", "已撤销 1 条")
+    )
+
+    # No change flashed; the rows kept their places; each alert is shown once.
+    assert await page.locator(".flash").count() == 0
+    ids = await row_ids(page)
+    assert len(ids) == len(set(ids)) == len(history) + 2
+    await screenshot(page, "wall-lifecycle.png")
+    assert errors == []
+
+
+async def test_a_directors_wall_shows_only_their_centers(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    names = {c.code: c.name for c in CenterRegistry.load().all()}
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))  # none of them in the county
+    mine = wall_server.wall(wall_server.director)
+    page = await open_wall(browser, mine, 0, errors)
+    await page.locator("#viewer").wait_for(timeout=5_000)
+    assert await page.locator("#viewer").inner_text() == f"李主任 · 中心负责人 · {names[COUNTY]}"
+    assert await page.locator("#empty").is_visible()
+    inspector = await open_wall(
+        browser, wall_server.wall(wall_server.inspector), len(history), errors
+    )
+
+    other = live_alert(OTHER_COUNTY, 601)
+    township = live_alert(TOWNSHIP, 602)
+    county = live_alert(COUNTY, 603, severity="yellow")
+    await wall_server.publish(other, township, county)
+    for item in (other, township, county):  # the inspector sees all three
+        await inspector.locator(f'[data-alert-id="{item["alert_id"]}"]').wait_for(timeout=5_000)
+    for item in (township, county):
+        await page.locator(f'[data-alert-id="{item["alert_id"]}"]').wait_for(timeout=5_000)
+    await asyncio.sleep(0.5)
+    assert sorted(await row_ids(page)) == sorted([township["alert_id"], county["alert_id"]])
+    centers = await page.locator("[data-alert-id]").evaluate_all(
+        "rows => rows.map(row => row.dataset.centerId)"
+    )
+    assert sorted(centers) == [COUNTY, TOWNSHIP]
+    assert await page.locator(f'[data-center-id="{OTHER_COUNTY}"]').count() == 0
+    assert await counts(page) == ("1", "1")
+    assert await page.locator(".alert__center").all_inner_texts() == [
+        names[COUNTY],  # the newest first
+        names[TOWNSHIP],
+    ]
+    await screenshot(page, "wall-director.png")
+    assert errors == []
+
+
+async def test_the_wall_reconnects_after_a_restart_and_shows_every_alert_once(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    sockets: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    page = await open_wall(
+        browser, wall_server.wall(wall_server.inspector), len(history), errors, sockets
+    )
+    before = live_alert("451202", 701, severity="yellow")
+    await wall_server.publish(before)
+    await page.locator(f'[data-alert-id="{before["alert_id"]}"]').wait_for(timeout=5_000)
+    # Changed before the restart: shown once after it, as it stands.
+    acked = history[0]
+    await wall_server.act(wall_server.inspector, acked["alert_id"], "acknowledge")
+    await page.locator(
+        f'[data-alert-id="{acked["alert_id"]}"][data-status="acknowledged"]'
+    ).wait_for(timeout=2_000)
+    assert len(sockets) == 1
+
+    await wall_server.stop()
+    await page.wait_for_selector('body[data-connection="reconnecting"]', timeout=10_000)
+    assert await page.locator("#conn-text").inner_text() == "重新连接中…"
+    while_down = live_alert("451221", 702)  # red
+    await wall_server.publish(while_down)
+    await wall_server.start()
+    after = live_alert("451203", 703)
+    await wall_server.publish(after)
+
+    for item in (while_down, after):
+        await page.locator(f'[data-alert-id="{item["alert_id"]}"]').wait_for(timeout=40_000)
+    assert await page.locator("#conn-text").inner_text() == "已连接"
+    await asyncio.sleep(1.5)  # anything shown twice would be there by now
+    ids = await row_ids(page)
+    expected = {a["alert_id"] for a in [*history, before, while_down, after]}
+    assert Counter(ids) == Counter(expected), "every alert exactly once"
+    acked_row = page.locator(f'[data-alert-id="{acked["alert_id"]}"]')
+    assert await acked_row.get_attribute("data-status") == "acknowledged"
+    # It resumed from its position, not from a fresh snapshot.
+    assert len(sockets) >= 2 and all("after=" in url for url in sockets[1:])
+    assert await counts(page) == ("5", "4")
+    await screenshot(page, "wall-restart.png")
+    assert errors == []
+
+
+async def test_a_refused_token_stops_the_wall_with_a_message(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    sockets: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    revoked = wall_server.spare
+    page = await open_wall(browser, wall_server.wall(revoked), len(history), errors, sockets)
+
+    # Revoked while the wall is open; the service restarts, the page reconnects: refused.
+    wall_server.tokens.revoke(revoked)
+    await wall_server.stop()
+    await wall_server.start()
+    await page.wait_for_selector('body[data-connection="refused"]', timeout=40_000)
+    notice = page.locator("#notice")
+    assert await notice.is_visible()
+    assert await page.locator("#notice-title").inner_text() == REFUSED_MESSAGE
+    assert await page.locator("#conn-text").inner_text() == "未授权"
+    assert await page.locator("[data-alert-id]").count() == 0  # nothing it may not see
+    assert await counts(page) == ("0", "0")
+    tried = len(sockets)
+    await asyncio.sleep(4)  # a retrying page would have tried twice by now
+    assert len(sockets) == tried
+    await screenshot(page, "wall-refused.png")
+
+    # Opened with a revoked token: the same message at once, and no retry either.
+    again_sockets: list[str] = []
+    again = await new_wall(browser, wall_server.wall(revoked), errors, again_sockets)
+    await again.wait_for_selector('body[data-connection="refused"]', timeout=10_000)
+    assert await again.locator("#notice-title").inner_text() == REFUSED_MESSAGE
+    await asyncio.sleep(3)
+    assert len(again_sockets) <= 1
+
+    # No token at all: told how to open the wall, never connects.
+    bare = await new_wall(browser, wall_server.wall(None), errors, again_sockets)
+    await bare.wait_for_selector('body[data-refused="missing"]', timeout=5_000)
+    assert await bare.locator("#notice-title").inner_text() == "缺少访问令牌"
+    assert len(again_sockets) <= 1
+    assert errors == []
+
+
+async def test_the_wall_keeps_a_bounded_list(wall_server: WallServer, browser: Browser) -> None:
+    """More alerts than the page keeps (200): the newest 200 are shown; a change to one
+    that fell off the list does not bring it back."""
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    page = await open_wall(browser, wall_server.wall(wall_server.inspector), len(history), errors)
+    start = datetime.now(UTC)
+    flood = [
+        alert(
+            "deadline.warning",
+            "yellow",
+            "451202",
+            9000 + n,
+            "办件即将超期",
+            "承诺时限已过 80%",
+            start + timedelta(seconds=n),
+        )
+        for n in range(MAX_ROWS)
+    ]
+    await wall_server.publish(*flood)
+    newest = page.locator(f'[data-alert-id="{flood[-1]["alert_id"]}"]')
+    await newest.wait_for(timeout=10_000)
+    await page.wait_for_function(
+        f"document.querySelectorAll('[data-alert-id]').length === {MAX_ROWS}", timeout=5_000
+    )
+    ids = await row_ids(page)
+    assert ids == [a["alert_id"] for a in reversed(flood)]  # every history alert fell off
+    await wall_server.act(wall_server.inspector, history[0]["alert_id"], "acknowledge")
+    await asyncio.sleep(1)
+    assert await row_ids(page) == ids
+    assert await counts(page) == ("0", str(MAX_ROWS))
+    assert f"显示最近 {MAX_ROWS} 条" in await page.locator("#foot-shown").inner_text()
     assert errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,15 +49,15 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def get_alerts(port: int) -> list[dict[str, Any]]:
+def get_alerts(port: int, token: str) -> list[dict[str, Any]]:
     try:
         with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/alerts?limit=500", timeout=2
+            f"http://127.0.0.1:{port}/api/alerts?limit=500&token={token}", timeout=2
         ) as r:
             data = json.loads(r.read())
     except OSError:
         return []
-    return list(data["alerts"] if isinstance(data, dict) else data)
+    return list(data["items"])
 
 
 def test_demo_fills_the_wall_within_a_minute_and_stops_cleanly(tmp_path: Path) -> None:
@@ -88,11 +89,14 @@ def test_demo_fills_the_wall_within_a_minute_and_stops_cleanly(tmp_path: Path) -
         while "/wall/" not in Path(out.name).read_text() and time.monotonic() < deadline:
             assert demo.poll() is None, Path(out.name).read_text()
             time.sleep(0.5)
-        assert f"http://127.0.0.1:{web_port}/wall/" in Path(out.name).read_text()
+        printed = Path(out.name).read_text()
+        found = re.search(rf"http://127\.0\.0\.1:{web_port}/wall/\?token=(\S+)", printed)
+        assert found, printed  # the wall's URL with an inspector's token
+        token = found.group(1)
         url_shown = time.monotonic()
         alerts: list[dict[str, Any]] = []
         while time.monotonic() - url_shown < 60:
-            alerts = get_alerts(web_port)
+            alerts = get_alerts(web_port, token)
             severities = {a["severity"] for a in alerts}
             if severities == {"red", "yellow"} and len({a["center_id"] for a in alerts}) >= 5:
                 break

@@ -8,11 +8,13 @@ import json
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import websockets
 
+from supervisor.auth import TokenStore
 from tests.core.factories import event_doc
 from tests.processes import spawn, terminate
 
@@ -22,10 +24,26 @@ from .kafka_io import produce, wait_for
 pytestmark = pytest.mark.integration
 
 
+@dataclass(frozen=True)
+class Web:
+    base: str
+    token: str  # an inspector's
+
+    def get(self, path: str) -> Any:
+        request = urllib.request.Request(
+            f"http://{self.base}{path}", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read()
+        return body.decode() if path == "/metrics" else json.loads(body)
+
+
 @pytest.fixture(scope="module")
-def web(worker: RunningWorker) -> Iterator[str]:
+def web(worker: RunningWorker) -> Iterator[Web]:
     port = free_port()
-    env = {**worker.env, "SUPERVISOR_WEB_PORT": str(port)}
+    tokens = worker.log.with_name("web-tokens.json")
+    token = TokenStore(tokens).issue("inspector", "端到端测试")
+    env = {**worker.env, "SUPERVISOR_WEB_PORT": str(port), "SUPERVISOR_TOKENS_FILE": str(tokens)}
     log = worker.log.with_name("web.log")
     process = spawn(["web"], env, log)
     base = f"127.0.0.1:{port}"
@@ -33,7 +51,7 @@ def web(worker: RunningWorker) -> Iterator[str]:
         assert asyncio.run(wait_for(lambda: _answers(f"http://{base}/healthz"), 30)), (
             log.read_text()
         )
-        yield base
+        yield Web(base, token)
     finally:
         terminate(process, timeout=20)
 
@@ -46,10 +64,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-async def test_events_become_alerts_on_a_websocket(worker: RunningWorker, web: str) -> None:
+async def test_events_become_alerts_on_a_websocket(worker: RunningWorker, web: Web) -> None:
     case = f"451227-2026-{uuid.uuid4().int % 10**7:07d}"
     received: list[dict[str, Any]] = []
-    async with websockets.connect(f"ws://{web}/ws/alerts") as socket:
+    async with websockets.connect(f"ws://{web.base}/ws/alerts?token={web.token}") as socket:
         snapshot = json.loads(await asyncio.wait_for(socket.recv(), 10))
         assert snapshot["type"] == "snapshot"
         await produce(
@@ -88,15 +106,15 @@ async def test_events_become_alerts_on_a_websocket(worker: RunningWorker, web: s
     assert by_rule["workflow.no_decision"]["raised_at"] == "2026-11-27T08:41:00+08:00"
     assert by_rule["conclusion.too_fast"]["severity"] == "yellow"
     assert len(received) == 2  # each once
-    with urllib.request.urlopen(f"http://{web}/api/alerts?center_id=451227") as response:
-        listed = json.loads(response.read())
-    ids = {a["alert_id"] for a in (listed["alerts"] if isinstance(listed, dict) else listed)}
+    listed = web.get("/api/alerts?center_id=451227&limit=500")
+    ids = {a["alert_id"] for a in listed["items"]}
     assert f"workflow.no_decision:{case}" in ids
+    one = web.get(f"/api/alerts/workflow.no_decision:{case}")
+    assert one["status"] == "open" and one["history"] == []
 
 
-async def test_both_processes_expose_metrics(worker: RunningWorker, web: str) -> None:
-    with urllib.request.urlopen(f"http://{web}/metrics") as response:
-        web_metrics = response.read().decode()
+async def test_both_processes_expose_metrics(worker: RunningWorker, web: Web) -> None:
+    web_metrics = web.get("/metrics")
     assert "supervisor_web_websocket_clients" in web_metrics
     assert "supervisor_web_alerts_received_total" in web_metrics
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as response:

@@ -1,8 +1,9 @@
-"""The web service without Kafka: routes, WebSocket, metrics, and the feed's per-message logic.
+"""The web service without Kafka: routes, access control, the lifecycle, WebSocket with
+positions, metrics, and the feed's per-record logic.
 
-The app is built with `start_consumer=False` and its hub is fed directly, through the
-TestClient's portal so that publishing runs on the app's own event loop (the hub is not
-thread-safe, by design).
+The app is built with `start_consumer=False`: its hub is fed directly, through the
+TestClient's portal so that it runs on the app's own event loop (the hub is not
+thread-safe, by design), and lifecycle changes are applied at the next position.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
+from supervisor.auth import TokenStore
 from supervisor.settings import Settings
 from supervisor.web.app import create_app
 from supervisor.web.consumer import AlertFeed
@@ -32,7 +34,12 @@ from supervisor.web.hub import AlertHub
 from supervisor.web.metrics import WebMetrics
 from tests.web.test_hub import make_alert, make_resolution
 
-CENTERS = {"451221": "南丹县政务服务中心", "451202": "金城江区政务服务中心"}
+CENTERS = {
+    "451221": "南丹县政务服务中心",
+    "451202": "金城江区政务服务中心",
+    "451224": "东兰县政务服务中心",
+    "451224103": "东兰县某镇便民服务中心",
+}
 
 
 @pytest.fixture
@@ -46,14 +53,34 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
-    return create_app(settings, registry=registry, start_consumer=False, center_names=CENTERS)
+def store(tmp_path: Any) -> TokenStore:
+    return TokenStore(tmp_path / "tokens.json")
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
+def tokens(store: TokenStore) -> dict[str, str]:
+    return {
+        "inspector": store.issue("inspector", "王监察"),
+        "director": store.issue("director", "李主任", center="451224"),
+        "ops": store.issue("ops", "运维"),
+    }
+
+
+@pytest.fixture
+def app(settings: Settings, registry: CollectorRegistry, store: TokenStore) -> FastAPI:
+    return create_app(
+        settings, registry=registry, start_consumer=False, center_names=CENTERS, tokens=store
+    )
+
+
+@pytest.fixture
+def client(app: FastAPI, tokens: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(app, headers={"Authorization": f"Bearer {tokens['inspector']}"}) as client:
         yield client
+
+
+def as_(tokens: dict[str, str], role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[role]}"}
 
 
 @pytest.fixture
@@ -76,78 +103,172 @@ def publish(client: TestClient, app: FastAPI) -> Callable[..., None]:
     return publish_all
 
 
-# -- pages and JSON -----------------------------------------------------------------------
+# -- pages, access -------------------------------------------------------------------------
 
 
-def test_root_redirects_to_the_wall(client: TestClient) -> None:
-    response = client.get("/", follow_redirects=False)
-    assert response.status_code in (302, 307)
-    assert response.headers["location"] == "wall/"
-    page = client.get("/")
-    assert page.status_code == 200
-    assert '<html lang="zh-CN">' in page.text
-    assert "政务服务电子监察" in page.text
+def test_root_redirects_to_the_wall_and_the_page_needs_no_token(app: FastAPI) -> None:
+    with TestClient(app) as anonymous:
+        response = anonymous.get("/", follow_redirects=False)
+        assert response.status_code in (302, 307) and response.headers["location"] == "wall/"
+        page = anonymous.get("/")
+        assert page.status_code == 200 and '<html lang="zh-CN">' in page.text
+        for name, kind in (("wall.js", "javascript"), ("wall.css", "text/css")):
+            assert kind in anonymous.get(f"/wall/{name}").headers["content-type"]
 
 
-def test_the_wall_files_are_served(client: TestClient) -> None:
-    for name, kind in (("wall.js", "javascript"), ("wall.css", "text/css")):
-        response = client.get(f"/wall/{name}")
-        assert response.status_code == 200
-        assert kind in response.headers["content-type"]
+@pytest.mark.parametrize("path", ["/api/alerts", "/api/centers", "/api/me", "/metrics"])
+def test_no_token_is_401_everywhere_but_health(app: FastAPI, path: str) -> None:
+    with TestClient(app) as anonymous:
+        response = anonymous.get(path)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert anonymous.get(path, headers={"Authorization": "Bearer svt_x.y"}).status_code == 401
+        assert anonymous.get("/healthz").status_code == 200
 
 
-def test_api_alerts_newest_first_with_filters(
-    client: TestClient, publish: Callable[..., None]
+def test_ops_sees_metrics_and_health_only(client: TestClient, tokens: dict[str, str]) -> None:
+    ops = as_(tokens, "ops")
+    assert client.get("/metrics", headers=ops).status_code == 200
+    assert client.get("/api/alerts", headers=ops).status_code == 403
+    assert client.get("/api/centers", headers=ops).status_code == 403
+
+
+def test_a_token_in_the_query_string_works_for_the_page(
+    app: FastAPI, tokens: dict[str, str]
 ) -> None:
+    with TestClient(app) as anonymous:
+        me = anonymous.get("/api/me", params={"token": tokens["director"]}).json()
+    assert me == {"name": "李主任", "role": "director", "center": "451224"}
+
+
+def test_a_revoked_token_is_refused_at_once(
+    client: TestClient, tokens: dict[str, str], store: TokenStore
+) -> None:
+    director = as_(tokens, "director")
+    assert client.get("/api/alerts", headers=director).status_code == 200
+    store.revoke(tokens["director"])
+    assert client.get("/api/alerts", headers=director).status_code == 401
+
+
+# -- the API -----------------------------------------------------------------------------------
+
+
+def test_api_alerts_filters_and_pages(client: TestClient, publish: Callable[..., None]) -> None:
     publish(
-        make_alert(1, severity="red", center_id="451221"),
-        make_alert(2, severity="yellow", center_id="451221"),
-        make_alert(3, severity="red", center_id="451202"),
+        make_alert(1, severity="red", center_id="451221", raised_at="2026-11-20T10:00:00+08:00"),
+        make_alert(2, severity="yellow", center_id="451224", raised_at="2026-11-21T10:00:00+08:00"),
+        make_alert(3, severity="red", center_id="451224103", raised_at="2026-11-22T10:00:00+08:00"),
+        make_alert(4, rule_id="fee.overcharge", raised_at="2026-11-23T10:00:00+08:00"),
     )
-    everything = client.get("/api/alerts").json()
-    assert [a["case_id"] for a in everything] == [
-        "451202-2026-0000003",
-        "451221-2026-0000002",
-        "451221-2026-0000001",
-    ]
-    assert everything[0] == make_alert(3, severity="red", center_id="451202")
-    red = client.get("/api/alerts", params={"severity": "red"}).json()
-    assert [a["severity"] for a in red] == ["red", "red"]
-    nandan = client.get("/api/alerts", params={"center_id": "451221", "limit": 1}).json()
-    assert [a["case_id"] for a in nandan] == ["451221-2026-0000002"]
 
+    def cases(**params: Any) -> list[str]:
+        page = client.get("/api/alerts", params=params).json()
+        return [a["case_id"][-1] for a in page["items"]]
 
-def test_api_alerts_keeps_only_wall_recent(
-    client: TestClient, publish: Callable[..., None]
-) -> None:
-    publish(*(make_alert(n) for n in range(1, 9)))
-    assert len(client.get("/api/alerts").json()) == 5
-
-
-def test_api_alerts_carries_resolutions_and_filters_by_status(
-    client: TestClient, publish: Callable[..., None]
-) -> None:
-    resolution = make_resolution(make_alert(2))
-    publish(make_alert(1), make_alert(2), make_alert(3, severity="yellow"), resolution)
-    everything = client.get("/api/alerts").json()
-    assert [a["case_id"][-1] for a in everything] == ["3", "2", "1"]
-    assert everything[1] == {**make_alert(2), "resolution": resolution}
-    assert "resolution" not in everything[0] and "resolution" not in everything[2]
-    resolved = client.get("/api/alerts", params={"status": "resolved"}).json()
-    assert resolved == [{**make_alert(2), "resolution": resolution}]
-    open_red = client.get("/api/alerts", params={"status": "open", "severity": "red"}).json()
-    assert [a["case_id"][-1] for a in open_red] == ["1"]
+    assert cases() == ["4", "3", "2", "1"]
+    assert cases(severity="red") == ["4", "3", "1"]
+    assert cases(rule_id="fee.overcharge") == ["4"]
+    assert cases(center_id="451224") == ["2"]
+    assert cases(center_id="451224", below=True) == ["3", "2"]
+    assert cases(since="2026-11-21T00:00:00+08:00", until="2026-11-23T00:00:00+08:00") == ["3", "2"]
+    page = client.get("/api/alerts", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 4 and [a["case_id"][-1] for a in page["items"]] == ["3", "2"]
+    assert page["seq"] == 3 and page["items"][0]["status"] == "open"
 
 
 @pytest.mark.parametrize(
-    "query", [{"severity": "orange"}, {"limit": 0}, {"limit": "x"}, {"status": "closed"}]
+    "query",
+    [
+        {"severity": "orange"},
+        {"limit": 0},
+        {"limit": 501},
+        {"status": "closed"},
+        {"since": "2026-11-21T00:00:00"},
+    ],
 )
 def test_api_alerts_rejects_bad_parameters(client: TestClient, query: dict[str, Any]) -> None:
     assert client.get("/api/alerts", params=query).status_code == 422
 
 
-def test_api_centers(client: TestClient) -> None:
-    assert client.get("/api/centers").json() == CENTERS
+def test_a_director_sees_only_their_center_and_below(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    publish(
+        make_alert(1, center_id="451221"),
+        make_alert(2, center_id="451224"),
+        make_alert(3, center_id="451224103"),
+    )
+    director = as_(tokens, "director")
+    page = client.get("/api/alerts", headers=director).json()
+    assert [a["center_id"] for a in page["items"]] == ["451224103", "451224"]
+    assert page["total"] == 2
+    other = make_alert(1, center_id="451221")["alert_id"]
+    assert client.get(f"/api/alerts/{other}", headers=director).status_code == 403
+    assert (
+        client.get("/api/alerts", params={"center_id": "451221"}, headers=director).status_code
+        == 403
+    )
+    assert set(client.get("/api/centers", headers=director).json()) == {"451224", "451224103"}
+    assert client.post(f"/api/alerts/{other}/acknowledge", headers=director).status_code == 403
+
+
+def test_the_lifecycle_through_the_api_with_its_history(
+    client: TestClient,
+    publish: Callable[..., None],
+    tokens: dict[str, str],
+    registry: CollectorRegistry,
+) -> None:
+    publish(make_alert(1, center_id="451224103"), make_alert(2, center_id="451224103"))
+    one, two = (
+        make_alert(1, center_id="451224103")["alert_id"],
+        make_alert(2, center_id="451224103")["alert_id"],
+    )
+    director = as_(tokens, "director")
+
+    acked = client.post(f"/api/alerts/{one}/acknowledge", json={"note": "已签收"}, headers=director)
+    assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
+    assert client.post(f"/api/alerts/{one}/acknowledge").status_code == 409  # twice
+    assert client.post(f"/api/alerts/{one}/resolve", json={"note": "x"}).status_code == 422
+    resolved = client.post(
+        f"/api/alerts/{one}/resolve", json={"disposition": "rectified", "note": "已整改"}
+    )
+    assert resolved.status_code == 200
+    body = resolved.json()
+    assert body["status"] == "resolved" and body["disposition"] == "rectified"
+    assert [(h["action"], h["by"]["name"], h["by"]["role"]) for h in body["history"]] == [
+        ("acknowledge", "李主任", "director"),
+        ("resolve", "王监察", "inspector"),
+    ]
+    assert all(h["at"] and h["seq"] for h in body["history"])
+    again = client.post(f"/api/alerts/{one}/resolve", json={"disposition": "verified"})
+    assert again.status_code == 409  # resolving twice is refused
+
+    assert client.post(f"/api/alerts/{two}/appeal", json={"reason": "数据错误"}).status_code == 403
+    assert client.post(f"/api/alerts/{two}/appeal", json={}, headers=director).status_code == 422
+    appealed = client.post(
+        f"/api/alerts/{two}/appeal", json={"reason": "数据错误"}, headers=director
+    )
+    assert appealed.json()["status"] == "appealed"
+    assert client.post(f"/api/alerts/{two}/appeal/accept", headers=director).status_code == 403
+    withdrawn = client.post(f"/api/alerts/{two}/appeal/accept", json={"note": "摘牌"})
+    assert withdrawn.json()["status"] == "withdrawn"
+    assert client.get(f"/api/alerts/{two}").json()["history"][-1]["note"] == "摘牌"
+    assert client.post("/api/alerts/nope/acknowledge").status_code == 404
+    counted = registry.get_sample_value(
+        "supervisor_web_lifecycle_changes_total", {"action": "resolve"}
+    )
+    assert counted == 1
+
+
+def test_a_rejected_appeal_goes_back_to_where_it_was(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    publish(make_alert(1, center_id="451224"))
+    one = make_alert(1, center_id="451224")["alert_id"]
+    client.post(f"/api/alerts/{one}/acknowledge")
+    client.post(f"/api/alerts/{one}/appeal", json={"reason": "r"}, headers=as_(tokens, "director"))
+    back = client.post(f"/api/alerts/{one}/appeal/reject", json={"note": "理由不成立"})
+    assert back.json()["status"] == "acknowledged"
 
 
 def test_healthz_without_consumer(client: TestClient, publish: Callable[..., None]) -> None:
@@ -159,116 +280,131 @@ def test_healthz_without_consumer(client: TestClient, publish: Callable[..., Non
         "consumer": "disabled",
         "topics": {},
         "last_message_at": None,
-        "recent_alerts": 2,
+        "journal_position": 2,
+        "alerts": 2,
         "resolved_alerts": 1,
         "websocket_clients": 0,
     }
 
 
-def test_center_names_default_to_the_center_registry(settings: Settings) -> None:
-    from supervisor.centers import CenterRegistry
-
-    registry = CenterRegistry.load()
-    app = create_app(settings, start_consumer=False)
-    with TestClient(app) as client:
-        names = client.get("/api/centers").json()
-    assert names == {center.code: center.name for center in registry.all()}
-    assert names["451200"] == registry.name("451200")
+def test_openapi_documents_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/alerts", "/api/alerts/{alert_id}", "/api/alerts/{alert_id}/resolve"} <= set(paths)
 
 
 # -- WebSocket ----------------------------------------------------------------------------
 
 
-def test_websocket_snapshot_then_live_alerts(
-    client: TestClient, publish: Callable[..., None], registry: CollectorRegistry
+def ws_url(token: str, after: int | None = None) -> str:
+    return f"/ws/alerts?token={token}" + ("" if after is None else f"&after={after}")
+
+
+#: The test client sends the inspector's token in a header by default; a socket opened
+#: with a token in its URL (as the wall does) clears it.
+NO_HEADER = {"Authorization": ""}
+
+
+def test_websocket_snapshot_live_and_changes(
+    client: TestClient,
+    publish: Callable[..., None],
+    tokens: dict[str, str],
+    registry: CollectorRegistry,
 ) -> None:
     publish(make_alert(1), make_alert(2))
-    with client.websocket_connect("/ws/alerts") as socket:
+    with client.websocket_connect(ws_url(tokens["inspector"])) as socket:
         snapshot = socket.receive_json()
-        assert snapshot["type"] == "snapshot"
+        assert snapshot["type"] == "snapshot" and snapshot["seq"] == 1
         assert [a["case_id"][-1] for a in snapshot["alerts"]] == ["2", "1"]
         assert registry.get_sample_value("supervisor_web_websocket_clients") == 1
-
         publish(make_alert(3, severity="yellow"))
-        assert socket.receive_json() == {"type": "alert", "alert": make_alert(3, severity="yellow")}
-
-        publish(make_alert(3, severity="yellow"), make_alert(4))  # the repeat is not sent
-        assert socket.receive_json()["alert"]["case_id"][-1] == "4"
-        assert client.get("/healthz").json()["websocket_clients"] == 1
-
-    # The handler notices the close and unsubscribes.
-    for _ in range(100):
-        if registry.get_sample_value("supervisor_web_websocket_clients") == 0:
-            break
-        client.get("/healthz")
-    assert registry.get_sample_value("supervisor_web_websocket_clients") == 0
-    assert client.get("/healthz").json()["websocket_clients"] == 0
+        live = socket.receive_json()
+        assert (live["type"], live["seq"], live["alert"]["case_id"][-1]) == ("alert", 2, "3")
+        client.post(f"/api/alerts/{make_alert(1)['alert_id']}/acknowledge")
+        change = socket.receive_json()
+        assert (change["type"], change["seq"], change["alert"]["status"]) == (
+            "change",
+            3,
+            "acknowledged",
+        )
+        assert change["alert"]["last_change"]["by"]["name"] == "王监察"
 
 
-def test_websocket_snapshot_and_live_messages_carry_resolutions(
-    client: TestClient, publish: Callable[..., None]
+def test_a_client_that_says_its_position_gets_exactly_what_it_missed(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
 ) -> None:
-    first = make_resolution(make_alert(1))
-    publish(make_alert(1), make_alert(2), first)
-    with client.websocket_connect("/ws/alerts") as socket:
-        # A reconnecting wall shows the same thing: the snapshot has the resolution.
+    publish(make_alert(1), make_alert(2))
+    with client.websocket_connect(ws_url(tokens["inspector"])) as socket:
+        last = socket.receive_json()["seq"]
+    publish(make_alert(3))
+    client.post(f"/api/alerts/{make_alert(2)['alert_id']}/acknowledge")
+    with client.websocket_connect(ws_url(tokens["inspector"], after=last)) as socket:
+        first, second = socket.receive_json(), socket.receive_json()
+        assert [(first["type"], first["seq"]), (second["type"], second["seq"])] == [
+            ("alert", 2),
+            ("change", 3),
+        ]
+        publish(make_alert(4))
+        assert socket.receive_json()["seq"] == 4  # then the live flow, nothing twice
+
+
+def test_a_directors_socket_never_sees_another_center(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    publish(make_alert(1, center_id="451221"), make_alert(2, center_id="451224103"))
+    with client.websocket_connect(ws_url(tokens["director"]), headers=NO_HEADER) as socket:
         snapshot = socket.receive_json()
-        assert snapshot == {
-            "type": "snapshot",
-            "alerts": [make_alert(2), {**make_alert(1), "resolution": first}],
-        }
+        assert [a["center_id"] for a in snapshot["alerts"]] == ["451224103"]
+        publish(make_alert(3, center_id="451221"), make_alert(4, center_id="451224"))
+        assert socket.receive_json()["alert"]["center_id"] == "451224"
 
-        second = make_resolution(make_alert(2), reason="迟到事件：办结")
-        publish(second, first)  # the repeat of the first is not sent
-        assert socket.receive_json() == {"type": "resolved", "resolution": second}
 
-        # Read before its alert: the alert comes already resolved.
-        third = make_resolution(make_alert(3))
-        publish(third, make_alert(3))
-        assert socket.receive_json() == {"type": "resolved", "resolution": third}
-        assert socket.receive_json() == {
-            "type": "alert",
-            "alert": {**make_alert(3), "resolution": third},
-        }
-        publish(make_alert(4))  # nothing else was queued before it
-        assert socket.receive_json()["alert"] == make_alert(4)
+@pytest.mark.parametrize(
+    "url,headers,code",
+    [
+        ("/ws/alerts", {}, 4401),
+        ("/ws/alerts?token=svt_nope.nope", {}, 4401),
+        ("ops", {}, 4403),
+        ("inspector", {"origin": "https://evil.example"}, 4403),
+    ],
+)
+def test_the_socket_checks_token_role_and_origin(
+    client: TestClient, tokens: dict[str, str], url: str, headers: dict[str, str], code: int
+) -> None:
+    if url in tokens:
+        url = ws_url(tokens[url])
+    with (
+        client.websocket_connect(url, headers={**NO_HEADER, **headers}) as socket,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        socket.receive_json()
+    assert closed.value.code == code
 
 
 def test_a_client_that_falls_behind_is_closed_with_1013(
-    client: TestClient, app: FastAPI, publish: Callable[..., None], registry: CollectorRegistry
+    settings: Settings, store: TokenStore, tokens: dict[str, str]
 ) -> None:
-    app.state.hub.client_queue = 2
-    with client.websocket_connect("/ws/alerts") as socket:
-        assert socket.receive_json()["type"] == "snapshot"
-        # Three alerts in one step on the loop: the queue of two overflows before the
-        # handler gets to send anything.
-        publish(make_alert(1), make_alert(2), make_alert(3))
+    app = create_app(settings, start_consumer=False, center_names=CENTERS, tokens=store)
+    app.state.hub.client_queue = 1
+    with TestClient(app) as client, client.websocket_connect(ws_url(tokens["inspector"])) as socket:
+        socket.receive_json()
+        hub: AlertHub = app.state.hub
+
+        def flood() -> None:
+            for n in range(5):
+                hub.publish(make_alert(n))
+
+        assert client.portal is not None
+        client.portal.call(flood)
         with pytest.raises(WebSocketDisconnect) as closed:
-            socket.receive_json()
+            while True:
+                socket.receive_json()
         assert closed.value.code == 1013
-    assert registry.get_sample_value("supervisor_web_websocket_slow_disconnects_total") == 1
 
 
-def test_metrics_endpoint_exposes_the_web_metrics(client: TestClient) -> None:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    for name in (
-        "supervisor_web_websocket_clients",
-        "supervisor_web_alerts_received_total",
-        "supervisor_web_alert_resolutions_total",
-        "supervisor_web_alerts_malformed_total",
-        "supervisor_web_dlq_messages_total",
-        "supervisor_web_alert_push_delay_seconds_bucket",
-        "supervisor_web_kafka_connected",
-    ):
-        assert name in response.text
-
-
-def test_each_app_has_its_own_metrics(settings: Settings) -> None:
-    # No global registry: two apps in one process do not collide.
-    create_app(settings, start_consumer=False, center_names={})
-    create_app(settings, start_consumer=False, center_names={})
+def test_each_app_has_its_own_metrics(settings: Settings, store: TokenStore) -> None:
+    first = create_app(settings, start_consumer=False, center_names=CENTERS, tokens=store)
+    second = create_app(settings, start_consumer=False, center_names=CENTERS, tokens=store)
+    assert first.state.metrics.registry is not second.state.metrics.registry
 
 
 # -- the Kafka feed's per-message logic (no broker) ---------------------------------------
@@ -348,9 +484,9 @@ def test_feed_applies_resolutions_and_counts_them_by_rule(
     value = json.dumps(resolution, ensure_ascii=False).encode()
     assert feed.handle_alert(json.dumps(alert).encode(), _ms(clock.now)) is True
     assert feed.handle_alert(value, _ms(clock.now)) is True
-    assert hub.recent() == [{**alert, "resolution": resolution}]
+    assert hub.recent()[0]["resolution"] == resolution
     assert feed.handle_alert(value, _ms(clock.now)) is False  # read twice: nothing changes
-    assert hub.recent() == [{**alert, "resolution": resolution}]
+    assert hub.recent()[0]["status"] == "withdrawn"
     labels = {"rule_id": "deadline.overdue"}
     assert registry.get_sample_value("supervisor_web_alert_resolutions_total", labels) == 2
     assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 0
@@ -366,12 +502,11 @@ def test_feed_keeps_a_resolution_of_an_unknown_alert_for_when_it_comes(
     hub = feed_hub
     alert = make_alert(1)
     resolution = make_resolution(alert)
-    assert feed.handle_alert(json.dumps(resolution).encode(), _ms(clock.now)) is True
     assert feed.handle_alert(json.dumps(resolution).encode(), _ms(clock.now)) is False
-    assert len(hub) == 0 and hub.pending_count == 1
+    assert len(hub) == 0
     assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 0
     assert feed.handle_alert(json.dumps(alert).encode(), _ms(clock.now)) is True
-    assert hub.recent(status="resolved") == [{**alert, "resolution": resolution}]
+    assert hub.recent(status="withdrawn")[0]["resolution"] == resolution
     assert hub.recent(status="open") == []
 
 
@@ -397,8 +532,7 @@ def test_feed_counts_a_malformed_resolution_as_malformed(
     bad = {**make_resolution(make_alert(1)), **change}
     assert feed.handle_alert(json.dumps(bad).encode(), _ms(clock.now)) is False
     assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 1
-    assert hub.recent() == [make_alert(1)]  # still open
-    assert hub.pending_count == 0
+    assert hub.recent()[0]["status"] == "open"
     counted = {"rule_id": "deadline.overdue"}
     assert registry.get_sample_value("supervisor_web_alert_resolutions_total", counted) is None
 
@@ -415,3 +549,52 @@ def test_feed_is_not_connected_before_it_ran(feed: AlertFeed, settings: Settings
         settings.topic_alerts: "connecting",
         settings.topic_dlq: "connecting",
     }
+
+
+def test_feed_applies_records_at_their_offsets_and_skips_what_it_read_before(
+    feed: AlertFeed, feed_hub: AlertHub, clock: FakeClock
+) -> None:
+    assert feed.handle_alert(json.dumps(make_alert(1)).encode(), _ms(clock.now), 10) is True
+    assert feed_hub.head == 10
+    assert feed.handle_alert(json.dumps(make_alert(2)).encode(), _ms(clock.now), 10) is False
+    assert feed.handle_alert(json.dumps(make_alert(2)).encode(), _ms(clock.now), 11) is True
+    assert [a["seq"] for a in feed_hub.recent()] == [11, 10]
+
+
+def test_feed_refuses_a_second_partition(
+    feed: AlertFeed, feed_hub: AlertHub, registry: CollectorRegistry
+) -> None:
+    class Record:
+        partition, offset, timestamp = 1, 0, None
+        value = json.dumps(make_alert(1)).encode()
+
+    feed._on_alert_record(Record())
+    assert len(feed_hub) == 0
+    assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 1
+
+
+def test_an_open_socket_is_closed_when_its_token_is_revoked(
+    client: TestClient,
+    tokens: dict[str, str],
+    store: TokenStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import supervisor.web.app as web_app
+
+    monkeypatch.setattr(web_app, "TOKEN_RECHECK_SECONDS", 0.05)
+    with client.websocket_connect(ws_url(tokens["director"]), headers=NO_HEADER) as socket:
+        assert socket.receive_json()["type"] == "snapshot"
+        store.revoke(tokens["director"])
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 4401
+
+
+def test_a_position_ahead_of_the_journal_gets_a_snapshot(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    """The topic was recreated: positions started again below what the page holds."""
+    publish(make_alert(1))
+    with client.websocket_connect(ws_url(tokens["inspector"], after=99)) as socket:
+        first = socket.receive_json()
+    assert first["type"] == "snapshot" and first["seq"] == 0

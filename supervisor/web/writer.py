@@ -1,0 +1,77 @@
+"""Where the web service writes lifecycle changes: the alert journal (the alerts topic).
+
+A change is not applied when the API receives it but when it is read back from the
+topic, in the topic's order, like every other record; so every web instance and every
+wall sees the same history, and a restart loses nothing that was acknowledged by the
+broker. `write()` returns the record's position; the API then waits for the hub to reach
+it (read-your-write) before answering.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+
+from supervisor.settings import Settings
+from supervisor.web.hub import AlertHub
+
+
+class JournalWriter(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def write(self, record: dict[str, Any]) -> int: ...
+
+
+class KafkaJournalWriter:
+    """Produces to the alerts topic with acks from every in-sync replica."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=f"{self._settings.app_id}-web",
+            acks="all",
+            enable_idempotence=True,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def write(self, record: dict[str, Any]) -> int:
+        if self._producer is None:
+            raise RuntimeError("the journal writer is not started")
+        metadata = await self._producer.send_and_wait(
+            self._settings.topic_alerts,
+            key=str(record["alert_id"]).encode(),
+            value=json.dumps(record, ensure_ascii=False).encode(),
+        )
+        return int(metadata.offset)
+
+
+class LocalJournalWriter:
+    """Applies to the hub directly, at the next position: a web service without Kafka
+    (tests, tools). Same contract as the Kafka writer."""
+
+    def __init__(self, hub: AlertHub) -> None:
+        self._hub = hub
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def write(self, record: dict[str, Any]) -> int:
+        seq = self._hub.head + 1
+        self._hub.apply(seq, record)
+        return seq
