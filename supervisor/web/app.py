@@ -17,6 +17,8 @@ ever sees the centers of their scope (their center and those below it):
 - `WS /ws/alerts?after=SEQ`: `{"type": "snapshot", "seq", "alerts"}` on connect, or,
   when the client says the last position it has, exactly the messages it missed; then
   `{"type": "alert"|"change", "seq", "alert"}` live (see hub.py for slow clients).
+- `GET /api/stats/headline`, `GET /api/board`: the wall's figures and its board of
+  centers; `GET /api/stats/centers?start=&end=`: per-center figures (绩效考核).
 - `GET /api/centers`, `GET /api/me`: center names in scope; who the token is.
 - `GET /healthz`: open, always 200 while the process serves; `status` is "degraded" when
   the Kafka consumer cannot reach the cluster.
@@ -31,7 +33,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
@@ -57,6 +59,7 @@ from supervisor.web.security import (
     Viewer,
     bearer_token,
 )
+from supervisor.web.stats import StatsBook
 from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJournalWriter
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,8 @@ CATCH_UP_TIMEOUT: Final = 30.0
 #: Seconds between two looks at an open socket's token (revoked: closed with 4401).
 TOKEN_RECHECK_SECONDS: Final = 5.0
 REVOKED: Final = "token revoked"
+#: Alerts that still count on the wall: nobody has closed them yet.
+OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
 
 
 def load_center_names() -> dict[str, str]:
@@ -130,7 +135,8 @@ def create_app(
     """
     metrics = WebMetrics(registry if registry is not None else CollectorRegistry())
     hub = AlertHub(settings.wall_recent)
-    feed = AlertFeed(settings, hub, metrics) if start_consumer else None
+    stats = StatsBook(settings.timezone)
+    feed = AlertFeed(settings, hub, metrics, stats=stats) if start_consumer else None
     writer: JournalWriter = (
         KafkaJournalWriter(settings) if start_consumer else LocalJournalWriter(hub)
     )
@@ -160,6 +166,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.feed = feed
     app.state.tokens = store
+    app.state.stats = stats
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -268,6 +275,84 @@ def create_app(
     async def reject_appeal(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
         """Inspectors: the appeal does not hold; the alert goes back to where it was."""
         return await change(alert_id, "reject_appeal", body or ChangeBody(), who)
+
+    @app.get("/api/stats/headline")
+    async def headline(who: Viewer) -> dict[str, Any]:
+        """The wall's headline figures in the caller's scope: cases accepted today, open
+        cases, on-time rate today and this month, open alerts by severity, and how
+        fresh the data from the centers is."""
+        figures = stats.headline(now(), who.may_see).to_dict()
+        open_alerts = {"red": 0, "yellow": 0}
+        for entry in hub.journal.entries():
+            if entry.status in OPEN_STATUSES and who.may_see(str(entry.alert["center_id"])):
+                open_alerts[str(entry.alert["severity"])] += 1
+        return {
+            **figures,
+            "open_alerts": open_alerts,
+            **stats.freshness(who.may_see).to_dict(),
+            "now": now().isoformat(timespec="seconds"),
+        }
+
+    @app.get("/api/board")
+    async def board(who: Viewer) -> list[dict[str, Any]]:
+        """Every center in the caller's scope, city → counties → townships, with its open
+        alerts by severity, its worst open alert, open cases and last event time."""
+        counts: dict[str, dict[str, int]] = {}
+        for entry in hub.journal.entries():
+            if entry.status in OPEN_STATUSES:
+                tally = counts.setdefault(str(entry.alert["center_id"]), {"red": 0, "yellow": 0})
+                tally[str(entry.alert["severity"])] += 1
+        open_cases = stats.open_cases(who.may_see)
+        tiles = []
+        for center in centers.all():
+            if not who.may_see(center.code):
+                continue
+            alerts = counts.get(center.code, {"red": 0, "yellow": 0})
+            last = stats.last_event_at(center.code)
+            tiles.append(
+                {
+                    "code": center.code,
+                    "name": center.name,
+                    "level": center.level,
+                    "parent": center.parent,
+                    "red": alerts["red"],
+                    "yellow": alerts["yellow"],
+                    "worst": "red" if alerts["red"] else "yellow" if alerts["yellow"] else None,
+                    "open_cases": open_cases.get(center.code, 0),
+                    "last_event_at": last.isoformat(timespec="seconds") if last else None,
+                }
+            )
+        return tiles
+
+    @app.get("/api/stats/centers")
+    async def center_statistics(
+        who: Viewer, start: date, end: date, center_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """绩效考核: per center over the local days `start`..`end` (both included): cases
+        accepted, concluded, on time, overdue, on-time rate, and alerts by rule."""
+        if end < start:
+            raise HTTPException(422, "end is before start")
+        if center_id is not None and not who.may_see(center_id):
+            raise HTTPException(403, "this center is outside your scope")
+
+        def chosen(code: str) -> bool:
+            inside = center_id is None or centers.is_within(code, center_id)
+            return inside and who.may_see(code)
+
+        zone = ZoneInfo(settings.timezone)
+        since = datetime.combine(start, datetime.min.time(), zone)
+        until = datetime.combine(end + timedelta(days=1), datetime.min.time(), zone)
+        by_rule: dict[str, dict[str, int]] = {}
+        for entry in hub.journal.select(visible=chosen, since=since, until=until):
+            rules = by_rule.setdefault(str(entry.alert["center_id"]), {})
+            rule = str(entry.alert["rule_id"])
+            rules[rule] = rules.get(rule, 0) + 1
+        figures = stats.per_center(start, end, chosen)
+        rows = []
+        for code in sorted(set(figures) | set(by_rule)):
+            row = figures[code].to_dict() if code in figures else {"center_id": code}
+            rows.append({**row, "name": names.get(code, code), "alerts": by_rule.get(code, {})})
+        return rows
 
     @app.get("/api/centers")
     async def list_centers(who: Viewer) -> dict[str, str]:

@@ -1,13 +1,15 @@
 """Feeds the hub from Kafka: the alerts topic for the wall, the dead-letter topic for a count.
 
-Two `AIOKafkaConsumer`s without a consumer group, one per topic, because the two topics
-want opposite starting points:
+`AIOKafkaConsumer`s without a consumer group, one per topic, because the topics want
+different starting points:
 
 - alerts: from the beginning, every start. The topic is the alert journal (one
   partition; its offsets are the positions walls resume from, see journal.py): the
   service rebuilds every alert's state from it after a restart, and no group means every
   web instance reads all of it. A position already applied is skipped, so reading again
   after a reconnect is harmless; it costs one pass over the topic's retention.
+- case facts (the worker's compact record of each applied event): from the beginning,
+  into the statistics of the wall's headline figures and the per-center figures.
 - dead letters (rejected case events): from the end. The counter says how many were
   rejected while this process ran; re-counting the whole history at every restart would
   show a burst of rejections that did not happen.
@@ -25,6 +27,7 @@ loop hides connection errors.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +42,7 @@ from supervisor.settings import Settings
 from supervisor.web.hub import AlertHub, MalformedAlert, decode_record, parse_raised_at
 from supervisor.web.journal import kind_of
 from supervisor.web.metrics import WebMetrics
+from supervisor.web.stats import StatsBook
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +84,11 @@ class AlertFeed:
         metrics: WebMetrics,
         *,
         clock: Callable[[], datetime] = _utc_now,
+        stats: StatsBook | None = None,
     ) -> None:
         self._settings = settings
         self._hub = hub
+        self._stats = stats
         self._metrics = metrics
         self._clock = clock
         self._started_at = clock()
@@ -91,6 +97,8 @@ class AlertFeed:
             settings.topic_alerts: FollowState.CONNECTING,
             settings.topic_dlq: FollowState.CONNECTING,
         }
+        if stats is not None:
+            self._states[settings.topic_facts] = FollowState.CONNECTING
         self.caught_up = asyncio.Event()
 
     #: Set once the alerts topic has been read to its end after the start: a socket
@@ -150,6 +158,21 @@ class AlertFeed:
                 self._metrics.alert_push_delay.observe(delay)
         return True
 
+    def handle_fact(self, value: bytes | None) -> bool:
+        """Count one case fact into the statistics (the wall's figures); a malformed one
+        is counted and skipped."""
+        if self._stats is None:
+            return False
+        try:
+            fact = json.loads(value or b"")
+            added = self._stats.add(fact, arrived_at=self._clock())
+        except (ValueError, TypeError, AttributeError) as exc:
+            self._metrics.case_facts.labels(result="malformed").inc()
+            log.debug("skipping a malformed case fact: %s", exc)
+            return False
+        self._metrics.case_facts.labels(result="counted" if added else "repeat").inc()
+        return added
+
     def handle_dead_letter(self, value: bytes | None) -> None:
         """Count one rejected case event; its content is the worker's business."""
         self._last_message_at = self._clock()
@@ -206,6 +229,14 @@ class AlertFeed:
             group.create_task(
                 self._follow(self._settings.topic_dlq, "latest", self._on_dead_letter_record)
             )
+            if self._stats is not None:
+                group.create_task(
+                    self._follow(
+                        self._settings.topic_facts,
+                        "earliest",
+                        lambda record: self._guarded(self.handle_fact, record.value),
+                    )
+                )
 
     def _set_state(self, topic: str, state: FollowState) -> None:
         if self._states.get(topic) != state:

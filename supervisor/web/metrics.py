@@ -71,6 +71,13 @@ class WebMetrics:
             ["action"],
             registry=registry,
         )
+        self.case_facts = Counter(
+            "supervisor_web_case_facts",
+            "Case facts read from the facts topic into the statistics: counted, repeat "
+            "(already counted) or malformed (skipped).",
+            ["result"],
+            registry=registry,
+        )
         self.kafka_connected = Gauge(
             "supervisor_web_kafka_connected",
             "1 when the alerts consumer reaches the Kafka cluster, else 0.",

@@ -598,3 +598,96 @@ def test_a_position_ahead_of_the_journal_gets_a_snapshot(
     with client.websocket_connect(ws_url(tokens["inspector"], after=99)) as socket:
         first = socket.receive_json()
     assert first["type"] == "snapshot" and first["seq"] == 0
+
+
+# -- figures, board, per-center statistics --------------------------------------------------
+
+
+def fact(case: str, center: str, kind: str, at: str, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "case_id": case,
+        "center_id": center,
+        "event_type": kind,
+        "occurred_at": at,
+        "status": status,
+        "accepted_at": extra.get("accepted_at"),
+        "concluded_at": extra.get("concluded_at"),
+        "deadline": extra.get("deadline"),
+        "on_time": extra.get("on_time"),
+    }
+
+
+@pytest.fixture
+def figures_app(settings: Settings, store: TokenStore) -> FastAPI:
+    noon = datetime.fromisoformat("2026-11-27T12:00:00+08:00")
+    app = create_app(
+        settings, start_consumer=False, center_names=CENTERS, tokens=store, clock=lambda: noon
+    )
+    book = app.state.stats
+    accepted = "2026-11-27T09:00:00+08:00"
+    for n, center in enumerate(["451221", "451224", "451224103"]):
+        book.add(fact(f"c{n}", center, "accepted", accepted, "open", accepted_at=accepted))
+    book.add(
+        fact(
+            "c0",
+            "451221",
+            "concluded",
+            "2026-11-27T10:00:00+08:00",
+            "concluded",
+            accepted_at=accepted,
+            concluded_at="2026-11-27T10:00:00+08:00",
+            deadline="2026-12-01T00:00:00+08:00",
+            on_time=True,
+        )
+    )
+    hub: AlertHub = app.state.hub
+    hub.publish(make_alert(1, center_id="451224103", raised_at="2026-11-27T08:00:00+08:00"))
+    hub.publish(
+        make_alert(2, center_id="451224", severity="yellow", raised_at="2026-11-26T08:00:00+08:00")
+    )
+    return app
+
+
+def test_headline_figures_in_scope(figures_app: FastAPI, tokens: dict[str, str]) -> None:
+    with TestClient(figures_app, headers=as_(tokens, "inspector")) as client:
+        everything = client.get("/api/stats/headline").json()
+        county = client.get("/api/stats/headline", headers=as_(tokens, "director")).json()
+    assert everything["accepted_today"] == 3 and everything["open_cases"] == 2
+    assert everything["concluded_today"] == 1 and everything["on_time_rate_today"] == 1.0
+    assert everything["open_alerts"] == {"red": 1, "yellow": 1}
+    assert everything["last_event_at"] == "2026-11-27T10:00:00+08:00"
+    assert county["accepted_today"] == 2 and county["concluded_today"] == 0
+    assert county["on_time_rate_today"] is None
+
+
+def test_the_board_is_the_hierarchy_coloured_by_the_worst_open_alert(
+    figures_app: FastAPI, tokens: dict[str, str]
+) -> None:
+    with TestClient(figures_app, headers=as_(tokens, "director")) as client:
+        tiles = {t["code"]: t for t in client.get("/api/board").json()}
+    assert "451221" not in tiles and tiles["451224"]["level"] == "county"
+    assert tiles["451224"]["worst"] == "yellow" and tiles["451224"]["open_cases"] == 1
+    township = next(t for t in tiles.values() if t["parent"] == "451224" and t["red"])
+    assert township["code"] == "451224103" and township["worst"] == "red"
+
+
+def test_per_center_statistics_over_a_period(figures_app: FastAPI, tokens: dict[str, str]) -> None:
+    with TestClient(figures_app, headers=as_(tokens, "inspector")) as client:
+        rows = client.get(
+            "/api/stats/centers", params={"start": "2026-11-26", "end": "2026-11-27"}
+        ).json()
+        narrow = client.get(
+            "/api/stats/centers",
+            params={"start": "2026-11-27", "end": "2026-11-27", "center_id": "451224"},
+        ).json()
+        assert (
+            client.get(
+                "/api/stats/centers", params={"start": "2026-11-27", "end": "2026-11-26"}
+            ).status_code
+            == 422
+        )
+    by_center = {r["center_id"]: r for r in rows}
+    assert by_center["451221"]["concluded"] == 1 and by_center["451221"]["on_time_rate"] == 1.0
+    assert by_center["451224"]["alerts"] == {"deadline.overdue": 1}
+    assert [r["center_id"] for r in narrow] == ["451224", "451224103"]
+    assert narrow[1]["alerts"] == {"deadline.overdue": 1}
