@@ -143,7 +143,10 @@ class Engine:
             state = state.copy_for_update()
         at = self.calendar_of(state).local(event.occurred_at)
         alerts = self._fire_timers(state, at, inclusive=False)
-        state.history.append(event.model_dump(mode="json", exclude_none=True))
+        # the applicant is not kept: no rule needs it, and the changelog should not hold it
+        state.history.append(
+            event.model_dump(mode="json", exclude_none=True, exclude={"applicant"})
+        )
         if state.last_event_at is None or at > state.last_event_at:
             state.last_event_at = at
         alerts += self._apply_event(state, event, at)

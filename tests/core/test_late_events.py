@@ -3,6 +3,7 @@ resolved with the reason, never silently dropped; re-deliveries change nothing."
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -214,3 +215,24 @@ def test_a_live_rule_change_then_an_unrelated_late_event_re_raises_nothing(
     )
     assert late.resolved == [] and late.alerts == []
     assert WARNING in late.state.fired
+
+
+def test_the_case_history_keeps_no_personal_data() -> None:
+    """A late event needs the case's events, not the applicant: the changelog-backed
+    table never holds a name, ID number or phone."""
+    eng = engine()
+    doc = {
+        **event("submitted", "2026-11-16T09:00:00+08:00").model_dump(
+            mode="json", exclude_none=True
+        ),
+        "applicant": {"name": "张三丰", "id_number": "452701199001011234", "phone": "13800001111"},
+    }
+    from supervisor.core.events import from_document
+
+    state = eng.apply(None, from_document(doc)).state
+    stored = json.dumps(state.to_json(), ensure_ascii=False)
+    assert (
+        "张三丰" not in stored
+        and "13800001111" not in stored
+        and "452701199001011234" not in stored
+    )
