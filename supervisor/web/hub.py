@@ -46,6 +46,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any, Final
 
+from supervisor.masking import mask_text
 from supervisor.web.journal import ACTIONS, LIFECYCLE, STATUSES, Applied, Journal, kind_of
 
 #: One alert, as the contract's JSON object (README §3); a resolved one carries its
@@ -59,6 +60,7 @@ SEVERITIES: Final = frozenset({"yellow", "red"})
 RESOLVED: Final = "resolved"
 #: The key under which the hub shows an alert's resolution.
 RESOLUTION_KEY: Final = "resolution"
+_FREE_TEXT: Final = ("title", "message", "note", "reason")
 _REQUIRED_TEXT: Final = ("alert_id", "rule_id", "case_id", "center_id", "title", "message")
 _RESOLUTION_TEXT: Final = ("alert_id", "rule_id", "center_id", "reason")
 
@@ -326,6 +328,9 @@ class AlertHub:
         Raises MalformedAlert for a record that is neither an alert, a resolution nor a
         lifecycle change; never waits (see the module docstring for slow subscribers)."""
         item = validate_record(dict(record))
+        for key in _FREE_TEXT:  # personal data never shown, whoever wrote the record
+            if isinstance(item.get(key), str):
+                item[key] = mask_text(item[key])
         applied = self.journal.apply(seq, item)
         if applied.message is not None:
             center = str(applied.message["alert"]["center_id"])

@@ -691,3 +691,21 @@ def test_per_center_statistics_over_a_period(figures_app: FastAPI, tokens: dict[
     assert by_center["451224"]["alerts"] == {"deadline.overdue": 1}
     assert [r["center_id"] for r in narrow] == ["451224", "451224103"]
     assert narrow[1]["alerts"] == {"deadline.overdue": 1}
+
+
+def test_personal_data_never_reaches_the_api_or_the_socket_unmasked(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    """Whoever wrote the record (an older worker, a person's note), the web service shows
+    no ID number or mobile number unmasked."""
+    leaky = {**make_alert(1), "message": "申请人身份证 452701199001011234，电话 13800001111"}
+    publish(leaky)
+    alert_id = leaky["alert_id"]
+    client.post(f"/api/alerts/{alert_id}/acknowledge", json={"note": "已电话联系 13912345678"})
+    shown = json.dumps(client.get(f"/api/alerts/{alert_id}").json(), ensure_ascii=False)
+    with client.websocket_connect(ws_url(tokens["inspector"])) as socket:
+        snapshot = json.dumps(socket.receive_json(), ensure_ascii=False)
+    for text in (shown, snapshot):
+        assert "452701199001011234" not in text and "13800001111" not in text
+        assert "13912345678" not in text
+        assert "4527**********1234" in text and "138****1111" in text
