@@ -1,0 +1,645 @@
+"""What to notify, to whom and when: a pure state machine over the alert journal.
+
+Input: the journal's records, in its order (the worker's alerts and resolutions, the
+lifecycle changes of web/journal.py, silence audit records of silences.py, and the
+escalation records this module emits, read back), each with `now`; and `now` alone from
+a timer. Output: `Outcome`: the new `NotifyState`, the `Notification`s to deliver (the
+outbox), the `Escalation` records to write to the journal (so the wall and the alert's
+history show each step), silence audit records (expiries) and what silences suppressed.
+No clock, no I/O: the caller keeps the state (JSON, `NotifyState.to_json`), e.g. in a
+Kafka-backed table, and delivers the outbox with the notification's `id` as the
+idempotency key.
+
+The decisions (timings from the routing file's `settings`, see routing.py):
+
+- **Red** alerts go at once to their recipients (`<alert_id>:<recipient>:alert:0`).
+  While one stays *open* it is notified again every `repeat_minutes`
+  (`…:repeat:<n>`, n = 1, 2 …; at most `max_repeats` when not 0).
+- **Yellow** alerts wait in a digest per (center, recipient), due `digest_minutes` after
+  the first alert entered it (`digest:<center>:<recipient>:<n>`); what is no longer open
+  when the digest falls due (acknowledged, appealed, resolved, withdrawn) is left out,
+  and a digest left empty is not sent.
+- With `hold_outside_office_hours`, a digest or a repeat falling due outside office hours
+  (nights, weekends, holidays of the center's calendar) waits for the next office window.
+  First notifications of red alerts and escalations are never held.
+- **Escalation**: a red alert still *open* (not acknowledged, appealed, resolved or
+  withdrawn) `escalate_after_working_hours` after it was first notified climbs to the
+  director of the next center above that has one (`routing.escalation_chain`: township ->
+  county -> city), then again after the same delay, up to the top. The delay is counted
+  in **office hours** (`settings.office_hours`, lunch break excluded) of the working days
+  of the alert's center's calendar (CalendarBook), with `core.silence.office_add`, the
+  measure `center.silent` uses: "2 working hours" then means what a director means by
+  it, not 2 hours of the night of a working day, as raw working seconds would. The clock
+  starts when the alert is first notified (the notifier's `now`), not at its `raised_at`:
+  nobody can acknowledge an alert before it reaches them. Each step is recorded in the
+  state and emitted as an `Escalation` (`…:escalation:<level>` to the director).
+  Acknowledging stops repeats and escalation; an appeal pauses them, a rejected appeal
+  that puts the alert back to open restarts both clocks from the rejection.
+- **Silences**: an alert that a silence holds when it would first be notified (at once
+  for red, when its digest falls due for yellow) is *muted*: recorded, never notified,
+  never escalated. An alert notified before a silence began only has the repeats and
+  escalation steps falling due while the silence holds skipped (a skipped escalation step
+  is tried again one delay later), and resumes after it.
+- **Idempotent and deterministic**: the same inputs give the same outputs and ids; a
+  record applied twice changes nothing (an alert id already known, a status change its
+  status does not allow, a position `seq` not after the last one applied). `apply` first
+  does what `advance(now)` would, so an acknowledgement read just after an escalation fell
+  due cannot hide it.
+
+The status transitions mirror `supervisor.web.journal.check` (not imported: the web
+package pulls in FastAPI; tests/notify/test_plan.py checks the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from supervisor.core.calendar import CalendarBook
+from supervisor.core.silence import office_add
+from supervisor.notify import silences as silence_book
+from supervisor.notify.routing import Recipient, Routing
+from supervisor.notify.silences import SilenceState
+
+Kind = Literal["alert", "repeat", "digest", "escalation"]
+Record = dict[str, Any]
+ESCALATION: Final = "escalation"
+LIFECYCLE: Final = "lifecycle"
+_EARLY_KEEP: Final = 1000  # alerts whose changes came before them, remembered
+
+#: (status, action) -> status; "" means the status before the appeal (journal.check).
+_TRANSITIONS: Final[dict[tuple[str, str], str]] = {
+    ("open", "acknowledge"): "acknowledged",
+    ("open", "resolve"): "resolved",
+    ("acknowledged", "resolve"): "resolved",
+    ("open", "appeal"): "appealed",
+    ("acknowledged", "appeal"): "appealed",
+    ("appealed", "accept_appeal"): "withdrawn",
+    ("appealed", "reject_appeal"): "",
+}
+_CLOSED: Final = frozenset({"resolved", "withdrawn"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AlertInfo(BaseModel):
+    """What a notification says about an alert (the journal's alert record, trimmed)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    alert_id: str
+    rule_id: str
+    severity: str
+    case_id: str = ""
+    center_id: str
+    raised_at: str = ""
+    title: str = ""
+    message: str = ""
+    center_name: str = ""
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> AlertInfo:
+        details = record.get("details")
+        name = details.get("center_name", "") if isinstance(details, Mapping) else ""
+        return cls.model_validate({**record, "center_name": str(name or "")})
+
+    def as_match(self) -> dict[str, str]:
+        """The fields routes and silences match on."""
+        return {
+            "center_id": self.center_id,
+            "severity": self.severity,
+            "rule_id": self.rule_id,
+            "case_id": self.case_id,
+        }
+
+
+class Step(_Model):
+    """One escalation step: the alert went to the director of `center_id`."""
+
+    level: int
+    center_id: str
+    recipient_id: str
+    at: datetime
+    notification_id: str
+
+
+class Track(_Model):
+    """One alert as the notifier sees it."""
+
+    alert: AlertInfo
+    status: str = "open"
+    before_appeal: str = "open"
+    seen_at: datetime
+    touched_at: datetime
+    recipients: list[str] = Field(default_factory=list)
+    muted_by: str | None = None  # the silence that held its first notification
+    notified: bool = False
+    repeats: int = 0
+    next_repeat: datetime | None = None
+    next_escalation: datetime | None = None
+    steps: list[Step] = Field(default_factory=list)
+    closed_at: datetime | None = None
+
+
+class Bucket(_Model):
+    """The yellow alerts waiting for one (center, recipient) digest."""
+
+    center_id: str
+    recipient_id: str
+    sent: int = 0
+    due: datetime | None = None
+    alert_ids: list[str] = Field(default_factory=list)
+
+
+class NotifyState(_Model):
+    head: int = -1  # the last journal position applied (-1: none given yet)
+    alerts: dict[str, Track] = Field(default_factory=dict)
+    buckets: dict[str, Bucket] = Field(default_factory=dict)
+    early: dict[str, list[Record]] = Field(default_factory=dict)
+    silences: SilenceState = Field(default_factory=SilenceState)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NotifyState:
+        return cls.model_validate(data)
+
+
+class Notification(_Model):
+    """One message to one recipient; `id` is the idempotency key of its delivery."""
+
+    id: str
+    kind: Kind
+    recipient: Recipient
+    center_id: str
+    severity: str
+    alerts: list[AlertInfo]
+    due_at: datetime
+    repeat: int = 0
+    escalation: Step | None = None
+    waited_working_hours: float = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Escalation(_Model):
+    """An escalation step, as written to the journal (`to_record`)."""
+
+    alert_id: str
+    rule_id: str
+    center_id: str
+    level: int
+    to_center: str
+    recipient_id: str
+    recipient_name: str
+    at: datetime
+    waited_working_hours: float
+    notification_id: str
+
+    def to_record(self) -> Record:
+        return {"kind": ESCALATION, **self.model_dump(mode="json")}
+
+
+class Suppressed(_Model):
+    """A notification a silence held back (for the alert's history and the metrics)."""
+
+    alert_id: str
+    kind: Kind
+    silence_id: str
+    at: datetime
+
+
+@dataclass
+class Outcome:
+    state: NotifyState
+    outbox: list[Notification] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+    audit: list[Record] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+    ignored: str | None = None  # why a record changed nothing, when it did not
+
+
+def record_kind(record: Mapping[str, Any]) -> str:
+    """ "alert", "resolution", "lifecycle", "silence" or "escalation"."""
+    kind = record.get("kind")
+    if kind in (LIFECYCLE, ESCALATION, silence_book.KIND):
+        return str(kind)
+    if record.get("status") == "resolved":
+        return "resolution"
+    return "alert"
+
+
+class Planner:
+    """The decisions for one routing file and the centers' calendars."""
+
+    def __init__(self, routing: Routing, calendars: CalendarBook | None = None) -> None:
+        self.routing = routing
+        self.settings = routing.settings
+        self.calendars = calendars or CalendarBook()
+        self._office = self.settings.office()
+
+    # -- the two entry points ---------------------------------------------------------
+
+    def apply(
+        self, state: NotifyState, record: Mapping[str, Any], now: datetime, seq: int | None = None
+    ) -> Outcome:
+        """Handle one journal record (at position `seq`, when known) read at `now`."""
+        out = self.advance(state, now)
+        st = out.state
+        if seq is not None:
+            if seq <= st.head:
+                out.ignored = f"position {seq} already applied"
+                return out
+            st.head = seq
+        kind = record_kind(record)
+        if kind == silence_book.KIND:
+            st.silences = silence_book.apply_record(st.silences, record)
+        elif kind == ESCALATION:
+            self._escalation_read_back(out, record)
+        elif kind == "alert":
+            self._alert(out, record, now)
+        else:
+            self._change(out, record, now)
+        return out
+
+    def advance(self, state: NotifyState, now: datetime) -> Outcome:
+        """Everything that fell due by `now`: digests, repeats, escalations, silence
+        expiries; and forgetting alerts done with for `keep_closed_days`."""
+        _aware(now)
+        out = Outcome(state.model_copy(deep=True))
+        st = out.state
+        st.silences, out.audit = silence_book.expire(st.silences, now)
+        for alert_id in sorted(st.alerts):
+            track = st.alerts[alert_id]
+            self._escalate(out, track, now)
+            self._repeat(out, track, now)
+        for key in sorted(st.buckets):
+            self._digest(out, st.buckets[key], now)
+        out.outbox.sort(key=lambda n: (n.due_at, n.id))
+        self._forget(st, now)
+        return out
+
+    def next_due(self, state: NotifyState) -> datetime | None:
+        """The earliest instant at which `advance` has something to do (None: nothing)."""
+        times: list[datetime] = []
+        for track in state.alerts.values():
+            if track.status == "open":
+                times += [t for t in (track.next_repeat, track.next_escalation) if t is not None]
+        times += [b.due for b in state.buckets.values() if b.due is not None]
+        times += [
+            s.ends_at
+            for s in state.silences.silences.values()
+            if s.expired_at is None and s.lifted_at is None
+        ]
+        return min(times, default=None)
+
+    # -- records ---------------------------------------------------------------------
+
+    def _alert(self, out: Outcome, record: Mapping[str, Any], now: datetime) -> None:
+        st = out.state
+        try:
+            info = AlertInfo.of(record)
+        except ValueError:
+            out.ignored = "not an alert record"
+            return
+        if info.alert_id in st.alerts:
+            out.ignored = f"alert {info.alert_id} already known"
+            return
+        track = Track(
+            alert=info,
+            seen_at=now,
+            touched_at=now,
+            recipients=[r.id for r in self.routing.recipients(info.as_match())],
+        )
+        st.alerts[info.alert_id] = track
+        for early in st.early.pop(info.alert_id, []):
+            self._transition(track, early, now, start=False)
+        if track.status == "open":
+            self._start(out, track, now)
+
+    def _change(self, out: Outcome, record: Mapping[str, Any], now: datetime) -> None:
+        st = out.state
+        alert_id = str(record.get("alert_id", ""))
+        track = st.alerts.get(alert_id)
+        if track is None:  # its alert comes later in the journal, or was forgotten
+            st.early.setdefault(alert_id, []).append(dict(record))
+            while len(st.early) > _EARLY_KEEP:
+                del st.early[next(iter(st.early))]
+            out.ignored = f"alert {alert_id} not known (yet)"
+            return
+        if not self._transition(track, record, now, start=True, out=out):
+            out.ignored = f"no change for an alert that is {track.status}"
+
+    def _transition(
+        self,
+        track: Track,
+        record: Mapping[str, Any],
+        now: datetime,
+        *,
+        start: bool,
+        out: Outcome | None = None,
+    ) -> bool:
+        if record_kind(record) == "resolution":
+            if track.status == "withdrawn":
+                return False
+            target = "withdrawn"
+        else:
+            action = str(record.get("action"))
+            found = _TRANSITIONS.get((track.status, action))
+            if found is None:
+                return False
+            if action == "appeal":
+                track.before_appeal = track.status
+            target = found or track.before_appeal
+        track.status = target
+        track.touched_at = now
+        if target == "open":
+            if start and out is not None:
+                self._start(out, track, now)
+        else:
+            self._stop(out.state if out is not None else None, track, now)
+        return True
+
+    def _escalation_read_back(self, out: Outcome, record: Mapping[str, Any]) -> None:
+        """Our own escalation read back from the journal: already recorded, normally. A
+        step the state lacks (another notifier wrote it) is taken as done."""
+        track = out.state.alerts.get(str(record.get("alert_id", "")))
+        try:
+            level = int(record["level"])
+            step = Step(
+                level=level,
+                center_id=str(record["to_center"]),
+                recipient_id=str(record["recipient_id"]),
+                at=datetime.fromisoformat(str(record["at"])),
+                notification_id=str(record["notification_id"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            out.ignored = "not an escalation record"
+            return
+        if track is None or any(s.level >= level for s in track.steps):
+            out.ignored = "escalation already recorded"
+            return
+        track.steps.append(step)
+        track.touched_at = max(track.touched_at, step.at)
+        if track.status == "open" and track.next_escalation is not None:
+            track.next_escalation = self._next_step(track, step.at)
+
+    # -- starting and stopping --------------------------------------------------------
+
+    def _start(self, out: Outcome, track: Track, now: datetime) -> None:
+        """An alert that is (again) open: notify it if it never was, and set its clocks."""
+        if track.muted_by is not None:
+            return
+        info = track.alert
+        if not track.notified:
+            if info.severity == "red":
+                silence = silence_book.matching(out.state.silences, info.as_match(), now)
+                if silence is not None:
+                    self._mute(out, track, "alert", silence.id, now)
+                    return
+                for recipient in self._recipients(track):
+                    out.outbox.append(self._notification(track, recipient, "alert", "alert:0", now))
+                track.notified = True
+            else:
+                self._enqueue(out.state, track, now)
+                return
+        if info.severity != "red":
+            return
+        if self.settings.repeat_minutes > 0 and self._repeats_left(track):
+            track.next_repeat = self._hold(info.center_id, now + self._repeat_every())
+        if self.settings.escalate_after_working_hours > 0:
+            track.next_escalation = self._next_step(track, now)
+
+    def _stop(self, st: NotifyState | None, track: Track, now: datetime) -> None:
+        track.next_repeat = None
+        track.next_escalation = None
+        if track.status in _CLOSED:
+            track.closed_at = now
+        if st is None:
+            return
+        for bucket in st.buckets.values():
+            if track.alert.alert_id in bucket.alert_ids:
+                bucket.alert_ids.remove(track.alert.alert_id)
+                if not bucket.alert_ids:
+                    bucket.due = None
+
+    def _mute(self, out: Outcome, track: Track, kind: Kind, silence_id: str, at: datetime) -> None:
+        track.muted_by = silence_id
+        track.next_repeat = None
+        track.next_escalation = None
+        out.suppressed.append(
+            Suppressed(alert_id=track.alert.alert_id, kind=kind, silence_id=silence_id, at=at)
+        )
+
+    def _enqueue(self, st: NotifyState, track: Track, now: datetime) -> None:
+        center = track.alert.center_id
+        for recipient_id in track.recipients:
+            key = f"{center}|{recipient_id}"
+            bucket = st.buckets.get(key)
+            if bucket is None:
+                bucket = st.buckets[key] = Bucket(center_id=center, recipient_id=recipient_id)
+            if track.alert.alert_id not in bucket.alert_ids:
+                bucket.alert_ids.append(track.alert.alert_id)
+            if bucket.due is None:
+                minutes = timedelta(minutes=self.settings.digest_minutes)
+                bucket.due = self._hold(center, now + minutes)
+
+    # -- what falls due --------------------------------------------------------------
+
+    def _escalate(self, out: Outcome, track: Track, now: datetime) -> None:
+        hours = self.settings.escalate_after_working_hours
+        info = track.alert
+        while (
+            track.status == "open"
+            and track.next_escalation is not None
+            and track.next_escalation <= now
+        ):
+            due = track.next_escalation
+            chain = self.routing.escalation_chain(info.center_id)
+            level = len(track.steps) + 1
+            if level > len(chain):
+                track.next_escalation = None
+                return
+            silence = silence_book.matching(out.state.silences, info.as_match(), due)
+            if silence is not None:
+                out.suppressed.append(
+                    Suppressed(
+                        alert_id=info.alert_id, kind="escalation", silence_id=silence.id, at=due
+                    )
+                )
+                track.next_escalation = self._office_add(info.center_id, due, hours)
+                continue
+            to_center, director = chain[level - 1]
+            notification = self._notification(
+                track, director, "escalation", f"escalation:{level}", due
+            )
+            step = Step(
+                level=level,
+                center_id=to_center,
+                recipient_id=director.id,
+                at=due,
+                notification_id=notification.id,
+            )
+            notification.escalation = step
+            notification.waited_working_hours = hours
+            track.steps.append(step)
+            track.touched_at = due
+            out.outbox.append(notification)
+            out.escalations.append(
+                Escalation(
+                    alert_id=info.alert_id,
+                    rule_id=info.rule_id,
+                    center_id=info.center_id,
+                    level=level,
+                    to_center=to_center,
+                    recipient_id=director.id,
+                    recipient_name=director.name,
+                    at=due,
+                    waited_working_hours=hours,
+                    notification_id=notification.id,
+                )
+            )
+            track.next_escalation = self._next_step(track, due)
+
+    def _next_step(self, track: Track, since: datetime) -> datetime | None:
+        """When the next escalation step falls due, counted from `since`; None when the
+        alert has climbed to the top or escalation is off."""
+        hours = self.settings.escalate_after_working_hours
+        chain = self.routing.escalation_chain(track.alert.center_id)
+        if hours <= 0 or len(track.steps) >= len(chain):
+            return None
+        return self._office_add(track.alert.center_id, since, hours)
+
+    def _repeat(self, out: Outcome, track: Track, now: datetime) -> None:
+        info = track.alert
+        due = track.next_repeat
+        if track.status != "open" or due is None or due > now:
+            return
+        if not self._repeats_left(track):
+            track.next_repeat = None
+            return
+        silence = silence_book.matching(out.state.silences, info.as_match(), due)
+        if silence is not None:
+            out.suppressed.append(
+                Suppressed(alert_id=info.alert_id, kind="repeat", silence_id=silence.id, at=due)
+            )
+        else:
+            track.repeats += 1
+            track.touched_at = due
+            for recipient in self._recipients(track):
+                notification = self._notification(
+                    track, recipient, "repeat", f"repeat:{track.repeats}", due
+                )
+                notification.repeat = track.repeats
+                out.outbox.append(notification)
+        if not self._repeats_left(track):
+            track.next_repeat = None
+            return
+        following = self._hold(info.center_id, due + self._repeat_every())
+        while following <= now:  # a notifier that was down sends one repeat, not a burst
+            following = self._hold(info.center_id, following + self._repeat_every())
+        track.next_repeat = following
+
+    def _digest(self, out: Outcome, bucket: Bucket, now: datetime) -> None:
+        due = bucket.due
+        if due is None or due > now:
+            return
+        st = out.state
+        chosen: list[Track] = []
+        for alert_id in bucket.alert_ids:
+            track = st.alerts.get(alert_id)
+            if track is None or track.status != "open" or track.muted_by is not None:
+                continue
+            silence = silence_book.matching(st.silences, track.alert.as_match(), due)
+            if silence is not None:
+                if not track.notified:
+                    self._mute(out, track, "digest", silence.id, due)
+                continue
+            chosen.append(track)
+        bucket.alert_ids = []
+        bucket.due = None
+        recipient = self.routing.recipient(bucket.recipient_id)
+        if not chosen or recipient is None:
+            return
+        bucket.sent += 1
+        for track in chosen:
+            track.notified = True
+            track.touched_at = due
+        out.outbox.append(
+            Notification(
+                id=f"digest:{bucket.center_id}:{bucket.recipient_id}:{bucket.sent}",
+                kind="digest",
+                recipient=recipient,
+                center_id=bucket.center_id,
+                severity="yellow",
+                alerts=[t.alert for t in chosen],
+                due_at=due,
+            )
+        )
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _forget(self, st: NotifyState, now: datetime) -> None:
+        """Alerts with nothing left to do for `keep_closed_days` are forgotten (closed
+        ones, and open ones whose notifications are all out: a yellow after its digest)."""
+        keep = timedelta(days=self.settings.keep_closed_days)
+        waiting = {alert_id for b in st.buckets.values() for alert_id in b.alert_ids}
+        for alert_id in [
+            alert_id
+            for alert_id, track in st.alerts.items()
+            if track.touched_at + keep <= now
+            and alert_id not in waiting
+            and (
+                track.status != "open"
+                or (track.next_repeat is None and track.next_escalation is None)
+            )
+        ]:
+            del st.alerts[alert_id]
+
+    def _recipients(self, track: Track) -> list[Recipient]:
+        """The alert's recipients as the routing now describes them (one removed from the
+        file since is skipped)."""
+        found = (self.routing.recipient(ident) for ident in track.recipients)
+        return [r for r in found if r is not None]
+
+    def _notification(
+        self, track: Track, recipient: Recipient, kind: Kind, suffix: str, due: datetime
+    ) -> Notification:
+        return Notification(
+            id=f"{track.alert.alert_id}:{recipient.id}:{suffix}",
+            kind=kind,
+            recipient=recipient,
+            center_id=track.alert.center_id,
+            severity=track.alert.severity,
+            alerts=[track.alert],
+            due_at=due,
+        )
+
+    def _repeats_left(self, track: Track) -> bool:
+        limit = self.settings.max_repeats
+        return limit == 0 or track.repeats < limit
+
+    def _repeat_every(self) -> timedelta:
+        return timedelta(minutes=self.settings.repeat_minutes)
+
+    def _hold(self, center_id: str, at: datetime) -> datetime:
+        """`at`, or the next opening of office hours when it falls outside them."""
+        if not self.settings.hold_outside_office_hours:
+            return at
+        return office_add(self.calendars.for_center(center_id), at, 0, self._office)
+
+    def _office_add(self, center_id: str, start: datetime, hours: float) -> datetime:
+        return office_add(self.calendars.for_center(center_id), start, hours * 3600, self._office)
+
+
+def _aware(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("naive datetime: `now` must carry its offset")
