@@ -47,7 +47,16 @@ from datetime import datetime
 from typing import Any, Final
 
 from supervisor.masking import mask_text
-from supervisor.web.journal import ACTIONS, LIFECYCLE, STATUSES, Applied, Journal, kind_of
+from supervisor.web.journal import (
+    ACTIONS,
+    ESCALATION,
+    LIFECYCLE,
+    SILENCE,
+    STATUSES,
+    Applied,
+    Journal,
+    kind_of,
+)
 
 #: One alert, as the contract's JSON object (README §3); a resolved one carries its
 #: resolution under `RESOLUTION_KEY`.
@@ -154,10 +163,26 @@ def validate_lifecycle(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def validate_escalation(obj: dict[str, Any]) -> dict[str, Any]:
+    """An escalation step as the notifier writes it (`plan.Escalation.to_record`)."""
+    if not isinstance(obj.get("alert_id"), str) or not obj["alert_id"]:
+        raise MalformedAlert("an escalation needs an 'alert_id'")
+    if not isinstance(obj.get("level"), int) or isinstance(obj.get("level"), bool):
+        raise MalformedAlert("an escalation needs an integer 'level'")
+    parse_time(obj, "at")
+    return obj
+
+
 def validate_record(obj: object) -> dict[str, Any]:
-    """Any alerts-topic record: an alert, a worker's resolution or a lifecycle change."""
-    if isinstance(obj, dict) and kind_of(obj) == LIFECYCLE:
+    """Any alerts-topic record: an alert, a worker's resolution, a lifecycle change, an
+    escalation step or a silence's audit record."""
+    kind = kind_of(obj) if isinstance(obj, dict) else "alert"
+    if isinstance(obj, dict) and kind == LIFECYCLE:
         return validate_lifecycle(obj)
+    if isinstance(obj, dict) and kind == ESCALATION:
+        return validate_escalation(obj)
+    if isinstance(obj, dict) and kind == SILENCE:
+        return obj
     return validate_message(obj)
 
 

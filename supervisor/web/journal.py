@@ -51,6 +51,10 @@ ROLES_FOR: Final[dict[str, frozenset[str]]] = {
 }
 #: The journal record kind written by the web service (the worker's records have none).
 LIFECYCLE: Final = "lifecycle"
+#: Written by the notifier: an escalation step (a history entry; the status is unchanged)
+#: and a silence's audit record (not about one alert: the journal keeps no entry for it).
+ESCALATION: Final = "escalation"
+SILENCE: Final = "silence"
 
 Record = dict[str, Any]
 _CHANGE_FIELDS: Final = ("by", "at", "note", "reason", "disposition")
@@ -70,6 +74,7 @@ class Entry:
     disposition: str | None = None
     updated_seq: int = 0
     before_appeal: str = "open"
+    escalation_level: int = 0  # how far up the hierarchy it was escalated (notifier)
     history: list[Record] = field(default_factory=list)
     resolution: Record | None = None  # the worker's, when a late event withdrew it
 
@@ -85,6 +90,8 @@ class Entry:
             shown["disposition"] = self.disposition
         if self.resolution is not None:
             shown["resolution"] = self.resolution
+        if self.escalation_level:
+            shown["escalation_level"] = self.escalation_level
         if self.history:
             shown["last_change"] = self.history[-1]
         return shown
@@ -139,9 +146,10 @@ def lifecycle_record(
 
 
 def kind_of(record: Mapping[str, Any]) -> str:
-    """ "alert", "resolution" (the worker's, after a late event) or "lifecycle"."""
-    if record.get("kind") == LIFECYCLE:
-        return LIFECYCLE
+    """The record's kind: "alert", "resolution" (the worker's, after a late event),
+    "lifecycle", "escalation" or "silence"."""
+    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE):
+        return str(record["kind"])
     if record.get("status") == "resolved":
         return "resolution"
     return "alert"
@@ -191,6 +199,8 @@ class Journal:
         kind = kind_of(record)
         if kind == "alert":
             return self._alert(seq, record)
+        if kind == SILENCE:
+            return Applied(None)
         alert_id = str(record.get("alert_id", ""))
         entry = self._entries.get(alert_id)
         if entry is None:  # its alert comes later in the topic, or was dropped
@@ -213,6 +223,27 @@ class Journal:
         return self._message(entry, "alert", seq)
 
     def _change(self, entry: Entry, seq: int, record: Record, *, quiet: bool = False) -> Applied:
+        if kind_of(record) == ESCALATION:
+            if any(
+                h.get("level") == record.get("level")
+                for h in entry.history
+                if h["action"] == "escalate"
+            ):
+                return Applied(None)  # the same step written twice
+            entry.escalation_level = int(record.get("level", 0))
+            change: Record = {
+                "seq": seq,
+                "action": "escalate",
+                "status": entry.status,
+                "by": {"name": "系统", "role": "system"},
+                "at": record.get("at"),
+                "level": entry.escalation_level,
+                "to_center": record.get("to_center"),
+                "recipient_name": record.get("recipient_name"),
+            }
+            entry.history.append(change)
+            entry.updated_seq = max(entry.updated_seq, seq)
+            return Applied(entry) if quiet else self._message(entry, "change", seq)
         if kind_of(record) == "resolution":
             if entry.status == "withdrawn":
                 return Applied(None)

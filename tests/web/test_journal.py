@@ -174,3 +174,30 @@ def test_the_kept_alerts_are_bounded() -> None:
     for n in range(10):
         journal.apply(n, alert(n))
     assert len(journal) == 3 and journal.get(alert(9)["alert_id"]) is not None
+
+
+def test_an_escalation_is_a_history_entry_that_keeps_the_status() -> None:
+    journal = Journal()
+    a = alert(1, center="451224103")
+    journal.apply(0, a)
+    step = {
+        "kind": "escalation",
+        "alert_id": a["alert_id"],
+        "rule_id": "deadline.overdue",
+        "center_id": "451224103",
+        "level": 1,
+        "to_center": "451224",
+        "recipient_id": "dir-451224",
+        "recipient_name": "东兰县中心主任",
+        "at": "2026-11-27T15:30:00+08:00",
+        "waited_working_hours": 2.0,
+        "notification_id": f"{a['alert_id']}:dir-451224:escalation:1",
+    }
+    applied = journal.apply(1, step)
+    assert applied.message is not None and applied.message["type"] == "change"
+    shown = applied.message["alert"]
+    assert shown["status"] == "open" and shown["escalation_level"] == 1
+    assert shown["last_change"]["action"] == "escalate"
+    assert shown["last_change"]["to_center"] == "451224"
+    assert journal.apply(2, step).entry is None  # the same step twice: nothing new
+    assert journal.apply(3, {"kind": "silence", "action": "create"}).entry is None
