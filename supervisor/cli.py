@@ -351,6 +351,85 @@ def token_revoke(
     typer.echo("已吊销 / revoked" if changed else "已吊销过 / already revoked", err=True)
 
 
+notify_app = typer.Typer(
+    help="The notification service: alerts to the directors by webhook and email (issue 5).",
+    invoke_without_command=True,
+)
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.callback()
+def notify(
+    ctx: typer.Context,
+    clock_start: Annotated[
+        str | None,
+        typer.Option(
+            "--clock-start",
+            metavar="TIME",
+            help="Run the notifier's clock from this instant instead of now (it then advances "
+            "in real time): for rehearsals and repeatable tests of digests and escalations.",
+        ),
+    ] = None,
+) -> None:
+    """Run the notifier (no subcommand): reads the alert journal, sends notifications,
+    escalates; /metrics and /healthz on SUPERVISOR_NOTIFY_PORT."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from supervisor.notify.service import run
+
+    start = _aware(clock_start, "--clock-start") if clock_start else None
+    run(Settings.from_env(), clock_start=start)
+
+
+@notify_app.command("dead-letters")
+def notify_dead_letters(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """List the notifications given up after their retry budget (the dead-letter topic)."""
+    import asyncio
+    import json
+
+    from supervisor.notify.service import dead_letters
+
+    letters = asyncio.run(dead_letters(Settings.from_env()))
+    for letter in letters:
+        if as_json:
+            shown = {k: v for k, v in letter.items() if k != "notification"}
+            typer.echo(json.dumps(shown, ensure_ascii=False))
+        else:
+            typer.echo(
+                f"{letter.get('at', '')}  {letter.get('key', '')}  now: {letter.get('now')}  "
+                f"attempts: {len(letter.get('attempts') or [])}  error: {letter.get('error')}"
+            )
+    if not letters:
+        typer.echo("没有死信 / no dead letters", err=True)
+
+
+@notify_app.command("replay-dead-letter")
+def notify_replay_dead_letter(
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY",
+            help="A dead letter's key (<notification id>|<channel>), or a notification id "
+            "for every channel of it.",
+        ),
+    ],
+) -> None:
+    """Put a dead letter back in the outbox: the running notifier tries it again, with a
+    fresh retry budget and the same idempotency key."""
+    import asyncio
+
+    from supervisor.notify.service import replay_dead_letter
+
+    keys = asyncio.run(replay_dead_letter(Settings.from_env(), key))
+    if not keys:
+        typer.echo(f"no dead letter {key!r}", err=True)
+        raise typer.Exit(1)
+    for replayed in keys:
+        typer.echo(f"replayed {replayed}")
+
+
 def main() -> None:
     _mount_kafka()
     app(prog_name="supervisor")

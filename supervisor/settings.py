@@ -46,6 +46,32 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     # besides the service's own; empty: only its own.
     "SUPERVISOR_WEB_ORIGINS": ("web_origins", ""),
     "SUPERVISOR_LOG_LEVEL": ("log_level", "INFO"),
+    # The notifier (`supervisor notify`, supervisor/notify/service.py).
+    "SUPERVISOR_NOTIFY_PORT": ("notify_port", "6067"),
+    "SUPERVISOR_NOTIFY_ROUTING": (
+        "notify_routing",
+        str(PROJECT_ROOT / "rules" / "notify" / "routing.yaml"),
+    ),
+    # Where a notifier with no saved state starts reading the journal: end | beginning.
+    "SUPERVISOR_NOTIFY_START": ("notify_start", "end"),
+    # Empty: <SUPERVISOR_APP_ID>-notifications.dlq (see supervisor/notify/service.py).
+    "SUPERVISOR_NOTIFY_TOPIC_DLQ": ("notify_topic_dlq", ""),
+    "SUPERVISOR_NOTIFY_TICK_SECONDS": ("notify_tick_seconds", "1.0"),
+    "SUPERVISOR_NOTIFY_TIMEOUT_SECONDS": ("notify_timeout_seconds", "10.0"),
+    "SUPERVISOR_NOTIFY_CONCURRENCY": ("notify_concurrency", "8"),
+    "SUPERVISOR_NOTIFY_RETRY_BASE_SECONDS": ("notify_retry_base_seconds", "5.0"),
+    "SUPERVISOR_NOTIFY_RETRY_CAP_SECONDS": ("notify_retry_cap_seconds", "1800.0"),
+    "SUPERVISOR_NOTIFY_RETRY_MAX_ATTEMPTS": ("notify_retry_max_attempts", "16"),
+    "SUPERVISOR_NOTIFY_RETRY_BUDGET_SECONDS": ("notify_retry_budget_seconds", "43200.0"),
+    # The wall's address, linked from every message; empty: no link.
+    "SUPERVISOR_NOTIFY_WALL_URL": ("notify_wall_url", ""),
+    "SUPERVISOR_SMTP_HOST": ("smtp_host", "localhost"),
+    "SUPERVISOR_SMTP_PORT": ("smtp_port", "25"),
+    "SUPERVISOR_SMTP_SENDER": ("smtp_sender", "政务服务电子监察 <supervisor@localhost>"),
+    # none | starttls | tls (TLS from the start, port 465)
+    "SUPERVISOR_SMTP_SECURITY": ("smtp_security", "none"),
+    "SUPERVISOR_SMTP_USERNAME": ("smtp_username", ""),  # empty: no login
+    "SUPERVISOR_SMTP_PASSWORD": ("smtp_password", ""),
 }
 
 #: Defaults that depend on another setting: field -> (field it derives from, file name).
@@ -82,6 +108,24 @@ class Settings:
     log_level: str
     tokens_file: Path  # access tokens (hashes only), written by `supervisor token`
     web_origins: tuple[str, ...]  # origins allowed on the WebSocket besides the own one
+    notify_port: int = 6067  # the notifier's /metrics and /healthz
+    notify_routing: Path = PROJECT_ROOT / "rules" / "notify" / "routing.yaml"
+    notify_start: str = "end"  # end | beginning: a notifier without saved state
+    notify_topic_dlq: str = ""  # empty: <app_id>-notifications.dlq
+    notify_tick_seconds: float = 1.0
+    notify_timeout_seconds: float = 10.0  # one delivery attempt
+    notify_concurrency: int = 8  # attempts in flight at once
+    notify_retry_base_seconds: float = 5.0
+    notify_retry_cap_seconds: float = 1800.0
+    notify_retry_max_attempts: int = 16
+    notify_retry_budget_seconds: float = 43200.0
+    notify_wall_url: str = ""
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_sender: str = "政务服务电子监察 <supervisor@localhost>"
+    smtp_security: str = "none"  # none | starttls | tls
+    smtp_username: str = ""
+    smtp_password: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +170,15 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The value of the environment variable `name` (a webhook secret named by the
+    routing file's `secret_env`), None when unset or empty. Read here, at the moment of
+    use, so settings.py stays the one place that reads the environment."""
+    env = os.environ if environ is None else environ
+    value = env.get(name, "")
+    return value.encode("utf-8") if value else None
 
 
 class _OriginError(ValueError):

@@ -1,0 +1,63 @@
+"""The notifier's Prometheus metrics (`supervisor_notify_*`), on its own registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass(frozen=True)
+class NotifyMetrics:
+    sent: Counter  # {channel}: attempts the receiver took
+    retried: Counter  # {channel}: failed attempts with a retry scheduled
+    failed: Counter  # {channel}: failed attempts, whatever comes next
+    dead_letters: Counter  # {channel}: notifications given up (dead-letter records)
+    outbox: Gauge  # deliveries pending (not yet delivered nor dead)
+    escalations: Counter  # escalation records written to the journal
+    suppressed: Counter  # {kind}: notifications a silence held back
+    position: Gauge  # the last journal position applied
+    replays: Counter  # dead letters put back in the outbox
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> NotifyMetrics:
+        p = "supervisor_notify_"
+        return cls(
+            sent=Counter(
+                f"{p}notifications_sent", "Notifications delivered", ["channel"], registry=registry
+            ),
+            retried=Counter(
+                f"{p}notifications_retried",
+                "Failed attempts followed by a retry",
+                ["channel"],
+                registry=registry,
+            ),
+            failed=Counter(
+                f"{p}notifications_failed",
+                "Failed delivery attempts",
+                ["channel"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                f"{p}dead_letters",
+                "Notifications given up after the retry budget or a permanent failure",
+                ["channel"],
+                registry=registry,
+            ),
+            outbox=Gauge(f"{p}outbox_size", "Deliveries waiting to be sent", registry=registry),
+            escalations=Counter(
+                f"{p}escalations", "Escalation steps written to the journal", registry=registry
+            ),
+            suppressed=Counter(
+                f"{p}suppressed",
+                "Notifications held back by a silence",
+                ["kind"],
+                registry=registry,
+            ),
+            position=Gauge(
+                f"{p}journal_position", "The last alert journal position applied", registry=registry
+            ),
+            replays=Counter(
+                f"{p}replays", "Dead letters put back in the outbox by ops", registry=registry
+            ),
+        )
