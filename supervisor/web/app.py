@@ -75,6 +75,8 @@ CLOSE_GOING_AWAY: Final = 1001
 CHANGE_TIMEOUT: Final = 10.0
 #: Seconds a new socket waits at most for the journal to be read to its end at start.
 CATCH_UP_TIMEOUT: Final = 30.0
+#: The same for the figures and the board, polled every few seconds.
+HEADLINE_CATCH_UP: Final = 5.0
 #: Seconds between two looks at an open socket's token (revoked: closed with 4401).
 TOKEN_RECHECK_SECONDS: Final = 5.0
 REVOKED: Final = "token revoked"
@@ -167,6 +169,12 @@ def create_app(
     app.state.feed = feed
     app.state.tokens = store
     app.state.stats = stats
+
+    async def caught_up(timeout: float) -> None:
+        """After a restart, wait (a little) for the journal to be read to its end."""
+        if feed is not None and not feed.caught_up.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(feed.caught_up.wait(), timeout)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -281,6 +289,7 @@ def create_app(
         """The wall's headline figures in the caller's scope: cases accepted today, open
         cases, on-time rate today and this month, open alerts by severity, and how
         fresh the data from the centers is."""
+        await caught_up(HEADLINE_CATCH_UP)
         figures = stats.headline(now(), who.may_see).to_dict()
         open_alerts = {"red": 0, "yellow": 0}
         for entry in hub.journal.entries():
@@ -291,12 +300,14 @@ def create_app(
             "open_alerts": open_alerts,
             **stats.freshness(who.may_see).to_dict(),
             "now": now().isoformat(timespec="seconds"),
+            "seq": hub.head,  # the journal position the figures include
         }
 
     @app.get("/api/board")
     async def board(who: Viewer) -> list[dict[str, Any]]:
         """Every center in the caller's scope, city → counties → townships, with its open
         alerts by severity, its worst open alert, open cases and last event time."""
+        await caught_up(HEADLINE_CATCH_UP)
         counts: dict[str, dict[str, int]] = {}
         for entry in hub.journal.entries():
             if entry.status in OPEN_STATUSES:

@@ -16,8 +16,18 @@ own, `SUPERVISOR_TOKENS_FILE`), Debian's chromium driven by Playwright, the page
 - After the web service restarts, the page reconnects by itself from the last position
   it has: every alert shown once, the one published while the service was down too.
 - A refused token (revoked, or none) stops the page with a clear message, no retries.
+- The headline figures (今日受理, 在办件, 按期办结率 today and this month) are the server's
+  over case facts read from a fresh facts topic; the red/yellow counts are every open
+  alert in scope, not only the ones listed.
+- The board shows the city and its counties, each coloured by its worst open alert; a
+  click, or the arrow keys and Enter, drill into 东兰县: its townships, and the feed
+  narrowed to the county, followed live; Escape or Backspace go back.
+- The freshness indicator says how long ago the centers' latest event was: green, amber
+  after 10 minutes, red after 30 (a director whose centers went quiet sees it red).
+- The sound toggle is off by default, remembered, and beeps once per red alert when on.
 
-The screenshots in test-output/ are for people.
+The screenshots in test-output/ are for people (wall-board.png and wall-county.png are
+the full wall and a county drilled into, at 1920x1080).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -40,7 +51,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from supervisor.auth import TokenStore
 from supervisor.centers import CenterRegistry
@@ -54,9 +65,12 @@ REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1920, "height": 1080}
+VIEWPORT: ViewportSize = {"width": 1920, "height": 1080}
 #: The county whose director's wall is tested, and one of its townships.
 COUNTY, TOWNSHIP, OTHER_COUNTY = "451224", "451224103", "451221"
+#: The city, and a county whose director's centers last reported 15 minutes ago.
+CITY, AMBER_COUNTY = "451200", "451202"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 REFUSED_MESSAGE = "令牌无效或已撤销，请联系管理员"
 #: Alerts the page keeps (wall.js MAX_ROWS; the server's snapshot holds as many).
 MAX_ROWS = 200
@@ -129,16 +143,132 @@ def resolution(item: dict[str, Any], reason: str, resolved_at: datetime) -> dict
     ).to_dict()
 
 
-async def publish(bootstrap: str, topic: str, alerts: list[dict[str, Any]]) -> None:
+def case_fact(
+    center_id: str,
+    serial: int,
+    event_type: str,
+    occurred_at: datetime,
+    status: str,
+    *,
+    accepted_at: datetime | None = None,
+    concluded_at: datetime | None = None,
+    on_time: bool | None = None,
+) -> dict[str, Any]:
+    """A case fact as the worker sends it (supervisor/worker/facts.py), in local time."""
+
+    def local(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(SHANGHAI).isoformat()
+
+    deadline = None if accepted_at is None else accepted_at + timedelta(days=7)
+    return {
+        "case_id": f"{center_id}-2026-{serial:07d}",
+        "center_id": center_id,
+        "event_type": event_type,
+        "occurred_at": local(occurred_at),
+        "status": status,
+        "accepted_at": local(accepted_at),
+        "concluded_at": local(concluded_at),
+        "deadline": local(deadline),
+        "on_time": on_time,
+    }
+
+
+def case_facts(now: datetime) -> list[dict[str, Any]]:
+    """The facts on the topic before the web service starts: cases accepted this morning
+    (still open), one accepted yesterday, cases concluded today (3 on time, 1 overdue) and
+    one concluded overdue yesterday. The latest event anywhere is 3 minutes old; in
+    东兰县 (COUNTY) 45 minutes; in 金城江区 (AMBER_COUNTY) 15 minutes."""
+
+    def ago(minutes: float) -> datetime:
+        return now - timedelta(minutes=minutes)
+
+    def accepted(center: str, serial: int, minutes: float) -> dict[str, Any]:
+        return case_fact(center, serial, "accepted", ago(minutes), "open", accepted_at=ago(minutes))
+
+    def concluded(center: str, serial: int, minutes: float, on_time: bool) -> dict[str, Any]:
+        return case_fact(
+            center,
+            serial,
+            "concluded",
+            ago(minutes),
+            "concluded",
+            accepted_at=ago(minutes + 3 * 24 * 60),
+            concluded_at=ago(minutes),
+            on_time=on_time,
+        )
+
+    return [
+        accepted(COUNTY, 3001, 50),
+        accepted(TOWNSHIP, 3002, 45),
+        accepted(AMBER_COUNTY, 3003, 15),
+        accepted(OTHER_COUNTY, 3004, 3),
+        accepted("451203", 3005, 24 * 60 + 30),  # yesterday: open, not accepted today
+        concluded(OTHER_COUNTY, 3006, 20, True),
+        concluded("451203", 3007, 30, True),
+        concluded("451202101", 3008, 25, False),
+        concluded(CITY, 3009, 40, True),
+        concluded("451203", 3010, 24 * 60 + 60, False),  # yesterday
+    ]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the headline should say over the facts of some centers, on `now`'s day."""
+
+    accepted_today: int
+    open_cases: int
+    rate_today: str
+    rate_month: str
+    minutes_since_last_event: int
+
+
+def rate_text(on_time: int, overdue: int) -> str:
+    """As the wall shows it: 75%, 66.7%, or — when no case was judged."""
+    if not on_time + overdue:
+        return "—"
+    pct = round(on_time / (on_time + overdue) * 1000) / 10
+    return f"{pct:g}%" if pct.is_integer() else f"{pct:.1f}%"
+
+
+def expected_figures(
+    facts: list[dict[str, Any]], now: datetime, scope: str | None = None
+) -> Figures:
+    """The figures of the facts (one per case) of the centers within `scope` (None: all)."""
+    today = now.astimezone(SHANGHAI).date()
+    mine = [f for f in facts if scope is None or f["center_id"].startswith(scope)]
+
+    def day(fact: dict[str, Any]) -> Any:
+        return datetime.fromisoformat(fact["occurred_at"]).date()
+
+    judged = [f for f in mine if f["event_type"] == "concluded"]
+    month = [f for f in judged if day(f) <= today and day(f).replace(day=1) == today.replace(day=1)]
+    latest = max(datetime.fromisoformat(f["occurred_at"]) for f in mine)
+    return Figures(
+        accepted_today=sum(f["event_type"] == "accepted" and day(f) == today for f in mine),
+        open_cases=sum(f["status"] == "open" for f in mine),
+        rate_today=rate_text(
+            sum(f["on_time"] is True and day(f) == today for f in judged),
+            sum(f["on_time"] is False and day(f) == today for f in judged),
+        ),
+        rate_month=rate_text(
+            sum(f["on_time"] is True for f in month), sum(f["on_time"] is False for f in month)
+        ),
+        minutes_since_last_event=int((now - latest).total_seconds() // 60),
+    )
+
+
+async def publish(
+    bootstrap: str, topic: str, alerts: list[dict[str, Any]], key: str = "alert_id"
+) -> None:
     """What the worker does: one UTF-8 JSON alert (or resolution) per message, keyed by
-    alert_id."""
+    alert_id (a case fact: by case_id)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for item in alerts:
             await producer.send_and_wait(
                 topic,
-                key=item["alert_id"].encode(),
+                key=item[key].encode(),
                 value=json.dumps(item, ensure_ascii=False).encode(),
             )
     finally:
@@ -164,12 +294,16 @@ class WallServer:
     url: str
     bootstrap: str
     alerts_topic: str
+    facts_topic: str
+    facts: list[dict[str, Any]]  # on the facts topic, as of `facts_at`
+    facts_at: datetime
     tokens: TokenStore
     # Tokens as `supervisor token issue` prints them, issued before the service starts (it
     # reads the token file again at most once a second: a token issued just now may wait).
     inspector: str  # 王监察
     director: str  # 李主任, director of COUNTY
     spare: str  # 赵监察, an inspector whose token a test revokes
+    amber: str  # 周主任, director of AMBER_COUNTY
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -195,11 +329,14 @@ class WallServer:
                     health = (await client.get("/healthz")).json()
                 except httpx.HTTPError:
                     return False
+                topics = health["topics"]
                 return bool(
-                    health["kafka_connected"] and health["topics"][self.alerts_topic] == "consuming"
+                    health["kafka_connected"]
+                    and topics[self.alerts_topic] == "consuming"
+                    and topics[self.facts_topic] == "consuming"
                 )
 
-            await wait_until(consuming, 30, "the web service to consume the alerts topic", self.log)
+            await wait_until(consuming, 30, "the web service to consume its topics", self.log)
 
     async def stop(self) -> None:
         if self.process is not None:
@@ -226,10 +363,15 @@ async def wall_server(
     tmp_path: Path,
 ) -> AsyncIterator[WallServer]:
     """A real web service process on a fresh one-partition alerts topic that already holds
-    alerts, with its own token file and an inspector's token."""
+    alerts and a fresh facts topic that holds case facts, with its own token file and an
+    inspector's token."""
     alerts_topic = topic_name("alerts")
-    await ensure_topics(kafka_bootstrap, {alerts_topic: 1})
+    facts_topic = topic_name("facts")
+    await ensure_topics(kafka_bootstrap, {alerts_topic: 1, facts_topic: 1})
     await publish(kafka_bootstrap, alerts_topic, earlier_alerts(datetime.now(UTC)))
+    facts_at = datetime.now(SHANGHAI)
+    facts = case_facts(facts_at)
+    await publish(kafka_bootstrap, facts_topic, facts, key="case_id")
 
     tokens_file = tmp_path / "tokens.json"
     tokens = TokenStore(tokens_file)
@@ -238,6 +380,7 @@ async def wall_server(
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "SUPERVISOR_TOPIC_ALERTS": alerts_topic,
+        "SUPERVISOR_TOPIC_FACTS": facts_topic,
         "SUPERVISOR_TOPIC_DLQ": topic_name("dlq"),  # absent: the wall must not need it
         "SUPERVISOR_APP_ID": topic_name("supervisor-web-test"),
         "SUPERVISOR_WEB_HOST": "127.0.0.1",
@@ -249,10 +392,14 @@ async def wall_server(
         url=f"http://127.0.0.1:{port}",
         bootstrap=kafka_bootstrap,
         alerts_topic=alerts_topic,
+        facts_topic=facts_topic,
+        facts=facts,
+        facts_at=facts_at,
         tokens=tokens,
         inspector=tokens.issue("inspector", "王监察"),
         director=tokens.issue("director", "李主任", center=COUNTY),
         spare=tokens.issue("inspector", "赵监察"),
+        amber=tokens.issue("director", "周主任", center=AMBER_COUNTY),
         env=env,
         log=tmp_path / "web.log",
     )
@@ -320,6 +467,11 @@ async def open_wall(
 
 
 async def counts(page: Page) -> tuple[str, str]:
+    """The open red and yellow alerts in the header, once they are the server's (fetched
+    after the last socket message; or cleared when the token was refused)."""
+    await page.wait_for_selector(
+        'body[data-figures="synced"], body[data-figures="cleared"]', timeout=10_000
+    )
     return (
         await page.locator("#count-red").inner_text(),
         await page.locator("#count-yellow").inner_text(),
@@ -595,6 +747,30 @@ async def test_lifecycle_changes_made_through_the_api_show_live(
         part in footer for part in ("已签收 1 条", "申诉中 1 条", "已办结 1 条", "已撤销 1 条")
     )
 
+    # The notifier's escalation (written to the journal): said in words, status unchanged.
+    escalated = by_rule["supplement.repeated"]  # red, in a township of OTHER_COUNTY
+    await wall_server.publish(
+        {
+            "kind": "escalation",
+            "alert_id": escalated["alert_id"],
+            "rule_id": escalated["rule_id"],
+            "center_id": escalated["center_id"],
+            "level": 1,
+            "to_center": OTHER_COUNTY,
+            "recipient_id": f"director-{OTHER_COUNTY}",
+            "recipient_name": "南丹县中心负责人",
+            "at": datetime.now(SHANGHAI).isoformat(),
+            "waited_working_hours": 2.0,
+            "notification_id": f"{escalated['alert_id']}:director-{OTHER_COUNTY}:escalation:1",
+        }
+    )
+    line = row(escalated).locator(".alert__change")
+    await line.wait_for(timeout=2_000)
+    assert "系统" in await line.inner_text()
+    assert "升级督办（第 1 级）：南丹县政务服务中心 南丹县中心负责人" in await line.inner_text()
+    assert await row(escalated).get_attribute("data-status") == "open"
+    assert await counts(page) == ("4", "2")
+
     # No change flashed; the rows kept their places; each alert is shown once.
     assert await page.locator(".flash").count() == 0
     ids = await row_ids(page)
@@ -758,6 +934,344 @@ async def test_the_wall_keeps_a_bounded_list(wall_server: WallServer, browser: B
     await wall_server.act(wall_server.inspector, history[0]["alert_id"], "acknowledge")
     await asyncio.sleep(1)
     assert await row_ids(page) == ids
-    assert await counts(page) == ("0", str(MAX_ROWS))
+    # The header counts every open alert in scope, not only the ones the list keeps.
+    assert await counts(page) == ("3", str(3 + MAX_ROWS))
     assert f"显示最近 {MAX_ROWS} 条" in await page.locator("#foot-shown").inner_text()
+    assert errors == []
+
+
+def tile(page: Page, code: str) -> Any:
+    return page.locator(f'.tile[data-code="{code}"]')
+
+
+async def tile_codes(page: Page, selector: str) -> list[str]:
+    codes: list[str] = await page.locator(selector).evaluate_all(
+        "tiles => tiles.map(tile => tile.dataset.code)"
+    )
+    return codes
+
+
+async def active_code(page: Page) -> str | None:
+    code: str | None = await page.evaluate(
+        "document.activeElement ? document.activeElement.dataset.code || null : null"
+    )
+    return code
+
+
+async def wait_text(page: Page, selector: str, text: str, timeout: float = 15_000) -> None:
+    """Wait until `selector`'s text is `text` (figures come from 5-second polls)."""
+    await page.wait_for_function(
+        "([selector, text]) => document.querySelector(selector)?.textContent.trim() === text",
+        arg=[selector, text],
+        timeout=timeout,
+    )
+
+
+async def test_the_headline_shows_todays_figures(wall_server: WallServer, browser: Browser) -> None:
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    page = await open_wall(browser, wall_server.wall(wall_server.inspector), len(history), errors)
+    everyone = expected_figures(wall_server.facts, wall_server.facts_at)
+    assert everyone.accepted_today >= 1 and everyone.rate_today != "—"  # not a vacuous check
+    # Read by the service from the facts topic, counted in Beijing days.
+    await wait_text(page, "#fig-accepted", str(everyone.accepted_today))
+    assert await page.locator("#fig-open").inner_text() == str(everyone.open_cases)
+    assert await page.locator("#rate-today").inner_text() == everyone.rate_today
+    assert await page.locator("#rate-month").inner_text() == everyone.rate_month
+    assert "按期" in (await page.locator(".rate").first.get_attribute("title") or "")
+    # Open alerts: every open one in scope (the service's count), kept live by the socket.
+    assert await counts(page) == ("3", "3")
+    await wall_server.publish(live_alert("451222", 901))
+    await page.locator("#count-red", has_text="4").wait_for(timeout=2_000)  # before a poll
+    assert await counts(page) == ("4", "3")
+    labels = page.locator(".figures [data-i18n]")
+    assert await labels.all_inner_texts() == [
+        "今日受理",
+        "在办件",
+        "红牌",
+        "未办结",
+        "黄牌",
+        "未办结",
+        "按期办结率",
+        "今日",
+        "本月",
+    ]
+
+    # Every new label switches to English too.
+    await page.locator("#lang").click()
+    assert await labels.all_inner_texts() == [
+        "Accepted today",
+        "Open cases",
+        "Red",
+        "open",
+        "Yellow",
+        "open",
+        "On-time rate",
+        "Today",
+        "Month",
+    ]
+    assert await page.locator("#feed-title").inner_text() == "Alerts · all centers"
+    assert await page.locator("#centers-title").inner_text() == "Centers (counties incl. townships)"
+    assert "Enter" in await page.locator(".foot__keys").inner_text()
+    assert await page.locator("#fresh-text").inner_text() != ""
+    assert re.search("[\u4e00-\u9fff]", await page.locator(".figures").inner_text()) is None
+    await screenshot(page, "wall-english.png")
+    await page.locator("#lang").click()
+
+    # A director: the figures of their county and its townships only; no case judged yet.
+    mine = expected_figures(wall_server.facts, wall_server.facts_at, COUNTY)
+    director = await open_wall(browser, wall_server.wall(wall_server.director), 0, errors)
+    await wait_text(director, "#fig-accepted", str(mine.accepted_today))
+    assert await director.locator("#fig-open").inner_text() == str(mine.open_cases)
+    assert mine.rate_today == mine.rate_month == "—"
+    assert await director.locator("#rate-today").inner_text() == "—"
+    assert await director.locator("#rate-month").inner_text() == "—"
+    assert await counts(director) == ("0", "0")
+    assert errors == []
+
+
+async def test_the_board_drills_into_a_county(wall_server: WallServer, browser: Browser) -> None:
+    registry = CenterRegistry.load()
+    counties = [c.code for c in registry.children(CITY)]
+    townships = [c.code for c in registry.children(COUNTY)]
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    township_red = live_alert(TOWNSHIP, 801)
+    county_yellow = live_alert(COUNTY, 802, severity="yellow")
+    await wall_server.publish(township_red, county_yellow)
+    page = await open_wall(
+        browser, wall_server.wall(wall_server.inspector), len(history) + 2, errors
+    )
+    await page.wait_for_selector('body[data-board="synced"]', timeout=15_000)
+
+    # The city (its own center) above its eleven counties; no township tile yet.
+    assert await tile_codes(page, "#focus .tile") == [CITY]
+    assert await tile_codes(page, "#tiles .tile") == counties and len(counties) == 11
+    assert await page.locator('.tile[data-level="township"]').count() == 0
+    assert await tile(page, CITY).get_attribute("data-worst") == "red"  # 超标准收费
+    # A county counts its townships in: 东兰县 is red for its township's red alert.
+    county = tile(page, COUNTY)
+    assert await county.get_attribute("data-worst") == "red"
+    assert (await county.get_attribute("data-red"), await county.get_attribute("data-yellow")) == (
+        "1",
+        "1",
+    )
+    assert await county.locator(".tile__name").inner_text() == "东兰县"
+    assert await county.get_attribute("title") == "东兰县政务服务中心：按 Enter 或点击进入"
+    luocheng = tile(page, "451225")  # 罗城仫佬族自治县: as it is usually called, whole
+    assert await luocheng.locator(".tile__name").inner_text() == "罗城县"
+    assert await county.locator(".tile__dot--red").count() == 1  # which township
+    assert await tile(page, "451222").get_attribute("data-worst") == "none"
+    assert await tile(page, "451202").get_attribute("data-worst") == "yellow"
+    # Open cases from the facts: 东兰县 and its township each have one.
+    assert await county.get_attribute("data-open-cases") == "2"
+    await screenshot(page, "wall-board.png")
+
+    # A click drills into the county: its own tile, its townships, its alerts only.
+    await county.click()
+    await page.wait_for_selector(f'body[data-view="{COUNTY}"]', timeout=2_000)
+    assert await tile_codes(page, "#focus .tile") == [COUNTY]
+    own = tile(page, COUNTY)
+    assert await own.get_attribute("data-worst") == "yellow"  # its own: the yellow one
+    assert await own.get_attribute("data-open-cases") == "1"
+    assert await tile_codes(page, "#tiles .tile") == townships
+    assert await tile(page, TOWNSHIP).get_attribute("data-worst") == "red"
+    quiet = [code for code in townships if code != TOWNSHIP]
+    for code in quiet:
+        assert await tile(page, code).get_attribute("data-worst") == "none"
+    await page.wait_for_function(
+        "document.querySelectorAll('[data-alert-id]').length === 2", timeout=5_000
+    )
+    assert await row_ids(page) == [county_yellow["alert_id"], township_red["alert_id"]]
+    assert await page.locator("#feed-title").inner_text() == "预警动态 · 东兰县（含乡镇）"
+    assert await page.locator("#back").is_visible()
+
+    # Live while drilled in: a red alert in another of its townships shows in the feed and
+    # turns that tile red within 2 seconds (no poll in between); one elsewhere does not.
+    inside = live_alert(quiet[0], 803)
+    outside = live_alert(OTHER_COUNTY, 804)
+    await wall_server.publish(outside, inside)
+    await page.locator(f'[data-alert-id="{inside["alert_id"]}"]').wait_for(timeout=2_000)
+    await page.locator(f'.tile[data-code="{quiet[0]}"][data-worst="red"]').wait_for(timeout=2_000)
+    assert "flash" in (
+        await page.locator(f'[data-alert-id="{inside["alert_id"]}"]').get_attribute("class") or ""
+    )
+    assert await page.locator(f'[data-alert-id="{outside["alert_id"]}"]').count() == 0
+    assert await row_ids(page) == [
+        inside["alert_id"],
+        county_yellow["alert_id"],
+        township_red["alert_id"],
+    ]
+    await page.wait_for_timeout(500)  # mid-flash
+    await screenshot(page, "wall-county.png")
+
+    # Escape: back to the city; the whole feed again, 东兰县 now with two red alerts.
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector('body[data-view="top"]', timeout=2_000)
+    assert await tile_codes(page, "#tiles .tile") == counties
+    assert len(await row_ids(page)) == len(history) + 4
+    assert await tile(page, COUNTY).get_attribute("data-red") == "2"
+    assert await tile(page, OTHER_COUNTY).get_attribute("data-worst") == "red"
+
+    # The keyboard: arrows to 东兰县 (the tile chosen is outlined), Enter, Backspace.
+    for _ in range(len(counties) + 1):
+        if await active_code(page) == COUNTY:
+            break
+        await page.keyboard.press("ArrowRight")
+    assert await active_code(page) == COUNTY
+    assert "is-selected" in (await tile(page, COUNTY).get_attribute("class") or "")
+    above = await tile(page, COUNTY).bounding_box()
+    await page.keyboard.press("ArrowDown")
+    below = await active_code(page)
+    assert below in counties and below != COUNTY
+    below_box = await tile(page, below).bounding_box()
+    assert above is not None and below_box is not None and below_box["y"] > above["y"]
+    await page.keyboard.press("ArrowUp")
+    assert await active_code(page) == COUNTY
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(f'body[data-view="{COUNTY}"]', timeout=2_000)
+    assert await active_code(page) == townships[0]  # the first township is chosen
+    await page.wait_for_function(
+        "document.querySelectorAll('[data-alert-id]').length === 3", timeout=5_000
+    )
+    await page.keyboard.press("Backspace")
+    await page.wait_for_selector('body[data-view="top"]', timeout=2_000)
+    assert await active_code(page) == COUNTY  # back where it came from
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(f'body[data-view="{COUNTY}"]', timeout=2_000)
+    await page.locator("#back").click()
+    await page.wait_for_selector('body[data-view="top"]', timeout=2_000)
+    assert errors == []
+
+
+async def test_a_directors_board_is_their_county(wall_server: WallServer, browser: Browser) -> None:
+    registry = CenterRegistry.load()
+    errors: list[str] = []
+    await wall_server.publish(live_alert(TOWNSHIP, 811))
+    page = await open_wall(browser, wall_server.wall(wall_server.director), 1, errors)
+    await page.wait_for_selector('body[data-board="synced"]', timeout=15_000)
+    # Their county on top, its townships below; no city, no other county; nothing above.
+    assert await tile_codes(page, "#focus .tile") == [COUNTY]
+    assert await tile_codes(page, "#tiles .tile") == [c.code for c in registry.children(COUNTY)]
+    assert (
+        await page.locator(f'.tile[data-code="{CITY}"], .tile[data-code="{OTHER_COUNTY}"]').count()
+        == 0
+    )
+    assert await tile(page, TOWNSHIP).get_attribute("data-worst") == "red"
+    assert await page.locator("#centers-title").inner_text() == "东兰县 · 各乡镇"
+    assert await page.locator("#feed-title").inner_text() == "预警动态 · 东兰县（含乡镇）"
+    await screenshot(page, "wall-director-board.png")
+    await page.keyboard.press("Escape")  # already at the top of their scope
+    assert await page.locator("body").get_attribute("data-view") == "top"
+    assert not await page.locator("#back").is_visible()
+    assert errors == []
+
+
+async def test_the_freshness_indicator_ages_with_the_data(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    fresh = re.compile(r"^最近数据：(\d+) 分钟前$")
+
+    async def freshness(page: Page) -> tuple[str, int, str]:
+        await page.wait_for_function(
+            "document.querySelector('#fresh').dataset.freshness !== 'unknown'", timeout=15_000
+        )
+        text = await page.locator("#fresh-text").inner_text()
+        found = fresh.match(text)
+        assert found, text
+        return (
+            text,
+            int(found.group(1)),
+            await page.locator("#fresh").get_attribute("data-freshness") or "",
+        )
+
+    def close_to(minutes: int, expected: int) -> bool:
+        return expected <= minutes <= expected + 2  # the test's own minutes pass too
+
+    # Everything: the latest event was 3 minutes ago: green.
+    page = await open_wall(browser, wall_server.wall(wall_server.inspector), len(history), errors)
+    everyone = expected_figures(wall_server.facts, wall_server.facts_at)
+    _, minutes, state = await freshness(page)
+    assert close_to(minutes, everyone.minutes_since_last_event) and state == "ok"
+    # Each alert's age in the feed (updated every 30 s).
+    ages = await page.locator(".alert__age").all_inner_texts()
+    assert ages[0] in ("9 分钟前", "10 分钟前") and ages[-1] == "1 小时前"
+    await page.locator("#lang").click()
+    assert re.match(r"^Latest data: \d+ min ago$", await page.locator("#fresh-text").inner_text())
+    await page.locator("#lang").click()
+
+    # 金城江区's director: 15 minutes without data: amber.
+    amber = await new_wall(browser, wall_server.wall(wall_server.amber), errors)
+    _, minutes, state = await freshness(amber)
+    expected = expected_figures(wall_server.facts, wall_server.facts_at, AMBER_COUNTY)
+    assert close_to(minutes, expected.minutes_since_last_event) and state == "warn"
+
+    # 东兰县's director: 45 minutes without data: red, so a quiet wall is not taken for calm.
+    stale = await new_wall(browser, wall_server.wall(wall_server.director), errors)
+    _, minutes, state = await freshness(stale)
+    expected = expected_figures(wall_server.facts, wall_server.facts_at, COUNTY)
+    assert close_to(minutes, expected.minutes_since_last_event) and state == "stale"
+    background = await stale.locator("#fresh").evaluate(
+        "node => getComputedStyle(node).backgroundColor"
+    )
+    assert background == "rgb(255, 77, 79)"
+
+    # A fact arrives from the county: fresh again within a poll.
+    now = datetime.now(SHANGHAI)
+    await publish(
+        wall_server.bootstrap,
+        wall_server.facts_topic,
+        [case_fact(TOWNSHIP, 3100, "accepted", now, "open", accepted_at=now)],
+        key="case_id",
+    )
+    await stale.wait_for_selector('#fresh[data-freshness="ok"]', timeout=15_000)
+    assert await stale.locator("#fresh-text").inner_text() in (
+        "最近数据：刚刚",
+        "最近数据：1 分钟前",
+    )
+    assert errors == []
+
+
+async def test_the_sound_is_off_until_switched_on(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    page = await open_wall(browser, wall_server.wall(wall_server.inspector), len(history), errors)
+    sound = page.locator("#sound")
+    assert await sound.is_visible()
+    assert await sound.get_attribute("aria-pressed") == "false"
+    assert await sound.get_attribute("data-sound") == "off"
+    assert await sound.locator(".sound__slash").is_visible()  # a bell struck through
+    assert await sound.get_attribute("aria-label") == "声音提醒：关（点击开启）"
+    assert await page.evaluate("localStorage.getItem('supervisor.wall.sound')") is None
+    first = live_alert("451222", 851)
+    await wall_server.publish(first)  # off: no beep
+    await page.locator(f'[data-alert-id="{first["alert_id"]}"]').wait_for(timeout=2_000)
+    assert await sound.get_attribute("data-beeps") == "0"
+
+    # The click is the user gesture the browser needs: the sound is on and remembered.
+    await sound.click()
+    await page.wait_for_selector('#sound[data-sound="on"]', timeout=5_000)
+    assert await sound.get_attribute("aria-pressed") == "true"
+    assert not await sound.locator(".sound__slash").is_visible()
+    assert await page.evaluate("localStorage.getItem('supervisor.wall.sound')") == "on"
+    red = live_alert("451222", 852)
+    yellow = live_alert("451222", 853, severity="yellow")
+    await wall_server.publish(red, yellow)
+    await page.locator(f'[data-alert-id="{yellow["alert_id"]}"]').wait_for(timeout=2_000)
+    await page.wait_for_selector('#sound[data-beeps="1"]', timeout=2_000)  # the red one only
+
+    # After a reload it is still on; it can play once the page had a click or key.
+    await page.reload()
+    await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
+    assert await sound.get_attribute("aria-pressed") == "true"
+    assert await sound.get_attribute("data-sound") in ("on", "blocked")
+    await page.mouse.click(400, 900)
+    await page.wait_for_selector('#sound[data-sound="on"]', timeout=5_000)
+    await sound.click()
+    assert await sound.get_attribute("data-sound") == "off"
+    assert await page.evaluate("localStorage.getItem('supervisor.wall.sound')") == "off"
     assert errors == []

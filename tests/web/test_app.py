@@ -656,6 +656,7 @@ def test_headline_figures_in_scope(figures_app: FastAPI, tokens: dict[str, str])
     assert everything["concluded_today"] == 1 and everything["on_time_rate_today"] == 1.0
     assert everything["open_alerts"] == {"red": 1, "yellow": 1}
     assert everything["last_event_at"] == "2026-11-27T10:00:00+08:00"
+    assert everything["seq"] == 1  # the journal position the figures include
     assert county["accepted_today"] == 2 and county["concluded_today"] == 0
     assert county["on_time_rate_today"] is None
 
