@@ -125,8 +125,15 @@ instants = st.datetimes(
 durations = st.floats(min_value=0, max_value=40 * DAY, allow_nan=False)
 
 
+#: Amounts a person could mean: none, or at least a millisecond. Below float resolution
+#: `a + b == a` while `add(add(t, a), b)` still steps from the 24:00 ending a working day
+#: to the next working day's 00:00 (same working time, another instant): found by
+#: hypothesis at 2026-03-01 00:00, the end of the make-up Saturday.
+sensible = st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=40 * DAY))
+
+
 @settings(max_examples=200, deadline=None)
-@given(start=instants, a=durations, b=durations)
+@given(start=instants, a=sensible, b=sensible)
 def test_working_time_is_additive(start: datetime, a: float, b: float) -> None:
     assert (
         CAL.add(CAL.add(start, a), b) == CAL.add(start, a + b)
