@@ -17,6 +17,10 @@ ever sees the centers of their scope (their center and those below it):
 - `WS /ws/alerts?after=SEQ`: `{"type": "snapshot", "seq", "alerts"}` on connect, or,
   when the client says the last position it has, exactly the messages it missed; then
   `{"type": "alert"|"change", "seq", "alert"}` live (see hub.py for slow clients).
+- `POST /api/silences`, `GET /api/silences[?state=]`, `GET /api/silences/{id}` (with
+  its audit trail), `POST /api/silences/{id}/lift`: silences of notifications
+  (inspectors only; supervisor/notify/silences.py), written to the journal as `silence`
+  audit records and answered once read back.
 - `GET /api/stats/headline`, `GET /api/board`: the wall's figures and its board of
   centers; `GET /api/stats/centers?start=&end=`: per-center figures (绩效考核).
 - `GET /api/centers`, `GET /api/me`: center names in scope; who the token is.
@@ -39,14 +43,17 @@ from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import anyio
-from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from supervisor.auth import Principal, TokenStore
+from supervisor.auth import Principal, Role, TokenStore
 from supervisor.centers import CenterRegistry
+from supervisor.masking import mask_text
+from supervisor.notify import silences as silence_book
+from supervisor.notify.silences import Silence, SilenceError, Status
 from supervisor.settings import Settings
 from supervisor.web.consumer import AlertFeed
 from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded
@@ -58,6 +65,7 @@ from supervisor.web.security import (
     Authenticator,
     Viewer,
     bearer_token,
+    require_roles,
 )
 from supervisor.web.stats import StatsBook
 from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJournalWriter
@@ -82,6 +90,9 @@ TOKEN_RECHECK_SECONDS: Final = 5.0
 REVOKED: Final = "token revoked"
 #: Alerts that still count on the wall: nobody has closed them yet.
 OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
+#: Silences are the inspectors' (issue 5 §4): directors and ops get 403. Module-level for
+#: the reason given at `security.Viewer`.
+Inspector = Annotated[Principal, Depends(require_roles(Role.inspector))]
 
 
 def load_center_names() -> dict[str, str]:
@@ -109,6 +120,30 @@ class ChangeBody(BaseModel):
     note: str = Field(default="", max_length=2000)
     disposition: Literal["verified", "rectified", "false_alarm"] | None = None
     reason: str = Field(default="", max_length=2000)
+
+
+class SilenceBody(BaseModel):
+    """A new silence: what it matches (a center, `below` with the centers under it, a
+    rule id or prefix like `deadline.*`, a case; at least one), when it ends (and
+    begins: default now), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    center_id: str | None = None
+    below: bool = False
+    rule: str | None = Field(default=None, max_length=200)
+    case_id: str | None = Field(default=None, max_length=200)
+    until: AwareDatetime
+    starts_at: AwareDatetime | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LiftBody(BaseModel):
+    """Why a silence is lifted before its end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class AlertPage(BaseModel):
@@ -199,8 +234,13 @@ def create_app(
         for moment, name in ((since, "since"), (until, "until")):
             if moment is not None and moment.tzinfo is None:
                 raise HTTPException(422, f"{name} needs a UTC offset, e.g. +08:00")
-        if center_id is not None and not who.may_see(center_id) and not below:
-            raise HTTPException(403, "this center is outside your scope")
+        if center_id is not None and not who.may_see(center_id):
+            # with `below`, a center above one's own is fine: only one's own part shows
+            above_own = (
+                below and who.center is not None and centers.is_within(who.center, center_id)
+            )
+            if not above_own:
+                raise HTTPException(403, "this center is outside your scope")
         chosen = None
         if center_id is not None:
             scope_code = center_id
@@ -243,9 +283,9 @@ def create_app(
                 action,
                 by={"name": who.name, "role": who.role, "center": who.center, "token": who.id},
                 at=now(),
-                note=body.note,
+                note=mask_text(body.note),  # personal data never goes to the journal
                 disposition=body.disposition,
-                reason=body.reason,
+                reason=mask_text(body.reason),
             )
         except Refused as exc:
             raise HTTPException(409, str(exc)) from None
@@ -254,7 +294,7 @@ def create_app(
         seq = await writer.write(record)
         if not await hub.wait_for(seq, CHANGE_TIMEOUT):
             raise HTTPException(504, "the change was written but not read back in time")
-        if not entry.history or entry.history[-1]["seq"] != seq:
+        if not any(change["seq"] == seq for change in entry.history):
             raise HTTPException(409, "another change to this alert came first")
         metrics.lifecycle_changes.labels(action=action).inc()
         return {**entry.view(), "history": entry.history}
@@ -283,6 +323,114 @@ def create_app(
     async def reject_appeal(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
         """Inspectors: the appeal does not hold; the alert goes back to where it was."""
         return await change(alert_id, "reject_appeal", body or ChangeBody(), who)
+
+    # -- silences (issue 5 §4): inspectors only ---------------------------------------
+    # The state is the journal's (`hub.journal.silences`, every `silence` record read
+    # back from the alerts topic), so every web instance and every restart agrees; the
+    # status (pending, active, expired, lifted) is a matter of the app's clock.
+
+    def silence_view(silence_id: str, *, audit: bool = False) -> dict[str, Any]:
+        silence = hub.journal.silences.silences.get(silence_id)
+        if silence is None:
+            raise HTTPException(404, "no such silence")
+        status = silence.status(now())
+        shown: dict[str, Any] = {**silence.model_dump(mode="json"), "status": status}
+        if audit:
+            trail = hub.journal.silence_audit(silence_id)
+            if status == "expired" and all(step["action"] != "expire" for step in trail):
+                trail.append(  # expiry is by time: shown even when nobody recorded it
+                    {
+                        "seq": None,
+                        "action": "expire",
+                        "by": {"name": "系统", "role": "system"},
+                        "at": silence.ends_at.isoformat(timespec="seconds"),
+                        "reason": "",
+                    }
+                )
+            shown["audit"] = trail
+        return shown
+
+    async def write_silence(record: dict[str, Any]) -> int:
+        seq = await writer.write(record)
+        if not await hub.wait_for(seq, CHANGE_TIMEOUT):
+            raise HTTPException(504, "the silence was written but not read back in time")
+        return seq
+
+    @app.post("/api/silences", status_code=201)
+    async def create_silence(body: SilenceBody, who: Inspector) -> dict[str, Any]:
+        """静默: hold back the notifications of matching alerts from `starts_at` (default
+        now) to `until` (at most 31 days), with a reason; the alerts are still recorded."""
+        await caught_up(HEADLINE_CATCH_UP)
+        if body.center_id is not None and centers.get(body.center_id) is None:
+            raise HTTPException(422, f"no center {body.center_id!r} in the registry")
+        try:
+            _, record = silence_book.create(
+                hub.journal.silences,
+                by={"name": who.name, "role": str(who.role), "token": who.id},
+                reason=body.reason,
+                now=now(),
+                until=body.until,
+                starts_at=body.starts_at,
+                center_id=body.center_id,
+                below=body.below,
+                rule=body.rule,
+                case_id=body.case_id,
+            )
+        except SilenceError as exc:
+            raise HTTPException(422, str(exc)) from None
+        await write_silence(record)
+        log.info("silence %s created by %s", record["silence_id"], who.label)
+        return silence_view(record["silence_id"], audit=True)
+
+    @app.get("/api/silences")
+    async def list_silences(
+        who: Inspector, state: Literal["active", "pending", "expired", "lifted"] | None = None
+    ) -> dict[str, Any]:
+        """Silences kept (ended ones for 30 days), each with its status now: active and
+        pending first (soonest end first), then the ended ones (most recent first)."""
+        await caught_up(HEADLINE_CATCH_UP)
+        at = now()
+        chosen: list[tuple[Silence, Status]] = [
+            (silence, status)
+            for silence, status in silence_book.listing(hub.journal.silences, at)
+            if state is None or status == state
+            if silence.ended_at + silence_book.KEEP_ENDED > at
+        ]
+        return {
+            "seq": hub.head,
+            "items": [{**s.model_dump(mode="json"), "status": status} for s, status in chosen],
+        }
+
+    @app.get("/api/silences/{silence_id}")
+    async def get_silence(silence_id: str, who: Inspector) -> dict[str, Any]:
+        """One silence with its audit trail (create, lift, expire: who, when, why)."""
+        await caught_up(HEADLINE_CATCH_UP)
+        return silence_view(silence_id, audit=True)
+
+    @app.post("/api/silences/{silence_id}/lift")
+    async def lift_silence(silence_id: str, body: LiftBody, who: Inspector) -> dict[str, Any]:
+        """End a pending or active silence now, saying why; 409 once it has ended."""
+        await caught_up(HEADLINE_CATCH_UP)
+        if silence_id not in hub.journal.silences.silences:
+            raise HTTPException(404, "no such silence")
+        if not body.reason.strip():
+            raise HTTPException(422, "lifting a silence needs a reason")
+        try:
+            _, record = silence_book.lift(
+                hub.journal.silences,
+                silence_id,
+                by={"name": who.name, "role": str(who.role), "token": who.id},
+                now=now(),
+                reason=body.reason,
+            )
+        except SilenceError as exc:
+            raise HTTPException(409, str(exc)) from None
+        seq = await write_silence(record)
+        trail = hub.journal.silence_audit(silence_id)
+        if not trail or trail[-1]["seq"] != seq:
+            raise HTTPException(409, "another change to this silence came first")
+        log.info("silence %s lifted by %s", silence_id, who.label)
+        return silence_view(silence_id, audit=True)
 
     @app.get("/api/stats/headline")
     async def headline(who: Viewer) -> dict[str, Any]:

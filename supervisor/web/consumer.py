@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from supervisor.settings import Settings
@@ -100,6 +100,7 @@ class AlertFeed:
         if stats is not None:
             self._states[settings.topic_facts] = FollowState.CONNECTING
         self.caught_up = asyncio.Event()
+        self._read: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset read
 
     #: Set once the alerts topic has been read to its end after the start: a socket
     #: served before would get a partial snapshot, then history as if it were live.
@@ -265,10 +266,14 @@ class AlertFeed:
             try:
                 await consumer.start()
                 await self._wait_for_topic(consumer, topic)
+                end = None
+                if topic == self._settings.topic_alerts:  # where "caught up" is, at start
+                    partition = TopicPartition(topic, 0)
+                    end = (await consumer.end_offsets([partition]))[partition]
                 consumer.subscribe([topic])
                 self._set_state(topic, FollowState.CONSUMING)
                 backoff = 1.0
-                await self._consume(consumer, topic, on_record)
+                await self._consume(consumer, topic, self._once(topic, on_record), end)
             except (KafkaError, TimeoutError) as exc:
                 log.warning("kafka %s: %r; retrying in %.0f s", topic, exc, backoff)
             except Exception:
@@ -290,20 +295,37 @@ class AlertFeed:
                 self.caught_up.set()  # no journal yet: nothing to catch up with
             await asyncio.sleep(TOPIC_POLL)
 
+    def _once(self, topic: str, on_record: Callable[[Any], None]) -> Callable[[Any], None]:
+        """`on_record`, skipping records read before: a consumer made again after a
+        Kafka error reads the topic from its start, and the statistics and counters must
+        not count anything twice (the journal alone would skip them by position)."""
+
+        def handle(record: Any) -> None:
+            key = (topic, record.partition)
+            if record.offset <= self._read.get(key, -1):
+                return
+            self._read[key] = record.offset
+            on_record(record)
+
+        return handle
+
     async def _consume(
-        self, consumer: AIOKafkaConsumer, topic: str, on_record: Callable[[Any], None]
+        self,
+        consumer: AIOKafkaConsumer,
+        topic: str,
+        on_record: Callable[[Any], None],
+        end: int | None = None,
     ) -> None:
         next_probe = time.monotonic() + PROBE_INTERVAL
+        if end is not None and end <= self._read.get((topic, 0), -1) + 1:
+            self.caught_up.set()  # nothing (more) on the journal than what was read
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
-            behind = False
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     on_record(record)
-                if records and records[-1].offset + 1 < (consumer.highwater(tp) or 0):
-                    behind = True
-            if topic == self._settings.topic_alerts and not behind:
-                self.caught_up.set()  # read to the end once: sockets may be served
+            if end is not None and self._read.get((topic, 0), -1) + 1 >= end:
+                self.caught_up.set()  # read to where the journal ended at the start
             if time.monotonic() >= next_probe:
                 await self._probe(consumer, topic)
                 next_probe = time.monotonic() + PROBE_INTERVAL

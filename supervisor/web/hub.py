@@ -173,6 +173,16 @@ def validate_escalation(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def validate_silence(obj: dict[str, Any]) -> dict[str, Any]:
+    """A silence's audit record as `supervisor.notify.silences` writes it."""
+    if obj.get("action") not in ("create", "lift", "expire"):
+        raise MalformedAlert(f"unknown silence action {obj.get('action')!r}")
+    silence = obj.get("silence")
+    if not isinstance(silence, dict) or not isinstance(silence.get("id"), str):
+        raise MalformedAlert("a silence record carries the silence, with its 'id'")
+    return obj
+
+
 def validate_record(obj: object) -> dict[str, Any]:
     """Any alerts-topic record: an alert, a worker's resolution, a lifecycle change, an
     escalation step or a silence's audit record."""
@@ -182,7 +192,7 @@ def validate_record(obj: object) -> dict[str, Any]:
     if isinstance(obj, dict) and kind == ESCALATION:
         return validate_escalation(obj)
     if isinstance(obj, dict) and kind == SILENCE:
-        return obj
+        return validate_silence(obj)
     return validate_message(obj)
 
 

@@ -20,6 +20,12 @@ Every change is checked twice: by the API before it is written (a clear 409 for 
 refused one), and again here when it is read back, so two web services racing on one
 alert cannot both win: the first record in the topic's order does. Pure: no Kafka, no
 clock; the caller passes records with their offsets.
+
+Silences (issue 5 §4) live in the same journal: each `silence` audit record (create,
+lift, expire; see supervisor/notify/silences.py) is applied to `Journal.silences` with
+`silences.apply_record`, and kept, with its position, as the silence's audit trail. No
+alert entry changes: a silence only holds notifications back. Whether a silence is
+active, pending or expired is a matter of time, asked with `silences.listing(state, now)`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
+
+from supervisor.notify import silences as silence_book
+from supervisor.notify.silences import SilenceState
 
 STATUSES: Final = ("open", "acknowledged", "appealed", "resolved", "withdrawn")
 DISPOSITIONS: Final = {"verified": "核实", "rectified": "整改", "false_alarm": "误报"}
@@ -51,8 +60,9 @@ ROLES_FOR: Final[dict[str, frozenset[str]]] = {
 }
 #: The journal record kind written by the web service (the worker's records have none).
 LIFECYCLE: Final = "lifecycle"
-#: Written by the notifier: an escalation step (a history entry; the status is unchanged)
-#: and a silence's audit record (not about one alert: the journal keeps no entry for it).
+#: An escalation step, written by the notifier (a history entry; the status is unchanged),
+#: and a silence's audit record, written by the web service's silence routes (not about
+#: one alert: no entry changes; kept in `Journal.silences` and the silence's audit trail).
 ESCALATION: Final = "escalation"
 SILENCE: Final = "silence"
 
@@ -178,6 +188,10 @@ class Journal:
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # insertion = seq order
         self._messages: deque[tuple[int, str, Record]] = deque(maxlen=replayable)
         self._early: OrderedDict[str, list[tuple[int, Record]]] = OrderedDict()
+        self._evicted: deque[str] = deque(maxlen=keep)
+        self._evicted_ids: set[str] = set()
+        self.silences = SilenceState()
+        self._silence_audit: dict[str, list[Record]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -200,7 +214,7 @@ class Journal:
         if kind == "alert":
             return self._alert(seq, record)
         if kind == SILENCE:
-            return Applied(None)
+            return self._silence(seq, record)
         alert_id = str(record.get("alert_id", ""))
         entry = self._entries.get(alert_id)
         if entry is None:  # its alert comes later in the topic, or was dropped
@@ -212,12 +226,17 @@ class Journal:
 
     def _alert(self, seq: int, record: Record) -> Applied:
         alert_id = str(record["alert_id"])
-        if alert_id in self._entries:  # the same alert published again: nothing new
-            return Applied(None)
+        if alert_id in self._entries or alert_id in self._evicted_ids:
+            return Applied(None)  # the same alert published again: nothing new
         entry = Entry(alert=dict(record), seq=seq, updated_seq=seq)
         self._entries[alert_id] = entry
         while len(self._entries) > self.keep:
-            self._entries.popitem(last=False)
+            evicted, _ = self._entries.popitem(last=False)
+            # a late repeat of an evicted alert must not come back as a new, open one
+            if len(self._evicted) == self._evicted.maxlen:
+                self._evicted_ids.discard(self._evicted[0])
+            self._evicted.append(evicted)
+            self._evicted_ids.add(evicted)
         for early_seq, early in self._early.pop(alert_id, []):  # shown as it stands
             self._change(entry, early_seq, early, quiet=True)
         return self._message(entry, "alert", seq)
@@ -277,6 +296,31 @@ class Journal:
         entry.history.append(change)
         entry.updated_seq = max(entry.updated_seq, seq)
         return Applied(entry) if quiet else self._message(entry, "change", seq)
+
+    def _silence(self, seq: int, record: Record) -> Applied:
+        """A silence's audit record: the silences' state, and the silence's audit trail
+        when it changed something (a record read twice, or a second lift, does not)."""
+        before = self.silences
+        try:
+            self.silences = silence_book.apply_record(before, record)
+        except (ValueError, KeyError, TypeError) as exc:  # not a silence record's shape
+            return Applied(None, refused=f"silence record: {exc}")
+        if self.silences is not before:
+            silence_id = str(record["silence"]["id"])
+            self._silence_audit.setdefault(silence_id, []).append(
+                {
+                    "seq": seq,
+                    "action": record.get("action"),
+                    "by": record.get("by", {}),
+                    "at": record.get("at"),
+                    "reason": record.get("reason", ""),
+                }
+            )
+        return Applied(None)
+
+    def silence_audit(self, silence_id: str) -> list[Record]:
+        """The audit records applied for one silence, in journal order, with positions."""
+        return list(self._silence_audit.get(silence_id, []))
 
     def _message(self, entry: Entry, kind: str, seq: int) -> Applied:
         message = {"type": kind, "seq": seq, "alert": entry.view()}

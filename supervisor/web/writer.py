@@ -52,7 +52,7 @@ class KafkaJournalWriter:
             raise RuntimeError("the journal writer is not started")
         metadata = await self._producer.send_and_wait(
             self._settings.topic_alerts,
-            key=str(record["alert_id"]).encode(),
+            key=str(record.get("alert_id") or record.get("silence_id") or "").encode(),
             value=json.dumps(record, ensure_ascii=False).encode(),
         )
         return int(metadata.offset)

@@ -710,3 +710,38 @@ def test_personal_data_never_reaches_the_api_or_the_socket_unmasked(
         assert "452701199001011234" not in text and "13800001111" not in text
         assert "13912345678" not in text
         assert "4527**********1234" in text and "138****1111" in text
+
+
+def test_below_an_ancestor_of_ones_own_center_shows_ones_own_part(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    publish(make_alert(1, center_id="451221"), make_alert(2, center_id="451224103"))
+    director = as_(tokens, "director")
+    city = client.get(
+        "/api/alerts", params={"center_id": "451200", "below": True}, headers=director
+    )
+    assert city.status_code == 200
+    assert [a["center_id"] for a in city.json()["items"]] == ["451224103"]
+    other = client.get(
+        "/api/alerts", params={"center_id": "451221", "below": True}, headers=director
+    )
+    assert other.status_code == 403
+
+
+def test_the_feed_counts_nothing_twice_when_it_reads_the_topics_again(
+    feed: AlertFeed, registry: CollectorRegistry, settings: Settings
+) -> None:
+    """A consumer made again after a Kafka error reads from the start: records already
+    read are skipped, for the statistics and the counters alike."""
+
+    class Record:
+        def __init__(self, offset: int) -> None:
+            self.partition, self.offset, self.timestamp = 0, offset, None
+            self.value = json.dumps(make_alert(offset)).encode()
+
+    handle = feed._once(settings.topic_alerts, feed._on_alert_record)
+    for _ in range(2):  # the topic read twice
+        for offset in range(3):
+            handle(Record(offset))
+    received = {"rule_id": "deadline.overdue", "severity": "red"}
+    assert registry.get_sample_value("supervisor_web_alerts_received_total", received) == 3

@@ -201,3 +201,14 @@ def test_an_escalation_is_a_history_entry_that_keeps_the_status() -> None:
     assert shown["last_change"]["to_center"] == "451224"
     assert journal.apply(2, step).entry is None  # the same step twice: nothing new
     assert journal.apply(3, {"kind": "silence", "action": "create"}).entry is None
+
+
+def test_an_evicted_alert_delivered_again_does_not_come_back_open() -> None:
+    journal = Journal(keep=2)
+    journal.apply(0, alert(1))
+    journal.apply(1, change(alert(1)["alert_id"], "acknowledge"))
+    journal.apply(2, alert(2))
+    journal.apply(3, alert(3))  # alert 1 is evicted
+    assert journal.get(alert(1)["alert_id"]) is None
+    again = journal.apply(4, alert(1))  # the worker publishes it again (at least once)
+    assert again.message is None and journal.get(alert(1)["alert_id"]) is None
