@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -90,6 +91,7 @@ class Receiver:
     """A webhook receiver: stores each key once, answers 503 while `down`."""
 
     down: bool = False
+    refuse: bool = False  # answer 400: a failure that will not pass (a dead letter at once)
     posts: list[tuple[str, str, int]] = field(default_factory=list)  # path, key, status
     stored: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_signatures: int = 0
@@ -100,6 +102,9 @@ class Receiver:
         if self.down:
             self.posts.append((request.path, key, 503))
             return web.Response(status=503)
+        if self.refuse:
+            self.posts.append((request.path, key, 400))
+            return web.Response(status=400)
         ok = verify_signature(
             SECRET.encode(),
             request.headers.get("X-Supervisor-Timestamp", ""),
@@ -358,5 +363,47 @@ async def test_receiver_down_then_up_and_a_killed_notifier(
                 assert set(hooks.delivered()) == expected
                 assert max(hooks.delivered().values()) == 1, hooks.delivered()
                 assert hooks.bad_signatures == 0
+            finally:
+                terminate(process)
+
+
+def cli(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "notify", *args],
+        env=setup.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_a_dead_letter_is_listed_and_replayed(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A gateway that refuses (400) makes a dead letter at once; ops list it, the gateway
+    is fixed, and the replayed notification is delivered once, under the same key."""
+    setup = make_setup(kafka_bootstrap, tmp_path)
+    bootstrap, journal = setup.settings.bootstrap_servers, setup.settings.topic_alerts
+    with smtp_server(setup.settings.smtp_port):
+        async with receiver(setup.http_port) as hooks:
+            hooks.refuse = True
+            process = start_notifier(setup)
+            try:
+                red = alert(400, TOWNSHIP, "red")
+                await produce(bootstrap, journal, [(red["alert_id"], red)])
+                key = f"{red['alert_id']}:director-township:alert:0"
+
+                def listed() -> list[dict[str, Any]]:
+                    result = cli(setup, "dead-letters", "--json")
+                    assert result.returncode == 0, result.stderr
+                    return [json.loads(line) for line in result.stdout.splitlines() if line]
+
+                assert await wait_for(lambda: any(key in json.dumps(x) for x in listed()), 30)
+                assert "supervisor_notify_dead_letters_total" in metrics_text(setup)
+                hooks.refuse = False
+                replayed = cli(setup, "replay-dead-letter", key)
+                assert replayed.returncode == 0, replayed.stderr
+                assert await wait_for(lambda: key in hooks.stored, 30)
+                await asyncio.sleep(2)
+                assert hooks.delivered()[key] == 1
             finally:
                 terminate(process)
