@@ -469,6 +469,7 @@ class Notifier:
                 if entry.status == "dead":
                     await self._dead_letter(entry)
                 await self._save(entry)
+                await self._journal_attempt(entry, attempt)
                 self._count_outbox()
         except Exception:
             log.exception("delivery of %s failed unexpectedly; it stays pending", entry.key)
@@ -529,6 +530,32 @@ class Notifier:
         await self._producer.send_and_wait(
             state_topic(self.settings), key=entry.state_key.encode(), value=_dumps(entry.to_json())
         )
+
+    async def _journal_attempt(self, entry: Pending, attempt: Any) -> None:
+        """Each attempt goes into the history of the alerts it is about (the journal), so
+        an inspector sees who was notified, when, and what the channel answered."""
+        assert self._producer is not None
+        notification = entry.notification
+        for info in notification.alerts:
+            record = {
+                "kind": "delivery",
+                "alert_id": info.alert_id,
+                "notification_id": notification.id,
+                "notification_kind": notification.kind,
+                "channel": entry.channel,
+                "recipient_name": notification.recipient.name,
+                "attempt": attempt.number,
+                "outcome": attempt.outcome.value,
+                "at": attempt.at.isoformat(timespec="seconds"),
+                "error": attempt.error,
+                "next_at": attempt.next_at.isoformat(timespec="seconds")
+                if attempt.next_at
+                else None,
+                "dead": entry.status == "dead",
+            }
+            await self._producer.send(
+                self.settings.topic_alerts, key=info.alert_id.encode(), value=_dumps(record)
+            )
 
     async def _dead_letter(self, entry: Pending) -> None:
         assert self._producer is not None

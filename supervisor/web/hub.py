@@ -49,6 +49,7 @@ from typing import Any, Final
 from supervisor.masking import mask_text
 from supervisor.web.journal import (
     ACTIONS,
+    DELIVERY,
     ESCALATION,
     LIFECYCLE,
     SILENCE,
@@ -191,6 +192,11 @@ def validate_record(obj: object) -> dict[str, Any]:
         return validate_lifecycle(obj)
     if isinstance(obj, dict) and kind == ESCALATION:
         return validate_escalation(obj)
+    if isinstance(obj, dict) and kind == DELIVERY:
+        if not isinstance(obj.get("alert_id"), str) or not obj["alert_id"]:
+            raise MalformedAlert("a delivery record needs an 'alert_id'")
+        parse_time(obj, "at")
+        return obj
     if isinstance(obj, dict) and kind == SILENCE:
         return validate_silence(obj)
     return validate_message(obj)

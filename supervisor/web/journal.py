@@ -65,9 +65,24 @@ LIFECYCLE: Final = "lifecycle"
 #: one alert: no entry changes; kept in `Journal.silences` and the silence's audit trail).
 ESCALATION: Final = "escalation"
 SILENCE: Final = "silence"
+#: Written by the notifier: one attempt to deliver a notification about the alert (a
+#: history entry, not broadcast to the walls: they show the status, the API the detail).
+DELIVERY: Final = "delivery"
 
 Record = dict[str, Any]
 _CHANGE_FIELDS: Final = ("by", "at", "note", "reason", "disposition")
+_DELIVERY_FIELDS: Final = (
+    "at",
+    "notification_id",
+    "notification_kind",
+    "channel",
+    "recipient_name",
+    "attempt",
+    "outcome",
+    "error",
+    "next_at",
+    "dead",
+)
 
 
 class Refused(ValueError):
@@ -158,7 +173,7 @@ def lifecycle_record(
 def kind_of(record: Mapping[str, Any]) -> str:
     """The record's kind: "alert", "resolution" (the worker's, after a late event),
     "lifecycle", "escalation" or "silence"."""
-    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE):
+    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE, DELIVERY):
         return str(record["kind"])
     if record.get("status") == "resolved":
         return "resolution"
@@ -242,6 +257,18 @@ class Journal:
         return self._message(entry, "alert", seq)
 
     def _change(self, entry: Entry, seq: int, record: Record, *, quiet: bool = False) -> Applied:
+        if kind_of(record) == DELIVERY:
+            entry.history.append(
+                {
+                    "seq": seq,
+                    "action": "notify",
+                    "status": entry.status,
+                    "by": {"name": "系统", "role": "system"},
+                    **{k: record.get(k) for k in _DELIVERY_FIELDS},
+                }
+            )
+            entry.updated_seq = max(entry.updated_seq, seq)
+            return Applied(entry)  # quiet: the walls are not told of each attempt
         if kind_of(record) == ESCALATION:
             if any(
                 h.get("level") == record.get("level")

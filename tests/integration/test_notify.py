@@ -296,10 +296,10 @@ async def test_routing_digest_and_escalation(kafka_bootstrap: str, tmp_path: Pat
                 records = await collect(
                     bootstrap,
                     journal,
-                    lambda rs: any(b'"escalation"' in (r.value or b"") for r in rs),
+                    lambda rs: any(b'"kind":"escalation"' in (r.value or b"") for r in rs),
                     timeout=20,
                 )
-                steps = [json.loads(r.value) for r in records if b'"escalation"' in r.value]
+                steps = [json.loads(r.value) for r in records if b'"kind":"escalation"' in r.value]
                 assert [(s["alert_id"], s["level"], s["to_center"]) for s in steps] == [
                     (red["alert_id"], 1, COUNTY)
                 ]
@@ -405,5 +405,22 @@ async def test_a_dead_letter_is_listed_and_replayed(kafka_bootstrap: str, tmp_pa
                 assert await wait_for(lambda: key in hooks.stored, 30)
                 await asyncio.sleep(2)
                 assert hooks.delivered()[key] == 1
+                # every attempt is in the alert's history (the journal)
+                records = await collect(
+                    bootstrap,
+                    journal,
+                    lambda rs: sum(1 for r in rs if b'"kind":"delivery"' in (r.value or b"")) >= 2,
+                )
+                attempts = [
+                    json.loads(r.value)
+                    for r in records
+                    if r.value
+                    and json.loads(r.value).get("kind") == "delivery"
+                    and json.loads(r.value)["channel"] == "webhook"
+                ]
+                assert [(a["alert_id"], a["outcome"]) for a in attempts] == [
+                    (red["alert_id"], "failed"),
+                    (red["alert_id"], "delivered"),
+                ]
             finally:
                 terminate(process)

@@ -212,3 +212,29 @@ def test_an_evicted_alert_delivered_again_does_not_come_back_open() -> None:
     assert journal.get(alert(1)["alert_id"]) is None
     again = journal.apply(4, alert(1))  # the worker publishes it again (at least once)
     assert again.message is None and journal.get(alert(1)["alert_id"]) is None
+
+
+def test_a_delivery_attempt_is_a_quiet_history_entry() -> None:
+    journal = Journal()
+    a = alert(1)
+    journal.apply(0, a)
+    attempt = {
+        "kind": "delivery",
+        "alert_id": a["alert_id"],
+        "notification_id": f"{a['alert_id']}:director-451221:alert:0",
+        "notification_kind": "alert",
+        "channel": "webhook",
+        "recipient_name": "南丹县中心主任",
+        "attempt": 1,
+        "outcome": "retry",
+        "at": "2026-11-27T10:00:05+08:00",
+        "error": "503 Service Unavailable",
+        "next_at": "2026-11-27T10:00:10+08:00",
+        "dead": False,
+    }
+    applied = journal.apply(1, attempt)
+    assert applied.message is None  # the walls are not told of each attempt
+    entry = journal.get(a["alert_id"])
+    assert entry is not None and entry.status == "open"
+    assert entry.history[-1]["action"] == "notify"
+    assert (entry.history[-1]["channel"], entry.history[-1]["outcome"]) == ("webhook", "retry")
