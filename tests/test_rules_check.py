@@ -191,3 +191,15 @@ def test_an_impossible_date_in_a_calendar_file_names_the_file(tmp_path: Path) ->
     result = check(tmp_path / "rules")
     assert result.returncode == 1
     assert "regions.yaml: not a valid date: day is out of range for month" in result.stderr
+
+
+def test_a_broken_routing_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    routing = tmp_path / "rules" / "notify" / "routing.yaml"
+    text = routing.read_text(encoding="utf-8")
+    routing.write_text(
+        text.replace("settings:\n", "settings:\n  colour: red\n", 1), encoding="utf-8"
+    )
+    result = check(tmp_path / "rules")
+    assert result.returncode == 1
+    assert "routing.yaml:" in result.stderr and "colour" in result.stderr, result.stderr
