@@ -251,8 +251,12 @@ class Planner:
     def apply(
         self, state: NotifyState, record: Mapping[str, Any], now: datetime, seq: int | None = None
     ) -> Outcome:
-        """Handle one journal record (at position `seq`, when known) read at `now`."""
-        out = self.advance(state, now)
+        """Handle one journal record (at position `seq`, when known) read at `now`.
+
+        What fell due is handled first, but only up to the record's own time (capped at
+        `now`): an acknowledgement made at 10:30 and read at 11:05, after an 11:00
+        escalation step fell due, still stops it; one made at 11:02 does not."""
+        out = self.advance(state, min(now, _record_time(record) or now))
         st = out.state
         if seq is not None:
             if seq <= st.head:
@@ -643,3 +647,18 @@ class Planner:
 def _aware(now: datetime) -> None:
     if now.tzinfo is None:
         raise ValueError("naive datetime: `now` must carry its offset")
+
+
+def _record_time(record: Mapping[str, Any]) -> datetime | None:
+    """When a lifecycle change or a worker's resolution happened (None for other records
+    or an unreadable time): what it stops, it stops from then on."""
+    kind = record_kind(record)
+    key = {"lifecycle": "at", "resolution": "resolved_at"}.get(kind)
+    raw = record.get(key) if key else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -282,6 +282,36 @@ def test_an_acknowledgement_read_after_the_step_fell_due_does_not_hide_it() -> N
     assert run.state.alerts[red["alert_id"]].status == "acknowledged"
 
 
+def test_an_acknowledgement_made_in_time_but_read_late_still_stops_escalation() -> None:
+    """Acknowledged at 10:30, read at 11:05 (the notifier was down): the 11:00 step was
+    not due when the alert was acknowledged, so it never goes out."""
+    run = Run()
+    red = alert(center=TOWNSHIP)
+    run.apply(red, f"{MON}T09:00:00+08:00")
+    out = run.apply(
+        change(red["alert_id"], "acknowledge", f"{MON}T10:30:00+08:00"), f"{MON}T11:05:00+08:00"
+    )
+    assert out.escalations == [] and out.outbox == []
+    assert run.advance(f"{MON}T17:00:00+08:00").escalations == []
+
+
+def test_a_yellow_alert_resolved_before_its_digest_but_read_after_is_left_out() -> None:
+    run = Run()
+    first, second = (
+        alert(center=TOWNSHIP, severity="yellow"),
+        alert(center=TOWNSHIP, severity="yellow", n=2),
+    )
+    run.apply(first, f"{MON}T09:00:00+08:00")
+    run.apply(second, f"{MON}T09:05:00+08:00")
+    # resolved at 09:10, before the 09:30 digest; read at 09:40
+    out = run.apply(
+        change(first["alert_id"], "resolve", f"{MON}T09:10:00+08:00"), f"{MON}T09:40:00+08:00"
+    )
+    later = run.advance(f"{MON}T09:40:00+08:00")
+    digested = [a.alert_id for n in [*out.outbox, *later.outbox] for a in n.alerts]
+    assert digested == [second["alert_id"]]  # the digest went out, without the first
+
+
 def test_resolution_and_withdrawal_stop_escalation() -> None:
     for stop in ("resolve", "withdraw"):
         run = Run()
