@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -22,22 +20,11 @@ from typing import Any
 import yaml
 
 from tests.core.factories import event_doc
+from tests.test_replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTIL = "2026-11-30T00:00:00+08:00"
 NANDAN, SANSHI, UNREGISTERED = "451221", "451224103", "451299"
-
-
-def replay(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor.cli", "replay", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
 
 
 def accepted(case: str, center: str, **payload: Any) -> dict[str, Any]:

@@ -65,6 +65,7 @@ from supervisor.web.security import (
     Authenticator,
     Viewer,
     bearer_token,
+    require_center,
     require_roles,
 )
 from supervisor.web.stats import StatsBook
@@ -491,8 +492,8 @@ def create_app(
         accepted, concluded, on time, overdue, on-time rate, and alerts by rule."""
         if end < start:
             raise HTTPException(422, "end is before start")
-        if center_id is not None and not who.may_see(center_id):
-            raise HTTPException(403, "this center is outside your scope")
+        if center_id is not None:
+            require_center(who, center_id)
 
         def chosen(code: str) -> bool:
             inside = center_id is None or centers.is_within(code, center_id)
