@@ -198,6 +198,11 @@ def create_app(
                 with suppress(asyncio.CancelledError):
                     await task
 
+    metrics.watch(
+        lambda: ((str(e.alert.get("severity")), e.status) for e in hub.journal.entries()),
+        lambda: sum(stats.open_cases().values()),
+    )
+
     app = FastAPI(title="政务服务电子监察 实时预警", lifespan=lifespan)
     app.state.settings = settings
     app.state.hub = hub
@@ -578,6 +583,7 @@ def create_app(
             elif ended is not None:
                 if ended.overflowed:
                     metrics.websocket_slow_disconnects.inc()
+                    metrics.websocket_messages_dropped.inc(subscription.pending + 1)
                     log.info("closing a WebSocket client that fell too far behind")
                 code = CLOSE_TOO_SLOW if ended.overflowed else CLOSE_GOING_AWAY
                 with suppress(RuntimeError, WebSocketDisconnect):

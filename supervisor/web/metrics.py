@@ -8,13 +8,20 @@ not collide, and a test reads exactly what its own app counted. Names follow
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 #: Buckets for the delay from the alert's production to its push to the sockets: live
 #: pushes take milliseconds; the upper buckets show a lagging consumer.
 PUSH_DELAY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+#: The statuses of an alert that still needs someone (journal.STATUSES minus the closed).
+OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
+SEVERITIES: Final = ("yellow", "red")
 
 
 class WebMetrics:
@@ -25,6 +32,12 @@ class WebMetrics:
         self.websocket_clients = Gauge(
             "supervisor_web_websocket_clients",
             "WebSocket clients (wall screens) connected now.",
+            registry=registry,
+        )
+        self.websocket_messages_dropped = Counter(
+            "supervisor_web_websocket_messages_dropped",
+            "Messages queued for a WebSocket client and never sent, because the client "
+            "was disconnected as too slow (it resumes from its last seq when it reconnects).",
             registry=registry,
         )
         self.websocket_slow_disconnects = Counter(
@@ -82,4 +95,37 @@ class WebMetrics:
             "supervisor_web_kafka_connected",
             "1 when the alerts consumer reaches the Kafka cluster, else 0.",
             registry=registry,
+        )
+
+    def watch(
+        self, severities: Callable[[], Iterable[tuple[str, str]]], open_cases: Callable[[], int]
+    ) -> None:
+        """Export the open alerts by severity and the open cases, computed at each scrape
+        from the service's own state (so they are never stale, and cost nothing between
+        scrapes). `severities` yields (severity, status) of every alert kept."""
+        self.registry.register(_StateCollector(severities, open_cases))
+
+
+class _StateCollector(Collector):
+    def __init__(
+        self, severities: Callable[[], Iterable[tuple[str, str]]], open_cases: Callable[[], int]
+    ) -> None:
+        self._severities = severities
+        self._open_cases = open_cases
+
+    def collect(self) -> Iterator[Metric]:
+        tally = Tally(sev for sev, status in self._severities() if status in OPEN_STATUSES)
+        alerts = GaugeMetricFamily(
+            "supervisor_web_open_alerts",
+            "Alerts kept by this web service that are open, acknowledged or appealed "
+            "(not resolved nor withdrawn), by severity.",
+            labels=["severity"],
+        )
+        for severity in SEVERITIES:
+            alerts.add_metric([severity], tally.get(severity, 0))
+        yield alerts
+        yield GaugeMetricFamily(
+            "supervisor_web_open_cases",
+            "Cases accepted and not concluded nor withdrawn, from the worker's case facts.",
+            value=self._open_cases(),
         )

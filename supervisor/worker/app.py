@@ -50,12 +50,14 @@ from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
 from supervisor.worker import facts
 from supervisor.worker.gate import TickGate
-from supervisor.worker.metrics import WorkerMetrics
+from supervisor.worker.metrics import UNREGISTERED_CENTER, WorkerMetrics, rejection_reason
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
 log = logging.getLogger("supervisor.worker")
 
 Clock = Callable[[], datetime]
+#: How often the consumer lag is measured (a broker round trip; Prometheus scrapes at 15 s).
+LAG_SECONDS = 5.0
 
 
 def ticks_topic(settings: Settings) -> str:
@@ -145,15 +147,30 @@ def create_app(
         data = cases.get(case_id)
         return CaseState.from_json(data) if data is not None else None
 
-    async def publish(alerts: list[Alert], published_at: datetime) -> None:
+    centers = CenterRegistry.load()
+
+    async def publish(
+        alerts: list[Alert],
+        published_at: datetime,
+        *,
+        ingested: float | None = None,
+        by_timer: bool = False,
+    ) -> None:
+        """Publish and wait for the broker's acknowledgement of each alert. `ingested` is
+        the Kafka timestamp (Unix seconds) of the event that raised them; `by_timer`
+        says a deadline tick fired them (their lateness is measured)."""
         for alert in alerts:
             body = json.dumps(alert.to_dict(), ensure_ascii=False).encode()
             pending = await alerts_out.send(key=alert.alert_id.encode(), value=body)
             await pending  # acknowledged before the state that records it is written
-            metrics.alerts_raised.labels(alert.rule_id, alert.severity).inc()
-            metrics.alert_latency.observe(
-                max(0.0, (published_at - alert.raised_at).total_seconds())
-            )
+            center = alert.center_id if alert.center_id in centers else UNREGISTERED_CENTER
+            metrics.alerts_raised.labels(alert.rule_id, alert.severity, center).inc()
+            late = max(0.0, (published_at - alert.raised_at).total_seconds())
+            metrics.alert_latency.observe(late)
+            if by_timer:
+                metrics.deadline_lateness.observe(late)
+            if ingested is not None:
+                metrics.ingest_to_alert.observe(max(0.0, time.time() - ingested))
             log.info("alert %s %s %s", alert.severity, alert.alert_id, alert.raised_at.isoformat())
 
     async def publish_resolved(resolutions: list[Resolution]) -> None:
@@ -172,7 +189,6 @@ def create_app(
 
     app.on_partitions_revoked.connect(cast(Any, forget_revoked))  # (sender, revoked)
 
-    centers = CenterRegistry.load()
     forward = center_watch.install(
         app,
         settings,
@@ -224,7 +240,7 @@ def create_app(
                             log.exception("engine failed to advance case %s; will retry", key)
                             continue
                         if outcome.alerts:
-                            await publish(outcome.alerts, current)
+                            await publish(outcome.alerts, now(), by_timer=True)
                             keep(outcome.state, by_event=False)
                         else:
                             index.schedule(key, engine.next_due(state))
@@ -242,7 +258,7 @@ def create_app(
                     )
                     result = Processed(None, None, rejected=mask_text(f"engine error: {exc!r}"))
                 if result.rejected is not None:
-                    metrics.events_rejected.inc()
+                    metrics.events_rejected.labels(rejection_reason(result.rejected)).inc()
                     log.warning(
                         "dead letter %s[%s]@%s: %s",
                         message.topic,
@@ -268,7 +284,10 @@ def create_app(
                     metrics.events_duplicate.inc()
                     continue
                 metrics.events_consumed.labels(result.event.type.value).inc()
-                await publish(result.alerts, now())
+                if result.event.center_id in centers:  # a bounded label set
+                    metrics.center_last_event.labels(result.event.center_id).set(time.time())
+                ingested = message.timestamp if message.timestamp else None
+                await publish(result.alerts, now(), ingested=ingested)
                 await publish_resolved(result.resolved)
                 keep(result.state, by_event=True)
                 await publish_fact(engine, result.event, result.state)  # not awaited: facts.py
@@ -300,6 +319,20 @@ def create_app(
                 "statutory holidays only, without make-up working days",
                 year,
             )
+
+    lagging: set[Any] = set()  # partitions with a consumer_lag series
+
+    @app.timer(interval=LAG_SECONDS)
+    async def export_lag() -> None:
+        """The consumer lag per owned partition, for the metrics (one ListOffsets call)."""
+        lag = await gate.lag(app.consumer)
+        for tp in lagging.difference(lag):
+            metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        for tp, behind in lag.items():
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+        lagging.clear()
+        lagging.update(lag)
+        metrics.partitions_assigned.set(len(lag))
 
     def reindex() -> int:
         """Schedule the deadlines of every case we own under the engine in force."""

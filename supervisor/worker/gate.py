@@ -66,6 +66,20 @@ class TickGate:
         ends = await self._ends(consumer)
         return ends is None or not self._reached(ends, consumer)
 
+    async def lag(self, consumer: Any) -> dict[Any, int]:
+        """Messages not yet handled per owned events partition: the end offsets, fresh
+        from the broker, minus what the agent handled (or where reading resumed)."""
+        ends = await self._ends(consumer)
+        if ends is None:
+            return {}
+        committed_offsets = getattr(consumer, "_committed_offset", {})
+        return {
+            tp: max(
+                0, end - max(self._handled.get(tp, 0), committed_offsets.get(tp) or 0, earliest)
+            )
+            for tp, (earliest, end) in ends.items()
+        }
+
     async def _ends(self, consumer: Any) -> dict[Any, tuple[int, int]] | None:
         """(earliest, end) offsets of this worker's events partitions, fresh from the
         broker; None when they cannot be had (not started, rebalancing)."""

@@ -31,6 +31,30 @@ LATENCY_BUCKETS = (
     30 * 86400,
 )
 PROCESSING_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# A deadline alert is due within a tick (1 s by default); minutes mean a backlog or a stall.
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+# Kafka ingest to alert: milliseconds live, seconds to minutes when the worker is behind.
+INGEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+#: Why a message went to the dead-letter topic: a bounded label set (the full reason is
+#: in the message's `reason` header and the log).
+REJECTION_REASONS = ("malformed", "invalid", "future", "engine_error")
+#: The center_id label of alerts from centers missing from the registry: any 6 or 9
+#: digits pass the schema, so a typo in one center's software must not create series.
+UNREGISTERED_CENTER = "other"
+
+
+def rejection_reason(reason: str) -> str:
+    """The label of a dead-letter reason: `malformed` (not UTF-8, not JSON, not an object),
+    `future` (occurred_at ahead of the worker's clock), `engine_error` (a bug: the event
+    is valid), else `invalid` (JSON that breaks the event schema)."""
+    if reason.startswith(("not UTF-8", "not JSON", "number ", "an event must be")):
+        return "malformed"
+    if reason.startswith("engine error"):
+        return "engine_error"
+    if "future" in reason:
+        return "future"
+    return "invalid"
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,11 @@ class WorkerMetrics:
     alerts_resolved: Counter
     centers_watched: Gauge
     facts: Counter
+    ingest_to_alert: Histogram
+    deadline_lateness: Histogram
+    consumer_lag: Gauge
+    partitions_assigned: Gauge
+    center_last_event: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -59,10 +88,16 @@ class WorkerMetrics:
                 ["type"],
                 registry=registry,
             ),
-            events_rejected=Counter(
-                "supervisor_worker_events_rejected",
-                "Messages that were not valid case events (sent to the dead-letter topic).",
-                registry=registry,
+            events_rejected=_with_labels(
+                Counter(
+                    "supervisor_worker_events_rejected",
+                    "Messages sent to the dead-letter topic, by reason: malformed (not UTF-8, "
+                    "not JSON, not an object), invalid (breaks the event schema), future "
+                    "(occurred_at ahead of the worker's clock), engine_error.",
+                    ["reason"],
+                    registry=registry,
+                ),
+                *REJECTION_REASONS,
             ),
             events_duplicate=Counter(
                 "supervisor_worker_events_duplicate",
@@ -71,8 +106,9 @@ class WorkerMetrics:
             ),
             alerts_raised=Counter(
                 "supervisor_worker_alerts_raised",
-                "Alerts published, by rule and severity.",
-                ["rule_id", "severity"],
+                "Alerts published, by rule, severity and center (center_id \"other\": a "
+                "center missing from the registry).",
+                ["rule_id", "severity", "center_id"],
                 registry=registry,
             ),
             alert_latency=Histogram(
@@ -130,6 +166,39 @@ class WorkerMetrics:
             centers_watched=Gauge(
                 "supervisor_worker_centers_watched",
                 "Registered centers watched for silence (center.silent) by this worker.",
+                registry=registry,
+            ),
+            ingest_to_alert=Histogram(
+                "supervisor_worker_ingest_to_alert_seconds",
+                "From the Kafka timestamp of the event that raised an alert to the alert's "
+                "acknowledgement by the broker (alerts raised by an event, not by a timer).",
+                buckets=INGEST_BUCKETS,
+                registry=registry,
+            ),
+            deadline_lateness=Histogram(
+                "supervisor_worker_deadline_lateness_seconds",
+                "From a deadline (the alert's raised_at) to the publication of the alert its "
+                "timer fired, on the worker's clock.",
+                buckets=LATENESS_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "supervisor_worker_consumer_lag",
+                "Messages on the broker not yet handled, per partition of the case-events "
+                "topic owned by this worker (sum over workers: the group's lag).",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            partitions_assigned=Gauge(
+                "supervisor_worker_partitions_assigned",
+                "Partitions of the case-events topic owned by this worker now.",
+                registry=registry,
+            ),
+            center_last_event=Gauge(
+                "supervisor_worker_center_last_event_timestamp_seconds",
+                "When this worker last received an event of the center (Unix seconds, wall "
+                "clock); registered centers only. Take the max over workers.",
+                ["center_id"],
                 registry=registry,
             ),
             facts=_with_labels(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -122,3 +123,16 @@ async def test_both_processes_expose_metrics(worker: RunningWorker, web: Web) ->
     assert "supervisor_worker_events_consumed_total" in worker_metrics
     assert "supervisor_worker_alert_latency_seconds_bucket" in worker_metrics
     assert "supervisor_worker_alerts_raised_total{" in worker_metrics
+    # the alerts of the test above, by registered center; the lag of each owned partition
+    assert re.search(r'supervisor_worker_alerts_raised_total\{center_id="451227",', worker_metrics)
+    lag = r"^supervisor_worker_consumer_lag\{[^}]*\} (\S+)$"
+    for _ in range(60):  # measured every LAG_SECONDS (5 s), the first time 5 s after start
+        if re.search(lag, worker_metrics, re.M):
+            break
+        await asyncio.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as response:
+            worker_metrics = response.read().decode()
+    lags = re.findall(lag, worker_metrics, re.M)
+    assert len(lags) == 3 and all(float(v) >= 0 for v in lags)  # SUPERVISOR_PARTITIONS=3
+    assert "supervisor_worker_partitions_assigned 3.0" in worker_metrics
+    assert re.search(r'supervisor_web_open_alerts\{severity="red"\} [1-9]', web_metrics)
