@@ -25,9 +25,8 @@ from typing import IO
 
 from supervisor.auth import TokenStore
 from supervisor.kafka import local
-from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
-from supervisor.worker.main import topics
+from supervisor.worker.main import create_topics
 
 STOP_GRACE_S = 20.0
 
@@ -62,7 +61,7 @@ def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> in
             started_broker = broker.started
         else:
             say(f"using the Kafka cluster at {settings.bootstrap_servers}")
-        asyncio.run(ensure_topics(settings.bootstrap_servers, topics(settings)))
+        asyncio.run(create_topics(settings))
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
         for name, args in (
             ("worker", ["worker"]),

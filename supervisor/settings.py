@@ -28,6 +28,13 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_TOPIC_ALERTS": ("topic_alerts", "alerts"),
     "SUPERVISOR_TOPIC_FACTS": ("topic_facts", "case-facts"),
     "SUPERVISOR_PARTITIONS": ("partitions", "6"),
+    # Replicas of every topic the project creates, Faust's internal ones included (3 on a
+    # production cluster of 3 brokers or more; 1 for the local single-node broker).
+    "SUPERVISOR_REPLICATION_FACTOR": ("replication_factor", "1"),
+    # Retention of the topics the project creates, in days; 0 keeps records forever.
+    "SUPERVISOR_JOURNAL_RETENTION_DAYS": ("journal_retention_days", "0"),
+    "SUPERVISOR_FACTS_RETENTION_DAYS": ("facts_retention_days", "400"),
+    "SUPERVISOR_DLQ_RETENTION_DAYS": ("dlq_retention_days", "30"),
     "SUPERVISOR_APP_ID": ("app_id", "supervisor"),
     "SUPERVISOR_STORE": ("store", "rocksdb://"),
     "SUPERVISOR_DATA_DIR": ("data_dir", str(PROJECT_ROOT / "data")),
@@ -126,6 +133,10 @@ class Settings:
     smtp_security: str = "none"  # none | starttls | tls
     smtp_username: str = ""
     smtp_password: str = ""
+    replication_factor: int = 1
+    journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)
+    facts_retention_days: float = 400.0
+    dlq_retention_days: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

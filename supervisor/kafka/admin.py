@@ -24,9 +24,14 @@ async def ensure_topics(
     topics: Mapping[str, int],
     *,
     replication_factor: int = 1,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
     timeout: float = 30.0,
 ) -> None:
     """Create each missing topic of `topics` (name -> partitions); leave existing ones alone.
+
+    `configs` gives topic-level settings (e.g. `retention.ms`) to the topics it names, at
+    creation only: a retention changed on an existing topic is the cluster admins' call
+    (`kafka-configs.sh --alter`), not something a starting worker should overwrite.
 
     Idempotent and race-tolerant: a topic created meanwhile by someone else (another
     process, broker auto-creation) is fine. Returns only when every topic is visible in the
@@ -48,8 +53,9 @@ async def ensure_topics(
         async with asyncio.timeout(timeout):
             await admin.start()
             existing = set(await admin.list_topics())
+            wanted = configs or {}
             missing = [
-                NewTopic(name, n, replication_factor)
+                NewTopic(name, n, replication_factor, topic_configs=dict(wanted.get(name, {})))
                 for name, n in topics.items()
                 if name not in existing
             ]

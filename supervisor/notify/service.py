@@ -158,7 +158,10 @@ async def ensure_notify_topics(settings: Settings) -> None:
         existing = set(await admin.list_topics())
         if state_topic(settings) not in existing:
             topic = NewTopic(
-                state_topic(settings), 1, 1, topic_configs={"cleanup.policy": "compact"}
+                state_topic(settings),
+                1,
+                settings.replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
             )
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
@@ -167,6 +170,7 @@ async def ensure_notify_topics(settings: Settings) -> None:
     await ensure_topics(
         settings.bootstrap_servers,
         {state_topic(settings): 1, dlq_topic(settings): 1, settings.topic_alerts: 1},
+        replication_factor=settings.replication_factor,
     )
 
 

@@ -117,6 +117,7 @@ def create_app(
         store=settings.store,
         datadir=str(settings.data_dir / settings.app_id),
         topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         web_host=settings.web_host,

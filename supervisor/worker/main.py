@@ -26,6 +26,34 @@ def topics(settings: Settings) -> dict[str, int]:
     }
 
 
+DAY_MS = 86_400_000
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Retention of the topics whose history matters: the alert journal (the wall's and
+    the audit's record; forever by default), the case facts (the month and year figures
+    after a restart) and the dead letters (time for ops to look and replay)."""
+
+    def keep(days: float) -> dict[str, str]:
+        return {"retention.ms": str(int(days * DAY_MS)) if days > 0 else "-1"}
+
+    return {
+        settings.topic_alerts: keep(settings.journal_retention_days),
+        settings.topic_facts: keep(settings.facts_retention_days),
+        settings.topic_dlq: keep(settings.dlq_retention_days),
+    }
+
+
+async def create_topics(settings: Settings) -> None:
+    """The project's topics, with their partitions, replicas and retention."""
+    await ensure_topics(
+        settings.bootstrap_servers,
+        topics(settings),
+        replication_factor=settings.replication_factor,
+        configs=topic_configs(settings),
+    )
+
+
 def shifted_clock(start: datetime) -> Clock:
     """A clock that reads `start` now and advances in real time from there."""
     origin = time.monotonic()
@@ -38,6 +66,6 @@ def run(settings: Settings, clock_start: datetime | None = None) -> None:
     logging.basicConfig(level=settings.log_level)
     masking.install()  # no applicant's ID number or phone in any log line
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(ensure_topics(settings.bootstrap_servers, topics(settings)))
+    asyncio.run(create_topics(settings))
     worker = create_app(settings, clock=shifted_clock(clock_start) if clock_start else None)
     faust.Worker(worker.app, loglevel=settings.log_level.lower()).execute_from_commandline()
