@@ -1,11 +1,14 @@
 """The deployment files agree with the code, checked without Docker.
 
-docker-compose.yml, the Dockerfile, dashboards/prometheus.yml and the Grafana
-provisioning are parsed and compared with what the code defines: the environment
-variables of `supervisor.settings.ENVIRONMENT`, the ports and topics of `Settings`, the
-`supervisor` console script and its commands, and the metric names registered by the
-worker's and the web service's metrics classes (so renaming a metric, a label or a port
-fails here, not silently on a dashboard).
+docker-compose.yml, the Dockerfile, dashboards/prometheus/ (the scrape configuration and
+the alerting rules) and the Grafana provisioning are parsed and compared with what the
+code defines: the environment variables of `supervisor.settings.ENVIRONMENT` (and the
+README's Configuration table, which must document every variable the compose file uses),
+the ports and topics of `Settings`, the `supervisor` console script and its commands, and
+the metric names registered by the worker's, the web service's and the notifier's metrics
+classes (so renaming a metric, a label or a port fails here, not silently on a dashboard
+or in an alert). tests/integration/test_prometheus_scrape.py checks the same names
+against a real scrape.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from supervisor.cli import app as cli_app
+from supervisor.notify.metrics import NotifyMetrics
 from supervisor.settings import ENVIRONMENT, PROJECT_ROOT, Settings
 from supervisor.web.app import WALL_DIR
 from supervisor.web.metrics import WebMetrics
@@ -36,18 +40,21 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-PROMETHEUS = ROOT / "dashboards" / "prometheus.yml"
+PROMETHEUS_DIR = ROOT / "dashboards" / "prometheus"
+PROMETHEUS = PROMETHEUS_DIR / "prometheus.yml"
+ALERTS = PROMETHEUS_DIR / "alerts.yml"
+README = ROOT / "README.md"
 GRAFANA = ROOT / "dashboards" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "supervisor.json"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "supervisor.yml"
 
 #: The services that run the project's image, and the `supervisor` command each runs.
-ROLES = {"worker": "worker", "web": "web", "simulator": "simulate"}
+ROLES = {"worker": "worker", "web": "web", "notify": "notify", "simulator": "simulate"}
 SERVICES = {*ROLES, "kafka", "prometheus", "grafana"}
 #: Series that Prometheus itself adds to every scrape, and the labels it attaches.
-PROMETHEUS_SERIES = {"up"}
-PROMETHEUS_LABELS = {"job", "instance"}
+PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
+PROMETHEUS_LABELS = {"job", "instance", "alertname", "alertstate"}
 
 
 # -- loading ---------------------------------------------------------------------------
@@ -100,6 +107,8 @@ def volume_mounts(name: str) -> dict[str, str]:
     for entry in service(name).get("volumes") or []:
         if isinstance(entry, dict):
             mounts[entry["target"]] = str(entry.get("source", ""))
+        elif ":" not in str(entry):
+            mounts[str(entry)] = ""  # an anonymous volume: one per container
         else:
             source, target = str(entry).split(":")[:2]
             mounts[target] = source
@@ -223,10 +232,17 @@ def defined_metrics() -> tuple[frozenset[str], frozenset[str]]:
     """
     names: set[str] = set()
     labels: set[str] = set()
-    builders: list[Callable[[CollectorRegistry], object]] = [WorkerMetrics.create, _web_metrics]
+    builders: list[Callable[[CollectorRegistry], object]] = [
+        WorkerMetrics.create,
+        _web_metrics,
+        NotifyMetrics.create,
+    ]
     for build in builders:
         registry = CollectorRegistry()
         holder = build(registry)
+        watch = getattr(holder, "watch", None)  # gauges computed at each scrape (web)
+        if callable(watch):
+            watch(lambda: [("red", "open")], lambda: 0)
         for value in vars(holder).values():
             if isinstance(value, MetricWrapperBase) and value._labelnames:
                 value.labels(*["probe"] * len(value._labelnames))
@@ -379,12 +395,70 @@ def test_the_web_port_is_published_and_checked() -> None:
     assert healthcheck_url("web") == (settings.web_port, "/healthz")
 
 
-def test_the_worker_keeps_its_state_on_a_named_volume() -> None:
+def interpolate_default(value: object) -> str:
+    """The value compose gives `${VAR:-default}` (or `${VAR-default}`) when VAR is unset."""
+    return re.sub(r"\$\{\w+:?-([^}]*)\}", r"\1", str(value))
+
+
+def test_each_worker_replica_keeps_its_own_state() -> None:
     settings = settings_of("worker")
     assert healthcheck_url("worker") == (settings.worker_web_port, "/healthz")
-    source = volume_mounts("worker").get(str(settings.data_dir))
-    assert source, f"SUPERVISOR_DATA_DIR={settings.data_dir} is not a volume of the worker"
-    assert source in (compose().get("volumes") or {}), f"{source} is not a named volume"
+    # RocksDB files are per replica: an anonymous volume (one per container, kept across
+    # restarts); a named volume or a bind mount would be shared by every replica.
+    mounts = volume_mounts("worker")
+    assert str(settings.data_dir) in mounts, f"SUPERVISOR_DATA_DIR={settings.data_dir} is no volume"
+    assert mounts[str(settings.data_dir)] == "", "the workers' data must be one volume per replica"
+    worker = service("worker")
+    assert "container_name" not in worker, "a container name forbids replicas"
+    assert not worker.get("ports"), "replicas cannot share a host port: use expose"
+    assert settings.worker_web_port in {int(p) for p in worker.get("expose", [])}
+
+
+def test_the_number_of_workers_is_a_documented_variable() -> None:
+    replicas = service("worker")["deploy"]["replicas"]
+    assert re.fullmatch(r"\$\{SUPERVISOR_WORKER_REPLICAS:-\d+\}", str(replicas)), replicas
+    count = int(interpolate_default(replicas))
+    assert 1 <= count <= settings_of("worker").partitions, "more workers than partitions idle"
+    assert "SUPERVISOR_WORKER_REPLICAS" in readme_variables()
+    assert "--scale worker=" in README.read_text(encoding="utf-8")
+
+
+def test_the_notifier_is_checked_on_its_port() -> None:
+    settings = settings_of("notify")
+    assert settings.web_host == "0.0.0.0"
+    assert healthcheck_url("notify") == (settings.notify_port, "/healthz")
+    assert settings.notify_port in {int(p) for p in service("notify").get("expose", [])}
+    routing = PurePosixPath(str(settings.notify_routing))
+    mounts = volume_mounts("notify")
+    assert any(
+        routing.is_relative_to(target) and (ROOT / source).is_dir()
+        for target, source in mounts.items()
+        if source.startswith("./")
+    ), f"the routing file {routing} is not mounted from the repository"
+
+
+def test_every_service_restarts_and_long_running_ones_are_health_checked() -> None:
+    for name, config in compose()["services"].items():
+        assert config.get("restart") in ("unless-stopped", "always", "on-failure"), name
+        if name != "simulator":  # a producer with no port: it just runs or restarts
+            check = config.get("healthcheck")
+            assert check and check.get("test") and not check.get("disable"), name
+
+
+def test_state_lives_in_volumes() -> None:
+    named = set(compose().get("volumes") or {})
+    expected = {
+        "kafka": environment("kafka")["KAFKA_LOG_DIRS"],
+        "web": str(settings_of("web").data_dir),
+        "prometheus": "/prometheus",
+        "grafana": "/var/lib/grafana",
+    }
+    for name, path in expected.items():
+        assert volume_mounts(name).get(path) in named, f"{name}: {path} is not a named volume"
+    used = {
+        source for name in compose()["services"] for source in volume_mounts(name).values()
+    }
+    assert named <= used, f"volumes declared but not used: {sorted(named - used)}"
 
 
 def test_the_simulator_runs_only_in_the_demo_profile() -> None:
@@ -419,28 +493,206 @@ def test_kafka_is_a_single_node_kraft_cluster() -> None:
 
 
 @cache
-def prometheus_jobs() -> dict[str, dict[str, Any]]:
+def prometheus_config() -> dict[str, Any]:
     config = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))
-    return {job["job_name"]: job for job in config["scrape_configs"]}
+    assert isinstance(config, dict)
+    return config
 
 
-def test_prometheus_scrapes_the_worker_and_the_web_service() -> None:
-    expected = {
-        "supervisor-web": f"web:{settings_of('web').web_port}",
-        "supervisor-worker": f"worker:{settings_of('worker').worker_web_port}",
+@cache
+def prometheus_jobs() -> dict[str, dict[str, Any]]:
+    return {job["job_name"]: job for job in prometheus_config()["scrape_configs"]}
+
+
+def prometheus_flags() -> dict[str, str]:
+    flags = {}
+    for part in service("prometheus").get("command") or []:
+        name, _, value = str(part).partition("=")
+        flags[name] = value
+    return flags
+
+
+def in_prometheus(path: str) -> Path:
+    """The repository file that the prometheus container sees at `path` (a bind mount)."""
+    for target, source in volume_mounts("prometheus").items():
+        if source.startswith("./") and PurePosixPath(path).is_relative_to(target):
+            return ROOT / source / PurePosixPath(path).relative_to(target)
+    raise AssertionError(f"{path} is not mounted from the repository into prometheus")
+
+
+def test_prometheus_loads_the_repository_configuration_and_rules() -> None:
+    config_path = prometheus_flags()["--config.file"]
+    assert in_prometheus(config_path) == PROMETHEUS
+    assert prometheus_flags().get("--storage.tsdb.path") in volume_mounts("prometheus")
+    rule_files = prometheus_config()["rule_files"]
+    loaded = {
+        in_prometheus(str(PurePosixPath(config_path).parent / name)) for name in rule_files
     }
+    assert loaded == {ALERTS}
+    # The web job's token file is mounted from secrets/ (kept out of the repository).
+    token = prometheus_jobs()["supervisor-web"]["authorization"]["credentials_file"]
+    assert in_prometheus(token).parent == ROOT / "secrets"
+
+
+def test_prometheus_scrapes_every_worker_the_web_service_and_the_notifier() -> None:
     jobs = prometheus_jobs()
-    for job, target in expected.items():
+    static = {
+        "supervisor-web": f"web:{settings_of('web').web_port}",
+        "supervisor-notify": f"notify:{settings_of('notify').notify_port}",
+    }
+    for job, target in static.items():
         assert job in jobs, f"no scrape job {job}"
         config = jobs[job]
         targets = [t for group in config["static_configs"] for t in group["targets"]]
         assert targets == [target]
+        assert target.split(":")[0] in compose()["services"]
+    # Every worker replica is a target of its own: DNS service discovery on the service
+    # name, which compose's DNS answers with the address of each replica.
+    (discovery,) = jobs["supervisor-worker"]["dns_sd_configs"]
+    assert discovery["names"] == ["worker"] and discovery.get("type", "SRV") == "A"
+    assert discovery["port"] == settings_of("worker").worker_web_port
+    assert "static_configs" not in jobs["supervisor-worker"]
+    for config in jobs.values():
         assert config.get("metrics_path", "/metrics") == "/metrics"
         assert config.get("scrape_interval", "15s") == "15s"
-        assert target.split(":")[0] in compose()["services"]
-    assert volume_mounts("prometheus").get("/etc/prometheus/prometheus.yml") == (
-        "./dashboards/prometheus.yml"
-    )
+
+
+@cache
+def alert_rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+SEVERITIES = {"critical", "warning", "info"}
+ANNOTATIONS = {"summary", "summary_zh", "description", "description_zh", "runbook"}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def check_job_matchers(where: str, expr: str) -> None:
+    jobs = set(prometheus_jobs())
+    for name, operator, value in promql_matchers(expr):
+        if name == "job":
+            matching = (
+                {j for j in jobs if re.fullmatch(value, j)} if "~" in operator else {value} & jobs
+            )
+            assert matching, f"{where}: job matcher {value!r} matches no scrape job"
+
+
+def test_the_alerting_rules_use_only_metrics_the_code_defines() -> None:
+    names, labels = defined_metrics()
+    assert alert_rules(), "no alerting rule"
+    for rule in alert_rules():
+        where, expr = rule["alert"], rule["expr"]
+        series = promql_series(expr)
+        assert series, f"{where}: no metric in {expr!r}"
+        unknown = series - names - PROMETHEUS_SERIES
+        assert not unknown, f"{where}: {sorted(unknown)} is not a metric of the code"
+        if "histogram_quantile" in expr:
+            assert all(name.endswith("_bucket") for name in series), where
+        unknown_labels = promql_labels(expr) - labels - PROMETHEUS_LABELS
+        assert not unknown_labels, f"{where}: no metric has the labels {sorted(unknown_labels)}"
+        check_job_matchers(where, expr)
+        texts = " ".join(rule["annotations"].values())
+        for label in re.findall(r"\$labels\.(\w+)", texts):
+            assert label in labels | PROMETHEUS_LABELS, f"{where}: annotation label {label}"
+
+
+def test_every_alert_has_a_severity_both_languages_and_a_runbook() -> None:
+    seen = set()
+    for rule in alert_rules():
+        name = rule["alert"]
+        assert re.fullmatch(r"Supervisor[A-Z]\w+", name) and name not in seen, name
+        seen.add(name)
+        assert rule["labels"]["severity"] in SEVERITIES, name
+        annotations = rule["annotations"]
+        assert set(annotations) >= ANNOTATIONS, f"{name}: {sorted(ANNOTATIONS - set(annotations))}"
+        for key in ("summary_zh", "description_zh"):
+            assert _CJK.search(annotations[key]), f"{name}: {key} is not in Chinese"
+        for key in ("summary", "description", "runbook"):
+            assert re.search(r"[A-Za-z]{3,} [A-Za-z]{2,}", annotations[key]), f"{name}: {key}"
+    # The alerts the operations brief asks for (issue 6) are all there.
+    assert seen >= {
+        "SupervisorWorkerDown",
+        "SupervisorNoWorker",
+        "SupervisorWebDown",
+        "SupervisorWebKafkaDisconnected",
+        "SupervisorConsumerLagHigh",
+        "SupervisorDeadLetterRateHigh",
+        "SupervisorCenterNoEvents",
+        "SupervisorCalendarUnconfirmed",
+        "SupervisorNotificationsDeadLettered",
+        "SupervisorDeadlineLatenessHigh",
+    }
+    # The README's runbook table lists every alert.
+    operations = readme_section("## Operations")
+    missing = sorted(name for name in seen if f"`{name}`" not in operations)
+    assert not missing, f"README ## Operations does not list {missing}"
+
+
+# -- README: every variable is documented -----------------------------------------------
+
+
+def readme_section(heading: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    following = re.search(r"\n## ", text[start + len(heading) + 2 :])
+    end = start + len(heading) + 2 + following.start() if following else len(text)
+    return text[start:end]
+
+
+@cache
+def readme_variables() -> frozenset[str]:
+    """The variables of the first column of README's Configuration table. A cell may name
+    several (`A` / `B`) and abbreviate the later ones by their suffix (`…_BASE_SECONDS` /
+    `_CAP_SECONDS`: the first one's prefix, then the suffix)."""
+    names: set[str] = set()
+    for line in readme_section("## Configuration").splitlines():
+        if not line.startswith("| `"):
+            continue
+        cell = line.split("|")[1]
+        tokens = re.findall(r"`([A-Z_][A-Z0-9_]*)`", cell)
+        if not tokens or tokens[0].startswith("_"):
+            continue
+        first = tokens[0]
+        names.add(first)
+        for token in tokens[1:]:
+            if not token.startswith("_"):
+                names.add(token)
+                continue
+            cuts = [i for i, char in enumerate(first) if char == "_"]
+            names.update(first[:cut] + token for cut in cuts)  # every possible prefix
+    return frozenset(names)
+
+
+def compose_variables() -> set[str]:
+    """The variables the compose file uses: the environment of the services that run the
+    project's image, and every ${VAR} it interpolates (other images' own settings, such as
+    the broker's KAFKA_NODE_ID or Grafana's GF_*, are theirs, not ours)."""
+    used = {var for name in ROLES for var in environment(name)}
+    used |= set(re.findall(r"\$\{(\w+)", COMPOSE.read_text(encoding="utf-8")))
+    return used
+
+
+def test_the_readme_documents_every_variable_of_the_compose_file_and_the_settings() -> None:
+    documented = readme_variables()
+    missing = sorted(compose_variables() - documented)
+    assert not missing, f"README ## Configuration does not document {missing}"
+    missing = sorted(set(ENVIRONMENT) - documented)
+    assert not missing, f"README ## Configuration does not document {missing}"
+
+
+def test_the_readme_explains_the_deployment() -> None:
+    deployment = readme_section("## Deployment")
+    for needed in (
+        "docker compose up",
+        "--scale worker=",
+        "secrets/prometheus-web-token",
+        "secrets/notify.env",
+        "GRAFANA_ADMIN_PASSWORD",
+    ):
+        assert needed in deployment, f"README ## Deployment does not mention {needed!r}"
+    for name in SERVICES | {"notify"}:
+        assert f"`{name}`" in deployment, f"README ## Deployment does not present {name}"
 
 
 @cache
@@ -484,6 +736,34 @@ def queries() -> Iterator[tuple[str, dict[str, Any]]]:
             yield panel["title"], target
 
 
+_LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*(\w+)\s*\)\s*$", re.S)
+
+
+def variable_queries() -> Iterator[tuple[str, str, str | None]]:
+    """(variable name, PromQL, label) of each query variable: `label_values(EXPR, LABEL)`
+    gives EXPR and LABEL, `query_result(EXPR)` EXPR."""
+    for variable in dashboard().get("templating", {}).get("list", []):
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        text = query.get("query", "") if isinstance(query, dict) else str(query)
+        found = _LABEL_VALUES.match(text)
+        if found:
+            yield variable["name"], found[1], found[2]
+        else:
+            inner = re.match(r"^\s*query_result\((.*)\)\s*$", text, re.S)
+            assert inner, f"variable {variable['name']}: an unsupported query {text!r}"
+            yield variable["name"], inner[1], None
+
+
+def dashboard_expressions() -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every query of the dashboard: panels and variables."""
+    for title, target in queries():
+        yield title, target["expr"]
+    for name, expr, _ in variable_queries():
+        yield f"${name}", expr
+
+
 def test_the_dashboard_is_a_grafana_dashboard() -> None:
     board = dashboard()
     assert board["title"] == "政务服务电子监察 — 运行监控"
@@ -501,10 +781,8 @@ def test_the_dashboard_is_a_grafana_dashboard() -> None:
 
 def test_the_dashboard_queries_only_metrics_the_code_defines() -> None:
     names, labels = defined_metrics()
-    jobs = set(prometheus_jobs())
     used: set[str] = set()
-    for title, target in queries():
-        expr = target["expr"]
+    for title, expr in dashboard_expressions():
         series = promql_series(expr)
         assert series, f"{title!r}: no metric in {expr!r}"
         unknown = series - names - PROMETHEUS_SERIES
@@ -513,30 +791,63 @@ def test_the_dashboard_queries_only_metrics_the_code_defines() -> None:
             assert all(name.endswith("_bucket") for name in series), f"{title!r}: {expr}"
         unknown_labels = promql_labels(expr) - labels - PROMETHEUS_LABELS
         assert not unknown_labels, f"{title!r}: no metric has the labels {sorted(unknown_labels)}"
+        check_job_matchers(repr(title), expr)
+        used |= series
+    for title, target in queries():
         legend = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
         assert legend <= labels | PROMETHEUS_LABELS, f"{title!r}: legend {target['legendFormat']}"
-        for name, operator, value in promql_matchers(expr):
-            if name == "job":
-                matching = (
-                    {j for j in jobs if re.fullmatch(value, j)}
-                    if "~" in operator
-                    else ({value} & jobs)
-                )
-                assert matching, f"{title!r}: job matcher {value!r} matches no scrape job"
-        used |= series
-    # The families the brief of the dashboard names are all on it.
-    for family in (
-        "supervisor_worker_events_consumed_total",
-        "supervisor_worker_events_rejected_total",
-        "supervisor_worker_events_duplicate_total",
-        "supervisor_worker_alerts_raised_total",
-        "supervisor_worker_alert_latency_seconds_bucket",
-        "supervisor_worker_processing_seconds_bucket",
-        "supervisor_worker_open_timers",
-        "supervisor_calendar_unconfirmed_year",
-        "supervisor_web_websocket_clients",
-    ):
+    for name, _, label in variable_queries():
+        assert label is None or label in labels, f"${name}: no metric has the label {label}"
+    # The whole catalogue is on it (each family by one of its series).
+    for family in DASHBOARD_FAMILIES:
         assert family in used, f"the dashboard does not show {family}"
+
+
+#: The metric families the dashboard must show (issue 6: "panels for the whole catalogue").
+DASHBOARD_FAMILIES = (
+    "supervisor_worker_events_consumed_total",
+    "supervisor_worker_events_rejected_total",
+    "supervisor_worker_events_duplicate_total",
+    "supervisor_worker_alerts_raised_total",
+    "supervisor_worker_alerts_resolved_total",
+    "supervisor_worker_alert_latency_seconds_bucket",
+    "supervisor_worker_ingest_to_alert_seconds_bucket",
+    "supervisor_worker_deadline_lateness_seconds_bucket",
+    "supervisor_worker_processing_seconds_bucket",
+    "supervisor_worker_consumer_lag",
+    "supervisor_worker_partitions_assigned",
+    "supervisor_worker_open_timers",
+    "supervisor_worker_center_last_event_timestamp_seconds",
+    "supervisor_worker_centers_watched",
+    "supervisor_worker_facts_total",
+    "supervisor_calendar_unconfirmed_year",
+    "supervisor_rule_reloads_total",
+    "supervisor_rules_loaded",
+    "supervisor_rules_last_reload_timestamp_seconds",
+    "supervisor_web_websocket_clients",
+    "supervisor_web_websocket_slow_disconnects_total",
+    "supervisor_web_websocket_messages_dropped_total",
+    "supervisor_web_open_alerts",
+    "supervisor_web_open_cases",
+    "supervisor_web_alerts_received_total",
+    "supervisor_web_alert_resolutions_total",
+    "supervisor_web_alerts_malformed_total",
+    "supervisor_web_dlq_messages_total",
+    "supervisor_web_alert_push_delay_seconds_bucket",
+    "supervisor_web_lifecycle_changes_total",
+    "supervisor_web_case_facts_total",
+    "supervisor_web_kafka_connected",
+    "supervisor_notify_notifications_sent_total",
+    "supervisor_notify_notifications_retried_total",
+    "supervisor_notify_notifications_failed_total",
+    "supervisor_notify_dead_letters_total",
+    "supervisor_notify_outbox_size",
+    "supervisor_notify_escalations_total",
+    "supervisor_notify_suppressed_total",
+    "supervisor_notify_journal_position",
+    "supervisor_notify_replays_total",
+    "ALERTS",
+)
 
 
 # -- Dockerfile ------------------------------------------------------------------------
