@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -433,6 +433,98 @@ def notify_replay_dead_letter(
         raise typer.Exit(1)
     for replayed in keys:
         typer.echo(f"replayed {replayed}")
+
+
+dlq_app = typer.Typer(
+    help="Dead letters of the case-events topic: list, export to fix, send again.",
+    no_args_is_help=True,
+)
+app.add_typer(dlq_app, name="dlq")
+
+
+class DeadLetterKind(StrEnum):
+    malformed = "malformed"
+    invalid = "invalid"
+    future = "future"
+    engine_error = "engine_error"
+
+
+KindOption = Annotated[
+    DeadLetterKind | None,
+    typer.Option("--kind", help="Only dead letters of this kind (the metric's reason label)."),
+]
+
+
+def _dead_letters(kind: DeadLetterKind | None) -> list[Any]:
+    import asyncio
+
+    from supervisor import deadletters
+
+    settings = Settings.from_env()
+    letters = asyncio.run(deadletters.read(settings.bootstrap_servers, settings.topic_dlq))
+    return [d for d in letters if kind is None or d.kind == kind.value]
+
+
+@dlq_app.command("list")
+def dlq_list(
+    kind: KindOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """What the worker refused and why (ID numbers and phones masked), oldest first."""
+    import json
+    from collections import Counter
+
+    letters = _dead_letters(kind)
+    for letter in letters:
+        shown = letter.summary()
+        if as_json:
+            typer.echo(json.dumps(shown, ensure_ascii=False))
+        else:
+            typer.echo(f"{shown['at']}  {shown['source']}  [{shown['kind']}] {shown['reason']}")
+            typer.echo(f"    {shown['value']}")
+    counts = Counter(letter.kind for letter in letters)
+    summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"
+    typer.echo(f"{len(letters)} dead letters ({summary})", err=True)
+
+
+@dlq_app.command("export")
+def dlq_export(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="Written with mode 0600.")],
+    kind: KindOption = None,
+) -> None:
+    """Write the dead letters that are JSON documents to FILE, one event a line, to be
+    corrected, checked with `supervisor replay FILE` and sent with `supervisor dlq resend`.
+    The file holds applicants' data as sent: keep it out of shared places."""
+    from supervisor import deadletters
+
+    written, skipped = deadletters.export(_dead_letters(kind), path)
+    for letter in skipped:
+        typer.echo(f"not JSON, left out: {letter.source}: {letter.reason}", err=True)
+    typer.echo(f"{written} events written to {path}; {len(skipped)} left out", err=True)
+
+
+@dlq_app.command("resend")
+def dlq_resend(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="Events, one JSON object a line.")],
+) -> None:
+    """Publish the corrected events of FILE to the case-events topic, keyed by case_id.
+    Lines that are still not valid events are refused with their reason (exit status 1),
+    the valid ones are sent all the same; an event already applied is ignored by the
+    worker, so sending twice is harmless."""
+    import asyncio
+
+    from supervisor import deadletters
+
+    settings = Settings.from_env()
+    with path.open(encoding="utf-8") as lines:
+        sent, refused = asyncio.run(
+            deadletters.resend(settings.bootstrap_servers, settings.topic_events, lines)
+        )
+    for refusal in refused:
+        typer.echo(f"{path}:{refusal.line}: {refusal.reason}", err=True)
+    typer.echo(f"{sent} events sent to {settings.topic_events}; {len(refused)} refused", err=True)
+    if refused:
+        raise typer.Exit(1)
 
 
 def main() -> None:
