@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from supervisor.worker.gate import TickGate
+from supervisor.worker.gate import GroupGate, TickGate
 
 
 class TP(NamedTuple):
@@ -131,3 +131,58 @@ async def test_behind_reports_unread_messages() -> None:
     for offset in range(10):
         gate.handled(E0, offset)
     assert not await gate.behind(consumer)
+
+
+class GroupConsumer(FakeConsumer):
+    """Adds what the group gate asks: the events topic's partition count."""
+
+    def topic_partitions(self, topic: str) -> int | None:
+        return len([tp for tp in self.ends if tp.topic == topic]) or None
+
+
+async def test_silence_waits_for_the_whole_group_then_notes_a_new_barrier() -> None:
+    consumer = GroupConsumer({E0: 10, E1: 20})
+    committed = {0: 10, 1: 3}  # another worker owns partition 1 and is behind
+
+    async def offsets() -> dict[int, int]:
+        return dict(committed)
+
+    local = TickGate("events")
+    gate = GroupGate(local, "events", offsets)
+    assert await gate.behind(consumer)  # partition 1: 3 of 20 committed
+    consumer.ends[E1] = 40  # more arrives meanwhile: the noted barrier stays at 20
+    committed[1] = 20
+    assert not await gate.behind(consumer)  # reached: silence may be judged
+    assert await gate.behind(consumer)  # a new barrier (40) is noted and not reached
+    committed[1] = 40
+    assert not await gate.behind(consumer)
+
+
+async def test_own_partitions_count_what_was_handled_before_it_is_committed() -> None:
+    consumer = GroupConsumer({E0: 10, E1: 5})
+
+    async def offsets() -> dict[int, int]:
+        return {1: 5}  # partition 0 is ours; nothing committed yet
+
+    local = TickGate("events")
+    gate = GroupGate(local, "events", offsets)
+    assert await gate.behind(consumer)
+    local.handled(E0, 9)
+    assert not await gate.behind(consumer)
+
+
+async def test_empty_or_expired_partitions_are_not_a_backlog_and_failures_wait() -> None:
+    consumer = GroupConsumer({E0: 0, E1: 50}, earliest={E1: 50})  # E1: all expired
+
+    async def offsets() -> dict[int, int]:
+        return {}
+
+    gate = GroupGate(TickGate("events"), "events", offsets)
+    assert not await gate.behind(consumer)
+
+    async def unreachable() -> dict[int, int]:
+        raise ConnectionError("no broker")
+
+    consumer.ends[E0] = 3
+    waiting = GroupGate(TickGate("events"), "events", unreachable)
+    assert await waiting.behind(consumer)  # unknown progress: silence is not proven

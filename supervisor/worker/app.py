@@ -49,7 +49,7 @@ from supervisor.masking import mask_text
 from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
 from supervisor.worker import facts
-from supervisor.worker.gate import TickGate
+from supervisor.worker.gate import GroupGate, TickGate, group_offsets
 from supervisor.worker.metrics import UNREGISTERED_CENTER, WorkerMetrics, rejection_reason
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
@@ -184,6 +184,11 @@ def create_app(
             log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
 
     gate = TickGate(settings.topic_events)
+    group_gate = GroupGate(  # the whole group's backlog holds center.silent back
+        gate,
+        settings.topic_events,
+        group_offsets(settings.bootstrap_servers, settings.app_id, settings.topic_events),
+    )
 
     async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         gate.revoked(args[0] if args else kwargs.get("revoked", ()))
@@ -201,7 +206,7 @@ def create_app(
         publish=publish,
         publish_resolved=publish_resolved,
         watched=metrics.centers_watched.set,
-        behind=lambda: gate.behind(app.consumer),
+        behind=lambda: group_gate.behind(app.consumer),
     )
 
     publish_fact = facts.install(app, settings, metrics)

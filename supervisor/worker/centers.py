@@ -4,13 +4,13 @@ Cases are partitioned by case_id, so no partition sees all of a center's events.
 cases agent forwards a small note (center, event time) to the internal single-partition
 topic `<app_id>-centers`, at most one a minute per center plus every late one, and the
 `centers` agent that owns it keeps `CenterState` per center in a changelog-backed table.
-The leader's timer sends it a tick, unless the leader has events still unread on the
-broker (after downtime); on each tick every registered center is judged
-(`CenterWatch.advance`) at the worker's clock less the settle period, so a township's
-batch is applied before its silence is judged. With several workers only the leader's
-own partitions are checked for a backlog: another worker's backlog can still raise a
-silence that its events then resolve. A center with no state yet is watched
-from that moment, so one that never sends anything is noticed too.
+The leader's timer sends it a tick, unless events are still unread anywhere in the
+consumer group (a worker restarting, partitions handed over, downtime: see
+`gate.GroupGate`, which compares the group's committed offsets with the end offsets it
+noted); on each tick every registered center is judged (`CenterWatch.advance`) at the
+worker's clock less the settle period, so a township's batch is applied before its
+silence is judged. A center with no state yet is watched from that moment, so one that
+never sends anything is noticed too.
 """
 
 from __future__ import annotations

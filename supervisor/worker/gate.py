@@ -15,8 +15,11 @@ a backlog it is when the backlog is read, so the alerts are the ones replay give
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 
 log = logging.getLogger("supervisor.worker.gate")
 
@@ -110,3 +113,79 @@ class TickGate:
             if done < end:
                 return False
         return True
+
+
+#: Reads the consumer group's committed offsets of the events topic: partition -> offset.
+CommittedOffsets = Callable[[], Awaitable[dict[int, int]]]
+
+
+class GroupGate:
+    """Whether the whole consumer group has read what was on the events topic: the gate
+    of `center.silent`, which the leader judges for every center while the center's
+    events are spread over every worker's partitions.
+
+    Why a barrier, as for deadlines: the other workers' progress is only known through
+    the offsets they commit (every few seconds), so "committed up to the end now" would
+    almost never hold on a live stream. Instead the end offsets are noted once, and the
+    silence may be judged when every partition's committed (or, for this worker's own
+    partitions, handled) offset has passed them; then a new barrier is noted. Behind a
+    backlog anywhere in the group (a worker restarting, a partition handed over) no
+    silence is judged, so a center whose events wait unread is not called silent."""
+
+    def __init__(self, local: TickGate, topic: str, committed: CommittedOffsets) -> None:
+        self._local = local
+        self._topic = topic
+        self._committed = committed
+        self._barrier: dict[int, int] | None = None
+
+    async def behind(self, consumer: Any) -> bool:
+        if self._barrier is None:
+            self._barrier = await self._ends(consumer)
+            if self._barrier is None:
+                return True
+        try:
+            committed = await self._committed()
+        except Exception:
+            log.debug("the group's offsets are unavailable; silence waits", exc_info=True)
+            return True
+        handled = {tp.partition: n for tp, n in self._local._handled.items()}
+        for partition, end in self._barrier.items():
+            if max(committed.get(partition, 0), handled.get(partition, 0)) < end:
+                return True
+        self._barrier = None  # reached: the next judgement notes a fresh one
+        return False
+
+    async def _ends(self, consumer: Any) -> dict[int, int] | None:
+        """End offsets of every partition of the events topic, less what retention
+        removed (an empty partition or one nobody committed is not a backlog)."""
+        count = consumer.topic_partitions(self._topic)
+        if not count:
+            return None
+        tps = [TP(self._topic, p) for p in range(count)]
+        try:
+            ends = await consumer.highwaters(*tps)
+            starts = await consumer.earliest_offsets(*tps)
+        except Exception:
+            log.debug("offsets unavailable; silence waits", exc_info=True)
+            return None
+        return {
+            tp.partition: ends[tp]
+            for tp in tps
+            if ends.get(tp) is not None and ends[tp] > (starts.get(tp) or 0)
+        }
+
+
+def group_offsets(bootstrap: str, group: str, topic: str) -> CommittedOffsets:
+    """The committed offsets of `group` on `topic`, through an admin client of its own
+    (Faust's consumer runs in another thread and only answers for its own partitions)."""
+    admin: AIOKafkaAdminClient | None = None
+
+    async def read() -> dict[int, int]:
+        nonlocal admin
+        if admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{group}-gate")
+            await admin.start()
+        offsets = await admin.list_consumer_group_offsets(group)
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+    return read
