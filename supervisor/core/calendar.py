@@ -30,6 +30,10 @@ DAY = 86400.0
 _EPOCH = date(2001, 1, 1)  # the index starts where the official schedules do
 _LAST_YEAR = 2199  # past this a limit is a data error, not a deadline
 _MAX_DAYS = 3660  # no limit in the law comes near ten years; stops runaway loops
+#: Entries a calendar's memo keeps before it starts afresh (a few MB at most). The memo is
+#: keyed by dates and exact instants: deadlines repeat across the many cases accepted on
+#: one day with one limit, so the engine computes each once.
+MEMO_SIZE = 1 << 16
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +75,17 @@ class WorkCalendar:
         self._work_end: list[float] = []
         self._work_length: list[float] = []
         self._indexed_until = _EPOCH.toordinal() - 1
+        # Results of the pure working-time functions below, by their arguments. A calendar
+        # never changes once built (a rules reload builds new calendars), so an entry never
+        # goes stale; the unconfirmed years a computation used were noted when it first ran.
+        self._memo: dict[tuple[object, ...], datetime] = {}
+
+    def _remember(self, key: tuple[object, ...], value: datetime) -> datetime:
+        memo = self._memo
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[key] = value
+        return value
 
     # -- days --------------------------------------------------------------------------
 
@@ -162,6 +177,17 @@ class WorkCalendar:
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The earliest instant at which `seconds` of working time have passed since `start`."""
+        if start.tzinfo is None:
+            raise ValueError("naive datetime: every time in the engine carries its offset")
+        # keyed by the instant (a float timestamp tells every microsecond of these years
+        # apart): the result depends on the instant only, never on the offset it is written in
+        key = ("add", start.timestamp(), seconds)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        return self._remember(key, self._add(start, seconds))
+
+    def _add(self, start: datetime, seconds: float) -> datetime:
         if seconds < 0:
             raise ValueError("working time to add must not be negative")
         local = self.local(start)
@@ -209,12 +235,25 @@ class WorkCalendar:
         return self.end_of_day(accepted_at)
 
     def working_deadline(self, accepted_at: datetime, working_days: float) -> datetime:
-        """N working days: 24:00 of the N-th working day after the day of acceptance."""
-        return self.add(self.clock_start(accepted_at), working_days * DAY)
+        """N working days: 24:00 of the N-th working day after the day of acceptance.
+
+        It depends on the local day of acceptance only, so it is remembered by that day:
+        every case accepted on one day with one limit shares it."""
+        key = ("working", self.local(accepted_at).toordinal(), working_days)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        end = self.add(self.clock_start(accepted_at), working_days * DAY)
+        return self._remember(key, end)
 
     def natural_deadline(self, accepted_at: datetime, days: float) -> datetime:
         """N calendar days; a last day that is a day off moves to the next working day."""
-        return self.roll_to_working(self.clock_start(accepted_at) + timedelta(days=days))
+        key = ("natural", self.local(accepted_at).toordinal(), days)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        end = self.roll_to_working(self.clock_start(accepted_at) + timedelta(days=days))
+        return self._remember(key, end)
 
     def roll_to_working(self, end: datetime) -> datetime:
         """If the day an end falls in (its last second's day) is off, end at 24:00 of the
@@ -234,6 +273,15 @@ class WorkCalendar:
 
     def extend(self, deadline: datetime, value: float, unit: str) -> datetime:
         """A deadline moved later by an approved extension."""
+        if deadline.tzinfo is None:
+            raise ValueError("naive datetime: every time in the engine carries its offset")
+        key = ("extend", deadline.timestamp(), value, unit)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        return self._remember(key, self._extend(deadline, value, unit))
+
+    def _extend(self, deadline: datetime, value: float, unit: str) -> datetime:
         if unit == "working_day":
             return self.add(deadline, value * DAY)
         if unit == "natural_day":

@@ -12,6 +12,7 @@ against the case's workflow and applied, which may raise event rules at its own 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from typing import TypeVar
 
 from supervisor.core import declarative
 from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
-from supervisor.core.calendar import DAY, CalendarBook, WorkCalendar
+from supervisor.core.calendar import DAY, MEMO_SIZE, CalendarBook, WorkCalendar
 from supervisor.core.declarative import (
     AbsenceParams,
     CountParams,
@@ -56,6 +57,11 @@ from supervisor.masking import mask_text
 
 E = EventType
 _P = TypeVar("_P")
+#: A case's pending timers: (rule id, occurrence, due), see Engine._pending.
+Pending = tuple[tuple[str, str | None, datetime], ...]
+#: The key under which a case state remembers its pending timers (Engine._pending).
+_TIMERS = "_engine_pending_timers"
+_ENGINE_TOKENS = itertools.count(1)
 
 #: What each status allows (contract §1, "The order a case may take").
 _BEFORE_ACCEPTANCE = {
@@ -126,6 +132,15 @@ class Engine:
             calendar if isinstance(calendar, CalendarBook) else CalendarBook.single(calendar)
         )
         self.center_name = center_name
+        # Caches. They are this engine's own: a reload of the rules or the calendar builds a
+        # new Engine, whose caches start empty. Warning instants by what they depend on
+        # (see _warning_at); and a token that a state's remembered timers carry (_pending).
+        self._warnings: dict[tuple[object, ...], datetime] = {}
+        self._token = next(_ENGINE_TOKENS)
+        self._history_timers = any(
+            isinstance(rule.params, DeadlineParams | AbsenceParams)
+            for rule in rules.declarative()
+        )
 
     def calendar_of(self, state: CaseState) -> WorkCalendar:
         return self.calendar.for_center(state.center_id)
@@ -281,89 +296,142 @@ class Engine:
             for r, n, due in self._pending(state)
         }
 
-    def _pending(self, state: CaseState) -> list[tuple[str, str | None, datetime]]:
-        pending = []
-        for rule_id, occurrence, due in self._timer_candidates(state):
-            if self.rules.get(rule_id) is None:
-                continue
-            if _revision(alert_id(rule_id, state.case_id, occurrence), state.retracted) in (
-                state.fired
-            ):
-                continue
-            try:
-                pending.append((rule_id, occurrence, due()))
-            except (ValueError, OverflowError):
-                continue
+    def _pending(self, state: CaseState) -> Pending:
+        """(rule id, occurrence, due) of each timer of the case not yet fired, in a fixed
+        order (ties in `_fire_timers` keep it).
+
+        The case remembers them beside its fields (as `functools.cached_property` would:
+        pydantic neither dumps, validates nor compares it), with everything they were
+        computed from: this engine, and each field of the case a timer depends on. Any
+        change of those (an event, a timer fired, a late event's rebuild, another engine
+        after a reload) computes them afresh. What it saves: `next_due` after an event
+        and the next `apply` to the same case object (replay, `Runner`) compute nothing."""
+        fingerprint = self._timer_inputs(state)
+        remembered = state.__dict__.get(_TIMERS)
+        if remembered is not None and remembered[0] == fingerprint:
+            pending: Pending = remembered[1]
+            return pending
+        pending = self._compute_pending(state)
+        state.__dict__[_TIMERS] = (fingerprint, pending)
         return pending
 
-    def _timer_candidates(
-        self, state: CaseState
-    ) -> list[tuple[str, str | None, Callable[[], datetime]]]:
+    def _timer_inputs(self, state: CaseState) -> tuple[object, ...]:
+        """Everything `_compute_pending` reads: this engine and those fields of the case."""
+        return (
+            self._token,
+            state.case_id,
+            state.center_id,
+            state.status,
+            state.accepted_at,
+            state.suspended_since,
+            state.promised,
+            state.statutory,
+            tuple(state.approved_extensions),
+            state.suspended_seconds,
+            state.suspensions,
+            state.decided_outcome,
+            state.decided_at,
+            state.delivered_at,
+            tuple(state.unrectified_ratings),
+            tuple(state.fired),
+            tuple(state.retracted),
+            # the timers of YAML rules read the events themselves
+            tuple(document.get("event_id") for document in state.history)
+            if self._history_timers
+            else None,
+        )
+
+    def _compute_pending(self, state: CaseState) -> Pending:
+        rules = self.rules
+        case_id = state.case_id
+        fired = state.fired
+        retracted = state.retracted
+        pending: list[tuple[str, str | None, datetime]] = []
+
+        def waiting(rule_id: str, occurrence: str | None = None) -> bool:
+            if rules.get(rule_id) is None:
+                return False
+            ident = alert_id(rule_id, case_id, occurrence)
+            return (_revision(ident, retracted) if retracted else ident) not in fired
+
+        def add(rule_id: str, occurrence: str | None, due: Callable[[], datetime]) -> None:
+            try:
+                when = due()
+            except (ValueError, OverflowError):
+                return  # a limit past the calendar's range: a data error, left out
+            pending.append((rule_id, occurrence, when))
+
         cal = self.calendar_of(state)
-        found: list[tuple[str, str | None, Callable[[], datetime]]] = []
-        if state.status == "open" and state.accepted_at and state.suspended_since is None:
+        is_open = state.status == "open"
+        if is_open and state.accepted_at and state.suspended_since is None:
             promised, statutory = state.promised, state.statutory
             if promised is not None:
-                found.append(("deadline.overdue", None, lambda: self._deadline(state, promised)))
-                warning = self.rules.get("deadline.warning")
-                if warning is not None:
+                if waiting("deadline.overdue"):
+                    add("deadline.overdue", None, partial(self._deadline, state, promised))
+                warning = rules.get("deadline.warning")
+                if warning is not None and waiting("deadline.warning"):
                     params = _params(warning.params, WarningParams)
-                    found.append(
-                        (
-                            "deadline.warning",
-                            None,
-                            lambda: self._warning_at(state, promised, params),
-                        )
+                    add(
+                        "deadline.warning",
+                        None,
+                        partial(self._warning_at, state, promised, params),
                     )
-            if statutory is not None:
-                found.append(
-                    ("deadline.statutory_overdue", None, lambda: self._deadline(state, statutory))
+            if statutory is not None and waiting("deadline.statutory_overdue"):
+                add(
+                    "deadline.statutory_overdue",
+                    None,
+                    partial(self._deadline, state, statutory),
                 )
         suspended_since = state.suspended_since
-        rule = self.rules.get("suspension.too_long")
-        if state.status == "open" and suspended_since is not None and rule is not None:
-            days = _params(rule.params, WorkingDaysParams).working_days
-            found.append(
-                (
+        rule = rules.get("suspension.too_long")
+        if is_open and suspended_since is not None and rule is not None:
+            occurrence = _nth(state.suspensions)
+            if waiting("suspension.too_long", occurrence):
+                days = _params(rule.params, WorkingDaysParams).working_days
+                add(
                     "suspension.too_long",
-                    _nth(state.suspensions),
-                    lambda: cal.add(suspended_since, days * DAY),
+                    occurrence,
+                    partial(cal.add, suspended_since, days * DAY),
                 )
-            )
         decided_at = state.decided_at
-        rule = self.rules.get("delivery.overdue")
         if (
             state.decided_outcome == "approve"
             and decided_at
             and not state.delivered_at
-            and rule is not None
             and state.status != "withdrawn"
         ):
-            delivery_days = _params(rule.params, WorkingDaysParams).working_days
-            found.append(
-                ("delivery.overdue", None, lambda: cal.working_deadline(decided_at, delivery_days))
-            )
-        rule = self.rules.get("evaluation.unrectified")
-        if rule is not None:
-            rectify_days = _params(rule.params, UnrectifiedParams).working_days
-            for rating in state.unrectified_ratings:
-                found.append(
-                    (
-                        "evaluation.unrectified",
-                        _nth(rating.number),
-                        partial(cal.working_deadline, rating.at, rectify_days),
-                    )
+            rule = rules.get("delivery.overdue")
+            if rule is not None and waiting("delivery.overdue"):
+                delivery_days = _params(rule.params, WorkingDaysParams).working_days
+                add(
+                    "delivery.overdue",
+                    None,
+                    partial(cal.working_deadline, decided_at, delivery_days),
                 )
-        for local_rule in self.rules.declarative():
+        if state.unrectified_ratings:
+            rule = rules.get("evaluation.unrectified")
+            if rule is not None:
+                rectify_days = _params(rule.params, UnrectifiedParams).working_days
+                for rating in state.unrectified_ratings:
+                    occurrence = _nth(rating.number)
+                    if waiting("evaluation.unrectified", occurrence):
+                        add(
+                            "evaluation.unrectified",
+                            occurrence,
+                            partial(cal.working_deadline, rating.at, rectify_days),
+                        )
+        for local_rule in rules.declarative():
             timer = local_rule.params
             if isinstance(timer, DeadlineParams | AbsenceParams):
+                # computed before the rule's fired check, as it always was: the calendar
+                # notes the unconfirmed years a deadline reaches into even then
                 try:
                     when = declarative.due(timer, state.history, cal)
                 except (ValueError, OverflowError):
                     continue  # like a canonical deadline past the calendar: left out
-                if when is not None:
-                    found.append((local_rule.id, None, partial(_known, when)))
-        return found
+                if when is not None and waiting(local_rule.id):
+                    pending.append((local_rule.id, None, when))
+        return tuple(pending)
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
         alerts = []
@@ -388,28 +456,49 @@ class Engine:
             )
         return fields
 
-    def _deadline(self, state: CaseState, limit: LimitState) -> datetime:
+    def _deadline(
+        self, state: CaseState, limit: LimitState, *, suspensions: bool = True
+    ) -> datetime:
         """Limit from acceptance, then approved extensions, then time spent suspended."""
         assert state.accepted_at is not None
         cal = self.calendar_of(state)
         deadline = cal.deadline(state.accepted_at, limit.value, limit.unit)
         for extension in state.approved_extensions:
             deadline = cal.extend(deadline, extension.value, extension.unit)
-        if state.suspended_seconds:
+        if suspensions and state.suspended_seconds:
             deadline = cal.add(deadline, state.suspended_seconds)
         return deadline
 
     def _warning_at(self, state: CaseState, limit: LimitState, params: WarningParams) -> datetime:
         assert state.accepted_at is not None
         cal = self.calendar_of(state)
+        # A function of the day of acceptance, the limit, the extensions and the time
+        # suspended (and of this engine's calendar and thresholds): remembered by them.
+        key = (
+            cal,
+            cal.local(state.accepted_at).toordinal(),
+            limit.value,
+            limit.unit,
+            tuple((e.value, e.unit) for e in state.approved_extensions),
+            state.suspended_seconds,
+            params.mode,
+            params.share,
+            params.remaining_working_days,
+        )
+        known = self._warnings.get(key)
+        if known is not None:
+            return known
         start = cal.clock_start(state.accepted_at)
-        unsuspended = state.model_copy(update={"suspended_seconds": 0.0})
-        total = cal.between(start, self._deadline(unsuspended, limit))
+        total = cal.between(start, self._deadline(state, limit, suspensions=False))
         if params.mode == "share":
             used = params.share * total
         else:
             used = max(0.0, total - params.remaining_working_days * DAY)
-        return cal.add(start, used + state.suspended_seconds)
+        warning = cal.add(start, used + state.suspended_seconds)
+        if len(self._warnings) >= MEMO_SIZE:
+            self._warnings.clear()
+        self._warnings[key] = warning
+        return warning
 
     # -- events --------------------------------------------------------------------------
 
@@ -729,10 +818,6 @@ def _revision(ident: str, retracted: list[str]) -> str:
     while f"{ident}:r{number}" in retracted:
         number += 1
     return f"{ident}:r{number}"
-
-
-def _known(when: datetime) -> datetime:
-    return when
 
 
 def _nth(number: int) -> str | None:
