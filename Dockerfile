@@ -1,6 +1,7 @@
 # One image for every process of the service; the command picks the role:
 #   supervisor worker      the Faust rule-engine worker (metrics on SUPERVISOR_WORKER_WEB_PORT)
 #   supervisor web         the wall, WebSocket, API and /metrics (SUPERVISOR_WEB_PORT)
+#   supervisor notify      the notifier: webhooks and email (metrics on SUPERVISOR_NOTIFY_PORT)
 #   supervisor simulate    simulated case events of Hechi's 69 centers (demo only)
 # Configuration is the environment only; the variables are those of
 # supervisor/settings.py (ENVIRONMENT). KAFKA_BOOTSTRAP_SERVERS must name a cluster: the
@@ -48,8 +49,8 @@ ENV SUPERVISOR_RULES_DIR=/app/rules \
 
 USER supervisor
 
-# web, worker
-EXPOSE 8000 6066
+# web, worker, notify
+EXPOSE 8000 6066 6067
 
 # No ENTRYPOINT: a compose `command:` is the whole command line (`supervisor worker`).
 CMD ["supervisor", "web"]

@@ -455,9 +455,7 @@ def test_state_lives_in_volumes() -> None:
     }
     for name, path in expected.items():
         assert volume_mounts(name).get(path) in named, f"{name}: {path} is not a named volume"
-    used = {
-        source for name in compose()["services"] for source in volume_mounts(name).values()
-    }
+    used = {source for name in compose()["services"] for source in volume_mounts(name).values()}
     assert named <= used, f"volumes declared but not used: {sorted(named - used)}"
 
 
@@ -525,9 +523,7 @@ def test_prometheus_loads_the_repository_configuration_and_rules() -> None:
     assert in_prometheus(config_path) == PROMETHEUS
     assert prometheus_flags().get("--storage.tsdb.path") in volume_mounts("prometheus")
     rule_files = prometheus_config()["rule_files"]
-    loaded = {
-        in_prometheus(str(PurePosixPath(config_path).parent / name)) for name in rule_files
-    }
+    loaded = {in_prometheus(str(PurePosixPath(config_path).parent / name)) for name in rule_files}
     assert loaded == {ALERTS}
     # The web job's token file is mounted from secrets/ (kept out of the repository).
     token = prometheus_jobs()["supervisor-web"]["authorization"]["credentials_file"]
@@ -608,8 +604,9 @@ def test_every_alert_has_a_severity_both_languages_and_a_runbook() -> None:
         assert set(annotations) >= ANNOTATIONS, f"{name}: {sorted(ANNOTATIONS - set(annotations))}"
         for key in ("summary_zh", "description_zh"):
             assert _CJK.search(annotations[key]), f"{name}: {key} is not in Chinese"
-        for key in ("summary", "description", "runbook"):
-            assert re.search(r"[A-Za-z]{3,} [A-Za-z]{2,}", annotations[key]), f"{name}: {key}"
+        for key in ("summary", "description", "runbook"):  # English (a term in 汉字 may stay)
+            text = annotations[key]
+            assert len(re.findall("[A-Za-z]", text)) > 5 * len(_CJK.findall(text)), name
     # The alerts the operations brief asks for (issue 6) are all there.
     assert seen >= {
         "SupervisorWorkerDown",

@@ -53,6 +53,7 @@ def rules_keeping(annotations: set[str]) -> dict[str, Any]:
             rule.pop("annotations", None)
             if kept:
                 rule["annotations"] = kept
+    assert isinstance(config, dict)
     return config
 
 
@@ -89,7 +90,8 @@ def alerts_in(test_file: Path) -> set[str]:
 
 
 def fired_and_quiet(test_file: Path) -> tuple[set[str], set[str]]:
-    fired, quiet = set(), set()
+    fired: set[str] = set()
+    quiet: set[str] = set()
     for test in yaml.safe_load(test_file.read_text(encoding="utf-8"))["tests"]:
         for case in test.get("alert_rule_test", []):
             (fired if case.get("exp_alerts") else quiet).add(case["alertname"])
