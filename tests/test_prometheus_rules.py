@@ -157,3 +157,24 @@ def test_a_broken_expectation_fails(promtool: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
+def test_promtool_check_metrics_reports_problems(promtool: str) -> None:
+    """What tests/integration/test_prometheus_scrape.py relies on: this promtool lints an
+    exposition (a counter without `_total`, a metric without help) and says so."""
+    bad = (
+        "# HELP foo A counter.\n# TYPE foo counter\nfoo 1\n"
+        "# TYPE bar_seconds gauge\nbar_seconds 2\n"
+    )
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=bad,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'counter metrics should have "_total" suffix' in output
+    assert "no help text" in output

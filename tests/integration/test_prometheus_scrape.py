@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -200,8 +201,9 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
                 (f"http://127.0.0.1:{notify_port}/healthz", notify),
                 (f"http://127.0.0.1:{prometheus_port}/-/ready", prometheus),
             ):
-                tails = "\n".join(log.read_text()[-2000:] for log in logs if log.exists())
-                assert wait_ready(url, process, timeout=60), f"{url} not ready\n{tails}"
+                if not wait_ready(url, process, timeout=60):
+                    tails = "\n".join(log.read_text()[-2000:] for log in logs if log.exists())
+                    raise AssertionError(f"{url} not ready\n{tails}")
             yield System(
                 prometheus=f"http://127.0.0.1:{prometheus_port}",
                 scrapes={job: f"http://127.0.0.1:{port}/metrics" for job, port in ports.items()},
@@ -342,6 +344,23 @@ def test_every_metric_the_rules_and_the_dashboard_use_is_on_the_real_scrape(
         "ALERTS",
     ):
         assert name in stored, name
+
+
+#: Grafana's variables, as the dashboard's queries would be sent with them.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$center": ".*"}
+
+
+def test_every_dashboard_query_runs_on_the_real_prometheus(system: System) -> None:
+    failures = {}
+    for where, expr in dashboard_expressions():
+        for variable, value in GRAFANA_VARIABLES.items():
+            expr = expr.replace(variable, value)
+        assert "$" not in expr, f"{where}: an unknown Grafana variable in {expr}"
+        try:
+            system.api("query", query=expr)
+        except urllib.error.HTTPError as error:  # 400: the query does not parse or run
+            failures[where] = error.read().decode(errors="replace")
+    assert not failures, failures
 
 
 @pytest.mark.parametrize("job", ["supervisor-worker", "supervisor-web", "supervisor-notify"])
