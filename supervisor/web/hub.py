@@ -420,6 +420,7 @@ class AlertHub:
             centers=None if center_id is None else (lambda code: code == center_id),
             severity=severity,
             status=status,
+            limit=limit,
         )
         return [entry.view() for entry in entries[:limit]]
 

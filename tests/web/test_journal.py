@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from supervisor.web.journal import Journal, Refused, check, lifecycle_record
 
@@ -174,6 +176,33 @@ def test_the_kept_alerts_are_bounded() -> None:
     for n in range(10):
         journal.apply(n, alert(n))
     assert len(journal) == 3 and journal.get(alert(9)["alert_id"]) is not None
+
+
+@given(
+    hours=st.lists(st.integers(min_value=0, max_value=48), min_size=1, max_size=60),
+    keep=st.integers(min_value=1, max_value=20),
+    limit=st.integers(min_value=1, max_value=10),
+)
+def test_the_order_index_matches_a_full_sort_whatever_the_arrival_and_eviction(
+    hours: list[int], keep: int, limit: int
+) -> None:
+    """Lists walk a sorted index and stop at their limit; it must agree with sorting
+    every kept alert newest first (ties: the later position first), after evictions."""
+    journal = Journal(keep=keep)
+    for seq, hour in enumerate(hours):
+        raised = f"2026-11-{20 + hour // 24:02d}T{hour % 24:02d}:00:00+08:00"
+        journal.apply(seq, alert(seq, raised=raised))
+    expected = sorted(
+        journal.entries(),
+        key=lambda e: (datetime.fromisoformat(e.alert["raised_at"]), e.seq),
+        reverse=True,
+    )
+    assert journal.select() == expected
+    assert journal.select(limit=limit) == expected[:limit]
+    since = datetime.fromisoformat("2026-11-21T00:00:00+08:00")
+    assert journal.select(since=since) == [
+        e for e in expected if datetime.fromisoformat(e.alert["raised_at"]) >= since
+    ]
 
 
 def test_an_escalation_is_a_history_entry_that_keeps_the_status() -> None:
