@@ -26,7 +26,7 @@ def _worker(registry: CollectorRegistry) -> None:
 
 
 def _web(registry: CollectorRegistry) -> None:
-    WebMetrics(registry).watch(lambda: [("red", "open")], lambda: 3)
+    WebMetrics(registry).watch(lambda: [{"red": 1, "yellow": 0}], lambda: 3)
 
 
 def _notify(registry: CollectorRegistry) -> None:

@@ -90,7 +90,6 @@ HEADLINE_CATCH_UP: Final = 5.0
 TOKEN_RECHECK_SECONDS: Final = 5.0
 REVOKED: Final = "token revoked"
 #: Alerts that still count on the wall: nobody has closed them yet.
-OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
 #: Silences are the inspectors' (issue 5 §4): directors and ops get 403. Module-level for
 #: the reason given at `security.Viewer`.
 Inspector = Annotated[Principal, Depends(require_roles(Role.inspector))]
@@ -199,7 +198,7 @@ def create_app(
                     await task
 
     metrics.watch(
-        lambda: ((str(e.alert.get("severity")), e.status) for e in hub.journal.entries()),
+        lambda: hub.journal.open_alerts(lambda center: True).values(),
         lambda: sum(stats.open_cases().values()),
     )
 
@@ -446,9 +445,9 @@ def create_app(
         await caught_up(HEADLINE_CATCH_UP)
         figures = stats.headline(now(), who.may_see).to_dict()
         open_alerts = {"red": 0, "yellow": 0}
-        for entry in hub.journal.entries():
-            if entry.status in OPEN_STATUSES and who.may_see(str(entry.alert["center_id"])):
-                open_alerts[str(entry.alert["severity"])] += 1
+        for tally in hub.journal.open_alerts(who.may_see).values():
+            for severity, n in tally.items():
+                open_alerts[severity] = open_alerts.get(severity, 0) + n
         return {
             **figures,
             "open_alerts": open_alerts,
@@ -462,11 +461,7 @@ def create_app(
         """Every center in the caller's scope, city → counties → townships, with its open
         alerts by severity, its worst open alert, open cases and last event time."""
         await caught_up(HEADLINE_CATCH_UP)
-        counts: dict[str, dict[str, int]] = {}
-        for entry in hub.journal.entries():
-            if entry.status in OPEN_STATUSES:
-                tally = counts.setdefault(str(entry.alert["center_id"]), {"red": 0, "yellow": 0})
-                tally[str(entry.alert["severity"])] += 1
+        counts = hub.journal.open_alerts(who.may_see)
         open_cases = stats.open_cases(who.may_see)
         tiles = []
         for center in centers.all():

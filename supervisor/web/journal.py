@@ -41,6 +41,8 @@ from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import SilenceState
 
 STATUSES: Final = ("open", "acknowledged", "appealed", "resolved", "withdrawn")
+#: The statuses of an alert that still needs someone: the wall's open counts.
+OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
 DISPOSITIONS: Final = {"verified": "核实", "rectified": "整改", "false_alarm": "误报"}
 Action = Literal["acknowledge", "resolve", "appeal", "accept_appeal", "reject_appeal"]
 ACTIONS: Final[tuple[Action, ...]] = (
@@ -208,6 +210,9 @@ class Journal:
         #: (raised, seq, entry) of every entry, ascending: lists walk it newest first
         #: and stop at their limit, instead of sorting everything at each call
         self._order: list[tuple[float, int, Entry]] = []  # seq is unique: never ties
+        #: open alerts by center and severity, kept as statuses change: every wall polls
+        #: the headline and the board, which must not scan 100,000 alerts each time
+        self._open: dict[str, dict[str, int]] = {}
         self._messages: deque[tuple[int, str, Record]] = deque(maxlen=replayable)
         self._early: OrderedDict[str, list[tuple[int, Record]]] = OrderedDict()
         self._evicted: deque[str] = deque(maxlen=keep)
@@ -254,8 +259,10 @@ class Journal:
         entry = Entry(alert=dict(record), seq=seq, updated_seq=seq, raised=raised)
         self._entries[alert_id] = entry
         bisect.insort(self._order, (raised, seq, entry))
+        self._tally(entry, +1)
         while len(self._entries) > self.keep:
             evicted, gone = self._entries.popitem(last=False)
+            self._tally(gone, -1)
             at = bisect.bisect_left(self._order, (gone.raised, gone.seq))
             del self._order[at]
             # a late repeat of an evicted alert must not come back as a new, open one
@@ -267,7 +274,31 @@ class Journal:
             self._change(entry, early_seq, early, quiet=True)
         return self._message(entry, "alert", seq)
 
+    def _tally(self, entry: Entry, delta: int) -> None:
+        """Count `entry` in (+1) or out (-1) of the open alerts, if it is open."""
+        if entry.status not in OPEN_STATUSES:
+            return
+        center = str(entry.alert["center_id"])
+        counts = self._open.setdefault(center, {"red": 0, "yellow": 0})
+        severity = str(entry.alert["severity"])
+        counts[severity] = counts.get(severity, 0) + delta
+        if not any(counts.values()):
+            del self._open[center]
+
+    def open_alerts(self, visible: Callable[[str], bool]) -> dict[str, dict[str, int]]:
+        """Open alerts (open, acknowledged, appealed) by center and severity, in scope."""
+        return {c: dict(n) for c, n in self._open.items() if visible(c)}
+
     def _change(self, entry: Entry, seq: int, record: Record, *, quiet: bool = False) -> Applied:
+        self._tally(entry, -1)  # counted again below with the status it ends with
+        try:
+            return self._apply_change(entry, seq, record, quiet=quiet)
+        finally:
+            self._tally(entry, +1)
+
+    def _apply_change(
+        self, entry: Entry, seq: int, record: Record, *, quiet: bool = False
+    ) -> Applied:
         if kind_of(record) == DELIVERY:
             entry.history.append(
                 {

@@ -9,7 +9,7 @@ not collide, and a test reads exactly what its own app counted. Names follow
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -19,8 +19,6 @@ from prometheus_client.registry import Collector
 #: Buckets for the delay from the alert's production to its push to the sockets: live
 #: pushes take milliseconds; the upper buckets show a lagging consumer.
 PUSH_DELAY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-#: The statuses of an alert that still needs someone (journal.STATUSES minus the closed).
-OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
 SEVERITIES: Final = ("yellow", "red")
 
 
@@ -98,23 +96,25 @@ class WebMetrics:
         )
 
     def watch(
-        self, severities: Callable[[], Iterable[tuple[str, str]]], open_cases: Callable[[], int]
+        self, open_alerts: Callable[[], Iterable[Mapping[str, int]]], open_cases: Callable[[], int]
     ) -> None:
-        """Export the open alerts by severity and the open cases, computed at each scrape
+        """Export the open alerts by severity and the open cases, read at each scrape
         from the service's own state (so they are never stale, and cost nothing between
-        scrapes). `severities` yields (severity, status) of every alert kept."""
-        self.registry.register(_StateCollector(severities, open_cases))
+        scrapes). `open_alerts` yields the open alerts by severity of each center."""
+        self.registry.register(_StateCollector(open_alerts, open_cases))
 
 
 class _StateCollector(Collector):
     def __init__(
-        self, severities: Callable[[], Iterable[tuple[str, str]]], open_cases: Callable[[], int]
+        self, open_alerts: Callable[[], Iterable[Mapping[str, int]]], open_cases: Callable[[], int]
     ) -> None:
-        self._severities = severities
+        self._open_alerts = open_alerts
         self._open_cases = open_cases
 
     def collect(self) -> Iterator[Metric]:
-        tally = Tally(sev for sev, status in self._severities() if status in OPEN_STATUSES)
+        tally: Tally[str] = Tally()
+        for counts in self._open_alerts():
+            tally.update(counts)
         alerts = GaugeMetricFamily(
             "supervisor_web_open_alerts",
             "Alerts kept by this web service that are open, acknowledged or appealed "

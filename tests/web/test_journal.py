@@ -205,6 +205,68 @@ def test_the_order_index_matches_a_full_sort_whatever_the_arrival_and_eviction(
     ]
 
 
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "alert",
+                    "acknowledge",
+                    "resolve",
+                    "appeal",
+                    "accept_appeal",
+                    "reject_appeal",
+                    "withdraw",
+                ]
+            ),
+            st.integers(min_value=0, max_value=8),  # which alert
+            st.sampled_from(["451221", "451224103"]),
+            st.sampled_from(["red", "yellow"]),
+        ),
+        max_size=60,
+    ),
+    keep=st.integers(min_value=1, max_value=6),
+)
+def test_the_open_counts_agree_with_the_statuses_after_any_changes(
+    steps: list[tuple[str, int, str, str]], keep: int
+) -> None:
+    """The headline and the board read counts kept as statuses change; they must always
+    equal a count of the kept alerts' statuses (changes refused, repeated, read before
+    their alert, evictions included)."""
+    journal = Journal(keep=keep)
+    for seq, (action, n, center, severity) in enumerate(steps):
+        alert_id = alert(n, center=center)["alert_id"]
+        if action == "alert":
+            record = {**alert(n, center=center), "severity": severity}
+        elif action == "withdraw":
+            record = {
+                "status": "resolved",  # the worker's resolution after a late event
+                "alert_id": alert_id,
+                "rule_id": "deadline.overdue",
+                "case_id": alert(n, center=center)["case_id"],
+                "center_id": center,
+                "resolved_at": "2026-11-27T10:00:00+08:00",
+                "reason": "迟到事件",
+                "details": {},
+            }
+        else:
+            extra: dict[str, Any] = {"disposition": "verified"} if action == "resolve" else {}
+            if action == "appeal":
+                extra = {"reason": "已按时办结"}
+            who = DIRECTOR if action == "appeal" else INSPECTOR
+            record = change(alert_id, action, by=who, **extra)
+        journal.apply(seq, record)
+    scanned: dict[str, dict[str, int]] = {}
+    for entry in journal.entries():
+        if entry.status in ("open", "acknowledged", "appealed"):
+            counts = scanned.setdefault(entry.alert["center_id"], {"red": 0, "yellow": 0})
+            counts[entry.alert["severity"]] += 1
+    assert journal.open_alerts(lambda center: True) == scanned
+    assert journal.open_alerts(lambda center: center == "451221") == {
+        c: n for c, n in scanned.items() if c == "451221"
+    }
+
+
 def test_an_escalation_is_a_history_entry_that_keeps_the_status() -> None:
     journal = Journal()
     a = alert(1, center="451224103")
