@@ -361,7 +361,8 @@ class AlertHub:
     @property
     def resolved_count(self) -> int:
         """Alerts no longer open: resolved by people or withdrawn."""
-        return sum(1 for e in self.journal.entries() if e.status in ("resolved", "withdrawn"))
+        still_open = self.journal.open_alerts(_everything).values()
+        return len(self.journal) - sum(sum(counts.values()) for counts in still_open)
 
     def apply(self, seq: int, record: Mapping[str, Any]) -> Applied:
         """Apply the alerts-topic record at position `seq` and broadcast what it changed.
