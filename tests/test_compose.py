@@ -459,6 +459,16 @@ def test_state_lives_in_volumes() -> None:
     assert named <= used, f"volumes declared but not used: {sorted(named - used)}"
 
 
+@pytest.mark.parametrize("name", sorted(set(ROLES) - {"worker"}))
+def test_the_worker_creates_the_topics_before_the_others_start(name: str) -> None:
+    """A topic auto-created by a producer or consumer would get the broker's default
+    partition count; the alert journal must have exactly one partition."""
+    depends = service(name).get("depends_on")
+    assert isinstance(depends, dict) and depends.get("worker", {}).get("condition") == (
+        "service_healthy"
+    ), f"{name} must wait for a healthy worker"
+
+
 def test_the_simulator_runs_only_in_the_demo_profile() -> None:
     assert service("simulator").get("profiles") == ["demo"]
     for name in SERVICES - {"simulator"}:
