@@ -17,7 +17,7 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from fnmatch import fnmatch
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -30,11 +30,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from supervisor.cli import app as cli_app
-from supervisor.notify.metrics import NotifyMetrics
 from supervisor.settings import ENVIRONMENT, PROJECT_ROOT, Settings
 from supervisor.web.app import WALL_DIR
-from supervisor.web.metrics import WebMetrics
-from supervisor.worker.metrics import WorkerMetrics
+from tests.test_metrics_catalogue import PROCESSES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -218,34 +216,22 @@ def parse_cli(argv: list[str]) -> str:
 # -- the metrics the code defines ------------------------------------------------------
 
 
-def _web_metrics(registry: CollectorRegistry) -> object:
-    create: Callable[[CollectorRegistry], object] = getattr(WebMetrics, "create", WebMetrics)
-    return create(registry)
-
-
 @cache
 def defined_metrics() -> tuple[frozenset[str], frozenset[str]]:
-    """(sample names, label names) exposed by the worker's and the web's metrics.
-
-    Each set is built on a fresh registry; every labelled metric gets one probe child so
-    that its samples (`_total`, `_bucket`...) appear in `registry.collect()`.
+    """(sample names, label names) exposed by the worker's, the web's and the notifier's
+    metrics: each process's metrics as tests/test_metrics_catalogue.py builds them (its
+    PROCESSES, the one list of what the code exports), on a fresh registry; every
+    labelled metric gets one probe child so that its samples (`_total`, `_bucket`...)
+    appear in `registry.collect()`.
     """
     names: set[str] = set()
     labels: set[str] = set()
-    builders: list[Callable[[CollectorRegistry], object]] = [
-        WorkerMetrics.create,
-        _web_metrics,
-        NotifyMetrics.create,
-    ]
-    for build in builders:
+    for build in PROCESSES.values():
         registry = CollectorRegistry()
-        holder = build(registry)
-        watch = getattr(holder, "watch", None)  # gauges computed at each scrape (web)
-        if callable(watch):
-            watch(lambda: [("red", "open")], lambda: 0)
-        for value in vars(holder).values():
-            if isinstance(value, MetricWrapperBase) and value._labelnames:
-                value.labels(*["probe"] * len(value._labelnames))
+        build(registry)
+        for collector in list(registry._collector_to_names):
+            if isinstance(collector, MetricWrapperBase) and collector._labelnames:
+                collector.labels(*["probe"] * len(collector._labelnames))
         for family in registry.collect():
             for sample in family.samples:
                 names.add(sample.name)
