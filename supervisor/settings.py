@@ -43,6 +43,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
     "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "1.0"),
     "SUPERVISOR_SETTLE_SECONDS": ("settle_seconds", "5.0"),
+    # An event whose occurred_at is further ahead of the worker's clock is refused (DLQ).
+    "SUPERVISOR_FUTURE_TOLERANCE_SECONDS": ("future_tolerance_seconds", "300"),
     "SUPERVISOR_WORKER_WEB_PORT": ("worker_web_port", "6066"),
     "SUPERVISOR_WEB_HOST": ("web_host", "127.0.0.1"),
     "SUPERVISOR_WEB_PORT": ("web_port", "8000"),
@@ -133,6 +135,7 @@ class Settings:
     smtp_security: str = "none"  # none | starttls | tls
     smtp_username: str = ""
     smtp_password: str = ""
+    future_tolerance_seconds: float = 300.0  # events further ahead of the worker's clock: DLQ
     replication_factor: int = 1
     journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)
     facts_retention_days: float = 400.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,3 +34,13 @@ def terminate(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL, as a crash or an OOM kill would: no shutdown, no last commit. The signal
+    goes to the process's own session group (spawn() started it in one), so nothing it
+    started outlives it."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

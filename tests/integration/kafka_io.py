@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -120,3 +120,31 @@ async def collect_until_quiet(
     finally:
         await consumer.stop()
     raise AssertionError(f"{topic} was not quiet for {quiet}s within {timeout}s")
+
+
+async def produce_paced(
+    bootstrap: str,
+    topic: str,
+    batches: Sequence[Sequence[tuple[str, bytes]]],
+    interval: float,
+    before: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    """A stream rather than a backlog: one batch of (key, value) pairs every `interval`
+    seconds, each batch pipelined and acknowledged before the next. `before(i)` is awaited
+    before batch i is sent (to kill or start a process at a known point of the stream, or
+    to hold the stream until something happened). An idempotent producer keeps each
+    partition's order."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    try:
+        for number, batch in enumerate(batches):
+            if before is not None:
+                await before(number)
+            began = time.monotonic()
+            pending = [await producer.send(topic, key=key.encode(), value=v) for key, v in batch]
+            await asyncio.gather(*pending)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+    finally:
+        await producer.stop()

@@ -1,0 +1,210 @@
+"""No case event skipped around a rebalance: the agent checks that the offsets it handles
+on each events partition follow each other, and reads a gap back from the broker.
+
+Why: faust-streaming 0.15 can drop a message around a rebalance without it ever reaching
+the agent. A message queued for the agent under the previous consumer generation (or
+while flow control was suspended) is skipped by `Stream.__aiter__` *and acknowledged*,
+and its re-fetched copy can be dropped by the consumer's read-offset check when a
+message fetched before the seek to the committed offsets is delivered after it
+(`Consumer._drain_messages`). The acknowledgement lets the commit pass it: the event is
+lost for good, not only late. tests/integration/test_scale_out.py showed it (a worker
+joining mid-stream: a case's `decided` never applied, so a false `workflow.no_decision`;
+a bad rating never applied, so a missing `evaluation.negative`), in about one run of six.
+
+How: per events partition the worker keeps the next offset it expects: the one after
+the last it handled, or, for a partition it did not own in the previous generation,
+the committed offset it resumed from. A message beyond it means the messages in between
+never reached the agent: they are read from the broker with a plain consumer (no group,
+nothing committed) and handled first, in order, so each case still sees its events in
+order; then the message itself. Offsets of a partition are contiguous for the
+producers the centers use; a real hole (records deleted by retention, transaction
+markers) simply reads back nothing. Re-delivered messages (an offset below the
+expected one) are handled as before: the engine ignores an event_id it already applied.
+
+Ticks of partition p fire deadlines of cases whose events are on events partition p,
+so before a tick is handled the same check runs against Faust's committed offset of
+events partition p: a commit beyond what the agent handled means messages were
+acknowledged without being handled, and they are read back before the deadline is
+judged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("supervisor.worker.continuity")
+
+#: Messages read back at once (a gap is a handful around a rebalance; a larger one is
+#: read back in rounds of this many).
+MAX_READ_BACK = 2000
+
+
+@dataclass(frozen=True)
+class Record:
+    """A message read back from the broker, shaped like the Faust message the agent
+    handles (the fields it uses)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # seconds, as Faust's message.timestamp
+    tp: Any
+
+
+class Continuity:
+    """The next offset the agent expects on each events partition it owns."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._next: dict[Any, int] = {}  # TP -> next offset to handle
+        self.read_back_total = 0  # offsets found missing (for the log and the tests)
+
+    def assigned(self, tps: Iterable[Any]) -> None:
+        """A new assignment: a partition not kept from the previous one starts afresh
+        (another worker may have handled it meanwhile)."""
+        keep = {tp for tp in tps if getattr(tp, "topic", None) == self.topic}
+        for tp in [tp for tp in self._next if tp not in keep]:
+            del self._next[tp]
+
+    def gap(self, tp: Any, offset: int, committed: int | None) -> tuple[int, int] | None:
+        """The offsets [start, end) that never reached the agent before `offset`, if any.
+        `committed`: Faust's committed offset of `tp` (where reading resumed)."""
+        expected = self._next.get(tp, committed)
+        if expected is None or offset <= expected:
+            return None
+        return expected, offset
+
+    def unhandled(self, tp: Any, committed: int | None) -> tuple[int, int] | None:
+        """Offsets acknowledged (committed) without having reached the agent."""
+        expected = self._next.get(tp)
+        if expected is None or committed is None or committed <= expected:
+            return None
+        return expected, committed
+
+    def handled(self, tp: Any, offset: int) -> None:
+        if offset + 1 > self._next.get(tp, -1):
+            self._next[tp] = offset + 1
+
+    async def checked(
+        self,
+        events: AsyncIterable[Any],
+        *,
+        bootstrap: str,
+        ticks_topic: str,
+        committed: Callable[[Any], int | None],
+    ) -> AsyncIterator[Any]:
+        """The agent's stream, with what never reached it put back in place: before an
+        events message beyond a gap, and before a tick of a partition whose committed
+        offset passed what the agent handled, the missing messages are read back from
+        the broker and yielded first, in order (as `ReadBack` items, which carry a
+        `message` like Faust's events). `committed(tp)`: Faust's committed offset."""
+        from faust.types import TP
+
+        async for event in events:
+            message = event.message
+            tp: Any = None
+            span = None
+            if message.topic == self.topic:
+                tp = message.tp
+                span = self.gap(tp, message.offset, committed(tp))
+            elif message.topic == ticks_topic:
+                tp = TP(self.topic, message.partition)
+                span = self.unhandled(tp, committed(tp))
+            if span is not None:
+                async for record in self._read_span(bootstrap, tp, span):
+                    self.handled(tp, record.offset)
+                    yield ReadBack(record)
+                self.handled(tp, span[1] - 1)
+            if message.topic == self.topic:
+                self.handled(message.tp, message.offset)
+            yield event
+
+    async def _read_span(
+        self, bootstrap: str, tp: Any, span: tuple[int, int]
+    ) -> AsyncIterator[Record]:
+        start, end = span
+        log.warning(
+            "%s[%d]: offsets %d to %d never reached the agent (skipped around a "
+            "rebalance): reading them back from the broker",
+            tp.topic,
+            tp.partition,
+            start,
+            end - 1,
+        )
+        self.read_back_total += end - start
+        while start < end:
+            records = await read_back(bootstrap, tp, start, min(end, start + MAX_READ_BACK))
+            for record in records:
+                yield record
+            if not records:
+                return  # nothing there (deleted by retention, or transaction markers)
+            start = records[-1].offset + 1
+
+    def skipped(
+        self, assignment: Iterable[Any], committed: Callable[[Any], int | None]
+    ) -> list[Any]:
+        """Events partitions whose committed offset passed what the agent handled (for a
+        timer to send them a check, when no later message would show the gap)."""
+        return [
+            tp
+            for tp in assignment
+            if getattr(tp, "topic", None) == self.topic
+            and self.unhandled(tp, committed(tp)) is not None
+        ]
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """A read-back record in the agent's stream (it has a `message`, as Faust's events)."""
+
+    message: Record
+
+
+async def read_back(
+    bootstrap: str, tp: Any, start: int, end: int, timeout: float = 30.0
+) -> list[Record]:
+    """The records of partition `tp` with offsets in [start, end), straight from the
+    broker (a plain consumer: no group, nothing committed). Stops early at the end of
+    the partition or after `timeout` seconds without a record."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    partition = TopicPartition(tp.topic, tp.partition)
+    records: list[Record] = []
+    try:
+        consumer.assign([partition])
+        consumer.seek(partition, start)
+        position = start
+        while position < end:
+            batch = await consumer.getmany(partition, timeout_ms=int(timeout * 1000))
+            got = batch.get(partition, [])
+            if not got:
+                break
+            for record in got:
+                position = record.offset + 1
+                if start <= record.offset < end:
+                    records.append(
+                        Record(
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            key=record.key,
+                            value=record.value,
+                            timestamp=record.timestamp / 1000.0,
+                            tp=tp,
+                        )
+                    )
+    finally:
+        await consumer.stop()
+    return records

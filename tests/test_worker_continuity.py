@@ -1,0 +1,160 @@
+"""The agent's check that no events message skipped it (supervisor/worker/continuity.py);
+the real rebalances are in tests/integration/test_scale_out.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pytest
+
+from supervisor.worker import continuity
+from supervisor.worker.continuity import Continuity, Record
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+EVENTS = "case-events"
+P0, P1 = TP(EVENTS, 0), TP(EVENTS, 1)
+
+
+def test_contiguous_offsets_have_no_gap() -> None:
+    seen = Continuity(EVENTS)
+    assert seen.gap(P0, 0, None) is None  # nothing committed yet: from the start
+    for offset in range(5):
+        assert seen.gap(P0, offset, 0) is None
+        seen.handled(P0, offset)
+    assert seen.gap(P0, 5, 3) is None
+
+
+def test_a_skipped_message_is_a_gap_to_read_back() -> None:
+    seen = Continuity(EVENTS)
+    for offset in (235, 236, 237):
+        seen.handled(P0, offset)
+    assert seen.gap(P0, 240, 238) == (238, 240)  # 238 and 239 never reached the agent
+    assert seen.gap(P1, 7, None) is None  # another partition, nothing known
+
+
+def test_a_partition_taken_over_starts_at_its_committed_offset() -> None:
+    seen = Continuity(EVENTS)
+    assert seen.gap(P1, 100, 100) is None
+    assert seen.gap(P1, 103, 100) == (100, 103)
+
+
+def test_redelivered_messages_are_no_gap_and_do_not_move_back() -> None:
+    seen = Continuity(EVENTS)
+    for offset in range(10):
+        seen.handled(P0, offset)
+    assert seen.gap(P0, 4, 4) is None  # re-fetched from the committed offset
+    seen.handled(P0, 4)
+    assert seen.gap(P0, 10, 5) is None
+
+
+def test_a_partition_lost_and_won_back_starts_afresh() -> None:
+    seen = Continuity(EVENTS)
+    seen.handled(P0, 50)
+    seen.handled(P1, 70)
+    seen.assigned([P1, TP("ticks", 0)])  # P0 went to another worker
+    assert seen.gap(P0, 80, 75) == (75, 80)  # judged against the committed offset now
+    assert seen.gap(P1, 72, 71) == (71, 72)  # kept: judged against what it handled
+
+
+def test_acknowledged_but_unhandled_offsets() -> None:
+    seen = Continuity(EVENTS)
+    assert seen.unhandled(P0, 10) is None  # nothing handled here yet
+    seen.handled(P0, 9)
+    assert seen.unhandled(P0, 10) is None
+    assert seen.unhandled(P0, 12) == (10, 12)
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    tp: object
+
+
+@dataclass
+class Event:
+    message: Message
+
+
+def events_at(topic: str, partition: int, *offsets: int) -> list[Event]:
+    tp = TP(topic, partition) if topic == EVENTS else (topic, partition)
+    return [Event(Message(topic, partition, o, tp)) for o in offsets]
+
+
+async def stream_of(items: list[Event]) -> AsyncIterator[Event]:
+    for item in items:
+        yield item
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Offsets 0-999 of events partition 0 exist, but 240 (a hole); the reads made."""
+    calls: list[tuple[int, int]] = []
+
+    async def read_back(
+        bootstrap: str, tp: TP, start: int, end: int, timeout: float = 30.0
+    ) -> list[Record]:
+        calls.append((start, end))
+        return [
+            Record(EVENTS, tp.partition, o, b"k", f"v{o}".encode(), 0.0, tp)
+            for o in range(start, end)
+            if o != 240
+        ]
+
+    monkeypatch.setattr(continuity, "read_back", read_back)
+    return calls
+
+
+async def test_the_stream_gets_what_skipped_it_back_in_place(
+    broker: list[tuple[int, int]],
+) -> None:
+    seen = Continuity(EVENTS)
+    stream = events_at(EVENTS, 0, 235, 236, 237, 241, 242)  # 238-240 skipped
+    out = [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of(stream), bootstrap="b:9092", ticks_topic="ticks", committed=lambda tp: 235
+        )
+    ]
+    assert out == [235, 236, 237, 238, 239, 241, 242]  # 240: a hole, nothing there
+    assert broker == [(238, 241), (240, 241)]  # the hole is asked for once more, then left
+    assert seen.read_back_total == 3
+
+
+async def test_a_tick_waits_for_what_was_acknowledged_unhandled(
+    broker: list[tuple[int, int]],
+) -> None:
+    seen = Continuity(EVENTS)
+    stream = events_at(EVENTS, 0, 10, 11) + events_at("ticks", 0, 5) + events_at("ticks", 1, 6)
+    committed = {TP(EVENTS, 0): 14}  # 12 and 13 acknowledged, never handled
+
+    out = [
+        (e.message.topic, e.message.offset)
+        async for e in seen.checked(
+            stream_of(stream),
+            bootstrap="b:9092",
+            ticks_topic="ticks",
+            committed=lambda tp: committed.get(tp),
+        )
+    ]
+    assert out == [
+        (EVENTS, 10),
+        (EVENTS, 11),
+        (EVENTS, 12),
+        (EVENTS, 13),
+        ("ticks", 5),
+        ("ticks", 6),
+    ]
+    assert seen.skipped([TP(EVENTS, 0), TP(EVENTS, 1)], lambda tp: committed.get(tp)) == []
+    committed[TP(EVENTS, 0)] = 20
+    assert seen.skipped([TP(EVENTS, 0), TP(EVENTS, 1)], lambda tp: committed.get(tp)) == [
+        TP(EVENTS, 0)
+    ]
