@@ -16,8 +16,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from supervisor.core import declarative
 from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
@@ -41,6 +40,7 @@ from supervisor.core.events import (
     StepCompletedPayload,
     SuspendedPayload,
     from_document,
+    history_document,
 )
 from supervisor.core.rules import (
     ExtensionRepeatedParams,
@@ -136,11 +136,23 @@ class Engine:
         # new Engine, whose caches start empty. Warning instants by what they depend on
         # (see _warning_at); and a token that a state's remembered timers carry (_pending).
         self._warnings: dict[tuple[object, ...], datetime] = {}
+        self._masks: dict[str, str] = {}  # text -> mask_text(text)
         self._token = next(_ENGINE_TOKENS)
         self._history_timers = any(
             isinstance(rule.params, DeadlineParams | AbsenceParams)
             for rule in rules.declarative()
         )
+
+    def _masked(self, text: str) -> str:
+        """`mask_text(text)`, remembered: the same center names, item names and limits
+        come back in alert after alert."""
+        known = self._masks.get(text)
+        if known is None:
+            known = mask_text(text)
+            if len(self._masks) >= MEMO_SIZE:
+                self._masks.clear()
+            self._masks[text] = known
+        return known
 
     def calendar_of(self, state: CaseState) -> WorkCalendar:
         return self.calendar.for_center(state.center_id)
@@ -159,9 +171,7 @@ class Engine:
         at = self.calendar_of(state).local(event.occurred_at)
         alerts = self._fire_timers(state, at, inclusive=False)
         # the applicant is not kept: no rule needs it, and the changelog should not hold it
-        state.history.append(
-            event.model_dump(mode="json", exclude_none=True, exclude={"applicant"})
-        )
+        state.history.append(history_document(event))
         if state.last_event_at is None or at > state.last_event_at:
             state.last_event_at = at
         alerts += self._apply_event(state, event, at)
@@ -281,8 +291,8 @@ class Engine:
 
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
-        timers = self.timers(state)
-        return min(timers.values()) if timers else None
+        # the earliest of `timers(state)`: each pending timer has its own alert id
+        return min((due for _, _, due in self._pending(state)), default=None)
 
     # -- timers --------------------------------------------------------------------------
 
@@ -342,57 +352,46 @@ class Engine:
         )
 
     def _compute_pending(self, state: CaseState) -> Pending:
+        """The timers, computed. A deadline is computed only for an enabled rule that has
+        not fired yet; one that cannot be computed (a limit reaching past the calendar's
+        range: a data error) is left out, so the case's other rules still work."""
         rules = self.rules
-        case_id = state.case_id
-        fired = state.fired
-        retracted = state.retracted
+        case_id, fired, retracted = state.case_id, state.fired, state.retracted
         pending: list[tuple[str, str | None, datetime]] = []
-
-        def waiting(rule_id: str, occurrence: str | None = None) -> bool:
-            if rules.get(rule_id) is None:
-                return False
-            ident = alert_id(rule_id, case_id, occurrence)
-            return (_revision(ident, retracted) if retracted else ident) not in fired
-
-        def add(rule_id: str, occurrence: str | None, due: Callable[[], datetime]) -> None:
-            try:
-                when = due()
-            except (ValueError, OverflowError):
-                return  # a limit past the calendar's range: a data error, left out
-            pending.append((rule_id, occurrence, when))
-
         cal = self.calendar_of(state)
         is_open = state.status == "open"
-        if is_open and state.accepted_at and state.suspended_since is None:
+        suspended_since = state.suspended_since
+        if is_open and state.accepted_at and suspended_since is None:
             promised, statutory = state.promised, state.statutory
             if promised is not None:
-                if waiting("deadline.overdue"):
-                    add("deadline.overdue", None, partial(self._deadline, state, promised))
+                if _waiting(rules, "deadline.overdue", case_id, None, fired, retracted):
+                    due = _or_none(self._deadline, state, promised)
+                    if due is not None:
+                        pending.append(("deadline.overdue", None, due))
                 warning = rules.get("deadline.warning")
-                if warning is not None and waiting("deadline.warning"):
+                if warning is not None and _waiting(
+                    rules, "deadline.warning", case_id, None, fired, retracted
+                ):
                     params = _params(warning.params, WarningParams)
-                    add(
-                        "deadline.warning",
-                        None,
-                        partial(self._warning_at, state, promised, params),
-                    )
-            if statutory is not None and waiting("deadline.statutory_overdue"):
-                add(
-                    "deadline.statutory_overdue",
-                    None,
-                    partial(self._deadline, state, statutory),
-                )
-        suspended_since = state.suspended_since
-        rule = rules.get("suspension.too_long")
-        if is_open and suspended_since is not None and rule is not None:
+                    due = _or_none(self._warning_at, state, promised, params)
+                    if due is not None:
+                        pending.append(("deadline.warning", None, due))
+            if statutory is not None and _waiting(
+                rules, "deadline.statutory_overdue", case_id, None, fired, retracted
+            ):
+                due = _or_none(self._deadline, state, statutory)
+                if due is not None:
+                    pending.append(("deadline.statutory_overdue", None, due))
+        if is_open and suspended_since is not None:
+            rule = rules.get("suspension.too_long")
             occurrence = _nth(state.suspensions)
-            if waiting("suspension.too_long", occurrence):
+            if rule is not None and _waiting(
+                rules, "suspension.too_long", case_id, occurrence, fired, retracted
+            ):
                 days = _params(rule.params, WorkingDaysParams).working_days
-                add(
-                    "suspension.too_long",
-                    occurrence,
-                    partial(cal.add, suspended_since, days * DAY),
-                )
+                due = _or_none(cal.add, suspended_since, days * DAY)
+                if due is not None:
+                    pending.append(("suspension.too_long", occurrence, due))
         decided_at = state.decided_at
         if (
             state.decided_outcome == "approve"
@@ -401,36 +400,39 @@ class Engine:
             and state.status != "withdrawn"
         ):
             rule = rules.get("delivery.overdue")
-            if rule is not None and waiting("delivery.overdue"):
-                delivery_days = _params(rule.params, WorkingDaysParams).working_days
-                add(
-                    "delivery.overdue",
-                    None,
-                    partial(cal.working_deadline, decided_at, delivery_days),
-                )
+            if rule is not None and _waiting(
+                rules, "delivery.overdue", case_id, None, fired, retracted
+            ):
+                days = _params(rule.params, WorkingDaysParams).working_days
+                due = _or_none(cal.working_deadline, decided_at, days)
+                if due is not None:
+                    pending.append(("delivery.overdue", None, due))
         if state.unrectified_ratings:
             rule = rules.get("evaluation.unrectified")
             if rule is not None:
-                rectify_days = _params(rule.params, UnrectifiedParams).working_days
+                days = _params(rule.params, UnrectifiedParams).working_days
                 for rating in state.unrectified_ratings:
                     occurrence = _nth(rating.number)
-                    if waiting("evaluation.unrectified", occurrence):
-                        add(
-                            "evaluation.unrectified",
-                            occurrence,
-                            partial(cal.working_deadline, rating.at, rectify_days),
-                        )
-        for local_rule in rules.declarative():
-            timer = local_rule.params
-            if isinstance(timer, DeadlineParams | AbsenceParams):
-                # computed before the rule's fired check, as it always was: the calendar
-                # notes the unconfirmed years a deadline reaches into even then
-                try:
-                    when = declarative.due(timer, state.history, cal)
-                except (ValueError, OverflowError):
-                    continue  # like a canonical deadline past the calendar: left out
-                if when is not None and waiting(local_rule.id):
-                    pending.append((local_rule.id, None, when))
+                    if _waiting(
+                        rules, "evaluation.unrectified", case_id, occurrence, fired, retracted
+                    ):
+                        due = _or_none(cal.working_deadline, rating.at, days)
+                        if due is not None:
+                            pending.append(("evaluation.unrectified", occurrence, due))
+        if self._history_timers:
+            for local_rule in rules.declarative():
+                timer = local_rule.params
+                if isinstance(timer, DeadlineParams | AbsenceParams):
+                    # computed before the rule's fired check, as it always was: the calendar
+                    # notes the unconfirmed years a deadline reaches into even then
+                    try:
+                        when = declarative.due(timer, state.history, cal)
+                    except (ValueError, OverflowError):
+                        continue  # like a canonical deadline past the calendar: left out
+                    if when is not None and _waiting(
+                        rules, local_rule.id, case_id, None, fired, retracted
+                    ):
+                        pending.append((local_rule.id, None, when))
         return tuple(pending)
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
@@ -523,9 +525,9 @@ class Engine:
                 if kind is E.NOT_ACCEPTED:
                     alerts += self._refusal_reason(state, event, at)
                 return alerts
-        handler = getattr(self, f"_on_{kind.value}", None)
+        handler = _HANDLERS.get(kind)
         if handler is not None:
-            alerts += handler(state, event, at)
+            alerts += handler(self, state, event, at)
         return alerts
 
     def _on_submitted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -780,9 +782,9 @@ class Engine:
         }
         # Placeholders carry what centers typed (item names, steps, ids): an ID number or a
         # phone among them is masked, so alert text never shows one (contract §3).
-        title, message = (mask_text(text) for text in rule.render(values))
+        title, message = (self._masked(text) for text in rule.render(values))
         details = {
-            k: mask_text(v) if isinstance(v, str) else v
+            k: self._masked(v) if isinstance(v, str) else v
             for k, v in values.items()
             if k not in ("case_id", "center_id")
         }
@@ -802,12 +804,43 @@ class Engine:
         ]
 
 
+#: The handler of each event type (`Engine._on_<type>`), looked up once.
+_HANDLERS: dict[EventType, Callable[[Engine, CaseState, CaseEvent, datetime], list[Alert]]] = {
+    kind: getattr(Engine, f"_on_{kind.value}")
+    for kind in EventType
+    if hasattr(Engine, f"_on_{kind.value}")
+}
+
+
 def _is_late(state: CaseState, event: CaseEvent) -> bool:
     """An event earlier than what the case has already been judged on: an earlier event,
     or a timer fired at or after the event's time."""
     if state.last_event_at is not None and event.occurred_at < state.last_event_at:
         return True
     return state.advanced_to is not None and event.occurred_at <= state.advanced_to
+
+
+def _waiting(
+    rules: RuleBook,
+    rule_id: str,
+    case_id: str,
+    occurrence: str | None,
+    fired: dict[str, datetime],
+    retracted: list[str],
+) -> bool:
+    """Whether the rule is enabled and has not fired for this case and occurrence."""
+    if rules.get(rule_id) is None:
+        return False
+    ident = alert_id(rule_id, case_id, occurrence)
+    return (_revision(ident, retracted) if retracted else ident) not in fired
+
+
+def _or_none(compute: Callable[..., datetime], *args: Any) -> datetime | None:
+    """A deadline, or None when it cannot be placed (a data error, see _compute_pending)."""
+    try:
+        return compute(*args)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _revision(ident: str, retracted: list[str]) -> str:

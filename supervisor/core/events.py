@@ -349,6 +349,36 @@ def from_document(document: Any) -> CaseEvent:
     if not isinstance(document, dict):
         raise InvalidEvent("an event must be a JSON object")
     try:
-        return CaseEvent.model_validate(document, strict=False)
+        event = CaseEvent.model_validate(document, strict=False)
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc)) from None
+    # What the case history keeps of the event, from the document just validated rather
+    # than dumped again from the model (see history_document).
+    kept = {key: value for key, value in document.items() if key not in _NOT_KEPT}
+    kept["occurred_at"] = event.occurred_at.isoformat()
+    event.__dict__[_KEPT] = (id(event.__dict__), kept)
+    return event
+
+
+#: Where an event decoded by `from_document` keeps its history document, beside its fields
+#: (as functools.cached_property does: pydantic neither dumps nor compares it).
+_KEPT = "_history_document"
+#: Never kept in a case's history: personal data (no rule needs it, and the changelog
+#: should not hold it).
+_NOT_KEPT = frozenset({"applicant"})
+
+
+def history_document(event: CaseEvent) -> dict[str, Any]:
+    """The event as a case's history keeps it: its JSON document without the applicant.
+
+    For an event from `from_document` (every decoded event), the document it was validated
+    from, which it keeps, with `occurred_at` written as Python writes it (so
+    `datetime.fromisoformat` reads it back; RFC 3339 also allows `z` and `t`). Otherwise
+    (an event built in code, or a copy with changes) the model dumped. Both validate to
+    an equal event, and every field a rule reads has an equal value in both. The
+    document is shared, not copied: nothing changes a history document once kept."""
+    kept = event.__dict__.get(_KEPT)
+    if kept is not None and kept[0] == id(event.__dict__):  # not a model_copy(update=…)
+        document: dict[str, Any] = kept[1]
+        return document
+    return event.model_dump(mode="json", exclude_none=True, exclude={"applicant"})

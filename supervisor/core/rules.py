@@ -10,7 +10,6 @@ and references to unknown event fields are refused with the file, the line and t
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
@@ -148,12 +147,10 @@ class Rule:
 
     def render(self, fields: Mapping[str, object]) -> tuple[str, str]:
         """Title and message with `{field}` placeholders filled; a missing one shows —."""
+        # str.format_map: what string.Formatter().vformat(template, (), values) gives (the
+        # same syntax, lookups, conversions and specs), in C
         values = _Fallback(fields)
-        formatter = string.Formatter()
-        return (
-            formatter.vformat(self.spec.title, (), values),
-            formatter.vformat(self.spec.message, (), values),
-        )
+        return self.spec.title.format_map(values), self.spec.message.format_map(values)
 
 
 class _Fallback(dict[str, object]):

@@ -76,6 +76,15 @@ class CaseState(BaseModel):
     fired: dict[str, datetime] = Field(default_factory=dict)  # alert id -> its raised_at
     retracted: list[str] = Field(default_factory=list)  # ids a late event proved wrong
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # What pydantic does for a field of a model without validate_assignment (store it,
+        # note it as set), without its generic dispatch: the engine sets a few per event.
+        if name in _FIELD_NAMES:
+            self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+        else:
+            super().__setattr__(name, value)
+
     def has_event(self, event_id: str) -> bool:
         return any(document["event_id"] == event_id for document in self.history)
 
@@ -90,21 +99,21 @@ class CaseState(BaseModel):
 
     def copy_for_update(self) -> CaseState:
         """A copy the engine may change without touching the original: the lists are new,
-        their items (strings, frozen models) are shared. Much cheaper than a deep copy."""
-        lists = {
-            name: list(getattr(self, name))
-            for name in (
-                "history",
-                "required_steps",
-                "completed_steps",
-                "approved_extensions",
-                "retracted",
-                "unrectified_ratings",
-            )
-        }
-        return self.model_copy(
-            update={**lists, "occurrences": dict(self.occurrences), "fired": dict(self.fired)}
-        )
+        their items (strings, frozen models) are shared. Much cheaper than a deep copy.
+
+        What `model_copy(update=<the containers copied>)` gives, built directly (the engine
+        makes one per event): the same fields, the same fields-set, and whatever a state
+        keeps beside its fields in `__dict__` (the engine's remembered timers)."""
+        fields = self.__dict__.copy()
+        for name in _CONTAINERS:
+            fields[name] = fields[name].copy()
+        copy = type(self).__new__(type(self))
+        _set = object.__setattr__
+        _set(copy, "__dict__", fields)
+        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _CONTAINER_SET)
+        _set(copy, "__pydantic_extra__", None)
+        _set(copy, "__pydantic_private__", None)
+        return copy
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)
@@ -112,3 +121,18 @@ class CaseState(BaseModel):
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseState:
         return cls.model_validate(data)
+
+
+#: The containers of a state that `copy_for_update` copies (their items are immutable).
+_CONTAINERS = (
+    "history",
+    "required_steps",
+    "completed_steps",
+    "approved_extensions",
+    "retracted",
+    "unrectified_ratings",
+    "occurrences",
+    "fired",
+)
+_CONTAINER_SET = frozenset(_CONTAINERS)
+_FIELD_NAMES = frozenset(CaseState.model_fields)
