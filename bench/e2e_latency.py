@@ -1,0 +1,262 @@
+"""End-to-end latency: a case event produced -> its alert received on a WebSocket client.
+
+Run on purpose (not in CI), with a broker (see bench/_common.py):
+
+    .venv/bin/python bench/e2e_latency.py [--rate 1000] [--seconds 20]
+
+One run starts a real `supervisor worker` and a real `supervisor web` on fresh topics,
+issues an inspector's token (`supervisor token issue`, SUPERVISOR_TOKENS_FILE in the run's
+directory) and opens `/ws/alerts?token=...`. Warm-up: rate x seconds cases get their
+`submitted` and `accepted` (fee standard 10 yuan), and the run waits until the worker has
+applied them all. Measurement: one `fee_charged` of 50 yuan per case, produced steadily
+at `--rate` events/s; each raises `fee.overcharge` at once. Latency = time the alert's
+message arrives on the socket - time its event was handed to the producer (one clock:
+the same process). Goal (issue 6): p99 < 250 ms at 1,000 events/s.
+
+Baseline, in the same run and process: the same producer at the same rate into a fresh
+topic with the same partition count, read by a bare AIOKafkaConsumer; latency = receive
+- send. It is the floor any Kafka pipeline pays here (and shows how loaded the machine is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+from aiokafka import AIOKafkaConsumer
+
+from supervisor.kafka.admin import ensure_topics
+from supervisor.settings import Settings
+
+CN = ZoneInfo("Asia/Shanghai")
+CENTER = "451221"
+
+
+def case_id(run: str, n: int) -> str:
+    return f"{CENTER}-2026-{run[:3]}{n:06d}"
+
+
+def event(case: str, n: int, kind: str, at: datetime, payload: dict[str, Any] | None) -> bytes:
+    doc: dict[str, Any] = {
+        "schema_version": "1",
+        "event_id": f"{case}-{n}",
+        "case_id": case,
+        "center_id": CENTER,
+        "type": kind,
+        "occurred_at": at.isoformat(timespec="seconds"),
+        "staff_id": "bench-1",
+        "department": "南丹县市场监督管理局",
+    }
+    if payload is not None:
+        doc["payload"] = payload
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+ACCEPTED = {
+    "item_code": "451221-XK-0042",
+    "item_name": "食品经营许可（新办）",
+    "promised_limit": {"value": 5, "unit": "working_day"},
+    "statutory_limit": {"value": 20, "unit": "working_day"},
+    "immediate": False,
+    "fee_standard": 10,
+    "required_steps": ["review"],
+}
+
+
+async def paced(
+    server: str,
+    topic: str,
+    items: list[tuple[str, bytes]],
+    rate: float,
+    sent: dict[str, float],
+) -> float:
+    """Produce `items` (key, value) steadily at `rate`/s, recording each key's send time;
+    return the rate achieved."""
+    out = c.producer(server, linger_ms=0)
+    await out.start()
+    loop = asyncio.get_running_loop()
+    futures = []
+    try:
+        began = loop.time()
+        for i, (key, value) in enumerate(items):
+            due = began + i / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[key] = time.time()
+            futures.append(await out.send(topic, key=key.encode(), value=value))
+        elapsed = loop.time() - began
+        await asyncio.gather(*futures)
+    finally:
+        await out.stop()
+    return len(items) / elapsed if elapsed > 0 else float("nan")
+
+
+async def baseline(
+    server: str, run: str, partitions: int, rate: float, count: int
+) -> dict[str, Any]:
+    topic = f"bench-baseline-{run}"
+    await ensure_topics(server, {topic: partitions})
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=server, group_id=f"bench-base-{run}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=200)
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    async def read() -> None:
+        while len(latencies) < count:
+            batches = await consumer.getmany(timeout_ms=500)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    latencies.append(now - sent[record.key.decode()])
+
+    reader = asyncio.create_task(read())
+    items = [(f"k{n}", b'{"payload":"x"}' + b" " * 400) for n in range(count)]
+    achieved = await paced(server, topic, items, rate, sent)
+    await asyncio.wait_for(reader, 60)
+    await consumer.stop()
+    return {"rate": achieved, "latency": c.summary(latencies)}
+
+
+async def measure(
+    server: str,
+    settings: Settings,
+    ws_url: str,
+    run: str,
+    rate: float,
+    count: int,
+    handled: Callable[[], float],
+) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    now = datetime.now(CN)
+    accepted_at = now - timedelta(minutes=10)
+    warm = []
+    for n in range(count):
+        case = case_id(run, n)
+        warm.append(
+            (case.encode(), event(case, 0, "submitted", accepted_at - timedelta(minutes=5), None))
+        )
+        warm.append((case.encode(), event(case, 1, "accepted", accepted_at, ACCEPTED)))
+    began = time.perf_counter()
+    await c.produce_all(server, settings.topic_events, warm)
+    while handled() < len(warm):
+        await asyncio.sleep(0.5)
+    print(f"warm-up: {len(warm)} events applied in {time.perf_counter() - began:.1f} s")
+
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    other: dict[str, int] = {}
+    async with connect(ws_url, max_queue=None) as socket:
+        first = json.loads(await socket.recv())
+        assert first["type"] == "snapshot", first
+
+        async def read() -> None:
+            while len(latencies) < count:
+                message = json.loads(await socket.recv())
+                at = time.time()
+                alert = message.get("alert") or {}
+                if message.get("type") == "alert" and alert.get("rule_id") == "fee.overcharge":
+                    latencies.append(at - sent[alert["case_id"]])
+                else:
+                    rule = f"{message.get('type')}:{alert.get('rule_id')}"
+                    other[rule] = other.get(rule, 0) + 1
+
+        reader = asyncio.create_task(read())
+        charged = now - timedelta(seconds=2)
+        items = [
+            (case, event(case, 2, "fee_charged", charged, {"amount": 50, "currency": "CNY"}))
+            for case in (case_id(run, n) for n in range(count))
+        ]
+        achieved = await paced(server, settings.topic_events, items, rate, sent)
+        try:
+            await asyncio.wait_for(reader, 120)
+        except TimeoutError:
+            print(f"only {len(latencies)} of {count} alerts arrived within 2 minutes")
+    return {"rate": achieved, "latency": c.summary(latencies), "other_messages": other}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    count = int(args.rate * args.seconds)
+
+    server = c.bootstrap()
+    run = c.run_id()
+    home = Path(tempfile.mkdtemp(prefix=f"bench-e2e-{run}-"))
+    env = c.run_env(server, run, home)
+    settings = c.create_topics(env)
+    token = c.issue_token(env)
+    worker = c.spawn(["worker"], env, home / "worker.log")
+    web = c.spawn(["web"], env, home / "web.log")
+    try:
+        c.wait_http(f"http://127.0.0.1:{settings.worker_web_port}/healthz", worker)
+        c.wait_http(f"http://127.0.0.1:{settings.web_port}/healthz", web)
+        print(f"run {run}: worker and web ready; load {c.load_average()}; logs in {home}")
+        metrics_url = f"http://127.0.0.1:{settings.worker_web_port}/metrics"
+
+        def handled() -> float:
+            return c.worker_handled(c.fetch_text(metrics_url))
+
+        base = asyncio.run(baseline(server, run, settings.partitions, args.rate, count))
+        print(
+            f"baseline (produce -> bare aiokafka consumer) at {base['rate']:.0f}/s: "
+            f"{c.fmt(base['latency'])}"
+        )
+        ws_url = f"ws://127.0.0.1:{settings.web_port}/ws/alerts?token={token}"
+        full = asyncio.run(measure(server, settings, ws_url, run, args.rate, count, handled))
+        print(f"event -> alert on the WebSocket at {full['rate']:.0f}/s: {c.fmt(full['latency'])}")
+        if full["other_messages"]:
+            print(f"  other messages on the socket: {full['other_messages']}")
+        p99 = full["latency"]["p99"]
+        ratio = p99 / base["latency"]["p99"]
+        print(
+            f"p99 {p99:.1f} ms (goal < 250 ms: {'met' if p99 < 250 else 'MISSED'}); "
+            f"x{ratio:.1f} the baseline's p99, "
+            f"p50 x{full['latency']['p50'] / base['latency']['p50']:.1f} the baseline's p50"
+        )
+        web_metrics = (
+            c.fetch_text(
+                f"http://127.0.0.1:{settings.web_port}/metrics",
+                {"Authorization": f"Bearer {token}"},
+            )
+            if False
+            else ""
+        )
+        path = c.save(
+            "e2e_latency",
+            {
+                "run": run,
+                "rate": args.rate,
+                "count": count,
+                "baseline": base,
+                "full": full,
+                "web_metrics": web_metrics,
+            },
+        )
+        print(f"figures saved in {path}")
+    finally:
+        c.terminate(web)
+        c.terminate(worker)
+
+
+if __name__ == "__main__":
+    main()

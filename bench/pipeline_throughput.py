@@ -1,0 +1,262 @@
+"""Throughput of the whole worker (events/s) against a no-op Faust agent and a bare consumer.
+
+Run on purpose (not in CI), with a broker (see bench/_common.py):
+
+    .venv/bin/python bench/pipeline_throughput.py [--events 30000] [--seed 7]
+
+One run: N case events of a realistic mix (the simulator's stories of Hechi's centers,
+`supervisor/simulate/`: normal, late and irregular cases begun over the last 40 days,
+every event up to now, in time order) are produced once into a fresh topic with the
+worker's partition count. Then three consumers read all of it, one after the other, each
+with its own consumer group / app id:
+
+    aiokafka   a bare AIOKafkaConsumer, getmany() loop, nothing done per record
+    faust      a no-op Faust agent on the same topic (same App options as the worker:
+               raw serialisers, stream_wait_empty=False, `stream.events()`), own process
+    worker     the real `supervisor worker` process, all rules on, RocksDB table,
+               alerts, facts and dead letters published; done when its
+               events_consumed+rejected+duplicates metric (/metrics) reaches N
+
+Each rate is (events read after the first) / (time from the first to the last), so start
+up and group joins are not counted. Goal (issue 6): worker >= 0.8 x faust.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+from supervisor.settings import Settings
+
+
+def realistic_events(count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of about `count` events from the simulator's case stories."""
+    from supervisor.centers import CenterRegistry
+    from supervisor.simulate import Catalogue, Scenario
+    from supervisor.simulate.producer import encode
+    from supervisor.simulate.scenario import SHANGHAI
+
+    rng = random.Random(seed)
+    scenario = Scenario(rng, CenterRegistry.load(), Catalogue.load())
+    now = datetime.now(SHANGHAI) - timedelta(minutes=1)
+    timed: list[tuple[datetime, int, dict[str, object]]] = []
+    while len(timed) < count:
+        story = scenario.new_story(now - timedelta(minutes=rng.randrange(60 * 24 * 40)))
+        for at, event in zip(story.times, story.events, strict=True):
+            if at <= now:
+                timed.append((at, len(timed), event))
+    timed.sort(key=lambda item: item[:2])
+    return [encode(event) for _, _, event in timed[:count]]
+
+
+def event_mix(messages: list[tuple[bytes, bytes]]) -> dict[str, int]:
+    mix: dict[str, int] = {}
+    for _, value in messages:
+        kind = json.loads(value)["type"]
+        mix[kind] = mix.get(kind, 0) + 1
+    return dict(sorted(mix.items(), key=lambda kv: -kv[1]))
+
+
+async def bare_consumer(server: str, topic: str, total: int) -> dict[str, float]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=server,
+        group_id=f"bench-bare-{c.run_id()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=True,
+    )
+    await consumer.start()
+    seen = 0
+    first = last = 0.0
+    first_count = 0
+    try:
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            got = sum(len(records) for records in batches.values())
+            if got and not seen:
+                first, first_count = time.perf_counter(), got
+            seen += got
+            last = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return {"events": seen, "seconds": last - first, "rate": (seen - first_count) / (last - first)}
+
+
+def noop_faust_child(
+    topic: str, total: int, app_id: str, server: str, port: int, result: Path
+) -> None:
+    """The no-op agent: a Faust app like the worker's, that only counts. Writes its timing
+    as JSON to `result` (Faust sends standard output to its log), then stops."""
+    import faust
+
+    app = faust.App(
+        app_id,
+        broker=[f"kafka://{s}" for s in server.split(",")],
+        store="memory://",
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        web_port=port,
+        web_enabled=False,
+        stream_wait_empty=False,
+        autodiscover=False,
+    )
+    source = app.topic(topic, key_serializer="raw", value_serializer="raw")
+    state = {"seen": 0, "first": 0.0, "last": 0.0}
+
+    @app.agent(source)
+    async def noop(stream: faust.StreamT[bytes]) -> None:
+        async for _event in stream.events():
+            state["seen"] += 1
+            if state["seen"] == 1:
+                state["first"] = time.perf_counter()
+            if state["seen"] >= total:
+                state["last"] = time.perf_counter()
+                rate = (total - 1) / (state["last"] - state["first"])
+                seconds = state["last"] - state["first"]
+                result.write_text(json.dumps({"events": total, "seconds": seconds, "rate": rate}))
+                asyncio.get_running_loop().call_later(0.5, app._crash, SystemExit(0))
+
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.execute_from_commandline()
+
+
+def run_noop_faust(server: str, topic: str, total: int, log: Path) -> dict[str, float]:
+    app_id = f"bench-noop-{c.run_id()}"
+    result = log.with_suffix(".json")
+    process = subprocess.Popen(
+        [
+            c.PYTHON,
+            __file__,
+            "--noop-faust-child",
+            topic,
+            str(total),
+            app_id,
+            server,
+            str(c.free_port()),
+            str(result),
+        ],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=c.ROOT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 1800
+        while not result.exists() or not result.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the no-op Faust agent ended without a result; see {log}")
+            time.sleep(0.2)
+        return dict(json.loads(result.read_text()))
+    finally:
+        c.terminate(process, timeout=15)
+
+
+def run_worker(env: dict[str, str], total: int, log: Path) -> dict[str, float]:
+    settings = Settings.from_env(env)
+    process = c.spawn(["worker"], env, log)
+    url = f"http://127.0.0.1:{settings.worker_web_port}/metrics"
+    try:
+        first = 0.0
+        first_count = 0.0
+        handled = 0.0
+        deadline = time.monotonic() + 1800
+        while handled < total:
+            if process.poll() is not None:
+                raise RuntimeError(f"the worker exited with {process.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not finish in 30 minutes")
+            try:
+                text = c.fetch_text(url)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            handled = c.worker_handled(text)
+            now = time.perf_counter()
+            if handled and not first:
+                first, first_count = now, handled
+            time.sleep(1.0)  # /metrics costs the worker CPU (~20 ms a page): not too often
+        last = time.perf_counter()
+        alerts = c.metric_sum(text, "supervisor_worker_alerts_raised_total")
+        return {
+            "events": handled,
+            "seconds": last - first,
+            "rate": (handled - first_count) / (last - first),
+            "alerts": alerts,
+        }
+    finally:
+        c.terminate(process)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--noop-faust-child":
+        topic, total, app_id, server, port, result = sys.argv[2:8]
+        noop_faust_child(topic, int(total), app_id, server, int(port), Path(result))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["aiokafka", "faust", "worker"])
+    args = parser.parse_args()
+
+    server = c.bootstrap()
+    run = c.run_id()
+    home = Path(tempfile.mkdtemp(prefix=f"bench-throughput-{run}-"))
+    env = c.run_env(server, run, home)
+    settings = c.create_topics(env)
+    messages = realistic_events(args.events, args.seed)
+    began = time.perf_counter()
+    asyncio.run(c.produce_all(server, settings.topic_events, messages))
+    print(
+        f"run {run}: {len(messages)} events produced to {settings.topic_events} "
+        f"({settings.partitions} partitions) in {time.perf_counter() - began:.1f} s; "
+        f"load {c.load_average()}; logs in {home}"
+    )
+    print("mix:", event_mix(messages))
+    results: dict[str, dict[str, float]] = {}
+    if "aiokafka" not in args.skip:
+        results["aiokafka"] = asyncio.run(bare_consumer(server, settings.topic_events, args.events))
+        print(f"aiokafka  {results['aiokafka']['rate']:>9,.0f} events/s")
+    if "faust" not in args.skip:
+        results["faust"] = run_noop_faust(
+            server, settings.topic_events, args.events, home / "noop.log"
+        )
+        print(f"faust     {results['faust']['rate']:>9,.0f} events/s (no-op agent)")
+    if "worker" not in args.skip:
+        results["worker"] = run_worker(env, args.events, home / "worker.log")
+        print(
+            f"worker    {results['worker']['rate']:>9,.0f} events/s "
+            f"({results['worker']['alerts']:.0f} alerts raised)"
+        )
+    if "faust" in results:
+        base = results["faust"]["rate"]
+        for _name, figures in results.items():
+            figures["ratio_to_faust"] = figures["rate"] / base
+        if "worker" in results:
+            ratio = results["worker"]["ratio_to_faust"]
+            verdict = "met" if ratio >= 0.8 else "MISSED"
+            print(f"worker / no-op faust = {ratio:.2f} (goal >= 0.8: {verdict})")
+    if "aiokafka" in results and "worker" in results:
+        print(f"worker / aiokafka = {results['worker']['rate'] / results['aiokafka']['rate']:.3f}")
+    path = c.save(
+        "pipeline_throughput",
+        {"run": run, "events": args.events, "mix": event_mix(messages), "results": results},
+    )
+    print(f"figures saved in {path}")
+
+
+if __name__ == "__main__":
+    main()
