@@ -139,8 +139,7 @@ class Engine:
         self._masks: dict[str, str] = {}  # text -> mask_text(text)
         self._token = next(_ENGINE_TOKENS)
         self._history_timers = any(
-            isinstance(rule.params, DeadlineParams | AbsenceParams)
-            for rule in rules.declarative()
+            isinstance(rule.params, DeadlineParams | AbsenceParams) for rule in rules.declarative()
         )
 
     def _masked(self, text: str) -> str:

@@ -116,11 +116,39 @@ class CaseState(BaseModel):
         return copy
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_defaults=True)
+        """The state as stored (the worker's table, its changelog). The history is written
+        compactly: each event document without what the state already says (its
+        `schema_version` "1", the case's `case_id` and `center_id`), which `from_json`
+        puts back; the history is most of a stored state."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        history = data.get("history")
+        if history:
+            implied = self._implied()
+            data["history"] = [
+                {key: value for key, value in document.items() if implied.get(key) != value}
+                for document in history
+            ]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseState:
+        """A state from `to_json` (also as earlier versions wrote it, in full)."""
+        history = data.get("history")
+        if history:
+            implied = {
+                "schema_version": _SCHEMA_VERSION,
+                "case_id": data.get("case_id"),
+                "center_id": data.get("center_id"),
+            }
+            data = {**data, "history": [{**implied, **document} for document in history]}
         return cls.model_validate(data)
+
+    def _implied(self) -> dict[str, str]:
+        return {
+            "schema_version": _SCHEMA_VERSION,
+            "case_id": self.case_id,
+            "center_id": self.center_id,
+        }
 
 
 #: The containers of a state that `copy_for_update` copies (their items are immutable).
@@ -136,3 +164,5 @@ _CONTAINERS = (
 )
 _CONTAINER_SET = frozenset(_CONTAINERS)
 _FIELD_NAMES = frozenset(CaseState.model_fields)
+#: The one schema version of contract §1, implied in a stored history document.
+_SCHEMA_VERSION = "1"

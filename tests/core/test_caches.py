@@ -1,0 +1,250 @@
+"""The engine's caches (issue 6) never change a result: each is proved here against the
+same computation without it, where it could go stale.
+
+- the calendar's memo (deadlines by day of acceptance, working time added by instant);
+- the engine's warning memo and the timers a case remembers (`Engine._pending`): a new
+  engine (a rules reload) computes afresh, and so does a case changed in any way;
+- the history document an event keeps from its decoding (`history_document`);
+- `copy_for_update` and the compact history of `to_json`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supervisor.core import calendar as calendar_module
+from supervisor.core.calendar import DAY, WorkCalendar
+from supervisor.core.engine import Engine
+from supervisor.core.events import CaseEvent, from_document, history_document
+from supervisor.core.rules import RuleBook
+from supervisor.core.state import CaseState, LimitState
+
+from .factories import ROOT, accepted, engine, event, event_doc
+
+CN = ZoneInfo("Asia/Shanghai")
+UTC = ZoneInfo("UTC")
+ACCEPTED = "2026-09-30T10:00:00+08:00"  # 3 working days: deadline 2026-10-11T00:00+08:00
+
+instants = st.datetimes(
+    min_value=datetime(2025, 12, 1),  # noqa: DTZ001
+    max_value=datetime(2027, 2, 1),  # noqa: DTZ001
+    timezones=st.sampled_from([CN, UTC]),
+)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# -- the calendar's memo ------------------------------------------------------------------
+
+SHARED = WorkCalendar("Asia/Shanghai")  # its memo fills up across the examples
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instants,
+    st.sampled_from([0.5, 1, 3, 5, 20]),
+    st.sampled_from(["working_day", "natural_day"]),
+    st.floats(0, 40 * DAY),
+)
+def test_the_calendar_memo_gives_what_a_fresh_calendar_computes(
+    start: datetime, value: float, unit: str, seconds: float
+) -> None:
+    fresh = WorkCalendar("Asia/Shanghai")
+    assert SHARED.deadline(start, value, unit) == fresh.deadline(start, value, unit)
+    assert SHARED.add(start, seconds) == fresh.add(start, seconds)
+    assert SHARED.extend(start, value, unit) == fresh.extend(start, value, unit)
+    # same instant written in another offset: the same answer, in local time
+    again = SHARED.add(start.astimezone(UTC), seconds)
+    assert again == fresh.add(start, seconds) and again.tzinfo == fresh.zone
+
+
+def test_every_time_of_one_day_of_acceptance_shares_its_deadline() -> None:
+    cal = WorkCalendar()
+    morning = cal.working_deadline(at("2026-09-30T00:00:01+08:00"), 3)
+    evening = cal.working_deadline(at("2026-09-30T23:59:59+08:00"), 3)
+    assert morning is evening == at("2026-10-11T00:00:00+08:00")
+    # the next day is another key: one more working day
+    assert cal.working_deadline(at("2026-10-08T00:00:00+08:00"), 3) == at(
+        "2026-10-11T00:00:00+08:00"
+    ) + timedelta(days=2)
+
+
+def test_a_full_memo_starts_afresh_and_stays_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(calendar_module, "MEMO_SIZE", 8)
+    cal, fresh = WorkCalendar(), WorkCalendar()
+    start = at("2026-09-01T10:00:00+08:00")
+    for day in range(40):
+        when = start + timedelta(days=day)
+        assert cal.working_deadline(when, 5) == fresh.working_deadline(when, 5)
+        assert cal.add(when, 3.5 * DAY) == fresh.add(when, 3.5 * DAY)
+    assert len(cal._memo) <= 8
+
+
+def test_a_memoised_deadline_still_notes_the_unconfirmed_year() -> None:
+    cal = WorkCalendar()
+    first = cal.working_deadline(at("2026-12-28T10:00:00+08:00"), 5)
+    assert cal.unconfirmed_years_seen == {2027}
+    assert cal.working_deadline(at("2026-12-28T18:00:00+08:00"), 5) is first
+
+
+def test_an_impossible_deadline_is_refused_every_time_not_remembered() -> None:
+    cal = WorkCalendar()
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            cal.working_deadline(at("2199-12-20T10:00:00+08:00"), 60)
+        with pytest.raises(ValueError, match="naive"):
+            cal.add(datetime(2026, 11, 27, 10), DAY)  # noqa: DTZ001
+
+
+# -- the engine's caches ------------------------------------------------------------------
+
+
+def rules_with_share(tmp_path: Path, share: str) -> Path:
+    folder = tmp_path / f"rules-{share}"
+    shutil.copytree(ROOT / "rules", folder)
+    path = folder / "canonical.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "share: 0.8" in text
+    path.write_text(text.replace("share: 0.8", f"share: {share}"), encoding="utf-8")
+    return folder
+
+
+def fresh_due(eng: Engine, state: CaseState) -> datetime | None:
+    """next_due on a copy that remembers nothing (as a restarted worker reads it)."""
+    return eng.next_due(CaseState.from_json(state.to_json()))
+
+
+def test_a_rules_reload_gives_an_engine_that_remembers_nothing_of_the_old(
+    tmp_path: Path,
+) -> None:
+    cal = WorkCalendar("Asia/Shanghai")  # one calendar for both: only the rules change
+    old = Engine(RuleBook.load(rules_with_share(tmp_path, "0.8")), cal)
+    new = Engine(RuleBook.load(rules_with_share(tmp_path, "0.5")), cal)
+    state = old.apply(None, accepted("2026-11-02T10:00:00+08:00", 10)).state
+    before = old.next_due(state)  # remembered by the case, computed under share 0.8
+    after = new.next_due(state)  # the same case object under the reloaded rules
+    assert after == fresh_due(new, state) and before == fresh_due(old, state)
+    assert after is not None and before is not None and after < before
+    # and back: the old engine's answer is not the new one's either
+    assert old.next_due(state) == before
+    assert new.timers(state) == new.timers(CaseState.from_json(state.to_json()))
+
+
+def test_a_late_event_rebuilding_a_case_does_not_reuse_its_old_deadlines() -> None:
+    eng = engine()
+    case = eng.apply(None, accepted(ACCEPTED, 3, statutory=None)).state
+    assert eng.next_due(case) is not None  # the case now remembers its timers
+    warning_before = eng.timers(case)["deadline.warning:451221-2026-0000001"]
+    late = eng.apply(
+        eng.apply(case, event("step_completed", "2026-10-09T10:00:00+08:00", step="审查")).state,
+        event(
+            "extended", "2026-10-08T09:00:00+08:00", value=5, unit="working_day", approved_by="x"
+        ),
+    )
+    timers = eng.timers(late.state)
+    assert timers == eng.timers(CaseState.from_json(late.state.to_json()))
+    assert timers["deadline.warning:451221-2026-0000001"] > warning_before
+    assert timers["deadline.overdue:451221-2026-0000001"] == eng._deadline(
+        late.state, LimitState(value=3, unit="working_day")
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"suspended_seconds": 3 * DAY},
+        {"approved_extensions": [LimitState(value=2, unit="working_day")]},
+        {"status": "concluded"},
+        {"accepted_at": at("2026-10-09T10:00:00+08:00")},
+        {"fired": {"deadline.warning:451221-2026-0000001": at("2026-10-09T00:00:00+08:00")}},
+        {"retracted": ["deadline.overdue:451221-2026-0000001"]},
+        {"promised": LimitState(value=1, unit="natural_day")},
+    ],
+)
+def test_a_case_changed_in_any_field_a_timer_reads_is_computed_afresh(
+    change: dict[str, object],
+) -> None:
+    eng = engine()
+    state = eng.apply(None, accepted(ACCEPTED, 3)).state
+    before = eng.timers(state)
+    for name, value in change.items():
+        setattr(state, name, value)  # in place: the remembered timers must not be used
+    assert eng.timers(state) == eng.timers(CaseState.from_json(state.to_json()))
+    assert eng.timers(state) != before
+
+
+def test_copy_for_update_leaves_the_original_as_it_was() -> None:
+    eng = engine()
+    first = eng.apply(None, accepted(ACCEPTED, 3, required_steps=["审查"])).state
+    stored = first.to_json()
+    timers = eng.timers(first)
+    after = eng.apply(first, event("step_completed", "2026-10-08T10:00:00+08:00", step="审查"))
+    after = eng.apply(
+        after.state,
+        event(
+            "extended", "2026-10-08T11:00:00+08:00", value=2, unit="working_day", approved_by="x"
+        ),
+    )
+    eng.advance(after.state, at("2026-12-01T00:00:00+08:00"))
+    assert first.to_json() == stored and eng.timers(first) == timers
+    copy = first.copy_for_update()
+    assert copy == first and copy.model_fields_set >= first.model_fields_set
+    for name in ("history", "fired", "occurrences", "completed_steps", "retracted"):
+        assert getattr(copy, name) is not getattr(first, name)
+
+
+# -- the history document -----------------------------------------------------------------
+
+
+def test_a_decoded_event_keeps_its_document_without_the_applicant() -> None:
+    doc = {
+        **event_doc("submitted", "2026-11-16t09:00:00z"),
+        "applicant": {"name": "张三丰", "phone": "13800001111"},
+        "department": "市场监管局",
+    }
+    item = from_document(doc)
+    kept = history_document(item)
+    assert "applicant" not in kept and "applicant" in doc  # the caller's dict is untouched
+    assert kept["occurred_at"] == "2026-11-16T09:00:00+00:00"  # readable by fromisoformat
+    assert datetime.fromisoformat(kept["occurred_at"]) == item.occurred_at
+    assert from_document(kept) == item.model_copy(update={"applicant": None})
+    dumped = item.model_dump(mode="json", exclude_none=True, exclude={"applicant"})
+    assert from_document(dumped) == from_document(kept)
+
+
+def test_an_event_changed_by_model_copy_is_dumped_not_taken_from_its_old_document() -> None:
+    item = event("submitted", "2026-11-16T09:00:00+08:00")
+    moved = item.model_copy(update={"occurred_at": at("2026-11-17T09:00:00+08:00")})
+    assert history_document(moved)["occurred_at"] == "2026-11-17T09:00:00+08:00"
+    built = CaseEvent.model_validate(event_doc("submitted", "2026-11-16T09:00:00+08:00"))
+    assert history_document(built) == built.model_dump(mode="json", exclude_none=True)
+
+
+# -- the stored state ---------------------------------------------------------------------
+
+
+def test_the_stored_history_leaves_out_what_the_state_says_and_reads_back_whole() -> None:
+    eng = engine()
+    state = eng.apply(None, accepted(ACCEPTED, 3)).state
+    state = eng.apply(
+        state, event("step_completed", "2026-10-08T10:00:00+08:00", step="审查")
+    ).state
+    stored = state.to_json()
+    assert all(
+        "case_id" not in doc and "center_id" not in doc and "schema_version" not in doc
+        for doc in stored["history"]
+    )
+    back = CaseState.from_json(stored)
+    assert back == state and back.history == state.history
+    # a state stored in full by an earlier version reads the same
+    full = state.model_dump(mode="json", exclude_defaults=True)
+    assert CaseState.from_json(full) == state
