@@ -211,7 +211,12 @@ async def test_the_worker_swaps_its_engine_only_between_two_messages(tmp_path: P
     old = worker.engine
     new = load_engine(settings.rules_dir, ZONE, old.center_name)
     reindexed: list[Engine] = []
-    worker.reindex = lambda: reindexed.append(worker.engine) or 0
+
+    async def reindex() -> int:
+        reindexed.append(worker.engine)
+        return 0
+
+    worker.reindex = reindex
 
     async with worker.busy:  # what the agent holds while it handles one message
         swap = asyncio.create_task(worker.use_engine(new))
