@@ -10,8 +10,9 @@ and ratios are not:
     engine         Runner.feed alone on events decoded beforehand: dedupe, state, rules,
                    deadlines. The goal (issue 6: 50,000 events/s on one core) is this.
     decode+engine  decode + Runner.feed (the worker's work minus Kafka and the table)
-    +state         decode+engine + the JSON round trip of the case state the Faust table
-                   does per event (CaseState.to_json, dumps, loads, from_json)
+    +state         decode+engine + the round trip of the case state the Faust table does
+                   per event (CaseState.to_json, its JSON codec's dumps and loads,
+                   CaseState.from_json)
 
 To compare with another commit in the same run, check it out in a separate worktree and
 run this file there too (`git worktree add /tmp/engine-base <commit>`, then
@@ -29,6 +30,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from faust.utils import json as table_json  # the worker's table codec (orjson if installed)
 
 from supervisor.core.calendar import WorkCalendar
 from supervisor.core.engine import Engine
@@ -134,7 +137,7 @@ def stages(lines: list[str]) -> dict[str, Callable[[], object]]:
             runner.feed(event)
             state = runner.store[event.case_id]
             runner.store[event.case_id] = CaseState.from_json(
-                json.loads(json.dumps(state.to_json()))
+                table_json.loads(table_json.dumps(state.to_json()))
             )
 
     return {

@@ -593,7 +593,7 @@ class Engine:
     def _on_step_completed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         step = event.payload_as(StepCompletedPayload).step
         if step not in state.completed_steps:
-            state.completed_steps.append(step)
+            state.completed_steps = [*state.completed_steps, step]
         return []
 
     def _on_suspended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -625,7 +625,8 @@ class Engine:
         label = LimitState(value=payload.value, unit=payload.unit).label()
         alerts = []
         if payload.approved_by:
-            state.approved_extensions.append(LimitState(value=payload.value, unit=payload.unit))
+            extension = LimitState(value=payload.value, unit=payload.unit)
+            state.approved_extensions = [*state.approved_extensions, extension]
         else:
             alerts += self._raise_again(state, "extension.unapproved", at, {"extension": label})
         repeated = self.rules.get("extension.repeated")
@@ -719,12 +720,12 @@ class Engine:
             and level <= _params(unrectified.params, UnrectifiedParams).max_level
         ):
             number = state.occurrences.get("bad_rating", 0) + 1
-            state.occurrences["bad_rating"] = number
-            state.unrectified_ratings.append(Rating(number=number, at=at))
+            state.occurrences = {**state.occurrences, "bad_rating": number}
+            state.unrectified_ratings = [*state.unrectified_ratings, Rating(number=number, at=at)]
         return alerts
 
     def _on_rectified(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
-        state.unrectified_ratings.clear()  # a follow-up puts right every bad rating so far
+        state.unrectified_ratings = []  # a follow-up puts right every bad rating so far
         return []
 
     def _declarative_on_event(
@@ -753,7 +754,7 @@ class Engine:
         number = state.occurrences.get(rule_id, 0) + 1
         alerts = self._raise(state, rule_id, at, fields, occurrence=_nth(number))
         if alerts:
-            state.occurrences[rule_id] = number
+            state.occurrences = {**state.occurrences, rule_id: number}
         return alerts
 
     def _raise(
@@ -768,7 +769,7 @@ class Engine:
         ident = _revision(alert_id(rule_id, state.case_id, occurrence), state.retracted)
         if rule is None or ident in state.fired:
             return []
-        state.fired[ident] = self.calendar_of(state).local(at)
+        state.fired = {**state.fired, ident: self.calendar_of(state).local(at)}
         values: dict[str, object] = {
             "case_id": state.case_id,
             "center_id": state.center_id,

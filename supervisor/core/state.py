@@ -98,19 +98,20 @@ class CaseState(BaseModel):
         return self.advanced_to
 
     def copy_for_update(self) -> CaseState:
-        """A copy the engine may change without touching the original: the lists are new,
-        their items (strings, frozen models) are shared. Much cheaper than a deep copy.
+        """A copy the engine may change without touching the original.
 
-        What `model_copy(update=<the containers copied>)` gives, built directly (the engine
-        makes one per event): the same fields, the same fields-set, and whatever a state
-        keeps beside its fields in `__dict__` (the engine's remembered timers)."""
+        Its history is a new list (every event appends to it); every other container is
+        shared with the original, and the engine never changes one in place: it assigns
+        a new one (`state.fired = {**state.fired, ident: at}`), so the original keeps
+        its own. Fields and fields-set are as `model_copy` gives them, and so is what a
+        state keeps beside its fields in `__dict__` (the engine's remembered timers);
+        built directly, because the engine makes one per event."""
         fields = self.__dict__.copy()
-        for name in _CONTAINERS:
-            fields[name] = fields[name].copy()
+        fields["history"] = fields["history"].copy()
         copy = type(self).__new__(type(self))
         _set = object.__setattr__
         _set(copy, "__dict__", fields)
-        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _CONTAINER_SET)
+        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _HISTORY)
         _set(copy, "__pydantic_extra__", None)
         _set(copy, "__pydantic_private__", None)
         return copy
@@ -151,18 +152,7 @@ class CaseState(BaseModel):
         }
 
 
-#: The containers of a state that `copy_for_update` copies (their items are immutable).
-_CONTAINERS = (
-    "history",
-    "required_steps",
-    "completed_steps",
-    "approved_extensions",
-    "retracted",
-    "unrectified_ratings",
-    "occurrences",
-    "fired",
-)
-_CONTAINER_SET = frozenset(_CONTAINERS)
+_HISTORY = frozenset({"history"})
 _FIELD_NAMES = frozenset(CaseState.model_fields)
 #: The one schema version of contract §1, implied in a stored history document.
 _SCHEMA_VERSION = "1"
