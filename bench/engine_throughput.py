@@ -24,7 +24,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -149,6 +152,44 @@ def stages(lines: list[str]) -> dict[str, Callable[[], object]]:
     }
 
 
+def run_rounds(lines: list[str], repeat: int) -> dict[str, float]:
+    """Best CPU seconds of each stage. Rounds: every stage once per round, so noise from
+    other processes on the machine falls on all stages alike."""
+    work = stages(lines)
+    best = dict.fromkeys(work, float("inf"))
+    for _ in range(repeat):
+        for name, run in work.items():
+            best[name] = min(best[name], timed(run))
+    return best
+
+
+def in_tree(tree: Path, cases: int) -> dict[str, float]:
+    """One round of this file's stages run with the `supervisor` package of another work
+    tree (this file and its input stay the same), in a process of its own."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--cases", str(cases), "--repeat", "1", "--json"],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    seconds: dict[str, float] = json.loads(out.splitlines()[-1])
+    return seconds
+
+
+def report(best: dict[str, float], events: int, goal: float) -> None:
+    base = best["parse"]
+    for name, seconds in best.items():
+        rate = events / seconds
+        mark = ""
+        if name in ("engine", "decode+engine", "+state"):
+            mark = "  meets the goal" if rate >= goal else "  misses the goal"
+        print(
+            f"  {name:<14} {rate:>10,.0f} events/s   x{seconds / base:6.1f} the parse time"
+            f"   {seconds / events * 1e6:7.1f} µs/event{mark}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=5000)
@@ -156,32 +197,42 @@ def main() -> None:
     parser.add_argument(
         "--goal", type=float, default=50_000, help="events/s the engine stage should reach"
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="TREE",
+        help="also run the stages with the supervisor package of another work tree "
+        "(e.g. `git worktree add /tmp/engine-base <commit>`), round by round with this one",
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     lines = make_lines(args.cases)
-    work = stages(lines)
-    # Rounds: every stage once per round, so noise from other processes on the machine
-    # falls on all stages alike; each stage's best round is kept.
-    best = dict.fromkeys(work, float("inf"))
-    for _ in range(args.repeat):
-        for name, run in work.items():
-            best[name] = min(best[name], timed(run))
-    base = best["parse"]
+    if args.json:
+        print(json.dumps(run_rounds(lines, args.repeat)))
+        return
+    if args.compare is None:
+        best = run_rounds(lines, args.repeat)
+    else:
+        here = Path(__file__).resolve().parents[1]
+        best, before = {}, {}
+        for _ in range(args.repeat):
+            for tree, kept in ((here, best), (args.compare, before)):
+                for name, seconds in in_tree(tree, args.cases).items():
+                    kept[name] = min(kept.get(name, float("inf")), seconds)
     print(
         f"{len(lines)} events, {args.cases} cases "
         f"(CPU time of this process, best of {args.repeat} rounds)"
     )
-    for name, seconds in best.items():
-        rate = len(lines) / seconds
-        mark = ""
-        if name in ("engine", "decode+engine", "+state"):
-            mark = "  meets the goal" if rate >= args.goal else "  misses the goal"
-        print(
-            f"  {name:<14} {rate:>10,.0f} events/s   x{seconds / base:6.1f} the parse time"
-            f"   {seconds / len(lines) * 1e6:7.1f} µs/event{mark}"
-        )
+    report(best, len(lines), args.goal)
+    if args.compare is not None:
+        print(f"the same stages with {args.compare} (rounds alternating with the above):")
+        report(before, len(lines), args.goal)
+        print("  this tree against it (its time / this time; parse is the same code in both):")
+        for name in best:
+            print(f"  {name:<14} x{before[name] / best[name]:5.2f}")
     print(
         f"goal: {args.goal:,.0f} events/s for the engine on one core = "
-        f"{len(lines) / args.goal / base:.1f}x the parse time on this machine now"
+        f"{len(lines) / args.goal / best['parse']:.1f}x the parse time on this machine now"
     )
 
 
