@@ -75,9 +75,15 @@ def case_ids(count: int, pool: list[list[dict[str, Any]]]) -> list[str]:
     return [f"{pool[n % len(pool)][0]['center_id']}-2026-{n:07d}" for n in range(count)]
 
 
-def table_codec() -> tuple[str, Callable[[Any], bytes]]:
-    """How the worker's table encodes a value (Faust's `json` codec), and its name."""
+def table_codec(stdlib: bool = False) -> tuple[str, Callable[[Any], bytes]]:
+    """How the worker's table encodes a value (Faust's `json` codec), and its name; with
+    `stdlib`, as that codec does without orjson installed (before issue 6)."""
     from faust.utils import json as faust_json
+
+    if stdlib:
+        return "json (Faust's codec without orjson)", lambda value: json.dumps(
+            value, separators=(",", ":")
+        ).encode()
 
     def dumps(value: Any) -> bytes:
         body = faust_json.dumps(value)
@@ -164,6 +170,11 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=5_000, help="stories planned by the simulator")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-rocksdb", action="store_true", help="skip the on-disk figure")
+    parser.add_argument(
+        "--stdlib-json",
+        action="store_true",
+        help="encode as Faust does without orjson (the figure before orjson was a dependency)",
+    )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -177,7 +188,7 @@ def main() -> None:
         CalendarBook.load(ROOT / "rules" / "calendar"),
         CenterRegistry.load().name,
     )
-    codec, dumps = table_codec()
+    codec, dumps = table_codec(args.stdlib_json)
     workdir = Path(tempfile.mkdtemp(prefix="memory-per-case-"))
     store = None if args.no_rocksdb else open_store(workdir / "cases")
     ids = case_ids(args.cases, pool)
@@ -231,9 +242,13 @@ def main() -> None:
         f" {(grown['DueIndex'] + grown['touched']) / per:>12,.0f}"
         f" {both / traced['bare keys']:>12.2f}"
     )
+    distinct = {id(due): due for due in dues if due is not None}
     print(
-        "  (a due instant is shared by every case accepted on one day with one limit: the "
-        "engine's calendar memo returns one object)"
+        f"  + the due instants the index holds: {len(distinct):,} distinct objects for "
+        f"{pending:,} cases, "
+        f"{sum(map(sys.getsizeof, distinct.values())) / per:,.1f} B per case (the "
+        "engine's calendar memo gives every case accepted on one day with one limit the "
+        "same object; not counted above, as they existed before)"
     )
     print(f"(b) stored case state per open case (key + value as the table encodes it: {codec})")
     print(

@@ -86,7 +86,7 @@ class CaseState(BaseModel):
             super().__setattr__(name, value)
 
     def has_event(self, event_id: str) -> bool:
-        return any(document["event_id"] == event_id for document in self.history)
+        return event_id in [document["event_id"] for document in self.history]
 
     @property
     def clock(self) -> datetime | None:
