@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from supervisor.core import declarative
 from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
@@ -59,6 +59,17 @@ E = EventType
 _P = TypeVar("_P")
 #: A case's pending timers: (rule id, occurrence, due), see Engine._pending.
 Pending = tuple[tuple[str, str | None, datetime], ...]
+
+
+class _Timers(NamedTuple):
+    """A case's pending timers: as computed, sorted by due time (ties keep their order),
+    and the earliest due time."""
+
+    pending: Pending
+    by_due: Pending
+    earliest: datetime | None
+
+
 #: The key under which a case state remembers its pending timers (Engine._pending).
 _TIMERS = "_engine_pending_timers"
 _ENGINE_TOKENS = itertools.count(1)
@@ -291,7 +302,7 @@ class Engine:
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
         # the earliest of `timers(state)`: each pending timer has its own alert id
-        return min((due for _, _, due in self._pending(state)), default=None)
+        return self._pending(state).earliest
 
     # -- timers --------------------------------------------------------------------------
 
@@ -302,10 +313,10 @@ class Engine:
         data error) is left out, so the case's other rules still work."""
         return {
             _revision(alert_id(r, state.case_id, n), state.retracted): due
-            for r, n, due in self._pending(state)
+            for r, n, due in self._pending(state).pending
         }
 
-    def _pending(self, state: CaseState) -> Pending:
+    def _pending(self, state: CaseState) -> _Timers:
         """(rule id, occurrence, due) of each timer of the case not yet fired, in a fixed
         order (ties in `_fire_timers` keep it).
 
@@ -318,11 +329,13 @@ class Engine:
         fingerprint = self._timer_inputs(state)
         remembered = state.__dict__.get(_TIMERS)
         if remembered is not None and remembered[0] == fingerprint:
-            pending: Pending = remembered[1]
-            return pending
+            timers: _Timers = remembered[1]
+            return timers
         pending = self._compute_pending(state)
-        state.__dict__[_TIMERS] = (fingerprint, pending)
-        return pending
+        by_due = tuple(sorted(pending, key=lambda item: item[2]))  # stable: ties keep order
+        timers = _Timers(pending, by_due, by_due[0][2] if by_due else None)
+        state.__dict__[_TIMERS] = (fingerprint, timers)
+        return timers
 
     def _timer_inputs(self, state: CaseState) -> tuple[object, ...]:
         """Everything `_compute_pending` reads: this engine and those fields of the case."""
@@ -436,7 +449,10 @@ class Engine:
 
     def _fire_timers(self, state: CaseState, now: datetime, *, inclusive: bool) -> list[Alert]:
         alerts = []
-        for rule_id, occurrence, due in sorted(self._pending(state), key=lambda item: item[2]):
+        timers = self._pending(state)
+        if timers.earliest is None or timers.earliest > now:
+            return []  # nothing due: the usual case of an event
+        for rule_id, occurrence, due in timers.by_due:
             if due < now or (inclusive and due == now):
                 fields = self._timer_fields(state, rule_id, due)
                 alerts += self._raise(state, rule_id, due, fields, occurrence=occurrence)
