@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from supervisor.notify.metrics import NotifyMetrics
 from supervisor.web.metrics import WebMetrics
+from supervisor.worker.clock import jump_counter
 from supervisor.worker.metrics import WorkerMetrics, rejection_reason
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -23,6 +24,7 @@ UNBOUNDED = {"case_id", "alert_id", "event_id", "applicant", "token", "recipient
 
 def _worker(registry: CollectorRegistry) -> None:
     WorkerMetrics.create(registry)
+    jump_counter(registry)  # created by the worker's clock (supervisor/worker/clock.py)
 
 
 def _web(registry: CollectorRegistry) -> None:

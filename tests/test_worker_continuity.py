@@ -77,6 +77,7 @@ class Message:
     partition: int
     offset: int
     tp: object
+    timestamp: float = 0.0  # Unix seconds (Faust's message.timestamp)
 
 
 @dataclass
@@ -158,3 +159,25 @@ async def test_a_tick_waits_for_what_was_acknowledged_unhandled(
     assert seen.skipped([TP(EVENTS, 0), TP(EVENTS, 1)], lambda tp: committed.get(tp)) == [
         TP(EVENTS, 0)
     ]
+
+
+async def test_a_tick_sent_before_the_assignment_is_dropped(
+    broker: list[tuple[int, int]],
+) -> None:
+    """The worker that owned partition 0 sent a tick just before the rebalance: the new
+    owner drops it (its recovery indexed the case again) instead of firing the case
+    before it has read the case's last events."""
+    seen = Continuity(EVENTS)
+    seen.assigned([P0], at=1000.0)
+    stale, fresh = events_at("ticks", 0, 7, 8)
+    stale.message.timestamp, fresh.message.timestamp = 999.5, 1000.5
+    out = [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of([stale, fresh]),
+            bootstrap="b:9092",
+            ticks_topic="ticks",
+            committed=lambda tp: None,
+        )
+    ]
+    assert out == [8] and seen.stale_ticks == 1

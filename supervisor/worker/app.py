@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -42,7 +42,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.engine import Engine
-from supervisor.core.pipeline import Processed, process
+from supervisor.core.pipeline import FutureCheck, Processed, process
 from supervisor.core.runner import DueIndex
 from supervisor.core.silence import CenterWatch
 from supervisor.core.state import CaseState
@@ -51,6 +51,8 @@ from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
 from supervisor.worker import facts
 from supervisor.worker import ticks as tick_batches
+from supervisor.worker.clock import GuardedClock, jump_counter
+from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import GroupGate, TickGate, group_offsets
 from supervisor.worker.metrics import UNREGISTERED_CENTER, WorkerMetrics, rejection_reason
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
@@ -122,7 +124,10 @@ def create_app(
         engine = load_engine(settings.rules_dir, settings.timezone, CenterRegistry.load().name)
     registry = CollectorRegistry() if registry is None else registry
     metrics = WorkerMetrics.create(registry)
-    now = clock or wall_clock(settings.timezone)
+    # The deadline clock follows a jump of the wall clock only once it held (clock.py).
+    guard = GuardedClock(clock or wall_clock(settings.timezone), jumps=jump_counter(registry))
+    now: Clock = guard
+    future_tolerance = timedelta(seconds=settings.future_tolerance_seconds)
 
     app = faust.App(
         settings.app_id,
@@ -239,6 +244,19 @@ def create_app(
 
     app.on_partitions_revoked.connect(cast(Any, forget_revoked))  # (sender, revoked)
 
+    # Events skipped around a rebalance are read back in place, stale ticks dropped
+    # (continuity.py; tests/integration/test_scale_out.py).
+    continuity = Continuity(settings.topic_events)
+
+    def committed(tp: Any) -> int | None:
+        offsets: dict[Any, int] = getattr(app.consumer, "_committed_offset", {})  # Faust's
+        return offsets.get(tp)
+
+    async def keep_continuity(sender: Any, *args: Any, **kwargs: Any) -> None:
+        continuity.assigned(args[0] if args else kwargs.get("assigned", ()))
+
+    app.on_partitions_assigned.connect(cast(Any, keep_continuity))  # (sender, assigned)
+
     forward = center_watch.install(
         app,
         settings,
@@ -273,7 +291,13 @@ def create_app(
 
     @app.agent(source, name="cases")
     async def handle(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        checked = continuity.checked(
+            stream.events(),
+            bootstrap=settings.bootstrap_servers,
+            ticks_topic=ticks.get_topic_name(),
+            committed=committed,
+        )
+        async for event in checked:  # what skipped the agent read back, stale ticks dropped
             async with worker.busy:  # a reload waits for this message to be done
                 engine = worker.engine
                 message = event.message
@@ -306,7 +330,9 @@ def create_app(
                 try:
                     # No `now`: deadlines the event time already passed fire inside apply();
                     # those passed only by the wall clock wait for the timer and the settle time.
-                    result = process(engine, message.value or b"", load)
+                    # An event stamped too far ahead of the clock is refused (pipeline.py).
+                    future = FutureCheck(guard.latest(), future_tolerance)
+                    result = process(engine, message.value or b"", load, future)
                 except Exception as exc:  # a bug on one event must not stop the others
                     log.exception(
                         "engine failed on %s[%s]@%s",
@@ -382,6 +408,22 @@ def create_app(
                 "statutory holidays only, without make-up working days",
                 year,
             )
+
+    checks_sent: dict[Any, int | None] = {}
+
+    @app.timer(interval=settings.tick_seconds)
+    async def look_for_skipped() -> None:
+        """An events partition whose committed offset passed what the agent handled, with
+        no later message to show the gap, gets an empty tick (no case) on its ticks
+        partition: the agent reads the gap back before it (continuity.py)."""
+        try:
+            assignment = app.consumer.assignment()
+        except Exception:  # not started yet
+            return
+        for tp in continuity.skipped(assignment, committed):
+            if checks_sent.get(tp) != committed(tp):
+                checks_sent[tp] = committed(tp)
+                await ticks.send(key=b"", value=b"[]", partition=tp.partition)
 
     lagging: set[Any] = set()  # partitions with a consumer_lag series
 

@@ -21,6 +21,13 @@ producers the centers use; a real hole (records deleted by retention, transactio
 markers) simply reads back nothing. Re-delivered messages (an offset below the
 expected one) are handled as before: the engine ignores an event_id it already applied.
 
+Stale ticks: a tick sent before this worker's current assignment (by the worker that
+owned the partition before, or by this one in an earlier generation) is dropped: the
+recovery after the assignment indexed every owned case again, and this worker's own
+timer, gate and settle period judge them. Fired as it came, such a tick raised deadline
+alerts before the new owner had read the case's last events (then resolved them: the
+scale-out test saw it).
+
 Ticks of partition p fire deadlines of cases whose events are on events partition p,
 so before a tick is handled the same check runs against Faust's committed offset of
 events partition p: a commit beyond what the agent handled means messages were
@@ -31,6 +38,7 @@ judged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -63,13 +71,17 @@ class Continuity:
         self.topic = topic
         self._next: dict[Any, int] = {}  # TP -> next offset to handle
         self.read_back_total = 0  # offsets found missing (for the log and the tests)
+        self.stale_ticks = 0  # ticks dropped: sent before the current assignment
+        self._assigned_at: float | None = None
 
-    def assigned(self, tps: Iterable[Any]) -> None:
-        """A new assignment: a partition not kept from the previous one starts afresh
-        (another worker may have handled it meanwhile)."""
+    def assigned(self, tps: Iterable[Any], at: float | None = None) -> None:
+        """A new assignment (at `at`, Unix seconds; now by default): a partition not
+        kept from the previous one starts afresh (another worker may have handled it
+        meanwhile), and ticks sent before it are stale (see `checked`)."""
         keep = {tp for tp in tps if getattr(tp, "topic", None) == self.topic}
         for tp in [tp for tp in self._next if tp not in keep]:
             del self._next[tp]
+        self._assigned_at = time.time() if at is None else at
 
     def gap(self, tp: Any, offset: int, committed: int | None) -> tuple[int, int] | None:
         """The offsets [start, end) that never reached the agent before `offset`, if any.
@@ -122,7 +134,29 @@ class Continuity:
                 self.handled(tp, span[1] - 1)
             if message.topic == self.topic:
                 self.handled(message.tp, message.offset)
+            elif message.topic == ticks_topic and self._stale(message):
+                self.stale_ticks += 1
+                log.info(
+                    "%s[%d]@%d: a tick sent before this worker's partitions were assigned "
+                    "is dropped; its cases were indexed again at the recovery",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                continue  # acknowledged all the same, when the next event is asked for
             yield event
+
+    def _stale(self, message: Any) -> bool:
+        """A tick sent before the current assignment: by another worker that owned the
+        partition, perhaps before this one read the case's last events, or by this one
+        in an earlier generation. Either way the recovery that followed the assignment
+        indexed every owned case again, so this worker's own timer and gate (and the
+        settle period) judge its cases; firing the old tick could raise a deadline alert
+        before the events that prevent it are read."""
+        sent: float | None = getattr(message, "timestamp", None)
+        if not sent or self._assigned_at is None:
+            return False
+        return sent < self._assigned_at
 
     async def _read_span(
         self, bootstrap: str, tp: Any, span: tuple[int, int]

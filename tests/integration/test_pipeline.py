@@ -222,7 +222,7 @@ async def test_a_deadline_in_an_unconfirmed_year_is_flagged(worker: RunningWorke
     await produce(
         worker.bootstrap,
         worker.events,
-        [(case, accepted_doc(case, "2026-12-28T10:00:00+08:00", 5))],
+        [(case, accepted_doc(case, "2026-11-27T08:00:00+08:00", 30))],  # due in 2027
     )
 
     def flagged() -> bool:

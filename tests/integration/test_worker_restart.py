@@ -52,7 +52,7 @@ async def test_state_survives_a_restart_without_local_files(
     shutil.rmtree(tmp_path / "data")  # the RocksDB files: only the changelog remains
     second = event_doc(
         "supplement_requested",
-        "2026-11-28T09:00:00+08:00",
+        "2026-11-27T08:50:00+08:00",
         case_id=case,
         center_id="451228",
         missing_materials=["结婚证"],
@@ -66,4 +66,4 @@ async def test_state_survives_a_restart_without_local_files(
         )
     mine = [a for a in alerts_of(records) if a["case_id"] == case]
     assert [a["alert_id"] for a in mine] == [f"supplement.repeated:{case}"]
-    assert mine[0]["raised_at"] == "2026-11-28T09:00:00+08:00"
+    assert mine[0]["raised_at"] == "2026-11-27T08:50:00+08:00"
