@@ -233,14 +233,6 @@ def main() -> None:
             f"x{ratio:.1f} the baseline's p99, "
             f"p50 x{full['latency']['p50'] / base['latency']['p50']:.1f} the baseline's p50"
         )
-        web_metrics = (
-            c.fetch_text(
-                f"http://127.0.0.1:{settings.web_port}/metrics",
-                {"Authorization": f"Bearer {token}"},
-            )
-            if False
-            else ""
-        )
         path = c.save(
             "e2e_latency",
             {
@@ -249,7 +241,6 @@ def main() -> None:
                 "count": count,
                 "baseline": base,
                 "full": full,
-                "web_metrics": web_metrics,
             },
         )
         print(f"figures saved in {path}")

@@ -30,6 +30,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -160,6 +161,7 @@ async def scenario(
     args: argparse.Namespace, server: str, run: str, port: int, token: str, topic: str
 ) -> dict[str, Any]:
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     path = f"/ws/alerts?token={token}"
     url = f"ws://127.0.0.1:{port}{path}"
@@ -187,20 +189,35 @@ async def scenario(
     await asyncio.sleep(1)
     result["phase1"] = phase_figures(measured, drains, 1, count, rate)
 
-    slow = await connect(url, max_queue=1, ping_interval=None)
-    await slow.recv()  # the snapshot; then it never reads again
+    # The slow wall: a small receive buffer (the kernel would otherwise hold megabytes
+    # for it), reads its snapshot, then never reads again.
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.slow_rcvbuf)
+    raw.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
+    slow = await connect(url, sock=raw, max_queue=1, ping_interval=None)
+    await slow.recv()
     slow_opened = time.time()
     rate = await burst(server, topic, run, 2, args.rate, count, sent)
     await settle(2)
     await asyncio.sleep(1)
     result["phase2"] = phase_figures(measured, drains, 2, count, rate)
-    # what became of the slow one: read what is left; a closed socket ends with its code
+    # what became of the slow one: it reads now what reached it, then its close frame
+    received = 0
+
+    async def drain_slow() -> None:
+        nonlocal received
+        with contextlib.suppress(ConnectionClosed):
+            async for _message in slow:
+                received += 1
+
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(slow.wait_closed(), 5)
+        await asyncio.wait_for(drain_slow(), 15)
     result["slow_client"] = {
         "close_code": slow.close_code,
         "close_reason": slow.close_reason,
-        "open_seconds": time.time() - slow_opened,
+        "messages_received_after_snapshot": received,
+        "seconds_open": time.time() - slow_opened,
     }
     await slow.close()
     for client in measured:
@@ -232,6 +249,7 @@ def main() -> None:
     parser.add_argument("--measured", type=int, default=20)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--slow-rcvbuf", type=int, default=4096, help="the slow client's SO_RCVBUF")
     args = parser.parse_args()
 
     server = c.bootstrap()
