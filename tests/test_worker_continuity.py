@@ -36,7 +36,13 @@ def test_a_skipped_message_is_a_gap_to_read_back() -> None:
     for offset in (235, 236, 237):
         seen.handled(P0, offset)
     assert seen.gap(P0, 240, 238) == (238, 240)  # 238 and 239 never reached the agent
-    assert seen.gap(P1, 7, None) is None  # another partition, nothing known
+    assert seen.gap(P1, 7, 7) is None  # another partition: from its committed offset
+
+
+def test_a_partition_never_committed_starts_at_its_beginning() -> None:
+    seen = Continuity(EVENTS)
+    assert seen.gap(P1, 8, None) == (0, 8)  # its first eight events skipped the agent
+    assert seen.gap(P0, 0, None) is None
 
 
 def test_a_partition_taken_over_starts_at_its_committed_offset() -> None:

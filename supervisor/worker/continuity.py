@@ -13,7 +13,9 @@ a bad rating never applied, so a missing `evaluation.negative`), in about one ru
 
 How: per events partition the worker keeps the next offset it expects: the one after
 the last it handled, or, for a partition it did not own in the previous generation,
-the committed offset it resumed from. A message beyond it means the messages in between
+the committed offset it resumed from (the partition's start when nothing was committed:
+a worker once skipped a partition's first eight events). A message beyond it means the
+messages in between
 never reached the agent: they are read from the broker with a plain consumer (no group,
 nothing committed) and handled first, in order, so each case still sees its events in
 order; then the message itself. Offsets of a partition are contiguous for the
@@ -85,9 +87,12 @@ class Continuity:
 
     def gap(self, tp: Any, offset: int, committed: int | None) -> tuple[int, int] | None:
         """The offsets [start, end) that never reached the agent before `offset`, if any.
-        `committed`: Faust's committed offset of `tp` (where reading resumed)."""
-        expected = self._next.get(tp, committed)
-        if expected is None or offset <= expected:
+        `committed`: Faust's committed offset of `tp` (where reading resumed); None when
+        nothing was committed (or 0): reading began at the start of the partition (the
+        consumer resets to the earliest offset), so the gap starts there (a read from 0
+        begins at the partition's first record)."""
+        expected = self._next.get(tp, committed or 0)
+        if offset <= expected:
             return None
         return expected, offset
 
