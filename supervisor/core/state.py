@@ -120,36 +120,47 @@ class CaseState(BaseModel):
         """The state as stored (the worker's table, its changelog). The history is written
         compactly: each event document without what the state already says (its
         `schema_version` "1", the case's `case_id` and `center_id`), which `from_json`
-        puts back; the history is most of a stored state."""
-        data = self.model_dump(mode="json", exclude_defaults=True)
-        history = data.get("history")
-        if history:
-            implied = self._implied()
-            data["history"] = [
-                {key: value for key, value in document.items() if implied.get(key) != value}
-                for document in history
-            ]
+        puts back; the history is most of a stored state.
+
+        History documents are JSON already (decoded events, or models dumped as JSON), so
+        they are copied, not serialised again; nothing changes one once it is kept."""
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude={"history"})
+        if self.history:
+            data["history"] = [self._compact(document) for document in self.history]
         return data
+
+    def _compact(self, document: dict[str, Any]) -> dict[str, Any]:
+        compact = document.copy()
+        if compact.get("schema_version") == _SCHEMA_VERSION:
+            del compact["schema_version"]
+        if compact.get("case_id") == self.case_id:
+            del compact["case_id"]
+        if compact.get("center_id") == self.center_id:
+            del compact["center_id"]
+        return compact
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseState:
         """A state from `to_json` (also as earlier versions wrote it, in full)."""
         history = data.get("history")
-        if history:
-            implied = {
-                "schema_version": _SCHEMA_VERSION,
-                "case_id": data.get("case_id"),
-                "center_id": data.get("center_id"),
-            }
-            data = {**data, "history": [{**implied, **document} for document in history]}
-        return cls.model_validate(data)
-
-    def _implied(self) -> dict[str, str]:
-        return {
+        if not history or not isinstance(history, list):
+            return cls.model_validate(data)
+        implied = {
             "schema_version": _SCHEMA_VERSION,
-            "case_id": self.case_id,
-            "center_id": self.center_id,
+            "case_id": data.get("case_id"),
+            "center_id": data.get("center_id"),
         }
+        documents = [
+            {**implied, **document} if isinstance(document, dict) else document
+            for document in history
+        ]
+        if not all(isinstance(document, dict) for document in documents):
+            return cls.model_validate({**data, "history": documents})  # refused as it was
+        # What validating `list[dict[str, Any]]` gives (new lists and dicts, the same
+        # values), without pydantic walking every document again.
+        state = cls.model_validate({**data, "history": []})
+        state.__dict__["history"] = documents
+        return state
 
 
 _HISTORY = frozenset({"history"})
