@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from supervisor.notify.plan import Kind
+
+#: The delivery channels (routing.yaml `channels`).
+CHANNELS = ("webhook", "email")
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class NotifyMetrics:
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotifyMetrics:
         p = "supervisor_notify_"
-        return cls(
+        made = cls(
             sent=Counter(
                 f"{p}notifications_sent", "Notifications delivered", ["channel"], registry=registry
             ),
@@ -61,3 +67,11 @@ class NotifyMetrics:
                 f"{p}replays", "Dead letters put back in the outbox by ops", registry=registry
             ),
         )
+        # Every series exported at 0 from the start: increase() and rate() cannot see the
+        # first increment of a series that appears with it (a channel's first dead letter).
+        for counter in (made.sent, made.retried, made.failed, made.dead_letters):
+            for channel in CHANNELS:
+                counter.labels(channel)
+        for kind in get_args(Kind):
+            made.suppressed.labels(kind)
+        return made

@@ -1,7 +1,7 @@
 """The worker's Prometheus metrics, created against an injected registry.
 
 Served by the worker's own web port at /metrics (Prometheus scrapes the worker and the
-web service; see docker-compose.yml and dashboards/prometheus.yml).
+web service; see docker-compose.yml and dashboards/prometheus/prometheus.yml).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from supervisor.core.events import EventType
 
 # Event time to publication spans seconds (live) to days (a township's batch upload).
 LATENCY_BUCKETS = (
@@ -82,11 +84,14 @@ class WorkerMetrics:
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
         return cls(
-            events_consumed=Counter(
-                "supervisor_worker_events_consumed",
-                "Valid case events consumed, by type.",
-                ["type"],
-                registry=registry,
+            events_consumed=_with_labels(
+                Counter(
+                    "supervisor_worker_events_consumed",
+                    "Valid case events consumed, by type.",
+                    ["type"],
+                    registry=registry,
+                ),
+                *(kind.value for kind in EventType),
             ),
             events_rejected=_with_labels(
                 Counter(
