@@ -186,3 +186,16 @@ async def test_empty_or_expired_partitions_are_not_a_backlog_and_failures_wait()
     consumer.ends[E0] = 3
     waiting = GroupGate(TickGate("events"), "events", unreachable)
     assert await waiting.behind(consumer)  # unknown progress: silence is not proven
+
+
+async def test_the_lag_is_unknown_rather_than_zero_when_the_broker_does_not_answer() -> None:
+    consumer = FakeConsumer({E0: 10, E1: 4}, committed={E1: 4})
+    gate = TickGate("events")
+    gate.handled(E0, 5)
+    assert await gate.lag(consumer) == {E0: 4, E1: 0}
+
+    async def down(*tps: TP) -> dict[TP, int]:
+        raise ConnectionError("broker down")
+
+    consumer.highwaters = down  # type: ignore[method-assign]
+    assert await gate.lag(consumer) is None  # the metric keeps its last figures

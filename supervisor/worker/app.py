@@ -342,7 +342,8 @@ def create_app(
                     )
                     result = Processed(None, None, rejected=mask_text(f"engine error: {exc!r}"))
                 if result.rejected is not None:
-                    metrics.events_rejected.labels(rejection_reason(result.rejected)).inc()
+                    kind = "future" if result.rejected_future else rejection_reason(result.rejected)
+                    metrics.events_rejected.labels(kind).inc()
                     log.warning(
                         "dead letter %s[%s]@%s: %s",
                         message.topic,
@@ -431,6 +432,8 @@ def create_app(
     async def export_lag() -> None:
         """The consumer lag per owned partition, for the metrics (one ListOffsets call)."""
         lag = await gate.lag(offsets)
+        if lag is None:
+            return  # the broker does not answer: the last figures stand
         for tp in lagging.difference(lag):
             metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         for tp, behind in lag.items():
@@ -447,14 +450,23 @@ def create_app(
         and ticks go on meanwhile. Each case is read as it stands when its turn comes (an
         event handled meanwhile has scheduled it already, to the same instant); a case
         not indexed yet fires its deadline when it is, late rather than wrong."""
-        count = 0
+        count = failed = 0
         for n, key in enumerate(list(cases.keys()), start=1):  # keys first: it may grow
             data = cases.get(key)
             if data is not None:
-                index.schedule(str(key), worker.engine.next_due(CaseState.from_json(data)))
-                count += 1
+                try:
+                    due = worker.engine.next_due(CaseState.from_json(data))
+                except Exception:  # one unreadable case must not leave the others unarmed
+                    failed += 1
+                    if failed <= 3:
+                        log.exception("cannot index the deadlines of case %s; skipped", key)
+                else:
+                    index.schedule(str(key), due)
+                    count += 1
             if n % REINDEX_CHUNK == 0:
                 await asyncio.sleep(0)
+        if failed:
+            log.error("%d cases could not be indexed: their deadlines wait for an event", failed)
         return count
 
     worker.reindex = reindex
@@ -462,7 +474,13 @@ def create_app(
 
     async def index_recovered() -> None:
         began = time.monotonic()
-        count = await reindex()
+        try:
+            count = await reindex()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # logged, not lost in an unawaited task
+            log.exception("indexing the recovered cases failed; the next rebalance retries")
+            return
         log.info(
             "table recovered: %d cases indexed in %.1f s, %d with a pending deadline",
             count,

@@ -69,12 +69,14 @@ class TickGate:
         ends = await self._ends(consumer)
         return ends is None or not self._reached(ends, consumer)
 
-    async def lag(self, consumer: Any) -> dict[Any, int]:
+    async def lag(self, consumer: Any) -> dict[Any, int] | None:
         """Messages not yet handled per owned events partition: the end offsets, fresh
-        from the broker, minus what the agent handled (or where reading resumed)."""
+        from the broker, minus what the agent handled (or where reading resumed); None
+        when the broker does not answer (the last figures stand: a broker outage is not
+        a worker that owns nothing)."""
         ends = await self._ends(consumer)
         if ends is None:
-            return {}
+            return None
         committed_offsets = getattr(consumer, "_committed_offset", {})
         return {
             tp: max(
@@ -183,8 +185,13 @@ def group_offsets(bootstrap: str, group: str, topic: str) -> CommittedOffsets:
     async def read() -> dict[int, int]:
         nonlocal admin
         if admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{group}-gate")
-            await admin.start()
+            client = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{group}-gate")
+            try:
+                await client.start()
+            except Exception:
+                await client.close()  # a broker blip at start: a fresh client next time
+                raise
+            admin = client
         offsets = await admin.list_consumer_group_offsets(group)
         return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 

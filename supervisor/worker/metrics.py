@@ -48,13 +48,14 @@ UNREGISTERED_CENTER = "other"
 
 def rejection_reason(reason: str) -> str:
     """The label of a dead-letter reason: `malformed` (not UTF-8, not JSON, not an object),
-    `future` (occurred_at ahead of the worker's clock), `engine_error` (a bug: the event
-    is valid), else `invalid` (JSON that breaks the event schema)."""
+    `future` (occurred_at ahead of the worker's clock: the worker knows it from the
+    pipeline's flag; this reads the reason it writes), `engine_error` (a bug: the event is
+    valid), else `invalid` (JSON that breaks the event schema)."""
     if reason.startswith(("not UTF-8", "not JSON", "number ", "an event must be")):
         return "malformed"
     if reason.startswith("engine error"):
         return "engine_error"
-    if "future" in reason:
+    if reason.startswith("from the future"):
         return "future"
     return "invalid"
 
