@@ -88,17 +88,44 @@ class Drain:
         self.task = asyncio.create_task(self._read(reader, writer))
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = b""
         try:
             while True:
                 chunk = await reader.read(262144)
                 if not chunk:
                     break
                 self.bytes += len(chunk)
+                buffer = self._frames(buffer + chunk, writer)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self.closed_at = time.time()
             writer.close()
+
+    @staticmethod
+    def _frames(data: bytes, writer: asyncio.StreamWriter) -> bytes:
+        """Skip whole frames; answer pings (the server closes a socket that does not
+        answer its keepalive pings within ~40 s). Returns the incomplete tail."""
+        at = 0
+        while len(data) - at >= 2:
+            opcode, length, start = data[at] & 0x0F, data[at + 1] & 0x7F, at + 2
+            if length == 126:
+                if len(data) - at < 4:
+                    break
+                length, start = int.from_bytes(data[at + 2 : at + 4], "big"), at + 4
+            elif length == 127:
+                if len(data) - at < 10:
+                    break
+                length, start = int.from_bytes(data[at + 2 : at + 10], "big"), at + 10
+            if len(data) < start + length:
+                break
+            if opcode == 0x9:  # ping: a masked pong with the same payload
+                payload = data[start : start + length]
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+            at = start + length
+        return data[at:]
 
 
 class Measured:
