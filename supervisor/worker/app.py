@@ -62,6 +62,8 @@ log = logging.getLogger("supervisor.worker")
 Clock = Callable[[], datetime]
 #: Cases indexed between two yields to the event loop after a recovery (a few ms each).
 REINDEX_CHUNK = 500
+#: When the engine failed to advance a case, it is tried again this much later.
+RETRY_ADVANCE = timedelta(minutes=1)
 #: How often the consumer lag is measured (a broker round trip; Prometheus scrapes at 15 s).
 LAG_SECONDS = 5.0
 
@@ -309,6 +311,13 @@ def create_app(
                     # alerts acknowledged together, then their states written.
                     fired = []
                     for key in tick_batches.decode(message.key, message.value):
+                        # Only the ticks this worker released itself fire: its own timer,
+                        # gate and settle period judged them. A tick of a worker that lost
+                        # the partition (or of this one before a restart) is a hint it
+                        # ignores: the recovery indexed every case it owns.
+                        if key not in released:
+                            continue
+                        released.discard(key)
                         state = load(key)
                         if state is None:
                             continue
@@ -316,6 +325,7 @@ def create_app(
                             outcome = engine.advance(state, current)
                         except Exception:  # a bug must not stop every other case
                             log.exception("engine failed to advance case %s; will retry", key)
+                            index.schedule(key, current + RETRY_ADVANCE)
                             continue
                         if outcome.alerts:
                             fired.append(outcome)
@@ -380,6 +390,10 @@ def create_app(
                 if message.timestamp:
                     metrics.processing.observe(max(0.0, time.time() - message.timestamp))
 
+    #: cases whose tick this worker sent and has not received yet (bounded by one tick's
+    #: due cases; a rebalance may leave a few, which the next tick of the case clears)
+    released: set[str] = set()
+
     @app.timer(interval=settings.tick_seconds)
     async def fire_due_deadlines() -> None:
         """Ask the owner of each case whose deadline fell due to fire it (as a tick), once
@@ -394,6 +408,7 @@ def create_app(
             touched.pop(case_id, None)
             due.append(case_id)
         # one tick message per partition and batch of cases (worker/ticks.py)
+        released.update(due)
         for partition, case_ids in tick_batches.batches(due, settings.partitions):
             key, value = tick_batches.encode(case_ids)
             await ticks.send(key=key, value=value, partition=partition)
