@@ -1652,6 +1652,16 @@
       return;
     }
     if (!message || typeof message !== "object") return;
+    if (message.type === "batch" && Array.isArray(message.messages)) {
+      // Several messages in one frame (?batch=1): what queued up while the last went out.
+      for (const one of message.messages) onParsed(one);
+      return;
+    }
+    onParsed(message);
+  }
+
+  function onParsed(message) {
+    if (!message || typeof message !== "object") return;
     const seq = Number.isInteger(message.seq) ? message.seq : null;
     if (message.type === "snapshot" && Array.isArray(message.alerts)) {
       replaceAll(feedAll, message.alerts);
@@ -1683,7 +1693,7 @@
     reconnectTimer = null;
     if (refused) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const query = new URLSearchParams({ token });
+    const query = new URLSearchParams({ token, batch: "1" });
     if (lastSeq !== null) query.set("after", String(lastSeq));
     const ws = new WebSocket(`${scheme}//${location.host}${basePath()}ws/alerts?${query}`);
     socket = ws;

@@ -17,6 +17,8 @@ ever sees the centers of their scope (their center and those below it):
 - `WS /ws/alerts?after=SEQ`: `{"type": "snapshot", "seq", "alerts"}` on connect, or,
   when the client says the last position it has, exactly the messages it missed; then
   `{"type": "alert"|"change", "seq", "alert"}` live (see hub.py for slow clients).
+  With `batch=1` (the wall asks for it), messages that queued up while the previous
+  frame was being sent come as one frame `{"type": "batch", "messages": [...]}`.
 - `POST /api/silences`, `GET /api/silences[?state=]`, `GET /api/silences/{id}` (with
   its audit trail), `POST /api/silences/{id}/lift`: silences of notifications
   (inspectors only; supervisor/notify/silences.py), written to the journal as `silence`
@@ -89,6 +91,8 @@ HEADLINE_CATCH_UP: Final = 5.0
 #: Seconds between two looks at an open socket's token (revoked: closed with 4401).
 TOKEN_RECHECK_SECONDS: Final = 5.0
 REVOKED: Final = "token revoked"
+#: Messages in one batch frame at most (`?batch=1`); a full client queue is 256.
+BATCH_MAX: Final = 256
 #: Alerts that still count on the wall: nobody has closed them yet.
 #: Silences are the inspectors' (issue 5 §4): directors and ops get 403. Module-level for
 #: the reason given at `security.Viewer`.
@@ -571,7 +575,12 @@ def create_app(
         try:
             for text in first:
                 await websocket.send_text(text)
-            ended = await _pump(websocket, subscription, lambda: store.verify(token) is not None)
+            ended = await _pump(
+                websocket,
+                subscription,
+                lambda: store.verify(token) is not None,
+                batch=websocket.query_params.get("batch") == "1",
+            )
             if ended is not None and ended.reason == REVOKED:
                 with suppress(RuntimeError, WebSocketDisconnect):
                     await websocket.close(code=CLOSE_UNAUTHORIZED, reason=REVOKED)
@@ -610,7 +619,10 @@ def _position(raw: str | None) -> int | None:
 
 
 async def _pump(
-    websocket: WebSocket, subscription: Subscription, still_valid: Callable[[], bool]
+    websocket: WebSocket,
+    subscription: Subscription,
+    still_valid: Callable[[], bool],
+    batch: bool = False,
 ) -> SubscriptionEnded | None:
     """Send the subscription's messages until the client leaves (None) or it ends.
 
@@ -631,7 +643,7 @@ async def _pump(
         async def send() -> None:
             nonlocal ended
             try:
-                await _send_all(websocket, subscription)
+                await _send_all(websocket, subscription, batch)
             except SubscriptionEnded as exc:
                 ended = exc
             except WebSocketDisconnect:
@@ -651,9 +663,16 @@ async def _pump(
     return ended
 
 
-async def _send_all(websocket: WebSocket, subscription: Subscription) -> None:
-    while True:
-        await websocket.send_text(await subscription.get())
+async def _send_all(websocket: WebSocket, subscription: Subscription, batch: bool) -> None:
+    if not batch:
+        while True:
+            await websocket.send_text(await subscription.get())
+    while True:  # what queued up while the last frame went out, in one frame
+        texts = await subscription.get_many(BATCH_MAX)
+        if len(texts) == 1:
+            await websocket.send_text(texts[0])
+        else:  # the messages are JSON already: joined, not parsed and encoded again
+            await websocket.send_text('{"type":"batch","messages":[' + ",".join(texts) + "]}")
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:

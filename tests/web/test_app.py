@@ -329,6 +329,23 @@ def test_websocket_snapshot_live_and_changes(
         assert change["alert"]["last_change"]["by"]["name"] == "王监察"
 
 
+def test_a_batch_client_gets_every_message_once_in_order_singly_or_in_batch_frames(
+    client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
+) -> None:
+    with client.websocket_connect(ws_url(tokens["inspector"]) + "&batch=1") as socket:
+        assert socket.receive_json()["type"] == "snapshot"
+        publish(*(make_alert(n) for n in range(1, 31)))  # faster than one frame each
+        seen: list[int] = []
+        frames = []
+        while len(seen) < 30:
+            frame = socket.receive_json()
+            frames.append(frame["type"])
+            messages = frame["messages"] if frame["type"] == "batch" else [frame]
+            seen.extend(m["seq"] for m in messages if m["type"] == "alert")
+    assert seen == list(range(30))
+    assert set(frames) <= {"alert", "batch"}
+
+
 def test_a_client_that_says_its_position_gets_exactly_what_it_missed(
     client: TestClient, publish: Callable[..., None], tokens: dict[str, str]
 ) -> None:

@@ -203,6 +203,21 @@ async def test_a_slow_subscriber_is_ended_without_blocking_the_others() -> None:
     assert ended.value.overflowed
 
 
+async def test_get_many_takes_what_queued_up_in_order_and_stops_at_the_end() -> None:
+    hub = AlertHub(5, client_queue=10)
+    subscription = hub.subscribe()
+    for n in range(4):
+        hub.publish(make_alert(n))
+    first = await subscription.get_many(3)
+    assert [json.loads(t)["seq"] for t in first] == [0, 1, 2]  # at most the limit
+    assert [json.loads(t)["seq"] for t in await subscription.get_many(3)] == [3]
+    waiting = asyncio.create_task(subscription.get_many(3))
+    await asyncio.sleep(0)
+    hub.close()  # wakes a batch waiting for its first message, as get() is woken
+    with pytest.raises(SubscriptionEnded):
+        await waiting
+
+
 async def test_close_wakes_a_waiting_subscriber() -> None:
     hub = AlertHub(5)
     subscription = hub.subscribe()
