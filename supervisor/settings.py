@@ -41,7 +41,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_RULES_DIR": ("rules_dir", str(PROJECT_ROOT / "rules")),
     "SUPERVISOR_RULES_RELOAD_SECONDS": ("rules_reload_seconds", "2.0"),
     "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
-    "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "1.0"),
+    "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "0.25"),
     "SUPERVISOR_SETTLE_SECONDS": ("settle_seconds", "5.0"),
     # An event whose occurred_at is further ahead of the worker's clock is refused (DLQ).
     "SUPERVISOR_FUTURE_TOLERANCE_SECONDS": ("future_tolerance_seconds", "300"),

@@ -122,7 +122,8 @@ def install(
             await publish_resolved(outcome.resolved)
             keep(outcome.state)
 
-    @app.timer(interval=settings.tick_seconds, on_leader=True)
+    # Silence is measured in hours: a tick a second at most, whatever the deadline tick.
+    @app.timer(interval=max(settings.tick_seconds, 1.0), on_leader=True)
     async def tick_centers() -> None:
         if await behind():  # events wait unread (after downtime): silence is not proven
             return
