@@ -152,10 +152,12 @@ class Measured:
             async for raw in self.socket:
                 at = time.time()
                 message = json.loads(raw)
-                if message.get("type") == "alert":
-                    alert_id = message["alert"]["alert_id"]
-                    phase = int(alert_id.split(":", 1)[1][-7])
-                    self.latencies[phase].append(at - self.sent[alert_id])
+                batch = message["messages"] if message.get("type") == "batch" else [message]
+                for one in batch:
+                    if one.get("type") == "alert":
+                        alert_id = one["alert"]["alert_id"]
+                        phase = int(alert_id.split(":", 1)[1][-7])
+                        self.latencies[phase].append(at - self.sent[alert_id])
         except ConnectionClosed:
             pass
         self.close_code = self.socket.close_code
@@ -190,7 +192,7 @@ async def scenario(
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    path = f"/ws/alerts?token={token}"
+    path = f"/ws/alerts?token={token}" + ("&batch=1" if args.batch else "")
     url = f"ws://127.0.0.1:{port}{path}"
     sent: dict[str, float] = {}
     measured = [Measured(sent) for _ in range(args.measured)]
@@ -276,6 +278,9 @@ def main() -> None:
     parser.add_argument("--measured", type=int, default=20)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--batch", action="store_true", help="ask for batch frames (?batch=1, as the wall does)"
+    )
     parser.add_argument("--slow-rcvbuf", type=int, default=4096, help="the slow client's SO_RCVBUF")
     args = parser.parse_args()
 
