@@ -125,7 +125,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=60, help="seconds the deadlines span")
     parser.add_argument("--lead", type=int, default=30, help="seconds from release to storm")
-    parser.add_argument("--tick", type=float, default=1.0, help="SUPERVISOR_TICK_SECONDS")
+    parser.add_argument(
+        "--tick", type=float, default=None, help="SUPERVISOR_TICK_SECONDS (default: the setting's)"
+    )
     args = parser.parse_args()
 
     server = c.bootstrap()
@@ -136,9 +138,11 @@ def main() -> None:
         run,
         home,
         SUPERVISOR_RULES_DIR=str(rules_without_warning(home)),
-        SUPERVISOR_TICK_SECONDS=str(args.tick),
     )
+    if args.tick is not None:
+        env["SUPERVISOR_TICK_SECONDS"] = str(args.tick)
     settings: Settings = c.create_topics(env)
+    args.tick = settings.tick_seconds
     start = STORM - timedelta(seconds=args.lead)
     messages: list[tuple[bytes, bytes]] = []
     baseline_case = f"{CENTER}-2026-B{run[:6]}"
