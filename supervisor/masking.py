@@ -40,9 +40,12 @@ _ID_NUMBER: Final = re.compile(
     r"(?![0-9Xx])"
 )
 #: A mainland mobile number, optionally with +86/86 in front and - or space after the
-#: third and seventh digit. Not inside a longer run of digits.
+#: third and seventh digit. Not inside a longer run of digits. A separator after the
+#: seventh digit needs one after the third: seven digits, a space and four more are a
+#: case id's sequence number followed by a year (451228-2026-1471234 2026), not a phone.
 _MOBILE: Final = re.compile(
-    r"(?<![0-9])(?P<country>\+?86[ -]?)?(?P<number>1[3-9][0-9](?:[ -]?[0-9]{4}){2})(?![0-9])"
+    r"(?<![0-9])(?P<country>\+?86[ -]?)?"
+    r"(?P<number>1[3-9][0-9](?:[ -]?[0-9]{8}|[ -][0-9]{4}[ -]?[0-9]{4}))(?![0-9])"
 )
 
 

@@ -78,6 +78,8 @@ def test_free_text() -> None:
         "123456789012345678",  # no plausible birth date
         "12800001111",  # no mobile prefix 12
         "138****1111 and 4527**********1234",  # already masked
+        # a case id's sequence number and the year after it, as in the worker's log lines
+        "alert red supplement.repeated:451228-2026-1471234 2026-11-27T09:00:00+08:00",
     ],
 )
 def test_what_is_not_personal_data_stays(text: str) -> None:
