@@ -108,13 +108,14 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
     async def read_back(
         bootstrap: str, tp: TP, start: int, end: int, timeout: float = 30.0
-    ) -> list[Record]:
+    ) -> tuple[list[Record], int]:
         calls.append((start, end))
-        return [
+        records = [
             Record(EVENTS, tp.partition, o, b"k", f"v{o}".encode(), 0.0, tp)
             for o in range(start, end)
             if o != 240
         ]
+        return records, min(end, 1000)
 
     monkeypatch.setattr(continuity, "read_back", read_back)
     return calls
@@ -132,7 +133,7 @@ async def test_the_stream_gets_what_skipped_it_back_in_place(
         )
     ]
     assert out == [235, 236, 237, 238, 239, 241, 242]  # 240: a hole, nothing there
-    assert broker == [(238, 241), (240, 241)]  # the hole is asked for once more, then left
+    assert broker == [(238, 241)]  # one read: the consumer's position passes the hole
     assert seen.read_back_total == 3
 
 
@@ -187,3 +188,36 @@ async def test_a_tick_sent_before_the_assignment_is_dropped(
         )
     ]
     assert out == [8] and seen.stale_ticks == 1
+
+
+async def test_a_read_back_the_broker_does_not_deliver_is_tried_again_never_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broker away during a read-back (a restart, a leader election): the span is read
+    again until it comes; nothing after it is handled as if the gap were filled."""
+    attempts: list[int] = []
+
+    async def read_back(
+        bootstrap: str, tp: TP, start: int, end: int, timeout: float = 30.0
+    ) -> tuple[list[Record], int]:
+        attempts.append(start)
+        if len(attempts) < 3:
+            raise TimeoutError("no record for 30 s")
+        records = [Record(EVENTS, tp.partition, o, b"k", b"v", 0.0, tp) for o in range(start, end)]
+        return records, end
+
+    async def no_wait(delay: float) -> None:
+        return None
+
+    monkeypatch.setattr(continuity, "read_back", read_back)
+    monkeypatch.setattr(continuity.asyncio, "sleep", no_wait)
+    seen = Continuity(EVENTS)
+    stream = events_at(EVENTS, 0, 10, 13)  # 11-12 skipped
+    out = [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of(stream), bootstrap="b:9092", ticks_topic="ticks", committed=lambda tp: 10
+        )
+    ]
+    assert out == [10, 11, 12, 13]
+    assert attempts == [11, 11, 11]

@@ -39,6 +39,7 @@ judged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -50,6 +51,8 @@ log = logging.getLogger("supervisor.worker.continuity")
 #: Messages read back at once (a gap is a handful around a rebalance; a larger one is
 #: read back in rounds of this many).
 MAX_READ_BACK = 2000
+#: The longest wait between two attempts to read back a span the broker did not deliver.
+READ_BACK_RETRY_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -176,13 +179,34 @@ class Continuity:
             end - 1,
         )
         self.read_back_total += end - start
+        failures = 0
         while start < end:
-            records = await read_back(bootstrap, tp, start, min(end, start + MAX_READ_BACK))
+            try:
+                records, reached = await read_back(
+                    bootstrap, tp, start, min(end, start + MAX_READ_BACK)
+                )
+            except Exception as exc:  # the broker or the partition's leader is away
+                failures += 1
+                delay = min(READ_BACK_RETRY_MAX, 2.0**failures)
+                log.warning(
+                    "%s[%d]: reading back offsets from %d failed (%s); trying again in "
+                    "%.0f s: nothing after them is handled meanwhile",
+                    tp.topic,
+                    tp.partition,
+                    start,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
             for record in records:
                 yield record
-            if not records:
-                return  # nothing there (deleted by retention, or transaction markers)
-            start = records[-1].offset + 1
+            if not records and reached <= start:
+                return  # the partition ends before the span: nothing to read back
+            # `reached` is past what retention deleted and past transaction markers, and
+            # never past a record not read
+            start = max(reached, records[-1].offset + 1) if records else reached
 
     def skipped(
         self, assignment: Iterable[Any], committed: Callable[[Any], int | None]
@@ -206,10 +230,13 @@ class ReadBack:
 
 async def read_back(
     bootstrap: str, tp: Any, start: int, end: int, timeout: float = 30.0
-) -> list[Record]:
+) -> tuple[list[Record], int]:
     """The records of partition `tp` with offsets in [start, end), straight from the
-    broker (a plain consumer: no group, nothing committed). Stops early at the end of
-    the partition or after `timeout` seconds without a record."""
+    broker (a plain consumer: no group, nothing committed), and the offset reached:
+    `end`, or the partition's end if it is shorter. Offsets retention deleted and
+    transaction markers hold no record and are passed. Raises (TimeoutError, a Kafka
+    error) when the broker does not deliver for `timeout` seconds: the caller must not
+    take the span as read."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -223,15 +250,21 @@ async def read_back(
     records: list[Record] = []
     try:
         consumer.assign([partition])
+        stop = min(end, (await consumer.end_offsets([partition]))[partition])
         consumer.seek(partition, start)
         position = start
-        while position < end:
-            batch = await consumer.getmany(partition, timeout_ms=int(timeout * 1000))
+        quiet_since = time.monotonic()
+        while position < stop:
+            batch = await consumer.getmany(partition, timeout_ms=1000)
             got = batch.get(partition, [])
-            if not got:
-                break
+            moved = await consumer.position(partition)  # also past markers, deleted data
+            if got or moved > position:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > timeout:
+                raise TimeoutError(f"no record from offset {position} for {timeout:.0f} s")
+            position = max(position, moved)
             for record in got:
-                position = record.offset + 1
+                position = max(position, record.offset + 1)
                 if start <= record.offset < end:
                     records.append(
                         Record(
@@ -246,4 +279,4 @@ async def read_back(
                     )
     finally:
         await consumer.stop()
-    return records
+    return records, max(position, stop)
