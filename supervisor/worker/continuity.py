@@ -279,4 +279,4 @@ async def read_back(
                     )
     finally:
         await consumer.stop()
-    return records, max(position, stop)
+    return records, min(max(position, stop), end)  # a fetch may run past `end`: not read
