@@ -142,6 +142,24 @@ def test_a_backward_jump_never_takes_the_clock_back(
     assert readings[-1] - before == timedelta(seconds=900 - 600)
 
 
+def test_a_mistaken_backward_jump_does_not_make_true_events_look_from_the_future(
+    fake: Fake, registry: CollectorRegistry
+) -> None:
+    """Set ten minutes back by mistake: the deadline clock stands still once the jump is
+    trusted, but the latest time that may be true (the future check's reference) goes on
+    from before the jump, so events stamped by correct clocks are not refused."""
+    clock = clock_of(fake, registry, confirm=60)
+    clock()
+    true_now = fake.wall()
+    fake.jump(-600)
+    for _ in range(300):  # five minutes on: the jump is trusted, the clock stands still
+        fake.run(1)
+        clock()
+    true_now += timedelta(seconds=300)
+    assert clock() == true_now - timedelta(minutes=4)  # ran 60 s unconfirmed, then stood
+    assert clock.latest() == true_now
+
+
 def test_a_second_jump_before_the_first_is_trusted_starts_over(
     fake: Fake, registry: CollectorRegistry
 ) -> None:

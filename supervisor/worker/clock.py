@@ -103,6 +103,8 @@ class GuardedClock:
         self._pending: _Pending | None = None
         self._last: datetime | None = None  # the last reading given
         self._last_wall: datetime | None = None
+        self._highest: float | None = None  # the largest offset ever trusted
+        self._last_mono = 0.0
 
     def __call__(self) -> datetime:
         wall, mono = self._wall(), self._monotonic()
@@ -130,6 +132,9 @@ class GuardedClock:
                 "" if change > 0 else " (standing still until the wall clock catches up)",
             )
             self._trusted, self._pending = offset, None
+        if self._highest is None or self._trusted > self._highest:
+            self._highest = self._trusted
+        self._last_mono = mono
         reading = datetime.fromtimestamp(mono + self._trusted, tz=wall.tzinfo)
         if self._last is not None and reading < self._last:
             reading = self._last  # never backwards
@@ -154,11 +159,19 @@ class GuardedClock:
         self._pending = _Pending(offset, mono)
 
     def latest(self) -> datetime:
-        """A fresh reading, or the wall clock's own reading when that is later (a forward
-        jump waiting for its confirmation): the latest time that may be true."""
+        """The latest time that may be true: a fresh reading, the wall clock's own when
+        later (a forward jump waiting for its confirmation), or the time before a
+        backward jump carried on by the monotonic clock (the jump may have been the
+        mistake: events stamped by correct clocks must not look as if from the future
+        while the deadline clock stands still)."""
         reading = self()
-        wall = self._last_wall
-        return wall if wall is not None and wall > reading else reading
+        candidates = [reading]
+        if self._last_wall is not None:
+            candidates.append(self._last_wall)
+        if self._highest is not None:
+            carried = self._last_mono + self._highest
+            candidates.append(datetime.fromtimestamp(carried, tz=reading.tzinfo))
+        return max(candidates)
 
     @property
     def waiting(self) -> timedelta | None:
