@@ -27,6 +27,7 @@ takes the assignment and Faust's committed offsets from the Faust consumer as be
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -97,6 +98,7 @@ class BrokerOffsets:
         self._bootstrap = bootstrap_servers
         self._client_id = client_id
         self._client: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()
 
     def assignment(self) -> Any:
         return self._consumer().assignment()
@@ -111,16 +113,21 @@ class BrokerOffsets:
         return getattr(self._consumer(), "_committed_offset", {})
 
     async def _started(self) -> AIOKafkaConsumer:
-        if self._client is None:
-            client = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                client_id=self._client_id,
-                group_id=None,
-                enable_auto_commit=False,
-            )
-            await client.start()
-            self._client = client
-        return self._client
+        async with self._starting:  # three timers may ask at once: one client
+            if self._client is None:
+                client = AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap,
+                    client_id=self._client_id,
+                    group_id=None,
+                    enable_auto_commit=False,
+                )
+                try:
+                    await client.start()
+                except Exception:
+                    await client.stop()  # not left half-open: a fresh one next time
+                    raise
+                self._client = client
+            return self._client
 
     async def highwaters(self, *tps: Any) -> dict[Any, int]:
         client = await self._started()
