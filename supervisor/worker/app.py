@@ -379,6 +379,10 @@ def create_app(
                     metrics.events_duplicate.inc()
                     continue
                 metrics.events_consumed.labels(result.event.type.value).inc()
+                if tick_batches.partition_of(result.event.case_id, settings.partitions) != (
+                    message.partition
+                ):
+                    misrouted(result.event.center_id, message.partition)
                 if result.event.center_id in centers:  # a bounded label set
                     metrics.center_last_event.labels(result.event.center_id).set(time.time())
                 ingested = message.timestamp if message.timestamp else None
@@ -389,6 +393,23 @@ def create_app(
                 await forward(result.event)
                 if message.timestamp:
                     metrics.processing.observe(max(0.0, time.time() - message.timestamp))
+
+    warned_misrouted: set[str] = set()
+
+    def misrouted(center_id: str, partition: int) -> None:
+        """An event on another partition than Kafka's default partitioner (murmur2) gives
+        its case id: deadline ticks go to that partition, where the case's state is not,
+        so its deadlines would never fire. Counted, and logged once per center."""
+        metrics.events_misrouted.inc()
+        if center_id not in warned_misrouted:
+            warned_misrouted.add(center_id)
+            log.error(
+                "center %s: events keyed by case_id arrive on partition %d, not on the one "
+                "Kafka's default partitioner (murmur2) gives: their deadlines cannot fire. "
+                "Its producer must use murmur2 (librdkafka: partitioner=murmur2_random)",
+                center_id,
+                partition,
+            )
 
     #: cases whose tick this worker sent and has not received yet (bounded by one tick's
     #: due cases; a rebalance may leave a few, which the next tick of the case clears)

@@ -81,6 +81,7 @@ class WorkerMetrics:
     consumer_lag: Gauge
     partitions_assigned: Gauge
     center_last_event: Gauge
+    events_misrouted: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -205,6 +206,13 @@ class WorkerMetrics:
                 "When this worker last received an event of the center (Unix seconds, wall "
                 "clock); registered centers only. Take the max over workers.",
                 ["center_id"],
+                registry=registry,
+            ),
+            events_misrouted=Counter(
+                "supervisor_worker_events_misrouted",
+                "Events on another partition than Kafka's default partitioner (murmur2) "
+                "gives their case_id: a producer with another partitioner; the deadlines "
+                "of those cases cannot fire.",
                 registry=registry,
             ),
             facts=_with_labels(
