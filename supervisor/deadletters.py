@@ -33,7 +33,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from supervisor.core.events import InvalidEvent, decode
+from supervisor.core.events import InvalidEvent, numbered
 from supervisor.masking import mask_text
 from supervisor.worker.metrics import rejection_reason
 
@@ -170,15 +170,12 @@ async def resend(bootstrap: str, topic: str, lines: Iterable[str]) -> tuple[int,
     skipped. The worker ignores an event_id it already applied, so sending twice is safe."""
     valid: list[tuple[str, bytes]] = []
     refused: list[Refusal] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, line, event in numbered(lines):
+        if isinstance(event, InvalidEvent):
+            refused.append(Refusal(number, event.reason))
             continue
-        try:
-            event = decode(line)
-        except InvalidEvent as exc:
-            refused.append(Refusal(number, exc.reason))
-            continue
-        valid.append((event.case_id, line.strip().encode("utf-8")))
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        valid.append((event.case_id, text.strip().encode("utf-8")))
     if not valid:
         return 0, refused
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)

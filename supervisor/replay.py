@@ -31,7 +31,7 @@ from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.engine import Engine
-from supervisor.core.events import InvalidEvent, decode
+from supervisor.core.events import InvalidEvent, numbered
 from supervisor.core.rules import RuleBook
 from supervisor.core.runner import Runner
 from supervisor.core.silence import CenterWatch
@@ -50,13 +50,9 @@ def replay(
     errors = sys.stderr if errors is None else errors
     runner = Runner(engine) if runner is None else runner
     raised: list[Alert] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = decode(line)
-        except InvalidEvent as exc:
-            print(f"line {number}: {exc.reason}", file=errors)
+    for number, _, event in numbered(lines):
+        if isinstance(event, InvalidEvent):
+            print(f"line {number}: {event.reason}", file=errors)
             continue
         try:
             raised += runner.feed(event)

@@ -13,6 +13,7 @@ import builtins
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -412,3 +413,18 @@ def history_document(event: CaseEvent) -> dict[str, Any]:
         document: dict[str, Any] = kept[1]
         return document
     return event.model_dump(mode="json", exclude_none=True, exclude={"applicant"})
+
+
+def numbered(
+    lines: Iterable[bytes | str],
+) -> Iterator[tuple[int, bytes | str, CaseEvent | InvalidEvent]]:
+    """Each non-blank line of an event file with its 1-based line number and the event,
+    or why it is not one. Replay and `supervisor dlq resend` read files this way, so
+    their line numbers agree with an editor's."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, line, decode(line)
+        except InvalidEvent as exc:
+            yield number, line, exc

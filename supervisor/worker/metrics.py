@@ -113,7 +113,7 @@ class WorkerMetrics:
             ),
             alerts_raised=Counter(
                 "supervisor_worker_alerts_raised",
-                "Alerts published, by rule, severity and center (center_id \"other\": a "
+                'Alerts published, by rule, severity and center (center_id "other": a '
                 "center missing from the registry).",
                 ["rule_id", "severity", "center_id"],
                 registry=registry,
