@@ -13,10 +13,10 @@ Topics (names from Settings):
 - the facts topic, keyed by case_id: one compact fact per applied event, for the
   statistics, sent after the state is written and not awaited (supervisor/worker/facts.py).
 
-Case state lives in the changelog-backed table `cases` (RocksDB by default). Alerts are
-published and acknowledged by the broker *before* the state that records them is
-written, so a crash in between re-raises the same deterministic alert ids instead of
-losing them; consumers de-duplicate by alert_id.
+Case state lives in the changelog-backed table `cases` (RocksDB by default). A case's
+alerts are handed to the producer and its state written at once, with the alerts not yet
+acknowledged listed beside it (supervisor/worker/outbox.py): a worker that recovers the
+case sends them again, so a crash loses none; consumers de-duplicate by alert_id.
 
 The rules can change while the worker runs (supervisor/worker/reload.py): a timer puts a
 new engine in force with `Worker.use_engine`, which waits for the message being handled to
@@ -26,12 +26,12 @@ finish, so each message is judged by one engine from start to end.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,8 @@ from supervisor.worker.clock import GuardedClock, jump_counter
 from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import GroupGate, TickGate, group_offsets
 from supervisor.worker.metrics import UNREGISTERED_CENTER, WorkerMetrics, rejection_reason
+from supervisor.worker.outbox import Outbox, split
+from supervisor.worker.outbox import encode as encode_message
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
 log = logging.getLogger("supervisor.worker")
@@ -66,6 +68,11 @@ REINDEX_CHUNK = 500
 RETRY_ADVANCE = timedelta(minutes=1)
 #: How often the consumer lag is measured (a broker round trip; Prometheus scrapes at 15 s).
 LAG_SECONDS = 5.0
+#: A case whose alerts were all acknowledged is written again without them at the next
+#: message of its partition; a partition quiet this long is sent an empty tick for it.
+SETTLE_WRITE_SECONDS = 1.0
+#: How often alert messages the producer failed to deliver are sent again.
+RETRY_SEND_SECONDS = 5.0
 
 
 async def _nothing() -> int:
@@ -166,35 +173,30 @@ def create_app(
 
     def load(case_id: str) -> CaseState | None:
         data = cases.get(case_id)
-        return CaseState.from_json(data) if data is not None else None
+        return CaseState.from_json(split(data)[0]) if data is not None else None
 
     centers = CenterRegistry.load()
 
-    async def publish(
-        alerts: list[Alert],
-        published_at: datetime,
-        *,
-        ingested: float | None = None,
-        by_timer: bool = False,
+    def alert_delivered(
+        alert: Alert, published_at: datetime, ingested: float | None, by_timer: bool
     ) -> None:
-        """Publish the alerts and wait for the broker's acknowledgement of all of them
-        (sent together, acknowledged together: one round trip, not one per alert).
-        `ingested` is the Kafka timestamp (Unix seconds) of the event that raised them;
-        `by_timer` says a deadline tick fired them (their lateness is measured)."""
-        pending = []
+        """Metrics of an alert the broker acknowledged. `ingested` is the Kafka timestamp
+        (Unix seconds) of the event that raised it; `by_timer` says a deadline tick fired
+        it (its lateness is measured)."""
+        center = alert.center_id if alert.center_id in centers else UNREGISTERED_CENTER
+        metrics.alerts_raised.labels(alert.rule_id, alert.severity, center).inc()
+        late = max(0.0, (published_at - alert.raised_at).total_seconds())
+        metrics.alert_latency.observe(late)
+        if by_timer:
+            metrics.deadline_lateness.observe(late)
+        if ingested is not None:
+            metrics.ingest_to_alert.observe(max(0.0, time.time() - ingested))
+
+    def log_raised(alerts: list[Alert]) -> None:
+        """One line per alert, or one line for a batch of deadlines (count per rule, the
+        first id; each alert at DEBUG): formatting 1,700 lines a second took 14% of the
+        worker."""
         for alert in alerts:
-            body = json.dumps(alert.to_dict(), ensure_ascii=False).encode()
-            pending.append(await alerts_out.send(key=alert.alert_id.encode(), value=body))
-        await asyncio.gather(*pending)  # acknowledged before the state that records them
-        for alert in alerts:
-            center = alert.center_id if alert.center_id in centers else UNREGISTERED_CENTER
-            metrics.alerts_raised.labels(alert.rule_id, alert.severity, center).inc()
-            late = max(0.0, (published_at - alert.raised_at).total_seconds())
-            metrics.alert_latency.observe(late)
-            if by_timer:
-                metrics.deadline_lateness.observe(late)
-            if ingested is not None:
-                metrics.ingest_to_alert.observe(max(0.0, time.time() - ingested))
             log.log(
                 logging.INFO if len(alerts) <= LOGGED_ALERTS else logging.DEBUG,
                 "alert %s %s %s",
@@ -202,7 +204,7 @@ def create_app(
                 alert.alert_id,
                 alert.raised_at.isoformat(),
             )
-        if len(alerts) > LOGGED_ALERTS:  # a batch of deadlines: one line, not one each
+        if len(alerts) > LOGGED_ALERTS:
             rules: dict[str, int] = {}
             for alert in alerts:
                 rules[alert.rule_id] = rules.get(alert.rule_id, 0) + 1
@@ -213,16 +215,55 @@ def create_app(
                 alerts[0].alert_id,
             )
 
+    def resolution_delivered(resolution: Resolution) -> None:
+        metrics.alerts_resolved.labels(resolution.rule_id).inc()
+        log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
+
+    async def send_alert(key: bytes, value: bytes) -> Any:
+        return await alerts_out.send(key=key, value=value)
+
+    async def publish(alerts: list[Alert], published_at: datetime) -> None:
+        """For the centers agent (center.silent; a few a day): publish the alerts and wait
+        for the broker's acknowledgement of all of them before the center's state that
+        records them is written (sent together: one round trip)."""
+        pending = [await send_alert(*encode_message(alert.to_dict())) for alert in alerts]
+        await asyncio.gather(*pending)
+        for alert in alerts:
+            alert_delivered(alert, published_at, None, False)
+        log_raised(alerts)
+
     async def publish_resolved(resolutions: list[Resolution]) -> None:
-        """Alerts a late event proved wrong: the resolution, under the alert's key."""
-        pending = []
-        for resolution in resolutions:
-            body = json.dumps(resolution.to_dict(), ensure_ascii=False).encode()
-            pending.append(await alerts_out.send(key=resolution.alert_id.encode(), value=body))
+        """For the centers agent: silences a late event disproved, acknowledged."""
+        pending = [await send_alert(*encode_message(r.to_dict())) for r in resolutions]
         await asyncio.gather(*pending)
         for resolution in resolutions:
-            metrics.alerts_resolved.labels(resolution.rule_id).inc()
-            log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
+            resolution_delivered(resolution)
+
+    outbox = Outbox(
+        send_alert, lambda reason, count: metrics.alerts_sent_again.labels(reason).inc(count)
+    )
+    metrics.alerts_unacknowledged.set_function(lambda: len(outbox))
+
+    async def raise_alerts(
+        case_id: str,
+        alerts: list[Alert],
+        resolutions: list[Resolution],
+        published_at: datetime,
+        *,
+        ingested: float | None = None,
+        by_timer: bool = False,
+    ) -> None:
+        """Hand a case's alerts and resolutions to the producer, in order, without waiting
+        for the acknowledgement: `keep` writes them down with the state meanwhile
+        (outbox.py). Counted and measured once acknowledged."""
+        messages: list[tuple[dict[str, Any], Callable[[], None] | None]] = []
+        for alert in alerts:
+            messages.append(
+                (alert.to_dict(), partial(alert_delivered, alert, published_at, ingested, by_timer))
+            )
+        for resolution in resolutions:
+            messages.append((resolution.to_dict(), partial(resolution_delivered, resolution)))
+        await outbox.send(case_id, messages)
 
     gate = TickGate(settings.topic_events)
     # The gate's offset queries on this loop: Faust's own go through its consumer thread
@@ -242,7 +283,9 @@ def create_app(
     )
 
     async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        gate.revoked(args[0] if args else kwargs.get("revoked", ()))
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        gate.revoked(revoked)
+        outbox.revoked(tp.partition for tp in revoked if tp.topic == settings.topic_events)
 
     app.on_partitions_revoked.connect(cast(Any, forget_revoked))  # (sender, revoked)
 
@@ -277,8 +320,9 @@ def create_app(
     reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
 
-    def keep(state: CaseState, *, by_event: bool) -> None:
-        cases[state.case_id] = state.to_json()  # assigned again: the changelog is written
+    def keep(state: CaseState, partition: int, *, by_event: bool) -> None:
+        # assigned again: the changelog is written; with the alerts not acknowledged yet
+        cases[state.case_id] = outbox.stored(state.case_id, partition, state.to_json())
         index.schedule(state.case_id, worker.engine.next_due(state))
         if by_event:
             touched[state.case_id] = time.monotonic()
@@ -303,6 +347,9 @@ def create_app(
             async with worker.busy:  # a reload waits for this message to be done
                 engine = worker.engine
                 message = event.message
+                # cases whose alerts were all acknowledged: stored again without them
+                for case_id, settled in outbox.settled(message.partition):
+                    cases[case_id] = settled
                 current = now()
                 if message.topic == settings.topic_events:
                     gate.handled(message.tp, message.offset)
@@ -331,11 +378,13 @@ def create_app(
                             fired.append(outcome)
                         else:
                             index.schedule(key, engine.next_due(state))
-                    if fired:
-                        alerts = [alert for outcome in fired for alert in outcome.alerts]
-                        await publish(alerts, now(), by_timer=True)
-                        for outcome in fired:
-                            keep(outcome.state, by_event=False)
+                    published_at = now()
+                    for outcome in fired:
+                        await raise_alerts(
+                            outcome.state.case_id, outcome.alerts, [], published_at, by_timer=True
+                        )
+                        keep(outcome.state, message.partition, by_event=False)
+                    log_raised([alert for outcome in fired for alert in outcome.alerts])
                     continue
                 try:
                     # No `now`: deadlines the event time already passed fire inside apply();
@@ -386,9 +435,16 @@ def create_app(
                 if result.event.center_id in centers:  # a bounded label set
                     metrics.center_last_event.labels(result.event.center_id).set(time.time())
                 ingested = message.timestamp if message.timestamp else None
-                await publish(result.alerts, now(), ingested=ingested)
-                await publish_resolved(result.resolved)
-                keep(result.state, by_event=True)
+                if result.alerts or result.resolved:
+                    await raise_alerts(
+                        result.state.case_id,
+                        result.alerts,
+                        result.resolved,
+                        now(),
+                        ingested=ingested,
+                    )
+                    log_raised(result.alerts)
+                keep(result.state, message.partition, by_event=True)
                 await publish_fact(engine, result.event, result.state)  # not awaited: facts.py
                 await forward(result.event)
                 if message.timestamp:
@@ -462,6 +518,19 @@ def create_app(
                 checks_sent[tp] = committed(tp)
                 await ticks.send(key=b"", value=b"[]", partition=tp.partition)
 
+    @app.timer(interval=SETTLE_WRITE_SECONDS)
+    async def write_settled() -> None:
+        """A partition with cases to store again without their acknowledged alerts and no
+        message to do it at gets an empty tick: tables are written in stream iteration."""
+        for partition in outbox.waiting(SETTLE_WRITE_SECONDS):
+            await ticks.send(key=b"", value=b"[]", partition=partition)
+
+    @app.timer(interval=RETRY_SEND_SECONDS)
+    async def send_failed_again() -> None:
+        """Alerts the producer failed to deliver (the broker away longer than its delivery
+        timeout): sent again until acknowledged; kept with their case meanwhile."""
+        await outbox.retry()
+
     lagging: set[Any] = set()  # partitions with a consumer_lag series
 
     @app.timer(interval=LAG_SECONDS)
@@ -478,8 +547,10 @@ def create_app(
         lagging.update(lag)
         metrics.partitions_assigned.set(len(lag))
 
-    async def reindex() -> int:
-        """Schedule the deadlines of every case we own under the engine in force.
+    async def reindex(*, recovered: bool = False) -> int:
+        """Schedule the deadlines of every case we own under the engine in force; after a
+        recovery (`recovered`), also send again the alerts a case lists as not
+        acknowledged (outbox.py): the worker that wrote it may have died before they were.
 
         Reading a case's state costs ~30 µs, so a worker owning a million cases needs
         half a minute: it yields to the event loop every REINDEX_CHUNK cases, and events
@@ -490,6 +561,9 @@ def create_app(
         for n, key in enumerate(list(cases.keys()), start=1):  # keys first: it may grow
             data = cases.get(key)
             if data is not None:
+                data, unacknowledged = split(data)
+                if recovered and unacknowledged:
+                    await outbox.recovered(str(key), unacknowledged)
                 try:
                     due = worker.engine.next_due(CaseState.from_json(data))
                 except Exception:  # one unreadable case must not leave the others unarmed
@@ -511,7 +585,7 @@ def create_app(
     async def index_recovered() -> None:
         began = time.monotonic()
         try:
-            count = await reindex()
+            count = await reindex(recovered=True)
         except asyncio.CancelledError:
             raise
         except Exception:  # logged, not lost in an unawaited task

@@ -82,6 +82,8 @@ class WorkerMetrics:
     partitions_assigned: Gauge
     center_last_event: Gauge
     events_misrouted: Counter
+    alerts_unacknowledged: Gauge
+    alerts_sent_again: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -214,6 +216,25 @@ class WorkerMetrics:
                 "gives their case_id: a producer with another partitioner; the deadlines "
                 "of those cases cannot fire.",
                 registry=registry,
+            ),
+            alerts_unacknowledged=Gauge(
+                "supervisor_worker_alerts_unacknowledged",
+                "Alert and resolution messages handed to the producer and not yet "
+                "acknowledged by the broker; kept with their case meanwhile "
+                "(supervisor/worker/outbox.py).",
+                registry=registry,
+            ),
+            alerts_sent_again=_with_labels(
+                Counter(
+                    "supervisor_worker_alerts_sent_again",
+                    "Alert and resolution messages sent again: the producer failed to "
+                    "deliver them (failed), or a recovered case listed them as not "
+                    "acknowledged (recovered; copies readers de-duplicate by alert_id).",
+                    ["reason"],
+                    registry=registry,
+                ),
+                "failed",
+                "recovered",
             ),
             facts=_with_labels(
                 Counter(
