@@ -52,9 +52,7 @@ def exported() -> dict[str, tuple[str, frozenset[str]]]:
         # labelled metric with no child yet would not show them.
         for collector in list(registry._collector_to_names):
             labels = frozenset(getattr(collector, "_labelnames", ()))
-            kind = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}.get(
-                type(collector)
-            )
+            kind = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}.get(type(collector))
             for family in collector.collect():
                 name = family.name + ("_total" if family.type == "counter" else "")
                 if kind is None:  # a custom collector: labels from its samples
