@@ -51,6 +51,7 @@ from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
 from supervisor.worker import facts
 from supervisor.worker import ticks as tick_batches
+from supervisor.worker.alert_log import AlertLog
 from supervisor.worker.clock import GuardedClock, jump_counter
 from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import GroupGate, TickGate, group_offsets
@@ -77,11 +78,6 @@ RETRY_SEND_SECONDS = 5.0
 
 async def _nothing() -> int:
     return 0
-
-
-#: A publication of more alerts than this (a batch of deadlines) is logged as one line at
-#: INFO, each alert at DEBUG: formatting 1,700 log lines a second took 14% of the worker.
-LOGGED_ALERTS = 5
 
 
 def ticks_topic(settings: Settings) -> str:
@@ -192,28 +188,7 @@ def create_app(
         if ingested is not None:
             metrics.ingest_to_alert.observe(max(0.0, time.time() - ingested))
 
-    def log_raised(alerts: list[Alert]) -> None:
-        """One line per alert, or one line for a batch of deadlines (count per rule, the
-        first id; each alert at DEBUG): formatting 1,700 lines a second took 14% of the
-        worker."""
-        for alert in alerts:
-            log.log(
-                logging.INFO if len(alerts) <= LOGGED_ALERTS else logging.DEBUG,
-                "alert %s %s %s",
-                alert.severity,
-                alert.alert_id,
-                alert.raised_at.isoformat(),
-            )
-        if len(alerts) > LOGGED_ALERTS:
-            rules: dict[str, int] = {}
-            for alert in alerts:
-                rules[alert.rule_id] = rules.get(alert.rule_id, 0) + 1
-            log.info(
-                "%d alerts (%s), the first %s",
-                len(alerts),
-                ", ".join(f"{rule} {count}" for rule, count in sorted(rules.items())),
-                alerts[0].alert_id,
-            )
+    alert_log = AlertLog(log)  # a line per alert, up to 20 a second (alert_log.py)
 
     def resolution_delivered(resolution: Resolution) -> None:
         metrics.alerts_resolved.labels(resolution.rule_id).inc()
@@ -230,7 +205,7 @@ def create_app(
         await asyncio.gather(*pending)
         for alert in alerts:
             alert_delivered(alert, published_at, None, False)
-        log_raised(alerts)
+        alert_log.raised(alerts)
 
     async def publish_resolved(resolutions: list[Resolution]) -> None:
         """For the centers agent: silences a late event disproved, acknowledged."""
@@ -384,7 +359,7 @@ def create_app(
                             outcome.state.case_id, outcome.alerts, [], published_at, by_timer=True
                         )
                         keep(outcome.state, message.partition, by_event=False)
-                    log_raised([alert for outcome in fired for alert in outcome.alerts])
+                    alert_log.raised(alert for outcome in fired for alert in outcome.alerts)
                     continue
                 try:
                     # No `now`: deadlines the event time already passed fire inside apply();
@@ -443,7 +418,7 @@ def create_app(
                         now(),
                         ingested=ingested,
                     )
-                    log_raised(result.alerts)
+                    alert_log.raised(result.alerts)
                 keep(result.state, message.partition, by_event=True)
                 await publish_fact(engine, result.event, result.state)  # not awaited: facts.py
                 await forward(result.event)
@@ -524,6 +499,10 @@ def create_app(
         message to do it at gets an empty tick: tables are written in stream iteration."""
         for partition in outbox.waiting(SETTLE_WRITE_SECONDS):
             await ticks.send(key=b"", value=b"[]", partition=partition)
+
+    @app.timer(interval=1.0)
+    async def count_unlogged_alerts() -> None:
+        alert_log.flush()
 
     @app.timer(interval=RETRY_SEND_SECONDS)
     async def send_failed_again() -> None:
