@@ -197,3 +197,21 @@ async def test_a_message_sent_again_from_the_table_has_the_same_bytes() -> None:
     assert (key, value) == again
     assert value == json.dumps(document, ensure_ascii=False).encode()
     assert "办件超期".encode() in value  # UTF-8, not escaped
+
+
+async def test_a_batch_can_wait_for_its_acknowledgements_and_be_written_once() -> None:
+    producer = FakeProducer()
+    outbox = Outbox(producer.send)
+    await outbox.send("c1", [(alert("deadline.overdue:c1"), None)])
+    await outbox.send("c2", [(alert("deadline.overdue:c2"), None)])
+    waiting = asyncio.ensure_future(outbox.acknowledged(["c1", "c2"]))
+    await producer.ack(0)
+    assert not waiting.done()
+    await producer.fail(1)  # failed counts as done: it stays listed, for the retry
+    await asyncio.wait_for(waiting, 1)
+    assert outbox.stored("c1", 0, dict(STATE)) == STATE  # written once, without it
+    assert outbox.stored("c2", 0, {**STATE, "case_id": "c2"})[UNACKNOWLEDGED] == [
+        alert("deadline.overdue:c2")
+    ]
+    assert outbox.settled(0) == []
+    await outbox.acknowledged(["c1", "unknown"])  # nothing to wait for

@@ -358,6 +358,10 @@ def create_app(
                         await raise_alerts(
                             outcome.state.case_id, outcome.alerts, [], published_at, by_timer=True
                         )
+                    # A batch of deadlines waits for its acknowledgements (one round trip),
+                    # so each case is written once, not with and then without its alerts.
+                    await outbox.acknowledged(outcome.state.case_id for outcome in fired)
+                    for outcome in fired:
                         keep(outcome.state, message.partition, by_event=False)
                     alert_log.raised(alert for outcome in fired for alert in outcome.alerts)
                     continue
