@@ -124,7 +124,8 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 async def test_the_stream_gets_what_skipped_it_back_in_place(
     broker: list[tuple[int, int]],
 ) -> None:
-    seen = Continuity(EVENTS)
+    counted: list[int] = []
+    seen = Continuity(EVENTS, read_back=counted.append)
     stream = events_at(EVENTS, 0, 235, 236, 237, 241, 242)  # 238-240 skipped
     out = [
         e.message.offset
@@ -134,7 +135,7 @@ async def test_the_stream_gets_what_skipped_it_back_in_place(
     ]
     assert out == [235, 236, 237, 238, 239, 241, 242]  # 240: a hole, nothing there
     assert broker == [(238, 241)]  # one read: the consumer's position passes the hole
-    assert seen.read_back_total == 3
+    assert seen.read_back_total == 3 and counted == [3]  # the metric is told
 
 
 async def test_a_tick_waits_for_what_was_acknowledged_unhandled(
@@ -174,7 +175,8 @@ async def test_a_tick_sent_before_the_assignment_is_dropped(
     """The worker that owned partition 0 sent a tick just before the rebalance: the new
     owner drops it (its recovery indexed the case again) instead of firing the case
     before it has read the case's last events."""
-    seen = Continuity(EVENTS)
+    stale_counted: list[None] = []
+    seen = Continuity(EVENTS, stale=lambda: stale_counted.append(None))
     seen.assigned([P0], at=1000.0)
     stale, fresh = events_at("ticks", 0, 7, 8)
     stale.message.timestamp, fresh.message.timestamp = 999.5, 1000.5
@@ -187,7 +189,7 @@ async def test_a_tick_sent_before_the_assignment_is_dropped(
             committed=lambda tp: None,
         )
     ]
-    assert out == [8] and seen.stale_ticks == 1
+    assert out == [8] and seen.stale_ticks == 1 and len(stale_counted) == 1
 
 
 async def test_a_read_back_the_broker_does_not_deliver_is_tried_again_never_skipped(

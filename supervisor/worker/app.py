@@ -266,7 +266,11 @@ def create_app(
 
     # Events skipped around a rebalance are read back in place, stale ticks dropped
     # (continuity.py; tests/integration/test_scale_out.py).
-    continuity = Continuity(settings.topic_events)
+    continuity = Continuity(
+        settings.topic_events,
+        read_back=metrics.events_read_back.inc,
+        stale=metrics.ticks_stale.inc,
+    )
 
     def committed(tp: Any) -> int | None:
         offsets: dict[Any, int] = getattr(app.consumer, "_committed_offset", {})  # Faust's

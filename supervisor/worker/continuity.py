@@ -72,8 +72,17 @@ class Record:
 class Continuity:
     """The next offset the agent expects on each events partition it owns."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(
+        self,
+        topic: str,
+        read_back: Callable[[int], None] | None = None,
+        stale: Callable[[], None] | None = None,
+    ) -> None:
+        """`read_back(n)` is told of n offsets found missing, `stale()` of a stale tick
+        dropped (for the metrics: both are rare, and worth seeing on a dashboard)."""
         self.topic = topic
+        self._on_read_back = read_back or (lambda count: None)
+        self._on_stale = stale or (lambda: None)
         self._next: dict[Any, int] = {}  # TP -> next offset to handle
         self.read_back_total = 0  # offsets found missing (for the log and the tests)
         self.stale_ticks = 0  # ticks dropped: sent before the current assignment
@@ -144,6 +153,7 @@ class Continuity:
                 self.handled(message.tp, message.offset)
             elif message.topic == ticks_topic and self._stale(message):
                 self.stale_ticks += 1
+                self._on_stale()
                 log.info(
                     "%s[%d]@%d: a tick sent before this worker's partitions were assigned "
                     "is dropped; its cases were indexed again at the recovery",
@@ -179,6 +189,7 @@ class Continuity:
             end - 1,
         )
         self.read_back_total += end - start
+        self._on_read_back(end - start)
         failures = 0
         while start < end:
             try:

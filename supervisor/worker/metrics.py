@@ -83,6 +83,8 @@ class WorkerMetrics:
     center_last_event: Gauge
     events_misrouted: Counter
     alerts_unacknowledged: Gauge
+    events_read_back: Counter
+    ticks_stale: Counter
     alerts_sent_again: Counter
 
     @classmethod
@@ -215,6 +217,19 @@ class WorkerMetrics:
                 "Events on another partition than Kafka's default partitioner (murmur2) "
                 "gives their case_id: a producer with another partitioner; the deadlines "
                 "of those cases cannot fire.",
+                registry=registry,
+            ),
+            events_read_back=Counter(
+                "supervisor_worker_events_read_back",
+                "Offsets of the case-events topic that never reached the agent (Faust "
+                "skipped them around a rebalance) and were read back from the broker "
+                "before going on (supervisor/worker/continuity.py).",
+                registry=registry,
+            ),
+            ticks_stale=Counter(
+                "supervisor_worker_ticks_stale",
+                "Deadline ticks dropped because they were sent before this worker's "
+                "current assignment (its recovery indexed their cases again).",
                 registry=registry,
             ),
             alerts_unacknowledged=Gauge(
