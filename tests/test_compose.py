@@ -816,6 +816,8 @@ DASHBOARD_FAMILIES = (
     "supervisor_worker_events_misrouted_total",
     "supervisor_worker_alerts_unacknowledged",
     "supervisor_worker_alerts_sent_again_total",
+    "supervisor_worker_events_read_back_total",
+    "supervisor_worker_ticks_stale_total",
     "supervisor_calendar_unconfirmed_year",
     "supervisor_rule_reloads_total",
     "supervisor_rules_loaded",
