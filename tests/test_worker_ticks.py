@@ -46,3 +46,14 @@ def test_a_malformed_tick_fires_nothing() -> None:
     assert ticks.decode(b"k", b'{"a": 1}') == []
     assert ticks.decode(b"k", b"[1, 2]") == []
     assert ticks.decode(None, None) == []
+
+
+def test_a_case_whose_events_came_on_another_partition_is_ticked_there() -> None:
+    """A center producing with another partitioner: the case's state is on the partition
+    its events came on (`homes`), so its tick goes there, not where murmur2 sends it."""
+    stray, regular = "451221-2026-0000001", "451221-2026-0000002"
+    home = (ticks.partition_of(stray, 6) + 1) % 6
+    grouped = dict(ticks.batches([stray, regular], 6, homes={stray: home}))
+    assert stray in grouped[home]
+    assert regular in grouped[ticks.partition_of(regular, 6)]
+    assert dict(ticks.batches([stray], 6))[ticks.partition_of(stray, 6)] == [stray]

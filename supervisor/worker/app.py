@@ -74,6 +74,9 @@ LAG_SECONDS = 5.0
 SETTLE_WRITE_SECONDS = 1.0
 #: How often alert messages the producer failed to deliver are sent again.
 RETRY_SEND_SECONDS = 5.0
+#: Beside the state in the stored value of a case whose events arrive on another
+#: partition than murmur2 gives its id: that partition, where its ticks must go.
+HOME = "home_partition"
 
 
 async def _nothing() -> int:
@@ -167,9 +170,15 @@ def create_app(
         key_type=str,  # keys and values are JSON in the changelog (Faust's default)
     )
 
+    def state_of(stored: dict[str, Any]) -> dict[str, Any]:
+        """The state's JSON in a stored value (beside it: the alerts not acknowledged yet,
+        the home partition of a misrouted case)."""
+        state = split(stored)[0]
+        return {k: v for k, v in state.items() if k != HOME} if HOME in state else state
+
     def load(case_id: str) -> CaseState | None:
         data = cases.get(case_id)
-        return CaseState.from_json(split(data)[0]) if data is not None else None
+        return CaseState.from_json(state_of(data)) if data is not None else None
 
     centers = CenterRegistry.load()
 
@@ -260,7 +269,10 @@ def create_app(
     async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
         gate.revoked(revoked)
-        outbox.revoked(tp.partition for tp in revoked if tp.topic == settings.topic_events)
+        gone = {tp.partition for tp in revoked if tp.topic == settings.topic_events}
+        outbox.revoked(gone)
+        for case_id in [c for c, partition in homes.items() if partition in gone]:
+            del homes[case_id]
 
     app.on_partitions_revoked.connect(cast(Any, forget_revoked))  # (sender, revoked)
 
@@ -298,10 +310,18 @@ def create_app(
     publish_fact = facts.install(app, settings, metrics)
     reported_years: set[int] = set()  # unconfirmed calendar years already logged
     touched: dict[str, float] = {}  # case_id -> monotonic time of its last event here
+    # case_id -> partition, for the cases whose events arrive on another partition than
+    # murmur2 gives their id (a producer with another partitioner): their state is there,
+    # so their ticks must go there too. Empty when every center produces as required.
+    homes: dict[str, int] = {}
 
     def keep(state: CaseState, partition: int, *, by_event: bool) -> None:
+        value = state.to_json()
+        home = homes.get(state.case_id)
+        if home is not None:
+            value[HOME] = home  # read back at a recovery (reindex)
         # assigned again: the changelog is written; with the alerts not acknowledged yet
-        cases[state.case_id] = outbox.stored(state.case_id, partition, state.to_json())
+        cases[state.case_id] = outbox.stored(state.case_id, partition, value)
         index.schedule(state.case_id, worker.engine.next_due(state))
         if by_event:
             touched[state.case_id] = time.monotonic()
@@ -415,6 +435,9 @@ def create_app(
                     message.partition
                 ):
                     misrouted(result.event.center_id, message.partition)
+                    homes[result.event.case_id] = message.partition
+                elif homes:
+                    homes.pop(result.event.case_id, None)
                 if result.event.center_id in centers:  # a bounded label set
                     metrics.center_last_event.labels(result.event.center_id).set(time.time())
                 ingested = message.timestamp if message.timestamp else None
@@ -437,15 +460,17 @@ def create_app(
 
     def misrouted(center_id: str, partition: int) -> None:
         """An event on another partition than Kafka's default partitioner (murmur2) gives
-        its case id: deadline ticks go to that partition, where the case's state is not,
-        so its deadlines would never fire. Counted, and logged once per center."""
+        its case id: the case's state is kept on that partition, and its deadline ticks
+        are sent there (`homes`), but the contract's producers use murmur2, and a center
+        that changes partitioner midway splits its cases' events over two partitions.
+        Counted, and logged once per center."""
         metrics.events_misrouted.inc()
         if center_id not in warned_misrouted:
             warned_misrouted.add(center_id)
             log.error(
                 "center %s: events keyed by case_id arrive on partition %d, not on the one "
-                "Kafka's default partitioner (murmur2) gives: their deadlines cannot fire. "
-                "Its producer must use murmur2 (librdkafka: partitioner=murmur2_random)",
+                "Kafka's default partitioner (murmur2) gives. Its producer must use murmur2 "
+                "(librdkafka: partitioner=murmur2_random)",
                 center_id,
                 partition,
             )
@@ -469,7 +494,7 @@ def create_app(
             due.append(case_id)
         # one tick message per partition and batch of cases (worker/ticks.py)
         released.update(due)
-        for partition, case_ids in tick_batches.batches(due, settings.partitions):
+        for partition, case_ids in tick_batches.batches(due, settings.partitions, homes=homes):
             key, value = tick_batches.encode(case_ids)
             await ticks.send(key=key, value=value, partition=partition)
         quiet = time.monotonic() - settings.settle_seconds
@@ -548,11 +573,13 @@ def create_app(
         for n, key in enumerate(list(cases.keys()), start=1):  # keys first: it may grow
             data = cases.get(key)
             if data is not None:
-                data, unacknowledged = split(data)
+                unacknowledged = split(data)[1]
                 if recovered and unacknowledged:
                     await outbox.recovered(str(key), unacknowledged)
+                if isinstance(data.get(HOME), int):
+                    homes[str(key)] = data[HOME]
                 try:
-                    due = worker.engine.next_due(CaseState.from_json(data))
+                    due = worker.engine.next_due(CaseState.from_json(state_of(data)))
                 except Exception:  # one unreadable case must not leave the others unarmed
                     failed += 1
                     if failed <= 3:

@@ -215,8 +215,9 @@ class WorkerMetrics:
             events_misrouted=Counter(
                 "supervisor_worker_events_misrouted",
                 "Events on another partition than Kafka's default partitioner (murmur2) "
-                "gives their case_id: a producer with another partitioner; the deadlines "
-                "of those cases cannot fire.",
+                "gives their case_id: a producer with another partitioner (the worker "
+                "keeps such a case, and sends its ticks, on the partition its events "
+                "came on).",
                 registry=registry,
             ),
             events_read_back=Counter(

@@ -51,13 +51,21 @@ def partition_of(case_id: str, partitions: int) -> int:
 
 
 def batches(
-    case_ids: Iterable[str], partitions: int, size: int = BATCH
+    case_ids: Iterable[str],
+    partitions: int,
+    size: int = BATCH,
+    homes: Mapping[str, int] | None = None,
 ) -> list[tuple[int, list[str]]]:
     """(partition, case ids) tick messages for `case_ids`: grouped by partition, at most
-    `size` ids each, in the order given within a partition."""
+    `size` ids each, in the order given within a partition. A case goes to the partition
+    its state is on: the one in `homes` (a case whose events came on another partition
+    than murmur2 gives), else murmur2's."""
+    homes = homes or {}
     grouped: dict[int, list[str]] = {}
     for case_id in case_ids:
-        grouped.setdefault(partition_of(case_id, partitions), []).append(case_id)
+        home = homes.get(case_id)
+        partition = partition_of(case_id, partitions) if home is None else home
+        grouped.setdefault(partition, []).append(case_id)
     return [
         (partition, ids[first : first + size])
         for partition, ids in sorted(grouped.items())

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+import urllib.request
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from supervisor.worker.ticks import partition_of
 from tests.core.factories import event_doc
 
 from .conftest import CLOCK_START, RunningWorker
@@ -84,6 +89,42 @@ async def test_a_deadline_in_the_future_fires_from_the_timer(worker: RunningWork
     overdue = next(r for r in records if r.key == f"deadline.overdue:{case}".encode())
     assert alerts_of([overdue])[0]["raised_at"] == deadline.isoformat(timespec="seconds")
     assert overdue.timestamp / 1000 - sent > 3, "fired on arrival, not when the deadline came"
+
+
+async def test_a_case_on_another_partition_than_murmur2_still_gets_its_deadline(
+    worker: RunningWorker,
+) -> None:
+    """A center whose producer does not use murmur2 (librdkafka's default partitioner):
+    the case's state is on the partition its events came on, so its deadline ticks must go
+    there, not to the one murmur2 gives (they would find no state and fire nothing). The
+    README requires murmur2; the worker counts such events and still supervises them."""
+    started = datetime.fromisoformat(CLOCK_START)
+    elapsed = time.monotonic() - worker_started_at(worker)
+    target = started + timedelta(seconds=elapsed + 6)
+    seconds_into_day = (target - started.replace(hour=0)).total_seconds()
+    step = 86400 * 8 / 65536
+    k = 8 * (int(seconds_into_day / step) + 1)
+    case = case_id()
+    partitions = int(worker.env["SUPERVISOR_PARTITIONS"])
+    wrong = (partition_of(case, partitions) + 1) % partitions
+    producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        body = json.dumps(accepted_doc(case, "2026-11-26T10:00:00+08:00", k / 65536))
+        await producer.send_and_wait(
+            worker.events, key=case.encode(), value=body.encode(), partition=wrong
+        )
+    finally:
+        await producer.stop()
+    records = await collect(
+        worker.bootstrap,
+        worker.alerts,
+        lambda rs: any(a["alert_id"] == f"deadline.overdue:{case}" for a in alerts_of(rs)),
+    )
+    assert any(a["alert_id"] == f"deadline.overdue:{case}" for a in alerts_of(records))
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as response:
+        text = response.read().decode()
+    assert re.search(r"^supervisor_worker_events_misrouted_total [1-9]", text, re.M)
 
 
 async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_flows(
