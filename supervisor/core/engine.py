@@ -16,7 +16,8 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from operator import itemgetter
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from supervisor.core import declarative
 from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
@@ -47,6 +48,7 @@ from supervisor.core.rules import (
     MinutesParams,
     NegativeEvaluationParams,
     RepeatedParams,
+    Rule,
     RuleBook,
     UnrectifiedParams,
     WarningParams,
@@ -62,13 +64,40 @@ Pending = tuple[tuple[str, str | None, datetime], ...]
 
 
 class _Timers(NamedTuple):
-    """A case's pending timers: as computed, sorted by due time (ties keep their order),
-    and the earliest due time."""
+    """A case's pending timers: what they were computed from (Engine._timer_inputs), as
+    computed, sorted by due time (ties keep their order), and the earliest due time."""
 
+    inputs: tuple[object, ...]
     pending: Pending
     by_due: Pending
     earliest: datetime | None
 
+
+class _TimerRules(NamedTuple):
+    """The canonical timer rules of a rule book: whether each is enabled (the rule, for
+    those with thresholds), looked up once per engine (a book never changes)."""
+
+    overdue: bool
+    warning: Rule | None
+    statutory: bool
+    suspension: Rule | None
+    delivery: Rule | None
+    rectify: Rule | None
+
+    @classmethod
+    def of(cls, rules: RuleBook) -> _TimerRules:
+        return cls(
+            overdue=rules.get("deadline.overdue") is not None,
+            warning=rules.get("deadline.warning"),
+            statutory=rules.get("deadline.statutory_overdue") is not None,
+            suspension=rules.get("suspension.too_long"),
+            delivery=rules.get("delivery.overdue"),
+            rectify=rules.get("evaluation.unrectified"),
+        )
+
+
+#: A timer's due time, the sort key of a case's timers.
+_DUE = itemgetter(2)
 
 #: The key under which a case state remembers its pending timers (Engine._pending).
 _TIMERS = "_engine_pending_timers"
@@ -147,8 +176,11 @@ class Engine:
         # new Engine, whose caches start empty. Warning instants by what they depend on
         # (see _warning_at); and a token that a state's remembered timers carry (_pending).
         self._warnings: dict[tuple[object, ...], datetime] = {}
+        self._deadlines: dict[tuple[object, ...], datetime] = {}  # see _deadline
         self._masks: dict[str, str] = {}  # text -> mask_text(text)
+        self._limits: dict[tuple[type, float, str], LimitState] = {}  # see _limit
         self._token = next(_ENGINE_TOKENS)
+        self._timer_rules = _TimerRules.of(rules)
         self._history_timers = any(
             isinstance(rule.params, DeadlineParams | AbsenceParams) for rule in rules.declarative()
         )
@@ -162,6 +194,21 @@ class Engine:
             if len(self._masks) >= MEMO_SIZE:
                 self._masks.clear()
             self._masks[text] = known
+        return known
+
+    def _limit(self, value: float, unit: Literal["working_day", "natural_day"]) -> LimitState:
+        """`LimitState(value=value, unit=unit)`, validated once per value and unit and then
+        shared: a frozen value, equal to a new one in every way. Why: a case keeps its
+        limits for its whole life, each three objects the garbage collector tracks (the
+        model, its fields, its fields-set); shared, the many cases with the same limit
+        hold none of their own, so collections come less often and take less time."""
+        key = (type(value), value, unit)  # the type too: 5 and 5.0 are one dict key
+        known = self._limits.get(key)
+        if known is None:
+            known = LimitState(value=value, unit=unit)
+            if len(self._limits) >= MEMO_SIZE:
+                self._limits.clear()
+            self._limits[key] = known
         return known
 
     def calendar_of(self, state: CaseState) -> WorkCalendar:
@@ -326,39 +373,44 @@ class Engine:
         change of those (an event, a timer fired, a late event's rebuild, another engine
         after a reload) computes them afresh. What it saves: `next_due` after an event
         and the next `apply` to the same case object (replay, `Runner`) compute nothing."""
-        fingerprint = self._timer_inputs(state)
-        remembered = state.__dict__.get(_TIMERS)
-        if remembered is not None and remembered[0] == fingerprint:
-            timers: _Timers = remembered[1]
+        inputs = self._timer_inputs(state)
+        timers: _Timers | None = state.__dict__.get(_TIMERS)
+        if timers is not None and timers.inputs == inputs:
             return timers
         pending = self._compute_pending(state)
-        by_due = tuple(sorted(pending, key=lambda item: item[2]))  # stable: ties keep order
-        timers = _Timers(pending, by_due, by_due[0][2] if by_due else None)
-        state.__dict__[_TIMERS] = (fingerprint, timers)
+        # stable: ties keep their order
+        by_due = tuple(sorted(pending, key=_DUE)) if len(pending) > 1 else pending
+        timers = _Timers(inputs, pending, by_due, by_due[0][2] if by_due else None)
+        state.__dict__[_TIMERS] = timers
         return timers
 
     def _timer_inputs(self, state: CaseState) -> tuple[object, ...]:
-        """Everything `_compute_pending` reads: this engine and those fields of the case."""
+        """Everything `_compute_pending` reads: this engine and those fields of the case.
+
+        Read from the fields' dict, not as attributes (the same values: pydantic keeps
+        them there), because this runs twice per event; containers as tuples, so that a
+        container changed in place is a change too."""
+        fields = state.__dict__
         return (
             self._token,
-            state.case_id,
-            state.center_id,
-            state.status,
-            state.accepted_at,
-            state.suspended_since,
-            state.promised,
-            state.statutory,
-            tuple(state.approved_extensions),
-            state.suspended_seconds,
-            state.suspensions,
-            state.decided_outcome,
-            state.decided_at,
-            state.delivered_at,
-            tuple(state.unrectified_ratings),
-            tuple(state.fired),
-            tuple(state.retracted),
+            fields["case_id"],
+            fields["center_id"],
+            fields["status"],
+            fields["accepted_at"],
+            fields["suspended_since"],
+            fields["promised"],
+            fields["statutory"],
+            tuple(fields["approved_extensions"]),
+            fields["suspended_seconds"],
+            fields["suspensions"],
+            fields["decided_outcome"],
+            fields["decided_at"],
+            fields["delivered_at"],
+            tuple(fields["unrectified_ratings"]),
+            tuple(fields["fired"]),
+            tuple(fields["retracted"]),
             # the timers of YAML rules read the events themselves
-            tuple(document.get("event_id") for document in state.history)
+            tuple([document.get("event_id") for document in fields["history"]])
             if self._history_timers
             else None,
         )
@@ -366,9 +418,23 @@ class Engine:
     def _compute_pending(self, state: CaseState) -> Pending:
         """The timers, computed. A deadline is computed only for an enabled rule that has
         not fired yet; one that cannot be computed (a limit reaching past the calendar's
-        range: a data error) is left out, so the case's other rules still work."""
-        rules = self.rules
+        range: a data error) is left out, so the case's other rules still work.
+
+        Each rule's switch and thresholds come from `self._timer_rules` (looked up once
+        per engine, whose rules never change) and each check of an alert id is inline:
+        this runs after most events (acceptance, decision, conclusion…)."""
         case_id, fired, retracted = state.case_id, state.fired, state.retracted
+
+        def waiting(rule_id: str, occurrence: str | None = None) -> bool:
+            # enabled (checked by the caller) and not fired for this case and occurrence
+            ident = (
+                f"{rule_id}:{case_id}"
+                if occurrence is None
+                else f"{rule_id}:{case_id}:{occurrence}"
+            )
+            return (_revision(ident, retracted) if retracted else ident) not in fired
+
+        on = self._timer_rules
         pending: list[tuple[str, str | None, datetime]] = []
         cal = self.calendar_of(state)
         is_open = state.status == "open"
@@ -376,31 +442,23 @@ class Engine:
         if is_open and state.accepted_at and suspended_since is None:
             promised, statutory = state.promised, state.statutory
             if promised is not None:
-                if _waiting(rules, "deadline.overdue", case_id, None, fired, retracted):
+                if on.overdue and waiting("deadline.overdue"):
                     due = _or_none(self._deadline, state, promised)
                     if due is not None:
                         pending.append(("deadline.overdue", None, due))
-                warning = rules.get("deadline.warning")
-                if warning is not None and _waiting(
-                    rules, "deadline.warning", case_id, None, fired, retracted
-                ):
-                    params = _params(warning.params, WarningParams)
+                if on.warning is not None and waiting("deadline.warning"):
+                    params = _params(on.warning.params, WarningParams)
                     due = _or_none(self._warning_at, state, promised, params)
                     if due is not None:
                         pending.append(("deadline.warning", None, due))
-            if statutory is not None and _waiting(
-                rules, "deadline.statutory_overdue", case_id, None, fired, retracted
-            ):
+            if statutory is not None and on.statutory and waiting("deadline.statutory_overdue"):
                 due = _or_none(self._deadline, state, statutory)
                 if due is not None:
                     pending.append(("deadline.statutory_overdue", None, due))
-        if is_open and suspended_since is not None:
-            rule = rules.get("suspension.too_long")
+        if is_open and suspended_since is not None and on.suspension is not None:
             occurrence = _nth(state.suspensions)
-            if rule is not None and _waiting(
-                rules, "suspension.too_long", case_id, occurrence, fired, retracted
-            ):
-                days = _params(rule.params, WorkingDaysParams).working_days
+            if waiting("suspension.too_long", occurrence):
+                days = _params(on.suspension.params, WorkingDaysParams).working_days
                 due = _or_none(cal.add, suspended_since, days * DAY)
                 if due is not None:
                     pending.append(("suspension.too_long", occurrence, due))
@@ -410,28 +468,23 @@ class Engine:
             and decided_at
             and not state.delivered_at
             and state.status != "withdrawn"
+            and on.delivery is not None
+            and waiting("delivery.overdue")
         ):
-            rule = rules.get("delivery.overdue")
-            if rule is not None and _waiting(
-                rules, "delivery.overdue", case_id, None, fired, retracted
-            ):
-                days = _params(rule.params, WorkingDaysParams).working_days
-                due = _or_none(cal.working_deadline, decided_at, days)
-                if due is not None:
-                    pending.append(("delivery.overdue", None, due))
-        if state.unrectified_ratings:
-            rule = rules.get("evaluation.unrectified")
-            if rule is not None:
-                days = _params(rule.params, UnrectifiedParams).working_days
-                for rating in state.unrectified_ratings:
-                    occurrence = _nth(rating.number)
-                    if _waiting(
-                        rules, "evaluation.unrectified", case_id, occurrence, fired, retracted
-                    ):
-                        due = _or_none(cal.working_deadline, rating.at, days)
-                        if due is not None:
-                            pending.append(("evaluation.unrectified", occurrence, due))
+            days = _params(on.delivery.params, WorkingDaysParams).working_days
+            due = _or_none(cal.working_deadline, decided_at, days)
+            if due is not None:
+                pending.append(("delivery.overdue", None, due))
+        if state.unrectified_ratings and on.rectify is not None:
+            days = _params(on.rectify.params, UnrectifiedParams).working_days
+            for rating in state.unrectified_ratings:
+                occurrence = _nth(rating.number)
+                if waiting("evaluation.unrectified", occurrence):
+                    due = _or_none(cal.working_deadline, rating.at, days)
+                    if due is not None:
+                        pending.append(("evaluation.unrectified", occurrence, due))
         if self._history_timers:
+            rules = self.rules
             for local_rule in rules.declarative():
                 timer = local_rule.params
                 if isinstance(timer, DeadlineParams | AbsenceParams):
@@ -476,15 +529,46 @@ class Engine:
     def _deadline(
         self, state: CaseState, limit: LimitState, *, suspensions: bool = True
     ) -> datetime:
-        """Limit from acceptance, then approved extensions, then time spent suspended."""
-        assert state.accepted_at is not None
+        """Limit from acceptance, then approved extensions, then time spent suspended.
+
+        Remembered by what it depends on (`_limit_key` and the time suspended), because
+        the case's timers are computed again after most events (acceptance, decision,
+        conclusion…) and each went through several calendar lookups. An error (a limit
+        past the calendar's range) is raised every time, never remembered."""
+        accepted_at = state.accepted_at
+        assert accepted_at is not None
         cal = self.calendar_of(state)
-        deadline = cal.deadline(state.accepted_at, limit.value, limit.unit)
+        suspended = state.suspended_seconds if suspensions else 0.0
+        key = (self._limit_key(state, cal, limit), suspended)
+        known = self._deadlines.get(key)
+        if known is not None:
+            return known
+        deadline = cal.deadline(accepted_at, limit.value, limit.unit)
         for extension in state.approved_extensions:
             deadline = cal.extend(deadline, extension.value, extension.unit)
-        if suspensions and state.suspended_seconds:
-            deadline = cal.add(deadline, state.suspended_seconds)
+        if suspended:
+            deadline = cal.add(deadline, suspended)
+        if len(self._deadlines) >= MEMO_SIZE:
+            self._deadlines.clear()
+        self._deadlines[key] = deadline
         return deadline
+
+    @staticmethod
+    def _limit_key(state: CaseState, cal: WorkCalendar, limit: LimitState) -> tuple[object, ...]:
+        """What a deadline of `limit` depends on beside the time suspended: the calendar,
+        the local day of acceptance (the clock starts at its end), the limit and the
+        approved extensions in order. The calendar is immutable, and a reload builds new
+        ones, so an entry never goes stale; the unconfirmed years a deadline reaches were
+        noted by the calendar when it was first computed."""
+        assert state.accepted_at is not None
+        extensions = state.approved_extensions
+        return (
+            cal,
+            cal.local(state.accepted_at).toordinal(),
+            limit.value,
+            limit.unit,
+            tuple([(e.value, e.unit) for e in extensions]) if extensions else (),
+        )
 
     def _warning_at(self, state: CaseState, limit: LimitState, params: WarningParams) -> datetime:
         assert state.accepted_at is not None
@@ -492,11 +576,7 @@ class Engine:
         # A function of the day of acceptance, the limit, the extensions and the time
         # suspended (and of this engine's calendar and thresholds): remembered by them.
         key = (
-            cal,
-            cal.local(state.accepted_at).toordinal(),
-            limit.value,
-            limit.unit,
-            tuple((e.value, e.unit) for e in state.approved_extensions),
+            self._limit_key(state, cal, limit),
             state.suspended_seconds,
             params.mode,
             params.share,
@@ -559,12 +639,10 @@ class Engine:
         state.item_name = payload.item_name
         state.department = event.department or state.department
         state.immediate = payload.immediate
-        state.promised = LimitState(
-            value=payload.promised_limit.value, unit=payload.promised_limit.unit
-        )
+        state.promised = self._limit(payload.promised_limit.value, payload.promised_limit.unit)
         if payload.statutory_limit is not None:
-            state.statutory = LimitState(
-                value=payload.statutory_limit.value, unit=payload.statutory_limit.unit
+            state.statutory = self._limit(
+                payload.statutory_limit.value, payload.statutory_limit.unit
             )
         state.fee_standard = payload.fee_standard
         state.required_steps = list(payload.required_steps)
@@ -638,10 +716,10 @@ class Engine:
     def _on_extended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         payload = event.payload_as(ExtendedPayload)
         state.extension_count += 1
-        label = LimitState(value=payload.value, unit=payload.unit).label()
+        extension = self._limit(payload.value, payload.unit)
+        label = extension.label()
         alerts = []
         if payload.approved_by:
-            extension = LimitState(value=payload.value, unit=payload.unit)
             state.approved_extensions = [*state.approved_extensions, extension]
         else:
             alerts += self._raise_again(state, "extension.unapproved", at, {"extension": label})

@@ -2,8 +2,9 @@
 same computation without it, where it could go stale.
 
 - the calendar's memo (deadlines by day of acceptance, working time added by instant);
-- the engine's warning memo and the timers a case remembers (`Engine._pending`): a new
-  engine (a rules reload) computes afresh, and so does a case changed in any way;
+- the engine's deadline and warning memos, its shared limits, and the timers a case
+  remembers (`Engine._pending`): a new engine (a rules reload) computes afresh, and so
+  does a case changed in any way;
 - the history document an event keeps from its decoding (`history_document`);
 - `copy_for_update` and the compact history of `to_json`.
 """
@@ -213,6 +214,86 @@ def test_copy_for_update_leaves_the_original_as_it_was() -> None:
     copy = first.copy_for_update()
     assert copy == first and copy.model_fields_set >= first.model_fields_set
     assert copy.history is not first.history
+
+
+UNREMEMBERING = WorkCalendar("Asia/Shanghai")
+
+
+def fresh_deadline(state: CaseState, limit: LimitState) -> datetime:
+    """The promised deadline as the engine computed it before it remembered any (limit
+    from acceptance, then extensions, then time suspended), on a calendar whose memo is
+    emptied first."""
+    assert state.accepted_at is not None
+    cal = UNREMEMBERING
+    cal._memo.clear()
+    deadline = cal.deadline(state.accepted_at, limit.value, limit.unit)
+    for extension in state.approved_extensions:
+        deadline = cal.extend(deadline, extension.value, extension.unit)
+    if state.suspended_seconds:
+        deadline = cal.add(deadline, state.suspended_seconds)
+    return deadline
+
+
+LIMITS = st.builds(
+    LimitState,
+    value=st.sampled_from([0.5, 1, 3, 5, 20]),
+    unit=st.sampled_from(["working_day", "natural_day"]),
+)
+SHARED_ENGINE = engine()  # its deadline memo fills up across the examples
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instants,
+    LIMITS,
+    st.lists(LIMITS, max_size=2),
+    st.sampled_from([0.0, 3600.0, 1.5 * DAY, 4 * DAY]),
+)
+def test_the_deadline_memo_gives_what_the_calendar_computes(
+    accepted_at: datetime, limit: LimitState, extensions: list[LimitState], suspended: float
+) -> None:
+    state = CaseState(
+        case_id="451221-2026-0000001",
+        center_id="451221",
+        accepted_at=accepted_at,
+        approved_extensions=extensions,
+        suspended_seconds=suspended,
+    )
+    expected = fresh_deadline(state, limit)
+    assert SHARED_ENGINE._deadline(state, limit) == expected
+    assert SHARED_ENGINE._deadline(state, limit) == expected  # remembered now
+    # the same day of acceptance, another time of it: the same deadline
+    other = state.model_copy(update={"accepted_at": accepted_at.replace(hour=23, minute=59)})
+    assert SHARED_ENGINE._deadline(other, limit) == fresh_deadline(other, limit)
+    # without the time suspended (the warning's total)
+    unsuspended = state.model_copy(update={"suspended_seconds": 0.0})
+    assert SHARED_ENGINE._deadline(state, limit, suspensions=False) == fresh_deadline(
+        unsuspended, limit
+    )
+
+
+def test_an_impossible_deadline_is_refused_by_the_engine_every_time() -> None:
+    eng = engine()
+    state = CaseState(
+        case_id="451221-2026-0000001",
+        center_id="451221",
+        accepted_at=at("2199-12-20T10:00:00+08:00"),
+    )
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            eng._deadline(state, LimitState(value=60, unit="working_day"))
+
+
+def test_cases_with_one_limit_share_it_and_it_is_what_a_new_one_is() -> None:
+    eng = engine()
+    first = eng.apply(None, accepted(ACCEPTED, 3)).state
+    second = eng.apply(None, accepted(ACCEPTED, 3, case_id="451221-2026-0000002")).state
+    assert first.promised is second.promised and first.statutory is second.statutory
+    new = LimitState(value=3, unit="working_day")
+    assert first.promised == new and first.promised.model_fields_set == new.model_fields_set
+    assert first.to_json() == CaseState.from_json(first.to_json()).to_json()
+    other = eng.apply(None, accepted(ACCEPTED, 3, unit="natural_day")).state
+    assert other.promised == LimitState(value=3, unit="natural_day")
 
 
 # -- the history document -----------------------------------------------------------------
