@@ -223,3 +223,29 @@ async def test_a_read_back_the_broker_does_not_deliver_is_tried_again_never_skip
     ]
     assert out == [10, 11, 12, 13]
     assert attempts == [11, 11, 11]
+
+
+async def test_a_partition_taken_over_resumes_from_where_its_last_owner_had_got_to(
+    broker: list[tuple[int, int]],
+) -> None:
+    """The previous owner recorded 238 as the next offset it had to handle; Faust's group
+    offset says 241 (it acknowledged 238-240 unhandled): they are read back first."""
+    seen = Continuity(EVENTS)
+    seen.assigned([P0])
+    seen.restore(P0, 238)
+    stream = events_at(EVENTS, 0, 241, 242)
+    out = [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of(stream), bootstrap="b:9092", ticks_topic="ticks", committed=lambda tp: 241
+        )
+    ]
+    assert out == [238, 239, 241, 242]  # 240: a hole in the fake broker
+    assert broker == [(238, 241)]
+
+
+def test_a_restored_offset_never_moves_a_partition_already_followed() -> None:
+    seen = Continuity(EVENTS)
+    seen.handled(P0, 500)
+    seen.restore(P0, 238)  # kept through the rebalance: its own position stands
+    assert seen.gap(P0, 501, committed=None) is None

@@ -77,6 +77,8 @@ RETRY_SEND_SECONDS = 5.0
 #: Beside the state in the stored value of a case whose events arrive on another
 #: partition than murmur2 gives its id: that partition, where its ticks must go.
 HOME = "home_partition"
+#: How often the agent records, per events partition, the next offset it has to handle.
+HANDLED_EVERY = 1.0
 
 
 async def _nothing() -> int:
@@ -169,6 +171,12 @@ def create_app(
         partitions=settings.partitions,
         key_type=str,  # keys and values are JSON in the changelog (Faust's default)
     )
+    # Per events partition (key: its number), the next offset the agent had still to
+    # handle, recorded about once a second: a worker that takes the partition over reads
+    # back from there what Faust acknowledged without its previous owner handling it
+    # (continuity.py), not only what it skips itself.
+    handled = app.Table("handled", default=None, partitions=settings.partitions, key_type=str)
+    handled_at: dict[int, float] = {}  # partition -> monotonic time of the last record
 
     def state_of(stored: dict[str, Any]) -> dict[str, Any]:
         """The state's JSON in a stored value (beside it: the alerts not acknowledged yet,
@@ -352,6 +360,10 @@ def create_app(
                 current = now()
                 if message.topic == settings.topic_events:
                     gate.handled(message.tp, message.offset)
+                    recorded = time.monotonic()
+                    if recorded - handled_at.get(message.partition, 0.0) >= HANDLED_EVERY:
+                        handled_at[message.partition] = recorded
+                        handled[str(message.partition)] = message.offset  # all before: done
                 if message.topic == ticks.get_topic_name():
                     # A batch of due cases of this partition (worker/ticks.py): all their
                     # alerts acknowledged together, then their states written.
@@ -611,6 +623,16 @@ def create_app(
             time.monotonic() - began,
             len(index),
         )
+
+    @handled.on_recover
+    async def restore_handled() -> None:
+        """For each events partition taken over: where its previous owner had got to
+        (before the agent resumes: recovery callbacks run first)."""
+        for tp in app.consumer.assignment():
+            if tp.topic == settings.topic_events:
+                offset = handled.get(str(tp.partition))
+                if isinstance(offset, int):
+                    continuity.restore(tp, offset)
 
     @cases.on_recover
     async def rebuild_index() -> None:

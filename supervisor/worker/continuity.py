@@ -23,6 +23,14 @@ producers the centers use; a real hole (records deleted by retention, transactio
 markers) simply reads back nothing. Re-delivered messages (an offset below the
 expected one) are handled as before: the engine ignores an event_id it already applied.
 
+A worker taking a partition over also resumes from where its previous owner had got to:
+the agent records the next offset it has to handle in the `handled` table about once a
+second (worker/app.py), and after the recovery `restore` starts the partition there
+instead of at Faust's committed offset. A span Faust acknowledged without the previous
+owner handling it (the owner was killed, or lost the partition, before a later message
+showed the gap) is then read back like any gap; what the owner did handle in its last
+second comes again and is ignored as applied (tests/integration/test_read_back.py).
+
 Stale ticks: a tick sent before this worker's current assignment (by the worker that
 owned the partition before, or by this one in an earlier generation) is dropped: the
 recovery after the assignment indexed every owned case again, and this worker's own
@@ -96,6 +104,15 @@ class Continuity:
         for tp in [tp for tp in self._next if tp not in keep]:
             del self._next[tp]
         self._assigned_at = time.time() if at is None else at
+
+    def restore(self, tp: Any, offset: int) -> None:
+        """After a recovery: the next offset the partition's previous owner had still to
+        handle (recorded in a table, see worker/app.py), for a partition this worker did
+        not own before. Reading then resumes from Faust's committed offset, which may be
+        past it: what Faust acknowledged without the previous owner handling it is read
+        back, as any gap (what it did handle comes again and is ignored as applied)."""
+        if tp not in self._next and offset >= 0:
+            self._next[tp] = offset
 
     def gap(self, tp: Any, offset: int, committed: int | None) -> tuple[int, int] | None:
         """The offsets [start, end) that never reached the agent before `offset`, if any.
