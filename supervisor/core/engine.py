@@ -218,7 +218,7 @@ class Engine:
 
     def apply(self, state: CaseState | None, event: CaseEvent) -> Outcome:
         if state is None:
-            state = CaseState(case_id=event.case_id, center_id=event.center_id)
+            state = CaseState.new(event.case_id, event.center_id)
         elif state.has_event(event.event_id):
             return Outcome(state, duplicate=True)
         elif _is_late(state, event):
@@ -420,46 +420,41 @@ class Engine:
         not fired yet; one that cannot be computed (a limit reaching past the calendar's
         range: a data error) is left out, so the case's other rules still work.
 
-        Each rule's switch and thresholds come from `self._timer_rules` (looked up once
-        per engine, whose rules never change) and each check of an alert id is inline:
-        this runs after most events (acceptance, decision, conclusion…)."""
+        Each rule's switch comes from `self._timer_rules` (looked up once per engine,
+        whose rules never change), and the calendar is looked up only for a timer that
+        needs it: this runs after most events (acceptance, decision, conclusion…)."""
         case_id, fired, retracted = state.case_id, state.fired, state.retracted
-
-        def waiting(rule_id: str, occurrence: str | None = None) -> bool:
-            # enabled (checked by the caller) and not fired for this case and occurrence
-            ident = (
-                f"{rule_id}:{case_id}"
-                if occurrence is None
-                else f"{rule_id}:{case_id}:{occurrence}"
-            )
-            return (_revision(ident, retracted) if retracted else ident) not in fired
-
         on = self._timer_rules
         pending: list[tuple[str, str | None, datetime]] = []
-        cal = self.calendar_of(state)
         is_open = state.status == "open"
         suspended_since = state.suspended_since
         if is_open and state.accepted_at and suspended_since is None:
             promised, statutory = state.promised, state.statutory
             if promised is not None:
-                if on.overdue and waiting("deadline.overdue"):
+                if on.overdue and _unfired("deadline.overdue", case_id, None, fired, retracted):
                     due = _or_none(self._deadline, state, promised)
                     if due is not None:
                         pending.append(("deadline.overdue", None, due))
-                if on.warning is not None and waiting("deadline.warning"):
+                if on.warning is not None and _unfired(
+                    "deadline.warning", case_id, None, fired, retracted
+                ):
                     params = _params(on.warning.params, WarningParams)
                     due = _or_none(self._warning_at, state, promised, params)
                     if due is not None:
                         pending.append(("deadline.warning", None, due))
-            if statutory is not None and on.statutory and waiting("deadline.statutory_overdue"):
+            if (
+                statutory is not None
+                and on.statutory
+                and _unfired("deadline.statutory_overdue", case_id, None, fired, retracted)
+            ):
                 due = _or_none(self._deadline, state, statutory)
                 if due is not None:
                     pending.append(("deadline.statutory_overdue", None, due))
         if is_open and suspended_since is not None and on.suspension is not None:
             occurrence = _nth(state.suspensions)
-            if waiting("suspension.too_long", occurrence):
+            if _unfired("suspension.too_long", case_id, occurrence, fired, retracted):
                 days = _params(on.suspension.params, WorkingDaysParams).working_days
-                due = _or_none(cal.add, suspended_since, days * DAY)
+                due = _or_none(self.calendar_of(state).add, suspended_since, days * DAY)
                 if due is not None:
                     pending.append(("suspension.too_long", occurrence, due))
         decided_at = state.decided_at
@@ -469,22 +464,23 @@ class Engine:
             and not state.delivered_at
             and state.status != "withdrawn"
             and on.delivery is not None
-            and waiting("delivery.overdue")
+            and _unfired("delivery.overdue", case_id, None, fired, retracted)
         ):
             days = _params(on.delivery.params, WorkingDaysParams).working_days
-            due = _or_none(cal.working_deadline, decided_at, days)
+            due = _or_none(self.calendar_of(state).working_deadline, decided_at, days)
             if due is not None:
                 pending.append(("delivery.overdue", None, due))
         if state.unrectified_ratings and on.rectify is not None:
             days = _params(on.rectify.params, UnrectifiedParams).working_days
+            cal = self.calendar_of(state)
             for rating in state.unrectified_ratings:
                 occurrence = _nth(rating.number)
-                if waiting("evaluation.unrectified", occurrence):
+                if _unfired("evaluation.unrectified", case_id, occurrence, fired, retracted):
                     due = _or_none(cal.working_deadline, rating.at, days)
                     if due is not None:
                         pending.append(("evaluation.unrectified", occurrence, due))
         if self._history_timers:
-            rules = self.rules
+            rules, cal = self.rules, self.calendar_of(state)
             for local_rule in rules.declarative():
                 timer = local_rule.params
                 if isinstance(timer, DeadlineParams | AbsenceParams):
@@ -926,6 +922,19 @@ def _waiting(
     if rules.get(rule_id) is None:
         return False
     ident = alert_id(rule_id, case_id, occurrence)
+    return (_revision(ident, retracted) if retracted else ident) not in fired
+
+
+def _unfired(
+    rule_id: str,
+    case_id: str,
+    occurrence: str | None,
+    fired: dict[str, datetime],
+    retracted: list[str],
+) -> bool:
+    """Whether an enabled rule (the caller checked) has not fired for this case and
+    occurrence: `_waiting` without looking the rule up."""
+    ident = f"{rule_id}:{case_id}" if occurrence is None else f"{rule_id}:{case_id}:{occurrence}"
     return (_revision(ident, retracted) if retracted else ident) not in fired
 
 

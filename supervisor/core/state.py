@@ -8,8 +8,9 @@ calendar or rule threshold applies to open cases at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,11 +80,35 @@ class CaseState(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         # What pydantic does for a field of a model without validate_assignment (store it,
         # note it as set), without its generic dispatch: the engine sets a few per event.
+        # The fields-set is never changed in place but replaced when a field is first set,
+        # so that copies may share it (copy_for_update).
         if name in _FIELD_NAMES:
             self.__dict__[name] = value
-            self.__pydantic_fields_set__.add(name)
+            fields_set = self.__pydantic_fields_set__
+            if name not in fields_set:
+                _set(self, "__pydantic_fields_set__", fields_set | {name})
         else:
             super().__setattr__(name, value)
+
+    @classmethod
+    def new(cls, case_id: str, center_id: str) -> CaseState:
+        """What `CaseState(case_id=case_id, center_id=center_id)` gives (the same fields
+        in the same order, each container a new one, the same fields-set), built from
+        the defaults pydantic gave once: the engine starts a state for every new case.
+        Anything but two strings goes through pydantic's validation as it would."""
+        if type(case_id) is not str or type(center_id) is not str or cls is not CaseState:
+            return cls(case_id=case_id, center_id=center_id)
+        fields = _DEFAULTS.copy()
+        fields["case_id"] = case_id
+        fields["center_id"] = center_id
+        for name, factory in _FACTORIES:
+            fields[name] = factory()
+        state = _new(cls)
+        _set(state, "__dict__", fields)
+        _set(state, "__pydantic_fields_set__", {"case_id", "center_id"})
+        _set(state, "__pydantic_extra__", None)
+        _set(state, "__pydantic_private__", None)
+        return state
 
     def has_event(self, event_id: str) -> bool:
         return event_id in [document["event_id"] for document in self.history]
@@ -105,13 +130,17 @@ class CaseState(BaseModel):
         a new one (`state.fired = {**state.fired, ident: at}`), so the original keeps
         its own. Fields and fields-set are as `model_copy` gives them, and so is what a
         state keeps beside its fields in `__dict__` (the engine's remembered timers);
-        built directly, because the engine makes one per event."""
+        built directly, because the engine makes one per event. The fields-set is shared
+        once it names the history (no field's first setting changes it in place: see
+        `__setattr__`)."""
         fields = self.__dict__.copy()
         fields["history"] = fields["history"].copy()
-        copy = type(self).__new__(type(self))
-        _set = object.__setattr__
+        fields_set = self.__pydantic_fields_set__
+        if "history" not in fields_set:
+            fields_set = fields_set | _HISTORY
+        copy = _new(type(self))
         _set(copy, "__dict__", fields)
-        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _HISTORY)
+        _set(copy, "__pydantic_fields_set__", fields_set)
         _set(copy, "__pydantic_extra__", None)
         _set(copy, "__pydantic_private__", None)
         return copy
@@ -165,5 +194,18 @@ class CaseState(BaseModel):
 
 _HISTORY = frozenset({"history"})
 _FIELD_NAMES = frozenset(CaseState.model_fields)
+_set = object.__setattr__  # past the models' own __setattr__, as pydantic sets its slots
+_new = object.__new__
+#: A new case's fields as pydantic gives them (CaseState.new), and each default container's
+#: factory: every state gets containers of its own.
+_DEFAULTS = CaseState(case_id="", center_id="").__dict__
+_FACTORIES: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
+    (name, cast("Callable[[], Any]", field.default_factory))
+    for name, field in CaseState.model_fields.items()
+    if field.default_factory is not None
+)
+assert not any(  # CaseState.new calls each factory without the validated data
+    field.default_factory_takes_validated_data for field in CaseState.model_fields.values()
+)
 #: The one schema version of contract §1, implied in a stored history document.
 _SCHEMA_VERSION = "1"

@@ -6,7 +6,7 @@ same computation without it, where it could go stale.
   remembers (`Engine._pending`): a new engine (a rules reload) computes afresh, and so
   does a case changed in any way;
 - the history document an event keeps from its decoding (`history_document`);
-- `copy_for_update` and the compact history of `to_json`.
+- `CaseState.new`, `copy_for_update` and the compact history of `to_json`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from supervisor.core import calendar as calendar_module
 from supervisor.core.calendar import DAY, WorkCalendar
@@ -294,6 +295,34 @@ def test_cases_with_one_limit_share_it_and_it_is_what_a_new_one_is() -> None:
     assert first.to_json() == CaseState.from_json(first.to_json()).to_json()
     other = eng.apply(None, accepted(ACCEPTED, 3, unit="natural_day")).state
     assert other.promised == LimitState(value=3, unit="natural_day")
+
+
+def test_a_new_state_is_what_pydantic_builds_with_containers_of_its_own() -> None:
+    built = CaseState(case_id="451221-2026-0000001", center_id="451221")
+    new = CaseState.new("451221-2026-0000001", "451221")
+    assert new == built and repr(new) == repr(built)
+    assert list(new.__dict__) == list(built.__dict__)
+    assert new.model_fields_set == built.model_fields_set
+    assert new.to_json() == built.to_json()
+    other = CaseState.new("451221-2026-0000002", "451221")
+    for name, value in new.__dict__.items():
+        if isinstance(value, list | dict):
+            assert value is not other.__dict__[name] and value is not built.__dict__[name]
+    new.fired["x"] = at(ACCEPTED)  # in place: the others are unchanged
+    assert other.fired == {} and CaseState.new("a", "b").fired == {}
+    with pytest.raises(ValidationError):  # anything but strings is validated as it was
+        CaseState.new(1, "451221")  # type: ignore[arg-type]
+
+
+def test_a_field_set_on_a_copy_leaves_the_originals_fields_set_as_it_was() -> None:
+    first = engine().apply(None, accepted(ACCEPTED, 3)).state
+    names = set(first.model_fields_set)
+    copy = first.copy_for_update()
+    copy.suspensions = 1
+    copy.decided_outcome = "approve"
+    assert first.model_fields_set == names
+    assert copy.model_fields_set == names | {"history", "suspensions", "decided_outcome"}
+    assert CaseState.from_json(copy.to_json()) == copy
 
 
 # -- the history document -----------------------------------------------------------------
