@@ -80,13 +80,9 @@ class CaseState(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         # What pydantic does for a field of a model without validate_assignment (store it,
         # note it as set), without its generic dispatch: the engine sets a few per event.
-        # The fields-set is never changed in place but replaced when a field is first set,
-        # so that copies may share it (copy_for_update).
         if name in _FIELD_NAMES:
             self.__dict__[name] = value
-            fields_set = self.__pydantic_fields_set__
-            if name not in fields_set:
-                _set(self, "__pydantic_fields_set__", fields_set | {name})
+            self.__pydantic_fields_set__.add(name)
         else:
             super().__setattr__(name, value)
 
@@ -130,17 +126,12 @@ class CaseState(BaseModel):
         a new one (`state.fired = {**state.fired, ident: at}`), so the original keeps
         its own. Fields and fields-set are as `model_copy` gives them, and so is what a
         state keeps beside its fields in `__dict__` (the engine's remembered timers);
-        built directly, because the engine makes one per event. The fields-set is shared
-        once it names the history (no field's first setting changes it in place: see
-        `__setattr__`)."""
+        built directly, because the engine makes one per event."""
         fields = self.__dict__.copy()
         fields["history"] = fields["history"].copy()
-        fields_set = self.__pydantic_fields_set__
-        if "history" not in fields_set:
-            fields_set = fields_set | _HISTORY
         copy = _new(type(self))
         _set(copy, "__dict__", fields)
-        _set(copy, "__pydantic_fields_set__", fields_set)
+        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _HISTORY)
         _set(copy, "__pydantic_extra__", None)
         _set(copy, "__pydantic_private__", None)
         return copy

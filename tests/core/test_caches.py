@@ -315,6 +315,7 @@ def test_a_new_state_is_what_pydantic_builds_with_containers_of_its_own() -> Non
 
 
 def test_a_field_set_on_a_copy_leaves_the_originals_fields_set_as_it_was() -> None:
+    """Each copy has a fields-set of its own (the engine sets fields on copies)."""
     first = engine().apply(None, accepted(ACCEPTED, 3)).state
     names = set(first.model_fields_set)
     copy = first.copy_for_update()
