@@ -181,6 +181,11 @@ class Engine:
         self._limits: dict[tuple[type, float, str], LimitState] = {}  # see _limit
         self._token = next(_ENGINE_TOKENS)
         self._timer_rules = _TimerRules.of(rules)
+        # whether any YAML rule judges events as they come (_declarative_on_event)
+        self._event_rules = any(
+            isinstance(rule.params, CountParams | ThresholdParams | SequenceParams)
+            for rule in rules.declarative()
+        )
         self._history_timers = any(
             isinstance(rule.params, DeadlineParams | AbsenceParams) for rule in rules.declarative()
         )
@@ -232,7 +237,8 @@ class Engine:
         if state.last_event_at is None or at > state.last_event_at:
             state.last_event_at = at
         alerts += self._apply_event(state, event, at)
-        alerts += self._declarative_on_event(state, event, at)
+        if self._event_rules:
+            alerts += self._declarative_on_event(state, event, at)
         return Outcome(state, alerts)
 
     def advance(self, state: CaseState, now: datetime) -> Outcome:

@@ -88,10 +88,11 @@ class Runner:
             self.duplicates += 1
             return []
         self._keep(outcome)
-        self.resolved += outcome.resolved
+        if outcome.resolved:
+            self.resolved += outcome.resolved
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
-        alerts = list(outcome.alerts)
+        alerts = outcome.alerts  # the outcome's own list: nothing else holds it
         if self.watch is not None and event.center_id in self.watched:
             center = self.watch.seen(
                 self.centers.get(event.center_id), event.center_id, event.occurred_at
