@@ -204,7 +204,7 @@ class Engine:
     def _limit(self, value: float, unit: Literal["working_day", "natural_day"]) -> LimitState:
         """`LimitState(value=value, unit=unit)`, validated once per value and unit and then
         shared: a frozen value, equal to a new one in every way. Why: a case keeps its
-        limits for its whole life, each three objects the garbage collector tracks (the
+        limits for its whole life, each three objects the garbage collector counts (the
         model, its fields, its fields-set); shared, the many cases with the same limit
         hold none of their own, so collections come less often and take less time."""
         key = (type(value), value, unit)  # the type too: 5 and 5.0 are one dict key
