@@ -927,8 +927,7 @@ def _waiting(
     """Whether the rule is enabled and has not fired for this case and occurrence."""
     if rules.get(rule_id) is None:
         return False
-    ident = alert_id(rule_id, case_id, occurrence)
-    return (_revision(ident, retracted) if retracted else ident) not in fired
+    return _unfired(rule_id, case_id, occurrence, fired, retracted)
 
 
 def _unfired(

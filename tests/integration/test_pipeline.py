@@ -62,22 +62,28 @@ async def test_a_late_case_yields_warning_and_overdue_at_their_deadlines(
     assert keys == {f"deadline.overdue:{case}", f"deadline.warning:{case}"}
 
 
-async def test_a_deadline_in_the_future_fires_from_the_timer(worker: RunningWorker) -> None:
-    # Accepted Thursday: the limit runs from 00:00 Friday 27th. A limit of k/65536 working
-    # day (k a multiple of 8) is a whole number of microseconds, so the deadline is exact.
+def limit_due_in(worker: RunningWorker, seconds: float) -> tuple[float, datetime]:
+    """A promised limit (working days) for a case accepted Thursday whose deadline falls
+    `seconds` from now or just after, on the worker's clock, and that deadline. The limit
+    runs from 00:00 Friday 27th; k/65536 working day (k a multiple of 8) is a whole number
+    of microseconds, so the deadline is exact."""
     started = datetime.fromisoformat(CLOCK_START)
     elapsed = time.monotonic() - worker_started_at(worker)
-    target = started + timedelta(seconds=elapsed + 8)
+    target = started + timedelta(seconds=elapsed + seconds)
     seconds_into_day = (target - started.replace(hour=0)).total_seconds()
     step = 86400 * 8 / 65536
     k = 8 * (int(seconds_into_day / step) + 1)
-    deadline = started.replace(hour=0) + timedelta(seconds=k * 86400 / 65536)
+    return k / 65536, started.replace(hour=0) + timedelta(seconds=k * 86400 / 65536)
+
+
+async def test_a_deadline_in_the_future_fires_from_the_timer(worker: RunningWorker) -> None:
+    limit, deadline = limit_due_in(worker, 8)
     case = case_id()
     sent = time.time()
     await produce(
         worker.bootstrap,
         worker.events,
-        [(case, accepted_doc(case, "2026-11-26T10:00:00+08:00", k / 65536))],
+        [(case, accepted_doc(case, "2026-11-26T10:00:00+08:00", limit))],
     )
     records = await collect(
         worker.bootstrap,
@@ -98,19 +104,14 @@ async def test_a_case_on_another_partition_than_murmur2_still_gets_its_deadline(
     the case's state is on the partition its events came on, so its deadline ticks must go
     there, not to the one murmur2 gives (they would find no state and fire nothing). The
     README requires murmur2; the worker counts such events and still supervises them."""
-    started = datetime.fromisoformat(CLOCK_START)
-    elapsed = time.monotonic() - worker_started_at(worker)
-    target = started + timedelta(seconds=elapsed + 6)
-    seconds_into_day = (target - started.replace(hour=0)).total_seconds()
-    step = 86400 * 8 / 65536
-    k = 8 * (int(seconds_into_day / step) + 1)
+    limit, _ = limit_due_in(worker, 6)
     case = case_id()
     partitions = int(worker.env["SUPERVISOR_PARTITIONS"])
     wrong = (partition_of(case, partitions) + 1) % partitions
     producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap, acks="all")
     await producer.start()
     try:
-        body = json.dumps(accepted_doc(case, "2026-11-26T10:00:00+08:00", k / 65536))
+        body = json.dumps(accepted_doc(case, "2026-11-26T10:00:00+08:00", limit))
         await producer.send_and_wait(
             worker.events, key=case.encode(), value=body.encode(), partition=wrong
         )

@@ -4,8 +4,6 @@ end, and an error (never an empty answer) when the broker cannot be reached."""
 from __future__ import annotations
 
 import asyncio
-import re
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,22 +17,10 @@ from supervisor.worker.continuity import read_back
 from supervisor.worker.ticks import partition_of
 from tests.core.factories import event_doc
 
-from .conftest import running_worker, worker_env
+from .conftest import events_consumed, running_worker, worker_env
 from .kafka_io import alerts_of, collect, produce, wait_for
 
 CENTER = "451228"
-
-
-def consumed(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    return sum(
-        float(v)
-        for v in re.findall(r"^supervisor_worker_events_consumed_total\{[^}]*\} (\S+)$", text, re.M)
-    )
 
 
 pytestmark = pytest.mark.integration
@@ -77,14 +63,14 @@ async def test_events_acknowledged_while_no_worker_handled_them_are_read_back(
         await produce(
             worker.bootstrap, worker.events, [(case, doc("submitted", "2026-11-27T08:00:00+08:00"))]
         )
-        assert await wait_for(lambda: consumed(worker.web_port) >= 1, 60)
+        assert await wait_for(lambda: events_consumed(worker.web_port) >= 1, 60)
         await asyncio.sleep(1.5)  # the next message's offset gets recorded
         await produce(
             worker.bootstrap,
             worker.events,
             [(case, doc("step_completed", "2026-11-27T08:05:00+08:00", step="审查"))],
         )
-        assert await wait_for(lambda: consumed(worker.web_port) >= 2, 60)
+        assert await wait_for(lambda: events_consumed(worker.web_port) >= 2, 60)
     requests = [
         doc("supplement_requested", f"2026-11-27T08:{m}:00+08:00", missing_materials=[what])
         for m, what in (("10", "户口簿"), ("50", "结婚证"))

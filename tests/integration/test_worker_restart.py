@@ -3,9 +3,7 @@ even one that lost its local RocksDB files."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -13,22 +11,10 @@ import pytest
 
 from tests.core.factories import event_doc
 
-from .conftest import running_worker, worker_env
+from .conftest import events_consumed, running_worker, worker_env
 from .kafka_io import alerts_of, collect, produce, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def consumed(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    return sum(
-        float(v)
-        for v in re.findall(r"^supervisor_worker_events_consumed_total\{[^}]*\} (\S+)$", text, re.M)
-    )
 
 
 async def test_state_survives_a_restart_without_local_files(
@@ -48,7 +34,9 @@ async def test_state_survives_a_restart_without_local_files(
     ]
     with running_worker(env, tmp_path / "worker-1.log") as worker:
         await produce(worker.bootstrap, worker.events, [(case, d) for d in first])
-        assert await wait_for(lambda: consumed(worker.web_port) >= 2, 60), "events not consumed"
+        assert await wait_for(lambda: events_consumed(worker.web_port) >= 2, 60), (
+            "events not consumed"
+        )
     shutil.rmtree(tmp_path / "data")  # the RocksDB files: only the changelog remains
     second = event_doc(
         "supplement_requested",
