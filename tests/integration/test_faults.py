@@ -44,8 +44,8 @@ from .conftest import CLOCK_START, RunningWorker, running_worker, worker_env
 from .kafka_io import alerts_of, collect, collect_until_quiet, produce, produce_pipelined, wait_for
 from .test_replay_parity import (
     Output,
+    assert_same_alerts,
     crafted_events,
-    differences,
     metric,
     simulated_events,
     through_replay,
@@ -88,15 +88,6 @@ async def alerts_once_complete(
         bootstrap, topic, not_before=time.monotonic() + settle + 1, quiet=4
     )
     return Output.of(alerts_of(records), "alerts topic")
-
-
-def assert_same_alerts(found: Output, expected: Output) -> None:
-    missing = sorted(expected.alerts.keys() - found.alerts.keys())
-    extra = sorted(found.alerts.keys() - expected.alerts.keys())
-    assert not missing and not extra, f"missing {missing}\nextra {extra}"
-    assert not found.resolutions, f"alerts withdrawn: {sorted(found.resolutions)}"
-    problems = differences(found.alerts, expected.alerts)
-    assert not problems, "\n".join(problems)
 
 
 # -- (a) the broker stops and comes back ------------------------------------------------

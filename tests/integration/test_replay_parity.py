@@ -435,6 +435,16 @@ def differences(kafka: dict[str, Doc], replay: dict[str, Doc]) -> list[str]:
     return sorted(problems)
 
 
+def assert_same_alerts(found: Output, expected: Output) -> None:
+    """The same alert ids as `expected` (replay), none withdrawn, every field equal."""
+    missing = sorted(expected.alerts.keys() - found.alerts.keys())
+    extra = sorted(found.alerts.keys() - expected.alerts.keys())
+    assert not missing and not extra, f"missing {missing}\nextra {extra}"
+    assert not found.resolutions, f"alerts withdrawn: {sorted(found.resolutions)}"
+    problems = differences(found.alerts, expected.alerts)
+    assert not problems, "\n".join(problems)
+
+
 def summary(alerts: dict[str, Doc]) -> str:
     per_rule = Counter(a["rule_id"] for a in alerts.values())
     width = max(map(len, per_rule), default=0)

@@ -65,8 +65,8 @@ from .test_replay_parity import (
     CLOCK,
     MARGIN,
     Output,
+    assert_same_alerts,
     crafted_events,
-    differences,
     metric,
     reference_timers,
     simulated_events,
@@ -319,9 +319,4 @@ async def test_workers_share_partitions_survive_a_kill_and_a_join(
         f"gaps read back after a rebalance: {read_back}"
     )
     assert not dead, f"{len(dead)} dead letters: {[r.headers for r in dead][:5]}"
-    missing = sorted(expected.alerts.keys() - found.alerts.keys())
-    extra = sorted(found.alerts.keys() - expected.alerts.keys())
-    assert not missing and not extra, f"missing {missing}\nextra {extra}"
-    assert not found.resolutions, f"alerts withdrawn: {sorted(found.resolutions)}"
-    problems = differences(found.alerts, expected.alerts)
-    assert not problems, "\n".join(problems)
+    assert_same_alerts(found, expected)
