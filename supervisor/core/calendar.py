@@ -215,17 +215,24 @@ class WorkCalendar:
             raise ValueError(f"a time in {year} is beyond the calendar's range (to {_LAST_YEAR})")
         last = date(year, 12, 31).toordinal()
         total = self._work_end[-1] if self._work_end else 0.0
+        # A working day's length is DAY, its two midnights apart: both carry this
+        # calendar's zone, and Python subtracts two datetimes of one tzinfo as wall times
+        # (24 hours, DST or not), so it is not computed day by day (a new engine indexes
+        # every day from _EPOCH on).
+        working, fromordinal = self._working, date.fromordinal
+        days, starts, lengths, ends = (
+            self._work_days,
+            self._work_start,
+            self._work_length,
+            self._work_end,
+        )
         for day_ordinal in range(self._indexed_until + 1, last + 1):
-            day = date.fromordinal(day_ordinal)
-            if self._working(day):
-                length = (
-                    self.midnight(day + timedelta(days=1)) - self.midnight(day)
-                ).total_seconds()
-                self._work_days.append(day_ordinal)
-                self._work_start.append(total)
-                self._work_length.append(length)
-                total += length
-                self._work_end.append(total)
+            if working(fromordinal(day_ordinal)):
+                days.append(day_ordinal)
+                starts.append(total)
+                lengths.append(DAY)
+                total += DAY
+                ends.append(total)
         self._indexed_until = last
 
     # -- limits (contract §2) ----------------------------------------------------------

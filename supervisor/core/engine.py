@@ -98,6 +98,21 @@ class _TimerRules(NamedTuple):
 
 #: A timer's due time, the sort key of a case's timers.
 _DUE = itemgetter(2)
+#: The plain fields of a case its timers depend on (Engine._timer_inputs), read at once.
+_TIMER_FIELDS = itemgetter(
+    "case_id",
+    "center_id",
+    "status",
+    "accepted_at",
+    "suspended_since",
+    "promised",
+    "statutory",
+    "suspended_seconds",
+    "suspensions",
+    "decided_outcome",
+    "decided_at",
+    "delivered_at",
+)
 
 #: The key under which a case state remembers its pending timers (Engine._pending).
 _TIMERS = "_engine_pending_timers"
@@ -394,24 +409,14 @@ class Engine:
         """Everything `_compute_pending` reads: this engine and those fields of the case.
 
         Read from the fields' dict, not as attributes (the same values: pydantic keeps
-        them there), because this runs twice per event; containers as tuples, so that a
-        container changed in place is a change too."""
+        them there), the plain fields by one `itemgetter` call, because this runs twice
+        per event; containers as tuples, so that a container changed in place is a
+        change too."""
         fields = state.__dict__
         return (
             self._token,
-            fields["case_id"],
-            fields["center_id"],
-            fields["status"],
-            fields["accepted_at"],
-            fields["suspended_since"],
-            fields["promised"],
-            fields["statutory"],
+            _TIMER_FIELDS(fields),
             tuple(fields["approved_extensions"]),
-            fields["suspended_seconds"],
-            fields["suspensions"],
-            fields["decided_outcome"],
-            fields["decided_at"],
-            fields["delivered_at"],
             tuple(fields["unrectified_ratings"]),
             tuple(fields["fired"]),
             tuple(fields["retracted"]),
@@ -434,18 +439,47 @@ class Engine:
         pending: list[tuple[str, str | None, datetime]] = []
         is_open = state.status == "open"
         suspended_since = state.suspended_since
-        if is_open and state.accepted_at and suspended_since is None:
+        accepted_at = state.accepted_at
+        if is_open and accepted_at and suspended_since is None:
             promised, statutory = state.promised, state.statutory
+            # The remembered deadlines are looked up here with the keys `_deadline` and
+            # `_warning_at` would build (their calendar lookup and local day once for all
+            # three); a miss, or a day that cannot be placed, goes through them as before.
+            cal = self.calendar_of(state)
+            try:
+                day: int | None = cal.local(accepted_at).toordinal()
+            except (ValueError, OverflowError):
+                day = None
+            extensions = state.approved_extensions
+            extended = tuple([(e.value, e.unit) for e in extensions]) if extensions else ()
+            suspended = state.suspended_seconds
             if promised is not None:
+                limit_key = (cal, day, promised.value, promised.unit, extended)
                 if on.overdue and _unfired("deadline.overdue", case_id, None, fired, retracted):
-                    due = _or_none(self._deadline, state, promised)
+                    due = self._deadlines.get((limit_key, suspended)) if day is not None else None
+                    if due is None:
+                        due = _or_none(self._deadline, state, promised)
                     if due is not None:
                         pending.append(("deadline.overdue", None, due))
                 if on.warning is not None and _unfired(
                     "deadline.warning", case_id, None, fired, retracted
                 ):
                     params = _params(on.warning.params, WarningParams)
-                    due = _or_none(self._warning_at, state, promised, params)
+                    due = (
+                        self._warnings.get(
+                            (
+                                limit_key,
+                                suspended,
+                                params.mode,
+                                params.share,
+                                params.remaining_working_days,
+                            )
+                        )
+                        if day is not None
+                        else None
+                    )
+                    if due is None:
+                        due = _or_none(self._warning_at, state, promised, params)
                     if due is not None:
                         pending.append(("deadline.warning", None, due))
             if (
@@ -453,7 +487,15 @@ class Engine:
                 and on.statutory
                 and _unfired("deadline.statutory_overdue", case_id, None, fired, retracted)
             ):
-                due = _or_none(self._deadline, state, statutory)
+                due = (
+                    self._deadlines.get(
+                        ((cal, day, statutory.value, statutory.unit, extended), suspended)
+                    )
+                    if day is not None
+                    else None
+                )
+                if due is None:
+                    due = _or_none(self._deadline, state, statutory)
                 if due is not None:
                     pending.append(("deadline.statutory_overdue", None, due))
         if is_open and suspended_since is not None and on.suspension is not None:
@@ -939,6 +981,8 @@ def _unfired(
 ) -> bool:
     """Whether an enabled rule (the caller checked) has not fired for this case and
     occurrence: `_waiting` without looking the rule up."""
+    if not fired:  # nothing fired yet (most cases): no id to build
+        return True
     ident = f"{rule_id}:{case_id}" if occurrence is None else f"{rule_id}:{case_id}:{occurrence}"
     return (_revision(ident, retracted) if retracted else ident) not in fired
 
