@@ -128,6 +128,24 @@ def test_a_fact_carries_no_personal_data() -> None:
     assert not any(secret.encode() in value for secret in applicant.values())
 
 
+def test_a_fact_is_encoded_as_compact_json_byte_for_byte() -> None:
+    """orjson writes what the standard library wrote before, so readers see no change."""
+    document = {
+        "case_id": "451221-2026-0000001",
+        "center_id": "451221",
+        "event_type": "concluded",
+        "occurred_at": "2026-11-20T16:00:00.250000+08:00",
+        "status": "concluded",
+        "accepted_at": "2026-11-16T10:00:00+08:00",
+        "concluded_at": None,
+        "deadline": "2026-11-24T00:00:00+08:00",
+        "on_time": False,
+        "note": '南丹县"政务"服务中心\n',
+    }
+    expected = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    assert encode(document) == (b"451221-2026-0000001", expected)
+
+
 def test_the_publisher_counts_and_never_raises() -> None:
     async def scenario() -> dict[str, float]:
         registry = CollectorRegistry()

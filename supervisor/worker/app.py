@@ -26,6 +26,7 @@ finish, so each message is judged by one engine from start to end.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -163,7 +164,6 @@ def create_app(
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(settings.topic_events, ticks_topic(settings), **raw)
     ticks = app.topic(ticks_topic(settings), partitions=settings.partitions, internal=True, **raw)
-    alerts_out = app.topic(settings.topic_alerts, **raw)
     dead_letters = app.topic(settings.topic_dlq, **raw)
     cases = app.Table(
         "cases",
@@ -212,7 +212,9 @@ def create_app(
         log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
 
     async def send_alert(key: bytes, value: bytes) -> Any:
-        return await alerts_out.send(key=key, value=value)
+        """To the producer directly, as facts are: a Faust topic's channel, FutureMessage
+        and callbacks cost more than the send itself, and alerts need none of them."""
+        return await app.producer.send(settings.topic_alerts, key, value, None, None, None)
 
     async def publish(alerts: list[Alert], published_at: datetime) -> None:
         """For the centers agent (center.silent; a few a day): publish the alerts and wait
@@ -342,6 +344,11 @@ def create_app(
         last = touched.get(case_id)
         return last is not None and time.monotonic() - last < settings.settle_seconds
 
+    # Children of labelled metrics, looked up once per label value (labels() costs a
+    # few µs, several times an event): both label sets are bounded (event types, centers).
+    consumed = functools.cache(metrics.events_consumed.labels)
+    last_event = functools.cache(metrics.center_last_event.labels)
+
     @app.agent(source, name="cases")
     async def handle(stream: faust.StreamT[bytes]) -> None:
         checked = continuity.checked(
@@ -357,7 +364,6 @@ def create_app(
                 # cases whose alerts were all acknowledged: stored again without them
                 for case_id, settled in outbox.settled(message.partition):
                     cases[case_id] = settled
-                current = now()
                 if message.topic == settings.topic_events:
                     gate.handled(message.tp, message.offset)
                     recorded = time.monotonic()
@@ -367,6 +373,7 @@ def create_app(
                 if message.topic == ticks.get_topic_name():
                     # A batch of due cases of this partition (worker/ticks.py): all their
                     # alerts acknowledged together, then their states written.
+                    current = now()
                     fired = []
                     for key in tick_batches.decode(message.key, message.value):
                         # Only the ticks this worker released itself fire: its own timer,
@@ -442,7 +449,7 @@ def create_app(
                 if result.duplicate:
                     metrics.events_duplicate.inc()
                     continue
-                metrics.events_consumed.labels(result.event.type.value).inc()
+                consumed(result.event.type.value).inc()
                 if tick_batches.partition_of(result.event.case_id, settings.partitions) != (
                     message.partition
                 ):
@@ -451,7 +458,7 @@ def create_app(
                 elif homes:
                     homes.pop(result.event.case_id, None)
                 if result.event.center_id in centers:  # a bounded label set
-                    metrics.center_last_event.labels(result.event.center_id).set(time.time())
+                    last_event(result.event.center_id).set(time.time())
                 ingested = message.timestamp if message.timestamp else None
                 if result.alerts or result.resolved:
                     await raise_alerts(
