@@ -255,6 +255,13 @@ def save(name: str, result: Mapping[str, Any]) -> Path:
     return path
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc): a per-event cost
+    that other work on the machine changes much less than a wall-clock rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> str:
     with open("/proc/loadavg") as handle:
         return " ".join(handle.read().split()[:3])
