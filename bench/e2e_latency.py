@@ -296,6 +296,9 @@ def main() -> None:
         "simulator's mix, about 4%% of events raise one",
     )
     parser.add_argument("--seed", type=int, default=7, help="of the realistic mix")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="workers in the consumer group (scale-out)"
+    )
     args = parser.parse_args()
     count = int(args.rate * args.seconds)
 
@@ -305,16 +308,34 @@ def main() -> None:
     env = c.run_env(server, run, home)
     settings = c.create_topics(env)
     token = c.issue_token(env)
-    worker = c.spawn(["worker"], env, home / "worker.log")
+    # one consumer group; each worker with its own web port and state directory
+    ports = [settings.worker_web_port] + [c.free_port() for _ in range(args.workers - 1)]
+    workers = [
+        c.spawn(
+            ["worker"],
+            {
+                **env,
+                "SUPERVISOR_WORKER_WEB_PORT": str(port),
+                "SUPERVISOR_DATA_DIR": str(home / f"data-{n}"),
+            },
+            home / f"worker-{n}.log",
+        )
+        for n, port in enumerate(ports)
+    ]
     web = c.spawn(["web"], env, home / "web.log")
     try:
-        c.wait_http(f"http://127.0.0.1:{settings.worker_web_port}/healthz", worker)
+        for port, worker in zip(ports, workers, strict=True):
+            c.wait_http(f"http://127.0.0.1:{port}/healthz", worker)
         c.wait_http(f"http://127.0.0.1:{settings.web_port}/healthz", web)
-        print(f"run {run}: worker and web ready; load {c.load_average()}; logs in {home}")
-        metrics_url = f"http://127.0.0.1:{settings.worker_web_port}/metrics"
+        print(
+            f"run {run}: {len(workers)} worker(s) and web ready; load {c.load_average()}; "
+            f"logs in {home}"
+        )
 
         def handled() -> float:
-            return c.worker_handled(c.fetch_text(metrics_url))
+            return sum(
+                c.worker_handled(c.fetch_text(f"http://127.0.0.1:{port}/metrics")) for port in ports
+            )
 
         base = asyncio.run(baseline(server, run, settings.partitions, args.rate, count))
         print(
@@ -322,10 +343,10 @@ def main() -> None:
             f"{c.fmt(base['latency'])}"
         )
         ws_url = f"ws://127.0.0.1:{settings.web_port}/ws/alerts?token={token}"
-        began_cpu = c.cpu_seconds(worker.pid)
+        began_cpu = sum(c.cpu_seconds(worker.pid) for worker in workers)
 
-        def cpu() -> float:  # the worker's CPU seconds since the warm-up began
-            return c.cpu_seconds(worker.pid) - began_cpu
+        def cpu() -> float:  # the workers' CPU seconds since the warm-up began
+            return sum(c.cpu_seconds(worker.pid) for worker in workers) - began_cpu
 
         if args.mix == "realistic":
             full = asyncio.run(
@@ -351,6 +372,7 @@ def main() -> None:
                 "run": run,
                 "rate": args.rate,
                 "mix": args.mix,
+                "workers": args.workers,
                 "count": count,
                 "baseline": base,
                 "full": full,
@@ -359,7 +381,8 @@ def main() -> None:
         print(f"figures saved in {path}")
     finally:
         c.terminate(web)
-        c.terminate(worker)
+        for worker in workers:
+            c.terminate(worker)
 
 
 if __name__ == "__main__":
