@@ -98,6 +98,20 @@ class _TimerRules(NamedTuple):
 
 #: A timer's due time, the sort key of a case's timers.
 _DUE = itemgetter(2)
+#: The fields `_on_accepted` sets (beside `statutory`, when the event gives one).
+_ACCEPTED_FIELDS = frozenset(
+    {
+        "status",
+        "accepted_at",
+        "item_code",
+        "item_name",
+        "department",
+        "immediate",
+        "promised",
+        "fee_standard",
+        "required_steps",
+    }
+)
 #: The plain fields of a case its timers depend on (Engine._timer_inputs), read at once.
 _TIMER_FIELDS = itemgetter(
     "case_id",
@@ -245,12 +259,16 @@ class Engine:
             return self._reorder(state, event)
         else:
             state = state.copy_for_update()
-        at = self.calendar_of(state).local(event.occurred_at)
+        at = self.calendar.for_center(state.center_id).local(event.occurred_at)
         alerts = self._fire_timers(state, at, inclusive=False)
+        fields = state.__dict__
         # the applicant is not kept: no rule needs it, and the changelog should not hold it
-        state.history.append(history_document(event))
-        if state.last_event_at is None or at > state.last_event_at:
-            state.last_event_at = at
+        fields["history"].append(history_document(event))
+        last = fields["last_event_at"]
+        if last is None or at > last:
+            # what `state.last_event_at = at` does (CaseState.__setattr__), without the call
+            fields["last_event_at"] = at
+            state.__pydantic_fields_set__.add("last_event_at")
         alerts += self._apply_event(state, event, at)
         if self._event_rules:
             alerts += self._declarative_on_event(state, event, at)
@@ -413,9 +431,10 @@ class Engine:
         per event; containers as tuples, so that a container changed in place is a
         change too."""
         fields = state.__dict__
+        # one flat tuple (the case keeps it: one object for the collector)
         return (
+            *_TIMER_FIELDS(fields),
             self._token,
-            _TIMER_FIELDS(fields),
             tuple(fields["approved_extensions"]),
             tuple(fields["unrectified_ratings"]),
             tuple(fields["fired"]),
@@ -677,20 +696,27 @@ class Engine:
     def _on_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         payload = event.payload_as(AcceptedPayload) if event.payload else None
         assert payload is not None  # the schema requires it
-        state.status = "open"
-        state.accepted_at = at
-        state.item_code = payload.item_code
-        state.item_name = payload.item_name
-        state.department = event.department or state.department
-        state.immediate = payload.immediate
-        state.promised = self._limit(payload.promised_limit.value, payload.promised_limit.unit)
+        promised = self._limit(payload.promised_limit.value, payload.promised_limit.unit)
+        # What setting each field as an attribute does (CaseState.__setattr__: store it,
+        # note it as set), at once: an existing key keeps its place in the fields' dict.
+        fields = state.__dict__
+        fields.update(
+            status="open",
+            accepted_at=at,
+            item_code=payload.item_code,
+            item_name=payload.item_name,
+            department=event.department or fields["department"],
+            immediate=payload.immediate,
+            promised=promised,
+            fee_standard=payload.fee_standard,
+            required_steps=list(payload.required_steps),
+        )
+        state.__pydantic_fields_set__.update(_ACCEPTED_FIELDS)
         if payload.statutory_limit is not None:
             state.statutory = self._limit(
                 payload.statutory_limit.value, payload.statutory_limit.unit
             )
-        state.fee_standard = payload.fee_standard
-        state.required_steps = list(payload.required_steps)
-        for limit in (state.promised, state.statutory):
+        for limit in (promised, state.statutory):
             if limit is not None:
                 try:
                     self._deadline(state, limit)
