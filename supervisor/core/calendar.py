@@ -16,7 +16,7 @@ and `unconfirmed_years_seen` tells the adapters to log it and set the metric.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +45,17 @@ def last_confirmed_year() -> int:
 
 
 FIRST_CONFIRMED_YEAR = 2001  # the package's schedules start there
+
+
+@lru_cache(maxsize=8)
+def _plain_holidays(kind: type) -> bool:
+    """Whether a holidays type looks days up as HolidayBase does (WorkCalendar._day_by_day
+    inlines those lookups)."""
+    base = holidays.HolidayBase
+    return all(
+        getattr(kind, name, None) is getattr(base, name)
+        for name in ("is_working_day", "__contains__", "__keytransform__", "_is_weekend")
+    )
 
 
 class WorkCalendar:
@@ -111,6 +122,45 @@ class WorkCalendar:
             result = day.weekday() < 5 and day not in self._national
         self._cache[day] = result
         return result
+
+    def _day_by_day(self) -> Callable[[date], bool]:
+        """`_working` for days taken in order (the index, which takes every day from
+        _EPOCH on when a new engine first counts working time): the same result, cached
+        the same way, with what `HolidayBase.is_working_day` and `in` do inlined (most of
+        the index's time went on their calls). The holidays' year is filled in when the
+        first of its days is looked up, as `in` and `is_working_day` would fill it in;
+        only for the holiday types whose lookups are HolidayBase's own (_plain_holidays).
+        tests/core/test_calendar.py compares both with `_working` for every day."""
+        cache, extra_on, extra_off = self._cache, self._extra_on, self._extra_off
+        national = self._national
+        fill = national.__keytransform__  # fills in the day's year if it is not yet
+        contains = dict.__contains__
+        filled = [0, False]  # the year last filled in, and whether it is confirmed
+
+        def working(day: date) -> bool:
+            known = cache.get(day)
+            if known is not None:
+                return known
+            if day in extra_on:
+                result = True
+            elif day in extra_off:
+                result = False
+            else:
+                if day.year != filled[0]:
+                    fill(day)
+                    filled[0], filled[1] = day.year, self.is_confirmed(day.year)
+                if filled[1]:
+                    # HolidayBase.is_working_day
+                    if day.weekday() in national._get_weekend(day):
+                        result = day in national.weekend_workdays
+                    else:
+                        result = not contains(national, day)
+                else:
+                    result = day.weekday() < 5 and not contains(national, day)
+            cache[day] = result
+            return result
+
+        return working
 
     def _used(self, start: datetime, end: datetime) -> None:
         """Note the unconfirmed years a computation spanned (for the log and the metric)."""
@@ -219,7 +269,8 @@ class WorkCalendar:
         # calendar's zone, and Python subtracts two datetimes of one tzinfo as wall times
         # (24 hours, DST or not), so it is not computed day by day (a new engine indexes
         # every day from _EPOCH on).
-        working, fromordinal = self._working, date.fromordinal
+        working = self._working if not _plain_holidays(type(self._national)) else self._day_by_day()
+        fromordinal = date.fromordinal
         days, starts, lengths, ends = (
             self._work_days,
             self._work_start,
