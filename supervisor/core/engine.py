@@ -933,7 +933,8 @@ class Engine:
         ident = _revision(alert_id(rule_id, state.case_id, occurrence), state.retracted)
         if rule is None or ident in state.fired:
             return []
-        state.fired = {**state.fired, ident: self.calendar_of(state).local(at)}
+        raised_at = self.calendar.for_center(state.center_id).local(at)
+        state.fired = {**state.fired, ident: raised_at}
         values: dict[str, object] = {
             "case_id": state.case_id,
             "center_id": state.center_id,
@@ -946,12 +947,18 @@ class Engine:
         }
         # Placeholders carry what centers typed (item names, steps, ids): an ID number or a
         # phone among them is masked, so alert text never shows one (contract §3).
-        title, message = (self._masked(text) for text in rule.render(values))
-        details = {
-            k: self._masked(v) if isinstance(v, str) else v
-            for k, v in values.items()
-            if k not in ("case_id", "center_id")
-        }
+        masked, masks = self._masked, self._masks
+        title, message = rule.render(values)
+        title, message = masked(title), masked(message)
+        details: dict[str, object] = {}
+        for key, value in values.items():
+            if key == "case_id" or key == "center_id":
+                continue
+            if isinstance(value, str):  # self._masked(value), its memo first
+                known = masks.get(value)
+                details[key] = known if known is not None else masked(value)
+            else:
+                details[key] = value
         details["basis"] = rule.spec.basis
         return [
             Alert(
@@ -960,7 +967,7 @@ class Engine:
                 severity=rule.spec.severity,
                 case_id=state.case_id,
                 center_id=state.center_id,
-                raised_at=self.calendar_of(state).local(at),
+                raised_at=raised_at,
                 title=title,
                 message=message,
                 details=details,
