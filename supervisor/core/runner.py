@@ -25,7 +25,12 @@ from supervisor.core.state import CaseState
 
 class DueIndex:
     """A min-heap of (due, case_id) with lazy deletion: an entry is trusted only if it
-    still matches the case's current next due time, so rescheduling is O(log n)."""
+    still matches the case's current next due time, so rescheduling is O(log n).
+
+    Entries no longer trusted are dropped when they outnumber the trusted ones (with
+    some slack), in one pass: most events move their case's due time, and each move
+    leaves one behind (an object the garbage collector counts, until the heap reaches
+    it). The cases popped, and their order (by due time, then case id), are the same."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, str]] = []
@@ -38,7 +43,16 @@ class DueIndex:
         if self._due.get(case_id) == due:
             return
         self._due[case_id] = due
-        heapq.heappush(self._heap, (due, case_id))
+        heap = self._heap
+        heapq.heappush(heap, (due, case_id))
+        if len(heap) > 2 * len(self._due) + _SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop the entries no longer trusted (those `pop_due` and `peek` would skip)."""
+        due = self._due
+        self._heap = [entry for entry in self._heap if due.get(entry[1]) == entry[0]]
+        heapq.heapify(self._heap)
 
     def pop_due(self, now: datetime) -> list[str]:
         """Case ids whose timer is due at or before `now`; they leave the index."""
@@ -57,6 +71,10 @@ class DueIndex:
 
     def __len__(self) -> int:
         return len(self._due)
+
+
+#: Entries beyond twice the cases scheduled before the due index drops stale ones.
+_SLACK = 1024
 
 
 class Runner:
