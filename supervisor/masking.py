@@ -174,7 +174,7 @@ def mask_record(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # a malformed call: logging would print the arguments; never them
         record.msg = mask_text(f"{record.msg} (arguments: {record.args!r})")
-        record.args = None
+        record.args = ()  # no arguments (see _mask_message)
     else:
         masked = mask_text(message)
         if masked != message:
@@ -202,7 +202,10 @@ def _mask_message(record: logging.LogRecord, masked: str) -> None:
             return
     except Exception:
         pass
-    record.msg, record.args = masked, None  # flattened: the masked text as it was meant
+    # Flattened: the masked text as it was meant, with no arguments: (), not None, which
+    # Faust's formatter (mode's ExtensionFormatter) turns into (None,) and then fails to
+    # format ("not all arguments converted during string formatting").
+    record.msg, record.args = masked, ()
 
 
 class MaskingFilter(logging.Filter):

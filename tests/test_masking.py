@@ -222,6 +222,32 @@ def test_masking_keeps_structured_arguments_when_it_can() -> None:
     assert record.getMessage() == '127.0.0.1:5000 - "GET /api/alerts?q=138****1111 HTTP/1.1" 200'
 
 
+@pytest.mark.parametrize(
+    ("msg", "args", "expected"),
+    [
+        # masked only once joined: the record is flattened to its masked text
+        ("phone %s-%s", ("139", "77881234"), "phone 139-****1234"),
+        # a malformed call: flattened to the message and its arguments, masked
+        (
+            "case %s of %s",
+            ("451221-2026-0000001",),
+            "case %s of %s (arguments: ('451221-2026-0000001',))",
+        ),
+    ],
+)
+def test_a_flattened_record_formats_under_faust_s_formatter(
+    msg: str, args: tuple[str, ...], expected: str
+) -> None:
+    """Faust's log handler formats with mode's ExtensionFormatter, which turned the
+    arguments of a flattened record, None, into (None,), and logged a formatting error
+    instead of the line."""
+    from mode.utils.logging import ExtensionFormatter
+
+    record = logging.LogRecord("supervisor.worker", logging.INFO, __file__, 1, msg, args, None)
+    MaskingFilter().filter(record)
+    assert ExtensionFormatter(fmt="%(message)s").format(record) == expected
+
+
 @pytest.fixture
 def installed() -> Iterator[io.StringIO]:
     """`masking.install()` on a root logger with one handler; undone afterwards."""
