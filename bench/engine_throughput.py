@@ -214,7 +214,8 @@ def main() -> None:
         best = run_rounds(lines, args.repeat)
     else:
         here = Path(__file__).resolve().parents[1]
-        best, before = {}, {}
+        best = {}
+        before: dict[str, float] = {}
         for _ in range(args.repeat):
             for tree, kept in ((here, best), (args.compare, before)):
                 for name, seconds in in_tree(tree, args.cases).items():

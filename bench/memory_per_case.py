@@ -89,7 +89,9 @@ def table_codec(stdlib: bool = False) -> tuple[str, Callable[[Any], bytes]]:
         body = faust_json.dumps(value)
         return body if isinstance(body, bytes) else body.encode()
 
-    return ("orjson" if faust_json.orjson is not None else "json"), dumps
+    # The orjson module faust.utils.json imported, or None without it: not in its __all__.
+    uses_orjson = faust_json.orjson is not None  # type: ignore[attr-defined]
+    return ("orjson" if uses_orjson else "json"), dumps
 
 
 def open_store(path: Path) -> Any:

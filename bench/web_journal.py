@@ -44,7 +44,7 @@ def alerts(count: int, seed: int = 3) -> list[dict[str, object]]:
     rng = random.Random(seed)
     codes = [c.code for c in CenterRegistry.load().all()]
     start = datetime(2026, 1, 1, 9, tzinfo=CN)
-    made = []
+    made: list[dict[str, object]] = []
     for n in range(count):
         rule, severity, title = rng.choice(RULES)
         center = rng.choice(codes)

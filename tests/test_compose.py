@@ -270,7 +270,7 @@ def promql_series(expr: str) -> set[str]:
 
 def promql_labels(expr: str) -> set[str]:
     text = _STRING.sub('""', expr)
-    labels = set()
+    labels: set[str] = set()
     for group in _GROUPING.findall(text):
         labels.update(name.strip() for name in group.split(",") if name.strip())
     for block in _MATCHERS.findall(text):
@@ -308,7 +308,7 @@ def test_supervisor_services_build_this_repository(name: str) -> None:
     context = build if isinstance(build, str) else (build or {}).get("context")
     assert context in (".", "./"), f"{name} must be built from the repository root"
     dockerfile_name = (
-        "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        "Dockerfile" if isinstance(build, str) else (build or {}).get("dockerfile", "Dockerfile")
     )
     assert (ROOT / dockerfile_name).is_file()
 

@@ -114,7 +114,7 @@ ids = st.builds(
 phones = st.builds(lambda seed: people.phone(random.Random(seed)), st.integers(0, 2**32))
 #: Text around a value: anything but digits and X (which would make it a longer number).
 around = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="0123456789Xx"),
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="0123456789Xx"),
     max_size=20,
 )
 

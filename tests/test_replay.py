@@ -146,7 +146,10 @@ def test_a_late_batch_does_not_raise_false_deadline_alerts() -> None:
     """A city case moves the clock past a township case's deadline before the township's
     batch (concluded in time) is read: the township case is not overdue."""
     city, town = "451200-2026-0000001", "451224103-2026-0000002"
-    accepted = {"item_code": "X", "promised_limit": {"value": 5, "unit": "working_day"}}
+    accepted: dict[str, Any] = {
+        "item_code": "X",
+        "promised_limit": {"value": 5, "unit": "working_day"},
+    }
     text = lines(
         event_doc(
             "accepted",
@@ -262,9 +265,10 @@ def test_guangxi_regional_holiday_applies_to_hechi_centers_only() -> None:
         )
         result = replay("-", "--until", "2026-04-30T00:00:00+08:00", stdin=text)
         assert result.returncode == 0, result.stderr
-        return next(
+        raised_at: str = next(
             a["raised_at"] for a in alerts(result.stdout) if a["rule_id"] == "deadline.overdue"
         )
+        return raised_at
 
     assert overdue_at("451224103") == "2026-04-22T00:00:00+08:00"  # township in Donglan
     assert overdue_at("110101") == "2026-04-21T00:00:00+08:00"  # Beijing, Dongcheng

@@ -212,7 +212,7 @@ async def test_a_read_back_the_broker_does_not_deliver_is_tried_again_never_skip
         return None
 
     monkeypatch.setattr(continuity, "read_back", read_back)
-    monkeypatch.setattr(continuity.asyncio, "sleep", no_wait)
+    monkeypatch.setattr("supervisor.worker.continuity.asyncio.sleep", no_wait)
     seen = Continuity(EVENTS)
     stream = events_at(EVENTS, 0, 10, 13)  # 11-12 skipped
     out = [

@@ -49,7 +49,7 @@ async def test_the_worker_publishes_a_fact_per_applied_event(
     suspended = case_id("451221")  # on time thanks to a suspension
     late = case_id("451224103")  # concluded after its deadline
     acceptance = accepted(suspended, "2026-11-16T10:00:00+08:00", 3)
-    first = [
+    first: list[tuple[str, bytes | dict[str, Any]]] = [
         (suspended, doc("submitted", "2026-11-16T09:30:00+08:00", suspended) | {
             "applicant": APPLICANT
         }),

@@ -29,7 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +214,8 @@ def healthy(worker: RunningWorker) -> bool:
     try:
         url = f"http://127.0.0.1:{worker.web_port}/healthz"
         with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
+            status: int = response.status  # urlopen's return is Any in typeshed
+            return status == 200
     except OSError:
         return False
 
@@ -228,7 +229,7 @@ def log_tail(log: Path) -> str:
 
 def malformed(rng: random.Random, good: list[Doc], count: int) -> list[bytes]:
     """Messages that are not valid events, of every kind a broken center can send."""
-    makers = [
+    makers: list[Callable[[], bytes]] = [
         lambda: bytes(rng.randrange(128, 256) for _ in range(rng.randrange(1, 40))),  # not UTF-8
         lambda: "受理".encode("gbk") + b" " + uuid.uuid4().hex.encode(),  # another encoding
         lambda: b"",  # empty
@@ -240,7 +241,7 @@ def malformed(rng: random.Random, good: list[Doc], count: int) -> list[bytes]:
     def violation() -> bytes:
         doc = json.loads(json.dumps(rng.choice(good)))
         doc["event_id"] = f"bad-{uuid.uuid4().hex}"
-        broken = rng.choice(
+        broken: Callable[[dict[str, Any]], object] = rng.choice(
             [
                 lambda d: d.pop("case_id"),
                 lambda d: d.pop("occurred_at"),

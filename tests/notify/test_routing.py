@@ -80,7 +80,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def who(path: Path, center: str, severity: str = "yellow", rule: str = "workflow.no_decision"):
+def who(
+    path: Path, center: str, severity: str = "yellow", rule: str = "workflow.no_decision"
+) -> list[str]:
     table = load_routing(path)
     alert = {"center_id": center, "severity": severity, "rule_id": rule}
     return [r.id for r in table.recipients(alert)]

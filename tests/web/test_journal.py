@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.web.journal import Journal, Refused, check, lifecycle_record
+from supervisor.web.journal import Entry, Journal, Refused, check, lifecycle_record
 
 AT = datetime.fromisoformat("2026-11-27T10:00:00+08:00")
 INSPECTOR = {"name": "王监察", "role": "inspector", "token": "t1"}
@@ -158,7 +158,10 @@ def test_select_filters_and_orders_newest_first() -> None:
     journal.apply(1, alert(2, raised="2026-11-27T09:00:00+08:00", center="451224103"))
     journal.apply(2, {**alert(3, raised="2026-11-25T09:00:00+08:00"), "severity": "yellow"})
     journal.apply(3, change(alert(1)["alert_id"], "acknowledge"))
-    ids = lambda entries: [e.alert["case_id"][-1] for e in entries]  # noqa: E731
+
+    def ids(entries: list[Entry]) -> list[str]:
+        return [e.alert["case_id"][-1] for e in entries]
+
     assert ids(journal.select()) == ["2", "3", "1"]
     assert ids(journal.select(severity="red")) == ["2", "1"]
     assert ids(journal.select(status="acknowledged")) == ["1"]
