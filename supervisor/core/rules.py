@@ -205,14 +205,23 @@ def _load_file(path: Path) -> list[Rule]:
     text = path.read_text(encoding="utf-8")
     try:
         document = yaml.safe_load(text)
-        tree = yaml.compose(text)
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: not valid YAML: {exc}") from None
+    composed: list[yaml.Node | None] = []
+
+    def tree() -> yaml.Node | None:
+        """The file's YAML tree, for the line of an error: composed only then (it parses
+        what safe_load just parsed, the same way, so it cannot fail where that did not;
+        every engine loads its rules, and parsing is most of it)."""
+        if not composed:
+            composed.append(yaml.compose(text))
+        return composed[0]
+
     if not isinstance(document, dict) or set(document) - {"rules"}:
         raise RuleError(f"{path}:1: a rule file is a mapping with one key, 'rules'")
     entries = document.get("rules") or []
     if not isinstance(entries, list):
-        raise RuleError(f"{path}:{_line(tree, ['rules'])}: 'rules' must be a list")
+        raise RuleError(f"{path}:{_line(tree(), ['rules'])}: 'rules' must be a list")
     loaded = []
     for index, entry in enumerate(entries):
         label = f"rules[{index}]"
@@ -222,7 +231,7 @@ def _load_file(path: Path) -> list[Rule]:
         def refuse(
             problem: str, loc: list[str | int], index: int = index, label: str = label
         ) -> RuleError:
-            line = _line(tree, ["rules", index, *loc])
+            line = _line(tree(), ["rules", index, *loc])
             return RuleError(f"{path}:{line}: {label}: {problem}")
 
         try:
