@@ -239,6 +239,8 @@ async def measure_mix(
 
     sent: dict[Any, float] = {}
     latencies: list[float] = []
+    by_rule: dict[str, list[float]] = {}
+    timeline: list[tuple[float, float]] = []  # (sent, latency)
     others: dict[str, int] = {}
     cpu_before = cpu()
     async with connect(ws_url, max_queue=None) as socket:
@@ -259,6 +261,8 @@ async def measure_mix(
                     tied = sent.get(raised_by(alert["case_id"], alert["raised_at"]))
                     if tied is not None:
                         latencies.append(at - tied)
+                        by_rule.setdefault(alert["rule_id"], []).append(at - tied)
+                        timeline.append((tied, at - tied))
                     else:
                         others[alert["rule_id"]] = others.get(alert["rule_id"], 0) + 1
                 # done once every event is applied and the socket has been quiet for 3 s
@@ -276,6 +280,18 @@ async def measure_mix(
         await asyncio.wait_for(reader, 300)
     cpu_ms = (cpu() - cpu_before) / len(items) * 1000
     print(f"worker CPU per event of the mix: {cpu_ms:.3f} ms")
+    for rule, values in sorted(by_rule.items()):
+        print(f"  {rule}: {c.fmt(c.summary(values))}")
+    if timeline:  # where in the run the latency builds up: the worst of each 5 s
+        start = min(sent.values())
+        worst: dict[int, float] = {}
+        for at, latency in timeline:
+            window = int((at - start) // 5)
+            worst[window] = max(worst.get(window, 0.0), latency)
+        print(
+            "  worst latency per 5 s of sending: "
+            + " ".join(f"{w * 5}s:{worst[w] * 1000:.0f}ms" for w in sorted(worst))
+        )
     return {
         "rate": achieved,
         "latency": c.summary(latencies),
