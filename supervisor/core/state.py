@@ -100,10 +100,10 @@ class CaseState(BaseModel):
         for name, factory in _FACTORIES:
             fields[name] = factory()
         state = _new(cls)
-        _set(state, "__dict__", fields)
-        _set(state, "__pydantic_fields_set__", {"case_id", "center_id"})
-        _set(state, "__pydantic_extra__", None)
-        _set(state, "__pydantic_private__", None)
+        _set_dict(state, fields)
+        _set_fields_set(state, {"case_id", "center_id"})
+        _set_extra(state, None)
+        _set_private(state, None)
         return state
 
     def has_event(self, event_id: str) -> bool:
@@ -134,11 +134,18 @@ class CaseState(BaseModel):
         built directly, because the engine makes one per event."""
         fields = self.__dict__.copy()
         fields["history"] = fields["history"].copy()
-        copy = _new(type(self))
-        _set(copy, "__dict__", fields)
-        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _HISTORY)
-        _set(copy, "__pydantic_extra__", None)
-        _set(copy, "__pydantic_private__", None)
+        kind = type(self)
+        copy = _new(kind)
+        if kind is CaseState:  # its slots' own setters (what _set finds for them)
+            _set_dict(copy, fields)
+            _set_fields_set(copy, self.__pydantic_fields_set__ | _HISTORY)
+            _set_extra(copy, None)
+            _set_private(copy, None)
+        else:
+            _set(copy, "__dict__", fields)
+            _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _HISTORY)
+            _set(copy, "__pydantic_extra__", None)
+            _set(copy, "__pydantic_private__", None)
         return copy
 
     def to_json(self) -> dict[str, Any]:
@@ -192,6 +199,24 @@ _HISTORY = frozenset({"history"})
 _FIELD_NAMES = frozenset(CaseState.model_fields)
 _set = object.__setattr__  # past the models' own __setattr__, as pydantic sets its slots
 _new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    """The `__set__` of the descriptor `object.__setattr__(state, name, value)` uses for a
+    CaseState (the first class along its MRO that defines `name`: pydantic's slots),
+    called directly: the engine builds a state per event (CaseState.new,
+    copy_for_update), each with these four."""
+    for klass in CaseState.__mro__:
+        if name in klass.__dict__:
+            setter: Callable[[Any, Any], None] = klass.__dict__[name].__set__
+            return setter
+    raise AttributeError(name)
+
+
+_set_dict = _slot_setter("__dict__")
+_set_fields_set = _slot_setter("__pydantic_fields_set__")
+_set_extra = _slot_setter("__pydantic_extra__")
+_set_private = _slot_setter("__pydantic_private__")
 #: A new case's fields as pydantic gives them (CaseState.new), and each default container's
 #: factory: every state gets containers of its own.
 _DEFAULTS = CaseState(case_id="", center_id="").__dict__

@@ -372,3 +372,19 @@ def test_the_stored_history_leaves_out_what_the_state_says_and_reads_back_whole(
     # a state stored in full by an earlier version reads the same
     full = state.model_dump(mode="json", exclude_defaults=True)
     assert CaseState.from_json(full) == state
+
+
+def test_a_copy_of_a_state_subclass_is_of_that_subclass() -> None:
+    """copy_for_update sets a CaseState's slots by their own setters, and any other
+    class's through object.__setattr__, as before."""
+
+    class Kept(CaseState):
+        pass
+
+    state = Kept(case_id="451221-2026-0000001", center_id="451221")
+    copy = state.copy_for_update()
+    assert type(copy) is Kept and copy == state and copy.__pydantic_extra__ is None
+    assert copy.model_fields_set == state.model_fields_set | {"history"}
+    plain = CaseState.new("451221-2026-0000001", "451221").copy_for_update()
+    assert plain.__pydantic_private__ is None and plain.__pydantic_extra__ is None
+    assert plain.to_json() == copy.to_json()
