@@ -50,7 +50,7 @@ def partition_of(case_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives the key `case_id` (aiokafka's and
     the Java client's: murmur2 of the key bytes, made positive, modulo the count).
     Remembered: the agent asks it for every event, a case has several, and aiokafka's
-    murmur2 is pure Python (~10 µs)."""
+    murmur2 is pure Python (~4 µs for a case id here)."""
     return int(murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
 
 
