@@ -52,6 +52,7 @@ class EventType(StrEnum):
     EVALUATED = "evaluated"
     RECTIFIED = "rectified"
     COMPLAINED = "complained"
+    COMPLAINT_ANSWERED = "complaint_answered"
 
 
 _EVENT_TYPES = frozenset(kind.value for kind in EventType)
