@@ -204,8 +204,9 @@ app.add_typer(rules_app, name="rules")
 def rules_check(
     directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,
 ) -> None:
-    """Load the rule files (and rules/calendar/) as the worker would; print what is wrong
-    with the file and line, and exit 1; or say how many rules are in force."""
+    """Load the rule files (and rules/calendar/, rules/catalogue/) as the worker would;
+    print what is wrong with the file and line, and exit 1; or say how many rules and
+    catalogued items are in force."""
     from supervisor.core.calendar import CalendarBook
     from supervisor.core.rules import RuleBook, RuleError
 
@@ -223,7 +224,13 @@ def rules_check(
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
     enabled = sum(1 for rule in book if rule.spec.enabled)
-    typer.echo(f"{folder}: {len(book)} rules, {enabled} enabled")
+    catalogue = book.catalogue
+    items = (
+        "no item catalogue (the catalogue's rules are silent)"
+        if catalogue is None
+        else f"item catalogue of {len(catalogue)} items"
+    )
+    typer.echo(f"{folder}: {len(book)} rules, {enabled} enabled; {items}")
 
 
 @rules_app.command("doc")

@@ -46,7 +46,7 @@ def check(directory: Path) -> subprocess.CompletedProcess[str]:
 def test_the_shipped_rules_pass() -> None:
     result = check(ROOT / "rules")
     assert result.returncode == 0, result.stderr
-    assert "19 rules, 19 enabled" in result.stdout
+    assert "23 rules, 23 enabled; no item catalogue" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,28 @@ def test_the_example_local_rules_pass(tmp_path: Path) -> None:
     shutil.copy(ROOT / "rules/examples/local-rules.yaml", tmp_path / "rules" / "local.yaml")
     result = check(tmp_path / "rules")
     assert result.returncode == 0, result.stderr
-    assert "24 rules, 24 enabled" in result.stdout
+    assert "28 rules, 28 enabled" in result.stdout
+
+
+def test_the_example_catalogue_passes(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "rules" / "catalogue").mkdir()
+    shutil.copy(ROOT / "rules/examples/catalogue.yaml", tmp_path / "rules/catalogue/items.yaml")
+    result = check(tmp_path / "rules")
+    assert result.returncode == 0, result.stderr
+    assert "item catalogue of 3 items" in result.stdout
+
+
+def test_a_bad_catalogue_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "rules" / "catalogue").mkdir()
+    (tmp_path / "rules/catalogue/items.yaml").write_text(
+        "items:\n  - item_code: X\n    name: 某事项\n    promised_limit: {value: -1, unit: working_day}\n",
+        encoding="utf-8",
+    )
+    result = check(tmp_path / "rules")
+    assert result.returncode == 1
+    assert "items.yaml:4: items[0] (X): promised_limit.value" in result.stderr
 
 
 def test_a_bad_calendar_file_is_refused_too(tmp_path: Path) -> None:

@@ -20,8 +20,9 @@ from operator import itemgetter
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from supervisor.core import declarative
-from supervisor.core.alerts import Alert, Resolution, alert_id, rule_of
+from supervisor.core.alerts import Alert, CaseChange, ChangeKind, Resolution, alert_id, rule_of
 from supervisor.core.calendar import DAY, MEMO_SIZE, CalendarBook, WorkCalendar
+from supervisor.core.catalogue import Item
 from supervisor.core.declarative import (
     AbsenceParams,
     CountParams,
@@ -54,7 +55,7 @@ from supervisor.core.rules import (
     WarningParams,
     WorkingDaysParams,
 )
-from supervisor.core.state import CaseState, LimitState, Rating
+from supervisor.core.state import CaseState, Complaint, LimitState, Rating
 from supervisor.masking import mask_text
 
 E = EventType
@@ -83,6 +84,8 @@ class _TimerRules(NamedTuple):
     suspension: Rule | None
     delivery: Rule | None
     rectify: Rule | None
+    complaint: Rule | None
+    stage: bool  # stage.overdue enabled, with a catalogue that has steps
 
     @classmethod
     def of(cls, rules: RuleBook) -> _TimerRules:
@@ -93,6 +96,10 @@ class _TimerRules(NamedTuple):
             suspension=rules.get("suspension.too_long"),
             delivery=rules.get("delivery.overdue"),
             rectify=rules.get("evaluation.unrectified"),
+            complaint=rules.get("complaint.unanswered"),
+            stage=rules.get("stage.overdue") is not None
+            and rules.catalogue is not None
+            and rules.catalogue.has_steps,
         )
 
 
@@ -105,7 +112,6 @@ _ACCEPTED_FIELDS = frozenset(
         "accepted_at",
         "item_code",
         "item_name",
-        "department",
         "immediate",
         "promised",
         "fee_standard",
@@ -142,6 +148,9 @@ _BEFORE_ACCEPTANCE = {
     E.WITHDRAWN,
 }
 _AFTER_CLOSE = {E.DELIVERED, E.EVALUATED, E.RECTIFIED, E.COMPLAINED, E.COMPLAINT_ANSWERED}
+#: The canonical deadline rules (contract §6 follows them when the case moves on).
+_WARNING = "deadline.warning"
+_OVERDUE = ("deadline.overdue", "deadline.statutory_overdue")
 ALLOWED: dict[str, set[EventType]] = {
     "received": _BEFORE_ACCEPTANCE,
     "open": set(EventType) - {E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED},
@@ -181,12 +190,18 @@ EVENT_ZH = {
 @dataclass
 class Outcome:
     """The case after the step, the alerts it raised, the alerts a late event proved
-    wrong, and whether it was a re-delivery."""
+    wrong, what the case did to its alerts (contract §6), and whether it was a
+    re-delivery."""
 
     state: CaseState
     alerts: list[Alert] = field(default_factory=list)
     duplicate: bool = False
     resolved: list[Resolution] = field(default_factory=list)
+    changes: list[CaseChange] = field(default_factory=list)
+
+
+#: Who handled the event being applied (contract §7): department, window, staff.
+_Who = tuple[str | None, str | None, str | None]
 
 
 class Engine:
@@ -216,9 +231,15 @@ class Engine:
             isinstance(rule.params, CountParams | ThresholdParams | SequenceParams)
             for rule in rules.declarative()
         )
-        self._history_timers = any(
+        self._history_timers = self._timer_rules.stage or any(
             isinstance(rule.params, DeadlineParams | AbsenceParams) for rule in rules.declarative()
         )
+        # The step being judged: who handled the event being applied (None while timers
+        # fire: a deadline carries the case's latest known, contract §7), and where the
+        # case's changes to its alerts are collected (contract §6). Saved and restored
+        # around each step, since judging a late event applies the case's events again.
+        self._who: _Who | None = None
+        self._changes: list[CaseChange] = []
 
     def _masked(self, text: str) -> str:
         """`mask_text(text)`, remembered: the same center names, item names and limits
@@ -261,19 +282,42 @@ class Engine:
         else:
             state = state.copy_for_update()
         at = self.calendar.for_center(state.center_id).local(event.occurred_at)
-        alerts = self._fire_timers(state, at, inclusive=False)
-        fields = state.__dict__
-        # the applicant is not kept: no rule needs it, and the changelog should not hold it
-        fields["history"].append(history_document(event))
-        last = fields["last_event_at"]
-        if last is None or at > last:
-            # what `state.last_event_at = at` does (CaseState.__setattr__), without the call
-            fields["last_event_at"] = at
-            state.__pydantic_fields_set__.add("last_event_at")
-        alerts += self._apply_event(state, event, at)
-        if self._event_rules:
-            alerts += self._declarative_on_event(state, event, at)
-        return Outcome(state, alerts)
+        outer_who, outer_changes = self._who, self._changes
+        changes: list[CaseChange] = []
+        self._who, self._changes = None, changes
+        try:
+            alerts = self._fire_timers(state, at, inclusive=False)
+            fields = state.__dict__
+            # the applicant is not kept: no rule needs it, and the changelog should not
+            # hold it
+            fields["history"].append(history_document(event))
+            last = fields["last_event_at"]
+            if last is None or at > last:
+                # what `state.last_event_at = at` does (CaseState.__setattr__), without the
+                # call
+                fields["last_event_at"] = at
+                state.__pydantic_fields_set__.add("last_event_at")
+            who = (event.department, event.window_id, event.staff_id)
+            self._attribute(state, who)
+            self._who = who
+            alerts += self._apply_event(state, event, at)
+            if self._event_rules:
+                alerts += self._declarative_on_event(state, event, at)
+        finally:
+            self._who, self._changes = outer_who, outer_changes
+        return Outcome(state, alerts, changes=changes)
+
+    @staticmethod
+    def _attribute(state: CaseState, who: _Who) -> None:
+        """The case's latest known department, window and staff (contract §7), for the
+        deadlines it will raise: each kept until an event names another."""
+        department, window_id, staff_id = who
+        if department is not None and department != state.department:
+            state.department = department
+        if window_id is not None and window_id != state.window_id:
+            state.window_id = window_id
+        if staff_id is not None and staff_id != state.staff_id:
+            state.staff_id = staff_id
 
     def advance(self, state: CaseState, now: datetime) -> Outcome:
         """Fire every timer of the case due at or before `now`."""
@@ -283,7 +327,14 @@ class Engine:
         state = state.copy_for_update()
         now = self.calendar_of(state).local(now)
         state.advanced_to = now if state.advanced_to is None else max(state.advanced_to, now)
-        return Outcome(state, self._fire_timers(state, now, inclusive=True))
+        outer_who, outer_changes = self._who, self._changes
+        changes: list[CaseChange] = []
+        self._who, self._changes = None, changes
+        try:
+            alerts = self._fire_timers(state, now, inclusive=True)
+        finally:
+            self._who, self._changes = outer_who, outer_changes
+        return Outcome(state, alerts, changes=changes)
 
     def _reorder(self, state: CaseState, late: CaseEvent) -> Outcome:
         """Judge the case again with the late event in its place in event time.
@@ -304,8 +355,8 @@ class Engine:
         # The case judged without the late event too, under the same rules: only what the
         # late event changes is resolved or raised, so rules changed by a live reload since
         # an alert fired never re-raise it (issue 3 §4).
-        base, _ = self._rebuild(state, history, state.retracted)
-        fresh, raised = self._rebuild(state, events, state.retracted)
+        base, _, base_changes = self._rebuild(state, history, state.retracted)
+        fresh, raised, changed = self._rebuild(state, events, state.retracted)
         wrong = [
             ident
             for ident, at in state.fired.items()
@@ -315,7 +366,7 @@ class Engine:
         ]
         moved = {ident: fresh.fired[ident] for ident in wrong if ident in fresh.fired}
         if moved:  # true at another instant: raised again as a revision, at that instant
-            fresh, raised = self._rebuild(state, events, [*state.retracted, *wrong])
+            fresh, raised, changed = self._rebuild(state, events, [*state.retracted, *wrong])
         new = [
             alert
             for ident, alert in raised.items()
@@ -324,6 +375,19 @@ class Engine:
         fresh.fired = {k: v for k, v in state.fired.items() if k not in wrong}
         fresh.fired.update((alert.alert_id, alert.raised_at) for alert in new)
         fresh.retracted = [*state.retracted, *wrong]
+        # What the case does to its alerts in event-time order that it had not done yet:
+        # a late `concluded` closes a warning (also one superseded by a red alert that the
+        # late event withdrew), or marks an overdue alert concluded late.
+        changes = [
+            change
+            for ident, change in changed.items()
+            if state.changed.get(ident) != change.change
+            and ident not in wrong
+            and ident in fresh.fired
+            and base_changes.get(ident) != change
+        ]
+        fresh.changed = {k: v for k, v in state.changed.items() if k not in wrong}
+        fresh.changed.update((change.alert_id, change.change) for change in changes)
         cal = self.calendar_of(fresh)
         when = cal.local(state.clock or late.occurred_at)
         late_text = (
@@ -354,23 +418,26 @@ class Engine:
             )
             for ident in wrong
         ]
-        return Outcome(fresh, new, resolved=resolved)
+        return Outcome(fresh, new, resolved=resolved, changes=changes)
 
     def _rebuild(
         self, state: CaseState, events: list[CaseEvent], retracted: list[str]
-    ) -> tuple[CaseState, dict[str, Alert]]:
+    ) -> tuple[CaseState, dict[str, Alert], dict[str, CaseChange]]:
         fresh = CaseState(case_id=state.case_id, center_id=state.center_id, retracted=retracted)
         raised: dict[str, Alert] = {}
+        changes: dict[str, CaseChange] = {}
         for item in events:
             outcome = self.apply(fresh, item)
             fresh = outcome.state
             raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+            changes.update((change.alert_id, change) for change in outcome.changes)
         if state.advanced_to is not None:
             outcome = self.advance(fresh, state.advanced_to)
             fresh = outcome.state
             fresh.advanced_to = state.advanced_to
             raised.update((alert.alert_id, alert) for alert in outcome.alerts)
-        return fresh, raised
+            changes.update((change.alert_id, change) for change in outcome.changes)
+        return fresh, raised, changes
 
     def promised_deadline(self, state: CaseState) -> datetime | None:
         """The promised deadline (承诺时限) as the case's facts place it now, local time:
@@ -438,6 +505,7 @@ class Engine:
             self._token,
             tuple(fields["approved_extensions"]),
             tuple(fields["unrectified_ratings"]),
+            tuple(fields["complaints"]),
             tuple(fields["fired"]),
             tuple(fields["retracted"]),
             # the timers of YAML rules read the events themselves
@@ -547,6 +615,21 @@ class Engine:
                     due = _or_none(cal.working_deadline, rating.at, days)
                     if due is not None:
                         pending.append(("evaluation.unrectified", occurrence, due))
+        if state.complaints and on.complaint is not None:
+            days = _params(on.complaint.params, WorkingDaysParams).working_days
+            cal = self.calendar_of(state)
+            for complaint in state.complaints:
+                occurrence = _nth(complaint.number)
+                if _unfired("complaint.unanswered", case_id, occurrence, fired, retracted):
+                    due = _or_none(cal.working_deadline, complaint.at, days)
+                    if due is not None:
+                        pending.append(("complaint.unanswered", occurrence, due))
+        if on.stage and is_open and accepted_at and suspended_since is None:
+            item = self._item_of(state)
+            if item is not None and item.steps:
+                for step, due in self._stage_ends(state, item):
+                    if _unfired("stage.overdue", case_id, step, fired, retracted):
+                        pending.append(("stage.overdue", step, due))
         if self._history_timers:
             rules, cal = self.rules, self.calendar_of(state)
             for local_rule in rules.declarative():
@@ -571,12 +654,22 @@ class Engine:
             return []  # nothing due: the usual case of an event
         for rule_id, occurrence, due in timers.by_due:
             if due < now or (inclusive and due == now):
-                fields = self._timer_fields(state, rule_id, due)
+                fields = self._timer_fields(state, rule_id, due, occurrence)
                 alerts += self._raise(state, rule_id, due, fields, occurrence=occurrence)
         return alerts
 
-    def _timer_fields(self, state: CaseState, rule_id: str, due: datetime) -> dict[str, object]:
+    def _timer_fields(
+        self, state: CaseState, rule_id: str, due: datetime, occurrence: str | None = None
+    ) -> dict[str, object]:
         fields: dict[str, object] = {"deadline": _human_time(due, self.calendar_of(state))}
+        if rule_id == "complaint.unanswered":
+            fields["complaint_number"] = int(occurrence or 1)
+        elif rule_id == "stage.overdue" and occurrence is not None:
+            item = self._item_of(state)
+            step = next((s for s in item.steps if s.step == occurrence), None) if item else None
+            fields["step"] = occurrence
+            fields["step_name"] = (step.name or step.step) if step is not None else occurrence
+            fields["step_limit"] = step.limit.label() if step is not None else "—"
         rule = self.rules.get(rule_id)
         if rule is not None and isinstance(rule.params, DeadlineParams):
             fields["limit"] = rule.params.limit.label()
@@ -661,6 +754,179 @@ class Engine:
         self._warnings[key] = warning
         return warning
 
+    # -- the item catalogue (contract §8) ------------------------------------------------
+
+    def _item_of(self, state: CaseState) -> Item | None:
+        catalogue = self.rules.catalogue
+        if catalogue is None or state.item_code is None:
+            return None
+        return catalogue.get(state.item_code)
+
+    def _stage_ends(self, state: CaseState, item: Item) -> list[tuple[str, datetime]]:
+        """When each catalogue step of the case not completed yet reaches its limit.
+
+        A stage starts at acceptance, or when the step before it was completed; its limit
+        is elapsed time from that instant (working time for `working_day`: 1 working day
+        is 24 hours of working days; calendar time for `natural_day`), moved later by the
+        time the case spent suspended inside it. Read from the case's events (its
+        history, in event time), since only cases of catalogued items with steps need it."""
+        cal = self.calendar_of(state)
+        accepted_at = state.accepted_at
+        assert accepted_at is not None
+        completed: dict[str, datetime] = {}
+        suspended: list[tuple[datetime, datetime]] = []
+        since: datetime | None = None
+        started = False
+        for document in sorted(state.history, key=_occurred):
+            kind = document.get("type")
+            at = _occurred(document)
+            if kind == "accepted":
+                started = True
+            elif not started:
+                continue
+            elif kind == "step_completed":
+                payload = document.get("payload")
+                step = payload.get("step") if isinstance(payload, dict) else None
+                if isinstance(step, str) and step not in completed:
+                    completed[step] = at
+            elif kind == "suspended" and since is None:
+                since = at
+            elif kind in ("resumed", "concluded", "withdrawn") and since is not None:
+                suspended.append((since, at))
+                since = None
+        ends = []
+        previous: str | None = None
+        for step in item.steps:
+            name = step.step
+            start = completed.get(previous, accepted_at) if previous is not None else accepted_at
+            previous = name
+            if name in completed:
+                continue
+            working = step.limit.unit == "working_day"
+            try:
+                if working:
+                    end = cal.add(start, step.limit.value * DAY)
+                else:
+                    end = cal.local(start + timedelta(days=step.limit.value))
+                for begun, ended in suspended:
+                    if ended <= start:
+                        continue
+                    if begun >= end:
+                        break
+                    if working:
+                        end = cal.add(end, cal.between(max(begun, start), ended))
+                    else:
+                        end = end + (ended - max(begun, start))
+            except (ValueError, OverflowError):
+                continue  # past the calendar's range: left out, as a case deadline is
+            ends.append((name, end))
+        return ends
+
+    def _check_catalogue(
+        self, state: CaseState, payload: AcceptedPayload, at: datetime
+    ) -> list[Alert]:
+        """`catalogue.unknown_item` and `catalogue.limit_mismatch` at acceptance: the
+        declared promised (then statutory) deadline against the one the catalogue's limit
+        gives for the same acceptance."""
+        catalogue = self.rules.catalogue
+        if catalogue is None:
+            return []
+        item = catalogue.get(payload.item_code)
+        if item is None:
+            return self._raise(state, "catalogue.unknown_item", at, {})
+        cal = self.calendar_of(state)
+        checks = (
+            ("承诺时限", "promised", payload.promised_limit, item.promised_limit),
+            ("法定时限", "statutory", payload.statutory_limit, item.statutory_limit),
+        )
+        for label, which, declared, listed in checks:
+            if declared is None or listed is None:
+                continue
+            try:
+                declared_end = cal.deadline(at, declared.value, declared.unit)
+                listed_end = cal.deadline(at, listed.value, listed.unit)
+            except (ValueError, OverflowError):
+                continue
+            if declared_end > listed_end:
+                return self._raise(
+                    state,
+                    "catalogue.limit_mismatch",
+                    at,
+                    {
+                        "limit_kind": label,
+                        "limit": which,
+                        "declared_limit": self._limit(declared.value, declared.unit).label(),
+                        "declared_deadline": _human_time(declared_end, cal),
+                        "catalogue_limit": listed.label(),
+                        "catalogue_deadline": _human_time(listed_end, cal),
+                    },
+                )
+        return []
+
+    # -- what the case does to its alerts (contract §6) ----------------------------------
+
+    def _change(
+        self,
+        state: CaseState,
+        ident: str,
+        change: ChangeKind,
+        at: datetime,
+        **extra: Any,
+    ) -> None:
+        state.changed = {**state.changed, ident: change}
+        self._changes.append(
+            CaseChange(
+                alert_id=ident,
+                rule_id=rule_of(ident),
+                case_id=state.case_id,
+                center_id=state.center_id,
+                change=change,
+                at=at,
+                **extra,
+            )
+        )
+
+    def _open_warning(self, state: CaseState) -> str | None:
+        """The id of the case's deadline warning if it fired and the case has not closed
+        or superseded it yet."""
+        ident = _revision(alert_id(_WARNING, state.case_id), state.retracted)
+        if ident in state.fired and ident not in state.changed:
+            return ident
+        return None
+
+    def _case_moved_on(self, state: CaseState, at: datetime, *, withdrawn: bool) -> None:
+        """A conclusion or withdrawal: an open warning is closed when the case was
+        concluded in time (or withdrawn); an overdue alert is marked concluded late."""
+        warning = self._open_warning(state)
+        if warning is not None:
+            in_time = withdrawn
+            if not withdrawn and state.promised is not None and state.accepted_at is not None:
+                try:
+                    in_time = at <= self._deadline(state, state.promised)
+                except (ValueError, OverflowError):
+                    in_time = False
+            if in_time:
+                reason = "case_withdrawn" if withdrawn else "concluded_in_time"
+                self._change(state, warning, "closed", at, reason=reason)
+        if withdrawn:
+            return
+        cal = self.calendar_of(state)
+        for rule_id in _OVERDUE:
+            ident = _revision(alert_id(rule_id, state.case_id), state.retracted)
+            deadline = state.fired.get(ident)
+            if deadline is None or ident in state.changed:
+                continue
+            late = round(cal.between(deadline, at) / DAY, 2)
+            self._change(
+                state,
+                ident,
+                "concluded_late",
+                at,
+                case_concluded_at=at,
+                late_working_days=late,
+                details={"deadline": _human_time(deadline, cal)},
+            )
+
     # -- events --------------------------------------------------------------------------
 
     def _apply_event(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -691,7 +957,6 @@ class Engine:
 
     def _on_submitted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         state.submitted_at = state.submitted_at or at
-        state.department = state.department or event.department
         return []
 
     def _on_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -706,7 +971,6 @@ class Engine:
             accepted_at=at,
             item_code=payload.item_code,
             item_name=payload.item_name,
-            department=event.department or fields["department"],
             immediate=payload.immediate,
             promised=promised,
             fee_standard=payload.fee_standard,
@@ -725,7 +989,12 @@ class Engine:
                     raise ValueError(
                         f"time limit {limit.label()} cannot be placed: {exc}"
                     ) from None
-        return self._check_fees(state, at)
+        alerts = self._check_catalogue(state, payload, at)
+        if state.item_name is None:
+            item = self._item_of(state)
+            if item is not None:
+                state.item_name = item.name
+        return alerts + self._check_fees(state, at)
 
     def _on_not_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         state.status = "not_accepted"
@@ -858,6 +1127,8 @@ class Engine:
         self._close_suspension(state, at)
         state.status = "concluded"
         state.concluded_at = at
+        if state.fired:
+            self._case_moved_on(state, at, withdrawn=False)
         return alerts
 
     def _on_delivered(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -868,6 +1139,8 @@ class Engine:
         if state.status in ("received", "open"):
             self._close_suspension(state, at)
             state.status = "withdrawn"
+            if state.fired:
+                self._case_moved_on(state, at, withdrawn=True)
         return []
 
     def _on_evaluated(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -891,6 +1164,24 @@ class Engine:
 
     def _on_rectified(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         state.unrectified_ratings = []  # a follow-up puts right every bad rating so far
+        return []
+
+    def _on_complained(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        """Each complaint is counted on its own (contract §8). Unlike the catalogue's
+        rules, `complaint.unanswered` needs no item catalogue: it judges the complaint
+        against its answer, not the item."""
+        if self._timer_rules.complaint is not None:
+            number = state.occurrences.get("complaint", 0) + 1
+            state.occurrences = {**state.occurrences, "complaint": number}
+            state.complaints = [*state.complaints, Complaint(number=number, at=at)]
+        return []
+
+    def _on_complaint_answered(
+        self, state: CaseState, event: CaseEvent, at: datetime
+    ) -> list[Alert]:
+        """An answer answers the earliest complaint still unanswered."""
+        if state.complaints:
+            state.complaints = state.complaints[1:]
         return []
 
     def _declarative_on_event(
@@ -936,6 +1227,14 @@ class Engine:
             return []
         raised_at = self.calendar.for_center(state.center_id).local(at)
         state.fired = {**state.fired, ident: raised_at}
+        if rule_id == "deadline.overdue":
+            warning = self._open_warning(state)
+            if warning is not None:  # contract §6: the case shows once, with its worst
+                self._change(state, warning, "superseded", raised_at, superseded_by=ident)
+        who = self._who
+        department, window_id, staff_id = (
+            (state.department, state.window_id, state.staff_id) if who is None else who
+        )
         values: dict[str, object] = {
             "case_id": state.case_id,
             "center_id": state.center_id,
@@ -961,6 +1260,14 @@ class Engine:
             else:
                 details[key] = value
         details["basis"] = rule.spec.basis
+        # who handled it (contract §7): the event's, or for a deadline the case's latest
+        for key, value in (
+            ("department", department),
+            ("window_id", window_id),
+            ("staff_id", staff_id),
+        ):
+            if key not in details:
+                details[key] = None if value is None else masked(value)
         return [
             Alert(
                 alert_id=ident,
@@ -982,6 +1289,11 @@ _HANDLERS: dict[EventType, Callable[[Engine, CaseState, CaseEvent, datetime], li
     for kind in EventType
     if hasattr(Engine, f"_on_{kind.value}")
 }
+
+
+def _occurred(document: dict[str, Any]) -> datetime:
+    """A history document's event time (history documents hold it as Python writes it)."""
+    return datetime.fromisoformat(document["occurred_at"])
 
 
 def _is_late(state: CaseState, event: CaseEvent) -> bool:

@@ -18,7 +18,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from supervisor.core.catalogue import Catalogue, CatalogueError
 from supervisor.core.declarative import KIND_PARAMS, KINDS
+from supervisor.core.yaml_lines import line_of
+
+_line = line_of  # the name supervisor.notify.routing imports
 
 Severity = Literal["yellow", "red"]
 
@@ -116,6 +120,12 @@ PARAMS: dict[str, type[_Strict]] = {
     "evaluation.negative": NegativeEvaluationParams,
     "evaluation.unrectified": UnrectifiedParams,
     "center.silent": SilenceParams,
+    # contract §8: silent without an item catalogue (complaint.unanswered excepted, see
+    # the engine's _on_complained)
+    "catalogue.unknown_item": NoParams,
+    "catalogue.limit_mismatch": NoParams,
+    "stage.overdue": NoParams,
+    "complaint.unanswered": WorkingDaysParams,
 }
 
 
@@ -163,10 +173,12 @@ class RuleError(ValueError):
 
 
 class RuleBook:
-    """The rules in force. Immutable: a reload builds a new book."""
+    """The rules in force, and the item catalogue they judge acceptances by (None: no
+    catalogue configured). Immutable: a reload builds a new book."""
 
-    def __init__(self, rules: Mapping[str, Rule]) -> None:
+    def __init__(self, rules: Mapping[str, Rule], catalogue: Catalogue | None = None) -> None:
         self._rules = dict(rules)
+        self.catalogue = catalogue
         self._declarative = [
             r for r in self._rules.values() if r.kind != "builtin" and r.spec.enabled
         ]
@@ -198,7 +210,11 @@ class RuleBook:
                 if rule.id in rules:
                     raise RuleError(f"{path}: rule {rule.id!r} is defined twice")
                 rules[rule.id] = rule
-        return cls(rules)
+        try:
+            catalogue = Catalogue.load(directory / "catalogue")
+        except CatalogueError as exc:
+            raise RuleError(str(exc)) from None
+        return cls(rules, catalogue)
 
 
 def _load_file(path: Path) -> list[Rule]:
@@ -221,7 +237,7 @@ def _load_file(path: Path) -> list[Rule]:
         raise RuleError(f"{path}:1: a rule file is a mapping with one key, 'rules'")
     entries = document.get("rules") or []
     if not isinstance(entries, list):
-        raise RuleError(f"{path}:{_line(tree(), ['rules'])}: 'rules' must be a list")
+        raise RuleError(f"{path}:{line_of(tree(), ['rules'])}: 'rules' must be a list")
     loaded = []
     for index, entry in enumerate(entries):
         label = f"rules[{index}]"
@@ -231,7 +247,7 @@ def _load_file(path: Path) -> list[Rule]:
         def refuse(
             problem: str, loc: list[str | int], index: int = index, label: str = label
         ) -> RuleError:
-            line = _line(tree(), ["rules", index, *loc])
+            line = line_of(tree(), ["rules", index, *loc])
             return RuleError(f"{path}:{line}: {label}: {problem}")
 
         try:
@@ -282,23 +298,3 @@ def _first_error(exc: ValidationError) -> tuple[str, list[str | int]]:
     message = item["msg"].removeprefix("Value error, ")
     return (f"{where}: {message}" if where else message), loc
 
-
-def _line(node: yaml.Node | None, path: list[str | int]) -> int:
-    """The 1-based line of the deepest node along `path` that exists in the YAML tree, so
-    an error points at the offending key, or at its entry when the key is missing."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for step in path:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == step), None)
-            if match is None:
-                key = next((k for k, _ in node.value if k.value == step), None)
-                return key.start_mark.line + 1 if key is not None else line
-            node = match
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
-        ):
-            node = node.value[step]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line

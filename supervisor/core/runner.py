@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Container, MutableMapping
 from datetime import datetime
 
-from supervisor.core.alerts import Alert, Resolution
+from supervisor.core.alerts import Alert, CaseChange, Resolution
 from supervisor.core.engine import Engine, Outcome
 from supervisor.core.events import CaseEvent
 from supervisor.core.silence import CenterState, CenterWatch
@@ -97,6 +97,7 @@ class Runner:
         self.duplicates = 0
         self.errors: list[tuple[str, str]] = []
         self.resolved: list[Resolution] = []  # alerts that late events proved wrong
+        self.changes: list[CaseChange] = []  # what cases did to their alerts (contract §6)
 
     def feed(self, event: CaseEvent) -> list[Alert]:
         """Apply one event: its own case's passed deadlines fire, the clock moves on. A late
@@ -108,6 +109,8 @@ class Runner:
         self._keep(outcome)
         if outcome.resolved:
             self.resolved += outcome.resolved
+        if outcome.changes:
+            self.changes += outcome.changes
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
         alerts = outcome.alerts  # the outcome's own list: nothing else holds it
@@ -142,6 +145,8 @@ class Runner:
                 continue
             self._keep(outcome)
             alerts += outcome.alerts
+            if outcome.changes:
+                self.changes += outcome.changes
         if self.watch is not None:
             for code, center in self.centers.items():
                 judged = self.watch.advance(center, self.clock)

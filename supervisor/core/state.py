@@ -37,6 +37,15 @@ class Rating(BaseModel):
     at: datetime
 
 
+class Complaint(BaseModel):
+    """A complaint waiting for its answer: its time and which complaint of the case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    at: datetime
+
+
 class CaseState(BaseModel):
     case_id: str
     center_id: str
@@ -49,7 +58,10 @@ class CaseState(BaseModel):
 
     item_code: str | None = None
     item_name: str | None = None
+    # who handled it (contract §7): the latest known of each, in event time
     department: str | None = None
+    window_id: str | None = None
+    staff_id: str | None = None
     immediate: bool = False
     promised: LimitState | None = None
     statutory: LimitState | None = None
@@ -72,10 +84,13 @@ class CaseState(BaseModel):
     suspended_seconds: float = 0.0
     suspensions: int = 0  # stretches begun; numbers each stretch's occurrence
     unrectified_ratings: list[Rating] = Field(default_factory=list)  # bad, not yet rectified
+    complaints: list[Complaint] = Field(default_factory=list)  # complained, not yet answered
     occurrences: dict[str, int] = Field(default_factory=dict)  # rule_id -> times raised
 
     fired: dict[str, datetime] = Field(default_factory=dict)  # alert id -> its raised_at
     retracted: list[str] = Field(default_factory=list)  # ids a late event proved wrong
+    # alert id -> what the case did to it (contract §6: closed, superseded, concluded_late)
+    changed: dict[str, str] = Field(default_factory=dict)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # What pydantic does for a field of a model without validate_assignment (store it,
