@@ -75,8 +75,11 @@
   const SOUND_KEY = "supervisor.wall.sound";
   const CLOSE_UNAUTHORIZED = 4401;
   const CLOSE_FORBIDDEN = 4403;
-  const STATUSES = new Set(["open", "acknowledged", "appealed", "resolved", "withdrawn"]);
-  const CLOSED = new Set(["resolved", "withdrawn"]);
+  const STATUSES = new Set([
+    "open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded",
+  ]);
+  /** Statuses that need nobody any more (closed and superseded: the case moved on). */
+  const CLOSED = new Set(["resolved", "withdrawn", "closed", "superseded"]);
   /** Changes that can only be made to an open alert (so it was open before). */
   const FROM_OPEN = new Set(["acknowledge", "resolve", "appeal", "accept_appeal", "reject_appeal"]);
 
@@ -145,6 +148,8 @@
         resolved: (d) => (d ? `已办结（${d}）` : "已办结"),
         withdrawn: () => "已撤销",
         delisted: () => "已摘牌",
+        closed: () => "已按期办结",
+        superseded: () => "已转红牌",
       },
       change: {
         acknowledge: "签收",
@@ -152,7 +157,13 @@
         appeal: "申诉",
         accept_appeal: "同意申诉，摘牌",
         reject_appeal: "驳回申诉",
+        case_closed: "办件已按期办结或撤回，预警关闭",
+        superseded: "办件已超期，预警转为红牌",
+        case_concluded_late: "办件已办结",
       },
+      closedReason: { concluded_in_time: "按期办结", case_withdrawn: "申请人撤回" },
+      concludedLate: (at, days) => `办件已于 ${at} 办结，超期 ${days} 个工作日`,
+      then: "；",
       escalated: (level, to, who) =>
         `升级督办（第 ${level} 级）${to ? `：${to}` : ""}${who ? ` ${who}` : ""}`,
       sep: "：",
@@ -175,6 +186,8 @@
         appealed: (n) => `申诉中 ${n} 条`,
         resolved: (n) => `已办结 ${n} 条`,
         withdrawn: (n) => `已撤销 ${n} 条`,
+        closed: (n) => `已关闭 ${n} 条`,
+        superseded: (n) => `已转红牌 ${n} 条`,
       },
       shown: (n, max, parts) =>
         `显示最近 ${n} 条（最多 ${max} 条${parts.length ? `，其中${parts.join("、")}` : ""}）`,
@@ -247,6 +260,8 @@
         resolved: (d) => (d ? `Resolved (${d})` : "Resolved"),
         withdrawn: () => "Withdrawn",
         delisted: () => "Delisted",
+        closed: () => "Concluded in time",
+        superseded: () => "Now red",
       },
       change: {
         acknowledge: "acknowledged",
@@ -254,7 +269,13 @@
         appeal: "appealed",
         accept_appeal: "accepted the appeal, delisted",
         reject_appeal: "rejected the appeal",
+        case_closed: "the case was concluded in time or withdrawn: warning closed",
+        superseded: "the case is overdue: the warning became a red card",
+        case_concluded_late: "the case was concluded",
       },
+      closedReason: { concluded_in_time: "concluded in time", case_withdrawn: "withdrawn by the applicant" },
+      concludedLate: (at, days) => `Case concluded ${at}, ${days} working days late`,
+      then: "; ",
       escalated: (level, to, who) =>
         `escalated (level ${level})${to ? ` to ${to}` : ""}${who ? `, ${who}` : ""}`,
       sep: ": ",
@@ -277,6 +298,8 @@
         appealed: (n) => `${n} under appeal`,
         resolved: (n) => `${n} resolved`,
         withdrawn: (n) => `${n} withdrawn`,
+        closed: (n) => `${n} closed`,
+        superseded: (n) => `${n} now red`,
       },
       shown: (n, max, parts) =>
         `Showing the latest ${n} (at most ${max}${parts.length ? `; ${parts.join(", ")}` : ""})`,
@@ -577,9 +600,16 @@
       const reason = [r.reason, change.reason].find((x) => typeof x === "string" && x) || t.noReason;
       return t.withdrawnReason(formatIso(r.resolved_at || change.at), reason);
     }
+    const late = typeof a.case_concluded_at === "string" && typeof a.late_working_days === "number"
+      ? t.concludedLate(formatIso(a.case_concluded_at), a.late_working_days)
+      : "";
     const change = lastChangeOf(a);
-    if (!change) return "";
+    if (!change) return late;
+    if (change.action === "case_concluded_late") return late;
     let what = t.change[change.action] || String(change.action || "");
+    if (change.action === "case_closed" && t.closedReason[change.reason]) {
+      what = t.withDisposition(what, t.closedReason[change.reason]);
+    }
     if (change.action === "escalate") {
       // The notifier's step up the hierarchy: the alert's status is unchanged.
       const to = typeof change.to_center === "string" && change.to_center ? centerName(change.to_center) : "";
@@ -589,9 +619,11 @@
     if (change.action === "resolve" && dispositionText(a)) {
       what = t.withDisposition(what, dispositionText(a));
     }
-    const detail = [change.reason, change.note].filter((x) => typeof x === "string" && x.trim());
+    const own = change.action === "case_closed" ? [] : [change.reason];
+    const detail = [...own, change.note].filter((x) => typeof x === "string" && x.trim());
     const line = t.by(whoText(change.by), formatIso(change.at), what);
-    return detail.length ? `${line}${t.sep}${detail.join(" / ")}` : line;
+    const full = detail.length ? `${line}${t.sep}${detail.join(" / ")}` : line;
+    return late ? `${late}${t.then}${full}` : full;
   }
 
   function buildRow(entry) {
@@ -671,7 +703,9 @@
     const sorted = trim(feed);
     // Walk the list in order, moving only rows that are out of place.
     let cursor = els.list.firstElementChild;
-    const byStatus = { acknowledged: 0, appealed: 0, resolved: 0, withdrawn: 0 };
+    const byStatus = {
+      acknowledged: 0, appealed: 0, resolved: 0, withdrawn: 0, closed: 0, superseded: 0,
+    };
     for (const entry of sorted) {
       const status = statusOf(entry.alert);
       if (status in byStatus) byStatus[status] += 1;

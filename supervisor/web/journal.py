@@ -15,6 +15,15 @@ The lifecycle (issue 4 §3), per alert:
     open | acknowledged ──appeal(reason)──▶ appealed                    (预警申诉, director)
     appealed ──accept_appeal──▶ withdrawn (摘牌)   appealed ──reject_appeal──▶ back
     any but withdrawn ── a late event proved it wrong (worker) ──▶ withdrawn (系统撤销)
+    open | acknowledged | appealed ── its case moved on (worker) ──▶ closed | superseded
+
+The case's own changes (contract §6, the worker's `case_change` records): a warning is
+`closed` when its case is concluded in time or withdrawn, `superseded` when the same
+case's red alert fires; an overdue alert whose case is concluded late keeps its status
+and gains `case_concluded_at` and `late_working_days`. A person's change and the case's
+never undo one another: the case closes or supersedes only an alert still open,
+acknowledged or appealed (and closes a superseded warning whose red alert a late event
+withdrew).
 
 Every change is checked twice: by the API before it is written (a clear 409 for a
 refused one), and again here when it is read back, so two web services racing on one
@@ -40,7 +49,15 @@ from typing import Any, Final, Literal
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import SilenceState
 
-STATUSES: Final = ("open", "acknowledged", "appealed", "resolved", "withdrawn")
+STATUSES: Final = (
+    "open",
+    "acknowledged",
+    "appealed",
+    "resolved",
+    "withdrawn",
+    "closed",
+    "superseded",
+)
 #: The statuses of an alert that still needs someone: the wall's open counts.
 OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
 DISPOSITIONS: Final = {"verified": "核实", "rectified": "整改", "false_alarm": "误报"}
@@ -71,6 +88,10 @@ SILENCE: Final = "silence"
 #: Written by the notifier: one attempt to deliver a notification about the alert (a
 #: history entry, not broadcast to the walls: they show the status, the API the detail).
 DELIVERY: Final = "delivery"
+#: Written by the worker: what a case's own events did to one of its alerts (contract §6).
+CASE_CHANGE: Final = "case_change"
+#: The system's name in an alert's history.
+_SYSTEM: Final = {"name": "系统", "role": "system"}
 
 Record = dict[str, Any]
 _CHANGE_FIELDS: Final = ("by", "at", "note", "reason", "disposition")
@@ -105,6 +126,9 @@ class Entry:
     escalation_level: int = 0  # how far up the hierarchy it was escalated (notifier)
     history: list[Record] = field(default_factory=list)
     resolution: Record | None = None  # the worker's, when a late event withdrew it
+    #: the case concluded after this overdue alert fired: when, and how many working days
+    #: late (contract §6); the alert stays a violation record, closed by a person
+    concluded_late: Record | None = None
     #: raised_at in Unix seconds, parsed once: lists sort and filter on it (comparing
     #: aware datetimes calls utcoffset() each time: seconds for a sort of 100,000)
     raised: float = 0.0
@@ -121,6 +145,8 @@ class Entry:
             shown["disposition"] = self.disposition
         if self.resolution is not None:
             shown["resolution"] = self.resolution
+        if self.concluded_late is not None:
+            shown.update(self.concluded_late)
         if self.escalation_level:
             shown["escalation_level"] = self.escalation_level
         if self.history:
@@ -178,8 +204,9 @@ def lifecycle_record(
 
 def kind_of(record: Mapping[str, Any]) -> str:
     """The record's kind: "alert", "resolution" (the worker's, after a late event),
-    "lifecycle", "escalation" or "silence"."""
-    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE, DELIVERY):
+    "case_change" (the worker's, contract §6), "lifecycle", "escalation", "delivery" or
+    "silence"."""
+    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE, DELIVERY, CASE_CHANGE):
         return str(record["kind"])
     if record.get("status") == "resolved":
         return "resolution"
@@ -305,7 +332,7 @@ class Journal:
                     "seq": seq,
                     "action": "notify",
                     "status": entry.status,
-                    "by": {"name": "系统", "role": "system"},
+                    "by": dict(_SYSTEM),
                     **{k: record.get(k) for k in _DELIVERY_FIELDS},
                 }
             )
@@ -323,7 +350,7 @@ class Journal:
                 "seq": seq,
                 "action": "escalate",
                 "status": entry.status,
-                "by": {"name": "系统", "role": "system"},
+                "by": dict(_SYSTEM),
                 "at": record.get("at"),
                 "level": entry.escalation_level,
                 "to_center": record.get("to_center"),
@@ -332,7 +359,11 @@ class Journal:
             entry.history.append(change)
             entry.updated_seq = max(entry.updated_seq, seq)
             return Applied(entry) if quiet else self._message(entry, "change", seq)
-        if kind_of(record) == "resolution":
+        if kind_of(record) == CASE_CHANGE:
+            change = self._case_change(entry, seq, record)
+            if change is None:
+                return Applied(None)
+        elif kind_of(record) == "resolution":
             if entry.status == "withdrawn":
                 return Applied(None)
             entry.status = "withdrawn"
@@ -341,7 +372,7 @@ class Journal:
                 "seq": seq,
                 "action": "system_withdraw",
                 "status": "withdrawn",
-                "by": {"name": "系统", "role": "system"},
+                "by": dict(_SYSTEM),
                 "at": record.get("resolved_at"),
                 "reason": record.get("reason", ""),
             }
@@ -365,6 +396,48 @@ class Journal:
         entry.history.append(change)
         entry.updated_seq = max(entry.updated_seq, seq)
         return Applied(entry) if quiet else self._message(entry, "change", seq)
+
+    @staticmethod
+    def _case_change(entry: Entry, seq: int, record: Record) -> Record | None:
+        """Apply what the case did to the alert; the history entry, or None when it
+        changes nothing (a person already resolved the alert, or the record is repeated)."""
+        kind = record.get("change")
+        at = record.get("at")
+        if kind == "concluded_late":
+            if entry.concluded_late is not None:
+                return None
+            entry.concluded_late = {
+                "case_concluded_at": record.get("case_concluded_at"),
+                "late_working_days": record.get("late_working_days"),
+            }
+            return {
+                "seq": seq,
+                "action": "case_concluded_late",
+                "status": entry.status,
+                "by": dict(_SYSTEM),
+                "at": at,
+                **entry.concluded_late,
+            }
+        if kind not in ("closed", "superseded"):
+            return None
+        may_close = entry.status in OPEN_STATUSES or (
+            kind == "closed" and entry.status == "superseded"
+        )
+        if not may_close or entry.status == kind:
+            return None
+        entry.status = str(kind)
+        change: Record = {
+            "seq": seq,
+            "action": "case_closed" if kind == "closed" else "superseded",
+            "status": entry.status,
+            "by": dict(_SYSTEM),
+            "at": at,
+        }
+        if kind == "closed":
+            change["reason"] = record.get("reason")
+        else:
+            change["superseded_by"] = record.get("superseded_by")
+        return change
 
     def _silence(self, seq: int, record: Record) -> Applied:
         """A silence's audit record: the silences' state, and the silence's audit trail
