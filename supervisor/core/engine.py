@@ -13,7 +13,7 @@ against the case's workflow and applied, which may raise event rules at its own 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -197,11 +197,7 @@ class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     duplicate: bool = False
     resolved: list[Resolution] = field(default_factory=list)
-    changes: list[CaseChange] = field(default_factory=list)
-
-
-#: Who handled the event being applied (contract §7): department, window, staff.
-_Who = tuple[str | None, str | None, str | None]
+    changes: Sequence[CaseChange] = ()
 
 
 class Engine:
@@ -234,12 +230,14 @@ class Engine:
         self._history_timers = self._timer_rules.stage or any(
             isinstance(rule.params, DeadlineParams | AbsenceParams) for rule in rules.declarative()
         )
-        # The step being judged: who handled the event being applied (None while timers
-        # fire: a deadline carries the case's latest known, contract §7), and where the
-        # case's changes to its alerts are collected (contract §6). Saved and restored
-        # around each step, since judging a late event applies the case's events again.
-        self._who: _Who | None = None
-        self._changes: list[CaseChange] = []
+        # The step being judged: the event being applied, whose department, window and
+        # staff its alerts carry (None while timers fire: a deadline carries the case's
+        # latest known, contract §7), and the case's changes to its alerts (contract §6),
+        # collected when there are some. Set by `apply` and `advance` for their own step:
+        # judging a late event applies the case's events again, but before its own step
+        # begins, never inside one.
+        self._by: CaseEvent | None = None
+        self._changes: list[CaseChange] | None = None
 
     def _masked(self, text: str) -> str:
         """`mask_text(text)`, remembered: the same center names, item names and limits
@@ -282,42 +280,31 @@ class Engine:
         else:
             state = state.copy_for_update()
         at = self.calendar.for_center(state.center_id).local(event.occurred_at)
-        outer_who, outer_changes = self._who, self._changes
-        changes: list[CaseChange] = []
-        self._who, self._changes = None, changes
-        try:
-            alerts = self._fire_timers(state, at, inclusive=False)
-            fields = state.__dict__
-            # the applicant is not kept: no rule needs it, and the changelog should not
-            # hold it
-            fields["history"].append(history_document(event))
-            last = fields["last_event_at"]
-            if last is None or at > last:
-                # what `state.last_event_at = at` does (CaseState.__setattr__), without the
-                # call
-                fields["last_event_at"] = at
-                state.__pydantic_fields_set__.add("last_event_at")
-            who = (event.department, event.window_id, event.staff_id)
-            self._attribute(state, who)
-            self._who = who
-            alerts += self._apply_event(state, event, at)
-            if self._event_rules:
-                alerts += self._declarative_on_event(state, event, at)
-        finally:
-            self._who, self._changes = outer_who, outer_changes
-        return Outcome(state, alerts, changes=changes)
-
-    @staticmethod
-    def _attribute(state: CaseState, who: _Who) -> None:
-        """The case's latest known department, window and staff (contract §7), for the
-        deadlines it will raise: each kept until an event names another."""
-        department, window_id, staff_id = who
-        if department is not None and department != state.department:
+        self._by = self._changes = None
+        alerts = self._fire_timers(state, at, inclusive=False)
+        fields = state.__dict__
+        # the applicant is not kept: no rule needs it, and the changelog should not hold it
+        fields["history"].append(history_document(event))
+        last = fields["last_event_at"]
+        if last is None or at > last:
+            # what `state.last_event_at = at` does (CaseState.__setattr__), without the call
+            fields["last_event_at"] = at
+            state.__pydantic_fields_set__.add("last_event_at")
+        # who handled it (contract §7): the case's latest known, for its deadlines; the
+        # event's own, for what it raises (read by _raise from the event)
+        department, window_id, staff_id = event.department, event.window_id, event.staff_id
+        if department is not None and department != fields["department"]:
             state.department = department
-        if window_id is not None and window_id != state.window_id:
+        if window_id is not None and window_id != fields["window_id"]:
             state.window_id = window_id
-        if staff_id is not None and staff_id != state.staff_id:
+        if staff_id is not None and staff_id != fields["staff_id"]:
             state.staff_id = staff_id
+        self._by = event
+        alerts += self._apply_event(state, event, at)
+        if self._event_rules:
+            alerts += self._declarative_on_event(state, event, at)
+        changes, self._by, self._changes = self._changes, None, None
+        return Outcome(state, alerts, changes=changes or ())
 
     def advance(self, state: CaseState, now: datetime) -> Outcome:
         """Fire every timer of the case due at or before `now`."""
@@ -327,14 +314,10 @@ class Engine:
         state = state.copy_for_update()
         now = self.calendar_of(state).local(now)
         state.advanced_to = now if state.advanced_to is None else max(state.advanced_to, now)
-        outer_who, outer_changes = self._who, self._changes
-        changes: list[CaseChange] = []
-        self._who, self._changes = None, changes
-        try:
-            alerts = self._fire_timers(state, now, inclusive=True)
-        finally:
-            self._who, self._changes = outer_who, outer_changes
-        return Outcome(state, alerts, changes=changes)
+        self._by = self._changes = None
+        alerts = self._fire_timers(state, now, inclusive=True)
+        changes, self._changes = self._changes, None
+        return Outcome(state, alerts, changes=changes or ())
 
     def _reorder(self, state: CaseState, late: CaseEvent) -> Outcome:
         """Judge the case again with the late event in its place in event time.
@@ -874,6 +857,8 @@ class Engine:
         **extra: Any,
     ) -> None:
         state.changed = {**state.changed, ident: change}
+        if self._changes is None:
+            self._changes = []
         self._changes.append(
             CaseChange(
                 alert_id=ident,
@@ -1231,9 +1216,11 @@ class Engine:
             warning = self._open_warning(state)
             if warning is not None:  # contract §6: the case shows once, with its worst
                 self._change(state, warning, "superseded", raised_at, superseded_by=ident)
-        who = self._who
+        by = self._by
         department, window_id, staff_id = (
-            (state.department, state.window_id, state.staff_id) if who is None else who
+            (state.department, state.window_id, state.staff_id)
+            if by is None
+            else (by.department, by.window_id, by.staff_id)
         )
         values: dict[str, object] = {
             "case_id": state.case_id,
