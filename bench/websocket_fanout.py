@@ -290,6 +290,7 @@ def main() -> None:
     env = c.run_env(server, run, home)
     settings = c.create_topics(env)
     token = c.issue_token(env)
+    ops_token = c.issue_token(env, role="ops")  # the web service's /metrics: ops only
     web = c.spawn(["web"], env, home / "web.log")
     try:
         c.wait_http(f"http://127.0.0.1:{settings.web_port}/healthz", web)
@@ -299,7 +300,7 @@ def main() -> None:
         )
         metrics = c.fetch_text(
             f"http://127.0.0.1:{settings.web_port}/metrics",
-            {"Authorization": f"Bearer {token}"},
+            {"Authorization": f"Bearer {ops_token}"},
         )
         result["slow_disconnects_total"] = c.metric_sum(
             metrics, "supervisor_web_websocket_slow_disconnects_total"

@@ -54,6 +54,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     # Comma-separated origins (scheme://host[:port]) whose pages may open the WebSocket,
     # besides the service's own; empty: only its own.
     "SUPERVISOR_WEB_ORIGINS": ("web_origins", ""),
+    # Serve the API's documentation (/docs, /redoc, /openapi.json) to any valid token;
+    # false (the default, for production): not served at all.
+    "SUPERVISOR_API_DOCS": ("api_docs", "false"),
     "SUPERVISOR_LOG_LEVEL": ("log_level", "INFO"),
     # The notifier (`supervisor notify`, supervisor/notify/service.py).
     "SUPERVISOR_NOTIFY_PORT": ("notify_port", "6067"),
@@ -140,6 +143,7 @@ class Settings:
     journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)
     facts_retention_days: float = 400.0
     dlq_retention_days: float = 30.0
+    api_docs: bool = False  # /docs, /redoc, /openapi.json served (to a valid token only)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +164,8 @@ class Settings:
                     values[name] = Path(raw).expanduser()
                 elif kind == "tuple[str, ...]":
                     values[name] = _origins(var, raw)
+                elif kind == "bool":
+                    values[name] = _flag(raw)
                 else:
                     values[name] = raw
             except _OriginError:
@@ -193,6 +199,22 @@ def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> byte
     env = os.environ if environ is None else environ
     value = env.get(name, "")
     return value.encode("utf-8") if value else None
+
+
+#: The spellings of a yes/no setting (case does not matter).
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(raw: str) -> bool:
+    """A yes/no setting: `true`/`false` (or 1/0, yes/no, on/off); anything else is an
+    error, so a typo does not silently leave a feature off (or on)."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{raw!r} is neither true nor false")
 
 
 class _OriginError(ValueError):

@@ -4,9 +4,9 @@ Nothing is created at import time: every call builds its own hub, metrics (again
 given registry) and Kafka feed, so tests make as many isolated apps as they like and
 the process entry point (`server.run`) makes exactly one.
 
-Routes (OpenAPI at `/docs`); every one but `/healthz` and the page's files needs a token
-(`Authorization: Bearer …` or `?token=`; see supervisor/auth.py), and a director only
-ever sees the centers of their scope (their center and those below it):
+Routes; every one but `/healthz` and the page's files needs a token (`Authorization:
+Bearer …` or `?token=`; see supervisor/auth.py), and a director only ever sees the
+centers of their scope (their center and those below it):
 
 - `/` redirects to the wall page, served from the repository's `dashboards/wall/`.
 - `GET /api/alerts`: filtered by center (`below=true` with the centers under it),
@@ -14,6 +14,9 @@ ever sees the centers of their scope (their center and those below it):
 - `GET /api/alerts/{id}`: one alert with its history (who, when, what).
 - `POST /api/alerts/{id}/acknowledge|resolve|appeal|appeal/accept|appeal/reject`: the
   lifecycle (journal.py); written to the journal, answered once read back.
+  An alert id holds its case id, which may hold anything (`/`, `%`, spaces…): `{id}`
+  is the rest of the path (percent-encoded or not), up to the action's fixed ending.
+  An alert that does not exist and one outside the caller's scope get the same 404.
 - `WS /ws/alerts?after=SEQ`: `{"type": "snapshot", "seq", "alerts"}` on connect, or,
   when the client says the last position it has, exactly the messages it missed; then
   `{"type": "alert"|"change", "seq", "alert"}` live (see hub.py for slow clients).
@@ -26,9 +29,17 @@ ever sees the centers of their scope (their center and those below it):
 - `GET /api/stats/headline`, `GET /api/board`: the wall's figures and its board of
   centers; `GET /api/stats/centers?start=&end=`: per-center figures (绩效考核).
 - `GET /api/centers`, `GET /api/me`: center names in scope; who the token is.
-- `GET /healthz`: open, always 200 while the process serves; `status` is "degraded" when
-  the Kafka consumer cannot reach the cluster.
-- `GET /metrics`: Prometheus text format (ops, inspector or director token).
+- `GET /healthz`: open, always 200 while the process serves: `{"status": "ok"}`, or
+  "degraded" when the Kafka consumer cannot reach the cluster; with a valid token (any
+  role) also the consumer's details.
+- `GET /metrics`: Prometheus text format (ops token only: the figures are city-wide).
+- `/docs`, `/redoc`, `/openapi.json`: the API's documentation, only with
+  `settings.api_docs` (SUPERVISOR_API_DOCS, default off) and then only to a valid token.
+
+Every date and time a client gives is checked to lie in years `EARLIEST_YEAR` to
+`LATEST_YEAR` (422 otherwise): far-off ones overflow date arithmetic. Request bodies are
+bounded and every response carries security headers (security.py); a validation error
+says where and what, without echoing the value sent.
 
 Every handler is `async def` so it runs on the event loop that owns the hub.
 """
@@ -37,16 +48,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import anyio
-from fastapi import Depends, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import RedirectResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -65,6 +80,10 @@ from supervisor.web.security import (
     CLOSE_UNAUTHORIZED,
     AnyRole,
     Authenticator,
+    BodyLimit,
+    MaybeAnyone,
+    Ops,
+    SecurityHeaders,
     Viewer,
     bearer_token,
     require_center,
@@ -93,10 +112,49 @@ TOKEN_RECHECK_SECONDS: Final = 5.0
 REVOKED: Final = "token revoked"
 #: Messages in one batch frame at most (`?batch=1`); a full client queue is 256.
 BATCH_MAX: Final = 256
-#: Alerts that still count on the wall: nobody has closed them yet.
+#: The statuses `GET /api/alerts?status=` filters on: journal.STATUSES, spelt out for
+#: the OpenAPI schema and the 422 of an unknown one (a test checks they agree).
+AlertStatus = Literal[
+    "open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded"
+]
 #: Silences are the inspectors' (issue 5 §4): directors and ops get 403. Module-level for
 #: the reason given at `security.Viewer`.
 Inspector = Annotated[Principal, Depends(require_roles(Role.inspector))]
+
+#: The years a date or time given to the API may fall in (a period, a filter, a
+#: silence). The service started in the 2020s; a date outside is a typo or a probe, and
+#: one near year 9999 overflows the date arithmetic behind the answer.
+EARLIEST_YEAR: Final = 2000
+LATEST_YEAR: Final = 2100
+#: The longest period `/api/stats/centers` answers for, in days, both ends included: the
+#: statistics keep 400 days (`StatsBook.days`), so a longer period holds nothing more.
+STATS_MAX_DAYS: Final = 400
+#: The longest silence: decided by supervisor/notify/silences.py (the notifier applies
+#: silences too), checked here first for a clear answer.
+SILENCE_MAX_DURATION: Final = silence_book.MAX_DURATION
+#: How far ahead a silence may begin: a migration is planned weeks ahead, not years.
+SILENCE_MAX_LEAD: Final = timedelta(days=365)
+#: How far back `starts_at` may lie and still be taken as "now" (a client's clock, "from
+#: 08:00 today"); further back is refused: what has been sent cannot be silenced.
+SILENCE_MAX_BACKDATE: Final = timedelta(days=1)
+#: The API documentation pages load Swagger UI or ReDoc from their CDN, and run one
+#: inline script (allowed by its nonce): their own policy, served only with api_docs.
+DOCS_POLICY: Final = (
+    "default-src 'self'",
+    "script-src 'self' 'nonce-{nonce}' https://cdn.jsdelivr.net",
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
+    "font-src 'self' https://fonts.gstatic.com",
+    "img-src 'self' data: https:",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+)
+#: Characters of one location item (a field name sent by the client) a validation error
+#: repeats; the rest is cut.
+LOCATION_MAX: Final = 100
 
 
 def load_center_names() -> dict[str, str]:
@@ -206,7 +264,17 @@ def create_app(
         lambda: sum(stats.open_cases().values()),
     )
 
-    app = FastAPI(title="政务服务电子监察 实时预警", lifespan=lifespan)
+    # The documentation routes are added below, behind a token, or not at all.
+    app = FastAPI(
+        title="政务服务电子监察 实时预警",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)  # outermost: on the 413s of BodyLimit too
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.settings = settings
     app.state.hub = hub
     app.state.metrics = metrics
@@ -232,17 +300,21 @@ def create_app(
         below: Annotated[bool, Query(description="with the centers below center_id")] = False,
         severity: Literal["yellow", "red"] | None = None,
         rule_id: str | None = None,
-        status: Literal["open", "acknowledged", "appealed", "resolved", "withdrawn"] | None = None,
+        status: AlertStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> AlertPage:
         """Alerts in the caller's scope, newest first by raised_at, filtered and paged;
-        each with its status (open, acknowledged, appealed, resolved, withdrawn)."""
+        each with its status (open, acknowledged, appealed, resolved, withdrawn, closed,
+        superseded)."""
         for moment, name in ((since, "since"), (until, "until")):
-            if moment is not None and moment.tzinfo is None:
+            if moment is None:
+                continue
+            if moment.tzinfo is None or moment.utcoffset() is None:
                 raise HTTPException(422, f"{name} needs a UTC offset, e.g. +08:00")
+            _check_moment(moment, name)
         if center_id is not None and not who.may_see(center_id):
             # with `below`, a center above one's own is fine: only one's own part shows
             above_own = (
@@ -275,9 +347,16 @@ def create_app(
             items=[entry.view() for entry in entries[offset : offset + limit]],
         )
 
-    @app.get("/api/alerts/{alert_id}")
+    # `{alert_id:path}`: an alert id holds a case id, and a case id may hold `/` (sent as
+    # it is or as %2F: the path is matched decoded). Each action route ends with its own
+    # fixed words, none the ending of another, and the id takes the rest: so
+    # `…/x/appeal/accept` is accept_appeal on "x", and the appeal of an alert whose id
+    # ends in "/appeal" is `…/<id>/appeal`. GET has one route only: an id that ends like
+    # an action (".../acknowledge") is read as an id.
+    @app.get("/api/alerts/{alert_id:path}")
     async def get_alert(alert_id: str, who: Viewer) -> Alert:
-        """One alert with its whole history (who, when, what)."""
+        """One alert with its whole history (who, when, what). The id may contain `/`
+        (as it is, or percent-encoded as %2F)."""
         entry = _visible_entry(hub, alert_id, who)
         return {**entry.view(), "history": entry.history}
 
@@ -308,27 +387,27 @@ def create_app(
         metrics.lifecycle_changes.labels(action=action).inc()
         return {**entry.view(), "history": entry.history}
 
-    @app.post("/api/alerts/{alert_id}/acknowledge")
+    @app.post("/api/alerts/{alert_id:path}/acknowledge")
     async def acknowledge(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
         """签收: the alert is being looked at."""
         return await change(alert_id, "acknowledge", body or ChangeBody(), who)
 
-    @app.post("/api/alerts/{alert_id}/resolve")
+    @app.post("/api/alerts/{alert_id:path}/resolve")
     async def resolve(alert_id: str, body: ChangeBody, who: Viewer) -> Alert:
         """办结: with a disposition (verified 核实, rectified 整改, false_alarm 误报) and a note."""
         return await change(alert_id, "resolve", body, who)
 
-    @app.post("/api/alerts/{alert_id}/appeal")
+    @app.post("/api/alerts/{alert_id:path}/appeal")
     async def appeal(alert_id: str, body: ChangeBody, who: Viewer) -> Alert:
         """预警申诉 (directors): wrong data caused the alert; a reason is required."""
         return await change(alert_id, "appeal", body, who)
 
-    @app.post("/api/alerts/{alert_id}/appeal/accept")
+    @app.post("/api/alerts/{alert_id:path}/appeal/accept")
     async def accept_appeal(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
         """Inspectors: the appeal holds, the alert is withdrawn (摘牌)."""
         return await change(alert_id, "accept_appeal", body or ChangeBody(), who)
 
-    @app.post("/api/alerts/{alert_id}/appeal/reject")
+    @app.post("/api/alerts/{alert_id:path}/appeal/reject")
     async def reject_appeal(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
         """Inspectors: the appeal does not hold; the alert goes back to where it was."""
         return await change(alert_id, "reject_appeal", body or ChangeBody(), who)
@@ -340,9 +419,9 @@ def create_app(
 
     def silence_view(silence_id: str, *, audit: bool = False) -> dict[str, Any]:
         silence = hub.journal.silences.silences.get(silence_id)
-        if silence is None:
+        status = _silence_status(silence, now()) if silence is not None else None
+        if silence is None or status is None:  # unknown, or a record no clock can judge
             raise HTTPException(404, "no such silence")
-        status = silence.status(now())
         shown: dict[str, Any] = {**silence.model_dump(mode="json"), "status": status}
         if audit:
             trail = hub.journal.silence_audit(silence_id)
@@ -368,16 +447,19 @@ def create_app(
     @app.post("/api/silences", status_code=201)
     async def create_silence(body: SilenceBody, who: Inspector) -> dict[str, Any]:
         """静默: hold back the notifications of matching alerts from `starts_at` (default
-        now) to `until` (at most 31 days), with a reason; the alerts are still recorded."""
+        now; at most a year ahead) to `until` (at most 31 days later), with a reason;
+        the alerts are still recorded."""
         await caught_up(HEADLINE_CATCH_UP)
         if body.center_id is not None and centers.get(body.center_id) is None:
-            raise HTTPException(422, f"no center {body.center_id!r} in the registry")
+            raise HTTPException(422, "no such center in the registry")
+        at = now()
+        _check_silence_times(body.starts_at, body.until, at)
         try:
             _, record = silence_book.create(
                 hub.journal.silences,
                 by={"name": who.name, "role": str(who.role), "token": who.id},
                 reason=body.reason,
-                now=now(),
+                now=at,
                 until=body.until,
                 starts_at=body.starts_at,
                 center_id=body.center_id,
@@ -398,12 +480,10 @@ def create_app(
         """Silences kept (ended ones for 30 days), each with its status now: active and
         pending first (soonest end first), then the ended ones (most recent first)."""
         await caught_up(HEADLINE_CATCH_UP)
-        at = now()
-        chosen: list[tuple[Silence, Status]] = [
+        chosen = [
             (silence, status)
-            for silence, status in silence_book.listing(hub.journal.silences, at)
+            for silence, status in _listing(hub.journal.silences.silences.values(), now())
             if state is None or status == state
-            if silence.ended_at + silence_book.KEEP_ENDED > at
         ]
         return {
             "seq": hub.head,
@@ -420,7 +500,8 @@ def create_app(
     async def lift_silence(silence_id: str, body: LiftBody, who: Inspector) -> dict[str, Any]:
         """End a pending or active silence now, saying why; 409 once it has ended."""
         await caught_up(HEADLINE_CATCH_UP)
-        if silence_id not in hub.journal.silences.silences:
+        known = hub.journal.silences.silences.get(silence_id)
+        if known is None or _silence_status(known, now()) is None:  # as in silence_view
             raise HTTPException(404, "no such silence")
         if not body.reason.strip():
             raise HTTPException(422, "lifting a silence needs a reason")
@@ -492,10 +573,17 @@ def create_app(
     async def center_statistics(
         who: Viewer, start: date, end: date, center_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """绩效考核: per center over the local days `start`..`end` (both included): cases
-        accepted, concluded, on time, overdue, on-time rate, and alerts by rule."""
+        """绩效考核: per center over the local days `start`..`end` (both included, years
+        2000–2100, at most 400 days): cases accepted, concluded, on time, overdue,
+        on-time rate, and alerts by rule."""
+        _check_day(start, "start")
+        _check_day(end, "end")
         if end < start:
             raise HTTPException(422, "end is before start")
+        if (end - start).days + 1 > STATS_MAX_DAYS:
+            raise HTTPException(
+                422, f"start..end spans at most {STATS_MAX_DAYS} days (both included)"
+            )
         if center_id is not None:
             require_center(who, center_id)
 
@@ -529,12 +617,18 @@ def create_app(
         return {"name": who.name, "role": who.role, "center": who.center}
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        """Open (no token): a readiness probe; says nothing about any alert's content."""
+    async def healthz(who: MaybeAnyone) -> dict[str, Any]:
+        """A readiness probe, open to all: `{"status": "ok" | "degraded"}` (degraded: the
+        Kafka consumer cannot reach the cluster; the wall shows it). With a valid token,
+        of any role, also the consumer's state, positions and counts; an anonymous
+        caller learns nothing about the deployment beyond up or down."""
         last = feed.last_message_at if feed else None
         connected = feed.connected if feed else False
+        status = "ok" if feed is None or connected else "degraded"
+        if who is None:
+            return {"status": status}
         return {
-            "status": "ok" if feed is None or connected else "degraded",
+            "status": status,
             "kafka_connected": connected,
             "consumer": "enabled" if feed else "disabled",
             "topics": feed.topic_states() if feed else {},
@@ -546,8 +640,13 @@ def create_app(
         }
 
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics(who: AnyRole) -> Response:
+    async def prometheus_metrics(who: Ops) -> Response:
+        """Prometheus's scrape: the ops role only (the figures are city-wide: open alerts,
+        walls, rules; a director's token must not read them)."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.api_docs:
+        _add_api_docs(app)
 
     @app.websocket("/ws/alerts")
     async def alerts_socket(websocket: WebSocket) -> None:
@@ -603,12 +702,152 @@ def create_app(
 
 
 def _visible_entry(hub: AlertHub, alert_id: str, who: Principal) -> Entry:
+    """The alert, if it exists and is in the caller's scope; else 404, the same answer
+    for both, so that a director cannot learn which alert ids exist outside their scope
+    (a 403 would say "it exists, elsewhere")."""
     entry = hub.journal.get(alert_id)
-    if entry is None:
+    if entry is None or not who.may_see(str(entry.alert["center_id"])):
         raise HTTPException(404, "no such alert")
-    if not who.may_see(str(entry.alert["center_id"])):
-        raise HTTPException(403, "this alert is outside your scope")
     return entry
+
+
+def _check_day(day: date, name: str) -> None:
+    """422 unless `day` lies in years EARLIEST_YEAR..LATEST_YEAR."""
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise HTTPException(422, f"{name} must lie in the years {EARLIEST_YEAR}–{LATEST_YEAR}")
+
+
+def _check_moment(moment: datetime, name: str) -> None:
+    """422 unless the aware `moment` lies in years EARLIEST_YEAR..LATEST_YEAR (by its own
+    offset: the bounds are far from where an offset could overflow anything)."""
+    _check_day(moment.date(), name)
+
+
+def _check_silence_times(starts_at: datetime | None, until: datetime, now: datetime) -> None:
+    """422 for a silence's times out of bounds: either outside the years, a start more
+    than SILENCE_MAX_LEAD ahead or more than SILENCE_MAX_BACKDATE back, or longer than
+    SILENCE_MAX_DURATION. The rest (an end before the start) is silences.create's."""
+    _check_moment(until, "until")
+    begin = now
+    if starts_at is not None:
+        _check_moment(starts_at, "starts_at")
+        if starts_at > now + SILENCE_MAX_LEAD:
+            raise HTTPException(
+                422, f"starts_at may lie at most {SILENCE_MAX_LEAD.days} days ahead"
+            )
+        if starts_at < now - SILENCE_MAX_BACKDATE:
+            raise HTTPException(422, "starts_at lies in the past: a silence starts from now")
+        begin = max(starts_at, now)
+    if until - begin > SILENCE_MAX_DURATION:
+        raise HTTPException(422, f"a silence lasts at most {SILENCE_MAX_DURATION.days} days")
+
+
+def _silence_status(silence: Silence, at: datetime) -> Status | None:
+    """The silence's status at `at`, or None for a stored record whose times cannot be
+    compared with a clock (naive: a record not written by this service)."""
+    try:
+        return silence.status(at)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _listing(silences: Iterable[Silence], at: datetime) -> list[tuple[Silence, Status]]:
+    """The silences to list at `at`, with their status: live ones first (soonest end
+    first), then those that ended within KEEP_ENDED (most recent first).
+
+    `silences.listing` computes the same, but one stored record it cannot judge (naive
+    times) would fail the whole list, and its keep-ended test, `ended_at + KEEP_ENDED`,
+    overflows for a silence that ends near year 9999. Here no arithmetic touches a stored
+    time (only comparisons, which cannot overflow), and a record that cannot be judged is
+    logged and left out, so the list always answers.
+    """
+    live: list[tuple[Silence, Status]] = []
+    ended: list[tuple[Silence, Status]] = []
+    forgotten = at - silence_book.KEEP_ENDED
+    for silence in silences:
+        status = _silence_status(silence, at)
+        try:
+            if status in ("active", "pending"):
+                live.append((silence, status))
+            elif status is not None and silence.ended_at > forgotten:
+                ended.append((silence, status))
+        except (TypeError, ValueError, OverflowError):
+            status = None
+        if status is None:
+            log.warning("silence %s has times that cannot be judged; not listed", silence.id)
+    try:
+        live.sort(key=lambda pair: (pair[0].ends_at, pair[0].id))
+        ended.sort(key=lambda pair: (pair[0].ended_at, pair[0].id), reverse=True)
+    except TypeError:  # times of different kinds after all: leave the journal's order
+        log.warning("silences with times that cannot be compared; listed unsorted")
+    return live + ended
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a request that does not validate: where (`loc`), what (`type`, `msg`),
+    and never the value sent (FastAPI's default answer echoes it as `input`: a hostile
+    value, megabytes of it or nested a thousand deep, would be sent back, or fail to be
+    encoded at all and turn into a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": [
+                {
+                    "type": str(error.get("type", "")),
+                    "loc": [_location(item) for item in error.get("loc", ())],
+                    "msg": str(error.get("msg", "")),
+                }
+                for error in errors
+            ]
+        },
+    )
+
+
+def _location(item: object) -> str | int:
+    """One item of an error's location: an index, or a name cut to LOCATION_MAX."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        return item
+    return str(item)[:LOCATION_MAX]
+
+
+def _add_api_docs(app: FastAPI) -> None:
+    """`/openapi.json`, `/docs` (Swagger UI) and `/redoc`, to a valid token of any role.
+
+    The pages fetch the schema from the browser, without the Authorization header: a
+    token given as `?token=` is passed on in the schema's URL (relative, so a proxy's
+    path prefix still works). Only a token that verified is passed on, and a valid token
+    is `svt_` and URL-safe characters: nothing that could break out of the page's script.
+    """
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(who: AnyRole) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger(request: Request, who: AnyRole) -> HTMLResponse:
+        return _docs_page(get_swagger_ui_html(openapi_url=_schema_url(request), title=app.title))
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request, who: AnyRole) -> HTMLResponse:
+        return _docs_page(get_redoc_html(openapi_url=_schema_url(request), title=app.title))
+
+
+def _schema_url(request: Request) -> str:
+    """`openapi.json`, with the caller's token when it came in the query string."""
+    if request.headers.get("authorization", "").strip():
+        return "openapi.json"  # a header: whatever adds it adds it to the schema too
+    token = bearer_token(request)
+    return "openapi.json" if token is None else f"openapi.json?token={quote(token, safe='')}"
+
+
+def _docs_page(page: HTMLResponse) -> HTMLResponse:
+    """A documentation page with its own Content-Security-Policy (DOCS_POLICY): its
+    inline scripts carry a fresh nonce, the only inline scripts the policy runs."""
+    nonce = secrets.token_urlsafe(16)
+    html = bytes(page.body).decode("utf-8").replace("<script>", f'<script nonce="{nonce}">')
+    policy = "; ".join(DOCS_POLICY).replace("{nonce}", nonce)
+    return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
 def _position(raw: str | None) -> int | None:

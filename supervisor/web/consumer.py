@@ -22,6 +22,14 @@ web service writes. A record that is none of these is counted, logged and skippe
 broker that goes away is retried with backoff, and aiokafka reconnects by itself once
 consuming. `connected` is what the last metadata probe found, since aiokafka's fetch
 loop hides connection errors.
+
+Any record at all, on any of the topics, is survived: too large, not UTF-8 or not JSON,
+nested deep enough to exhaust the recursion limit, of the wrong types or with times no
+calendar can hold. It is counted (`supervisor_web_alerts_malformed_total` or
+`supervisor_web_case_facts_total{result="malformed"}`), logged with its topic, partition
+and offset and the reason, never with its value (it may be huge, or personal data), and
+skipped; the next record is read as if nothing happened. An error that is not the
+record's (a bug) is handled the same way, with its traceback.
 """
 
 from __future__ import annotations
@@ -39,7 +47,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from supervisor.settings import Settings
-from supervisor.web.hub import AlertHub, MalformedAlert, decode_record, parse_raised_at
+from supervisor.web.hub import (
+    MAX_RECORD_BYTES,
+    AlertHub,
+    MalformedAlert,
+    decode_record,
+    parse_raised_at,
+)
 from supervisor.web.journal import kind_of
 from supervisor.web.metrics import WebMetrics
 from supervisor.web.stats import StatsBook
@@ -54,6 +68,16 @@ PROBE_TIMEOUT: Final = 5.0
 TOPIC_POLL: Final = 2.0
 #: Upper bound of the reconnect backoff, in seconds.
 MAX_BACKOFF: Final = 30.0
+#: What a case fact that is not one can raise while it is decoded and counted: bad JSON
+#: or text (ValueError), wrong types (TypeError, AttributeError, KeyError), nesting that
+#: exhausts the recursion limit, a time too near the ends of the calendar to convert.
+_BAD_FACT: Final = (ValueError, TypeError, AttributeError, KeyError, RecursionError, OverflowError)
+
+
+def where(topic: str, partition: int | None, offset: int | None) -> str:
+    """A record's place for the log, `topic[partition]@offset` ("?" when unknown)."""
+    shown = "?" if partition is None else str(partition)
+    return f"{topic}[{shown}]@{'?' if offset is None else offset}"
 
 
 class FollowState(StrEnum):
@@ -130,15 +154,21 @@ class AlertFeed:
         """Count one alerts-topic record and apply it at its position (the offset in the
         topic's single partition); return whether it changed anything.
 
-        A malformed record is counted and logged, never raised: one bad message must not
-        stop the wall (nor, being re-read after a restart, stop it again every time).
+        A malformed record is counted and logged (where it is and why, not what it
+        holds), never raised: one bad message must not stop the wall (nor, being re-read
+        after a restart, stop it again every time).
         """
         self._last_message_at = self._clock()
         try:
             record = decode_record(value)
         except MalformedAlert as exc:
             self._metrics.alerts_malformed.inc()
-            log.warning("skipping malformed message on %s: %s", self._settings.topic_alerts, exc)
+            log.warning(
+                "skipping a malformed record at %s (%d bytes): %s",
+                where(self._settings.topic_alerts, 0, offset),
+                len(value or b""),
+                exc,
+            )
             return False
         seq = self._hub.head + 1 if offset is None else offset
         kind = kind_of(record)
@@ -159,17 +189,28 @@ class AlertFeed:
                 self._metrics.alert_push_delay.observe(delay)
         return True
 
-    def handle_fact(self, value: bytes | None) -> bool:
+    def handle_fact(
+        self, value: bytes | None, partition: int | None = None, offset: int | None = None
+    ) -> bool:
         """Count one case fact into the statistics (the wall's figures); a malformed one
-        is counted and skipped."""
+        is counted and skipped (logged at debug level: the worker's own bad facts would
+        otherwise repeat in the log at every restart)."""
         if self._stats is None:
             return False
         try:
+            if value is not None and len(value) > MAX_RECORD_BYTES:
+                raise ValueError(f"larger than {MAX_RECORD_BYTES} bytes")
             fact = json.loads(value or b"")
             added = self._stats.add(fact, arrived_at=self._clock())
-        except (ValueError, TypeError, AttributeError) as exc:
+        except _BAD_FACT as exc:
             self._metrics.case_facts.labels(result="malformed").inc()
-            log.debug("skipping a malformed case fact: %s", exc)
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, RecursionError) else ""
+            log.debug(
+                "skipping a malformed case fact at %s (%d bytes): %s",
+                where(self._settings.topic_facts, partition, offset),
+                len(value or b""),
+                reason[:200] or "nested too deeply",
+            )
             return False
         self._metrics.case_facts.labels(result="counted" if added else "repeat").inc()
         return added
@@ -185,10 +226,13 @@ class AlertFeed:
         The Kafka timestamp (when the worker produced it) measures the pipeline; raised_at
         is only the fallback, because for a late batch upload it can be days old.
         """
-        if timestamp_ms is not None and timestamp_ms >= 0:
-            produced = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-        else:
-            produced = parse_raised_at(alert)
+        try:  # a producer may set any timestamp, up to year 292 million
+            if timestamp_ms is not None and timestamp_ms >= 0:
+                produced = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+            else:
+                produced = parse_raised_at(alert)
+        except (ValueError, OverflowError, OSError):
+            return None
         if produced < self._started_at:
             return None
         return max(0.0, (self._clock() - produced).total_seconds())
@@ -204,19 +248,44 @@ class AlertFeed:
                 record.offset,
             )
             return
-        self._guarded(self.handle_alert, record.value, record.timestamp, record.offset)
+        self._guarded(
+            record,
+            self._settings.topic_alerts,
+            lambda: self.handle_alert(record.value, record.timestamp, record.offset),
+        )
 
     def _on_dead_letter_record(self, record: Any) -> None:
-        self._guarded(self.handle_dead_letter, record.value)
+        self._guarded(
+            record, self._settings.topic_dlq, lambda: self.handle_dead_letter(record.value)
+        )
 
-    def _guarded(self, handler: Callable[..., object], *args: Any) -> None:
+    def _on_fact_record(self, record: Any) -> None:
+        self._guarded(
+            record,
+            self._settings.topic_facts,
+            lambda: self.handle_fact(record.value, record.partition, record.offset),
+            self._metrics.case_facts.labels(result="malformed"),
+        )
+
+    def _guarded(
+        self,
+        record: Any,
+        topic: str,
+        handle: Callable[[], object],
+        counter: Any = None,
+    ) -> None:
+        """Run `handle` for `record`; an exception it lets out is counted (`counter`,
+        default the malformed alerts), logged with the record's place and skipped."""
         try:
-            handler(*args)
+            handle()
         except Exception:
             # A bug, not bad data; still skip the message, or a restart would re-read it
-            # and fail again forever.
-            self._metrics.alerts_malformed.inc()
-            log.exception("error handling a message; skipped")
+            # and fail again forever. The traceback, not the value.
+            (counter or self._metrics.alerts_malformed).inc()
+            log.exception(
+                "error handling the record at %s; skipped",
+                where(topic, getattr(record, "partition", None), getattr(record, "offset", None)),
+            )
 
     # -- Kafka -------------------------------------------------------------------------
 
@@ -232,11 +301,7 @@ class AlertFeed:
             )
             if self._stats is not None:
                 group.create_task(
-                    self._follow(
-                        self._settings.topic_facts,
-                        "earliest",
-                        lambda record: self._guarded(self.handle_fact, record.value),
-                    )
+                    self._follow(self._settings.topic_facts, "earliest", self._on_fact_record)
                 )
 
     def _set_state(self, topic: str, state: FollowState) -> None:

@@ -33,6 +33,12 @@ Disconnecting rather than silently dropping messages means a wall is never left 
 an incomplete list without knowing it, and one slow or stuck screen never delays the
 Kafka consumer or the other screens.
 
+Hostile records. Whatever is on the topic, decoding either gives a record of the
+expected shape or raises MalformedAlert (the feed counts, logs and skips it): a record
+larger than `MAX_RECORD_BYTES`, nested deeper than `MAX_DEPTH` (it would be parsed, then
+fail to be encoded for every wall and API answer that shows it), not JSON, or of the
+wrong types. The reasons name the field, never its value: they go to the log.
+
 Threading. The hub is not thread-safe: call it from the event loop that serves the
 sockets (handlers are `async def` for that reason; tests use the TestClient's portal).
 """
@@ -41,7 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from datetime import datetime
 from typing import Any, Final
@@ -71,6 +77,16 @@ RESOLVED: Final = "resolved"
 #: The key under which the hub shows an alert's resolution.
 RESOLUTION_KEY: Final = "resolution"
 _FREE_TEXT: Final = ("title", "message", "note", "reason")
+#: The largest alerts-topic record decoded, in bytes. An alert, a change or a silence is
+#: a few hundred bytes to a few kilobytes; a bigger record would be kept in memory and
+#: sent to every wall at every snapshot, so it is refused as malformed.
+MAX_RECORD_BYTES: Final = 256 * 1024
+#: The deepest nesting of objects and arrays a record may have (an alert's `details`
+#: are two or three levels deep). JSON nested hundreds deep still parses, but encoding
+#: it again for a wall or an answer exhausts the recursion limit.
+MAX_DEPTH: Final = 32
+#: The longest `rule_id` accepted: it becomes a Prometheus label value.
+RULE_ID_MAX: Final = 128
 _REQUIRED_TEXT: Final = ("alert_id", "rule_id", "case_id", "center_id", "title", "message")
 _RESOLUTION_TEXT: Final = ("alert_id", "rule_id", "center_id", "reason")
 
@@ -107,8 +123,11 @@ def validate_alert(obj: object) -> Alert:
             raise MalformedAlert(f"{key!r} must be a string")
     if not obj["alert_id"]:
         raise MalformedAlert("'alert_id' must not be empty")
-    if obj.get("severity") not in SEVERITIES:
-        raise MalformedAlert(f"'severity' must be yellow or red, not {obj.get('severity')!r}")
+    if len(obj["rule_id"]) > RULE_ID_MAX:
+        raise MalformedAlert(f"'rule_id' is longer than {RULE_ID_MAX} characters")
+    severity = obj.get("severity")
+    if not isinstance(severity, str) or severity not in SEVERITIES:  # a list is unhashable
+        raise MalformedAlert("'severity' must be yellow or red")
     parse_raised_at(obj)
     details = obj.get("details", {})
     if not isinstance(details, dict):
@@ -131,12 +150,14 @@ def validate_resolution(obj: object) -> Resolution:
     if not isinstance(obj, dict):
         raise MalformedAlert(f"a resolution is a JSON object, not {type(obj).__name__}")
     if not is_resolution(obj):
-        raise MalformedAlert(f"a resolution's 'status' is 'resolved', not {obj.get('status')!r}")
+        raise MalformedAlert("a resolution's 'status' is 'resolved'")
     for key in _RESOLUTION_TEXT:
         if not isinstance(obj.get(key), str):
             raise MalformedAlert(f"resolution {key!r} must be a string")
     if not obj["alert_id"]:
         raise MalformedAlert("resolution 'alert_id' must not be empty")
+    if len(obj["rule_id"]) > RULE_ID_MAX:
+        raise MalformedAlert(f"resolution 'rule_id' is longer than {RULE_ID_MAX} characters")
     if not isinstance(obj.get("case_id", ""), str):
         raise MalformedAlert("resolution 'case_id' must be a string")
     parse_time(obj, "resolved_at")
@@ -157,7 +178,7 @@ def validate_lifecycle(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(obj.get("alert_id"), str) or not obj["alert_id"]:
         raise MalformedAlert("a lifecycle change needs an 'alert_id'")
     if obj.get("action") not in ACTIONS:
-        raise MalformedAlert(f"unknown lifecycle action {obj.get('action')!r}")
+        raise MalformedAlert("unknown lifecycle action")
     if not isinstance(obj.get("by"), dict):
         raise MalformedAlert("a lifecycle change says who made it ('by')")
     parse_time(obj, "at")
@@ -177,7 +198,7 @@ def validate_escalation(obj: dict[str, Any]) -> dict[str, Any]:
 def validate_silence(obj: dict[str, Any]) -> dict[str, Any]:
     """A silence's audit record as `supervisor.notify.silences` writes it."""
     if obj.get("action") not in ("create", "lift", "expire"):
-        raise MalformedAlert(f"unknown silence action {obj.get('action')!r}")
+        raise MalformedAlert("unknown silence action")
     silence = obj.get("silence")
     if not isinstance(silence, dict) or not isinstance(silence.get("id"), str):
         raise MalformedAlert("a silence record carries the silence, with its 'id'")
@@ -214,20 +235,48 @@ def parse_time(obj: Mapping[str, Any], key: str) -> datetime:
         raise MalformedAlert(f"{key!r} must be an ISO 8601 string")
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise MalformedAlert(f"{key!r} is not ISO 8601: {raw!r}") from exc
+    except ValueError:
+        raise MalformedAlert(f"{key!r} is not ISO 8601") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise MalformedAlert(f"{key!r} has no UTC offset: {raw!r}")
+        raise MalformedAlert(f"{key!r} has no UTC offset")
     return moment
 
 
 def _load_json(data: bytes | str | None) -> object:
+    """The JSON value of a record, within MAX_RECORD_BYTES and MAX_DEPTH."""
     if data is None:
         raise MalformedAlert("empty message (tombstone)")
+    if len(data) > MAX_RECORD_BYTES:
+        raise MalformedAlert(f"larger than {MAX_RECORD_BYTES} bytes ({len(data)})")
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedAlert(f"not JSON: {exc}") from exc
+        value = json.loads(data)
+    except UnicodeDecodeError:
+        raise MalformedAlert("not JSON: not UTF-8") from None
+    except ValueError as exc:  # JSONDecodeError's message gives a position, not the text
+        raise MalformedAlert(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedAlert(f"not JSON: nested deeper than {MAX_DEPTH}") from None
+    if depth_exceeds(value, MAX_DEPTH):
+        raise MalformedAlert(f"nested deeper than {MAX_DEPTH}")
+    return value
+
+
+def depth_exceeds(value: object, limit: int) -> bool:
+    """Whether `value` (decoded JSON) nests objects and arrays deeper than `limit`.
+    Iterative, so that it cannot itself run out of stack on what it is meant to catch."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def decode_alert(data: bytes | str | None) -> Alert:

@@ -19,17 +19,31 @@ and `await .websocket(websocket, origins, *roles)`.
 
 Tokens in query strings reach uvicorn's request logs: call
 `supervisor.auth.install_log_redaction()` in the process that serves (it keeps the id).
+
+Besides who may ask, how: two ASGI middlewares that `create_app` puts around everything,
+so that no route can forget them:
+
+- `SecurityHeaders`: every HTTP response carries a Content-Security-Policy (the wall's
+  page loads its own script and style only, and talks to its own host, WebSocket
+  included), `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff` and
+  `Referrer-Policy: no-referrer` (the wall's URL carries its token);
+- `BodyLimit`: a request body larger than `MAX_BODY_BYTES` is refused with 413 before
+  any handler reads it, whether it says its length (Content-Length) or not (chunked).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, WebSocket
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supervisor.auth import PREFIX, Principal, Role, TokenStore, token_id_of
 
@@ -123,6 +137,18 @@ def require_roles(*roles: Role | str) -> Dependency:
 #: dependency made inside a function goes in the default instead: `who = Depends(x)`.
 Viewer = Annotated[Principal, Depends(require_roles(Role.inspector, Role.director))]
 AnyRole = Annotated[Principal, Depends(authenticate)]
+#: `/metrics`: city-wide figures for the monitoring system, not for a center's director.
+Ops = Annotated[Principal, Depends(require_roles(Role.ops))]
+
+
+async def maybe_authenticate(request: Request) -> Principal | None:
+    """Dependency: the caller if they show a valid token, else None (never 401). For
+    a route that answers everyone but tells a known caller more (`/healthz`)."""
+    token = bearer_token(request)
+    return store_of(request).verify(token) if token is not None else None
+
+
+MaybeAnyone = Annotated[Principal | None, Depends(maybe_authenticate)]
 
 
 def require_center(principal: Principal, center_id: str, *, act: bool = False) -> None:
@@ -239,3 +265,156 @@ class Authenticator:
         return await check_websocket(
             websocket, self.store, allowed_origins, roles or WALL_ROLES, accept_first=accept_first
         )
+
+
+# -- HTTP hardening: response headers, request body size -----------------------------------
+
+#: The largest request body read, in bytes. The API's bodies are small (a note or a
+#: reason of at most 2,000 characters, a silence): 64 KiB is far above any of them, and
+#: keeps a client from making the service buffer megabytes before a handler refuses them.
+MAX_BODY_BYTES: Final = 64 * 1024
+
+#: Headers every HTTP response carries, whatever produced it (a route, a 404, a 413, the
+#: wall's files). DENY and frame-ancestors 'none': no page may frame the wall or the API
+#: (clickjacking); nosniff: a JSON answer is never run as a script; no-referrer: the
+#: wall's URL holds its token and must not leave in a Referer header.
+FIXED_HEADERS: Final = (
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+)
+
+#: The wall's policy: its own script and stylesheet only (it has no inline script, no
+#: inline style attribute, no `eval`), the `data:` favicon, and requests to its own
+#: origin; nothing may frame it, and no form or `<base>` may send it elsewhere.
+BASE_POLICY: Final = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+)
+#: A Host header fit to name in a policy: a DNS name or IPv4 address, or a bracketed
+#: IPv6 address, with an optional port. Anything else is left out of the policy.
+_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
+def content_security_policy(host: str | None) -> str:
+    """The wall's Content-Security-Policy for a request to `host` (its Host header).
+
+    `connect-src 'self'` covers the page's `fetch` calls; the WebSocket (`ws:`/`wss:` to
+    the same host) is named explicitly as well, because browsers older than CSP level 3
+    do not count a WebSocket to the page's own host as 'self'.
+    """
+    sources = ["'self'"]
+    if host and _HOST.match(host):
+        sources += [f"ws://{host}", f"wss://{host}"]
+    return "; ".join((*BASE_POLICY, "connect-src " + " ".join(sources)))
+
+
+class SecurityHeaders:
+    """ASGI middleware: adds `FIXED_HEADERS` and a Content-Security-Policy to every HTTP
+    response. A response that sets its own policy (the API documentation pages, which
+    load Swagger UI or ReDoc) keeps it; the other headers are always set."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = content_security_policy(Headers(scope=scope).get("host"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in FIXED_HEADERS:
+                    headers[name] = value
+                if "content-security-policy" not in headers:
+                    headers["content-security-policy"] = policy
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """ASGI middleware: refuses a request body over `limit` bytes with 413.
+
+    A declared `Content-Length` over the limit is refused before anything is read. A body
+    without one (chunked) is read here, up to the limit, before the app runs: one more
+    byte and the answer is 413, so the app never sees part of a body. The body read is
+    then handed to the app as one message; later `receive()` calls (a disconnect) go to
+    the server as usual. WebSocket and lifespan scopes pass through (uvicorn bounds a
+    WebSocket message: `server.py`).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await _refuse(send, 400, "Content-Length is not a number")
+                return
+            if int(declared) > self.limit:
+                await _refuse(send, 413, self._too_large())
+                return
+        chunks: list[bytes] = []
+        size = 0
+        first: Message | None = None
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: let the app see it
+                first = message
+                break
+            body: bytes = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                await _refuse(send, 413, self._too_large())
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        if first is None:
+            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                assert first is not None
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"request body too large: at most {self.limit} bytes"
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    """Answer a request the app never sees, in the API's error shape."""
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -14,6 +14,7 @@ from supervisor import masking
 from supervisor.auth import install_log_redaction
 from supervisor.settings import Settings
 from supervisor.web.app import create_app
+from supervisor.web.security import MAX_BODY_BYTES
 
 #: Seconds uvicorn waits for open connections (wall screens) at shutdown before closing
 #: them; the screens reconnect to the next process by themselves.
@@ -36,6 +37,11 @@ def run(settings: Settings) -> None:
         port=settings.web_port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # The wall sends nothing on its socket; a client that does gets no more room than
+        # a request body (uvicorn's default is 16 MiB, buffered before the app sees it).
+        ws_max_size=MAX_BODY_BYTES,
+        # The Server header names the software and its version: nothing a client needs.
+        server_header=False,
     )
 
 

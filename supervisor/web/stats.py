@@ -65,6 +65,11 @@ Scope = Callable[[str], bool]
 #: (clocks differ a little; a date in the future is a data error, not a fresh center).
 CLOCK_SKEW: Final = timedelta(minutes=10)
 
+#: The years a fact's times may fall in. Wide (no real case is near either end), but
+#: well inside what dates can hold: a time near year 1 or 9999 overflows when converted
+#: to the book's time zone or moved by a day, and such a fact is refused as malformed.
+FACT_YEARS: Final = range(1900, 3000)
+
 _CLOSED: Final = ("concluded", "not_accepted", "withdrawn")
 _STATUSES: Final = ("received", "open", *_CLOSED)
 
@@ -485,9 +490,14 @@ def _instant(document: Mapping[str, Any], name: str, *, required: bool) -> datet
         raise ValueError(f"fact: {name} must be an ISO date-time")
     try:
         instant = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"fact: {name}: {exc}") from None
-    return _aware(instant, f"fact: {name}")
+    except ValueError:
+        raise ValueError(f"fact: {name} is not an ISO date-time") from None
+    _aware(instant, f"fact: {name}")
+    if instant.year not in FACT_YEARS:
+        raise ValueError(
+            f"fact: {name} lies outside the years {FACT_YEARS.start}–{FACT_YEARS.stop - 1}"
+        )
+    return instant
 
 
 def _text(document: Mapping[str, Any], name: str) -> str:
@@ -502,7 +512,7 @@ def _parse(document: Mapping[str, Any]) -> _Fact:
         raise ValueError("a fact must be a JSON object")
     status = _text(document, "status")
     if status not in _STATUSES:
-        raise ValueError(f"fact: unknown status {status!r}")
+        raise ValueError("fact: unknown status")
     on_time = document.get("on_time")
     if on_time is not None and not isinstance(on_time, bool):
         raise ValueError("fact: on_time must be true, false or null")

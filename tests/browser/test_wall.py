@@ -326,7 +326,11 @@ class WallServer:
                         f"web service exited ({process.returncode}):\n{self.log.read_text()}"
                     )
                 try:
-                    health = (await client.get("/healthz")).json()
+                    health = (
+                        await client.get(
+                            "/healthz", headers={"Authorization": f"Bearer {self.inspector}"}
+                        )
+                    ).json()
                 except httpx.HTTPError:
                     return False
                 topics = health["topics"]
@@ -444,6 +448,14 @@ async def new_wall(
     """A wall page at `address` (not waited for); page errors and socket URLs recorded."""
     page = await browser.new_page(viewport=VIEWPORT, locale="zh-CN")
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append("CSP: " + msg.text)
+            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
+            else None
+        ),
+    )
     if sockets is not None:
         page.on("websocket", lambda ws: sockets.append(ws.url))
     await page.goto(address)
@@ -461,7 +473,7 @@ async def open_wall(
     page = await new_wall(browser, address, errors, sockets)
     await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
     await page.wait_for_function(
-        f"document.querySelectorAll('[data-alert-id]').length === {rows}", timeout=10_000
+        f"() => document.querySelectorAll('[data-alert-id]').length === {rows}", timeout=10_000
     )
     return page
 
@@ -518,7 +530,7 @@ async def test_the_wall_shows_history_then_a_live_red_alert(
     # History: read back from the topic by the freshly started service.
     history = earlier_alerts(datetime.now(UTC))
     await page.wait_for_function(
-        f"document.querySelectorAll('[data-alert-id]').length === {len(history)}",
+        f"() => document.querySelectorAll('[data-alert-id]').length === {len(history)}",
         timeout=10_000,
     )
     newest_first = sorted(history, key=lambda a: a["raised_at"], reverse=True)
@@ -565,7 +577,7 @@ async def test_the_wall_shows_history_then_a_live_red_alert(
     await page.reload()
     await page.wait_for_selector('body[data-connection="connected"]', timeout=10_000)
     await page.wait_for_function(
-        f"document.querySelectorAll('[data-alert-id]').length === {len(history) + 1}",
+        f"() => document.querySelectorAll('[data-alert-id]').length === {len(history) + 1}",
         timeout=10_000,
     )
     assert await page.locator("#conn-text").inner_text() == "Connected"
@@ -927,7 +939,7 @@ async def test_the_wall_keeps_a_bounded_list(wall_server: WallServer, browser: B
     newest = page.locator(f'[data-alert-id="{flood[-1]["alert_id"]}"]')
     await newest.wait_for(timeout=10_000)
     await page.wait_for_function(
-        f"document.querySelectorAll('[data-alert-id]').length === {MAX_ROWS}", timeout=5_000
+        f"() => document.querySelectorAll('[data-alert-id]').length === {MAX_ROWS}", timeout=5_000
     )
     ids = await row_ids(page)
     assert ids == [a["alert_id"] for a in reversed(flood)]  # every history alert fell off
@@ -1080,7 +1092,7 @@ async def test_the_board_drills_into_a_county(wall_server: WallServer, browser: 
     for code in quiet:
         assert await tile(page, code).get_attribute("data-worst") == "none"
     await page.wait_for_function(
-        "document.querySelectorAll('[data-alert-id]').length === 2", timeout=5_000
+        "() => document.querySelectorAll('[data-alert-id]').length === 2", timeout=5_000
     )
     assert await row_ids(page) == [county_yellow["alert_id"], township_red["alert_id"]]
     assert await page.locator("#feed-title").inner_text() == "预警动态 · 东兰县（含乡镇）"
@@ -1132,7 +1144,7 @@ async def test_the_board_drills_into_a_county(wall_server: WallServer, browser: 
     await page.wait_for_selector(f'body[data-view="{COUNTY}"]', timeout=2_000)
     assert await active_code(page) == townships[0]  # the first township is chosen
     await page.wait_for_function(
-        "document.querySelectorAll('[data-alert-id]').length === 3", timeout=5_000
+        "() => document.querySelectorAll('[data-alert-id]').length === 3", timeout=5_000
     )
     await page.keyboard.press("Backspace")
     await page.wait_for_selector('body[data-view="top"]', timeout=2_000)
@@ -1176,7 +1188,7 @@ async def test_the_freshness_indicator_ages_with_the_data(
 
     async def freshness(page: Page) -> tuple[str, int, str]:
         await page.wait_for_function(
-            "document.querySelector('#fresh').dataset.freshness !== 'unknown'", timeout=15_000
+            "() => document.querySelector('#fresh').dataset.freshness !== 'unknown'", timeout=15_000
         )
         text = await page.locator("#fresh-text").inner_text()
         found = fresh.match(text)

@@ -29,10 +29,12 @@ pytestmark = pytest.mark.integration
 class Web:
     base: str
     token: str  # an inspector's
+    ops_token: str  # /metrics is for the ops role only
 
     def get(self, path: str) -> Any:
+        token = self.ops_token if path == "/metrics" else self.token
         request = urllib.request.Request(
-            f"http://{self.base}{path}", headers={"Authorization": f"Bearer {self.token}"}
+            f"http://{self.base}{path}", headers={"Authorization": f"Bearer {token}"}
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             body = response.read()
@@ -43,7 +45,9 @@ class Web:
 def web(worker: RunningWorker) -> Iterator[Web]:
     port = free_port()
     tokens = worker.log.with_name("web-tokens.json")
-    token = TokenStore(tokens).issue("inspector", "端到端测试")
+    store = TokenStore(tokens)
+    token = store.issue("inspector", "端到端测试")
+    ops_token = store.issue("ops", "端到端测试")
     env = {**worker.env, "SUPERVISOR_WEB_PORT": str(port), "SUPERVISOR_TOKENS_FILE": str(tokens)}
     log = worker.log.with_name("web.log")
     process = spawn(["web"], env, log)
@@ -52,7 +56,7 @@ def web(worker: RunningWorker) -> Iterator[Web]:
         assert asyncio.run(wait_for(lambda: _answers(f"http://{base}/healthz"), 30)), (
             log.read_text()
         )
-        yield Web(base, token)
+        yield Web(base, token, ops_token)
     finally:
         terminate(process, timeout=20)
 

@@ -155,7 +155,7 @@ def test_a_worker_resolution_withdraws_the_alert_and_keeps_it() -> None:
 
 def test_recent_refuses_an_unknown_status() -> None:
     with pytest.raises(ValueError, match="status"):
-        AlertHub(5).recent(status="closed")
+        AlertHub(5).recent(status="lost")
 
 
 def test_capacity_must_be_positive() -> None:
