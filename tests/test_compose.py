@@ -3,7 +3,7 @@
 docker-compose.yml, the Dockerfile, dashboards/prometheus/ (the scrape configuration and
 the alerting rules) and the Grafana provisioning are parsed and compared with what the
 code defines: the environment variables of `supervisor.settings.ENVIRONMENT` (and the
-README's Configuration table, which must document every variable the compose file uses),
+table of docs/configuration.md, which must document every variable the compose file uses),
 the ports and topics of `Settings`, the `supervisor` console script and its commands, and
 the metric names registered by the worker's, the web service's and the notifier's metrics
 classes (so renaming a metric, a label or a port fails here, not silently on a dashboard
@@ -41,7 +41,10 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 PROMETHEUS_DIR = ROOT / "dashboards" / "prometheus"
 PROMETHEUS = PROMETHEUS_DIR / "prometheus.yml"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
-README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+CONFIGURATION_DOC = DOCS / "configuration.md"
+DEPLOYMENT_DOC = DOCS / "deployment.md"
+OPERATIONS_DOC = DOCS / "operations.md"
 GRAFANA = ROOT / "dashboards" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "supervisor.json"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
@@ -405,8 +408,8 @@ def test_the_number_of_workers_is_a_documented_variable() -> None:
     assert re.fullmatch(r"\$\{SUPERVISOR_WORKER_REPLICAS:-\d+\}", str(replicas)), replicas
     count = int(interpolate_default(replicas))
     assert 1 <= count <= settings_of("worker").partitions, "more workers than partitions idle"
-    assert "SUPERVISOR_WORKER_REPLICAS" in readme_variables()
-    assert "--scale worker=" in README.read_text(encoding="utf-8")
+    assert "SUPERVISOR_WORKER_REPLICAS" in documented_variables()
+    assert "--scale worker=" in DEPLOYMENT_DOC.read_text(encoding="utf-8")
 
 
 def test_the_notifier_is_checked_on_its_port() -> None:
@@ -616,30 +619,39 @@ def test_every_alert_has_a_severity_both_languages_and_a_runbook() -> None:
         "SupervisorNotificationsDeadLettered",
         "SupervisorDeadlineLatenessHigh",
     }
-    # The README's runbook table lists every alert.
-    operations = readme_section("## Operations")
+    # The runbook table of docs/operations.md lists every alert.
+    operations = doc_section(OPERATIONS_DOC, RUNBOOKS)
     missing = sorted(name for name in seen if f"`{name}`" not in operations)
-    assert not missing, f"README ## Operations does not list {missing}"
+    assert not missing, f"{OPERATIONS_DOC.name} {RUNBOOKS!r} does not list {missing}"
 
 
-# -- README: every variable is documented -----------------------------------------------
+# -- docs/: every variable is documented -------------------------------------------------
+
+#: The sections of docs/ that the checks read.
+VARIABLES = "## Environment variables"
+RUNBOOKS = "## Alerting rules and runbooks (运维告警)"
 
 
-def readme_section(heading: str) -> str:
-    text = README.read_text(encoding="utf-8")
+def doc_section(path: Path, heading: str) -> str:
+    """The section `heading` (a whole line) of the Markdown file `path`, up to the next
+    `## ` heading; for the page's `# ` title, the whole page."""
+    text = "\n" + path.read_text(encoding="utf-8")
+    assert f"\n{heading}\n" in text, f"{path.name} has no section {heading!r}"
     start = text.index(f"\n{heading}\n")
-    following = re.search(r"\n## ", text[start + len(heading) + 2 :])
-    end = start + len(heading) + 2 + following.start() if following else len(text)
+    if heading.startswith("# "):
+        return text[start:]
+    following = re.search(r"\n## ", text[start + len(heading) + 1 :])
+    end = start + len(heading) + 1 + following.start() if following else len(text)
     return text[start:end]
 
 
 @cache
-def readme_variables() -> frozenset[str]:
-    """The variables of the first column of README's Configuration table. A cell may name
-    several (`A` / `B`) and abbreviate the later ones by their suffix (`…_BASE_SECONDS` /
-    `_CAP_SECONDS`: the first one's prefix, then the suffix)."""
+def documented_variables() -> frozenset[str]:
+    """The variables of the first column of the table of docs/configuration.md. A cell may
+    name several (`A` / `B`) and abbreviate the later ones by their suffix
+    (`…_BASE_SECONDS` / `_CAP_SECONDS`: the first one's prefix, then the suffix)."""
     names: set[str] = set()
-    for line in readme_section("## Configuration").splitlines():
+    for line in doc_section(CONFIGURATION_DOC, VARIABLES).splitlines():
         if not line.startswith("| `"):
             continue
         cell = line.split("|")[1]
@@ -666,16 +678,16 @@ def compose_variables() -> set[str]:
     return used
 
 
-def test_the_readme_documents_every_variable_of_the_compose_file_and_the_settings() -> None:
-    documented = readme_variables()
+def test_the_configuration_page_documents_every_variable_of_compose_and_the_settings() -> None:
+    documented = documented_variables()
     missing = sorted(compose_variables() - documented)
-    assert not missing, f"README ## Configuration does not document {missing}"
+    assert not missing, f"{CONFIGURATION_DOC.name} {VARIABLES!r} does not document {missing}"
     missing = sorted(set(ENVIRONMENT) - documented)
-    assert not missing, f"README ## Configuration does not document {missing}"
+    assert not missing, f"{CONFIGURATION_DOC.name} {VARIABLES!r} does not document {missing}"
 
 
-def test_the_readme_explains_the_deployment() -> None:
-    deployment = readme_section("## Deployment")
+def test_the_deployment_page_explains_the_deployment() -> None:
+    deployment = doc_section(DEPLOYMENT_DOC, "# Deployment")
     for needed in (
         "docker compose up",
         "--scale worker=",
@@ -683,9 +695,9 @@ def test_the_readme_explains_the_deployment() -> None:
         "secrets/notify.env",
         "GRAFANA_ADMIN_PASSWORD",
     ):
-        assert needed in deployment, f"README ## Deployment does not mention {needed!r}"
+        assert needed in deployment, f"{DEPLOYMENT_DOC.name} does not mention {needed!r}"
     for name in SERVICES | {"notify"}:
-        assert f"`{name}`" in deployment, f"README ## Deployment does not present {name}"
+        assert f"`{name}`" in deployment, f"{DEPLOYMENT_DOC.name} does not present {name}"
 
 
 @cache

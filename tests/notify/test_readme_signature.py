@@ -1,6 +1,6 @@
-"""The README's "Verifying a webhook signature" example, run as it stands in README.md
-against real signed requests (issue 5: "Signature verification example in the docs, and
-a test that checks it"), so the documentation cannot drift from what is sent."""
+"""The "Verifying a webhook signature" example of docs/notifications.md (the page the
+offices' developers read), run as it stands there against real signed requests, so the
+documentation cannot drift from what is sent."""
 
 from __future__ import annotations
 
@@ -24,36 +24,37 @@ PAYLOAD = {"notification_id": "n-1", "alert_id": "deadline.overdue:C-1", "center
 Check = Callable[[bytes, Mapping[str, str], bytes], bool]
 
 
-def readme_section() -> str:
-    """The text of README.md's "Verifying a webhook signature", under "Notifications"."""
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    notifications = re.search(r"^## Notifications\n(.*?)(?=^## )", readme, re.M | re.S)
-    assert notifications, 'README.md has no "## Notifications" section'
+PAGE = PROJECT_ROOT / "docs" / "notifications.md"
+
+
+def signature_section() -> str:
+    """The text of "Verifying a webhook signature" on the notifications page."""
+    page = PAGE.read_text(encoding="utf-8")
+    assert re.match(r"# Notifications\n", page), f"{PAGE.name} is not the notifications page"
     section = re.search(
-        r"^### Verifying a webhook signature\n(.*?)(?=^##)",
-        notifications.group(1) + "\n##",
-        re.M | re.S,
+        r"^## Verifying a webhook signature\n(.*?)(?=^##)", page + "\n##", re.M | re.S
     )
-    assert section, 'README.md has no "### Verifying a webhook signature" under Notifications'
+    assert section, f'{PAGE.name} has no "## Verifying a webhook signature" section'
     return section.group(1)
 
 
-def readme_snippet() -> str:
-    blocks = re.findall(r"^```python\n(.*?)^```$", readme_section(), re.M | re.S)
+def signature_snippet() -> str:
+    blocks = re.findall(r"^```python\n(.*?)^```$", signature_section(), re.M | re.S)
     assert len(blocks) == 1, "expected one Python block in the signature section"
     return str(blocks[0])
 
 
 def load_example() -> Check:
-    namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(readme_snippet(), "README.md (Verifying a webhook signature)", "exec"), namespace)
+    namespace: dict[str, Any] = {"__name__": "documented_example"}
+    source = f"{PAGE.name} (Verifying a webhook signature)"
+    exec(compile(signature_snippet(), source, "exec"), namespace)
     check = namespace["is_authentic"]
     assert callable(check)
     return check  # type: ignore[no-any-return]
 
 
 def test_the_section_documents_the_headers_and_the_algorithm() -> None:
-    section = readme_section()
+    section = signature_section()
     for header in (
         "Idempotency-Key",
         "X-Supervisor-Timestamp",
@@ -67,7 +68,7 @@ def test_the_section_documents_the_headers_and_the_algorithm() -> None:
 
 @dataclass
 class Office:
-    """An office's receiver whose check is the README's function."""
+    """An office's receiver whose check is the documented function."""
 
     check: Check
     answers: list[int] = field(default_factory=list)
