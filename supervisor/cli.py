@@ -364,7 +364,7 @@ def token_revoke(
 
 
 notify_app = typer.Typer(
-    help="The notification service: alerts to the directors by webhook and email (issue 5).",
+    help="The notification service: alerts to the directors by webhook and email.",
     invoke_without_command=True,
 )
 app.add_typer(notify_app, name="notify")

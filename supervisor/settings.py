@@ -2,7 +2,7 @@
 
 Every process (worker, web, simulator, demo, tests) builds one frozen `Settings` with
 `Settings.from_env()` and passes it down; nothing else in the package looks at
-`os.environ`. That keeps docker-compose, the README and the code in agreement: the table
+`os.environ`. That keeps docker-compose, docs/configuration.md and the code in agreement: the table
 of variables below is the whole interface, and `tests/test_compose.py` checks the
 compose file against it.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-#: Environment variable -> (field name, default as text). Documented in README.md.
+#: Environment variable -> (field name, default as text). Documented in docs/configuration.md.
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAFKA_BOOTSTRAP_SERVERS": ("kafka_bootstrap_servers", ""),
     "SUPERVISOR_KAFKA_PORT": ("kafka_port", "19092"),

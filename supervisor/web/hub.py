@@ -65,7 +65,7 @@ from supervisor.web.journal import (
     kind_of,
 )
 
-#: One alert, as the contract's JSON object (README §3); a resolved one carries its
+#: One alert, as the contract's JSON object (contract §3); a resolved one carries its
 #: resolution under `RESOLUTION_KEY`.
 Alert = dict[str, Any]
 #: One resolution, as `supervisor.core.alerts.Resolution.to_dict()` writes it.
