@@ -506,7 +506,7 @@ def dlq_export(
 
     written, skipped = deadletters.export(_dead_letters(kind), path)
     for letter in skipped:
-        typer.echo(f"not JSON, left out: {letter.source}: {letter.reason}", err=True)
+        typer.echo(f"{letter.left_out}, left out: {letter.source}: {letter.reason}", err=True)
     typer.echo(f"{written} events written to {path}; {len(skipped)} left out", err=True)
 
 

@@ -8,7 +8,14 @@ kind `future`), leaves its events there. Ops need to see what piled up and why, 
 put the corrected events back on the case-events topic, where the worker judges them like
 any late event (a case is rebuilt in event-time order, so nothing is judged twice).
 
-The workflow (README "Operations"):
+A dead letter is bounded, so that storing it can never fail for its size (`record`): a
+message body over `BODY_MAX` (64 KiB, the contract's bound of an event: no valid event is
+ever cut) keeps its first `BODY_MAX` bytes and gains a `truncated` header with its
+original size; a key over `KEY_MAX` likewise (`key-truncated`); the reason is cut at
+`HEADER_MAX` bytes. A truncated body is listed as such and never exported as an event to
+send again: only the center has the whole message.
+
+The workflow (docs/operations.md):
 
     supervisor dlq list [--kind invalid]        what is there, and why (masked)
     supervisor dlq export fixed.jsonl           the events, one a line, to correct
@@ -33,12 +40,66 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from supervisor.core.events import InvalidEvent, numbered
+from supervisor.core.events import MAX_EVENT_BYTES, InvalidEvent, numbered
 from supervisor.masking import mask_text
 from supervisor.worker.metrics import rejection_reason
 
 #: What a listing shows of a message's bytes: enough to recognise it.
 PREVIEW = 160
+#: A dead letter keeps at most this much of the message body: every valid event whole.
+BODY_MAX = MAX_EVENT_BYTES
+#: ... and of its key (a case_id is at most 128 characters: 512 bytes).
+KEY_MAX = 1_024
+#: ... and of its reason header (the worker's reasons are at most 1,000 characters).
+HEADER_MAX = 4_096
+#: Header of a dead letter whose body was cut to BODY_MAX bytes: the original size in
+#: bytes (decimal ASCII).
+TRUNCATED = "truncated"
+#: Header of a dead letter whose key was cut to KEY_MAX bytes: the original key's size.
+KEY_TRUNCATED = "key-truncated"
+#: The largest dead letter `record` builds: body, key, reason, source (a topic name is at
+#: most 249 characters) and the two size headers. Far below the producer's limit
+#: (supervisor.kafka.admin.PRODUCER_MAX_REQUEST_SIZE), so a dead letter always fits.
+RECORD_MAX = BODY_MAX + KEY_MAX + HEADER_MAX + 512
+
+
+@dataclass(frozen=True)
+class Record:
+    """A dead letter as the worker writes it: key, value and headers, each bounded."""
+
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    def without_body(self) -> Record:
+        """The same letter with no body: what is stored when even the bounded one is
+        refused by the broker (a topic configured with a smaller max.message.bytes)."""
+        headers = [(name, value) for name, value in self.headers if name != TRUNCATED]
+        original = next((v for n, v in self.headers if n == TRUNCATED), None)
+        size = original if original is not None else str(len(self.value)).encode()
+        return Record(self.key, b"", [*headers, (TRUNCATED, size)])
+
+
+def record(key: bytes | None, value: bytes | None, reason: str, source: str) -> Record:
+    """The dead letter of a refused message: its key and body as they came, cut to
+    KEY_MAX and BODY_MAX bytes when larger (with their original sizes in headers), the
+    reason cut to HEADER_MAX bytes, and `source` (<topic>/<partition>/<offset>)."""
+    body = value or b""
+    headers = [("reason", _cut(reason.encode("utf-8"), HEADER_MAX)), ("source", source.encode())]
+    if len(body) > BODY_MAX:
+        headers.append((TRUNCATED, str(len(body)).encode()))
+        body = body[:BODY_MAX]
+    if key is not None and len(key) > KEY_MAX:
+        headers.append((KEY_TRUNCATED, str(len(key)).encode()))
+        key = key[:KEY_MAX]
+    return Record(key, body, headers)
+
+
+def _cut(text: bytes, limit: int) -> bytes:
+    """UTF-8 `text` cut to at most `limit` bytes, at a character boundary."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].decode("utf-8", "ignore").encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -52,6 +113,8 @@ class DeadLetter:
     reason: str
     source: str  # <topic>/<partition>/<offset> of the original message
     value: bytes
+    #: the original body's size in bytes when only its first BODY_MAX bytes were kept
+    truncated: int | None = None
 
     @property
     def kind(self) -> str:
@@ -59,19 +122,33 @@ class DeadLetter:
         metric `supervisor_worker_events_rejected_total{reason}`."""
         return rejection_reason(self.reason)
 
+    @property
+    def left_out(self) -> str | None:
+        """Why an export leaves the letter out (None: it is exported): its body was cut,
+        or it is not a JSON document. Either way only the center can send it again."""
+        if self.truncated is not None:
+            return f"truncated (the first {len(self.value):,} of {self.truncated:,} bytes kept)"
+        return None if self.event_line() is not None else "not JSON"
+
     def event_line(self) -> str | None:
         """The message as one JSON line for an export, or None when it is not a JSON
-        document at all (not UTF-8, not JSON): those can only be re-sent by the center."""
+        document at all (not UTF-8, not JSON), or when only its beginning was kept (a
+        truncated body is never sent again as if whole, even if it happens to parse):
+        those can only be re-sent by the center."""
+        if self.truncated is not None:
+            return None
         try:
             document = json.loads(self.value.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting
             return None
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
     def summary(self) -> dict[str, Any]:
         """What a listing shows: everything but the bytes, which are previewed masked."""
-        text = self.value.decode("utf-8", "replace")
+        text = self.value[: PREVIEW * 4].decode("utf-8", "replace")
         preview = text if len(text) <= PREVIEW else text[:PREVIEW] + "…"
+        if self.truncated is not None:
+            preview += f" [{self.left_out}]"
         return {
             "at": self.at.isoformat(timespec="seconds"),
             "source": self.source,
@@ -80,6 +157,7 @@ class DeadLetter:
             "kind": self.kind,
             "reason": mask_text(self.reason),
             "value": mask_text(preview),
+            "truncated": self.truncated,
         }
 
 
@@ -90,9 +168,15 @@ def _header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> str:
     return ""
 
 
+def _size_header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> int | None:
+    text = _header(headers, name)
+    return int(text) if text.isdigit() else None
+
+
 async def read(bootstrap: str, topic: str, timeout: float = 30.0) -> list[DeadLetter]:
-    """Every dead letter on the topic now, oldest first. Reads up to the end offsets seen
-    at the start: a live worker adding more meanwhile does not keep the command running."""
+    """Every dead letter on the topic now, oldest first, each refused message once
+    (`once_each`). Reads up to the end offsets seen at the start: a live worker adding
+    more meanwhile does not keep the command running."""
     partitions = await _partitions(bootstrap, topic)
     if not partitions:
         return []
@@ -119,13 +203,29 @@ async def read(bootstrap: str, topic: str, timeout: float = 30.0) -> list[DeadLe
                             reason=_header(r.headers, "reason"),
                             source=_header(r.headers, "source"),
                             value=r.value or b"",
+                            truncated=_size_header(r.headers, TRUNCATED),
                         )
                         for r in records
                         if r.offset < ends[tp]
                     )
-        return sorted(letters, key=lambda d: (d.at, d.partition, d.offset))
+        return once_each(sorted(letters, key=lambda d: (d.at, d.partition, d.offset)))
     finally:
         await consumer.stop()
+
+
+def once_each(letters: Iterable[DeadLetter]) -> list[DeadLetter]:
+    """The letters without their copies: the worker refuses a message again when it reads
+    it again (delivery is at least once: after a restart or a rebalance it reads back the
+    last second it handled, see worker/continuity.py), so one message may have several
+    letters, all with its `source`. The first of each is kept."""
+    seen: set[str] = set()
+    kept = []
+    for letter in letters:
+        if letter.source and letter.source in seen:
+            continue
+        seen.add(letter.source)
+        kept.append(letter)
+    return kept
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:
@@ -142,8 +242,9 @@ async def _partitions(bootstrap: str, topic: str) -> list[int]:
 
 
 def export(letters: Iterable[DeadLetter], path: Path) -> tuple[int, list[DeadLetter]]:
-    """Write the letters that are JSON documents to `path`, one a line (mode 0600: they
-    hold applicants' data); return how many were written and the ones that are not JSON."""
+    """Write the letters that are whole JSON documents to `path`, one a line (mode 0600:
+    they hold applicants' data); return how many were written and the ones left out (not
+    JSON, or truncated: `DeadLetter.left_out` says which)."""
     written, skipped = 0, []
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:

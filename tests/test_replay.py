@@ -225,7 +225,9 @@ def test_lines_the_engine_cannot_use_are_reported_and_the_rest_is_processed(
     errors = result.stderr
     assert "line 2: not UTF-8" in errors
     assert "line 3: cannot apply this event" in errors
-    assert "line 4: number 1e400 is out of range" in errors
+    # the field and the problem, not the value (reasons never echo the input)
+    assert "line 4: payload.amount: number out of range (beyond a 64-bit float)" in errors
+    assert "1e400" not in errors
     assert "line 5: cannot apply this event: time limit" in errors
     assert "no official holiday schedule for" not in errors  # no deadline used 2027+
     assert [a["rule_id"] for a in alerts(result.stdout) if a["case_id"] == CASE] == [
@@ -309,3 +311,38 @@ def test_center_silence_is_judged_only_on_request() -> None:
     assert [a for a in alerts(watched.stdout) if a["rule_id"] != "center.silent"] == alerts(
         plain.stdout
     )
+
+
+def _line_of(document: dict[str, Any], size: int) -> bytes:
+    """`document` as one compact JSON line of exactly `size` bytes (without its ending),
+    padded with an unknown payload field (CJK text: 3 bytes a character)."""
+    document = {**document, "payload": {**document.get("payload", {}), "pad": ""}}
+    base = len(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
+    room = size - base
+    document["payload"]["pad"] = "大" * (room // 3) + "x" * (room % 3)
+    raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    assert len(raw) == size
+    return raw
+
+
+def test_a_line_over_64_kib_is_reported_and_skipped_and_one_of_64_kib_is_not(
+    tmp_path: Path,
+) -> None:
+    """Contract §1 bounds an event to 64 KiB; replay reads a line the same way, its line
+    ending not counted (LF or CRLF)."""
+    first, accepted, fee = story()
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(
+        _line_of(first, 65_536)
+        + b"\r\n"
+        + _line_of(event_doc("submitted", "2026-09-30T09:55:00+08:00"), 65_537)
+        + b"\n"
+        + _line_of(accepted, 65_536)
+        + b"\n"
+        + json.dumps(fee).encode()
+        + b"\n"
+    )
+    result = replay(str(events), "--until", "2026-10-01T00:00:00+08:00")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["line 2: event is 65,537 bytes; at most 65,536 allowed"]
+    assert [a["rule_id"] for a in alerts(result.stdout)] == ["fee.overcharge"]

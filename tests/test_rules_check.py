@@ -186,7 +186,8 @@ def test_a_bad_catalogue_is_refused_with_file_and_line(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     (tmp_path / "rules" / "catalogue").mkdir()
     (tmp_path / "rules/catalogue/items.yaml").write_text(
-        "items:\n  - item_code: X\n    name: 某事项\n    promised_limit: {value: -1, unit: working_day}\n",
+        "items:\n  - item_code: X\n    name: 某事项\n"
+        "    promised_limit: {value: -1, unit: working_day}\n",
         encoding="utf-8",
     )
     result = check(tmp_path / "rules")

@@ -5,6 +5,19 @@ file into a `CaseEvent` or raises `InvalidEvent` with a reason a person can act 
 project's copy of the JSON Schema (supervisor/schema/) stays the published contract;
 tests/core/test_events.py proves that schema and models accept and reject the same
 documents.
+
+Bounds (contract §1 and its extension in docs): an event is at most `MAX_EVENT_BYTES`
+(64 KiB) as encoded on the topic, checked on the raw bytes before anything parses them;
+it nests arrays and objects at most `MAX_DEPTH` levels; its numbers fit a 64-bit integer
+or float; its text is encodable as UTF-8 (no lone surrogate escape). Whatever a decoded
+event holds can therefore be stored and sent again by every part of the service (the
+worker's changelog, written by orjson, refuses deeper nesting, larger integers and lone
+surrogates). What is beyond them is refused like any invalid event, with a reason.
+
+Reasons never echo a value of the input: they name the field (its path, e.g.
+`payload.promised_limit.unit`) and the problem (`must be 'working_day' or
+'natural_day'`), so an applicant's name sent in a wrong field cannot reach the dead-letter
+headers, the logs or replay's standard error through them.
 """
 
 from __future__ import annotations
@@ -14,9 +27,9 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -57,22 +70,54 @@ class EventType(StrEnum):
 
 _EVENT_TYPES = frozenset(kind.value for kind in EventType)
 
+#: Contract §1: an event is at most 64 KiB as encoded on the topic. A replay line counts
+#: without its line ending. Checked on the raw bytes before parsing, so a larger message
+#: costs no parse (1 MiB of garbage is refused by its length).
+MAX_EVENT_BYTES: Final = 65_536
+#: The deepest nesting of arrays and objects in an event (the event object is level 1;
+#: a real event has 3). The worker's changelog is written by orjson, which refuses more
+#: than 254 levels; a case's stored state nests a history document 2 levels deeper, and
+#: the standard library's parser fails near 1,000 levels (RecursionError). 64 levels is
+#: far beyond any real event and far inside every encoder.
+MAX_DEPTH: Final = 64
+#: Integers an event may hold: what orjson (the changelog's codec) reads and writes.
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64 - 1
+#: A reason is at most this many characters (it is a Kafka header and a log line).
+MAX_REASON: Final = 1_000
+_NESTED_TOO_DEEPLY = f"not JSON: nested too deeply (more than {MAX_DEPTH} levels)"
+
+
+class _Problem(ValueError):
+    """A validator's refusal whose text holds no value of the input, only what is wrong:
+    `_describe` shows it as is. Any other error raised inside validation (a library's,
+    which may quote the value) is shown as "is not valid" instead.
+
+    `field`: the field the problem is about, when the validator runs on the object that
+    holds it (a null in a declared field). `located`: the text names its own paths."""
+
+    def __init__(self, text: str, *, field: str | None = None, located: bool = False) -> None:
+        super().__init__(text)
+        self.text = text
+        self.field = field
+        self.located = located
+
 
 def _json_number(value: Any) -> float:
     """JSON Schema `number`: ints and floats, never booleans or numeric strings."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a number")
+        raise _Problem("must be a number")
     return float(value)
 
 
 def _json_integer(value: Any) -> int:
     """JSON Schema `integer`: also 4.0, never booleans, strings or 4.5."""
     if isinstance(value, bool):
-        raise ValueError("must be an integer")
+        raise _Problem("must be an integer")
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, int):
-        raise ValueError("must be an integer")
+        raise _Problem("must be an integer")
     return value
 
 
@@ -89,7 +134,7 @@ def _no_nulls(model: type[BaseModel], data: Any) -> Any:
     if isinstance(data, dict) and None in data.values():  # rare: then find which
         for name in model.model_fields:
             if name in data and data[name] is None:
-                raise ValueError(f"{name} must not be null (leave it out instead)")
+                raise _Problem("must not be null (leave it out instead)", field=name)
     return data
 
 
@@ -243,21 +288,33 @@ class CaseEvent(BaseModel):
     @field_validator("type", mode="before")
     @classmethod
     def _type_is_a_known_string(cls, value: Any) -> EventType:
-        if not isinstance(value, str) or value not in _EVENT_TYPES:
-            raise ValueError(f"unknown event type {value!r}")
+        if not isinstance(value, str):
+            raise _Problem("must be a string (an event type of contract §1)")
+        if value not in _EVENT_TYPES:
+            raise _Problem("unknown event type")
         return EventType(value)
 
     @field_validator("occurred_at", mode="before")
     @classmethod
     def _rfc3339_with_offset(cls, value: Any) -> datetime:
         if not isinstance(value, str) or not _RFC3339.match(value):
-            raise ValueError(
+            raise _Problem(
                 "must be an RFC 3339 date-time with an offset, e.g. 2026-11-27T09:15:00+08:00"
             )
         try:
-            return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(f"not a valid date-time: {exc}") from None
+            instant = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError:  # its message quotes the value
+            raise _Problem(
+                "not a valid date-time (a month, day, hour, minute, second or offset out of range)"
+            ) from None
+        if instant.year in (1, 9999):  # at the ends of Python's range: is it an instant?
+            try:
+                instant.astimezone(UTC)
+            except OverflowError:
+                raise _Problem(
+                    "out of range: the instant must fall between 0001-01-01 and 9999-12-31 UTC"
+                ) from None
+        return instant
 
     @model_validator(mode="before")
     @classmethod
@@ -271,7 +328,7 @@ class CaseEvent(BaseModel):
         spec = PAYLOADS.get(kind) if isinstance(kind, str) else None  # type: ignore[call-overload]
         if spec is None:
             if payload is not None and not isinstance(payload, dict):
-                raise ValueError("payload must be an object")
+                raise _Problem("must be an object", field="payload")
             if isinstance(payload, dict):
                 data = {**data, "payload": OtherPayload.model_validate(payload)}
             return data
@@ -279,15 +336,15 @@ class CaseEvent(BaseModel):
         if payload is None:
             if "payload" in data or required:
                 if required:
-                    raise ValueError(f"a {kind} event needs a payload")
-                raise ValueError("payload must be an object")
+                    raise _Problem(f"required for a {kind} event", field="payload")
+                raise _Problem("must be an object", field="payload")
             return data
         if not isinstance(payload, dict):
-            raise ValueError("payload must be an object")
+            raise _Problem("must be an object", field="payload")
         try:
             return {**data, "payload": model.model_validate(payload)}
         except ValidationError as exc:
-            raise ValueError(_describe(exc, prefix="payload")) from None
+            raise _Problem(_describe(exc, prefix="payload"), located=True) from None
 
     def payload_as(self, model: builtins.type[_P]) -> _P:
         """The payload as the model its type implies (an empty one when absent)."""
@@ -299,23 +356,90 @@ class CaseEvent(BaseModel):
 class InvalidEvent(ValueError):
     """A message that is not a contract event; `reason` says why, for the DLQ and logs.
 
-    The reason is masked (an ID number or a phone quoted in it, e.g. by a validator that
-    names the bad value, shows as 4527**********1234 or 138****1111): it is read by people
-    in the dead-letter headers, the logs and replay's standard error."""
+    The reason names fields and problems, never a value of the input (see `_describe`);
+    it is masked all the same (an ID number or a phone in a field name shows as
+    4527**********1234 or 138****1111) and cut at `MAX_REASON` characters: it is read by
+    people in the dead-letter headers, the logs and replay's standard error."""
 
     def __init__(self, reason: str) -> None:
         reason = mask_text(reason)
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
         super().__init__(reason)
         self.reason = reason
 
 
+#: What a refusal says for each kind of pydantic error, from the constraint (its `ctx`,
+#: which comes from the models) and never from the input. pydantic's own `msg` for a kind
+#: without a `ctx` is a fixed text and is used as is; any other kind reads "is not valid".
+_MESSAGES: dict[str, str] = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "string_type": "must be a string",
+    "string_too_short": "must have at least {min_length} characters",
+    "string_too_long": "must have at most {max_length} characters",
+    "string_pattern_mismatch": "must match {pattern}",
+    "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+}
+#: A field name shown in a reason as it is; any other (an unknown key, which is input:
+#: it may be an applicant's name) shows as `<key>`.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _problem(item: Any) -> _Problem | str:
+    kind = item["type"]
+    ctx = item.get("ctx") or {}
+    if kind in ("value_error", "assertion_error"):
+        error = ctx.get("error")
+        return error if isinstance(error, _Problem) else "is not valid"
+    template = _MESSAGES.get(kind)
+    if template is not None:
+        try:
+            return template.format(**ctx)
+        except (KeyError, IndexError, ValueError):
+            return "is not valid"
+    return str(item["msg"]) if not ctx else f"is not valid ({kind})"
+
+
+def _field_path(parts: Iterable[object]) -> str:
+    """A location as a reason shows it: `payload.required_steps.1`; a key that is not a
+    plain field name as `<key>`; a long path with its middle left out."""
+    shown = [
+        str(part)
+        if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.fullmatch(part))
+        else "<key>"
+        for part in parts
+    ]
+    if len(shown) > 8:
+        shown = [*shown[:4], "…", *shown[-3:]]
+    return ".".join(shown)
+
+
 def _describe(error: ValidationError, prefix: str = "") -> str:
+    """The first three problems of `error`, each as `<field path>: <problem>`."""
     parts = []
-    for item in error.errors()[:3]:
-        loc = [str(p) for p in item["loc"] if not str(p).startswith("function-")]
-        where = ".".join([prefix, *loc] if prefix else loc)
-        message = item["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
+    for item in error.errors(include_url=False, include_input=False)[:3]:
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        problem = _problem(item)
+        if isinstance(problem, _Problem):
+            if problem.located:
+                parts.append(problem.text)
+                continue
+            if problem.field is not None:
+                loc.append(problem.field)
+            problem = problem.text
+        where = _field_path([prefix, *loc] if prefix else loc)
+        parts.append(f"{where}: {problem}" if where else problem)
     more = error.error_count() - 3
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
@@ -325,14 +449,7 @@ class _OutOfRange(ValueError):
 
 
 def _not_json(token: str) -> float:
-    raise _OutOfRange(f"not JSON: {token} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _OutOfRange(f"number {text} is out of range")
-    return value
+    raise _OutOfRange("not JSON: NaN and Infinity are not JSON numbers")
 
 
 #: An integer literal orjson would read as a float (it reads integers of 64 bits as int):
@@ -341,13 +458,84 @@ _LONG_NUMBER = re.compile(r"[0-9]{19}")
 _LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19}")
 
 
+def _check_size(raw: bytes | str) -> None:
+    """Refuse an event larger than `MAX_EVENT_BYTES` as UTF-8, before it is parsed."""
+    if isinstance(raw, bytes):
+        size = len(raw)
+    elif len(raw) * 4 <= MAX_EVENT_BYTES:  # at most 4 bytes a character: within, surely
+        return
+    else:
+        size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event is {size:,} bytes; at most {MAX_EVENT_BYTES:,} allowed")
+
+
+def _may_nest_too_deeply(raw: bytes | str) -> bool:
+    """Whether `raw` has enough brackets to nest deeper than `MAX_DEPTH` (a count at C
+    speed, for every event: only the few that have are walked by `_check_tree`)."""
+    if isinstance(raw, bytes):
+        return raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+    return raw.count("[") + raw.count("{") > MAX_DEPTH
+
+
+def _check_tree(document: Any) -> None:
+    """Refuse a parsed document that nests deeper than `MAX_DEPTH`, or holds what no
+    part of the service can store: an integer beyond 64 bits, a float beyond a double's
+    range (the standard library reads 1e400 as inf) or text with a lone surrogate
+    (JSON's \\ud800 escape without its pair: not encodable as UTF-8). The reason names
+    the field's path, not its value."""
+    stack: list[tuple[Any, int, tuple[object, ...]]] = [(document, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            if depth > MAX_DEPTH:
+                raise InvalidEvent(_NESTED_TOO_DEEPLY)
+            for key, value in node.items():
+                if not _is_utf8(key):
+                    raise InvalidEvent(_at(path, "a field name with a lone surrogate escape"))
+                stack.append((value, depth + 1, (*path, key)))
+        elif isinstance(node, list):
+            if depth > MAX_DEPTH:
+                raise InvalidEvent(_NESTED_TOO_DEEPLY)
+            stack.extend((value, depth + 1, (*path, n)) for n, value in enumerate(node))
+        elif isinstance(node, str):
+            if not _is_utf8(node):
+                raise InvalidEvent(
+                    _at(path, "text with a lone surrogate escape (\\ud800-\\udfff unpaired)")
+                )
+        elif isinstance(node, bool):
+            continue
+        elif isinstance(node, int):
+            if not _INT_MIN <= node <= _INT_MAX:
+                raise InvalidEvent(_at(path, "number out of range (an integer beyond 64 bits)"))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise InvalidEvent(_at(path, "number out of range (beyond a 64-bit float)"))
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _at(path: tuple[object, ...], problem: str) -> str:
+    where = _field_path(path)
+    return f"{where}: {problem}" if where else problem
+
+
 def decode(raw: bytes | str) -> CaseEvent:
     """Parse and validate one event; raise `InvalidEvent` with a one-line reason.
 
-    orjson parses first (several times faster); whatever it refuses (not JSON, not UTF-8,
-    NaN, a number out of range, a lone surrogate, a byte order mark…) or might read
-    otherwise (an integer beyond 64 bits) goes through the standard library's parser as
-    it always did, so a refusal reads the same."""
+    The size is checked first, on the raw bytes (`MAX_EVENT_BYTES`). orjson parses next
+    (several times faster); whatever it refuses (not JSON, not UTF-8, NaN, a number out
+    of range, a lone surrogate, a byte order mark, more than 1,024 levels…) or might read
+    otherwise (an integer beyond 64 bits) goes through the standard library's parser, so
+    a refusal reads the same whichever parser saw it. Both end with the same bounds
+    (`_check_tree`): the standard library's parser accepts what orjson refuses, and
+    orjson accepts 1,024 levels of nesting, which the changelog's encoder does not."""
+    _check_size(raw)
     if isinstance(raw, bytes | str):
         long_number = (
             _LONG_NUMBER_BYTES.search(raw) if isinstance(raw, bytes) else _LONG_NUMBER.search(raw)
@@ -358,6 +546,10 @@ def decode(raw: bytes | str) -> CaseEvent:
             except orjson.JSONDecodeError:
                 pass
             else:
+                # orjson reads no lone surrogate, integers of 64 bits and finite floats
+                # only: nesting is the one bound left to check, and only with brackets.
+                if _may_nest_too_deeply(raw):
+                    _check_tree(document)
                 return from_document(document)
     return _decode_slowly(raw)
 
@@ -369,11 +561,14 @@ def _decode_slowly(raw: bytes | str) -> CaseEvent:
         except UnicodeDecodeError:
             raise InvalidEvent("not UTF-8 text") from None
     try:
-        document = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+        document = json.loads(raw, parse_constant=_not_json)
     except _OutOfRange as exc:
         raise InvalidEvent(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # the parser recurses per level: thousands of them overflow
+        raise InvalidEvent(_NESTED_TOO_DEEPLY) from None
+    _check_tree(document)
     return from_document(document)
 
 
@@ -421,11 +616,18 @@ def numbered(
 ) -> Iterator[tuple[int, bytes | str, CaseEvent | InvalidEvent]]:
     """Each non-blank line of an event file with its 1-based line number and the event,
     or why it is not one. Replay and `supervisor dlq resend` read files this way, so
-    their line numbers agree with an editor's."""
+    their line numbers agree with an editor's. A line is bounded like a message
+    (`MAX_EVENT_BYTES`), its line ending (LF or CRLF) not counted."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield number, line, decode(line)
+            yield number, line, decode(_without_line_ending(line))
         except InvalidEvent as exc:
             yield number, line, exc
+
+
+def _without_line_ending(line: bytes | str) -> bytes | str:
+    if isinstance(line, bytes):
+        return line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
+    return line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line

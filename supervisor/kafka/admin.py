@@ -4,6 +4,24 @@ Why explicit topics: Faust and the tests need a known partition count (a table m
 co-partitioned with its source topic), while broker-side auto-creation uses the broker's
 default. `ensure_topics` creates what is missing with the asked partition count and never
 touches a topic that already exists.
+
+Message sizes, set on purpose so that each limit is inside the next (the two Kafka
+numbers are Kafka's and Faust's defaults, written down so that nothing rests on a default):
+
+1. the service's own bounds: an event 64 KiB (supervisor.core.events.MAX_EVENT_BYTES),
+   a dead letter ~70 KiB (supervisor.deadletters.RECORD_MAX), a case's stored state
+   512 KiB (supervisor.worker.refusals.CASE_STATE_MAX_BYTES), a tick batch ~100 KiB;
+2. PRODUCER_MAX_REQUEST_SIZE, 1,000,000 bytes: the largest record the worker's producer
+   sends (Faust's `producer_max_request_size`, aiokafka's `max_request_size`);
+3. MESSAGE_MAX_BYTES, 1,048,588 bytes: every topic's `max.message.bytes` (set here at
+   creation; Faust's changelogs inherit the broker's) and the broker's
+   `message.max.bytes` (supervisor/kafka/server.properties).
+
+So whatever the worker produces, the producer accepts, and whatever the producer
+accepts, every topic stores: no send can fail for its size. The case-events topic
+accepts up to MESSAGE_MAX_BYTES too, on purpose: a center's message over the contract's
+64 KiB must reach the worker, to be dead-lettered with its reason, rather than fail at
+the center's producer with a broker error nobody here sees.
 """
 
 from __future__ import annotations
@@ -18,6 +36,16 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 log = logging.getLogger(__name__)
 
+#: `max.message.bytes` of every topic the service creates, and the broker's
+#: `message.max.bytes` (supervisor/kafka/server.properties; docker-compose.yml): Kafka's
+#: default, explicit.
+MESSAGE_MAX_BYTES = 1_048_588
+#: `max.request.size` of the worker's producer (Faust's `producer_max_request_size`): the
+#: largest record it sends. Under MESSAGE_MAX_BYTES, so the broker stores what it sends.
+PRODUCER_MAX_REQUEST_SIZE = 1_000_000
+#: What every topic created here gets unless `configs` says otherwise.
+DEFAULT_TOPIC_CONFIGS: Mapping[str, str] = {"max.message.bytes": str(MESSAGE_MAX_BYTES)}
+
 
 async def ensure_topics(
     bootstrap: str,
@@ -31,7 +59,9 @@ async def ensure_topics(
 
     `configs` gives topic-level settings (e.g. `retention.ms`) to the topics it names, at
     creation only: a retention changed on an existing topic is the cluster admins' call
-    (`kafka-configs.sh --alter`), not something a starting worker should overwrite.
+    (`kafka-configs.sh --alter`), not something a starting worker should overwrite. Every
+    topic created gets DEFAULT_TOPIC_CONFIGS (its size limit) unless `configs` overrides
+    it.
 
     Idempotent and race-tolerant: a topic created meanwhile by someone else (another
     process, broker auto-creation) is fine. Returns only when every topic is visible in the
@@ -55,7 +85,12 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             wanted = configs or {}
             missing = [
-                NewTopic(name, n, replication_factor, topic_configs=dict(wanted.get(name, {})))
+                NewTopic(
+                    name,
+                    n,
+                    replication_factor,
+                    topic_configs={**DEFAULT_TOPIC_CONFIGS, **wanted.get(name, {})},
+                )
                 for name, n in topics.items()
                 if name not in existing
             ]

@@ -360,9 +360,10 @@ class Journal:
             entry.updated_seq = max(entry.updated_seq, seq)
             return Applied(entry) if quiet else self._message(entry, "change", seq)
         if kind_of(record) == CASE_CHANGE:
-            change = self._case_change(entry, seq, record)
-            if change is None:
+            by_case = self._case_change(entry, seq, record)
+            if by_case is None:
                 return Applied(None)
+            change = by_case
         elif kind_of(record) == "resolution":
             if entry.status == "withdrawn":
                 return Applied(None)

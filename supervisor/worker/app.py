@@ -8,8 +8,9 @@ Topics (names from Settings):
   them *inside stream iteration*, the only place Faust lets us write the
   table safely (see shared notes); both topics feed the same agent, so a case's events
   and ticks are handled one at a time;
-- the alerts topic, keyed by alert_id; the dead-letter topic, original bytes plus a
-  `reason` header.
+- the alerts topic, keyed by alert_id; the dead-letter topic, original bytes (at most
+  64 KiB of them) plus a `reason` header: every message the worker cannot use goes there,
+  whatever the cause, and the offset moves on (worker/refusals.py: no poison message).
 - the facts topic, keyed by case_id: one compact fact per applied event, for the
   statistics, sent after the state is written and not awaited (supervisor/worker/facts.py).
 
@@ -37,9 +38,11 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import faust
+from faust.serializers import codecs
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from supervisor import deadletters
 from supervisor.centers import CenterRegistry
 from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.engine import Engine
@@ -47,17 +50,18 @@ from supervisor.core.pipeline import FutureCheck, Processed, process
 from supervisor.core.runner import DueIndex
 from supervisor.core.silence import CenterWatch
 from supervisor.core.state import CaseState
+from supervisor.kafka.admin import MESSAGE_MAX_BYTES, PRODUCER_MAX_REQUEST_SIZE
 from supervisor.masking import mask_text
 from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
-from supervisor.worker import facts
+from supervisor.worker import facts, refusals
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.alert_log import AlertLog
 from supervisor.worker.clock import GuardedClock, jump_counter
 from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import GroupGate, TickGate, group_offsets
 from supervisor.worker.metrics import UNREGISTERED_CENTER, WorkerMetrics, rejection_reason
-from supervisor.worker.outbox import Outbox, split
+from supervisor.worker.outbox import UNACKNOWLEDGED, Outbox, split
 from supervisor.worker.outbox import encode as encode_message
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
 
@@ -155,6 +159,9 @@ def create_app(
         web_enabled=True,
         stream_wait_empty=False,
         autodiscover=False,
+        # the largest record sent: above every bound of ours, under every topic's limit
+        # (supervisor/kafka/admin.py)
+        producer_max_request_size=PRODUCER_MAX_REQUEST_SIZE,
     )
     worker = Worker(app=app, engine=engine, metrics=metrics, registry=registry)
     metrics.rules_loaded.set(enabled_rules(engine))
@@ -170,7 +177,11 @@ def create_app(
         default=None,
         partitions=settings.partitions,
         key_type=str,  # keys and values are JSON in the changelog (Faust's default)
+        extra_topic_configs={"max.message.bytes": str(MESSAGE_MAX_BYTES)},
     )
+    # A stored value encoded as the changelog will hold it, to measure it before it is
+    # written (the table's codec: Faust's JSON, orjson).
+    dumps = partial(codecs.dumps, cast(Any, cases).value_serializer or app.conf.value_serializer)
     # Per events partition (key: its number), the next offset the agent had still to
     # handle, recorded about once a second: a worker that takes the partition over reads
     # back from there what Faust acknowledged without its previous owner handling it
@@ -325,8 +336,36 @@ def create_app(
     # so their ticks must go there too. Empty when every center produces as required.
     homes: dict[str, int] = {}
 
-    def keep(state: CaseState, partition: int, *, by_event: bool) -> None:
+    def stored_size(state_json: dict[str, Any], case_id: str, sending: list[Any]) -> int | None:
+        """The size of the case's stored value (its state's JSON, with the alerts not
+        acknowledged yet and `sending`: outbox.py) encoded as the changelog holds it."""
+        pending = outbox.unacknowledged(case_id) + [item.to_dict() for item in sending]
+        whole = {**state_json, UNACKNOWLEDGED: pending} if pending else state_json
+        return refusals.encoded_size(whole, dumps)
+
+    def measured(state: CaseState, sending: list[Any]) -> tuple[dict[str, Any], str | None]:
+        """The state's JSON for `keep`, and why the event that led to it is refused
+        (None: it is not): the case's stored value, with the event's alerts and
+        resolutions (`sending`), would be over CASE_STATE_MAX_BYTES (worker/refusals.py)."""
         value = state.to_json()
+        return value, refusals.state_refusal(stored_size(value, state.case_id, sending))
+
+    def keep(
+        state: CaseState, partition: int, *, by_event: bool, value: dict[str, Any] | None = None
+    ) -> None:
+        """Write the case's state (`value`: its JSON, measured by `measured` already; else
+        measured here, against what the producer can send at all: a deadline's write)."""
+        if value is None:
+            value = state.to_json()
+            size = stored_size(value, state.case_id, [])
+            if size is None or size > refusals.STATE_WRITE_MAX_BYTES:
+                log.error(
+                    "case %s not written: its state cannot be stored (%s bytes)",
+                    state.case_id,
+                    size,
+                )
+                index.schedule(state.case_id, worker.engine.next_due(state))
+                return
         home = homes.get(state.case_id)
         if home is not None:
             value[HOME] = home  # read back at a recovery (reindex)
@@ -408,42 +447,32 @@ def create_app(
                         keep(outcome.state, message.partition, by_event=False)
                     alert_log.raised(alert for outcome in fired for alert in outcome.alerts)
                     continue
+                stored: dict[str, Any] | None = None
                 try:
                     # No `now`: deadlines the event time already passed fire inside apply();
                     # those passed only by the wall clock wait for the timer and the settle time.
                     # An event stamped too far ahead of the clock is refused (pipeline.py).
                     future = FutureCheck(guard.latest(), future_tolerance)
                     result = process(engine, message.value or b"", load, future)
+                    if result.state is not None and not result.duplicate and not result.rejected:
+                        sending = [*result.alerts, *result.resolved]
+                        stored, too_large = measured(result.state, sending)
+                        if too_large is not None:
+                            result = Processed(None, None, rejected=too_large)
                 except Exception as exc:  # a bug on one event must not stop the others
-                    log.exception(
-                        "engine failed on %s[%s]@%s",
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                    )
-                    result = Processed(None, None, rejected=mask_text(f"engine error: {exc!r}"))
+                    failure = refusals.engine_failure(exc)
+                    if failure.bug:  # the frames, not the message: it may quote the event
+                        log.error(
+                            "engine failed on %s[%s]@%s: %s\n%s",
+                            message.topic,
+                            message.partition,
+                            message.offset,
+                            failure.reason,
+                            failure.frames,
+                        )
+                    result = Processed(None, None, rejected=failure.reason)
                 if result.rejected is not None:
-                    kind = "future" if result.rejected_future else rejection_reason(result.rejected)
-                    metrics.events_rejected.labels(kind).inc()
-                    log.warning(
-                        "dead letter %s[%s]@%s: %s",
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        result.rejected,
-                    )
-                    pending = await dead_letters.send(
-                        key=message.key,
-                        value=message.value,
-                        headers=[
-                            ("reason", result.rejected.encode()),
-                            (
-                                "source",
-                                f"{message.topic}/{message.partition}/{message.offset}".encode(),
-                            ),
-                        ],
-                    )
-                    await pending
+                    await refuse(message, result.rejected, future=result.rejected_future)
                     continue
                 assert result.event is not None and result.state is not None
                 if result.duplicate:
@@ -469,11 +498,27 @@ def create_app(
                         ingested=ingested,
                     )
                     alert_log.raised(result.alerts)
-                keep(result.state, message.partition, by_event=True)
+                keep(result.state, message.partition, by_event=True, value=stored)
                 await publish_fact(engine, result.event, result.state)  # not awaited: facts.py
                 await forward(result.event)
                 if message.timestamp:
                     metrics.processing.observe(max(0.0, time.time() - message.timestamp))
+
+    async def send_letter(letter: deadletters.Record) -> Any:
+        return await dead_letters.send(key=letter.key, value=letter.value, headers=letter.headers)
+
+    async def refuse(message: Any, reason: str, *, future: bool = False) -> None:
+        """Move `message` to the dead-letter topic with `reason`, bounded (its body cut
+        to 64 KiB, deadletters.record), and wait until it is stored: the offset moves on,
+        whatever the message was (worker/refusals.py). Counted by kind and logged."""
+        reason = mask_text(reason)
+        metrics.events_rejected.labels("future" if future else rejection_reason(reason)).inc()
+        log.warning(
+            "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
+        )
+        source = f"{message.topic}/{message.partition}/{message.offset}"
+        letter = deadletters.record(message.key, message.value, reason, source)
+        await refusals.store(send_letter, letter)
 
     warned_misrouted: set[str] = set()
 

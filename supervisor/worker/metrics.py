@@ -47,10 +47,13 @@ UNREGISTERED_CENTER = "other"
 
 
 def rejection_reason(reason: str) -> str:
-    """The label of a dead-letter reason: `malformed` (not UTF-8, not JSON, not an object),
-    `future` (occurred_at ahead of the worker's clock: the worker knows it from the
-    pipeline's flag; this reads the reason it writes), `engine_error` (a bug: the event is
-    valid), else `invalid` (JSON that breaks the event schema)."""
+    """The label of a dead-letter reason: `malformed` (not UTF-8, not JSON, nested too
+    deeply, not an object), `future` (occurred_at ahead of the worker's clock: the worker
+    knows it from the pipeline's flag; this reads the reason it writes), `engine_error` (a
+    bug: the event is valid), else `invalid`: JSON that breaks the event schema or a bound
+    of it (over 64 KiB, a number beyond 64 bits, a lone surrogate), an event whose case
+    state would pass its bound, or one whose times the engine cannot place ("cannot apply
+    this event", as replay says; worker/refusals.py)."""
     if reason.startswith(("not UTF-8", "not JSON", "number ", "an event must be")):
         return "malformed"
     if reason.startswith("engine error"):
