@@ -8,6 +8,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from supervisor.notify.plan import Kind
+from supervisor.notify.records import REASONS, SOURCES
 
 #: The delivery channels (routing.yaml `channels`).
 CHANNELS = ("webhook", "email")
@@ -24,6 +25,7 @@ class NotifyMetrics:
     suppressed: Counter  # {kind}: notifications a silence held back
     position: Gauge  # the last journal position applied
     replays: Counter  # dead letters put back in the outbox
+    skipped: Counter  # {source, reason}: records read and not acted on (records.py)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotifyMetrics:
@@ -66,6 +68,12 @@ class NotifyMetrics:
             replays=Counter(
                 f"{p}replays", "Dead letters put back in the outbox by ops", registry=registry
             ),
+            skipped=Counter(
+                f"{p}records_skipped",
+                "Records of the journal or the state topic skipped as untrustworthy",
+                ["source", "reason"],
+                registry=registry,
+            ),
         )
         # Every series exported at 0 from the start: increase() and rate() cannot see the
         # first increment of a series that appears with it (a channel's first dead letter).
@@ -74,4 +82,7 @@ class NotifyMetrics:
                 counter.labels(channel)
         for kind in get_args(Kind):
             made.suppressed.labels(kind)
+        for source in SOURCES:
+            for reason in REASONS:
+                made.skipped.labels(source, reason)
         return made

@@ -6,17 +6,25 @@ state topic, under `out:<notification id>|<channel>`, next to the planner's stat
 `delivered`, or `dead` (given up: a dead-letter record says why). Ops put a dead one back
 with a higher `generation` (`replay`): its retry budget starts anew, the attempts of the
 earlier generations stay in `earlier`.
+
+`restore` reads the state topic back at start: a record that cannot be trusted (not
+JSON, a delivery of the wrong shape or with instants out of range, a saved planner state
+that does not validate) is skipped and reported, never raised: the topic is read again
+at every start, so a record that raised would stop the notifier for good.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from supervisor.notify.plan import Notification
+from supervisor.notify import records as rec
+from supervisor.notify.plan import Notification, NotifyState
+from supervisor.notify.records import BadRecord, Moment, Reason
 from supervisor.notify.retry import Attempt, Delivery, Random, RetryPolicy
 
 Channel = Literal["webhook", "email"]
@@ -28,16 +36,33 @@ OUT_PREFIX: Final = "out:"
 class Pending(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    key: str  # <notification id>|<channel>: what ops name a dead letter by
+    #: <notification id>|<channel>: what ops name a dead letter by
+    key: str = Field(max_length=rec.NOTIFICATION_ID + 10)
     notification: Notification
     channel: Channel
     status: Status = "pending"
-    generation: int = 0
-    created_at: datetime
-    next_at: datetime | None = None
+    generation: int = Field(default=0, ge=0, le=1_000_000)
+    created_at: Moment
+    next_at: Moment | None = None
     attempts: list[dict[str, Any]] = Field(default_factory=list)  # this generation's
     earlier: list[dict[str, Any]] = Field(default_factory=list)  # earlier generations'
-    finished_at: datetime | None = None
+    finished_at: Moment | None = None
+
+    @field_validator("attempts", "earlier")
+    @classmethod
+    def _attempts(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each attempt readable (`Attempt.from_dict`, which `after` and `dead_letter`
+        call) with its instants in range: checked when the record is read, not when the
+        next attempt would fail on it, again and again."""
+        for entry in value:
+            try:
+                attempt = Attempt.from_dict(entry)
+            except (KeyError, TypeError, ValueError, OverflowError):
+                raise ValueError("an attempt that cannot be read") from None
+            times = [attempt.at] if attempt.next_at is None else [attempt.at, attempt.next_at]
+            if not all(rec.in_range(t) for t in times):
+                raise ValueError("an attempt with an instant out of range")
+        return value
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "outgoing", **self.model_dump(mode="json")}
@@ -137,3 +162,65 @@ def prunable(entry: Pending, now: datetime, keep: timedelta) -> bool:
     record read again after that long would not make it again: the planner has forgotten
     it too)."""
     return entry.finished_at is not None and entry.finished_at + keep <= now
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A state-topic record (at `offset`) skipped: why (`reason`, the metric's label) and
+    what is wrong (`detail`, never the value)."""
+
+    offset: int
+    reason: Reason
+    detail: str
+
+
+@dataclass
+class Restored:
+    """The state topic read from its beginning: the planner's saved state (None: never
+    saved), the deliveries, the records skipped and the entries of the saved planner
+    state that were dropped (`NotifyState.recover`)."""
+
+    state: NotifyState | None = None
+    outbox: dict[str, Pending] = field(default_factory=dict)
+    skipped: list[Skip] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def read_pending(key: str, value: bytes) -> Pending:
+    """The delivery a state-topic record holds under `key` (`out:<key>`), or BadRecord:
+    not JSON, not a delivery, or filed under another delivery's key."""
+    try:
+        entry = Pending.from_json(rec.decode(value))
+    except ValidationError as exc:
+        raise BadRecord("invalid", f"delivery: {rec.explain(exc)}") from None
+    if OUT_PREFIX + entry.key != key:
+        raise BadRecord("invalid", "delivery: filed under another delivery's key")
+    return entry
+
+
+def restore(records: Iterable[tuple[str, bytes | None, int]]) -> Restored:
+    """What the state topic's records (key, value, offset), in order, leave: the latest
+    valid planner state and the latest record of each delivery. A record that cannot be
+    trusted is skipped (`Restored.skipped`): the one before it under its key stands."""
+    found = Restored()
+    for key, value, offset in records:
+        try:
+            if key == PLANNER_KEY:
+                if value is None:  # deleted: as if never saved
+                    found.state, found.dropped = None, []
+                    continue
+                saved = rec.decode(value)
+                found.state, found.dropped = NotifyState.recover(saved.get("state"))
+            elif key.startswith(OUT_PREFIX):
+                if value is None:  # pruned
+                    found.outbox.pop(key[len(OUT_PREFIX) :], None)
+                    continue
+                entry = read_pending(key, value)
+                found.outbox[entry.key] = entry
+            else:
+                raise BadRecord("unknown_kind", "a key this notifier does not write")
+        except BadRecord as bad:
+            found.skipped.append(Skip(offset, bad.reason, bad.detail))
+        except Exception as exc:  # a bug, not a reason to stop at every start
+            found.skipped.append(Skip(offset, "error", rec.where(exc)))
+    return found

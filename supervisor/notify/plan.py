@@ -1,11 +1,12 @@
 """What to notify, to whom and when: a pure state machine over the alert journal.
 
-Input: the journal's records, in its order (the worker's alerts and resolutions, the
-lifecycle changes of web/journal.py, silence audit records of silences.py, and the
-escalation records this module emits, read back), each with `now`; and `now` alone from
-a timer. Output: `Outcome`: the new `NotifyState`, the `Notification`s to deliver (the
-outbox), the `Escalation` records to write to the journal (so the wall and the alert's
-history show each step), silence audit records (expiries) and what silences suppressed.
+Input: the journal's records, in its order (the worker's alerts, resolutions and case
+changes, the lifecycle changes of web/journal.py, silence audit records of silences.py,
+the escalation records this module emits, read back, and the service's delivery records,
+which change nothing here), each with `now`; and `now` alone from a timer. Output:
+`Outcome`: the new `NotifyState`, the `Notification`s to deliver (the outbox), the
+`Escalation` records to write to the journal (so the wall and the alert's history show
+each step), silence audit records (expiries) and what silences suppressed.
 No clock, no I/O: the caller keeps the state (JSON, `NotifyState.to_json`), e.g. in a
 Kafka-backed table, and delivers the outbox with the notification's `id` as the
 idempotency key.
@@ -40,11 +41,26 @@ The decisions (timings from the routing file's `settings`, see routing.py):
   never escalated. An alert notified before a silence began only has the repeats and
   escalation steps falling due while the silence holds skipped (a skipped escalation step
   is tried again one delay later), and resumes after it.
+- **Alerts follow their case** (contract §6): a `case_change` `closed` (the warning's case
+  concluded in time, or withdrawn) or `superseded` (its case's red alert fired) ends an
+  alert that is still open, acknowledged or appealed as a resolution does: no repeat, no
+  escalation, out of any digest; a resolved or withdrawn alert keeps its status, and no
+  person's change applies to a closed or superseded one (they never undo one another).
+  `concluded_late` (an overdue alert's case concluded after its deadline) leaves the
+  status as it is (a person resolves the violation) but stops its repeats and
+  escalation for good: nothing more to chase; even a rejected appeal does not restart
+  them.
+- **Any record**: each record is checked (records.py) before it changes anything. One
+  that is not what its kind needs (fields missing or of the wrong type, an instant out
+  of range, an unknown `kind`) changes nothing but the position, and says why in
+  `Outcome.skipped` (the metric's reason) and `Outcome.ignored` (which field): a record
+  nobody should have written cannot stop the notifier, nor the records after it.
 - **Idempotent and deterministic**: the same inputs give the same outputs and ids; a
   record applied twice changes nothing (an alert id already known, a status change its
   status does not allow, a position `seq` not after the last one applied). `apply` first
-  does what `advance(now)` would, so an acknowledgement read just after an escalation fell
-  due cannot hide it.
+  does what `advance` would, up to the record's own time for a change (capped at `now`),
+  so an acknowledgement read just after an escalation fell due cannot hide it, and one
+  made before it does stop it (a skipped record or a delivery record advances nothing).
 
 The status transitions mirror `supervisor.web.journal.check` (not imported: the web
 package pulls in FastAPI; tests/notify/test_plan.py checks the two agree).
@@ -57,19 +73,41 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.silence import office_add
+from supervisor.notify import records as rec
 from supervisor.notify import silences as silence_book
+from supervisor.notify.records import (
+    CASE_CHANGE,
+    DELIVERY,
+    ESCALATION,
+    LIFECYCLE,
+    MAX_ID,
+    BadRecord,
+    Moment,
+    Reason,
+)
 from supervisor.notify.routing import Recipient, Routing
-from supervisor.notify.silences import SilenceState
+from supervisor.notify.silences import Silence, SilenceState
 
 Kind = Literal["alert", "repeat", "digest", "escalation"]
 Record = dict[str, Any]
-ESCALATION: Final = "escalation"
-LIFECYCLE: Final = "lifecycle"
-_EARLY_KEEP: Final = 1000  # alerts whose changes came before them, remembered
+__all__ = ["CASE_CHANGE", "DELIVERY", "ESCALATION", "LIFECYCLE"]  # re-exported
+#: Changes read before their alert, remembered: at most this many in all (the oldest
+#: alert's go first) and this many per alert (the oldest go first). Bounded because the
+#: state is saved as one Kafka record: a flood of changes for alerts never seen must not
+#: grow it past what the broker takes.
+_EARLY_KEEP: Final = 1000
+_EARLY_PER_ALERT: Final = 16
 
 #: (status, action) -> status; "" means the status before the appeal (journal.check).
 _TRANSITIONS: Final[dict[tuple[str, str], str]] = {
@@ -81,7 +119,14 @@ _TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     ("appealed", "accept_appeal"): "withdrawn",
     ("appealed", "reject_appeal"): "",
 }
-_CLOSED: Final = frozenset({"resolved", "withdrawn"})
+_ACTIONS: Final = frozenset(action for _, action in _TRANSITIONS)
+#: What a case's change does (contract §6): `closed` and `superseded` are statuses an
+#: alert still in `_OPEN` takes (and `closed` a superseded one, as
+#: `supervisor.web.journal` has it); `concluded_late` changes no status.
+CASE_CHANGES: Final = frozenset({"closed", "superseded", "concluded_late"})
+#: The statuses of an alert that still needs someone (the journal's OPEN_STATUSES).
+_OPEN: Final = frozenset({"open", "acknowledged", "appealed"})
+_CLOSED: Final = frozenset({"resolved", "withdrawn", "closed", "superseded"})
 
 
 class _Model(BaseModel):
@@ -89,25 +134,38 @@ class _Model(BaseModel):
 
 
 class AlertInfo(BaseModel):
-    """What a notification says about an alert (the journal's alert record, trimmed)."""
+    """What a notification says about an alert (the journal's alert record, trimmed).
+
+    Checked as it is read: ids of at most `MAX_ID` characters, a contract severity; the
+    free texts are cut to bounded lengths (the notification is a pointer to the wall,
+    and the state and outbox that carry this must stay small whatever an alert says)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    alert_id: str
-    rule_id: str
-    severity: str
-    case_id: str = ""
-    center_id: str
+    alert_id: str = Field(min_length=1, max_length=MAX_ID)
+    rule_id: str = Field(min_length=1, max_length=MAX_ID)
+    severity: str = Field(pattern=r"^(red|yellow)$")
+    case_id: str = Field(default="", max_length=MAX_ID)
+    center_id: str = Field(max_length=MAX_ID)
     raised_at: str = ""
     title: str = ""
     message: str = ""
     center_name: str = ""
 
+    @field_validator("raised_at", "title", "message", "center_name", mode="before")
+    @classmethod
+    def _cut(cls, value: object, info: ValidationInfo) -> object:
+        """Texts cut to bounded lengths rather than refused: a real alert with a long
+        message must still reach its director."""
+        if not isinstance(value, str):
+            return value  # refused as not text by the field's own check
+        return rec.trim(value, rec.MAX_MESSAGE if info.field_name == "message" else rec.MAX_TITLE)
+
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> AlertInfo:
         details = record.get("details")
         name = details.get("center_name", "") if isinstance(details, Mapping) else ""
-        return cls.model_validate({**record, "center_name": str(name or "")})
+        return cls.model_validate({**record, "center_name": name if isinstance(name, str) else ""})
 
     def as_match(self) -> dict[str, str]:
         """The fields routes and silences match on."""
@@ -122,29 +180,34 @@ class AlertInfo(BaseModel):
 class Step(_Model):
     """One escalation step: the alert went to the director of `center_id`."""
 
-    level: int
-    center_id: str
-    recipient_id: str
-    at: datetime
-    notification_id: str
+    level: int = Field(ge=1, le=100)
+    center_id: str = Field(max_length=MAX_ID)
+    recipient_id: str = Field(max_length=MAX_ID)
+    at: Moment
+    notification_id: str = Field(max_length=rec.NOTIFICATION_ID)
 
 
 class Track(_Model):
-    """One alert as the notifier sees it."""
+    """One alert as the notifier sees it. Its instants are `Moment`s: a saved state
+    holding one out of range (written before records were checked) drops this alert
+    when it is read back (`NotifyState.recover`) rather than overflow later."""
 
     alert: AlertInfo
     status: str = "open"
     before_appeal: str = "open"
-    seen_at: datetime
-    touched_at: datetime
+    seen_at: Moment
+    touched_at: Moment
     recipients: list[str] = Field(default_factory=list)
     muted_by: str | None = None  # the silence that held its first notification
     notified: bool = False
     repeats: int = 0
-    next_repeat: datetime | None = None
-    next_escalation: datetime | None = None
+    next_repeat: Moment | None = None
+    next_escalation: Moment | None = None
     steps: list[Step] = Field(default_factory=list)
-    closed_at: datetime | None = None
+    closed_at: Moment | None = None
+    #: when its case was concluded after the deadline (a `concluded_late` case change):
+    #: from then on no repeat and no escalation, whatever its status becomes
+    concluded_late_at: Moment | None = None
 
 
 class Bucket(_Model):
@@ -153,12 +216,18 @@ class Bucket(_Model):
     center_id: str
     recipient_id: str
     sent: int = 0
-    due: datetime | None = None
+    due: Moment | None = None
     alert_ids: list[str] = Field(default_factory=list)
 
 
+#: The containers of `NotifyState` whose entries `recover` may drop one by one, by the
+#: leading part of a validation error's location.
+_DROPPABLE: Final = {("alerts",): 1, ("buckets",): 1, ("early",): 1, ("silences", "silences"): 2}
+
+
 class NotifyState(_Model):
-    head: int = -1  # the last journal position applied (-1: none given yet)
+    #: the last journal position applied (-1: none given yet); a Kafka offset
+    head: int = Field(default=-1, ge=-1, lt=2**63 - 1)
     alerts: dict[str, Track] = Field(default_factory=dict)
     buckets: dict[str, Bucket] = Field(default_factory=dict)
     early: dict[str, list[Record]] = Field(default_factory=dict)
@@ -171,6 +240,39 @@ class NotifyState(_Model):
     def from_json(cls, data: Mapping[str, Any]) -> NotifyState:
         return cls.model_validate(data)
 
+    @classmethod
+    def recover(cls, data: object) -> tuple[NotifyState, list[str]]:
+        """A saved state read back (the state topic's `planner` record), keeping what
+        can be kept: an alert, digest bucket, early list or silence that does not
+        validate (a silence beginning in year 9999, saved before silences were checked;
+        a hand-written record) is dropped, and named in the list returned (by where it
+        was, never by its content). The rest of the state goes on: one bad entry must not
+        cost every pending escalation. Raises BadRecord when the state as a whole is not
+        one (not an object, a position that is not one)."""
+        if not isinstance(data, Mapping):
+            raise BadRecord("invalid", "state: not an object")
+        working: dict[str, Any] = dict(data)
+        dropped: list[str] = []
+        for _ in range(2):  # one pass drops every bad entry; the second must validate
+            try:
+                return cls.model_validate(working), dropped
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_input=False)
+                explained = rec.explain(exc)
+            for error in errors:
+                where = _droppable(error["loc"])
+                if where is None:
+                    raise BadRecord("invalid", explained)
+                container, key = where
+                holder: Any = working
+                for part in container:
+                    holder[part] = dict(holder[part])  # a copy: `data` is left alone
+                    holder = holder[part]
+                if key in holder:
+                    del holder[key]
+                    dropped.append(f"{'.'.join(container)}: one entry ({error['msg']})")
+        raise BadRecord("invalid", "state: still not valid after dropping bad entries")
+
 
 class Notification(_Model):
     """One message to one recipient; `id` is the idempotency key of its delivery."""
@@ -181,7 +283,7 @@ class Notification(_Model):
     center_id: str
     severity: str
     alerts: list[AlertInfo]
-    due_at: datetime
+    due_at: Moment
     repeat: int = 0
     escalation: Step | None = None
     waited_working_hours: float = 0
@@ -225,16 +327,81 @@ class Outcome:
     audit: list[Record] = field(default_factory=list)
     suppressed: list[Suppressed] = field(default_factory=list)
     ignored: str | None = None  # why a record changed nothing, when it did not
+    #: set when the record was skipped as one that cannot be trusted (records.py): the
+    #: reason, the label of the notifier's skipped-records metric; `ignored` says which
+    #: field and what is wrong with it
+    skipped: Reason | None = None
 
 
 def record_kind(record: Mapping[str, Any]) -> str:
-    """ "alert", "resolution", "lifecycle", "silence" or "escalation"."""
-    kind = record.get("kind")
-    if kind in (LIFECYCLE, ESCALATION, silence_book.KIND):
-        return str(kind)
-    if record.get("status") == "resolved":
-        return "resolution"
-    return "alert"
+    """ "alert", "resolution", "lifecycle", "case_change", "silence", "escalation",
+    "delivery", or "unknown" (a `kind` this notifier does not know: skipped). A
+    `case_change` has a `status` but is no alert, nor the worker's resolution."""
+    return rec.kind_of(record)
+
+
+def _droppable(loc: tuple[int | str, ...]) -> tuple[tuple[str, ...], str] | None:
+    """(the container, the key) of the state entry a validation error lies in, when it
+    is one `NotifyState.recover` may drop."""
+    for container, depth in _DROPPABLE.items():
+        if len(loc) > depth and tuple(loc[:depth]) == container:
+            return container, str(loc[depth])
+    return None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change of one alert, read from the journal and checked: the worker's resolution
+    (an alert a late event proved wrong: `action` ""), a person's lifecycle change
+    (`action` one of the journal's actions) or a case change (`action` closed,
+    superseded or concluded_late); `at` when it happened, when known."""
+
+    kind: str  # "resolution", "lifecycle" or "case_change"
+    alert_id: str
+    action: str
+    at: datetime | None
+
+    @classmethod
+    def read(cls, record: Mapping[str, Any]) -> Change:
+        """The change a journal record carries, or BadRecord saying why it is none."""
+        kind = record_kind(record)
+        alert_id = rec.ident(record, "alert_id")
+        if kind == "resolution":
+            return cls(kind, alert_id, "", rec.optional_moment(record, "resolved_at"))
+        if kind == LIFECYCLE:
+            action = record.get("action")
+            if not isinstance(action, str) or action not in _ACTIONS:
+                raise BadRecord("invalid", "action: not a lifecycle action")
+            return cls(kind, alert_id, action, rec.optional_moment(record, "at"))
+        if kind == CASE_CHANGE:
+            change = record.get("change")
+            if not isinstance(change, str) or change not in CASE_CHANGES:
+                raise BadRecord("invalid", "change: not closed, superseded or concluded_late")
+            return cls(kind, alert_id, change, rec.moment(record.get("at"), "at"))
+        raise BadRecord("invalid", f"a {kind} record is no change of an alert")
+
+    def to_record(self) -> Record:
+        """The change as a journal record again, with only what `read` needs: what the
+        state keeps of a change read before its alert (bounded, whatever else the
+        record carried)."""
+        at = self.at.isoformat() if self.at is not None else None
+        if self.kind == "resolution":
+            return {"alert_id": self.alert_id, "status": "resolved", "resolved_at": at}
+        if self.kind == LIFECYCLE:
+            return {"kind": LIFECYCLE, "alert_id": self.alert_id, "action": self.action, "at": at}
+        return {"kind": CASE_CHANGE, "alert_id": self.alert_id, "change": self.action, "at": at}
+
+
+@dataclass(frozen=True)
+class _EscalationRead:
+    """An escalation record read back: the alert and the step."""
+
+    alert_id: str
+    step: Step
+
+
+#: What `Planner.read` makes of a journal record (None: a delivery record).
+Read = AlertInfo | Change | _EscalationRead | tuple[silence_book.AuditAction, Silence] | None
 
 
 class Planner:
@@ -253,26 +420,88 @@ class Planner:
     ) -> Outcome:
         """Handle one journal record (at position `seq`, when known) read at `now`.
 
+        The record is read and checked first (`read`). One that cannot be trusted changes
+        nothing but the position: `Outcome.skipped` says why. Nothing is advanced for it
+        either: a change read after it still stops what fell due before its own time.
+
         What fell due is handled first, but only up to the record's own time (capped at
         `now`): an acknowledgement made at 10:30 and read at 11:05, after an 11:00
-        escalation step fell due, still stops it; one made at 11:02 does not."""
-        out = self.advance(state, min(now, _record_time(record) or now))
+        escalation step fell due, still stops it; one made at 11:02 does not. A delivery
+        record (the notifier's own history) changes nothing, and advances nothing."""
+        _aware(now)
+        try:
+            read = self.read(record)
+        except BadRecord as bad:
+            out = Outcome(state.model_copy())
+            if self._position(out, seq):
+                out.skipped = bad.reason
+                out.ignored = bad.detail
+            return out
+        if read is None:  # a delivery: nothing for the planner
+            out = Outcome(state.model_copy())
+            self._position(out, seq)
+            out.ignored = "a delivery record"
+            return out
+        when = read.at if isinstance(read, Change) else None
+        out = self.advance(state, min(now, when or now))
+        if not self._position(out, seq):
+            return out
         st = out.state
-        if seq is not None:
-            if seq <= st.head:
-                out.ignored = f"position {seq} already applied"
-                return out
-            st.head = seq
-        kind = record_kind(record)
-        if kind == silence_book.KIND:
-            st.silences = silence_book.apply_record(st.silences, record)
-        elif kind == ESCALATION:
-            self._escalation_read_back(out, record)
-        elif kind == "alert":
-            self._alert(out, record, now)
+        if isinstance(read, AlertInfo):
+            self._alert(out, read, now)
+        elif isinstance(read, Change):
+            self._change(out, read, now)
+        elif isinstance(read, _EscalationRead):
+            self._escalation_read_back(out, read)
         else:
-            self._change(out, record, now)
+            st.silences = silence_book.apply_read(st.silences, *read)
         return out
+
+    def read(self, record: Mapping[str, Any]) -> Read:
+        """What a journal record says, checked: an alert (`AlertInfo`), a `Change`, an
+        escalation read back, a silence audit record's (action, silence), or None for a
+        delivery record. Raises BadRecord (with its reason) for anything else: an unknown
+        kind, a field missing, of the wrong type, too long, or an instant out of range."""
+        kind = record_kind(record)
+        try:
+            if kind == "alert":
+                return AlertInfo.of(record)
+            if kind in ("resolution", LIFECYCLE, CASE_CHANGE):
+                return Change.read(record)
+            if kind == ESCALATION:
+                return _EscalationRead(
+                    rec.ident(record, "alert_id"),
+                    Step(
+                        level=_level(record.get("level")),
+                        center_id=rec.ident(record, "to_center"),
+                        recipient_id=rec.ident(record, "recipient_id"),
+                        at=rec.moment(record.get("at"), "at"),
+                        notification_id=rec.ident(record, "notification_id", rec.NOTIFICATION_ID),
+                    ),
+                )
+            if kind == silence_book.KIND:
+                return silence_book.read_record(record)
+            if kind == DELIVERY:
+                return None
+        except ValidationError as exc:
+            raise BadRecord("invalid", f"{kind}: {rec.explain(exc)}") from None
+        except BadRecord as bad:
+            raise BadRecord(bad.reason, f"{kind}: {bad.detail}") from None
+        except ValueError as exc:  # SilenceError: our own words, no value in them
+            raise BadRecord("invalid", f"{kind}: {rec.trim(str(exc), 200)}") from None
+        raise BadRecord("unknown_kind", "a kind this notifier does not know")
+
+    @staticmethod
+    def _position(out: Outcome, seq: int | None) -> bool:
+        """Move the state's position to `seq`; False (and `ignored` says so) when that
+        position was already applied."""
+        if seq is None:
+            return True
+        if seq <= out.state.head:
+            out.ignored = f"position {seq} already applied"
+            return False
+        out.state.head = seq
+        return True
 
     def advance(self, state: NotifyState, now: datetime) -> Outcome:
         """Everything that fell due by `now`: digests, repeats, escalations, silence
@@ -307,13 +536,8 @@ class Planner:
 
     # -- records ---------------------------------------------------------------------
 
-    def _alert(self, out: Outcome, record: Mapping[str, Any], now: datetime) -> None:
+    def _alert(self, out: Outcome, info: AlertInfo, now: datetime) -> None:
         st = out.state
-        try:
-            info = AlertInfo.of(record)
-        except ValueError:
-            out.ignored = "not an alert record"
-            return
         if info.alert_id in st.alerts:
             out.ignored = f"alert {info.alert_id} already known"
             return
@@ -325,42 +549,59 @@ class Planner:
         )
         st.alerts[info.alert_id] = track
         for early in st.early.pop(info.alert_id, []):
-            self._transition(track, early, now, start=False)
+            try:  # kept by an older notifier, or read again from a saved state: checked again
+                change = Change.read(early)
+            except BadRecord:
+                continue
+            self._transition(track, change, now, start=False)
         if track.status == "open":
             self._start(out, track, now)
 
-    def _change(self, out: Outcome, record: Mapping[str, Any], now: datetime) -> None:
+    def _change(self, out: Outcome, change: Change, now: datetime) -> None:
         st = out.state
-        alert_id = str(record.get("alert_id", ""))
-        track = st.alerts.get(alert_id)
+        track = st.alerts.get(change.alert_id)
         if track is None:  # its alert comes later in the journal, or was forgotten
-            st.early.setdefault(alert_id, []).append(dict(record))
-            while len(st.early) > _EARLY_KEEP:
+            kept = st.early.setdefault(change.alert_id, [])
+            kept.append(change.to_record())
+            del kept[:-_EARLY_PER_ALERT]
+            while sum(len(changes) for changes in st.early.values()) > _EARLY_KEEP:
                 del st.early[next(iter(st.early))]
-            out.ignored = f"alert {alert_id} not known (yet)"
+            out.ignored = f"alert {change.alert_id} not known (yet)"
             return
-        if not self._transition(track, record, now, start=True, out=out):
+        if not self._transition(track, change, now, start=True, out=out):
             out.ignored = f"no change for an alert that is {track.status}"
 
     def _transition(
         self,
         track: Track,
-        record: Mapping[str, Any],
+        change: Change,
         now: datetime,
         *,
         start: bool,
         out: Outcome | None = None,
     ) -> bool:
-        if record_kind(record) == "resolution":
+        """Apply one change to an alert; False when it changes nothing (a status it does
+        not allow, a case change already applied)."""
+        if change.kind == "resolution":
             if track.status == "withdrawn":
                 return False
             target = "withdrawn"
+        elif change.kind == CASE_CHANGE:
+            if change.action == "concluded_late":
+                return self._concluded_late(track, change, now)
+            # a person's resolution is never undone; a superseded warning whose case is
+            # then concluded in time ends closed (as the journal has it)
+            may_close = track.status in _OPEN or (
+                change.action == "closed" and track.status == "superseded"
+            )
+            if not may_close or track.status == change.action:
+                return False
+            target = change.action  # closed, superseded
         else:
-            action = str(record.get("action"))
-            found = _TRANSITIONS.get((track.status, action))
+            found = _TRANSITIONS.get((track.status, change.action))
             if found is None:
                 return False
-            if action == "appeal":
+            if change.action == "appeal":
                 track.before_appeal = track.status
             target = found or track.before_appeal
         track.status = target
@@ -372,23 +613,25 @@ class Planner:
             self._stop(out.state if out is not None else None, track, now)
         return True
 
-    def _escalation_read_back(self, out: Outcome, record: Mapping[str, Any]) -> None:
+    @staticmethod
+    def _concluded_late(track: Track, change: Change, now: datetime) -> bool:
+        """The alert's case was concluded after its deadline: its status stays (a person
+        resolves the violation), its repeats and escalation end for good (`_start` does
+        not set them again, e.g. after a rejected appeal). Applied once."""
+        if track.concluded_late_at is not None:
+            return False
+        track.concluded_late_at = change.at or now
+        track.next_repeat = None
+        track.next_escalation = None
+        track.touched_at = now
+        return True
+
+    def _escalation_read_back(self, out: Outcome, read: _EscalationRead) -> None:
         """Our own escalation read back from the journal: already recorded, normally. A
         step the state lacks (another notifier wrote it) is taken as done."""
-        track = out.state.alerts.get(str(record.get("alert_id", "")))
-        try:
-            level = int(record["level"])
-            step = Step(
-                level=level,
-                center_id=str(record["to_center"]),
-                recipient_id=str(record["recipient_id"]),
-                at=datetime.fromisoformat(str(record["at"])),
-                notification_id=str(record["notification_id"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            out.ignored = "not an escalation record"
-            return
-        if track is None or any(s.level >= level for s in track.steps):
+        track = out.state.alerts.get(read.alert_id)
+        step = read.step
+        if track is None or any(s.level >= step.level for s in track.steps):
             out.ignored = "escalation already recorded"
             return
         track.steps.append(step)
@@ -415,8 +658,8 @@ class Planner:
             else:
                 self._enqueue(out.state, track, now)
                 return
-        if info.severity != "red":
-            return
+        if info.severity != "red" or track.concluded_late_at is not None:
+            return  # no repeat or escalation for a yellow, nor once its case concluded late
         if self.settings.repeat_minutes > 0 and self._repeats_left(track):
             track.next_repeat = self._hold(info.center_id, now + self._repeat_every())
         if self.settings.escalate_after_working_hours > 0:
@@ -649,16 +892,9 @@ def _aware(now: datetime) -> None:
         raise ValueError("naive datetime: `now` must carry its offset")
 
 
-def _record_time(record: Mapping[str, Any]) -> datetime | None:
-    """When a lifecycle change or a worker's resolution happened (None for other records
-    or an unreadable time): what it stops, it stops from then on."""
-    kind = record_kind(record)
-    key = {"lifecycle": "at", "resolution": "resolved_at"}.get(kind)
-    raw = record.get(key) if key else None
-    if not isinstance(raw, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+def _level(value: object) -> int:
+    """An escalation record's level: a whole number from 1 (bool and float refused: JSON
+    gives `true` and `1e999` too)."""
+    if type(value) is not int or not 1 <= value <= 100:
+        raise BadRecord("invalid", "level: not a whole number from 1 to 100")
+    return value

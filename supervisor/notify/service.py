@@ -32,6 +32,15 @@ Why plain aiokafka and a compacted state topic, not a Faust app with tables:
   `Idempotency-Key`, the email's `Message-ID`): at-least-once delivery, at most the
   attempts in flight (`SUPERVISOR_NOTIFY_CONCURRENCY`) repeated per crash.
 
+- any record of either topic may be one nobody should have written (not JSON, nested too
+  deep, too large, of the wrong shape, an instant in year 9999, an unknown kind): each is
+  checked (records.py) and, when it cannot be trusted, skipped: counted in
+  `supervisor_notify_records_skipped_total{source, reason}`, logged with its topic,
+  partition and offset (never its value), and the position moves past it. An exception
+  the planner raises on a record (a bug) skips that record the same way (`error`). One
+  record must not stop the notifier: read again from the same position, it would stop
+  it at every restart.
+
 One notifier runs at a time (a second would send everything twice, with the same keys).
 On a first start with no saved state it starts at the journal's end
 (`SUPERVISOR_NOTIFY_START=end`; `beginning` notifies the journal's history). Time comes
@@ -49,7 +58,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -57,7 +66,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -65,10 +74,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from supervisor.core.calendar import CalendarBook
 from supervisor.kafka.admin import ensure_topics
 from supervisor.masking import mask_text
+from supervisor.notify import records as rec
 from supervisor.notify.email import send_email
 from supervisor.notify.metrics import NotifyMetrics
-from supervisor.notify.outbox import OUT_PREFIX, PLANNER_KEY, Pending, pending_for, prunable
+from supervisor.notify.outbox import (
+    OUT_PREFIX,
+    PLANNER_KEY,
+    Pending,
+    Restored,
+    pending_for,
+    prunable,
+    read_pending,
+    restore,
+)
 from supervisor.notify.plan import Notification, NotifyState, Outcome, Planner
+from supervisor.notify.records import BadRecord, Reason, Source
 from supervisor.notify.retry import Delivery, RetryPolicy
 from supervisor.notify.retry import Outcome as Result
 from supervisor.notify.routing import load_routing
@@ -174,15 +194,16 @@ async def ensure_notify_topics(settings: Settings) -> None:
     )
 
 
-async def read_topic(bootstrap: str, topic: str) -> tuple[list[tuple[str, Any]], int]:
-    """Every (key, decoded JSON value or None) of a one-partition topic, in order, up to
-    its end when asked; and that end offset."""
+async def read_topic(bootstrap: str, topic: str) -> tuple[list[tuple[str, bytes | None, int]], int]:
+    """Every (key, value as stored, offset) of a one-partition topic, in order, up to its
+    end when asked; and that end offset. Values are left for the caller to decode: a
+    record that is not JSON is the caller's to skip, not a reason to fail the read."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     part = TopicPartition(topic, 0)
-    found: list[tuple[str, Any]] = []
+    found: list[tuple[str, bytes | None, int]] = []
     try:
         consumer.assign([part])
         end = (await consumer.end_offsets([part]))[part]
@@ -191,28 +212,17 @@ async def read_topic(bootstrap: str, topic: str) -> tuple[list[tuple[str, Any]],
             batch = await consumer.getmany(part, timeout_ms=500)
             for record in batch.get(part, []):
                 key = (record.key or b"").decode("utf-8", "replace")
-                value = json.loads(record.value) if record.value is not None else None
-                found.append((key, value))
+                found.append((key, record.value, record.offset))
     finally:
         await consumer.stop()
     return found, end
 
 
-async def load_state(settings: Settings) -> tuple[NotifyState | None, dict[str, Pending], int]:
-    """The saved planner state (None: never saved), the outbox, the state topic's end."""
+async def load_state(settings: Settings) -> tuple[Restored, int]:
+    """The state topic read back (`outbox.restore`: the saved planner state, None when
+    never saved, the outbox, what was skipped) and its end."""
     records, end = await read_topic(settings.bootstrap_servers, state_topic(settings))
-    state: NotifyState | None = None
-    outbox: dict[str, Pending] = {}
-    for key, value in records:
-        if key == PLANNER_KEY:
-            state = NotifyState.from_json(value["state"]) if value else None
-        elif key.startswith(OUT_PREFIX):
-            if value is None:
-                outbox.pop(key[len(OUT_PREFIX) :], None)
-            else:
-                entry = Pending.from_json(value)
-                outbox[entry.key] = entry
-    return state, outbox, end
+    return restore(records), end
 
 
 # -- the service -----------------------------------------------------------------------
@@ -256,7 +266,13 @@ class Notifier:
             bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True
         )
         await self._producer.start()
-        saved, self.outbox, end = await load_state(s)
+        restored, end = await load_state(s)
+        saved, self.outbox = restored.state, restored.outbox
+        for skip in restored.skipped:
+            self._skipped("state", skip.reason, state_topic(s), 0, skip.offset, skip.detail)
+        for entry in restored.dropped:
+            self.metrics.skipped.labels("state", "invalid").inc()
+            log.warning("saved planner state: dropped %s", entry)
         journal = TopicPartition(s.topic_alerts, 0)
         self._journal = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers,
@@ -342,18 +358,53 @@ class Notifier:
         while not self.stopping.is_set():
             batch = await self._journal.getmany(timeout_ms=wait_ms)
             records = sorted((r for part in batch.values() for r in part), key=lambda r: r.offset)
-            await self.step([(r.offset, _decode(r.value, r.offset)) for r in records], self.clock())
+            await self.step([(r.offset, self._decoded(r)) for r in records], self.clock())
+
+    def _decoded(self, record: ConsumerRecord[Any, Any]) -> dict[str, Any] | None:
+        """A journal record's value as a JSON object; None (counted and logged) when it is
+        not one, or larger than any writer of the journal makes."""
+        try:
+            return rec.decode(record.value, limit=rec.MAX_JOURNAL_RECORD)
+        except BadRecord as bad:
+            self._skipped(
+                "journal", bad.reason, record.topic, record.partition, record.offset, bad.detail
+            )
+            return None
+
+    def _skipped(
+        self, source: Source, reason: Reason, topic: str, partition: int, offset: int, detail: str
+    ) -> None:
+        """Count and log one record skipped: where it is, why; never its value."""
+        self.metrics.skipped.labels(source, reason).inc()
+        log.warning(
+            "skipped the record at %s partition %d offset %d: %s (%s)",
+            topic,
+            partition,
+            offset,
+            reason,
+            detail,
+        )
 
     async def step(self, records: list[tuple[int, dict[str, Any] | None]], now: datetime) -> None:
-        """Apply journal records (position, record; None: unreadable) read at `now`, and
-        whatever fell due by `now`; save what changed, in the order the docstring says."""
+        """Apply journal records (position, record; None: unreadable, already counted)
+        read at `now`, and whatever fell due by `now`; save what changed, in the order the
+        docstring says. A record the planner skips, or fails on, is counted and logged,
+        and the position moves past it."""
         state = self.state
         outcomes: list[Outcome] = []
+        journal = self.settings.topic_alerts
         for seq, record in records:
             if record is None:
                 state = state.model_copy(update={"head": max(state.head, seq)})
                 continue
-            outcome = self.planner.apply(state, record, now, seq=seq)
+            try:
+                outcome = self.planner.apply(state, record, now, seq=seq)
+            except Exception as exc:  # a bug; the record must not stop the notifier
+                self._skipped("journal", "error", journal, 0, seq, rec.where(exc))
+                state = state.model_copy(update={"head": max(state.head, seq)})
+                continue
+            if outcome.skipped is not None:
+                self._skipped("journal", outcome.skipped, journal, 0, seq, outcome.ignored or "")
             outcomes.append(outcome)
             state = outcome.state
         due = self.planner.next_due(state)
@@ -593,7 +644,18 @@ class Notifier:
                 key = (record.key or b"").decode("utf-8", "replace")
                 if not key.startswith(OUT_PREFIX) or record.value is None:
                     continue
-                incoming = Pending.from_json(json.loads(record.value))
+                try:
+                    incoming = read_pending(key, record.value)
+                except BadRecord as bad:
+                    self._skipped(
+                        "state",
+                        bad.reason,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        bad.detail,
+                    )
+                    continue
                 current = self.outbox.get(incoming.key)
                 if current is None or incoming.generation > current.generation:
                     self.outbox[incoming.key] = incoming
@@ -621,17 +683,6 @@ class Notifier:
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/healthz", healthz)
         return app
-
-
-def _decode(value: bytes | None, offset: int) -> dict[str, Any] | None:
-    try:
-        record = json.loads(value) if value is not None else None
-    except ValueError:
-        record = None
-    if not isinstance(record, dict):
-        log.warning("journal position %d is not a JSON object: skipped", offset)
-        return None
-    return record
 
 
 def create_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
@@ -681,16 +732,21 @@ async def dead_letters(settings: Settings) -> list[dict[str, Any]]:
     """The latest dead-letter record of each delivery, with `now`: what its delivery is
     now (dead, pending again after a replay, delivered, or unknown once pruned)."""
     records, _ = await read_topic(settings.bootstrap_servers, dlq_topic(settings))
-    _, outbox, _ = await load_state(settings)
+    outbox = (await load_state(settings))[0].outbox
     latest: dict[str, dict[str, Any]] = {}
-    for key, value in records:
-        if isinstance(value, Mapping):
-            latest[key] = dict(value)
+    for key, raw, offset in records:
+        if raw is None:
+            continue
+        try:
+            latest[key] = rec.decode(raw)
+        except BadRecord as bad:
+            log.warning("dead letter at offset %d skipped: %s (%s)", offset, bad.reason, bad.detail)
     for key, value in latest.items():
         entry = outbox.get(key)
+        generation = value.get("generation", 0)
         if entry is None:
             value["now"] = "unknown"
-        elif entry.generation > int(value.get("generation", 0)):
+        elif entry.generation > (generation if type(generation) is int else 0):
             value["now"] = f"replayed ({entry.status})"
         else:
             value["now"] = entry.status
@@ -700,8 +756,8 @@ async def dead_letters(settings: Settings) -> list[dict[str, Any]]:
 async def replay_dead_letter(settings: Settings, ident: str) -> list[str]:
     """Put the dead deliveries named by `ident` (a key `<notification id>|<channel>`, or
     a notification id for all its channels) back in the outbox; returns their keys."""
-    _, outbox, _ = await load_state(settings)
-    letters = {v["key"]: v for v in await dead_letters(settings)}
+    outbox = (await load_state(settings))[0].outbox
+    letters = {v["key"]: v for v in await dead_letters(settings) if isinstance(v.get("key"), str)}
     keys = [k for k in {*outbox, *letters} if k == ident or k.split("|", 1)[0] == ident]
     chosen: list[Pending] = []
     for key in sorted(keys):

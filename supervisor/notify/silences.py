@@ -6,7 +6,11 @@ rule (an id or a prefix like `deadline.*`) and/or by case; every criterion given
 hold, and at least one must be given. It holds from `starts_at` to `ends_at` (a silence
 created for an earlier start begins when it is created: what has gone out is out), ends
 by itself at `ends_at`, or earlier when it is lifted. The longest silence is
-`MAX_DURATION`: a forgotten one must not mute a center for good.
+`MAX_DURATION`: a forgotten one must not mute a center for good. Its instants lie within
+the years `records.EARLIEST`-`records.LATEST`: one beginning in year 9999 is refused (a
+month later is past what `datetime` can hold: the notifier's expiry overflowed and
+stopped it); one read from a record with an end further than `MAX_DURATION` after its
+start ends at that maximum.
 
 Silenced alerts are still recorded (the journal and the wall are untouched, and the
 notification state notes which silence held which alert) but produce no notification;
@@ -27,10 +31,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from supervisor.centers import is_valid_code
 from supervisor.masking import mask_text
+from supervisor.notify.records import EARLIEST, LATEST, Moment, in_range
 from supervisor.notify.routing import center_matches, check_rule_pattern, rule_matches
 
 KIND: Final = "silence"
@@ -46,6 +51,11 @@ class SilenceError(ValueError):
 
 
 class Silence(BaseModel):
+    """One silence as it stands. Every instant is aware and within the records' range
+    (`Moment`), and it ends at most `MAX_DURATION` after it starts, however it was
+    written: a record that says otherwise is cut to that (see `_at_most_max_duration`)
+    or refused, so no computation on a silence can overflow."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: str
@@ -53,15 +63,28 @@ class Silence(BaseModel):
     below: bool = False
     rule: str | None = None
     case_id: str | None = None
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Moment
+    ends_at: AwareDatetime  # then cut to starts_at + MAX_DURATION, inside the range
     reason: str
     created_by: dict[str, str]
-    created_at: datetime
-    lifted_at: datetime | None = None
+    created_at: Moment
+    lifted_at: Moment | None = None
     lifted_by: dict[str, str] | None = None
     lift_reason: str = ""
-    expired_at: datetime | None = None  # when its expiry was recorded
+    expired_at: Moment | None = None  # when its expiry was recorded
+
+    @model_validator(mode="after")
+    def _at_most_max_duration(self) -> Silence:
+        """A silence read with an end beyond `MAX_DURATION` after its start (written by
+        an older web service, which let a silence end in year 9999, or by hand) ends at
+        that maximum: the rule `create` enforces, and the end every reader (the web
+        service's listing, the notifier's expiry) can compute with."""
+        latest = self.starts_at + MAX_DURATION  # starts_at is in range: no overflow
+        if self.ends_at > latest:
+            self.ends_at = latest
+        if self.expired_at is not None and self.expired_at > self.ends_at:
+            self.expired_at = self.ends_at
+        return self
 
     @property
     def ended_at(self) -> datetime:
@@ -136,6 +159,10 @@ def create(
     if not by.get("name"):
         raise SilenceError("a silence needs who asked for it (by.name)")
     begin = max(starts_at or now, now)
+    if not (in_range(begin) and in_range(until)):
+        raise SilenceError(
+            f"a silence must begin and end between {EARLIEST.year} and {LATEST.year - 1}"
+        )
     if until <= begin:
         raise SilenceError("a silence must end after it begins (and after now)")
     if until - begin > MAX_DURATION:
@@ -200,11 +227,29 @@ def expire(state: SilenceState, now: datetime) -> tuple[SilenceState, list[Recor
     return state, records
 
 
-def apply_record(state: SilenceState, record: Mapping[str, Any]) -> SilenceState:
-    """The state after an audit record; a record already applied changes nothing."""
-    silence = Silence.model_validate(record["silence"])
-    known = state.silences.get(silence.id)
+def read_record(record: Mapping[str, Any]) -> tuple[AuditAction, Silence]:
+    """An audit record's action and silence, checked: SilenceError for a record that
+    is not one (no silence, an unknown action), pydantic's ValidationError (a
+    ValueError) for a silence of the wrong shape or with instants out of range."""
     action = record.get("action")
+    if action not in ("create", "lift", "expire"):
+        raise SilenceError("unknown silence action")
+    raw = record.get("silence")
+    if not isinstance(raw, Mapping):
+        raise SilenceError("a silence record without its silence")
+    return action, Silence.model_validate(raw)
+
+
+def apply_record(state: SilenceState, record: Mapping[str, Any]) -> SilenceState:
+    """The state after an audit record; a record already applied changes nothing.
+    Raises (ValueError) for a record that is not a silence's audit record."""
+    action, silence = read_record(record)
+    return apply_read(state, action, silence)
+
+
+def apply_read(state: SilenceState, action: AuditAction, silence: Silence) -> SilenceState:
+    """The state after an audit record already read (`read_record`)."""
+    known = state.silences.get(silence.id)
     if action == "create":
         if known is not None:
             return state
@@ -220,13 +265,11 @@ def apply_record(state: SilenceState, record: Mapping[str, Any]) -> SilenceState
                 "lift_reason": silence.lift_reason,
             }
         )
-    elif action == "expire":
+    else:  # expire
         base = known or silence
         if base.expired_at is not None:
             return state
         updated = base.model_copy(update={"expired_at": silence.expired_at or silence.ends_at})
-    else:
-        raise SilenceError(f"unknown silence action {action!r}")
     return SilenceState(silences={**state.silences, silence.id: updated})
 
 

@@ -43,7 +43,7 @@ SECRET = "s3cret-for-tests"
 ROUTING = """
 settings:
   digest_minutes: 0.1
-  repeat_minutes: 0
+  repeat_minutes: {repeat}
   escalate_after_working_hours: {escalate}
   hold_outside_office_hours: false
 recipients:
@@ -168,13 +168,18 @@ class Setup:
     http_port: int
 
 
-def make_setup(kafka_bootstrap: str, tmp: Path, *, escalate: float = 0) -> Setup:
+def make_setup(kafka_bootstrap: str, tmp: Path, *, escalate: float = 0, repeat: float = 0) -> Setup:
     run = uuid.uuid4().hex[:8]
     http_port, smtp_port = free_port(), free_port()
     routing = tmp / "routing.yaml"
     routing.write_text(
         ROUTING.format(
-            escalate=escalate, township=TOWNSHIP, county=COUNTY, other=OTHER, port=http_port
+            escalate=escalate,
+            repeat=repeat,
+            township=TOWNSHIP,
+            county=COUNTY,
+            other=OTHER,
+            port=http_port,
         ),
         encoding="utf-8",
     )
@@ -422,5 +427,148 @@ async def test_a_dead_letter_is_listed_and_replayed(kafka_bootstrap: str, tmp_pa
                     (red["alert_id"], "failed"),
                     (red["alert_id"], "delivered"),
                 ]
+            finally:
+                terminate(process)
+
+
+def skipped_counts(setup: Setup) -> dict[tuple[str, str], float]:
+    """supervisor_notify_records_skipped_total by (source, reason), from /metrics."""
+    counts: dict[tuple[str, str], float] = {}
+    for line in metrics_text(setup).splitlines():
+        if line.startswith("supervisor_notify_records_skipped_total{"):
+            labels, value = line.rsplit(" ", 1)
+            pairs = dict(p.split("=", 1) for p in labels[labels.index("{") + 1 : -1].split(","))
+            counts[(pairs["source"].strip('"'), pairs["reason"].strip('"'))] = float(value)
+    return counts
+
+
+async def test_a_late_concluded_overdue_alert_is_neither_repeated_nor_escalated(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Contract §6: an overdue alert whose case the worker reports `concluded_late` gets
+    no reminder and no escalation any more. Another overdue alert, published with it and
+    left open, is repeated and escalated meanwhile: the notifier's clock (`--clock-start`,
+    then real time) has passed both the repeat and the escalation time."""
+    setup = make_setup(kafka_bootstrap, tmp_path, escalate=0.002, repeat=0.05)  # 7.2 s, 3 s
+    bootstrap, journal = setup.settings.bootstrap_servers, setup.settings.topic_alerts
+    with smtp_server(setup.settings.smtp_port):
+        async with receiver(setup.http_port) as hooks:
+            process = start_notifier(setup)
+            try:
+                late, left = alert(500, TOWNSHIP, "red"), alert(501, TOWNSHIP, "red")
+                concluded = {
+                    "kind": "case_change",
+                    "change": "concluded_late",
+                    "alert_id": late["alert_id"],
+                    "rule_id": late["rule_id"],
+                    "case_id": late["case_id"],
+                    "center_id": late["center_id"],
+                    "at": CLOCK_START,
+                    "case_concluded_at": CLOCK_START,
+                    "late_working_days": 2.42,
+                    "details": {},
+                }
+                await produce(
+                    bootstrap,
+                    journal,
+                    [
+                        (late["alert_id"], late),
+                        (left["alert_id"], left),
+                        (late["alert_id"], concluded),
+                    ],
+                )
+                first = f"{late['alert_id']}:director-township:alert:0"
+                assert await wait_for(lambda: first in hooks.stored, 20)  # told once
+                climbed = f"{left['alert_id']}:director-county:escalation:1"
+                repeated = f"{left['alert_id']}:director-township:repeat:2"
+                assert await wait_for(lambda: {climbed, repeated} <= set(hooks.stored), 40)
+                await asyncio.sleep(1)
+                about_late = {k for _, k, _ in hooks.posts if k.startswith(late["alert_id"])}
+                assert about_late == {first}, about_late
+                records = await collect(
+                    bootstrap,
+                    journal,
+                    lambda rs: any(b'"kind":"escalation"' in (r.value or b"") for r in rs),
+                    timeout=20,
+                )
+                steps = [json.loads(r.value) for r in records if b'"kind":"escalation"' in r.value]
+                assert {s["alert_id"] for s in steps} == {left["alert_id"]}
+                assert set(skipped_counts(setup).values()) == {0.0}, "a record was skipped"
+            finally:
+                terminate(process)
+
+
+async def test_records_nobody_should_write_are_skipped_also_after_a_restart(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Records as an attacker able to write the journal would shape them. Before, the
+    silence in year 9999 (which the web service let an inspector create) stopped the
+    notifier at its next record, and again at every restart; the deep JSON and the
+    escalation in year 9999 stopped it at once."""
+    setup = make_setup(kafka_bootstrap, tmp_path)
+    bootstrap, journal = setup.settings.bootstrap_servers, setup.settings.topic_alerts
+    target = alert(600, TOWNSHIP, "red")
+    silence = {
+        "kind": "silence",
+        "action": "create",
+        "silence_id": "sil-9999",
+        "silence": {
+            "id": "sil-9999",
+            "center_id": OTHER,
+            "below": False,
+            "rule": None,
+            "case_id": None,
+            "starts_at": "9999-12-01T00:00:00+08:00",
+            "ends_at": "9999-12-31T23:59:59+08:00",
+            "reason": "迁移",
+            "created_by": {"name": "王监察", "role": "inspector"},
+            "created_at": CLOCK_START,
+        },
+        "by": {"name": "王监察", "role": "inspector"},
+        "at": CLOCK_START,
+        "reason": "迁移",
+    }
+    escalation = {
+        "kind": "escalation",
+        "alert_id": target["alert_id"],
+        "level": 1,
+        "to_center": COUNTY,
+        "recipient_id": "director-county",
+        "at": "9999-12-31T23:00:00+08:00",
+        "notification_id": "x",
+    }
+    hostile: list[tuple[str, bytes | dict[str, Any]]] = [
+        ("a", b"not json"),
+        ("b", b"[" * 100_000 + b"]" * 100_000),
+        ("c", silence),
+        (target["alert_id"], target),
+        (target["alert_id"], escalation),
+        ("d", {"kind": "mystery", "alert_id": "d"}),
+        ("e", {**alert(601, TOWNSHIP, "red"), "alert_id": "x" * 10_000}),
+    ]
+    with smtp_server(setup.settings.smtp_port):
+        async with receiver(setup.http_port) as hooks:
+            process = start_notifier(setup)
+            try:
+                after = alert(602, TOWNSHIP, "red")
+                await produce(bootstrap, journal, [*hostile, (after["alert_id"], after)])
+                key = f"{after['alert_id']}:director-township:alert:0"
+                assert await wait_for(lambda: key in hooks.stored, 20)
+                assert await wait_for(
+                    lambda: skipped_counts(setup).get(("journal", "invalid")) == 3, 10
+                )
+                counts = skipped_counts(setup)
+                assert counts[("journal", "malformed")] == 2
+                assert counts[("journal", "unknown_kind")] == 1
+                log = setup.log.read_text(encoding="utf-8")
+                assert f"{journal} partition 0 offset 1: malformed (JSON nested too deep)" in log
+                assert "9999-12" not in log and "x" * 300 not in log  # never the value
+                terminate(process)
+                process = start_notifier(setup)  # the same journal, the saved position
+                again = alert(603, OTHER, "red")  # the center the silence named
+                await produce(bootstrap, journal, [(again["alert_id"], again)])
+                key = f"{again['alert_id']}:director-other:alert:0"
+                assert await wait_for(lambda: key in hooks.stored, 20)
+                assert process.poll() is None
             finally:
                 terminate(process)

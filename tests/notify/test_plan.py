@@ -490,8 +490,9 @@ def test_naive_now_is_refused() -> None:
 
 
 def test_a_malformed_record_is_ignored_not_fatal() -> None:
-    out = Run().apply({"hello": "world"}, f"{MON}T09:00:00+08:00")
-    assert out.outbox == [] and out.ignored == "not an alert record"
+    out = Run().apply({"hello": "world"}, f"{MON}T09:00:00+08:00", seq=3)
+    assert out.outbox == [] and out.skipped == "invalid" and out.state.head == 3
+    assert out.ignored is not None and out.ignored.startswith("alert: alert_id: Field required")
 
 
 def test_the_transitions_are_the_journals() -> None:

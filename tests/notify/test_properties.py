@@ -1,10 +1,13 @@
-"""Properties over any sequence of journal records, silences and timer ticks:
+"""Properties over any sequence of journal records (alerts, people's changes, the worker's
+withdrawals and case changes), silences and timer ticks:
 
 - no two outbox items ever share an id (the idempotency key of delivery);
 - every record applied a second time changes nothing and sends nothing;
 - the state survives JSON at every step;
-- nothing is repeated or escalated for an alert that was not open, and a digest only
-  carries alerts that were open.
+- nothing is repeated or escalated for an alert that was not open, or whose case was
+  concluded late, and a digest only carries alerts that were open;
+- an alert closed or superseded by its case is one a person had left open,
+  acknowledged or appealed, and a person's resolution is never undone by its case.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ new_alert = st.tuples(
 )
 lifecycle = st.tuples(st.just("change"), st.integers(0, 20), st.sampled_from(ACTIONS))
 withdraw = st.tuples(st.just("withdraw"), st.integers(0, 20))
+case = st.tuples(
+    st.just("case"), st.integers(0, 20), st.sampled_from(["closed", "superseded", "concluded_late"])
+)
 silence = st.tuples(
     st.just("silence"),
     st.sampled_from([*CENTERS, None]),
@@ -47,7 +53,7 @@ lift = st.tuples(st.just("lift"), st.integers(0, 5))
 tick = st.tuples(st.just("tick"))
 operation = st.tuples(
     st.integers(0, 900),  # minutes since the previous operation
-    st.one_of(new_alert, lifecycle, withdraw, silence, lift, tick),
+    st.one_of(new_alert, lifecycle, withdraw, case, silence, lift, tick),
 )
 
 
@@ -55,11 +61,31 @@ def round_trip(state: NotifyState) -> NotifyState:
     return NotifyState.from_json(json.loads(json.dumps(state.to_json(), ensure_ascii=False)))
 
 
+def check_case(before: NotifyState, outcome: Outcome, record: dict[str, Any]) -> None:
+    """A case's change ends only an alert a person had left open, acknowledged or
+    appealed, and undoes no person's change."""
+    if record.get("kind") != "case_change":
+        return
+    was = before.alerts.get(record["alert_id"])
+    now = outcome.state.alerts.get(record["alert_id"])
+    if was is None or now is None:
+        return
+    if record["change"] == "concluded_late":
+        assert now.status == was.status and now.concluded_late_at is not None
+    elif was.status in ("open", "acknowledged", "appealed"):
+        assert now.status == record["change"]
+    elif was.status == "superseded":  # its case concluded in time after all
+        assert now.status in ("superseded", "closed")
+    else:  # resolved or withdrawn by a person or the worker, or closed: kept
+        assert now.status == was.status
+
+
 def check_open(before: NotifyState, outcome: Outcome) -> None:
     for item in outcome.outbox:
         if item.kind in ("repeat", "escalation"):
             track = before.alerts.get(item.alerts[0].alert_id)
             assert track is not None and track.status == "open", item.id
+            assert track.concluded_late_at is None, item.id
         if item.kind == "digest":
             for info in item.alerts:
                 track = before.alerts.get(info.alert_id)
@@ -95,6 +121,15 @@ def test_any_sequence_keeps_ids_unique_and_records_idempotent(ops: list[Any]) ->
                 if kind == "change"
                 else withdrawal(target, at)
             )
+        elif kind == "case" and alerts:
+            target = alerts[op[1] % len(alerts)]
+            record = {
+                "kind": "case_change",
+                "change": op[2],
+                **{k: target[k] for k in ("alert_id", "rule_id", "case_id", "center_id")},
+                "at": now.isoformat(),
+                "details": {},
+            }
         elif kind == "silence":
             _, center, below, rule, length = op
             try:
@@ -124,6 +159,8 @@ def test_any_sequence_keeps_ids_unique_and_records_idempotent(ops: list[Any]) ->
             outcome = plan.advance(state, now)
         else:
             outcome = plan.apply(state, record, now)
+            assert outcome.skipped is None, outcome.ignored
+            check_case(state, outcome, record)
             twice = plan.apply(outcome.state, record, now)
             assert twice.outbox == [] and twice.escalations == [] and twice.audit == []
             assert twice.state.to_json() == outcome.state.to_json()
