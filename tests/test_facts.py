@@ -75,6 +75,9 @@ def test_the_promised_deadline_follows_suspensions_and_extensions() -> None:
         "concluded_at": "2026-12-02T16:00:00+08:00",
         "deadline": "2026-12-03T00:00:00+08:00",
         "on_time": True,
+        "department": None,
+        "window_id": None,
+        "staff_id": None,
     }
 
 
@@ -121,6 +124,9 @@ def test_a_fact_carries_no_personal_data() -> None:
         "concluded_at",
         "deadline",
         "on_time",
+        "department",
+        "window_id",
+        "staff_id",
     }
     key, value = encode(document)
     assert key == b"451221-2026-0000001"
@@ -174,3 +180,22 @@ def test_the_publisher_counts_and_never_raises() -> None:
         }
 
     assert asyncio.run(scenario()) == {"published": 1.0, "failed": 2.0}
+
+
+def test_a_fact_says_who_handled_it_the_events_own_else_the_cases_latest() -> None:
+    """Contract §7: department, window and staff in every fact."""
+    the_engine = engine()
+    accepting = event_doc(
+        "accepted",
+        "2026-11-23T09:00:00+08:00",
+        item_code="X",
+        promised_limit={"value": 5, "unit": "working_day"},
+    ) | {"department": "南丹县市场监督管理局", "window_id": "W12", "staff_id": "nd-0107"}
+    by_applicant = event_doc("supplement_received", "2026-11-24T09:00:00+08:00") | {
+        "window_id": "W03"
+    }
+    facts = story(the_engine, from_document(accepting), from_document(by_applicant))
+    assert [(f["department"], f["window_id"], f["staff_id"]) for f in facts] == [
+        ("南丹县市场监督管理局", "W12", "nd-0107"),
+        ("南丹县市场监督管理局", "W03", "nd-0107"),
+    ]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from supervisor.core.alerts import Alert, Resolution
+from supervisor.core.alerts import Alert, CaseChange, Resolution
 from supervisor.core.engine import Engine
 from supervisor.core.events import CaseEvent, InvalidEvent, decode
 from supervisor.core.state import CaseState
@@ -34,6 +34,7 @@ class Processed:
     duplicate: bool = False
     resolved: list[Resolution] = field(default_factory=list)  # proved wrong by a late event
     rejected_future: bool = False  # rejected for an occurred_at too far ahead (FutureCheck)
+    changes: list[CaseChange] = field(default_factory=list)  # what the case did to its alerts
 
 
 @dataclass(frozen=True)
@@ -90,5 +91,9 @@ def process(
     if outcome.duplicate:
         return Processed(event, outcome.state, duplicate=True)
     return Processed(  # emit: the caller's
-        event, outcome.state, list(outcome.alerts), resolved=list(outcome.resolved)
+        event,
+        outcome.state,
+        list(outcome.alerts),
+        resolved=list(outcome.resolved),
+        changes=list(outcome.changes),
     )

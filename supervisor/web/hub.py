@@ -55,6 +55,7 @@ from typing import Any, Final
 from supervisor.masking import mask_text
 from supervisor.web.journal import (
     ACTIONS,
+    CASE_CHANGE,
     DELIVERY,
     ESCALATION,
     LIFECYCLE,
@@ -195,6 +196,27 @@ def validate_escalation(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+#: What a case may do to one of its alerts (contract §6; `CaseChange.change`).
+CASE_CHANGES: Final = frozenset({"closed", "superseded", "concluded_late"})
+
+
+def validate_case_change(obj: dict[str, Any]) -> dict[str, Any]:
+    """What a case's own events did to one of its alerts, as `CaseChange.to_dict` writes
+    it (contract §6)."""
+    if not isinstance(obj.get("alert_id"), str) or not obj["alert_id"]:
+        raise MalformedAlert("a case change needs an 'alert_id'")
+    change = obj.get("change")
+    if not isinstance(change, str) or change not in CASE_CHANGES:
+        raise MalformedAlert("unknown case change")
+    parse_time(obj, "at")
+    if change == "concluded_late":
+        parse_time(obj, "case_concluded_at")
+        late = obj.get("late_working_days")
+        if isinstance(late, bool) or not isinstance(late, int | float) or late < 0:
+            raise MalformedAlert("'late_working_days' must be a number of working days")
+    return obj
+
+
 def validate_silence(obj: dict[str, Any]) -> dict[str, Any]:
     """A silence's audit record as `supervisor.notify.silences` writes it."""
     if obj.get("action") not in ("create", "lift", "expire"):
@@ -206,8 +228,8 @@ def validate_silence(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_record(obj: object) -> dict[str, Any]:
-    """Any alerts-topic record: an alert, a worker's resolution, a lifecycle change, an
-    escalation step or a silence's audit record."""
+    """Any alerts-topic record: an alert, a worker's resolution or case change, a
+    lifecycle change, an escalation step, a delivery or a silence's audit record."""
     kind = kind_of(obj) if isinstance(obj, dict) else "alert"
     if isinstance(obj, dict) and kind == LIFECYCLE:
         return validate_lifecycle(obj)
@@ -220,6 +242,8 @@ def validate_record(obj: object) -> dict[str, Any]:
         return obj
     if isinstance(obj, dict) and kind == SILENCE:
         return validate_silence(obj)
+    if isinstance(obj, dict) and kind == CASE_CHANGE:
+        return validate_case_change(obj)
     return validate_message(obj)
 
 

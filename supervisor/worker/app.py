@@ -30,7 +30,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -44,7 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from supervisor import deadletters
 from supervisor.centers import CenterRegistry
-from supervisor.core.alerts import Alert, Resolution
+from supervisor.core.alerts import Alert, CaseChange, Resolution
 from supervisor.core.engine import Engine
 from supervisor.core.pipeline import FutureCheck, Processed, process
 from supervisor.core.runner import DueIndex
@@ -222,6 +222,9 @@ def create_app(
         metrics.alerts_resolved.labels(resolution.rule_id).inc()
         log.info("resolved %s: %s", resolution.alert_id, resolution.reason)
 
+    def change_delivered(change: CaseChange) -> None:
+        metrics.case_changes.labels(change.change, change.rule_id).inc()
+
     async def send_alert(key: bytes, value: bytes) -> Any:
         """To the producer directly, as facts are: a Faust topic's channel, FutureMessage
         and callbacks cost more than the send itself, and alerts need none of them."""
@@ -255,12 +258,14 @@ def create_app(
         resolutions: list[Resolution],
         published_at: datetime,
         *,
+        changes: Sequence[CaseChange] = (),
         ingested: float | None = None,
         by_timer: bool = False,
     ) -> None:
-        """Hand a case's alerts and resolutions to the producer, in order, without waiting
-        for the acknowledgement: `keep` writes them down with the state meanwhile
-        (outbox.py). Counted and measured once acknowledged."""
+        """Hand a case's alerts, resolutions and changes to its alerts (contract §6) to the
+        producer, in order (a change after the alert it changes), without waiting for the
+        acknowledgement: `keep` writes them down with the state meanwhile (outbox.py).
+        Counted and measured once acknowledged."""
         messages: list[tuple[dict[str, Any], Callable[[], None] | None]] = []
         for alert in alerts:
             messages.append(
@@ -268,6 +273,8 @@ def create_app(
             )
         for resolution in resolutions:
             messages.append((resolution.to_dict(), partial(resolution_delivered, resolution)))
+        for change in changes:
+            messages.append((change.to_dict(), partial(change_delivered, change)))
         await outbox.send(case_id, messages)
 
     gate = TickGate(settings.topic_events)
@@ -431,14 +438,19 @@ def create_app(
                             log.exception("engine failed to advance case %s; will retry", key)
                             index.schedule(key, current + RETRY_ADVANCE)
                             continue
-                        if outcome.alerts:
+                        if outcome.alerts or outcome.changes:
                             fired.append(outcome)
                         else:
                             index.schedule(key, engine.next_due(state))
                     published_at = now()
                     for outcome in fired:
                         await raise_alerts(
-                            outcome.state.case_id, outcome.alerts, [], published_at, by_timer=True
+                            outcome.state.case_id,
+                            outcome.alerts,
+                            [],
+                            published_at,
+                            changes=outcome.changes,
+                            by_timer=True,
                         )
                     # A batch of deadlines waits for its acknowledgements (one round trip),
                     # so each case is written once, not with and then without its alerts.
@@ -455,7 +467,7 @@ def create_app(
                     future = FutureCheck(guard.latest(), future_tolerance)
                     result = process(engine, message.value or b"", load, future)
                     if result.state is not None and not result.duplicate and not result.rejected:
-                        sending = [*result.alerts, *result.resolved]
+                        sending = [*result.alerts, *result.resolved, *result.changes]
                         stored, too_large = measured(result.state, sending)
                         if too_large is not None:
                             result = Processed(None, None, rejected=too_large)
@@ -489,12 +501,13 @@ def create_app(
                 if result.event.center_id in centers:  # a bounded label set
                     last_event(result.event.center_id).set(time.time())
                 ingested = message.timestamp if message.timestamp else None
-                if result.alerts or result.resolved:
+                if result.alerts or result.resolved or result.changes:
                     await raise_alerts(
                         result.state.case_id,
                         result.alerts,
                         result.resolved,
                         now(),
+                        changes=result.changes,
                         ingested=ingested,
                     )
                     alert_log.raised(result.alerts)

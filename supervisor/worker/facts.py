@@ -1,5 +1,5 @@
 """Case facts: one compact record per applied event, for the wall's headline figures and
-the per-center statistics (issue 4 items 1 and 4; read by `supervisor.web.stats`).
+the per-center statistics (read by `supervisor.web.stats`).
 
 After each event the worker applied (not a re-delivery, not a rejected message), it sends
 to the facts topic (`SUPERVISOR_TOPIC_FACTS`, default `case-facts`, as many partitions as
@@ -11,8 +11,10 @@ the events topic), keyed by case_id, one UTF-8 JSON object:
      "accepted_at": "2026-11-16T10:00:00+08:00",  # or null
      "concluded_at": "2026-11-20T16:00:00+08:00", # or null
      "deadline": "2026-11-24T00:00:00+08:00",     # promised deadline (engine), or null
-     "on_time": true}                             # concluded after acceptance: by the
+     "on_time": true,                             # concluded after acceptance: by the
                                                   # deadline or not; else null
+     "department": "南丹县市场监督管理局",          # who handled it (contract §7): the
+     "window_id": "W12", "staff_id": "nd-0107"}   # event's, else the case's latest known
 
 Times are ISO 8601 in the center's local time (with fractions of a second only when the
 event had them); `status` is one of received, open, concluded, not_accepted, withdrawn.
@@ -81,6 +83,10 @@ def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
         "concluded_at": _iso(state.concluded_at, engine, state),
         "deadline": _iso(deadline, engine, state),
         "on_time": on_time,
+        # who handled it (contract §7): the event's own, else the case's latest known
+        "department": event.department or state.department,
+        "window_id": event.window_id or state.window_id,
+        "staff_id": event.staff_id or state.staff_id,
     }
 
 

@@ -77,6 +77,7 @@ class WorkerMetrics:
     rules_loaded: Gauge
     rules_reloaded_at: Gauge
     alerts_resolved: Counter
+    case_changes: Counter
     centers_watched: Gauge
     facts: Counter
     ingest_to_alert: Histogram
@@ -175,6 +176,13 @@ class WorkerMetrics:
                 "supervisor_worker_alerts_resolved",
                 "Alerts a late event proved wrong, resolved with the reason, by rule.",
                 ["rule_id"],
+                registry=registry,
+            ),
+            case_changes=Counter(
+                "supervisor_worker_case_changes",
+                "What cases did to their alerts (contract §6): closed, superseded, "
+                "concluded_late, by rule.",
+                ["change", "rule_id"],
                 registry=registry,
             ),
             centers_watched=Gauge(

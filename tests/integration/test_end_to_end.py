@@ -140,3 +140,79 @@ async def test_both_processes_expose_metrics(worker: RunningWorker, web: Web) ->
     assert len(lags) == 3 and all(float(v) >= 0 for v in lags)  # SUPERVISOR_PARTITIONS=3
     assert "supervisor_worker_partitions_assigned 3.0" in worker_metrics
     assert re.search(r'supervisor_web_open_alerts\{severity="red"\} [1-9]', web_metrics)
+
+
+async def test_alerts_follow_their_case_on_the_api(worker: RunningWorker, web: Web) -> None:
+    """Contract §6 through the real worker and web service: a warning closed by a
+    conclusion in time; a warning superseded by the red alert, which stays open when the
+    case is concluded late, annotated with how late."""
+    in_time = f"451227-2026-{uuid.uuid4().int % 10**7:07d}"
+    late = f"451227-2026-{uuid.uuid4().int % 10**7:07d}"
+
+    def story(case: str, *steps: tuple[str, str]) -> list[tuple[str, dict[str, Any]]]:
+        # 1 working day from Monday 23 November: the deadline is Tuesday 24:00, the
+        # warning (80 %) Tuesday 19:12 (before the worker's clock starts: CLOCK_START)
+        accepted = event_doc(
+            "accepted",
+            "2026-11-23T08:00:00+08:00",
+            case_id=case,
+            center_id="451227",
+            item_code="451227-XK-0001",
+            promised_limit={"value": 1, "unit": "working_day"},
+        )
+        accepted["department"] = "天峨县市场监督管理局"
+        documents = [accepted]
+        for kind, when in steps:
+            payload = {"step_completed": {"step": "review"}, "decided": {"outcome": "approve"}}.get(
+                kind, {}
+            )
+            documents.append(event_doc(kind, when, case_id=case, center_id="451227", **payload))
+        return [(case, document) for document in documents]
+
+    await produce(
+        worker.bootstrap,
+        worker.events,
+        [
+            *story(
+                in_time,
+                ("step_completed", "2026-11-24T20:00:00+08:00"),
+                ("decided", "2026-11-24T20:30:00+08:00"),
+                ("concluded", "2026-11-24T21:00:00+08:00"),
+            ),
+            *story(
+                late,
+                ("step_completed", "2026-11-25T01:00:00+08:00"),
+                ("concluded", "2026-11-26T12:00:00+08:00"),
+            ),
+        ],
+    )
+
+    def status(alert_id: str) -> dict[str, Any] | None:
+        try:
+            answer: dict[str, Any] = web.get(f"/api/alerts/{alert_id}")
+        except OSError:  # 404 until the web service has read it
+            return None
+        return answer
+
+    def settled() -> bool:
+        closed = status(f"deadline.warning:{in_time}")
+        overdue = status(f"deadline.overdue:{late}")
+        return (
+            closed is not None
+            and closed["status"] == "closed"
+            and overdue is not None
+            and "late_working_days" in overdue
+        )
+
+    assert await wait_for(settled, 60)
+    closed = status(f"deadline.warning:{in_time}")
+    assert closed is not None
+    assert closed["history"][-1]["reason"] == "concluded_in_time"
+    assert closed["details"]["department"] == "天峨县市场监督管理局"
+    superseded = status(f"deadline.warning:{late}")
+    assert superseded is not None and superseded["status"] == "superseded"
+    overdue = status(f"deadline.overdue:{late}")
+    assert overdue is not None and overdue["status"] == "open"
+    assert overdue["case_concluded_at"] == "2026-11-26T12:00:00+08:00"
+    assert overdue["late_working_days"] == 1.5
+    assert status(f"deadline.overdue:{in_time}") is None  # never raised

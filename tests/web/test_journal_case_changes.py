@@ -4,10 +4,14 @@ undo one another."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from supervisor.core.alerts import CaseChange
+from supervisor.web.hub import MalformedAlert, decode_record
 from supervisor.web.journal import Journal, lifecycle_record
 
 CASE = "451221-2026-0000001"
@@ -140,3 +144,20 @@ def test_a_change_read_before_its_alert_is_applied_when_the_alert_comes() -> Non
     journal.apply(1, alert(WARNING, "yellow", "2026-11-28T00:00:00+08:00"))
     entry = journal.get(WARNING)
     assert entry is not None and entry.status == "closed"
+
+
+def test_the_feed_reads_a_case_change_as_one() -> None:
+    """The alerts topic's reader (hub.decode_record) takes a case change as what it is,
+    not as a malformed alert, and refuses one that is not a change of the contract."""
+    record = change(
+        OVERDUE,
+        "concluded_late",
+        "2026-12-02T12:00:00+08:00",
+        case_concluded_at=at("2026-12-02T12:00:00+08:00"),
+        late_working_days=1.5,
+    )
+    assert decode_record(json.dumps(record)) == record
+    with pytest.raises(MalformedAlert):
+        decode_record(json.dumps({**record, "change": "reopened"}))
+    with pytest.raises(MalformedAlert):
+        decode_record(json.dumps({**record, "late_working_days": "1.5"}))
