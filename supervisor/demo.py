@@ -5,6 +5,16 @@ the topics, then runs the worker, the web service and the simulated centers as c
 processes (each in its own process group, logs in `<data dir>/demo-logs/`), prints the
 wall's URL once the web service answers, and on Ctrl-C (or SIGTERM, or any child dying)
 stops everything it started, the broker included, and leaves no process behind.
+
+The worker judges the simulated cases by the simulated Hechi item catalogue too (contract
+§8), so that the wall shows the catalogue's rules (stage overruns, promises longer than
+the catalogue's, unknown items) beside the others. Why not in `rules/` itself: the
+shipped rules directory has no catalogue on purpose (a replay of arbitrary input must
+judge by §4 alone). So the demo builds `<data dir>/demo-rules/`: the configured rules
+directory (`SUPERVISOR_RULES_DIR`) linked file by file, its own `catalogue/` left out,
+plus `catalogue/hechi.yaml`, and runs its children with `SUPERVISOR_RULES_DIR` pointing
+there. The files are symbolic links (copies where links cannot be made), so an edit of a
+rule file during the demo is still put in force live.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +37,7 @@ from typing import IO
 from supervisor.auth import TokenStore
 from supervisor.kafka import local
 from supervisor.settings import Settings
+from supervisor.simulate.catalogue import DEFAULT_DIR as HECHI_CATALOGUE
 from supervisor.worker.main import create_topics
 
 STOP_GRACE_S = 20.0
@@ -62,7 +74,13 @@ def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> in
         else:
             say(f"using the Kafka cluster at {settings.bootstrap_servers}")
         asyncio.run(create_topics(settings))
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+        rules = demo_rules(settings.rules_dir, settings.data_dir / "demo-rules")
+        say(f"rules: {rules} ({settings.rules_dir} with the simulated Hechi item catalogue)")
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "SUPERVISOR_RULES_DIR": str(rules),
+        }
         for name, args in (
             ("worker", ["worker"]),
             ("web", ["web"]),
@@ -106,6 +124,46 @@ def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> in
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("stopped; no process left behind")
+
+
+def demo_rules(source: Path, target: Path, catalogue: Path = HECHI_CATALOGUE) -> Path:
+    """Build `target` as the rules directory `source` with the catalogue files of
+    `catalogue` (and not `source`'s own catalogue) in its `catalogue/`; return it.
+
+    Rebuilt at every start, so it follows `source` as it is now. Files are symbolic links
+    to the originals (an edited rule file is reloaded live by the worker, which follows
+    them), copies where the file system refuses links. A `source` that is `target`
+    already (a demo started with the rules of an earlier one) is used as it is."""
+    if Path(source).resolve() == target.resolve():
+        return target
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    _link_tree(Path(source), target, skip={"catalogue"})
+    (target / "catalogue").mkdir()
+    for path in sorted(Path(catalogue).glob("*.yaml")):
+        _link(path, target / "catalogue" / path.name)
+    return target
+
+
+def _link_tree(source: Path, target: Path, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    """Mirror `source` in `target`: real directories, files linked (see `demo_rules`)."""
+    target.mkdir(parents=True)
+    for entry in sorted(source.iterdir()):
+        if entry.name in skip:
+            continue
+        if entry.is_dir():
+            _link_tree(entry, target / entry.name)
+        elif entry.is_file():
+            _link(entry, target / entry.name)
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        target.symlink_to(source.resolve())
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> Child:

@@ -1,7 +1,8 @@
 """The simulator's stories: valid events, the contract's order, the violations it means.
 
 The checks here are written from the contract, not from the generator: an independent
-order checker and independent detectors of each violation, run over large samples.
+order checker and independent detectors of each violation (the canonical rules' and the
+item catalogue's, §4 and §8), run over large samples.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from supervisor.centers import CenterRegistry
+from supervisor.core.catalogue import Catalogue as CoreCatalogue
 from supervisor.simulate import IRREGULARITIES, CaseStory, Catalogue, Scenario
-from supervisor.simulate.catalogue import Limit
+from supervisor.simulate.catalogue import Item, Limit
 from supervisor.simulate.people import check_digit
 from supervisor.simulate.producer import encode
 from supervisor.simulate.worktime import OFFICE_HOURS, WorkCalendar
 
 CN = ZoneInfo("Asia/Shanghai")
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "supervisor/schema/case-event.schema.json"
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = ROOT / "supervisor/schema/case-event.schema.json"
 VALIDATOR = Draft202012Validator(json.loads(SCHEMA_PATH.read_text("utf-8")))
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$")
 FRIDAY_MORNING = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=CN)
@@ -35,6 +38,8 @@ FRIDAY_MORNING = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=CN)
 Event = dict[str, Any]
 REGISTRY = CenterRegistry.load()
 CATALOGUE = Catalogue.load()
+SHIPPED = CoreCatalogue.load(ROOT / "supervisor/data/catalogue")
+assert SHIPPED is not None
 CAL = WorkCalendar(CN)
 
 
@@ -55,7 +60,17 @@ def when(event: Event) -> datetime:
 # -- independent checkers, from the contract --------------------------------------------
 
 BEFORE = {"submitted", "supplement_requested", "supplement_received", "not_accepted", "withdrawn"}
-AFTER = {"delivered", "evaluated", "rectified", "complained"}
+AFTER = {"delivered", "evaluated", "rectified", "complained", "complaint_answered"}
+#: The item catalogue's rules (contract §8); the other irregularities are §4's.
+CATALOGUE_RULES = {
+    "catalogue.unknown_item",
+    "catalogue.limit_mismatch",
+    "stage.overdue",
+    "complaint.unanswered",
+}
+#: Events only the applicant writes (no staff_id); all the others, the window's receipt of
+#: the application (`submitted`) included, are staff's (§7).
+BY_APPLICANT = {"evaluated", "complained"}
 
 
 def order_problems(events: Sequence[Event]) -> list[str]:
@@ -138,6 +153,78 @@ def violations(events: Sequence[Event]) -> set[str]:
     return found
 
 
+def elapsed_end(start: datetime, limit: dict[str, Any]) -> datetime:
+    """Contract §8: a stage's end, as elapsed time from its start (a working day is 24
+    hours of working days; natural days are calendar time)."""
+    if limit["unit"] == "natural_day":
+        return start + timedelta(days=limit["value"])
+    left = timedelta(days=limit["value"])
+    at = start
+    while True:
+        midnight = CAL.midnight(at.date() + timedelta(days=1))
+        if CAL.is_workday(at.date()):
+            if left <= midnight - at:
+                return at + left
+            left -= midnight - at
+        at = midnight
+
+
+def overdue_stages(events: Sequence[Event], steps: Sequence[dict[str, Any]]) -> list[str]:
+    """Contract §8, the way a supervisor on the clock judges it: a stage starts when the
+    step before it is completed, and runs from acceptance while that step is not; it is
+    overdue when its step is not completed (and the case not ended) when it ends.
+    Suspensions are not counted out (no story here suspends inside a late stage)."""
+    accepted = next(when(e) for e in events if e["type"] == "accepted")
+    done: dict[str, datetime] = {}
+    for event in events:
+        if event["type"] == "step_completed":
+            done.setdefault(event["payload"]["step"], when(event))
+    ended = min(
+        (when(e) for e in events if e["type"] in {"concluded", "withdrawn"}),
+        default=datetime.max.replace(tzinfo=CN),
+    )
+    late: list[str] = []
+    for index, step in enumerate(steps):
+        name = step["step"]
+        finished = min(done.get(name, ended), ended)
+        before = done.get(steps[index - 1]["step"]) if index else None
+        from_acceptance = elapsed_end(accepted, step["limit"])
+        ends = [from_acceptance] if before is None or before > from_acceptance else []
+        if before is not None:
+            ends.append(elapsed_end(before, step["limit"]))
+        if any(end < finished for end in ends):
+            late.append(name)
+    return late
+
+
+def catalogue_violations(events: Sequence[Event]) -> set[str]:
+    """Which of the item catalogue's rules (contract §8) this case breaks, judged by the
+    shipped catalogue as `supervisor.core.catalogue` loads it."""
+    found: set[str] = set()
+    accepted = next((e for e in events if e["type"] == "accepted"), None)
+    if accepted is not None:
+        terms = accepted["payload"]
+        entry = SHIPPED.get(terms["item_code"])
+        if entry is None:
+            found.add("catalogue.unknown_item")
+        else:
+            listed = Limit(entry.promised_limit.value, entry.promised_limit.unit)
+            declared = Limit(terms["promised_limit"]["value"], terms["promised_limit"]["unit"])
+            if CAL.deadline(when(accepted), declared) > CAL.deadline(when(accepted), listed):
+                found.add("catalogue.limit_mismatch")
+            steps = [s.model_dump() for s in entry.steps]
+            if overdue_stages(events, steps):
+                found.add("stage.overdue")
+    complaints = [when(e) for e in events if e["type"] == "complained"]
+    answers = [when(e) for e in events if e["type"] == "complaint_answered"]
+    for number, complained in enumerate(complaints):
+        answered = answers[number] if number < len(answers) else None
+        limit = CAL.midnight(CAL.add_workdays(complained.date(), 15) + timedelta(days=1))
+        if answered is None or answered > limit:
+            found.add("complaint.unanswered")
+    return found
+
+
 def concluded_at(story: CaseStory) -> datetime | None:
     for event, at in zip(story.events, story.times, strict=True):
         if event["type"] == "concluded":
@@ -200,10 +287,47 @@ def test_each_story_commits_exactly_the_violation_it_is_meant_to(
 ) -> None:
     seen: Counter[str] = Counter()
     for story in sample:
-        expected = {story.irregularity} if story.irregularity else set()
-        assert violations(story.events) == expected, (story.kind, story.events)
+        meant = {story.irregularity} if story.irregularity else set()
+        assert violations(story.events) == meant - CATALOGUE_RULES, (story.kind, story.events)
+        expected = meant & CATALOGUE_RULES
+        if story.kind == "late" and story.item.steps:
+            expected = {"stage.overdue"}  # the step under way overruns its stage
+        assert catalogue_violations(story.events) == expected, (story.kind, story.events)
         seen[story.irregularity or story.kind] += 1
     assert set(IRREGULARITIES) <= seen.keys()
+
+
+def test_steps_are_completed_in_the_catalogues_order(sample: list[CaseStory]) -> None:
+    """`step_completed` reports the catalogue's steps, each once, in order: all of them
+    before a decision, but for the story meant to skip the last one."""
+    for story in sample:
+        accepted = next((e for e in story.events if e["type"] == "accepted"), None)
+        if accepted is None:
+            continue
+        required = accepted["payload"]["required_steps"]
+        listed = SHIPPED.get(accepted["payload"]["item_code"])
+        if listed is not None:
+            assert required == [step.step for step in listed.steps]
+        done = [e["payload"]["step"] for e in story.events if e["type"] == "step_completed"]
+        assert done == required[: len(done)], story.events
+        decided = any(e["type"] == "decided" for e in story.events)
+        if decided and story.irregularity == "workflow.step_skipped":
+            assert done == required[:-1]
+        elif decided:
+            assert done == required
+
+
+def test_every_staff_event_names_department_window_and_staff(sample: list[CaseStory]) -> None:
+    """Contract §7: who handled it. The applicant's own events name no staff member."""
+    for story in sample:
+        department = story.events[0]["department"]
+        for event in story.events:
+            assert event["department"] == department
+            if event["type"] in BY_APPLICANT:
+                assert "staff_id" not in event and "applicant" not in event
+            else:
+                assert event["staff_id"].startswith(story.center_id), event
+                assert event["window_id"], event
 
 
 def test_normal_cases_conclude_in_time_and_late_ones_after_the_deadline(
@@ -213,15 +337,21 @@ def test_normal_cases_conclude_in_time_and_late_ones_after_the_deadline(
         if story.accepted_at is None:
             assert story.ending == "not_accepted"
             continue
-        assert story.deadline == CAL.deadline(story.accepted_at, story.item.promised_limit)
+        declared = next(e for e in story.events if e["type"] == "accepted")["payload"]
+        promised = Limit(declared["promised_limit"]["value"], declared["promised_limit"]["unit"])
+        assert story.deadline == CAL.deadline(story.accepted_at, promised)
         done = concluded_at(story)
         if story.kind == "late":
             assert not story.item.immediate
             assert done is not None and done > story.deadline
         elif story.ending == "concluded":
             assert done is not None
+            # handled within the catalogue's limit, whatever the center declared
+            listed = CAL.deadline(story.accepted_at, story.item.promised_limit)
             share = CAL.fraction_elapsed(story.accepted_at, story.item.promised_limit, done)
-            assert done < story.deadline and share <= 0.6 + 1e-9, story.events
+            assert done < min(story.deadline, listed), story.events
+            if story.irregularity != "stage.overdue":  # a late stage eats into the rest
+                assert share <= 0.6 + 1e-9, story.events
 
 
 def test_office_hours_are_respected_where_staff_plan_their_work(
@@ -394,21 +524,48 @@ def test_due_respects_a_limit() -> None:
 # -- pieces -----------------------------------------------------------------------------
 
 
-def test_catalogue_is_realistic() -> None:
-    items = CATALOGUE.items
-    assert 20 <= len(items) <= 30
-    assert any(i.immediate for i in items) and any(not i.immediate for i in items)
-    assert any(i.promised_limit.unit == "natural_day" for i in items)
-    assert any(i.fee_standard > 0 for i in items)
-    assert sum(1 for i in items if i.fee_standard == 0) > len(items) / 2
-    for item in items:
-        limit = item.statutory_limit
-        if limit is not None and limit.unit == item.promised_limit.unit:
-            assert item.promised_limit.value <= limit.value
-        if item.immediate:
-            assert item.promised_limit == Limit(1, "working_day")
-    for level in ("city", "county", "township"):
-        assert len(CATALOGUE.at_level(level)) >= 5
+def test_every_center_takes_a_realistic_mix_of_its_places_items() -> None:
+    """Each center files cases under its own place's catalogued items: a mix of immediate
+    and procedural ones; a township center takes a handful of its county's."""
+    assert len(CATALOGUE) == 655
+    for center in REGISTRY.all():
+        items = CATALOGUE.offered_at(center)
+        assert all(i.item_code.startswith(f"{center.code[:6]}-") for i in items), center
+        assert any(i.immediate for i in items) and any(not i.immediate for i in items)
+        assert any(len(i.steps) >= 2 for i in items)
+        assert len(items) >= (40 if center.level != "township" else 10), center
+        if center.level == "township":
+            assert all(i.township_office for i in items)
+        for item in items:
+            assert item.department_at(center).startswith(center.name[:2]), item
+            assert item.weight > 0 and item.materials and item.legal_basis
+            if item.immediate:
+                assert item.promised_limit == Limit(1, "working_day")
+    fees = [i.fee_standard for i in CATALOGUE]
+    assert sum(1 for fee in fees if fee == 0) > len(fees) / 2 and max(fees) > 0
+
+
+def test_a_case_of_another_places_item_is_filed_under_its_own_places_code() -> None:
+    """`catalogue.unknown_item` stories: a center files a case under an item its place
+    does not catalogue, with its own place's prefix, handled by its own department."""
+    center = REGISTRY.get("451221")
+    assert center is not None
+    strangers = CATALOGUE.strangers(center)
+    assert strangers
+    for item in strangers:
+        assert f"451221-{item.base_code}" not in CATALOGUE
+        assert item.department_at(center).startswith("南丹县")
+
+
+def test_items_carry_the_catalogues_steps_as_required_steps() -> None:
+    item: Item | None = CATALOGUE.get("451221-XK-2001-01")
+    assert item is not None and item.item_name == "食品经营许可（新办）"
+    payload = item.accepted_payload()
+    assert payload["item_code"] == "451221-XK-2001-01"
+    assert payload["required_steps"] == ["review", "site_inspection", "approval"]
+    declared = item.accepted_payload(item_code="451222-X", promised=Limit(9, "working_day"))
+    assert declared["item_code"] == "451222-X"
+    assert declared["promised_limit"] == {"value": 9, "unit": "working_day"}
 
 
 def test_contract_example_deadline_with_a_holiday_calendar() -> None:

@@ -10,7 +10,12 @@ same events.
 Three kinds of case, in configurable shares:
 - normal: the contract's order, concluded well within the promised limit;
 - late: accepted, then left open past the promised deadline;
-- irregular: one violation drawn from `IRREGULARITIES`, otherwise normal.
+- irregular: one violation drawn from `IRREGULARITIES`, otherwise normal (among them
+  the item catalogue's: a late stage, a promise longer than the catalogue's, an item
+  code the center's place does not catalogue, a complaint never answered).
+
+Items come from the catalogue (`catalogue.py`): a center takes the items its place (the
+city, or its county) catalogues at its level, and files each case under the item's code.
 
 The backlog (why: the live wall must show yellow and red within a minute of start) is
 a set of cases under way, accepted 1-15 working days before `now` and still open, whose
@@ -24,21 +29,22 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from supervisor.centers import Center, CenterRegistry, region_name
+from supervisor.centers import Center, CenterRegistry
 from supervisor.simulate.catalogue import Catalogue, Item
 from supervisor.simulate.story import (
     IRREGULARITIES,
-    NEEDS_PROCEDURE,
+    IRREGULARITY_WEIGHTS,
     CasePlan,
     Ending,
     Event,
     Kind,
     StoryWriter,
+    suits,
 )
 from supervisor.simulate.worktime import WorkCalendar, WorkdayRule, weekdays
 
@@ -107,7 +113,7 @@ class Scenario:
             raise ValueError("late_share + irregular_share must not exceed 1")
         self._rng = rng
         self._catalogue = catalogue
-        self._centers = [c for c in registry.all() if catalogue.at_level(c.level)]
+        self._centers = [c for c in registry.all() if catalogue.offered_at(c)]
         if not self._centers:
             raise ValueError("no registered center offers any catalogued item")
         self._center_weights = [_CENTER_WEIGHT[c.level] for c in self._centers]
@@ -179,9 +185,9 @@ class Scenario:
     def new_story(self, start: datetime) -> CaseStory:
         """A live case: the applicant walks in at `start`."""
         start = start.astimezone(self.calendar.tz).replace(microsecond=0)
-        center = self._pick_center()
         kind, irregularity = self._pick_kind()
-        item = self._pick_item(center, kind, irregularity)
+        center, pool = self._pick_center_for(kind, irregularity)
+        item = self._rng.choices(pool, weights=[i.weight for i in pool])[0]
         gaps = self._supplement_gaps(irregularity)
         return self._plan(center, item, kind, irregularity, start, gaps, now=start)
 
@@ -197,28 +203,29 @@ class Scenario:
         now = now.astimezone(self.calendar.tz)
         stories: list[CaseStory] = []
         for _ in range(count):
-            center = self._pick_center()
             kind, irregularity = self._pick_kind()
+            center, pool = self._pick_center_for(kind, irregularity)
             if kind == "late":
-                item, accepted_on = self._late_anchor(center, now)
+                item, accepted_on = self._late_anchor(pool, now)
                 stories.append(
                     self._backlog_story(center, item, kind, irregularity, accepted_on, now)
                 )
                 continue
             for _attempt in range(_BACKLOG_ATTEMPTS):
-                item, accepted_on = self._open_anchor(center, now)
+                item, accepted_on = self._open_anchor(pool, now)
                 story = self._backlog_story(center, item, kind, irregularity, accepted_on, now)
                 if story.open_at(now):
                     break
             stories.append(story)
         return stories
 
-    def _open_anchor(self, center: Center, now: datetime) -> tuple[Item, date]:
-        """An item not decided on the spot, and an acceptance day 1-15 working days back
-        that leaves most of its limit (a case under way concludes by 60% of it)."""
+    def _open_anchor(self, pool: list[Item], now: datetime) -> tuple[Item, date]:
+        """An item of `pool` not decided on the spot, and an acceptance day 1-15 working
+        days back that leaves most of its limit (a case under way concludes by 60% of it)."""
         cal = self.calendar
+        procedural = [i for i in pool if not i.immediate] or pool
         for _attempt in range(_BACKLOG_ATTEMPTS):
-            item = self._weighted_item(center, lambda i: not i.immediate)
+            item = self._weighted(procedural)
             options = [
                 day
                 for back in range(1, 16)
@@ -256,18 +263,28 @@ class Scenario:
         if draw < self.late_share:
             return "late", None
         if draw < self.late_share + self.irregular_share:
-            return "irregular", self._rng.choice(IRREGULARITIES)
+            return "irregular", self._rng.choices(IRREGULARITIES, IRREGULARITY_WEIGHTS)[0]
         return "normal", None
 
-    def _pick_item(self, center: Center, kind: Kind, irregularity: str | None) -> Item:
-        if kind == "late" or irregularity in NEEDS_PROCEDURE:
-            return self._weighted_item(center, lambda item: not item.immediate)
-        return self._weighted_item(center, lambda item: True)
+    def _pick_center_for(self, kind: Kind, irregularity: str | None) -> tuple[Center, list[Item]]:
+        """A center, and the items a case of this kind could be filed under there (a
+        center with none is drawn again; after many tries, any of its items will do)."""
+        for _attempt in range(_BACKLOG_ATTEMPTS):
+            center = self._pick_center()
+            pool = self._candidates(center, kind, irregularity)
+            if pool:
+                return center, pool
+        return center, list(self._catalogue.offered_at(center))
 
-    def _weighted_item(self, center: Center, accept: Callable[[Item], bool]) -> Item:
-        items = [i for i in self._catalogue.at_level(center.level) if accept(i)]
-        if not items:  # a level with only immediate items: take what there is
-            items = list(self._catalogue.at_level(center.level))
+    def _candidates(self, center: Center, kind: Kind, irregularity: str | None) -> list[Item]:
+        """Items a case of this kind can be filed under at `center`: its place's items
+        that suit the kind (see `story.suits`); for an unknown item, another place's
+        item that this place does not catalogue."""
+        if irregularity == "catalogue.unknown_item":
+            return self._catalogue.strangers(center)
+        return [i for i in self._catalogue.offered_at(center) if suits(i, kind, irregularity)]
+
+    def _weighted(self, items: list[Item]) -> Item:
         return self._rng.choices(items, weights=[i.weight for i in items])[0]
 
     def _supplement_gaps(self, irregularity: str | None) -> list[int]:
@@ -275,7 +292,7 @@ class Scenario:
         cycles = 2 if irregularity == "supplement.repeated" else int(self._rng.random() < 0.12)
         return [self._rng.randint(1, 3) for _ in range(cycles)]
 
-    def _late_anchor(self, center: Center, now: datetime) -> tuple[Item, date]:
+    def _late_anchor(self, pool: list[Item], now: datetime) -> tuple[Item, date]:
         """An item and acceptance day that make a case red (or yellow) at `now`.
 
         Red: the promised deadline passed at least an hour ago, accepted at most 15
@@ -286,7 +303,7 @@ class Scenario:
         red = self._rng.random() < _RED_SHARE
         for attempt in range(40):
             red = red or attempt >= 20
-            item = self._weighted_item(center, lambda i: not i.immediate)
+            item = self._weighted(pool)
             options: list[date] = []
             for back in range(1, 21):
                 day = cal.workdays_before(now.date(), back)
@@ -299,7 +316,7 @@ class Scenario:
                     options.append(day)
             if options:
                 return item, self._rng.choice(options)
-        item = self._weighted_item(center, lambda i: not i.immediate)
+        item = self._weighted(pool)
         return item, cal.workdays_before(now.date(), 20)
 
     def _case_id(self, center: Center, year: int) -> str:
@@ -322,9 +339,11 @@ class Scenario:
         *,
         now: datetime,
     ) -> CaseStory:
-        department = region_name(center.name) + item.department_at(center.level)
+        department = item.department_at(center)
         writer = StoryWriter(self._rng, center, self._case_id(center, submitted.year), department)
-        plan = CasePlan(self._rng, self.calendar, writer, item, kind, irregularity, now)
+        # A case of another place's item is filed under the code it would have here.
+        code = f"{center.code[:6]}-{item.base_code}" if item.place != center.code[:6] else None
+        plan = CasePlan(self._rng, self.calendar, writer, item, kind, irregularity, now, code)
         ending = plan.run(submitted, gaps)
         return CaseStory(
             case_id=writer.case_id,

@@ -6,8 +6,16 @@ mixed with choosing centers or releasing events. Pure: times come from the calle
 
 The order written here always respects the contract (§1): before `accepted` only
 submitted / supplement_requested / supplement_received / not_accepted; `accepted` once;
-after `concluded` only delivered / evaluated / rectified / complained. Violations are
-of other kinds (see `IRREGULARITIES`) and never break that order.
+after `concluded` only delivered / evaluated / rectified / complained /
+complaint_answered. Violations are of other kinds (see `IRREGULARITIES`) and never break
+that order.
+
+Handling steps follow the item's catalogue (contract §8): each `step_completed` in the
+catalogue's order, within its stage's limit, unless the story means a late stage. A
+stage whose step before it is not completed yet runs from acceptance (that is how the
+engine times it), so a story in time also completes each step before the limit of every
+later step counted from acceptance. Every event a member of staff writes carries the
+department, window and staff member (§7).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import Any, Literal
 
 from supervisor.centers import Center
 from supervisor.simulate import people
-from supervisor.simulate.catalogue import Item
+from supervisor.simulate.catalogue import Item, Limit
 from supervisor.simulate.worktime import WorkCalendar
 
 Event = dict[str, Any]
@@ -36,6 +44,15 @@ IRREGULARITIES: tuple[str, ...] = (
     "extension.unapproved",
     "suspension.no_reason",
     "evaluation.negative",
+    "stage.overdue",
+    "catalogue.limit_mismatch",
+    "catalogue.unknown_item",
+    "complaint.unanswered",
+)
+#: How often each is drawn, relative to the others: an unanswered complaint is half as
+#: common, so that most complaints (normal cases give some) are answered.
+IRREGULARITY_WEIGHTS: tuple[float, ...] = tuple(
+    0.5 if name == "complaint.unanswered" else 1.0 for name in IRREGULARITIES
 )
 #: Violations that only make sense on an item that is not decided on the spot.
 NEEDS_PROCEDURE = frozenset(
@@ -44,8 +61,19 @@ NEEDS_PROCEDURE = frozenset(
         "workflow.step_skipped",
         "extension.unapproved",
         "suspension.no_reason",
+        "stage.overdue",
+        "catalogue.limit_mismatch",
     }
 )
+#: Violations that need an item with at least this many catalogued steps.
+NEEDS_STEPS = {"workflow.step_skipped": 1, "stage.overdue": 2}
+
+#: How long before a stage's end a step planned in time is completed, at the latest.
+_STAGE_MARGIN = timedelta(minutes=30)
+_MINUTE = timedelta(minutes=1)
+#: Share of normal concluded cases (and of late ones) whose applicant complains; the
+#: complaint is answered within 1-10 working days (complaint.unanswered allows 15).
+_COMPLAINT_SHARE = {"normal": 0.025, "late": 0.1}
 
 # Staff and windows per center level (the city center had 118 windows in the article).
 _STAFF = {"city": 60, "county": 30, "township": 6}
@@ -67,6 +95,7 @@ _RATING_COMMENTS = {
 _DENY_REASONS = ("申请材料不符合法定条件", "经现场核查，不符合许可条件", "申请人不具备申请资格")
 _NOT_ACCEPTED = ("申请事项不属于本机关职权范围", "申请事项依法不需要取得行政许可")
 _COMPLAINTS = ("窗口多次要求补充材料", "被要求提供办事指南以外的材料", "对差评处理结果不满意")
+_CASE_COMPLAINTS = ("办理进度慢，无人告知进展", "窗口工作人员解释不清", "办结后证照迟迟未送达")
 _LICENCE_LAW_ART32 = "《中华人民共和国行政许可法》第三十二条"
 
 #: Normal ratings: mostly 非常满意.
@@ -128,11 +157,25 @@ class StoryWriter:
         return at
 
 
+def suits(item: Item, kind: Kind, irregularity: str | None) -> bool:
+    """Whether a case of `item` can be of this kind and show this irregularity: a late
+    case or a procedural violation needs an item not decided on the spot, a skipped or
+    late step needs catalogued steps, a longer promise is declared in working days (so
+    that its deadline is always later than the catalogue's)."""
+    if (kind == "late" or irregularity in NEEDS_PROCEDURE) and item.immediate:
+        return False
+    if len(item.steps) < NEEDS_STEPS.get(irregularity or "", 0):
+        return False
+    return irregularity != "catalogue.limit_mismatch" or item.promised_limit.unit == "working_day"
+
+
 class CasePlan:
     """Writes one story of a given kind into a `StoryWriter`.
 
     `now` is the moment the story is planned at: a late case is never concluded before
     both its deadline and `now`, so that it is still open when the backlog goes out.
+    `item_code` is the code the center declares on `accepted` when it is not the item's
+    own (a case filed under a code its place does not catalogue).
     """
 
     def __init__(
@@ -144,6 +187,7 @@ class CasePlan:
         kind: Kind,
         irregularity: str | None,
         now: datetime,
+        item_code: str | None = None,
     ) -> None:
         self.rng = rng
         self.cal = calendar
@@ -152,6 +196,12 @@ class CasePlan:
         self.kind = kind
         self.irregularity = irregularity
         self.now = now
+        self.item_code = item_code or item.item_code
+        self.promised = item.promised_limit
+        if irregularity == "catalogue.limit_mismatch":
+            # declared longer than the catalogue's (working days: always a later deadline)
+            longer = item.promised_limit.value + rng.choice((2, 3, 5, 10))
+            self.promised = Limit(longer, item.promised_limit.unit)
         self.accepted_at: datetime | None = None
         self.deadline: datetime | None = None
 
@@ -178,10 +228,10 @@ class CasePlan:
             )
             day = self.cal.add_workdays(at.date(), gap)
             at = story.add("supplement_received", self.cal.office_time_on(self.rng, day))
-        accepted = item.accepted_payload(story.center.code)
+        accepted = item.accepted_payload(item_code=self.item_code, promised=self.promised)
         at = story.add("accepted", at + self.minutes(3, 15), accepted)
         self.accepted_at = at
-        self.deadline = self.cal.deadline(at, item.promised_limit)
+        self.deadline = self.cal.deadline(at, self.promised)
         if item.fee_standard > 0 or self.irregularity == "fee.overcharge":
             fee = {"amount": self._fee(), "currency": "CNY"}
             at = story.add("fee_charged", at + self.minutes(1, 8), fee)
@@ -207,11 +257,12 @@ class CasePlan:
         at = story.add("decided", at + self.minutes(1, 4), self._decision(approve=True))
         at = story.add("concluded", at + self.minutes(0.5, 2))
         at = story.add("delivered", at + self.minutes(1, 3))
-        self._rate(at + self.minutes(1, 3), _USUAL_RATINGS)
+        self._follow_up(at + self.minutes(1, 3), _USUAL_RATINGS)
         return "concluded"
 
     def _in_time(self, accepted: datetime) -> Ending:
-        """Concluded within 20-60% of the promised limit, with any planned violation.
+        """Concluded within 20-60% of the promised limit (the catalogue's), each step in
+        its stage, with any planned violation; a late stage still concludes in time.
 
         The steps and the decision fall on office-hour moments; clock events
         (suspension, extension) go between two of them; a withdrawal replaces one.
@@ -222,10 +273,15 @@ class CasePlan:
         latest = self.cal.fraction_point(accepted, promised, rng.uniform(0.2, 0.6))
         if latest <= start + timedelta(hours=1):
             latest = self.cal.fraction_point(accepted, promised, 0.6)
-        steps = list(self.item.required_steps)
+        steps = list(self.item.steps)
+        if self.irregularity == "stage.overdue":
+            moments = self._late_stage(accepted, start)
+        else:
+            moments = self._stage_times(accepted, start, latest)
         if self.irregularity == "workflow.step_skipped":
+            # the last step is never completed: the decision comes when it would have
             steps = steps[:-1]
-        moments = self.cal.office_points(rng, start, latest, len(steps) + 1)
+            moments = moments[:-1]
         withdraws = self.kind == "normal" and rng.random() < 0.02
         withdraw = rng.randrange(len(moments)) if withdraws else -1
         extra = self._extras()
@@ -239,7 +295,7 @@ class CasePlan:
                 self._insert(extra, previous, at)
             previous = at
             if index < len(steps):
-                story.add("step_completed", at, _step(steps[index]))
+                story.add("step_completed", at, _step(steps[index].step))
             elif self.irregularity == "workflow.no_decision":
                 concluded = story.add("concluded", at)
             else:
@@ -248,15 +304,92 @@ class CasePlan:
         self._aftermath(concluded, _USUAL_RATINGS)
         return "concluded"
 
+    def _stage_times(
+        self,
+        accepted: datetime,
+        start: datetime,
+        latest: datetime,
+        first: int = 0,
+        since: datetime | None = None,
+    ) -> list[datetime]:
+        """Moments for steps[first:], each completed in its stage, then the decision.
+
+        Moments are drawn in office hours over (start, latest], then each step is kept
+        inside its stage: before its limit counted from the step before it (`since`, or
+        acceptance), and before the limit of every later step counted from acceptance
+        (a stage whose step before is not completed runs from acceptance), less
+        `_STAGE_MARGIN`. When several steps must be done before such a later limit, a
+        step takes at most its share of the time left to it. A drawn moment outside
+        those bounds is drawn again inside them."""
+        cal, rng = self.cal, self.rng
+        steps = self.item.steps[first:]
+        end = max(latest, start + timedelta(minutes=5))
+        drawn = cal.office_points(rng, start, end, len(steps) + 1)
+        from_acceptance = [cal.after(accepted, step.limit) for step in steps]
+        times: list[datetime] = []
+        previous = start
+        stage_start = accepted if since is None else since
+        for index, step in enumerate(steps):
+            bound = cal.after(stage_start, step.limit) - _STAGE_MARGIN
+            ahead = [  # later stages that would run out from acceptance (not already out)
+                (limit, later)
+                for later, limit in enumerate(from_acceptance)
+                if later > index and limit - _STAGE_MARGIN > previous
+            ]
+            if ahead:
+                first_end = min(limit for limit, _ in ahead)
+                last = max(later for limit, later in ahead if limit == first_end)
+                share = (first_end - _STAGE_MARGIN - previous) / (last - index)
+                bound = min(bound, previous + share)
+            at = drawn[index]
+            if not previous < at <= bound:
+                at = cal.office_points(rng, previous, max(bound, previous + _MINUTE), 1)[0]
+            times.append(at)
+            previous = stage_start = at
+        decision = drawn[-1]
+        if decision <= previous:
+            decision = cal.office_points(
+                rng, previous, max(latest, previous + timedelta(minutes=30)), 1
+            )[0]
+        return [*times, decision]
+
+    def _late_stage(self, accepted: datetime, start: datetime) -> list[datetime]:
+        """Moments for a case with one stage overrun (环节超时) and still concluded in time:
+        the steps before it in their stages, the late step after its stage's end, the rest
+        hurried (each within its own stage) before the promised deadline."""
+        cal, rng = self.cal, self.rng
+        assert self.deadline is not None
+        steps = self.item.steps
+        half = cal.fraction_point(accepted, self.item.promised_limit, 0.5)
+        planned = self._stage_times(accepted, start, max(half, start + timedelta(hours=1)))
+        finish_by = self.deadline - timedelta(hours=1)
+        choices = list(range(len(steps)))
+        rng.shuffle(choices)
+        late, due = 0, cal.after(accepted, steps[0].limit)
+        for index in choices:  # the first step always has room: its limit is not all of it
+            begun = accepted if index == 0 else planned[index - 1]
+            ends = cal.after(begun, steps[index].limit)
+            if ends + timedelta(hours=2) * (len(steps) - index + 1) < finish_by:
+                late, due = index, ends
+                break
+        room = max((finish_by - due) / (len(steps) - late + 1), timedelta(minutes=30))
+        overrun = cal.office_points(
+            rng, due + timedelta(minutes=15), due + min(room, timedelta(hours=20)), 1
+        )[0]
+        rest = self._stage_times(accepted, overrun, finish_by, first=late + 1, since=overrun)
+        return [*planned[:late], overrun, *rest]
+
     def _late(self, accepted: datetime) -> Ending:
-        """Some steps in time, then nothing until after the promised deadline (and now)."""
+        """Some steps in time, then nothing until after the promised deadline (and now):
+        the step under way overruns its stage too."""
         story, rng, cal = self.story, self.rng, self.cal
         assert self.deadline is not None
         steps = list(self.item.required_steps)
         early = rng.randint(0, max(len(steps) - 1, 0))
         start = story.last + self.minutes(20, 40)
         half = max(cal.fraction_point(accepted, self.item.promised_limit, 0.5), start)
-        for step, at in zip(steps, cal.office_points(rng, start, half, early), strict=False):
+        in_time = self._stage_times(accepted, start, half + timedelta(minutes=5))
+        for step, at in zip(steps[:early], in_time, strict=False):
             story.add("step_completed", at, _step(step))
         resume = max(self.deadline, self.now, story.last)
         last_day = cal.add_workdays(resume.date(), rng.randint(1, 5))
@@ -319,38 +452,56 @@ class CasePlan:
         return {"outcome": "deny", "reason": reason, "legal_basis": self.item.legal_basis}
 
     def _aftermath(self, concluded: datetime, ratings: tuple[tuple[int, ...], ...]) -> None:
-        """Delivery within two working days, then maybe a rating."""
+        """Delivery within two working days, then maybe a rating and a complaint."""
         cal = self.cal
         last_day = cal.add_workdays(concluded.date(), self.rng.randint(1, 2))
         until = cal.midnight(last_day) + timedelta(days=1)
         delivered = cal.office_points(self.rng, concluded + self.minutes(5, 30), until, 1)[0]
         at = self.story.add("delivered", delivered)
-        self._rate(at + self.minutes(1, 5), ratings)
+        self._follow_up(at + self.minutes(1, 5), ratings)
 
-    def _rate(self, at: datetime, ratings: tuple[tuple[int, ...], ...]) -> None:
-        """好差评: about half the applicants rate; a bad rating is followed up (usually)."""
+    def _follow_up(self, at: datetime, ratings: tuple[tuple[int, ...], ...]) -> None:
+        """好差评, then 投诉: what the applicant does once the case is closed.
+
+        About half the applicants rate; a bad rating is followed up (usually: rectified)
+        and now and then complained about. Some applicants complain without a bad
+        rating. A complaint is answered within 1-10 working days (complaint.unanswered
+        allows 15), unless the story means it never to be."""
         story, rng = self.story, self.rng
+        follow: list[tuple[datetime, str, dict[str, Any] | None]] = []
+        level: int | None = None
         if self.irregularity == "evaluation.negative":
             level = rng.choice((1, 2))
         elif rng.random() < 0.55:
             levels, weights = ratings
             level = rng.choices(levels, weights=weights)[0]
-        else:
-            return
-        comment = rng.choice(_RATING_COMMENTS[level])
-        at = story.add("evaluated", at, {"level": level, "comment": comment}, by_applicant=True)
-        if level > 2:
-            return
-        if rng.random() < 0.3:
-            text = {"text": rng.choice(_COMPLAINTS)}
+        complaint: str | None = None
+        if level is not None:
+            comment = rng.choice(_RATING_COMMENTS[level])
+            at = story.add("evaluated", at, {"level": level, "comment": comment}, by_applicant=True)
+            if level <= 2:
+                if rng.random() < 0.3:
+                    complaint = rng.choice(_COMPLAINTS)
+                if rng.random() < 0.7:
+                    day = self.cal.add_workdays(at.date(), rng.randint(2, 10))
+                    note = {"note": "已回访申请人，问题已整改"}
+                    follow.append((self.cal.office_time_on(rng, day), "rectified", note))
+        if complaint is None and (
+            self.irregularity == "complaint.unanswered"
+            or rng.random() < _COMPLAINT_SHARE.get(self.kind, 0.0)
+        ):
+            complaint = rng.choice(_CASE_COMPLAINTS)
+        if complaint is not None:
+            day = self.cal.add_workdays(at.date(), rng.randint(0, 3))
+            moment = max(self.cal.office_time_on(rng, day), at + self.minutes(10, 120))
             at = story.add(
-                "complained", at + self.minutes(10, 120), text, by_applicant=True, at_window=False
+                "complained", moment, {"text": complaint}, by_applicant=True, at_window=False
             )
-        if rng.random() < 0.7:
-            day = self.cal.add_workdays(at.date(), rng.randint(2, 10))
-            story.add(
-                "rectified", self.cal.office_time_on(rng, day), {"note": "已回访申请人，问题已整改"}
-            )
+            if self.irregularity != "complaint.unanswered":
+                day = self.cal.add_workdays(at.date(), rng.randint(1, 10))
+                follow.append((self.cal.office_time_on(rng, day), "complaint_answered", None))
+        for when, kind, payload in sorted(follow, key=lambda entry: entry[0]):
+            story.add(kind, when, payload)
 
 
 def _step(step: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ stands against its limit, so that LATE stories really are late and normal ones a
 Weekends are the default days off; a caller that wants holidays passes its own
 `is_workday`. Deadlines follow the contract (§2): the day of acceptance is not counted,
 a limit ends at 24:00 of its last day, a natural-day limit ending on a day off moves to
-the next working day.
+the next working day. Stages follow it too (§8): elapsed working time from their start.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ OFFICE_HOURS: tuple[tuple[time, time], ...] = (
 )
 
 _DAY = timedelta(days=1)
+_MAX_DAYS = 20 * 366  # how far `after` looks for working days before it gives up
 
 
 def weekdays(day: date) -> bool:
@@ -68,12 +69,31 @@ class WorkCalendar:
         """When a limit counted from `accepted_at` ends (contract §2)."""
         start = accepted_at.astimezone(self.tz).date()
         if limit.unit == "working_day":
-            last = self.add_workdays(start, limit.value)
+            last = self.add_workdays(start, limit.days)
         else:
-            last = start + timedelta(days=limit.value)
+            last = start + timedelta(days=limit.days)
             while not self._is_workday(last):
                 last += _DAY
         return self.midnight(last + _DAY)
+
+    def after(self, start: datetime, limit: Limit) -> datetime:
+        """The instant `limit` of elapsed time has passed since `start`: how the engine
+        times a handling stage (contract §8). Natural days are calendar time; a working
+        day is 24 hours of working days, so a 1-working-day stage that starts on a Friday
+        at 10:00 ends on the next working day at 10:00."""
+        if limit.unit == "natural_day":
+            return start + timedelta(days=limit.value)
+        remaining = _DAY * limit.value
+        cursor = start.astimezone(self.tz)
+        for _ in range(_MAX_DAYS):
+            day = cursor.date()
+            midnight = self.midnight(day + _DAY)
+            if self._is_workday(day):
+                if remaining <= midnight - cursor:
+                    return cursor + remaining
+                remaining -= midnight - cursor
+            cursor = midnight
+        raise ValueError(f"no end to {limit} from {start}: too few working days")
 
     def fraction_elapsed(self, accepted_at: datetime, limit: Limit, at: datetime) -> float:
         """The share of the limit used up at `at` (0 before the counting starts).

@@ -1,5 +1,6 @@
-"""`supervisor demo` as a person runs it: the wall fills within a minute; Ctrl-C leaves no
-process behind (its own Kafka broker included, when it started one)."""
+"""`supervisor demo` as a person runs it: the wall fills within a minute, the item
+catalogue's rules among its alerts (the demo judges by the simulated Hechi catalogue);
+Ctrl-C leaves no process behind (its own Kafka broker included, when it started one)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ import pytest
 from .conftest import free_port
 
 pytestmark = pytest.mark.integration
+
+#: The item catalogue's rules (contract §8) the backlog shows at once: overrun stages of
+#: late cases, and acceptances the catalogue does not list or promises it does not allow.
+CATALOGUE_RULES = {"stage.overdue", "catalogue.unknown_item", "catalogue.limit_mismatch"}
 
 
 def descendants(pid: int) -> set[int]:
@@ -98,15 +103,21 @@ def test_demo_fills_the_wall_within_a_minute_and_stops_cleanly(tmp_path: Path) -
         while time.monotonic() - url_shown < 60:
             alerts = get_alerts(web_port, token)
             severities = {a["severity"] for a in alerts}
-            if severities == {"red", "yellow"} and len({a["center_id"] for a in alerts}) >= 5:
+            catalogued = {a["rule_id"] for a in alerts} & CATALOGUE_RULES
+            centers = {a["center_id"] for a in alerts}
+            if severities == {"red", "yellow"} and len(centers) >= 5 and catalogued:
                 break
             time.sleep(1)
         waited = time.monotonic() - url_shown
         assert {a["severity"] for a in alerts} == {"red", "yellow"}, f"after {waited:.0f}s"
         assert len({a["center_id"] for a in alerts}) >= 5
+        rules = {a["rule_id"] for a in alerts}
+        assert rules & CATALOGUE_RULES, f"no catalogue rule after {waited:.0f}s: {rules}"
+        assert f"[demo] rules: {tmp_path / 'data' / 'demo-rules'}" in Path(out.name).read_text()
         print(
             f"red and yellow alerts from {len({a['center_id'] for a in alerts})} centers "
-            f"{waited:.1f}s after the URL was printed"
+            f"{waited:.1f}s after the URL was printed; catalogue rules: "
+            f"{sorted(rules & CATALOGUE_RULES)}"
         )
         family = descendants(demo.pid)
         assert len(family) >= 3  # worker, web, simulator (and the broker when it is ours)
