@@ -38,8 +38,9 @@ FRIDAY_MORNING = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=CN)
 Event = dict[str, Any]
 REGISTRY = CenterRegistry.load()
 CATALOGUE = Catalogue.load()
-SHIPPED = CoreCatalogue.load(ROOT / "supervisor/data/catalogue")
-assert SHIPPED is not None
+_LOADED = CoreCatalogue.load(ROOT / "supervisor/data/catalogue")
+assert _LOADED is not None, "the shipped catalogue is missing"
+SHIPPED = _LOADED
 CAL = WorkCalendar(CN)
 
 

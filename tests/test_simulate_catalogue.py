@@ -129,8 +129,11 @@ def test_the_simulator_knows_every_item_and_its_hints(shipped: Catalogue) -> Non
 
 
 def test_the_promised_limit_is_shared_out_among_the_steps() -> None:
-    rsa = (StepShare("review", "受理审查", 1), StepShare("site", "现场核查", 2))
-    rsa += (StepShare("approval", "审批决定", 2),)
+    rsa = (
+        StepShare("review", "受理审查", 1),
+        StepShare("site", "现场核查", 2),
+        StepShare("approval", "审批决定", 2),
+    )
     assert [n for _, n in make_catalogue.steps_for(rsa, 5)] == [1, 2, 2]
     assert [n for _, n in make_catalogue.steps_for(rsa, 10)] == [2, 4, 4]
     assert [n for _, n in make_catalogue.steps_for(rsa, 7)] == [1, 2, 4]

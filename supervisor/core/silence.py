@@ -192,6 +192,8 @@ class CenterWatch:
         title, message = rule.render(values)
         details = {k: v for k, v in values.items() if k not in ("case_id", "center_id")}
         details["basis"] = rule.spec.basis
+        # who handled it (contract §7): a center's silence is nobody's one case
+        details.update(department=None, window_id=None, staff_id=None)
         return Alert(
             alert_id=ident,
             rule_id=RULE_ID,

@@ -81,14 +81,15 @@ def encoded_size(value: Any, dumps: Dumps) -> int | None:
 
 
 def state_refusal(size: int | None, limit: int = CASE_STATE_MAX_BYTES) -> str | None:
-    """Why an event whose case would be stored in `size` bytes is refused, or None."""
+    """Why an event whose case would be stored in `size` bytes is refused, or None.
+
+    The reason does not give the size: it depends on the case's alerts not acknowledged
+    yet, so the same event refused again after a restart (the worker re-reads its last
+    second) would otherwise leave a dead letter differing from the first."""
     if size is None:
         return "case state cannot be encoded for storage; the case is left as it was"
     if size > limit:
-        return (
-            f"case state would exceed {limit:,} bytes (it would be {size:,}); "
-            "the case is left as it was"
-        )
+        return f"case state would exceed {limit:,} bytes; the case is left as it was"
     return None
 
 

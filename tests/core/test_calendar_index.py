@@ -62,7 +62,7 @@ def test_a_holidays_type_with_lookups_of_its_own_is_asked_day_by_day() -> None:
     import holidays
 
     class Own(holidays.HolidayBase):
-        def is_working_day(self, key: object) -> bool:  # type: ignore[override]
+        def is_working_day(self, key: object) -> bool:
             return True
 
     assert calendar_module._plain_holidays(type(holidays.country_holidays("CN")))

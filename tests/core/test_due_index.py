@@ -16,7 +16,7 @@ START = datetime(2026, 9, 1, tzinfo=CN)
 
 def test_the_index_pops_what_the_latest_schedule_says_in_order() -> None:
     rng = random.Random(3)
-    index, latest = DueIndex(), {}
+    index, latest = DueIndex(), dict[str, datetime]()
     for step in range(30_000):
         case_id = f"451221-2026-{rng.randrange(500):07d}"
         due = None if rng.random() < 0.1 else START + timedelta(hours=rng.randrange(2000))

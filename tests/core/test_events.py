@@ -132,7 +132,7 @@ MUTATIONS: list[tuple[str, str, Any]] = [
 
 
 def _schema_accepts(document: Any) -> bool:
-    return VALIDATOR.is_valid(document)
+    return bool(VALIDATOR.is_valid(document))
 
 
 def _model_accepts(document: Any) -> bool:

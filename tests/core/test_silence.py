@@ -70,6 +70,9 @@ def test_a_gap_of_two_office_hours_fires_at_its_end() -> None:
     assert alert.severity == "yellow" and alert.title == "中心数据中断"
     assert alert.case_id == "" and alert.center_id == CENTER
     assert "2026-11-23 09:00" in alert.message and "2 个办公小时" in alert.message
+    # contract §7: every alert says who handled it; a center's silence is nobody's case
+    assert (alert.details["department"], alert.details["window_id"]) == (None, None)
+    assert alert.details["staff_id"] is None
 
 
 def test_near_miss_one_second_short() -> None:

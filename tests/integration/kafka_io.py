@@ -75,7 +75,16 @@ async def collect(
 
 
 def alerts_of(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in records if r.value is not None]
+    """The alerts and resolutions of alerts-topic records; what cases did to their
+    alerts (contract §6, `"kind": "case_change"`) is left out: see `changes_of`."""
+    documents = (json.loads(r.value) for r in records if r.value is not None)
+    return [d for d in documents if d.get("kind") != "case_change"]
+
+
+def changes_of(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
+    """The case changes (contract §6) of alerts-topic records."""
+    documents = (json.loads(r.value) for r in records if r.value is not None)
+    return [d for d in documents if d.get("kind") == "case_change"]
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:

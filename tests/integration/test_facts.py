@@ -101,6 +101,9 @@ async def test_the_worker_publishes_a_fact_per_applied_event(
         "concluded_at": "2026-11-20T16:00:00+08:00",
         "deadline": "2026-11-21T00:00:00+08:00",
         "on_time": True,
+        "department": None,
+        "window_id": None,
+        "staff_id": None,
     }
     theirs = [f for f in facts if f["case_id"] == late]
     assert [(f["event_type"], f["status"], f["on_time"]) for f in theirs] == [

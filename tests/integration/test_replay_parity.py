@@ -318,12 +318,20 @@ class Output:
 
     alerts: dict[str, Doc] = field(default_factory=dict)
     resolutions: dict[str, Doc] = field(default_factory=dict)
+    #: what cases did to their alerts (contract §6), by alert id and change: replay prints
+    #: alerts only, so these are kept apart, checked only for being published consistently
+    changes: dict[str, Doc] = field(default_factory=dict)
     records: int = 0
 
     @classmethod
     def of(cls, documents: Sequence[Doc], where: str) -> Output:
         out = cls(records=len(documents))
         for document in documents:
+            if document.get("kind") == "case_change":
+                key = f"{document['alert_id']} {document['change']}"
+                seen = out.changes.setdefault(key, document)
+                assert seen == document, f"{where}: {key} published twice, changed"
+                continue
             kind = out.resolutions if document.get("status") == "resolved" else out.alerts
             seen = kind.setdefault(document["alert_id"], document)
             # The worker may publish an id twice after a crash, never with another content.

@@ -22,7 +22,7 @@ import json
 import re
 import string
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -108,7 +108,7 @@ def _routes() -> list[tuple[str, str, tuple[tuple[str, Kind], ...], bool]]:
     found = []
     for route in app.routes:
         if isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD"}):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
                 parameters = tuple(_query_parameters(route.dependant))
                 found.append((method, route.path_format, parameters, route.body_field is not None))
         elif isinstance(route, Mount):
@@ -153,7 +153,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
 # -- hostile values -----------------------------------------------------------------------
 
 #: Any Unicode scalar value, every plane, but no surrogates (not encodable in a URL).
-ANY_CHAR = st.characters(exclude_categories=("Cs",))
+ANY_CHAR = st.characters(exclude_categories=["Cs"])
 #: Long values, each under 8 KB once percent-encoded: a URL of several stays under what
 #: the client sends at all (64 KiB); a real server refuses a request line over 16 KiB.
 HUGE = ("x" * 8_000, "中" * 800, "%" * 2_500, "/" * 2_500, "\U0001f600" * 600)
@@ -282,8 +282,8 @@ def bodies(draw: st.DrawFn) -> tuple[bytes | None, dict[str, str], bool]:
     elif kind == "deep":
         depth = draw(st.sampled_from([200, 990, 1_100, 5_000, 30_000]))
         deep = nested(depth)
-        content = draw(st.sampled_from([deep, f'{{"note": {deep}}}', f'{{"{"k" * 50}": {deep}}}']))
-        content = content.encode()
+        text = draw(st.sampled_from([deep, f'{{"note": {deep}}}', f'{{"{"k" * 50}": {deep}}}']))
+        content = text.encode()
     else:
         content = b'{"note": "' + b"x" * (MAX_BODY_BYTES + draw(st.integers(0, 5_000))) + b'"}'
         chunked = kind == "huge-chunked"
@@ -307,7 +307,7 @@ def callers(draw: st.DrawFn, tokens: dict[str, str]) -> tuple[dict[str, str], di
     return {"Authorization": f"Bearer {tokens[who]}"}, {}
 
 
-def _path(template: str, draw: st.DrawFn, silence_id: str) -> str:
+def _path(template: str, draw: Callable[[st.SearchStrategy[Any]], Any], silence_id: str) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "silence_id":

@@ -12,7 +12,7 @@ import pytest
 
 from supervisor.core.alerts import CaseChange
 from supervisor.web.hub import MalformedAlert, decode_record
-from supervisor.web.journal import Journal, lifecycle_record
+from supervisor.web.journal import Action, Journal, lifecycle_record
 
 CASE = "451221-2026-0000001"
 WARNING = f"deadline.warning:{CASE}"
@@ -119,7 +119,11 @@ def test_a_person_resolved_it_first_the_case_changes_nothing() -> None:
 
 
 def test_an_acknowledged_or_appealed_warning_is_still_closed() -> None:
-    for action, extra in (("acknowledge", {}), ("appeal", {"reason": "已按期办结"})):
+    steps: tuple[tuple[Action, dict[str, str]], ...] = (
+        ("acknowledge", {}),
+        ("appeal", {"reason": "已按期办结"}),
+    )
+    for action, extra in steps:
         journal = Journal()
         journal.apply(0, alert(WARNING, "yellow", "2026-11-28T00:00:00+08:00"))
         by = INSPECTOR if action == "acknowledge" else {"name": "李主任", "role": "director"}
