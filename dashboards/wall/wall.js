@@ -164,6 +164,7 @@
       closedReason: { concluded_in_time: "按期办结", case_withdrawn: "申请人撤回" },
       concludedLate: (at, days) => `办件已于 ${at} 办结，超期 ${days} 个工作日`,
       then: "；",
+      caseMore: (n) => `该办件另有 ${n} 条`,
       escalated: (level, to, who) =>
         `升级督办（第 ${level} 级）${to ? `：${to}` : ""}${who ? ` ${who}` : ""}`,
       sep: "：",
@@ -276,6 +277,7 @@
       closedReason: { concluded_in_time: "concluded in time", case_withdrawn: "withdrawn by the applicant" },
       concludedLate: (at, days) => `Case concluded ${at}, ${days} working days late`,
       then: "; ",
+      caseMore: (n) => `+${n} more of this case`,
       escalated: (level, to, who) =>
         `escalated (level ${level})${to ? ` to ${to}` : ""}${who ? `, ${who}` : ""}`,
       sep: ": ",
@@ -697,10 +699,58 @@
     requestAnimationFrame(render);
   }
 
+  /** The rank of an alert among its case's: open before closed, red before yellow. */
+  function caseRank(a) {
+    return (isOpen(a) ? 0 : 2) + (a.severity === "red" ? 0 : 1);
+  }
+
+  /**
+   * One row per case (contract: a case shows once, with its worst open alert): of a
+   * case's alerts, the open red one first, then open yellow, then the newest closed one;
+   * the row says how many more the case has. Alerts of no case (a center's) stand alone.
+   * `sorted` is newest first, so the first of equal rank is the newest.
+   */
+  function oneRowPerCase(sorted) {
+    const best = new Map();
+    const count = new Map();
+    for (const entry of sorted) {
+      const id = entry.alert.case_id;
+      if (!id) continue;
+      count.set(id, (count.get(id) || 0) + 1);
+      const held = best.get(id);
+      if (!held || caseRank(entry.alert) < caseRank(held.alert)) best.set(id, entry);
+    }
+    const shown = [];
+    for (const entry of sorted) {
+      const id = entry.alert.case_id;
+      if (id && best.get(id) !== entry) continue;
+      entry.more = id ? count.get(id) - 1 : 0;
+      shown.push(entry);
+    }
+    return shown;
+  }
+
+  function showMore(entry) {
+    const row = entry.row;
+    let more = row.querySelector(".alert__more");
+    if (!entry.more) {
+      if (more) more.remove();
+      delete row.dataset.caseAlerts;
+      return;
+    }
+    if (!more) {
+      more = el("span", "alert__more");
+      const line = row.querySelector(".alert__line2");
+      if (line) line.append(more);
+    }
+    more.textContent = t.caseMore(entry.more);
+    row.dataset.caseAlerts = String(entry.more + 1);
+  }
+
   function render() {
     renderQueued = false;
     const feed = activeFeed();
-    const sorted = trim(feed);
+    const sorted = oneRowPerCase(trim(feed));
     // Walk the list in order, moving only rows that are out of place.
     let cursor = els.list.firstElementChild;
     const byStatus = {
@@ -710,6 +760,7 @@
       const status = statusOf(entry.alert);
       if (status in byStatus) byStatus[status] += 1;
       if (!entry.row) entry.row = buildRow(entry);
+      showMore(entry);
       if (entry.flash) {
         entry.flash = false;
         flash(entry.row);

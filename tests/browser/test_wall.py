@@ -584,6 +584,66 @@ async def test_the_wall_shows_history_then_a_live_red_alert(
     assert errors == []
 
 
+async def test_a_case_shows_once_with_its_worst_open_alert(
+    wall_server: WallServer, browser: Browser
+) -> None:
+    """Contract §6: the case's warning, superseded by its red alert, is no longer open and
+    no longer a row of its own; the red alert's row says the case has one more alert. A
+    warning closed by a conclusion in time leaves the open counts."""
+    errors: list[str] = []
+    history = earlier_alerts(datetime.now(UTC))
+    page = await open_wall(browser, wall_server.wall(wall_server.inspector), len(history), errors)
+    assert await counts(page) == ("3", "3")
+
+    warning = live_alert("451221", 4001, severity="yellow")
+    await wall_server.publish(warning)
+    await page.locator(f'[data-alert-id="{warning["alert_id"]}"]').wait_for(timeout=2_000)
+    assert await counts(page) == ("3", "4")
+
+    overdue = live_alert("451221", 4001)  # the same case, now overdue
+    superseded = {
+        "kind": "case_change",
+        "change": "superseded",
+        "status": "superseded",
+        "alert_id": warning["alert_id"],
+        "rule_id": "deadline.warning",
+        "case_id": warning["case_id"],
+        "center_id": "451221",
+        "at": overdue["raised_at"],
+        "superseded_by": overdue["alert_id"],
+        "details": {},
+    }
+    await wall_server.publish(overdue, superseded)
+    row = page.locator(f'[data-alert-id="{overdue["alert_id"]}"]')
+    await row.wait_for(timeout=2_000)
+    await page.wait_for_function(
+        f"() => !document.querySelector('[data-alert-id=\"{warning['alert_id']}\"]')",
+        timeout=2_000,
+    )
+    assert await row.get_attribute("data-case-alerts") == "2"
+    assert await row.locator(".alert__more").inner_text() == "该办件另有 1 条"
+    assert await counts(page) == ("4", "3")  # the superseded warning is not open
+
+    # Another case's warning, closed by its conclusion in time: its row stays, closed.
+    other = live_alert("451221", 4002, severity="yellow")
+    closed = {
+        **superseded,
+        "change": "closed",
+        "status": "closed",
+        "alert_id": other["alert_id"],
+        "case_id": other["case_id"],
+        "reason": "concluded_in_time",
+    }
+    del closed["superseded_by"]
+    await wall_server.publish(other, closed)
+    closed_row = page.locator(f'[data-alert-id="{other["alert_id"]}"][data-status="closed"]')
+    await closed_row.wait_for(timeout=2_000)
+    assert await closed_row.locator(".alert__tag").inner_text() == "已按期办结"
+    assert await counts(page) == ("4", "3")
+    await screenshot(page, "wall-case-once.png")
+    assert errors == []
+
+
 async def test_the_wall_withdraws_a_resolved_alert(
     wall_server: WallServer, browser: Browser
 ) -> None:
