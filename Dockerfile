@@ -14,9 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The tree lives in /app and is installed in editable mode, so the package runs from
-# /app/supervisor: the web service finds its wall at
-# Path(supervisor/web/app.py).parents[2] / "dashboards" / "wall" = /app/dashboards/wall,
-# and settings.PROJECT_ROOT is /app, as in a checkout.
+# /app/supervisor as it does in a checkout: it reads the wall and the default rules in
+# place, at /app/dashboards/wall and /app/rules (supervisor/settings.py, `package_path`:
+# an editable install leaves them at the top; a wheel would carry them inside the
+# package), and settings.PROJECT_ROOT is /app. Compose mounts the host's rules/ on
+# /app/rules, so a change of the rules needs no rebuild.
 WORKDIR /app
 
 # Dependencies first, read from pyproject.toml, in their own layer: editing the code

@@ -20,9 +20,11 @@ from typing import Literal
 
 import yaml
 
+from supervisor.settings import package_path
+
 Level = Literal["city", "county", "township"]
 
-DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "hechi_centers.yaml"
+DEFAULT_PATH = package_path("data", "hechi_centers.yaml")
 
 #: The schema's pattern for center_id.
 CODE_PATTERN = re.compile(r"^[0-9]{6}([0-9]{3})?$")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from supervisor import __version__
 from supervisor.settings import Settings
 
 app = typer.Typer(
@@ -17,6 +18,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """`--version`: the installed release (pyproject.toml's version, from the package's
+    metadata), for a bug report or to tell which release a host runs."""
+    if value:
+        typer.echo(f"supervisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """The options of `supervisor` itself, before any command."""
 
 
 class ReportFormat(StrEnum):
@@ -38,7 +62,7 @@ def replay(
     ],
     rules: Annotated[
         Path | None,
-        typer.Option("--rules", metavar="DIR", help="Rule directory (default: rules/)."),
+        typer.Option("--rules", metavar="DIR", help="Rule directory (default: SUPERVISOR_RULES_DIR: the packaged rules, rules/ in a checkout)."),
     ] = None,
     until: Annotated[
         str | None,

@@ -9,13 +9,79 @@ compose file against it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, fields, replace
+from importlib.resources import as_file, files
 from pathlib import Path
+from typing import Final
 
+#: The directory above the package. Running from the sources (a checkout's editable
+#: install, the Docker image) it is the repository's root; in an installed wheel it is
+#: site-packages, and nothing is read from there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The directories at the top of the repository that ship inside the package, by their
+#: name in it (pyproject.toml's `[tool.setuptools.package-dir]`; tests/test_package.py
+#: checks the two agree). They stay at the top because that is where people edit them.
+SHIPPED_FROM_TOP: Final = {"_wall": "dashboards/wall", "_rules": "rules"}
+
+
+def _checkout() -> Path | None:
+    """The repository the package runs from, or None when it was installed from a wheel.
+
+    A wheel holds the rules inside the package (`supervisor/_rules`). Running from the
+    sources it does not: setuptools' editable install cannot map a directory without an
+    `__init__.py` to a package (pypa/setuptools#4943), so the sources are read in place,
+    at the top of the checkout, which are the very files the wheel would ship."""
+    if (files("supervisor") / "_rules").is_dir():
+        return None
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else None
+
+
+#: See `_checkout`: where the sources are when the package runs from them, else None.
+CHECKOUT: Final = _checkout()
+
+#: Keeps the files `as_file` had to extract (a package that is not on a file system)
+#: for the life of the process; for an installed wheel or a checkout it holds nothing.
+_EXTRACTED = ExitStack()
+atexit.register(_EXTRACTED.close)
+
+
+def package_path(*parts: str) -> Path:
+    """A file or directory the package ships, as a path on disk, read through
+    `importlib.resources` so that it is found wherever the package is installed:
+    `package_path("data", "hechi_centers.yaml")`, `package_path("_rules")` (the default
+    rules), `package_path("_wall")` (the wall's page).
+
+    Why a path and not a resource: the web service serves the wall from a directory, the
+    worker watches the rules directory for changes and the demo links its files. A
+    directory of `SHIPPED_FROM_TOP`, run from a checkout, is the checkout's own (see
+    `_checkout`), so an edit of rules/ or dashboards/wall/ there is live at once."""
+    resource = files("supervisor")
+    for part in parts:
+        resource = resource / part
+    if (
+        CHECKOUT is not None
+        and parts
+        and parts[0] in SHIPPED_FROM_TOP
+        and not (resource.is_dir() or resource.is_file())
+    ):
+        return CHECKOUT.joinpath(SHIPPED_FROM_TOP[parts[0]], *parts[1:])
+    return _EXTRACTED.enter_context(as_file(resource))
+
+
+#: The rules the package ships (the repository's rules/): SUPERVISOR_RULES_DIR's default.
+DEFAULT_RULES_DIR: Final = package_path("_rules")
+#: Where a process keeps what it writes (RocksDB tables, tokens, the demo's logs) unless
+#: SUPERVISOR_DATA_DIR says otherwise: a checkout's git-ignored data/, as always; for an
+#: installed wheel the user's data directory, since site-packages is no place for it.
+DEFAULT_DATA_DIR: Final = (
+    CHECKOUT / "data" if CHECKOUT is not None else Path.home() / ".local" / "share" / "supervisor"
+)
 
 #: Environment variable -> (field name, default as text). Documented in docs/configuration.md.
 ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -37,14 +103,17 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_DLQ_RETENTION_DAYS": ("dlq_retention_days", "30"),
     "SUPERVISOR_APP_ID": ("app_id", "supervisor"),
     "SUPERVISOR_STORE": ("store", "rocksdb://"),
-    "SUPERVISOR_DATA_DIR": ("data_dir", str(PROJECT_ROOT / "data")),
-    "SUPERVISOR_RULES_DIR": ("rules_dir", str(PROJECT_ROOT / "rules")),
+    "SUPERVISOR_DATA_DIR": ("data_dir", str(DEFAULT_DATA_DIR)),
+    "SUPERVISOR_RULES_DIR": ("rules_dir", str(DEFAULT_RULES_DIR)),
     "SUPERVISOR_RULES_RELOAD_SECONDS": ("rules_reload_seconds", "2.0"),
     "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
     "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "0.25"),
     "SUPERVISOR_SETTLE_SECONDS": ("settle_seconds", "5.0"),
     # An event whose occurred_at is further ahead of the worker's clock is refused (DLQ).
     "SUPERVISOR_FUTURE_TOLERANCE_SECONDS": ("future_tolerance_seconds", "300"),
+    # An events partition with unread events and no progress this long, the worker idle,
+    # is a consumer stall: the worker fetches it again (worker/watchdog.py); 0: never.
+    "SUPERVISOR_STALL_SECONDS": ("stall_seconds", "15"),
     "SUPERVISOR_WORKER_WEB_PORT": ("worker_web_port", "6066"),
     "SUPERVISOR_WEB_HOST": ("web_host", "127.0.0.1"),
     "SUPERVISOR_WEB_PORT": ("web_port", "8000"),
@@ -62,7 +131,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_NOTIFY_PORT": ("notify_port", "6067"),
     "SUPERVISOR_NOTIFY_ROUTING": (
         "notify_routing",
-        str(PROJECT_ROOT / "rules" / "notify" / "routing.yaml"),
+        str(DEFAULT_RULES_DIR / "notify" / "routing.yaml"),
     ),
     # Where a notifier with no saved state starts reading the journal: end | beginning.
     "SUPERVISOR_NOTIFY_START": ("notify_start", "end"),
@@ -121,7 +190,7 @@ class Settings:
     tokens_file: Path  # access tokens (hashes only), written by `supervisor token`
     web_origins: tuple[str, ...]  # origins allowed on the WebSocket besides the own one
     notify_port: int = 6067  # the notifier's /metrics and /healthz
-    notify_routing: Path = PROJECT_ROOT / "rules" / "notify" / "routing.yaml"
+    notify_routing: Path = DEFAULT_RULES_DIR / "notify" / "routing.yaml"
     notify_start: str = "end"  # end | beginning: a notifier without saved state
     notify_topic_dlq: str = ""  # empty: <app_id>-notifications.dlq
     notify_tick_seconds: float = 1.0
@@ -139,6 +208,7 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     future_tolerance_seconds: float = 300.0  # events further ahead of the worker's clock: DLQ
+    stall_seconds: float = 15.0  # no progress with unread events: a stall (0: not watched)
     replication_factor: int = 1
     journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)
     facts_retention_days: float = 400.0

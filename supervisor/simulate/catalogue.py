@@ -32,12 +32,13 @@ from supervisor.centers import Center, Level, region_name
 from supervisor.core.catalogue import Catalogue as CoreCatalogue
 from supervisor.core.catalogue import CatalogueLimit
 from supervisor.core.catalogue import Item as CoreItem
+from supervisor.settings import package_path
 from supervisor.simulate.templates import Template, load_templates
 
 Unit = Literal["working_day", "natural_day"]
 
 #: The packaged catalogue's directory (what `supervisor.core.catalogue` loads).
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "catalogue"
+DEFAULT_DIR = package_path("data", "catalogue")
 
 _DEFAULT_MATERIALS = ("申请书", "申请人身份证明")
 _DEFAULT_BASIS = "《中华人民共和国行政许可法》"

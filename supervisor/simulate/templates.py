@@ -18,10 +18,11 @@ from typing import Any, Literal
 import yaml
 
 from supervisor.centers import Level
+from supervisor.settings import package_path
 
 Unit = Literal["working_day", "natural_day"]
 
-TEMPLATES_PATH = Path(__file__).resolve().parent.parent / "data" / "item_templates.yaml"
+TEMPLATES_PATH = package_path("data", "item_templates.yaml")
 
 _IMMEDIATE = "即办"
 _LEVELS: tuple[Level, ...] = ("city", "county", "township")

@@ -8,7 +8,7 @@ Routes; every one but `/healthz` and the page's files needs a token (`Authorizat
 Bearer …` or `?token=`; see supervisor/auth.py), and a director only ever sees the
 centers of their scope (their center and those below it):
 
-- `/` redirects to the wall page, served from the repository's `dashboards/wall/`.
+- `/` redirects to the wall page: the repository's `dashboards/wall/`, shipped in the package.
 - `GET /api/alerts`: filtered by center (`below=true` with the centers under it),
   severity, rule, status, time range (`since`, `until`), paged (`limit`, `offset`).
 - `GET /api/alerts/{id}`: one alert with its history (who, when, what).
@@ -52,7 +52,6 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -71,7 +70,7 @@ from supervisor.centers import CenterRegistry
 from supervisor.masking import mask_text
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import Silence, SilenceError, Status
-from supervisor.settings import Settings
+from supervisor.settings import Settings, package_path
 from supervisor.web.consumer import AlertFeed
 from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded
 from supervisor.web.journal import ROLES_FOR, Action, Entry, Refused, check, lifecycle_record
@@ -94,8 +93,9 @@ from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJourna
 
 log = logging.getLogger(__name__)
 
-#: The wall page's files: part of the repository, not of the settings.
-WALL_DIR: Final = Path(__file__).resolve().parents[2] / "dashboards" / "wall"
+#: The wall page's files: the repository's dashboards/wall/, shipped inside the package
+#: (part of the code, not of the settings; see `supervisor.settings.package_path`).
+WALL_DIR: Final = package_path("_wall")
 
 #: Close codes: 1013 "try again later" makes the page reconnect for a fresh snapshot;
 #: 1001 "going away" at shutdown.
