@@ -426,6 +426,23 @@ def test_the_notifier_is_checked_on_its_port() -> None:
     ), f"the routing file {routing} is not mounted from the repository"
 
 
+def test_two_notifiers_run_one_active_the_other_standing_by() -> None:
+    """Two replicas of the notifier (supervisor/notify/service.py: one consumer group on a
+    one-partition control topic makes one of them active): each its own container, none
+    tied to a host port, both health-checked (a standby answers 200 too, or compose would
+    call it unhealthy), and no state of their own on disk (it is all in Kafka)."""
+    notify = service("notify")
+    replicas = notify.get("deploy", {}).get("replicas")
+    assert replicas is not None and int(interpolate_default(replicas)) == 2, replicas
+    assert "scale" not in notify, "one way to say how many: deploy.replicas"
+    assert "container_name" not in notify, "a container name forbids replicas"
+    assert not notify.get("ports"), "replicas cannot share a host port: use expose"
+    assert healthcheck_url("notify") == (settings_of("notify").notify_port, "/healthz")
+    assert all(source.startswith("./") for source in volume_mounts("notify").values()), (
+        "a notifier keeps no state on a volume: two replicas would share or lose it"
+    )
+
+
 def test_every_service_restarts_and_long_running_ones_are_health_checked() -> None:
     for name, config in compose()["services"].items():
         assert config.get("restart") in ("unless-stopped", "always", "on-failure"), name
@@ -531,22 +548,25 @@ def test_prometheus_loads_the_repository_configuration_and_rules() -> None:
 
 def test_prometheus_scrapes_every_worker_the_web_service_and_the_notifier() -> None:
     jobs = prometheus_jobs()
-    static = {
-        "supervisor-web": f"web:{settings_of('web').web_port}",
-        "supervisor-notify": f"notify:{settings_of('notify').notify_port}",
-    }
+    static = {"supervisor-web": f"web:{settings_of('web').web_port}"}
     for job, target in static.items():
         assert job in jobs, f"no scrape job {job}"
         config = jobs[job]
         targets = [t for group in config["static_configs"] for t in group["targets"]]
         assert targets == [target]
         assert target.split(":")[0] in compose()["services"]
-    # Every worker replica is a target of its own: DNS service discovery on the service
-    # name, which compose's DNS answers with the address of each replica.
-    (discovery,) = jobs["supervisor-worker"]["dns_sd_configs"]
-    assert discovery["names"] == ["worker"] and discovery.get("type", "SRV") == "A"
-    assert discovery["port"] == settings_of("worker").worker_web_port
-    assert "static_configs" not in jobs["supervisor-worker"]
+    # Every worker and notifier replica is a target of its own: DNS service discovery on
+    # the service name, which compose's DNS answers with the address of each replica.
+    replicas = {
+        "supervisor-worker": ("worker", settings_of("worker").worker_web_port),
+        "supervisor-notify": ("notify", settings_of("notify").notify_port),
+    }
+    for job, (service, port) in replicas.items():
+        (discovery,) = jobs[job]["dns_sd_configs"]
+        assert discovery["names"] == [service] and discovery.get("type", "SRV") == "A"
+        assert discovery["port"] == port
+        assert "static_configs" not in jobs[job]
+        assert service in compose()["services"]
     for config in jobs.values():
         assert config.get("metrics_path", "/metrics") == "/metrics"
         assert config.get("scrape_interval", "15s") == "15s"

@@ -26,6 +26,7 @@ class NotifyMetrics:
     position: Gauge  # the last journal position applied
     replays: Counter  # dead letters put back in the outbox
     skipped: Counter  # {source, reason}: records read and not acted on (records.py)
+    active: Gauge  # 1 while this notifier is the one that sends (service.py: the group)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotifyMetrics:
@@ -72,6 +73,11 @@ class NotifyMetrics:
                 f"{p}records_skipped",
                 "Records of the journal or the state topic skipped as untrustworthy",
                 ["source", "reason"],
+                registry=registry,
+            ),
+            active=Gauge(
+                f"{p}active",
+                "1 while this notifier is the active one (it sends), 0 on standby",
                 registry=registry,
             ),
         )

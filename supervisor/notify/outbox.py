@@ -11,6 +11,11 @@ earlier generations stay in `earlier`.
 JSON, a delivery of the wrong shape or with instants out of range, a saved planner state
 that does not validate) is skipped and reported, never raised: the topic is read again
 at every start, so a record that raised would stop the notifier for good.
+
+`followed` decides what the active notifier does with a delivery record that someone
+else wrote on the state topic while it runs (a replay from the CLI, the last record of a
+notifier that was active before it); its own records, read back, are never considered
+(the service knows them by the `writer` header, WRITER_HEADER).
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ Channel = Literal["webhook", "email"]
 Status = Literal["pending", "delivered", "dead"]
 PLANNER_KEY: Final = "planner"
 OUT_PREFIX: Final = "out:"
+#: The Kafka header naming who wrote a state-topic record: a notifier's writer id (one per
+#: process), or REPLAY_WRITER for `supervisor notify replay-dead-letter`. In a header, not
+#: in the value: the value's schema (and the notifiers of an older version) stay as they are.
+WRITER_HEADER: Final = "writer"
+REPLAY_WRITER: Final = "replay-dead-letter"
+#: What the follower does with a record of another writer (`followed`).
+Verdict = Literal["replay", "adopt", "ignore"]
 
 
 class Pending(BaseModel):
@@ -155,6 +167,37 @@ def pending_for(notification: Notification, now: datetime) -> list[Pending]:
         )
         for channel in channels_of(notification)
     ]
+
+
+def followed(current: Pending | None, incoming: Pending, *, busy: bool) -> Verdict:
+    """What the active notifier does with `incoming`, a delivery record that another
+    writer put on the state topic after this notifier read it back (never one of its own:
+    the service drops those first, by their writer header, so that its own new deliveries
+    read back cannot be taken for someone else's). `current`: its outbox's entry of that
+    key, if any; `busy`: that entry is being attempted, or being saved, right now.
+
+    - `replay`: a higher generation (`replay-dead-letter` put a dead letter back), or a
+      put-back delivery this notifier has no trace of (pruned): it replaces the entry and
+      is counted as a replay.
+    - `adopt`: a delivery this notifier does not have (the previous active one made it
+      just before it lost its place; our planner would make the same one, with the same
+      key), or the same generation finished (delivered or dead) by the previous active
+      notifier while ours still waits: taking it avoids sending it again. Never while
+      ours is busy: its attempt is already under way, and its outcome will be saved.
+    - `ignore`: anything else (an older or equal record of the same delivery).
+    """
+    if current is None:
+        return "replay" if incoming.generation > 0 else "adopt"
+    if incoming.generation > current.generation:
+        return "replay"
+    if (
+        incoming.generation == current.generation
+        and current.status == "pending"
+        and incoming.status != "pending"
+        and not busy
+    ):
+        return "adopt"
+    return "ignore"
 
 
 def prunable(entry: Pending, now: datetime, keep: timedelta) -> bool:

@@ -5,7 +5,6 @@ same saved position, at every restart (each test says which)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -26,6 +25,7 @@ from supervisor.notify.silences import MAX_DURATION, SilenceError, SilenceState
 from supervisor.settings import Settings
 
 from .factories import COUNTY, INSPECTOR, TOWNSHIP, Run, alert, change, planner, t
+from .fakes import FakeBroker, FakeProducer, owning
 
 MON = "2026-11-23"
 NOW = f"{MON}T09:00:00+08:00"
@@ -341,22 +341,6 @@ def test_a_saved_state_with_a_9999_silence_is_restored_with_it_cut() -> None:
 # -- the service: counted, logged by position, and the notifier goes on -------------------
 
 
-class FakeProducer:
-    """What `Notifier.commit` needs of a producer: sends recorded, acknowledged at once."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None]] = []
-
-    async def send(self, topic: str, key: bytes | None = None, value: Any = None) -> Any:
-        self.sent.append((topic, key))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    async def send_and_wait(self, topic: str, key: bytes | None = None, value: Any = None) -> None:
-        self.sent.append((topic, key))
-
-
 class Exploding(Planner):
     """A planner with a bug on one record."""
 
@@ -388,8 +372,9 @@ async def test_the_service_counts_and_logs_skipped_records_and_goes_on(
         clock=lambda: t(NOW),
         rng=random.Random(1),
     )
-    producer = FakeProducer()
+    producer = FakeProducer(FakeBroker())
     notifier._producer = cast(AIOKafkaProducer, producer)
+    owning(notifier)
     secret = "13800001111"
     raw = [
         _consumer_record(0, b"\xff" + secret.encode()),

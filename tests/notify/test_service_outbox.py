@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from supervisor.notify.outbox import Pending, pending_for, prunable
+from supervisor.notify.outbox import Pending, followed, pending_for, prunable
 from supervisor.notify.plan import Notification, NotifyState
 from supervisor.notify.retry import Delivery, Outcome, RetryPolicy
 from supervisor.notify.service import dlq_topic, payload, state_topic
@@ -67,3 +67,21 @@ def test_payload_and_topics() -> None:
     assert (state_topic(settings), dlq_topic(settings)) == ("x-notify-state", "x-notifications.dlq")
     other = Settings.from_env({"SUPERVISOR_NOTIFY_TOPIC_DLQ": "dl"})
     assert dlq_topic(other) == "dl"
+
+
+def test_what_the_follower_does_with_another_writers_record() -> None:
+    """`followed`: a replay (higher generation) replaces; a delivery we do not have, or
+    one the previous active notifier finished while ours waits, is adopted; nothing else."""
+    notification, now = _notification()
+    mine = pending_for(notification, now)[0]
+    policy, rng = RetryPolicy(base=1, cap=1, max_attempts=1), random.Random(1)
+    finished = mine.model_copy(deep=True)
+    finished.after(Delivery(mine.channel, Outcome.DELIVERED, now), policy, rng)
+    assert followed(None, mine, busy=False) == "adopt"
+    assert followed(None, mine.replayed(), busy=False) == "replay"  # pruned here, put back
+    assert followed(mine, mine.replayed(), busy=True) == "replay"
+    assert followed(mine, finished, busy=False) == "adopt"
+    assert followed(mine, finished, busy=True) == "ignore"  # ours is under way
+    assert followed(finished, mine, busy=False) == "ignore"  # older news
+    assert followed(mine, mine.model_copy(deep=True), busy=False) == "ignore"
+    assert followed(mine.replayed(), finished, busy=False) == "ignore"  # a lower generation
