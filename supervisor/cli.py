@@ -62,7 +62,12 @@ def replay(
     ],
     rules: Annotated[
         Path | None,
-        typer.Option("--rules", metavar="DIR", help="Rule directory (default: SUPERVISOR_RULES_DIR: the packaged rules, rules/ in a checkout)."),
+        typer.Option(
+            "--rules",
+            metavar="DIR",
+            help="Rule directory (default: SUPERVISOR_RULES_DIR: the packaged rules, "
+            "rules/ in a checkout).",
+        ),
     ] = None,
     until: Annotated[
         str | None,

@@ -2,13 +2,26 @@
 
 Also runnable as `python -m supervisor.web.server`, configured by the environment
 (`Settings.from_env()`), which is how the browser test starts a real server process.
+
+It exits within `SHUTDOWN_DEADLINE_SECONDS` of SIGTERM or SIGINT, whatever the broker's
+state: uvicorn closes the wall screens' sockets (they reconnect to the next process),
+then the lifespan stops the journal writer and the feed, which can wait on a broker that
+is away; a process still alive at the deadline exits at once. Nothing is lost: the
+service keeps nothing of its own (the journal is the alerts topic, read again at start),
+and a lifecycle change is answered only once the broker stored it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+import threading
+from types import FrameType
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from supervisor import masking
 from supervisor.auth import install_log_redaction
@@ -19,6 +32,43 @@ from supervisor.web.security import MAX_BODY_BYTES
 #: Seconds uvicorn waits for open connections (wall screens) at shutdown before closing
 #: them; the screens reconnect to the next process by themselves.
 GRACEFUL_SHUTDOWN_SECONDS = 5
+#: Seconds from SIGTERM (or SIGINT) to the exit at the latest (the deployment allows 10).
+SHUTDOWN_DEADLINE_SECONDS = 8.0
+
+log = logging.getLogger("supervisor.web.server")
+
+
+def _exit_now() -> None:
+    """The deadline passed: say so, flush the log (a second at most: a handler blocked on
+    a full pipe must not hold the exit back), and exit."""
+
+    def say() -> None:
+        log.warning(
+            "still stopping %.0f s after the signal: exiting now", SHUTDOWN_DEADLINE_SECONDS
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+
+    talker = threading.Thread(target=say, name="shutdown-deadline-log", daemon=True)
+    talker.start()
+    talker.join(1.0)
+    os._exit(0)
+
+
+class DeadlineServer(uvicorn.Server):
+    """uvicorn's server, whose stop on a signal ends by the deadline at the latest (a
+    daemon timer thread: it fires even while the event loop waits on the broker)."""
+
+    deadline: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.deadline is None:
+            self.deadline = threading.Timer(SHUTDOWN_DEADLINE_SECONDS, _exit_now)
+            self.deadline.daemon = True
+            self.deadline.start()
+        super().handle_exit(sig, frame)
 
 
 def run(settings: Settings) -> None:
@@ -31,7 +81,7 @@ def run(settings: Settings) -> None:
     # uvicorn logs request paths with their query string, and the wall passes ?token=.
     install_log_redaction()
     masking.install()  # no applicant's ID number or phone in any log line
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.web_host,
         port=settings.web_port,
@@ -43,6 +93,11 @@ def run(settings: Settings) -> None:
         # The Server header names the software and its version: nothing a client needs.
         server_header=False,
     )
+    server = DeadlineServer(config)
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT raised again once stopped
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from supervisor.kafka.admin import MESSAGE_MAX_BYTES, PRODUCER_MAX_REQUEST_SIZE
 from supervisor.masking import mask_text
 from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
-from supervisor.worker import facts, refusals
+from supervisor.worker import facts, refusals, watchdog
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.alert_log import AlertLog
 from supervisor.worker.clock import GuardedClock, jump_counter
@@ -64,6 +64,7 @@ from supervisor.worker.metrics import UNREGISTERED_CENTER, WorkerMetrics, reject
 from supervisor.worker.outbox import UNACKNOWLEDGED, Outbox, split
 from supervisor.worker.outbox import encode as encode_message
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
+from supervisor.worker.watchdog import HeldLock
 
 log = logging.getLogger("supervisor.worker")
 
@@ -109,7 +110,8 @@ class Worker:
     registry: CollectorRegistry
     index: DueIndex = field(default_factory=DueIndex)
     #: held by the agent while it handles one message; the engine changes only between two
-    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: (it knows since when it is held: the stall watchdog waits for a busy agent)
+    busy: HeldLock = field(default_factory=HeldLock)
     #: re-indexes the deadlines of the cases this worker owns (set by create_app)
     reindex: Callable[[], Awaitable[int]] = field(default=lambda: _nothing())
     watcher: RulesWatcher | None = None
@@ -320,6 +322,18 @@ def create_app(
         continuity.assigned(args[0] if args else kwargs.get("assigned", ()))
 
     app.on_partitions_assigned.connect(cast(Any, keep_continuity))  # (sender, assigned)
+
+    # An events partition with unread events and no progress while the worker is idle (a
+    # faust-streaming stall) is fetched again, then the group rejoined (worker/watchdog.py).
+    watchdog.install(
+        app,
+        settings.topic_events,
+        settings.stall_seconds,
+        offsets,
+        handled=lambda tp: gate._handled.get(tp),  # the next offset the agent has to handle
+        busy=worker.busy,
+        stalls=lambda action: metrics.stalls.labels(action).inc(),
+    )
 
     forward = center_watch.install(
         app,

@@ -90,6 +90,7 @@ class WorkerMetrics:
     events_read_back: Counter
     ticks_stale: Counter
     alerts_sent_again: Counter
+    stalls: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -262,6 +263,19 @@ class WorkerMetrics:
                 ),
                 "failed",
                 "recovered",
+            ),
+            stalls=_with_labels(
+                Counter(
+                    "supervisor_worker_stalls",
+                    "Events partitions found stalled by the watchdog (unread events, no "
+                    "progress for SUPERVISOR_STALL_SECONDS while the worker was idle), by the "
+                    "action taken: seek (fetched again) or rejoin (a rebalance, when seeking "
+                    "did not help); supervisor/worker/watchdog.py.",
+                    ["action"],
+                    registry=registry,
+                ),
+                "seek",
+                "rejoin",
             ),
             facts=_with_labels(
                 Counter(
