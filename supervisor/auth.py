@@ -1,6 +1,6 @@
 """Who may see what: access tokens, roles and the centers each role may see.
 
-Roles (issue 4, item 5):
+Roles:
 
 - `inspector` (纪检监察): every center;
 - `director` (中心负责人): their own center and every center below it, by division code

@@ -1,4 +1,4 @@
-"""Personal data masked wherever people read it (issue 4 item 6): 张*丰, 4527**********1234,
+"""Personal data masked wherever people read it: 张*丰, 4527**********1234,
 138****1111.
 
 An applicant's name, ID number and phone are kept in the case record (the event history

@@ -337,7 +337,7 @@ class Engine:
         events = sorted([*history, late], key=lambda item: item.occurred_at)
         # The case judged without the late event too, under the same rules: only what the
         # late event changes is resolved or raised, so rules changed by a live reload since
-        # an alert fired never re-raise it (issue 3 §4).
+        # an alert fired never re-raise it.
         base, _, base_changes = self._rebuild(state, history, state.retracted)
         fresh, raised, changed = self._rebuild(state, events, state.retracted)
         wrong = [

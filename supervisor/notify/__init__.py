@@ -1,4 +1,4 @@
-"""Notifications of alerts to the people who must act on them (issue 5).
+"""Notifications of alerts to the people who must act on them.
 
 The pure core (no Kafka, no network, no clock: time is an argument):
 

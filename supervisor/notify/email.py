@@ -1,4 +1,4 @@
-"""The email channel: one SMTP message, plain text and HTML (issue 5 item 1).
+"""The email channel: one SMTP message, plain text and HTML.
 
 `build_message` makes the message (pure, for tests and previews); `send_email` makes one
 attempt to hand it to an SMTP server and returns a `Delivery` (retry.py decides what

@@ -1,4 +1,4 @@
-"""When to try a notification again, and the records of its attempts (issue 5 item 5).
+"""When to try a notification again, and the records of its attempts.
 
 Pure: no clock, no randomness of its own, no I/O. The channels (`webhook.py`,
 `email.py`) make one attempt each and return a `Delivery`; the caller turns it into an

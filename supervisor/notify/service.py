@@ -1,4 +1,4 @@
-"""`supervisor notify`: the notification service (issue 5 items 2, 3 and 5).
+"""`supervisor notify`: the notification service.
 
 It reads the alert journal (the alerts topic: one partition, offsets are positions, see
 supervisor/web/journal.py) in order, feeds the pure `Planner` (plan.py), delivers the

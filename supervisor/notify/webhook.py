@@ -1,4 +1,4 @@
-"""The webhook channel: a signed JSON POST (issue 5 item 1).
+"""The webhook channel: a signed JSON POST .
 
 This is how an office connects its own messaging or SMS gateway. One call of
 `send_webhook` is one attempt; it never raises for a network or HTTP failure, it

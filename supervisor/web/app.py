@@ -117,7 +117,7 @@ BATCH_MAX: Final = 256
 AlertStatus = Literal[
     "open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded"
 ]
-#: Silences are the inspectors' (issue 5 §4): directors and ops get 403. Module-level for
+#: Silences are the inspectors': directors and ops get 403. Module-level for
 #: the reason given at `security.Viewer`.
 Inspector = Annotated[Principal, Depends(require_roles(Role.inspector))]
 
@@ -412,7 +412,7 @@ def create_app(
         """Inspectors: the appeal does not hold; the alert goes back to where it was."""
         return await change(alert_id, "reject_appeal", body or ChangeBody(), who)
 
-    # -- silences (issue 5 §4): inspectors only ---------------------------------------
+    # -- silences: inspectors only -------------------------------------------------
     # The state is the journal's (`hub.journal.silences`, every `silence` record read
     # back from the alerts topic), so every web instance and every restart agrees; the
     # status (pending, active, expired, lifted) is a matter of the app's clock.

@@ -8,7 +8,7 @@ the worker's alerts and resolutions, and the lifecycle changes the web service w
 records after it. The topic is the durable store: every process rebuilds this journal by
 reading it from the beginning, so a change survives a restart of anything.
 
-The lifecycle (issue 4 §3), per alert:
+The lifecycle, per alert:
 
     open ──acknowledge──▶ acknowledged
     open | acknowledged ──resolve(disposition, note)──▶ resolved       (核实/整改/误报)
@@ -30,7 +30,7 @@ refused one), and again here when it is read back, so two web services racing on
 alert cannot both win: the first record in the topic's order does. Pure: no Kafka, no
 clock; the caller passes records with their offsets.
 
-Silences (issue 5 §4) live in the same journal: each `silence` audit record (create,
+Silences live in the same journal: each `silence` audit record (create,
 lift, expire; see supervisor/notify/silences.py) is applied to `Journal.silences` with
 `silences.apply_record`, and kept, with its position, as the silence's audit trail. No
 alert entry changes: a silence only holds notifications back. Whether a silence is

@@ -5,9 +5,9 @@ fact of the facts topic to `StatsBook.add` (the format is in supervisor/worker/f
 and asks
 
 - `headline(now, scope)`: the wall's figures: cases accepted today, open cases, cases
-  concluded today, and the on-time rate today and this month (issue 4 item 1);
+  concluded today, and the on-time rate today and this month;
 - `per_center(start, end, scope)`: per center over a period of local days, for
-  performance evaluation (绩效考核, issue 4 item 4);
+  performance evaluation (绩效考核);
 - `last_event_at(center)` and `freshness(scope)`: the latest event time and the latest
   arrival, so a frozen wall is never mistaken for a quiet one.
 

@@ -8,7 +8,7 @@ a minute to stop (Faust's stop waited on the broker), so it was killed every tim
 - The broker goes away (a broker of this test's own, stopped while both processes run,
   a wall screen connected): each process exits within 10 s of its SIGTERM.
 - The broker is up: each exits within 10 s, the worker cleanly (no forced exit), and an
-  event sent just before the SIGTERM raises its alert exactly once, in this run or after
+  event sent just before the SIGTERM raises its alert exactly once (by id), in this run or after
   the restart.
 """
 
@@ -245,5 +245,10 @@ async def test_with_the_broker_up_both_stop_within_10_s_and_nothing_is_lost(
         records = await collect_until_quiet(
             kafka_bootstrap, settings.topic_alerts, not_before=time.monotonic() + 5, quiet=4
         )
-    mine = [a["alert_id"] for a in alerts_of(records) if a.get("case_id") == case]
-    assert mine == [f"supplement.repeated:{case}"], mine
+    mine = [a for a in alerts_of(records) if a.get("case_id") == case]
+    # Exactly one alert to a reader that de-duplicates by id, as every reader here does:
+    # a copy the worker sends again after its restart (its outbox listed it as not yet
+    # acknowledged when it stopped) is allowed, with the same content (docs/operations.md,
+    # "Delivery guarantees").
+    assert {a["alert_id"] for a in mine} == {f"supplement.repeated:{case}"}, mine
+    assert all(a == mine[0] for a in mine), mine
