@@ -22,8 +22,8 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from supervisor.settings import Settings
+from supervisor.shutdown import FORCED_EXIT_STATUS, ShutdownDeadline
 from supervisor.worker import watchdog
-from supervisor.worker.main import FORCED_EXIT_STATUS, ShutdownDeadline
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.watchdog import (
     AGENT_HELD_SECONDS,

@@ -589,24 +589,24 @@ class Engine:
             due = _or_none(self.calendar_of(state).working_deadline, decided_at, days)
             if due is not None:
                 pending.append(("delivery.overdue", None, due))
-        if state.unrectified_ratings and on.rectify is not None:
-            days = _params(on.rectify.params, UnrectifiedParams).working_days
+        # a bad rating awaiting its rectification, a complaint awaiting its answer: each
+        # counted on its own, N working days from the day after it
+        for rule_id, waiting, rule in (
+            ("evaluation.unrectified", state.unrectified_ratings, on.rectify),
+            ("complaint.unanswered", state.complaints, on.complaint),
+        ):
+            if not waiting or rule is None:
+                continue
+            thresholds = rule.params
+            assert isinstance(thresholds, WorkingDaysParams | UnrectifiedParams), thresholds
+            days = thresholds.working_days
             cal = self.calendar_of(state)
-            for rating in state.unrectified_ratings:
-                occurrence = _nth(rating.number)
-                if _unfired("evaluation.unrectified", case_id, occurrence, fired, retracted):
-                    due = _or_none(cal.working_deadline, rating.at, days)
+            for one in waiting:
+                occurrence = _nth(one.number)
+                if _unfired(rule_id, case_id, occurrence, fired, retracted):
+                    due = _or_none(cal.working_deadline, one.at, days)
                     if due is not None:
-                        pending.append(("evaluation.unrectified", occurrence, due))
-        if state.complaints and on.complaint is not None:
-            days = _params(on.complaint.params, WorkingDaysParams).working_days
-            cal = self.calendar_of(state)
-            for complaint in state.complaints:
-                occurrence = _nth(complaint.number)
-                if _unfired("complaint.unanswered", case_id, occurrence, fired, retracted):
-                    due = _or_none(cal.working_deadline, complaint.at, days)
-                    if due is not None:
-                        pending.append(("complaint.unanswered", occurrence, due))
+                        pending.append((rule_id, occurrence, due))
         if on.stage and is_open and accepted_at and suspended_since is None:
             item = self._item_of(state)
             if item is not None and item.steps:

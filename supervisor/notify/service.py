@@ -107,7 +107,6 @@ import os
 import random
 import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -152,6 +151,7 @@ from supervisor.notify.routing import load_routing
 from supervisor.notify.texts import Message, render
 from supervisor.notify.webhook import send_webhook
 from supervisor.settings import Settings, secret_from_env
+from supervisor.shutdown import ShutdownDeadline
 
 log = logging.getLogger("supervisor.notify")
 
@@ -1130,26 +1130,14 @@ def create_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
     )
 
 
-_watchdog_lock = threading.Lock()
-_watchdog: threading.Timer | None = None
-
-
-def _end_by_force_after(seconds: float) -> None:
-    """From now, end the process by force after `seconds` unless it has ended by then
-    (a daemon timer thread: it works even when the event loop is stuck, e.g. in a step
-    that ignores its bound). Idempotent: the first call sets the deadline."""
-    global _watchdog
-
-    def expire() -> None:
-        log.error("the notifier did not stop within %.0f s of being asked: ending it", seconds)
-        logging.shutdown()
-        os._exit(0)  # what was acknowledged is saved; the rest is derived again
-
-    with _watchdog_lock:
-        if _watchdog is None:
-            _watchdog = threading.Timer(seconds, expire)
-            _watchdog.daemon = True
-            _watchdog.start()
+#: Ends the process by force HARD_STOP_SECONDS after it was asked to stop, unless it has
+#: ended by then (a daemon timer: it works even when the event loop is stuck, e.g. in a
+#: step that ignores its bound). What was acknowledged is saved; the rest is derived again.
+_stop_deadline = ShutdownDeadline(
+    HARD_STOP_SECONDS,
+    log=log,
+    message="the notifier did not stop within %.0f s of being asked: ending it",
+)
 
 
 async def serve(settings: Settings, clock: Clock | None = None) -> None:
@@ -1160,7 +1148,7 @@ async def serve(settings: Settings, clock: Clock | None = None) -> None:
     loop = asyncio.get_running_loop()
 
     def asked_to_stop() -> None:
-        _end_by_force_after(HARD_STOP_SECONDS)
+        _stop_deadline.arm()
         notifier.stopping.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1174,7 +1162,7 @@ async def serve(settings: Settings, clock: Clock | None = None) -> None:
         if await notifier.connect():
             await notifier.run()
     finally:
-        _end_by_force_after(HARD_STOP_SECONDS)
+        _stop_deadline.arm()
         stopped = time.monotonic()
         await _bounded(notifier.stop(), STOP_SECONDS - 1.0, "stopping the notifier")
         await _bounded(runner.cleanup(), 1.0, "closing the health page")

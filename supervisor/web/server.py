@@ -3,21 +3,19 @@
 Also runnable as `python -m supervisor.web.server`, configured by the environment
 (`Settings.from_env()`), which is how the browser test starts a real server process.
 
-It exits within `SHUTDOWN_DEADLINE_SECONDS` of SIGTERM or SIGINT, whatever the broker's
-state: uvicorn closes the wall screens' sockets (they reconnect to the next process),
-then the lifespan stops the journal writer and the feed, which can wait on a broker that
-is away; a process still alive at the deadline exits at once. Nothing is lost: the
-service keeps nothing of its own (the journal is the alerts topic, read again at start),
-and a lifecycle change is answered only once the broker stored it.
+It exits within the deadline of `supervisor.shutdown` (8 s) of SIGTERM or SIGINT,
+whatever the broker's state: uvicorn closes the wall screens' sockets (they reconnect to
+the next process), then the lifespan stops the journal writer and the feed, which can
+wait on a broker that is away; a process still alive at the deadline exits at once.
+Nothing is lost: the service keeps nothing of its own (the journal is the alerts topic,
+read again at start), and a lifecycle change is answered only once the broker stored it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
-import threading
 from types import FrameType
 
 import uvicorn
@@ -26,48 +24,24 @@ from uvicorn.config import STARTUP_FAILURE
 from supervisor import masking
 from supervisor.auth import install_log_redaction
 from supervisor.settings import Settings
+from supervisor.shutdown import ShutdownDeadline
 from supervisor.web.app import create_app
 from supervisor.web.security import MAX_BODY_BYTES
 
 #: Seconds uvicorn waits for open connections (wall screens) at shutdown before closing
 #: them; the screens reconnect to the next process by themselves.
 GRACEFUL_SHUTDOWN_SECONDS = 5
-#: Seconds from SIGTERM (or SIGINT) to the exit at the latest (the deployment allows 10).
-SHUTDOWN_DEADLINE_SECONDS = 8.0
-
 log = logging.getLogger("supervisor.web.server")
-
-
-def _exit_now() -> None:
-    """The deadline passed: say so, flush the log (a second at most: a handler blocked on
-    a full pipe must not hold the exit back), and exit."""
-
-    def say() -> None:
-        log.warning(
-            "still stopping %.0f s after the signal: exiting now", SHUTDOWN_DEADLINE_SECONDS
-        )
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-
-    talker = threading.Thread(target=say, name="shutdown-deadline-log", daemon=True)
-    talker.start()
-    talker.join(1.0)
-    os._exit(0)
 
 
 class DeadlineServer(uvicorn.Server):
     """uvicorn's server, whose stop on a signal ends by the deadline at the latest (a
     daemon timer thread: it fires even while the event loop waits on the broker)."""
 
-    deadline: threading.Timer | None = None
+    deadline = ShutdownDeadline(log=log)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.deadline is None:
-            self.deadline = threading.Timer(SHUTDOWN_DEADLINE_SECONDS, _exit_now)
-            self.deadline.daemon = True
-            self.deadline.start()
+        self.deadline.arm()  # once: a second signal does not restart it
         super().handle_exit(sig, frame)
 
 

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +24,7 @@ import faust
 from supervisor import masking
 from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
+from supervisor.shutdown import ShutdownDeadline
 from supervisor.worker.app import Clock, create_app, ticks_topic
 from supervisor.worker.centers import centers_topic
 
@@ -78,68 +75,17 @@ def shifted_clock(start: datetime) -> Clock:
     return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
-#: Seconds from SIGTERM (or SIGINT) to the exit at the latest: under the 10 s the
-#: deployment allows, itself well under an orchestrator's grace period (30 s).
-SHUTDOWN_DEADLINE_SECONDS = 8.0
-#: The exit status of a stop cut short at the deadline: a stop as asked, nothing lost.
-FORCED_EXIT_STATUS = 0
-
 log = logging.getLogger("supervisor.worker.main")
 
 
-class ShutdownDeadline:
-    """Exits the process `seconds` after `arm()`, unless it has exited by itself.
-
-    A daemon thread, so it fires even while the event loop waits on the broker (or is
-    blocked), and never keeps a process that stopped in time alive. Before exiting it
-    logs why and flushes the log, from yet another thread given a second at most: a
-    handler blocked on a full pipe must not hold the exit back."""
-
-    def __init__(
-        self,
-        seconds: float = SHUTDOWN_DEADLINE_SECONDS,
-        exit: Callable[[int], object] = os._exit,
-    ) -> None:
-        self.seconds = seconds
-        self._exit = exit
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def armed(self) -> bool:
-        return self._timer is not None
-
-    def arm(self) -> None:
-        """Start the countdown (once: a second signal does not restart it)."""
-        with self._lock:
-            if self._timer is not None:
-                return
-            self._timer = threading.Timer(self.seconds, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-
-    def _expire(self) -> None:
-        def say() -> None:
-            log.warning(
-                "still stopping %.0f s after the signal: exiting now (offsets not committed "
-                "are read again at the next start; alerts not acknowledged are kept with "
-                "their case and sent again)",
-                self.seconds,
-            )
-            for handler in logging.getLogger().handlers:
-                handler.flush()
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-
-        talker = threading.Thread(target=say, name="shutdown-deadline-log", daemon=True)
-        talker.start()
-        talker.join(1.0)
-        self._exit(FORCED_EXIT_STATUS)
+def _deadline() -> ShutdownDeadline:
+    """The worker's: it says why nothing is lost when it has to exit at the deadline."""
+    return ShutdownDeadline(
+        log=log,
+        message="still stopping %.0f s after the signal: exiting now (offsets not committed "
+        "are read again at the next start; alerts not acknowledged are kept with their "
+        "case and sent again)",
+    )
 
 
 class DeadlineWorker(faust.Worker):
@@ -165,7 +111,7 @@ def run(settings: Settings, clock_start: datetime | None = None) -> None:
     asyncio.run(create_topics(settings))
     worker = create_app(settings, clock=shifted_clock(clock_start) if clock_start else None)
     runner = DeadlineWorker(
-        worker.app, loglevel=settings.log_level.lower(), deadline=ShutdownDeadline()
+        worker.app, loglevel=settings.log_level.lower(), deadline=_deadline()
     )
     # No terminal spinner: at WARNING and above Faust adds one and sets the root logger to
     # DEBUG for it, so every debug record of Faust and aiokafka is built and masked, then

@@ -1,7 +1,7 @@
 """The worker notices when its consumer stalls, and gets it going again.
 
 Why: faust-streaming 0.15 sometimes leaves an event unconsumed after a table recovery
-(about one restart in six here; upstream issue 596). The event is not acknowledged, so
+(about one restart in six here; a known faust-streaming fault). The event is not acknowledged, so
 never committed, but the consumer's position is past it: the partition looks consumed,
 and nothing fetches it again until the next rebalance seeks back to the committed
 offsets. A later message on the same partition shows the gap, and continuity.py reads

@@ -53,20 +53,6 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def store(tmp_path: Any) -> TokenStore:
-    return TokenStore(tmp_path / "tokens.json")
-
-
-@pytest.fixture
-def tokens(store: TokenStore) -> dict[str, str]:
-    return {
-        "inspector": store.issue("inspector", "王监察"),
-        "director": store.issue("director", "李主任", center="451224"),
-        "ops": store.issue("ops", "运维"),
-    }
-
-
-@pytest.fixture
 def app(settings: Settings, registry: CollectorRegistry, store: TokenStore) -> FastAPI:
     return create_app(
         settings, registry=registry, start_consumer=False, center_names=CENTERS, tokens=store

@@ -93,20 +93,6 @@ def build_app(store: TokenStore, **changes: Any) -> FastAPI:
 
 
 @pytest.fixture
-def store(tmp_path: Any) -> TokenStore:
-    return TokenStore(tmp_path / "tokens.json")
-
-
-@pytest.fixture
-def tokens(store: TokenStore) -> dict[str, str]:
-    return {
-        "inspector": store.issue("inspector", "王监察"),
-        "director": store.issue("director", "李主任", center="451224"),
-        "ops": store.issue("ops", "运维"),
-    }
-
-
-@pytest.fixture
 def app(store: TokenStore) -> FastAPI:
     return build_app(store)
 
