@@ -563,6 +563,44 @@ def dlq_resend(
         raise typer.Exit(1)
 
 
+db_app = typer.Typer(
+    help="The read model's database (SUPERVISOR_DATABASE_URL; default SQLite in the data dir).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database's schema to this version's newest revision (every web service
+    also does it at start); say where it stands."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from supervisor.store.db import Database, DatabaseError, shown
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def upgrade() -> tuple[str | None, str | None]:
+        database = Database(settings.database)
+        try:
+            before = await database.revision()
+            await database.upgrade()
+            return before, await database.revision()
+        finally:
+            await database.dispose()
+
+    try:
+        before, after = asyncio.run(upgrade())
+    except (DatabaseError, OSError, SQLAlchemyError) as exc:
+        typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    change = "already at" if before == after else f"upgraded from {before or 'nothing'} to"
+    typer.echo(f"{shown(settings.database)}: {change} revision {after}")
+
+
 def main() -> None:
     _mount_kafka()
     app(prog_name="supervisor")

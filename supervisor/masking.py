@@ -7,7 +7,7 @@ but never appear unmasked on the wall, in the API, in alert text or in logs. Pur
 functions, plus a logging filter:
 
 - `mask_name`, `mask_id_number`, `mask_phone`: one known field;
-- `mask_applicant`: the contract's `applicant` object;
+- `mask_applicant`: the contract's `applicant` object; `mask_document`: any JSON value;
 - `mask_text`: free text (an alert message, a rejection reason, a log line), in which
   every Chinese resident ID number (18 characters, the last may be X, with a plausible
   area and birth date) and every mainland mobile number (1[3-9] and 9 digits, also
@@ -115,6 +115,12 @@ def mask_applicant(applicant: Mapping[str, Any] | None) -> dict[str, Any] | None
         else:
             masked[key] = _mask_value(value)
     return masked
+
+
+def mask_document(value: Any) -> Any:
+    """Any JSON value with every string (and number) in it masked as free text: an
+    event's payload before it is stored (a comment or a reason may hold a phone)."""
+    return _mask_value(value)
 
 
 def _mask_value(value: Any) -> Any:

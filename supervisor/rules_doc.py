@@ -36,7 +36,7 @@ def render(rules_dir: Path) -> str:
         "",
         "An office's own rules need no Python: one of the kinds count, threshold, sequence,",
         "deadline, absence, in YAML (examples in `examples/local-rules.yaml`; the kinds and",
-        'their placeholders are described in the project docs, docs/rules.md).',
+        "their placeholders are described in the project docs, docs/rules.md).",
         "",
         "| 规则 rule_id | 类型 kind | 级别 severity | 名称 title | 依据 basis | 阈值 thresholds"
         " | 启用 |",

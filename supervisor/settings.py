@@ -127,6 +127,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     # false (the default, for production): not served at all.
     "SUPERVISOR_API_DOCS": ("api_docs", "false"),
     "SUPERVISOR_LOG_LEVEL": ("log_level", "INFO"),
+    # The read model (supervisor/store/): empty: SQLite in <SUPERVISOR_DATA_DIR>/supervisor.db;
+    # production: postgresql://user:password@host:5432/supervisor.
+    "SUPERVISOR_DATABASE_URL": ("database_url", ""),
+    # Rows of the read model kept, in days (alerts by raised_at, facts and events by
+    # occurred_at, closed cases by their closing); 0 keeps them forever.
+    "SUPERVISOR_DB_RETENTION_DAYS": ("db_retention_days", "0"),
     # The notifier (`supervisor notify`, supervisor/notify/service.py).
     "SUPERVISOR_NOTIFY_PORT": ("notify_port", "6067"),
     "SUPERVISOR_NOTIFY_ROUTING": (
@@ -214,6 +220,14 @@ class Settings:
     facts_retention_days: float = 400.0
     dlq_retention_days: float = 30.0
     api_docs: bool = False  # /docs, /redoc, /openapi.json served (to a valid token only)
+    database_url: str = ""  # the read model; empty: SQLite in data_dir (see `database`)
+    db_retention_days: float = 0.0  # rows of the read model kept; 0: forever
+
+    @property
+    def database(self) -> str:
+        """The read model's URL as set, or the embedded default: a SQLite file in the
+        data directory (`supervisor.store.db` picks the async driver)."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'supervisor.db'}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

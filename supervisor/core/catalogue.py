@@ -151,4 +151,3 @@ def _load_file(path: Path) -> list[tuple[Item, int]]:
             raise CatalogueError(f"{path}:{line}: {label}: {problem}") from None
         loaded.append((item, line_of(tree, ["items", index])))
     return loaded
-

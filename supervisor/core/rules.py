@@ -297,4 +297,3 @@ def _first_error(exc: ValidationError) -> tuple[str, list[str | int]]:
     where = ".".join(str(p) for p in loc)
     message = item["msg"].removeprefix("Value error, ")
     return (f"{where}: {message}" if where else message), loc
-

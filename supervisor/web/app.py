@@ -1,8 +1,11 @@
-"""The web service's composition root: `create_app()` wires hub, metrics, feed and routes.
+"""The web service's composition root: `create_app()` wires read model, hub, metrics, feed
+and routes.
 
-Nothing is created at import time: every call builds its own hub, metrics (against the
-given registry) and Kafka feed, so tests make as many isolated apps as they like and
-the process entry point (`server.run`) makes exactly one.
+Nothing is created at import time: every call builds its own database engine, hub,
+metrics (against the given registry) and Kafka feed, so tests make as many isolated
+apps as they like and the process entry point (`server.run`) makes exactly one. Every
+list, detail and figure is read from the read model (supervisor/store/, docs/history.md);
+the WebSocket from the hub.
 
 Routes; every one but `/healthz` and the page's files needs a token (`Authorization:
 Bearer …` or `?token=`; see supervisor/auth.py), and a director only ever sees the
@@ -10,7 +13,10 @@ centers of their scope (their center and those below it):
 
 - `/` redirects to the wall page: the repository's `dashboards/wall/`, shipped in the package.
 - `GET /api/alerts`: filtered by center (`below=true` with the centers under it),
-  severity, rule, status, time range (`since`, `until`), paged (`limit`, `offset`).
+  severity, rule, status, case, department, free text (`q`), time range (`since`,
+  `until`), paged in a stable order (`limit`, `offset`); `GET /api/export/alerts`: the
+  same as CSV or XLSX.
+- `GET /api/cases/{case_id}`: one case, its masked timeline and its alerts.
 - `GET /api/alerts/{id}`: one alert with its history (who, when, what).
 - `POST /api/alerts/{id}/acknowledge|resolve|appeal|appeal/accept|appeal/reject`: the
   lifecycle (journal.py); written to the journal, answered once read back.
@@ -27,11 +33,12 @@ centers of their scope (their center and those below it):
   (inspectors only; supervisor/notify/silences.py), written to the journal as `silence`
   audit records and answered once read back.
 - `GET /api/stats/headline`, `GET /api/board`: the wall's figures and its board of
-  centers; `GET /api/stats/centers?start=&end=`: per-center figures (绩效考核).
+  centers; `GET /api/stats/centers?start=&end=`: per-center figures (绩效考核),
+  `/api/stats/figures?by=` per department, window or staff, `/api/export/centers`.
 - `GET /api/centers`, `GET /api/me`: center names in scope; who the token is.
 - `GET /healthz`: open, always 200 while the process serves: `{"status": "ok"}`, or
-  "degraded" when the Kafka consumer cannot reach the cluster; with a valid token (any
-  role) also the consumer's details.
+  "degraded" when the Kafka consumer cannot reach the cluster or the database does not
+  answer; with a valid token (any role) also the consumer's and the database's details.
 - `GET /metrics`: Prometheus text format (ops token only: the figures are city-wide).
 - `/docs`, `/redoc`, `/openapi.json`: the API's documentation, only with
   `settings.api_docs` (SUPERVISOR_API_DOCS, default off) and then only to a valid token.
@@ -49,7 +56,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
@@ -60,7 +67,13 @@ import anyio
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -71,10 +84,15 @@ from supervisor.masking import mask_text
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import Silence, SilenceError, Status
 from supervisor.settings import Settings, package_path
-from supervisor.web.consumer import AlertFeed
+from supervisor.store import export
+from supervisor.store.db import Database
+from supervisor.store.projection import Projection, Topics
+from supervisor.store.queries import TOTAL_CAP, AlertQuery, Grouping, ReadModel
+from supervisor.web.consumer import DATABASE_DOWN, AlertFeed
 from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded
-from supervisor.web.journal import ROLES_FOR, Action, Entry, Refused, check, lifecycle_record
+from supervisor.web.journal import ROLES_FOR, Action, Refused, check, lifecycle_record
 from supervisor.web.metrics import WebMetrics
+from supervisor.web.readmodel import ReadModelState
 from supervisor.web.security import (
     CLOSE_UNAUTHORIZED,
     AnyRole,
@@ -88,7 +106,6 @@ from supervisor.web.security import (
     require_center,
     require_roles,
 )
-from supervisor.web.stats import StatsBook
 from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJournalWriter
 
 log = logging.getLogger(__name__)
@@ -126,9 +143,11 @@ Inspector = Annotated[Principal, Depends(require_roles(Role.inspector))]
 #: one near year 9999 overflows the date arithmetic behind the answer.
 EARLIEST_YEAR: Final = 2000
 LATEST_YEAR: Final = 2100
-#: The longest period `/api/stats/centers` answers for, in days, both ends included: the
-#: statistics keep 400 days (`StatsBook.days`), so a longer period holds nothing more.
-STATS_MAX_DAYS: Final = 400
+#: The longest period the figures answer for, in days, both ends included: ten years,
+#: more than any assessment asks for, and a bound on what one request may scan.
+STATS_MAX_DAYS: Final = 3_660
+#: Seconds a request waits for the read model to be ready at start before it gets 503.
+READY_TIMEOUT: Final = 5.0
 #: The longest silence: decided by supervisor/notify/silences.py (the notifier applies
 #: silences too), checked here first for a clear answer.
 SILENCE_MAX_DURATION: Final = silence_book.MAX_DURATION
@@ -209,11 +228,15 @@ class LiftBody(BaseModel):
 
 
 class AlertPage(BaseModel):
-    total: int
+    total: int  # matches, counted up to `TOTAL_CAP` (then total_exact is false)
+    total_exact: bool
     offset: int
     limit: int
     seq: int  # the journal position the page was taken at
     items: list[dict[str, Any]]
+
+
+ExportFormat = Literal["csv", "xlsx"]
 
 
 def create_app(
@@ -224,45 +247,67 @@ def create_app(
     center_names: Mapping[str, str] | None = None,
     tokens: TokenStore | None = None,
     clock: Callable[[], datetime] | None = None,
+    database: Database | None = None,
 ) -> FastAPI:
     """Build the web service.
 
     `registry` receives the metrics (a fresh one when None); `start_consumer=False`
-    leaves Kafka out (tests feed `app.state.hub` directly and lifecycle changes are
-    applied at once); `center_names` overrides the center registry; `tokens` the token
-    store (default: settings.tokens_file). The hub, metrics and feed are on `app.state`.
+    leaves Kafka out (tests write records with `app.state.writer`, applied at once to
+    the read model and the hub); `center_names` overrides the center registry; `tokens`
+    the token store (default: settings.tokens_file); `database` the read model (default:
+    `settings.database`, or without Kafka an in-memory SQLite). The hub, metrics, feed,
+    writer and read model are on `app.state`.
     """
     metrics = WebMetrics(registry if registry is not None else CollectorRegistry())
     hub = AlertHub(settings.wall_recent)
-    stats = StatsBook(settings.timezone)
-    feed = AlertFeed(settings, hub, metrics, stats=stats) if start_consumer else None
-    writer: JournalWriter = (
-        KafkaJournalWriter(settings) if start_consumer else LocalJournalWriter(hub)
-    )
     names = dict(center_names) if center_names is not None else load_center_names()
     centers = CenterRegistry.load()
     store = tokens if tokens is not None else TokenStore(settings.tokens_file)
     now = clock or (lambda: datetime.now(ZoneInfo(settings.timezone)))
+    db = database or Database(settings.database if start_consumer else "sqlite://")
+    read = ReadModel(db, settings.timezone)
+    projection = Projection(
+        db,
+        Topics(settings.topic_alerts, settings.topic_facts, settings.topic_events),
+        center_names=names,
+    )
+    state = ReadModelState(settings, db, read, projection, hub, metrics, centers, now)
+    feed = AlertFeed(settings, hub, metrics, projection=projection)
+    feed.on_projected = state.changed
+    writer: JournalWriter = (
+        KafkaJournalWriter(settings)
+        if start_consumer
+        else LocalJournalWriter(feed, projection, settings.topic_alerts, state.ensure_ready)
+    )
     authenticate = Authenticator(store)  # routes use Viewer / AnyRole: app.state.tokens
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(feed.run(), name="alert-feed") if feed else None
+        async def run() -> None:
+            await state.start()
+            if start_consumer:
+                await feed.run()
+
+        tasks = [
+            asyncio.create_task(run(), name="read-model"),
+            asyncio.create_task(state.maintain(), name="read-model-counts"),
+        ]
         await writer.start()
         try:
+            if not start_consumer:
+                await state.ready.wait()  # in memory: ready at once
             yield
         finally:
             hub.close()
             await writer.stop()
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with suppress(asyncio.CancelledError):
                     await task
+            await db.dispose()
 
-    metrics.watch(
-        lambda: hub.journal.open_alerts(lambda center: True).values(),
-        lambda: sum(stats.open_cases().values()),
-    )
+    metrics.watch(state.counted_open_alerts, lambda: state.open_cases)
 
     # The documentation routes are added below, behind a token, or not at all.
     app = FastAPI(
@@ -275,41 +320,38 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # outermost: on the 413s of BodyLimit too
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in DATABASE_DOWN:
+        app.add_exception_handler(error, _database_down)
     app.state.settings = settings
     app.state.hub = hub
     app.state.metrics = metrics
-    app.state.feed = feed
+    app.state.feed = feed if start_consumer else None
     app.state.tokens = store
-    app.state.stats = stats
+    app.state.writer = writer
+    app.state.read_model = read
+    app.state.read_state = state
+    app.state.projection = projection
+    app.state.alert_feed = feed  # the Kafka feed's per-record logic, with or without Kafka
+    app.state.database = db
 
     async def caught_up(timeout: float) -> None:
         """After a restart, wait (a little) for the journal to be read to its end."""
-        if feed is not None and not feed.caught_up.is_set():
+        if not await state.wait_ready(READY_TIMEOUT):
+            raise HTTPException(503, "the read model is not ready yet; try again shortly")
+        if start_consumer and not feed.caught_up.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(feed.caught_up.wait(), timeout)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        # Relative, so the redirect still works behind a reverse proxy's path prefix.
-        return RedirectResponse("wall/")
-
-    @app.get("/api/alerts", response_model=AlertPage)
-    async def list_alerts(
-        who: Viewer,
-        center_id: str | None = None,
-        below: Annotated[bool, Query(description="with the centers below center_id")] = False,
-        severity: Literal["yellow", "red"] | None = None,
-        rule_id: str | None = None,
-        status: AlertStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> AlertPage:
-        """Alerts in the caller's scope, newest first by raised_at, filtered and paged;
-        each with its status (open, acknowledged, appealed, resolved, withdrawn, closed,
-        superseded)."""
-        for moment, name in ((since, "since"), (until, "until")):
+    async def alert_query(
+        who: Principal,
+        center_id: str | None,
+        below: bool,
+        filters: AlertFilters,
+        *,
+        limit: int,
+        offset: int,
+    ) -> AlertQuery:
+        for moment, name in ((filters.since, "since"), (filters.until, "until")):
             if moment is None:
                 continue
             if moment.tzinfo is None or moment.utcoffset() is None:
@@ -322,30 +364,71 @@ def create_app(
             )
             if not above_own:
                 raise HTTPException(403, "this center is outside your scope")
-        chosen = None
-        if center_id is not None:
-            scope_code = center_id
-            chosen = (
-                (lambda code: centers.is_within(code, scope_code))
-                if below
-                else (lambda code: code == scope_code)
-            )
-        entries = hub.journal.select(
-            visible=who.may_see,
-            centers=chosen,
-            severity=severity,
-            rule_id=rule_id,
-            status=status,
-            since=since,
-            until=until,
+        return AlertQuery(
+            centers=await state.scope(who, center_id, below=below),
+            severity=filters.severity,
+            rule_id=filters.rule_id,
+            status=filters.status,
+            case_id=filters.case_id,
+            department=filters.department,
+            text=filters.q,
+            since=filters.since,
+            until=filters.until,
+            limit=limit,
+            offset=offset,
         )
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        # Relative, so the redirect still works behind a reverse proxy's path prefix.
+        return RedirectResponse("wall/")
+
+    @app.get("/api/alerts", response_model=AlertPage)
+    async def list_alerts(
+        who: Viewer,
+        filters: Annotated[AlertFilters, Depends()],
+        center_id: str | None = None,
+        below: Annotated[bool, Query(description="with the centers below center_id")] = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=TOTAL_CAP)] = 0,
+    ) -> AlertPage:
+        """Alerts in the caller's scope over the whole history, newest first by
+        raised_at (then by journal position: a stable order for paging), filtered; each
+        with its status (open, acknowledged, appealed, resolved, withdrawn, closed,
+        superseded). `q` is free text over title, message, center and item (every word
+        must match)."""
+        await caught_up(HEADLINE_CATCH_UP)
+        query = await alert_query(who, center_id, below, filters, limit=limit, offset=offset)
+        page = await read.search(query)
         return AlertPage(
-            total=len(entries),
+            total=page.total,
+            total_exact=page.total_exact,
             offset=offset,
             limit=limit,
             seq=hub.head,
-            items=[entry.view() for entry in entries[offset : offset + limit]],
+            items=page.items,
         )
+
+    @app.get("/api/export/alerts")
+    async def export_alerts(
+        who: Viewer,
+        filters: Annotated[AlertFilters, Depends()],
+        center_id: str | None = None,
+        below: bool = False,
+        format: ExportFormat = "csv",
+    ) -> Response:
+        """The alerts `/api/alerts` would list with the same filters, as CSV or XLSX with
+        Chinese headers (newest first, at most `EXPORT_MAX_ROWS`; the header
+        `X-Export-Truncated: true` says when there were more)."""
+        await caught_up(HEADLINE_CATCH_UP)
+        query = await alert_query(who, center_id, below, filters, limit=1, offset=0)
+        found = await read.stream(query, export.EXPORT_MAX_ROWS + 1)
+        truncated = len(found) > export.EXPORT_MAX_ROWS
+        items = [
+            {**alert, "center_name": names.get(str(alert["center_id"]), "")}
+            for alert in found[: export.EXPORT_MAX_ROWS]
+        ]
+        return _download(export.ALERT_COLUMNS, items, "预警清单", format, truncated)
 
     # `{alert_id:path}`: an alert id holds a case id, and a case id may hold `/` (sent as
     # it is or as %2F: the path is matched decoded). Each action route ends with its own
@@ -357,15 +440,17 @@ def create_app(
     async def get_alert(alert_id: str, who: Viewer) -> Alert:
         """One alert with its whole history (who, when, what). The id may contain `/`
         (as it is, or percent-encoded as %2F)."""
-        entry = _visible_entry(hub, alert_id, who)
-        return {**entry.view(), "history": entry.history}
+        await caught_up(HEADLINE_CATCH_UP)
+        shown, history = await _visible_alert(read, alert_id, who)
+        return {**shown, "history": history}
 
     async def change(alert_id: str, action: Action, body: ChangeBody, who: Principal) -> Alert:
-        entry = _visible_entry(hub, alert_id, who)
+        await caught_up(HEADLINE_CATCH_UP)
+        shown, _ = await _visible_alert(read, alert_id, who)
         if who.role not in ROLES_FOR[action]:
             raise HTTPException(403, f"a {who.role} may not {action.replace('_', ' ')}")
         try:
-            check(entry.status, action)
+            check(str(shown["status"]), action)
             record = lifecycle_record(
                 alert_id,
                 action,
@@ -382,10 +467,11 @@ def create_app(
         seq = await writer.write(record)
         if not await hub.wait_for(seq, CHANGE_TIMEOUT):
             raise HTTPException(504, "the change was written but not read back in time")
-        if not any(change["seq"] == seq for change in entry.history):
+        shown, history = await _visible_alert(read, alert_id, who)
+        if not any(change["seq"] == seq for change in history):
             raise HTTPException(409, "another change to this alert came first")
         metrics.lifecycle_changes.labels(action=action).inc()
-        return {**entry.view(), "history": entry.history}
+        return {**shown, "history": history}
 
     @app.post("/api/alerts/{alert_id:path}/acknowledge")
     async def acknowledge(alert_id: str, who: Viewer, body: ChangeBody | None = None) -> Alert:
@@ -528,15 +614,21 @@ def create_app(
         cases, on-time rate today and this month, open alerts by severity, and how
         fresh the data from the centers is."""
         await caught_up(HEADLINE_CATCH_UP)
-        figures = stats.headline(now(), who.may_see).to_dict()
+        scope = await state.scope(who)
+        figures = await read.headline(now(), scope)
         open_alerts = {"red": 0, "yellow": 0}
-        for tally in hub.journal.open_alerts(who.may_see).values():
+        for tally in (await read.open_alerts(scope)).values():
             for severity, n in tally.items():
                 open_alerts[severity] = open_alerts.get(severity, 0) + n
+        seen = (await read.last_seen(scope)).values()
+        last_event = max((e for e, _ in seen if e is not None), default=None)
+        last_arrival = max((a for _, a in seen if a is not None), default=None)
+        zone = ZoneInfo(settings.timezone)
         return {
             **figures,
             "open_alerts": open_alerts,
-            **stats.freshness(who.may_see).to_dict(),
+            "last_event_at": _local(last_event, zone),
+            "last_arrival_at": _local(last_arrival, zone),
             "now": now().isoformat(timespec="seconds"),
             "seq": hub.head,  # the journal position the figures include
         }
@@ -546,14 +638,17 @@ def create_app(
         """Every center in the caller's scope, city → counties → townships, with its open
         alerts by severity, its worst open alert, open cases and last event time."""
         await caught_up(HEADLINE_CATCH_UP)
-        counts = hub.journal.open_alerts(who.may_see)
-        open_cases = stats.open_cases(who.may_see)
+        scope = await state.scope(who)
+        counts = await read.open_alerts(scope)
+        open_cases = await read.open_cases(scope)
+        seen = await read.last_seen(scope)
+        zone = ZoneInfo(settings.timezone)
         tiles = []
         for center in centers.all():
             if not who.may_see(center.code):
                 continue
             alerts = counts.get(center.code, {"red": 0, "yellow": 0})
-            last = stats.last_event_at(center.code)
+            last = seen.get(center.code, (None, None))[0]
             tiles.append(
                 {
                     "code": center.code,
@@ -564,18 +659,14 @@ def create_app(
                     "yellow": alerts["yellow"],
                     "worst": "red" if alerts["red"] else "yellow" if alerts["yellow"] else None,
                     "open_cases": open_cases.get(center.code, 0),
-                    "last_event_at": last.isoformat(timespec="seconds") if last else None,
+                    "last_event_at": _local(last, zone),
                 }
             )
         return tiles
 
-    @app.get("/api/stats/centers")
-    async def center_statistics(
-        who: Viewer, start: date, end: date, center_id: str | None = None
+    async def figures(
+        who: Principal, start: date, end: date, center_id: str | None, by: Grouping
     ) -> list[dict[str, Any]]:
-        """绩效考核: per center over the local days `start`..`end` (both included, years
-        2000–2100, at most 400 days): cases accepted, concluded, on time, overdue,
-        on-time rate, and alerts by rule."""
         _check_day(start, "start")
         _check_day(end, "end")
         if end < start:
@@ -586,25 +677,82 @@ def create_app(
             )
         if center_id is not None:
             require_center(who, center_id)
+        await caught_up(HEADLINE_CATCH_UP)
+        scope = await state.scope(who, center_id, below=center_id is not None)
+        since, until = read.day_range(start, end)
+        found = await read.figures(since, until, scope, by=by)
+        open_cases = await read.open_cases(scope) if by == "center" else {}
+        shown = []
+        for counts in found:
+            code = str(counts.key[0])
+            row: dict[str, Any] = {"center_id": code, "name": names.get(code, code)}
+            if by != "center":
+                row[
+                    {"department": "department", "window": "window_id", "staff": "staff_id"}[by]
+                ] = counts.key[1]
+            row.update(
+                accepted=counts.accepted,
+                concluded=counts.concluded,
+                on_time=counts.on_time,
+                overdue=counts.overdue,
+                not_accepted=counts.not_accepted,
+                withdrawn=counts.withdrawn,
+                on_time_rate=counts.on_time_rate,
+                alerts=counts.alerts,
+            )
+            if by == "center":
+                row["open_cases"] = open_cases.get(code, 0)
+            shown.append(row)
+        return shown
 
-        def chosen(code: str) -> bool:
-            inside = center_id is None or centers.is_within(code, center_id)
-            return inside and who.may_see(code)
+    @app.get("/api/stats/centers")
+    async def center_statistics(
+        who: Viewer, start: date, end: date, center_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """绩效考核: per center over the local days `start`..`end` (both included, years
+        2000–2100, at most ten years): cases accepted, concluded, on time, overdue,
+        on-time rate, refused, withdrawn, open now, and alerts raised by rule. With
+        `center_id`, that center and those below it."""
+        return await figures(who, start, end, center_id, "center")
 
-        zone = ZoneInfo(settings.timezone)
-        since = datetime.combine(start, datetime.min.time(), zone)
-        until = datetime.combine(end + timedelta(days=1), datetime.min.time(), zone)
-        by_rule: dict[str, dict[str, int]] = {}
-        for entry in hub.journal.select(visible=chosen, since=since, until=until):
-            rules = by_rule.setdefault(str(entry.alert["center_id"]), {})
-            rule = str(entry.alert["rule_id"])
-            rules[rule] = rules.get(rule, 0) + 1
-        figures = stats.per_center(start, end, chosen)
-        rows = []
-        for code in sorted(set(figures) | set(by_rule)):
-            row = figures[code].to_dict() if code in figures else {"center_id": code}
-            rows.append({**row, "name": names.get(code, code), "alerts": by_rule.get(code, {})})
-        return rows
+    @app.get("/api/stats/figures")
+    async def grouped_statistics(
+        who: Viewer,
+        start: date,
+        end: date,
+        by: Grouping = "center",
+        center_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The same figures per center, department, window or staff member (contract
+        §7: who handled each case, as its latest fact says)."""
+        return await figures(who, start, end, center_id, by)
+
+    @app.get("/api/export/centers")
+    async def export_centers(
+        who: Viewer,
+        start: date,
+        end: date,
+        center_id: str | None = None,
+        format: ExportFormat = "csv",
+    ) -> Response:
+        """`/api/stats/centers` as CSV or XLSX with Chinese headers, one column per rule."""
+        rows_ = await figures(who, start, end, center_id, "center")
+        rule_ids = sorted({rule for row in rows_ for rule in row["alerts"]})
+        stem = f"中心统计_{start.isoformat()}_{end.isoformat()}"
+        return _download(export.center_columns(rule_ids), rows_, stem, format, False)
+
+    @app.get("/api/cases/{case_id:path}")
+    async def get_case(case_id: str, who: Viewer) -> dict[str, Any]:
+        """One case: its status and deadline as the worker last judged them, its masked
+        timeline of events, and every alert of it in the caller's scope. A case outside
+        the scope and an unknown one get the same 404."""
+        await caught_up(HEADLINE_CATCH_UP)
+        found = await read.case(case_id)
+        if found is None or not who.may_see(str(found["center_id"])):
+            raise HTTPException(404, "no such case")
+        query = AlertQuery(centers=await state.scope(who), case_id=case_id, limit=500)
+        found["alerts"] = (await read.search(query)).items
+        return found
 
     @app.get("/api/centers")
     async def list_centers(who: Viewer) -> dict[str, str]:
@@ -619,20 +767,29 @@ def create_app(
     @app.get("/healthz")
     async def healthz(who: MaybeAnyone) -> dict[str, Any]:
         """A readiness probe, open to all: `{"status": "ok" | "degraded"}` (degraded: the
-        Kafka consumer cannot reach the cluster; the wall shows it). With a valid token,
-        of any role, also the consumer's state, positions and counts; an anonymous
-        caller learns nothing about the deployment beyond up or down."""
-        last = feed.last_message_at if feed else None
-        connected = feed.connected if feed else False
-        status = "ok" if feed is None or connected else "degraded"
+        Kafka consumer cannot reach the cluster, or the read model's database does not
+        answer; the wall shows it). With a valid token, of any role, also the consumer's
+        state, the database, positions and counts; an anonymous caller learns nothing
+        about the deployment beyond up or down."""
+        consuming = app.state.feed is not None
+        last = feed.last_message_at if consuming else None
+        connected = feed.connected if consuming else False
+        database_ok = state.ready.is_set() and state.database_ok and feed.database_ok
+        healthy = (not consuming or connected) and database_ok
+        status = "ok" if healthy else "degraded"
         if who is None:
             return {"status": status}
         return {
             "status": status,
             "kafka_connected": connected,
-            "consumer": "enabled" if feed else "disabled",
-            "topics": feed.topic_states() if feed else {},
+            "consumer": "enabled" if consuming else "disabled",
+            "topics": feed.topic_states() if consuming else {},
             "last_message_at": last.isoformat() if last else None,
+            "database": {
+                "backend": db.dialect,
+                "ready": state.ready.is_set(),
+                "answers": state.database_ok and feed.database_ok,
+            },
             "journal_position": hub.head,
             "alerts": len(hub),
             "resolved_alerts": hub.resolved_count,
@@ -658,7 +815,9 @@ def create_app(
         if who is None:
             return
         await websocket.accept()
-        if feed is not None:  # after a restart, first read the journal to its end
+        # after a restart, first the read model, then the journal read to its end
+        await state.wait_ready(CATCH_UP_TIMEOUT)
+        if start_consumer:
             with suppress(TimeoutError):
                 await asyncio.wait_for(feed.caught_up.wait(), CATCH_UP_TIMEOUT)
         after = _position(websocket.query_params.get("after"))
@@ -701,14 +860,63 @@ def create_app(
     return app
 
 
-def _visible_entry(hub: AlertHub, alert_id: str, who: Principal) -> Entry:
-    """The alert, if it exists and is in the caller's scope; else 404, the same answer
-    for both, so that a director cannot learn which alert ids exist outside their scope
-    (a 403 would say "it exists, elsewhere")."""
-    entry = hub.journal.get(alert_id)
-    if entry is None or not who.may_see(str(entry.alert["center_id"])):
+async def _visible_alert(
+    read: ReadModel, alert_id: str, who: Principal
+) -> tuple[Alert, list[dict[str, Any]]]:
+    """The alert as shown and its history, if it exists and is in the caller's scope;
+    else 404, the same answer for both, so that a director cannot learn which alert ids
+    exist outside their scope (a 403 would say "it exists, elsewhere")."""
+    found = await read.alert(alert_id)
+    if found is None or not who.may_see(str(found[0]["center_id"])):
         raise HTTPException(404, "no such alert")
-    return entry
+    return found
+
+
+def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:
+    return instant.astimezone(zone).isoformat(timespec="seconds") if instant else None
+
+
+def _download(
+    columns: Sequence[export.Column],
+    items: Iterable[Mapping[str, Any]],
+    stem: str,
+    fmt: str,
+    truncated: bool,
+) -> Response:
+    """A CSV or XLSX attachment of `items`."""
+    headers = {
+        "Content-Disposition": export.content_disposition(stem, fmt),
+        "X-Export-Truncated": "true" if truncated else "false",
+        "Cache-Control": "no-store",
+    }
+    if fmt == "xlsx":
+        body = export.to_xlsx(columns, items, sheet=stem[:31])
+        return Response(body, media_type=export.content_type(fmt), headers=headers)
+    return StreamingResponse(
+        export.to_csv(columns, items), media_type=export.content_type(fmt), headers=headers
+    )
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a request the database could not answer (never a 500); the projection
+    waits for it on its own, and /healthz says degraded."""
+    log.warning("a request found the read model's database down: %s", type(exc).__name__)
+    return JSONResponse(
+        {"detail": "the database is unavailable; try again shortly"}, status_code=503
+    )
+
+
+class AlertFilters(BaseModel):
+    """The filters `/api/alerts` and its export share (query parameters)."""
+
+    severity: Literal["yellow", "red"] | None = None
+    rule_id: str | None = Field(default=None, max_length=128)
+    status: AlertStatus | None = None
+    case_id: str | None = Field(default=None, max_length=128)
+    department: str | None = Field(default=None, max_length=128)
+    q: str | None = Field(default=None, max_length=400, description="free text")
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def _check_day(day: date, name: str) -> None:

@@ -1,41 +1,37 @@
-"""Feeds the hub from Kafka: the alerts topic for the wall, the dead-letter topic for a count.
+"""Feeds the read model and the hub from Kafka, and counts the dead letters.
 
-`AIOKafkaConsumer`s without a consumer group, one per topic, because the topics want
-different starting points:
+Two `AIOKafkaConsumer`s without a consumer group:
 
-- alerts: from the beginning, every start. The topic is the alert journal (one
-  partition; its offsets are the positions walls resume from, see journal.py): the
-  service rebuilds every alert's state from it after a restart, and no group means every
-  web instance reads all of it. A position already applied is skipped, so reading again
-  after a reconnect is harmless; it costs one pass over the topic's retention.
-- case facts (the worker's compact record of each applied event): from the beginning,
-  into the statistics of the wall's headline figures and the per-center figures.
+- the projection's: the alerts topic (the alert journal, one partition: its offsets
+  are the positions walls resume from, see journal.py), the case facts and the case
+  events, every partition assigned, each read from the offset the read model stored
+  with its rows (supervisor/store/projection.py). Each batch is written to the
+  database with its offsets in one transaction, then the journal's records are applied
+  to the hub for the walls. So a restart reads only what the database does not hold
+  yet: start-up does not grow with history. A database that is down is retried with
+  backoff, the batch kept: nothing is lost and the rest waits (/healthz says so).
 - dead letters (rejected case events): from the end. The counter says how many were
   rejected while this process ran; re-counting the whole history at every restart would
   show a burst of rejections that did not happen.
 
-Topics are never created here: the consumer waits until the topic exists (asking the
-cluster, which does not create it) before subscribing, so the worker stays the one that
-decides partitions. Besides alerts the journal holds the worker's resolutions
-(`"status": "resolved"`: a late event withdrew the alert) and the lifecycle changes the
-web service writes. A record that is none of these is counted, logged and skipped; a
-broker that goes away is retried with backoff, and aiokafka reconnects by itself once
-consuming. `connected` is what the last metadata probe found, since aiokafka's fetch
-loop hides connection errors.
+Topics are never created here: the consumer waits until the topics exist (asking the
+cluster, which does not create them), so the worker stays the one that decides
+partitions. A broker that goes away is retried with backoff, and aiokafka reconnects by
+itself once consuming. `connected` is what the last metadata probe found, since
+aiokafka's fetch loop hides connection errors.
 
 Any record at all, on any of the topics, is survived: too large, not UTF-8 or not JSON,
 nested deep enough to exhaust the recursion limit, of the wrong types or with times no
-calendar can hold. It is counted (`supervisor_web_alerts_malformed_total` or
-`supervisor_web_case_facts_total{result="malformed"}`), logged with its topic, partition
-and offset and the reason, never with its value (it may be huge, or personal data), and
-skipped; the next record is read as if nothing happened. An error that is not the
-record's (a bug) is handled the same way, with its traceback.
+calendar can hold. It is counted (`supervisor_web_alerts_malformed_total`,
+`supervisor_web_projected_records_total{result="malformed"}`), logged with its topic,
+partition and offset and the reason, never with its value (it may be huge, or personal
+data), and skipped; the next record is read as if nothing happened. An error that is not
+the record's (a bug) is handled the same way, with its traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -45,10 +41,11 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from sqlalchemy.exc import SQLAlchemyError
 
 from supervisor.settings import Settings
+from supervisor.store.projection import Outcome, Projection, Record
 from supervisor.web.hub import (
-    MAX_RECORD_BYTES,
     AlertHub,
     MalformedAlert,
     decode_record,
@@ -56,7 +53,6 @@ from supervisor.web.hub import (
 )
 from supervisor.web.journal import kind_of
 from supervisor.web.metrics import WebMetrics
-from supervisor.web.stats import StatsBook
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +64,10 @@ PROBE_TIMEOUT: Final = 5.0
 TOPIC_POLL: Final = 2.0
 #: Upper bound of the reconnect backoff, in seconds.
 MAX_BACKOFF: Final = 30.0
-#: What a case fact that is not one can raise while it is decoded and counted: bad JSON
-#: or text (ValueError), wrong types (TypeError, AttributeError, KeyError), nesting that
-#: exhausts the recursion limit, a time too near the ends of the calendar to convert.
-_BAD_FACT: Final = (ValueError, TypeError, AttributeError, KeyError, RecursionError, OverflowError)
+#: Records in one batch at most: one database transaction each.
+BATCH_RECORDS: Final = 5_000
+#: What a database that is down (or a network between) raises.
+DATABASE_DOWN: Final = (SQLAlchemyError, OSError, ConnectionError)
 
 
 def where(topic: str, partition: int | None, offset: int | None) -> str:
@@ -94,7 +90,7 @@ def _utc_now() -> datetime:
 
 
 class AlertFeed:
-    """Reads the alerts and dead-letter topics into the hub and the metrics.
+    """Reads the topics into the read model, the hub and the metrics.
 
     `run()` is the long-running task (cancel it to stop). `handle_alert()` and
     `handle_dead_letter()` are the per-message logic, callable without Kafka.
@@ -108,11 +104,11 @@ class AlertFeed:
         metrics: WebMetrics,
         *,
         clock: Callable[[], datetime] = _utc_now,
-        stats: StatsBook | None = None,
+        projection: Projection | None = None,
     ) -> None:
         self._settings = settings
         self._hub = hub
-        self._stats = stats
+        self._projection = projection
         self._metrics = metrics
         self._clock = clock
         self._started_at = clock()
@@ -121,14 +117,16 @@ class AlertFeed:
             settings.topic_alerts: FollowState.CONNECTING,
             settings.topic_dlq: FollowState.CONNECTING,
         }
-        if stats is not None:
-            self._states[settings.topic_facts] = FollowState.CONNECTING
         self.caught_up = asyncio.Event()
+        self.database_ok = True
+        self.on_projected: Callable[[], None] | None = None  # called after each batch
         self._read: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset read
 
     #: Set once the alerts topic has been read to its end after the start: a socket
     #: served before would get a partial snapshot, then history as if it were live.
     caught_up: asyncio.Event
+    #: False while the read model's database does not answer (the projection waits).
+    database_ok: bool
 
     @property
     def connected(self) -> bool:
@@ -142,6 +140,11 @@ class AlertFeed:
     def last_message_at(self) -> datetime | None:
         """When the last message (alert, malformed or dead letter) was read, if ever."""
         return self._last_message_at
+
+    @property
+    def hub_head(self) -> int:
+        """The last journal position applied to the hub."""
+        return self._hub.head
 
     def topic_states(self) -> dict[str, str]:
         return {topic: str(state) for topic, state in self._states.items()}
@@ -189,32 +192,6 @@ class AlertFeed:
                 self._metrics.alert_push_delay.observe(delay)
         return True
 
-    def handle_fact(
-        self, value: bytes | None, partition: int | None = None, offset: int | None = None
-    ) -> bool:
-        """Count one case fact into the statistics (the wall's figures); a malformed one
-        is counted and skipped (logged at debug level: the worker's own bad facts would
-        otherwise repeat in the log at every restart)."""
-        if self._stats is None:
-            return False
-        try:
-            if value is not None and len(value) > MAX_RECORD_BYTES:
-                raise ValueError(f"larger than {MAX_RECORD_BYTES} bytes")
-            fact = json.loads(value or b"")
-            added = self._stats.add(fact, arrived_at=self._clock())
-        except _BAD_FACT as exc:
-            self._metrics.case_facts.labels(result="malformed").inc()
-            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, RecursionError) else ""
-            log.debug(
-                "skipping a malformed case fact at %s (%d bytes): %s",
-                where(self._settings.topic_facts, partition, offset),
-                len(value or b""),
-                reason[:200] or "nested too deeply",
-            )
-            return False
-        self._metrics.case_facts.labels(result="counted" if added else "repeat").inc()
-        return added
-
     def handle_dead_letter(self, value: bytes | None) -> None:
         """Count one rejected case event; its content is the worker's business."""
         self._last_message_at = self._clock()
@@ -259,14 +236,6 @@ class AlertFeed:
             record, self._settings.topic_dlq, lambda: self.handle_dead_letter(record.value)
         )
 
-    def _on_fact_record(self, record: Any) -> None:
-        self._guarded(
-            record,
-            self._settings.topic_facts,
-            lambda: self.handle_fact(record.value, record.partition, record.offset),
-            self._metrics.case_facts.labels(result="malformed"),
-        )
-
     def _guarded(
         self,
         record: Any,
@@ -290,19 +259,183 @@ class AlertFeed:
     # -- Kafka -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow both topics until cancelled; never returns otherwise."""
+        """Follow the topics until cancelled; never returns otherwise."""
         self._started_at = self._clock()
         async with asyncio.TaskGroup() as group:
-            group.create_task(
-                self._follow(self._settings.topic_alerts, "earliest", self._on_alert_record)
-            )
+            if self._projection is not None:
+                group.create_task(self._project(self._projection))
+            else:
+                group.create_task(
+                    self._follow(self._settings.topic_alerts, "earliest", self._on_alert_record)
+                )
             group.create_task(
                 self._follow(self._settings.topic_dlq, "latest", self._on_dead_letter_record)
             )
-            if self._stats is not None:
-                group.create_task(
-                    self._follow(self._settings.topic_facts, "earliest", self._on_fact_record)
+
+    # -- the projection -----------------------------------------------------------------
+
+    async def _project(self, projection: Projection) -> None:
+        """Read the journal, the facts and the events into the read model, from the
+        offsets it stored; reconnect with backoff after a Kafka error."""
+        topic = self._settings.topic_alerts
+        backoff = 1.0
+        while True:
+            self._set_state(topic, FollowState.CONNECTING)
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._settings.bootstrap_servers,
+                client_id=f"{self._settings.app_id}-web",
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=60_000,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+            )
+            try:
+                await consumer.start()
+                partitions, missing = await self._assign(consumer)
+                stored = await self._with_database(projection.positions)
+                for partition in partitions:
+                    at = stored.get((partition.topic, partition.partition))
+                    if at is None:
+                        await consumer.seek_to_beginning(partition)
+                    else:
+                        consumer.seek(partition, at)
+                self._set_state(topic, FollowState.CONSUMING)
+                backoff = 1.0
+                await self._consume_projection(consumer, projection, missing)
+                log.info("kafka: %s created; reading it too", ", ".join(sorted(missing)))
+                continue  # a topic that was missing exists now: assign it too
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("kafka %s: %r; retrying in %.0f s", topic, exc, backoff)
+            except Exception:
+                log.exception("kafka %s: unexpected error; retrying in %.0f s", topic, backoff)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:
+                    log.debug("kafka %s: error while stopping the consumer", topic, exc_info=True)
+            self._set_state(topic, FollowState.DISCONNECTED)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> tuple[list[TopicPartition], set[str]]:
+        """Wait for the journal, then take its first partition (its offsets are the
+        journal's positions) and every partition of the facts and events topics that
+        exist; the topics still missing (a worker not started yet) are returned, and
+        looked for again at each probe."""
+        settings = self._settings
+        while True:
+            present = await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
+            if settings.topic_alerts in present:
+                break
+            self._set_state(settings.topic_alerts, FollowState.WAITING_FOR_TOPIC)
+            self.caught_up.set()  # no journal yet: nothing to catch up with
+            await asyncio.sleep(TOPIC_POLL)
+        partitions = [TopicPartition(settings.topic_alerts, 0)]
+        alert_partitions = consumer.partitions_for_topic(settings.topic_alerts) or {0}
+        if len(alert_partitions) > 1:
+            log.error(
+                "%s has %d partitions; only partition 0 is the journal (create it with one)",
+                settings.topic_alerts,
+                len(alert_partitions),
+            )
+        missing: set[str] = set()
+        for name in (settings.topic_facts, settings.topic_events):
+            if name not in present:
+                missing.add(name)
+                continue
+            for number in sorted(consumer.partitions_for_topic(name) or ()):
+                partitions.append(TopicPartition(name, number))
+        consumer.assign(partitions)
+        return partitions, missing
+
+    async def _consume_projection(
+        self, consumer: AIOKafkaConsumer, projection: Projection, missing: set[str]
+    ) -> None:
+        """Project batches until cancelled, or until a missing topic appears (then
+        return: the caller assigns it too)."""
+        journal = TopicPartition(self._settings.topic_alerts, 0)
+        end = (await consumer.end_offsets([journal]))[journal]
+        next_probe = time.monotonic() + PROBE_INTERVAL
+        if end <= self._hub.head + 1:
+            self.caught_up.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_RECORDS)
+            records = [
+                Record(tp.topic, tp.partition, r.offset, r.value, r.timestamp)
+                for tp, found in batches.items()
+                for r in found
+            ]
+            if records:
+                await self.project(projection, records)
+            if self._hub.head + 1 >= end:
+                self.caught_up.set()  # read to where the journal ended at the start
+            if time.monotonic() >= next_probe:
+                await self._probe(consumer, self._settings.topic_alerts)
+                next_probe = time.monotonic() + PROBE_INTERVAL
+                if missing and missing & await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT):
+                    return
+
+    async def project(self, projection: Projection, records: list[Record]) -> Outcome:
+        """Write one batch to the read model (waiting out a database that is down),
+        then apply its journal records to the hub, in order."""
+        started = time.monotonic()
+        outcome: Outcome = await self._with_database(lambda: projection.apply(records))
+        self._metrics.projection_batch_seconds.observe(time.monotonic() - started)
+        self._count(projection, records, outcome)
+        if self.on_projected is not None and outcome.written:
+            self.on_projected()
+        for record in records:
+            if record.topic == self._settings.topic_alerts and record.partition == 0:
+                self._guarded(
+                    record,
+                    record.topic,
+                    lambda r=record: self.handle_alert(r.value, r.timestamp_ms, r.offset),  # type: ignore[misc]
                 )
+        return outcome
+
+    def _count(self, projection: Projection, records: list[Record], outcome: Outcome) -> None:
+        projected = self._metrics.projected
+        for topic, n in outcome.written.items():
+            projected.labels(topic=topic, result="written").inc(n)
+        if outcome.skipped:
+            projected.labels(topic="any", result="skipped").inc(outcome.skipped)
+        if outcome.invalid_events:
+            projected.labels(topic=projection.topics.events, result="invalid").inc(
+                outcome.invalid_events
+            )
+        for record, reason in outcome.malformed:
+            projected.labels(topic=record.topic, result="malformed").inc()
+            if record.topic != self._settings.topic_alerts:  # handle_alert logs those
+                log.warning(
+                    "skipping a record the read model cannot read at %s (%d bytes): %s",
+                    record.where,
+                    len(record.value or b""),
+                    reason[:200],
+                )
+
+    async def _with_database(self, work: Callable[[], Any]) -> Any:
+        """`await work()`, retried with backoff while the database does not answer."""
+        backoff = 0.5
+        while True:
+            try:
+                result = await work()
+            except DATABASE_DOWN as exc:
+                if self.database_ok:
+                    log.warning(
+                        "the read model's database does not answer (%s); waiting",
+                        type(exc).__name__,
+                    )
+                self.database_ok = False
+                self._metrics.database_up.set(0)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF / 3)
+                continue
+            if not self.database_ok:
+                log.info("the read model's database answers again; resuming")
+            self.database_ok = True
+            self._metrics.database_up.set(1)
+            return result
 
     def _set_state(self, topic: str, state: FollowState) -> None:
         if self._states.get(topic) != state:

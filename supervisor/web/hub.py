@@ -1,7 +1,8 @@
 """The wall's state in memory: the recent alerts, and the sockets that watch them.
 
-Nothing here is saved: the alerts topic is the durable record, and the web process
-rebuilds this state by reading the topic from the beginning at every start
+Nothing here is saved: the read model (supervisor/store/) is the durable record the API
+reads, and at start the hub is loaded from it (the newest alerts and the journal position
+they stand at, supervisor/web/readmodel.py), then follows the journal from there
 (`consumer.py`). The hub only has to be a correct, bounded view of that topic.
 
 Order. Alerts are kept and shown newest first by `raised_at` (event time), ties broken
@@ -247,6 +248,16 @@ def validate_record(obj: object) -> dict[str, Any]:
     return validate_message(obj)
 
 
+def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An alerts-topic record validated (MalformedAlert otherwise) and with its free
+    text masked: what the hub and the read model apply, whoever wrote the record."""
+    item = validate_record(dict(record))
+    for key in _FREE_TEXT:  # personal data never shown, whoever wrote the record
+        if isinstance(item.get(key), str):
+            item[key] = mask_text(item[key])
+    return item
+
+
 def parse_raised_at(alert: Mapping[str, Any]) -> datetime:
     """The alert's `raised_at` as an aware datetime; MalformedAlert if absent or naive."""
     return parse_time(alert, "raised_at")
@@ -456,11 +467,7 @@ class AlertHub:
 
         Raises MalformedAlert for a record that is neither an alert, a resolution nor a
         lifecycle change; never waits (see the module docstring for slow subscribers)."""
-        item = validate_record(dict(record))
-        for key in _FREE_TEXT:  # personal data never shown, whoever wrote the record
-            if isinstance(item.get(key), str):
-                item[key] = mask_text(item[key])
-        applied = self.journal.apply(seq, item)
+        applied = self.journal.apply(seq, clean_record(record))
         if applied.message is not None:
             center = str(applied.message["alert"]["center_id"])
             text = _dumps(applied.message)

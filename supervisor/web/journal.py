@@ -5,8 +5,9 @@ what it missed. The alerts topic has one partition, so its offsets number every 
 the worker's alerts and resolutions, and the lifecycle changes the web service writes
 (acknowledge, resolve, appeal...). That offset is the record's sequence position
 (`seq`); a client keeps the last one it has, sends it when it reconnects, and gets the
-records after it. The topic is the durable store: every process rebuilds this journal by
-reading it from the beginning, so a change survives a restart of anything.
+records after it. The topic is the durable store; the web service applies it, with this
+module, to its read model (supervisor/store/projection.py) and to the walls' memory, so
+a change survives a restart of anything.
 
 The lifecycle, per alert:
 
@@ -255,6 +256,24 @@ class Journal:
 
     def entries(self) -> Iterable[Entry]:
         return self._entries.values()
+
+    # -- loading what a database kept (supervisor/store/projection.py) ---------------
+
+    def adopt(self, entry: Entry) -> None:
+        """Take an alert as it stands elsewhere (a read model's row), as if every record
+        that made it had been applied here."""
+        self._entries[str(entry.alert["alert_id"])] = entry
+        bisect.insort(self._order, (entry.raised, entry.seq, entry))
+        self._tally(entry, +1)
+
+    def adopt_early(self, alert_id: str, records: list[tuple[int, Record]]) -> None:
+        """Records about `alert_id` kept elsewhere until its alert comes."""
+        if records:
+            self._early.setdefault(alert_id, []).extend(records)
+
+    def early(self) -> dict[str, list[tuple[int, Record]]]:
+        """The records still waiting for their alert, by alert id."""
+        return {alert_id: list(records) for alert_id, records in self._early.items()}
 
     # -- applying records, in the topic's order ---------------------------------------
 

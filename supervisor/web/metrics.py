@@ -46,7 +46,7 @@ class WebMetrics:
         self.alerts_received = Counter(
             "supervisor_web_alerts_received",
             "Valid alert messages read from the alerts topic, repeats included "
-            "(a restart reads the topic again from the beginning).",
+            "(a restart reads again what the read model had not stored).",
             ["rule_id", "severity"],
             registry=registry,
         )
@@ -82,11 +82,26 @@ class WebMetrics:
             ["action"],
             registry=registry,
         )
-        self.case_facts = Counter(
-            "supervisor_web_case_facts",
-            "Case facts read from the facts topic into the statistics: counted, repeat "
-            "(already counted) or malformed (skipped).",
-            ["result"],
+        self.projected = Counter(
+            "supervisor_web_projected_records",
+            "Records read into the read model, by topic (alerts, facts, events) and "
+            "result: written, skipped (written before: a re-read, or another web service "
+            "sharing the database), malformed (unreadable, skipped) or invalid (a case "
+            "event that is not a contract event: the worker dead-letters it).",
+            ["topic", "result"],
+            registry=registry,
+        )
+        self.projection_batch_seconds = Histogram(
+            "supervisor_web_projection_batch_seconds",
+            "Seconds one batch of records took to be written to the read model, with its "
+            "offsets, in one transaction.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
+        self.database_up = Gauge(
+            "supervisor_web_database_up",
+            "1 when the read model's database answered its last use, else 0 (the "
+            "projection waits and resumes where it stopped).",
             registry=registry,
         )
         self.kafka_connected = Gauge(
@@ -117,8 +132,8 @@ class _StateCollector(Collector):
             tally.update(counts)
         alerts = GaugeMetricFamily(
             "supervisor_web_open_alerts",
-            "Alerts kept by this web service that are open, acknowledged or appealed "
-            "(not resolved nor withdrawn), by severity.",
+            "Alerts in the read model that are open, acknowledged or appealed (not "
+            "resolved, withdrawn, closed nor superseded), by severity.",
             labels=["severity"],
         )
         for severity in SEVERITIES:
@@ -126,6 +141,6 @@ class _StateCollector(Collector):
         yield alerts
         yield GaugeMetricFamily(
             "supervisor_web_open_cases",
-            "Cases accepted and not concluded nor withdrawn, from the worker's case facts.",
+            "Cases accepted and not concluded nor withdrawn, in the read model.",
             value=self._open_cases(),
         )

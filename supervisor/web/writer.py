@@ -9,13 +9,16 @@ it (read-your-write) before answering.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
 from supervisor.settings import Settings
-from supervisor.web.hub import AlertHub
+from supervisor.store.projection import Projection, Record
+from supervisor.web.consumer import AlertFeed
 
 
 class JournalWriter(Protocol):
@@ -59,19 +62,35 @@ class KafkaJournalWriter:
 
 
 class LocalJournalWriter:
-    """Applies to the hub directly, at the next position: a web service without Kafka
-    (tests, tools). Same contract as the Kafka writer."""
+    """Writes at the next position straight into the read model and the hub, as if read
+    back from the topic: a web service without Kafka (tests, tools). Same contract as
+    the Kafka writer."""
 
-    def __init__(self, hub: AlertHub) -> None:
-        self._hub = hub
+    def __init__(
+        self,
+        feed: AlertFeed,
+        projection: Projection,
+        topic: str,
+        ready: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._ready = ready
+        self._feed = feed
+        self._projection = projection
+        self._topic = topic
+        self._lock = asyncio.Lock()
+        self._next = 0
 
     async def start(self) -> None:
-        return None
+        self._next = max(self._next, self._feed.hub_head + 1)
 
     async def stop(self) -> None:
         return None
 
     async def write(self, record: dict[str, Any]) -> int:
-        seq = self._hub.head + 1
-        self._hub.apply(seq, record)
+        await self._ready()
+        async with self._lock:  # positions in the order they are given
+            seq = max(self._next, self._feed.hub_head + 1)
+            self._next = seq + 1
+            value = json.dumps(record, ensure_ascii=False).encode()
+            await self._feed.project(self._projection, [Record(self._topic, 0, seq, value)])
         return seq

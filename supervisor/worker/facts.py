@@ -1,5 +1,5 @@
 """Case facts: one compact record per applied event, for the wall's headline figures and
-the per-center statistics (read by `supervisor.web.stats`).
+the per-center statistics (projected into the read model by `supervisor.store.projection`).
 
 After each event the worker applied (not a re-delivery, not a rejected message), it sends
 to the facts topic (`SUPERVISOR_TOPIC_FACTS`, default `case-facts`, as many partitions as

@@ -110,9 +110,7 @@ def run(settings: Settings, clock_start: datetime | None = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(create_topics(settings))
     worker = create_app(settings, clock=shifted_clock(clock_start) if clock_start else None)
-    runner = DeadlineWorker(
-        worker.app, loglevel=settings.log_level.lower(), deadline=_deadline()
-    )
+    runner = DeadlineWorker(worker.app, loglevel=settings.log_level.lower(), deadline=_deadline())
     # No terminal spinner: at WARNING and above Faust adds one and sets the root logger to
     # DEBUG for it, so every debug record of Faust and aiokafka is built and masked, then
     # dropped (a fifth of the worker's throughput, bench/RESULTS.md).

@@ -139,7 +139,13 @@ async def test_both_processes_expose_metrics(worker: RunningWorker, web: Web) ->
     lags = re.findall(lag, worker_metrics, re.M)
     assert len(lags) == 3 and all(float(v) >= 0 for v in lags)  # SUPERVISOR_PARTITIONS=3
     assert "supervisor_worker_partitions_assigned 3.0" in worker_metrics
-    assert re.search(r'supervisor_web_open_alerts\{severity="red"\} [1-9]', web_metrics)
+    open_red = r'supervisor_web_open_alerts\{severity="red"\} [1-9]'
+    for _ in range(30):  # counted in the read model a second after the projection wrote
+        if re.search(open_red, web_metrics):
+            break
+        await asyncio.sleep(0.5)
+        web_metrics = web.get("/metrics")
+    assert re.search(open_red, web_metrics)
 
 
 async def test_alerts_follow_their_case_on_the_api(worker: RunningWorker, web: Web) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from supervisor.web.stats import StatsBook
+from supervisor.store.db import Database
+from supervisor.store.projection import Projection, Record, Topics
+from supervisor.store.queries import ReadModel
 from tests.core.factories import event_doc
 
 from .conftest import CLOCK_START, running_worker, worker_env
@@ -114,20 +116,22 @@ async def test_the_worker_publishes_a_fact_per_applied_event(
     assert theirs[-1]["deadline"] == "2026-11-18T00:00:00+08:00"
     assert theirs[-1]["center_id"] == "451224103"
 
-    # What the web service will make of them.
-    book = StatsBook()
-    for item in facts:
-        book.add(item, arrived_at=datetime.fromisoformat(CLOCK_START))
-    stats = book.per_center(date(2026, 11, 1), date(2026, 11, 30))
-    assert stats["451221"].to_dict() | {"center_id": None} == {
-        "center_id": None,
-        "accepted": 1,
-        "concluded": 1,
-        "on_time": 1,
-        "overdue": 0,
-        "not_accepted": 0,
-        "withdrawn": 0,
-        "on_time_rate": 1.0,
-    }
+    # What the web service's read model makes of them.
+    database = Database(f"sqlite:///{tmp_path / 'read-model.db'}")
+    try:
+        await database.upgrade()
+        topics = Topics("alerts", worker.facts, worker.events)
+        await Projection(database, topics).apply(
+            [Record(worker.facts, r.partition, r.offset, r.value, r.timestamp) for r in records]
+        )
+        read = ReadModel(database, "Asia/Shanghai")
+        figures = await read.figures(*read.day_range(date(2026, 11, 1), date(2026, 11, 30)))
+        headline = await read.headline(datetime.fromisoformat(CLOCK_START))
+    finally:
+        await database.dispose()
+    stats = {str(c.key[0]): c for c in figures}
+    nandan = stats["451221"]
+    assert (nandan.accepted, nandan.concluded, nandan.on_time, nandan.overdue) == (1, 1, 1, 0)
+    assert (nandan.not_accepted, nandan.withdrawn, nandan.on_time_rate) == (0, 0, 1.0)
     assert (stats["451224103"].concluded, stats["451224103"].on_time_rate) == (1, 0.0)
-    assert book.headline(datetime.fromisoformat(CLOCK_START)).open_cases == 0
+    assert headline["open_cases"] == 0

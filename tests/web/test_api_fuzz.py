@@ -128,11 +128,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         "ops": store.issue("ops", "运维"),
     }
     with TestClient(app) as client:
-        hub = app.state.hub
 
-        def seed() -> None:
+        async def seed() -> None:
             for alert in SEEDED:
-                hub.apply(hub.head + 1, alert)
+                await app.state.writer.write(alert)
 
         assert client.portal is not None
         client.portal.call(seed)

@@ -43,6 +43,10 @@ with warnings.catch_warnings():
 from supervisor.auth import TokenStore
 from supervisor.notify.silences import Silence, SilenceState
 from supervisor.settings import Settings
+from supervisor.store import rows
+from supervisor.store.db import Database
+from supervisor.store.projection import Projection, Topics
+from supervisor.store.projection import Record as ProjectedRecord
 from supervisor.web.app import (
     EARLIEST_YEAR,
     LATEST_YEAR,
@@ -57,7 +61,6 @@ from supervisor.web.hub import MAX_DEPTH, MAX_RECORD_BYTES, AlertHub
 from supervisor.web.journal import STATUSES
 from supervisor.web.metrics import WebMetrics
 from supervisor.web.security import MAX_BODY_BYTES, BodyLimit, content_security_policy
-from supervisor.web.stats import StatsBook
 from tests.web.test_app import CENTERS
 from tests.web.test_hub import make_alert
 
@@ -110,11 +113,10 @@ def as_(tokens: dict[str, str], role: str) -> dict[str, str]:
 def apply(client: TestClient, app: FastAPI, *records: dict[str, Any]) -> None:
     """Apply journal records (alerts, silence records) at the next positions, on the
     app's loop, as the Kafka feed would."""
-    hub: AlertHub = app.state.hub
 
-    def run() -> None:
+    async def run() -> None:
         for record in records:
-            hub.apply(hub.head + 1, record)
+            await app.state.writer.write(record)
 
     assert client.portal is not None
     client.portal.call(run)
@@ -356,8 +358,7 @@ async def test_an_alert_of_any_case_id_can_be_read_and_acted_on(
 ) -> None:
     app = build_app(store)
     alert = alert_for(case_id)
-    hub: AlertHub = app.state.hub
-    hub.apply(0, alert)
+    await app.state.writer.write(alert)
     alert_id = alert["alert_id"]
     encoded = quote(alert_id, safe="")  # %2F for /, %25 for %: the careful client
     async with served(app, tokens["inspector"]) as client:
@@ -381,8 +382,7 @@ async def test_appeal_routes_of_an_id_that_ends_like_an_action(
     """`…/<id>/appeal/accept` is accept on <id>, even when <id> ends in "/appeal"."""
     app = build_app(store)
     alert = alert_for("x/appeal")
-    hub: AlertHub = app.state.hub
-    hub.apply(0, alert)
+    await app.state.writer.write(alert)
     path = f"/api/alerts/{alert['alert_id']}"  # the `/` unencoded, on purpose
     async with served(app, tokens["director"]) as director:
         appealed = await director.post(f"{path}/appeal", json={"reason": "数据错误"})
@@ -542,9 +542,7 @@ def registry() -> CollectorRegistry:
 def feed(registry: CollectorRegistry) -> AlertFeed:
     settings = Settings.from_env({})
     hub = AlertHub(settings.wall_recent)
-    return AlertFeed(
-        settings, hub, WebMetrics(registry), clock=lambda: NOW, stats=StatsBook(clock=lambda: NOW)
-    )
+    return AlertFeed(settings, hub, WebMetrics(registry), clock=lambda: NOW)
 
 
 def nested(depth: int) -> Any:
@@ -648,38 +646,67 @@ HOSTILE_FACTS: tuple[bytes | None, ...] = (
 
 
 @pytest.mark.parametrize("value", HOSTILE_FACTS, ids=range(len(HOSTILE_FACTS)))
-def test_the_feed_skips_any_fact_counted_as_malformed(
-    feed: AlertFeed,
+async def test_the_projection_skips_any_fact_counted_as_malformed(
     registry: CollectorRegistry,
     caplog: pytest.LogCaptureFixture,
     value: bytes | None,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="supervisor.web.consumer")
-    record = Record(value)
-    feed._on_fact_record(record)
-    malformed = {"result": "malformed"}
-    assert registry.get_sample_value("supervisor_web_case_facts_total", malformed) == 1
+    settings = Settings.from_env({})
+    feed, projection, database = await projected_feed(settings, registry)
+    try:
+        topic = settings.topic_facts
+        await feed.project(
+            projection,
+            [
+                ProjectedRecord(topic, 0, 7, value),
+                ProjectedRecord(topic, 0, 8, json.dumps(FACT).encode()),
+            ],
+        )
+    finally:
+        await database.dispose()
+    malformed = {"topic": settings.topic_facts, "result": "malformed"}
+    written = {"topic": settings.topic_facts, "result": "written"}
+    assert registry.get_sample_value("supervisor_web_projected_records_total", malformed) == 1
+    assert registry.get_sample_value("supervisor_web_projected_records_total", written) == 1
     assert registry.get_sample_value("supervisor_web_alerts_malformed_total") == 0
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert f"{feed._settings.topic_facts}[0]@7" in logged and SECRET not in logged
-    feed._on_fact_record(Record(json.dumps(FACT).encode(), offset=8))
-    assert registry.get_sample_value("supervisor_web_case_facts_total", {"result": "counted"}) == 1
+    assert f"{settings.topic_facts}[0]@7" in logged and SECRET not in logged
 
 
-def test_a_bug_while_handling_a_fact_is_counted_there_and_placed(
-    feed: AlertFeed,
+async def test_a_bug_while_reading_a_fact_is_counted_there_and_placed(
     registry: CollectorRegistry,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(*args: Any, **kwargs: Any) -> bool:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise LookupError("a bug")
 
-    monkeypatch.setattr(feed, "handle_fact", broken)
-    feed._on_fact_record(Record(json.dumps(FACT).encode(), offset=42))
-    malformed = {"result": "malformed"}
-    assert registry.get_sample_value("supervisor_web_case_facts_total", malformed) == 1
-    assert f"{feed._settings.topic_facts}[0]@42" in caplog.text
+    monkeypatch.setattr(rows, "fact_rows", broken)
+    settings = Settings.from_env({})
+    feed, projection, database = await projected_feed(settings, registry)
+    try:
+        record = ProjectedRecord(settings.topic_facts, 0, 42, json.dumps(FACT).encode())
+        outcome = await feed.project(projection, [record])
+    finally:
+        await database.dispose()
+    malformed = {"topic": settings.topic_facts, "result": "malformed"}
+    assert registry.get_sample_value("supervisor_web_projected_records_total", malformed) == 1
+    assert outcome.positions == {(settings.topic_facts, 0): 43}  # and the offset moved on
+    assert f"{settings.topic_facts}[0]@42" in caplog.text and "LookupError" in caplog.text
+
+
+async def projected_feed(
+    settings: Settings, registry: CollectorRegistry
+) -> tuple[AlertFeed, Projection, Database]:
+    """A feed writing to an in-memory read model, as the web service's, without Kafka."""
+    database = Database("sqlite://")
+    await database.upgrade()
+    topics = Topics(settings.topic_alerts, settings.topic_facts, settings.topic_events)
+    projection = Projection(database, topics)
+    hub = AlertHub(settings.wall_recent)
+    feed = AlertFeed(settings, hub, WebMetrics(registry), clock=lambda: NOW, projection=projection)
+    return feed, projection, database
 
 
 # -- the feed, fuzzed: whatever the record, nothing escapes and everything still encodes ----
@@ -772,16 +799,12 @@ def test_no_record_escapes_the_feed_and_the_hub_still_encodes(
     registry = CollectorRegistry()
     settings_ = Settings.from_env({})
     hub = AlertHub(settings_.wall_recent)
-    stats = StatsBook(clock=lambda: NOW)
-    feed = AlertFeed(settings_, hub, WebMetrics(registry), clock=lambda: NOW, stats=stats)
+    feed = AlertFeed(settings_, hub, WebMetrics(registry), clock=lambda: NOW)
     for offset, value in enumerate(records):
         feed.handle_alert(value, timestamp, offset)  # not through _guarded: nothing raises
-        feed.handle_fact(value, 0, offset)
     json.loads(hub.snapshot())
     for entry in hub.journal.select():
         json.dumps(entry.view())
-    stats.headline(NOW)
-    stats.per_center(NOW.date() - timedelta(days=400), NOW.date())
 
 
 def test_the_status_filter_knows_every_status_of_the_journal(client: TestClient) -> None:

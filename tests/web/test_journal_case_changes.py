@@ -129,9 +129,7 @@ def test_an_acknowledged_or_appealed_warning_is_still_closed() -> None:
         by = INSPECTOR if action == "acknowledge" else {"name": "李主任", "role": "director"}
         journal.apply(
             1,
-            lifecycle_record(
-                WARNING, action, by=by, at=at("2026-11-29T10:00:00+08:00"), **extra
-            ),
+            lifecycle_record(WARNING, action, by=by, at=at("2026-11-29T10:00:00+08:00"), **extra),
         )
         journal.apply(
             2, change(WARNING, "closed", "2026-11-30T15:00:00+08:00", reason="case_withdrawn")

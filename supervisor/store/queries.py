@@ -1,0 +1,421 @@
+"""What the web service asks the read model: alert search, one alert with its history,
+one case, and the figures over any period.
+
+Scope is a list of center codes (None: every center). The web service resolves a
+director's scope against `centers_seen` (every center that has an alert or a fact) and
+the registry, with the same `may_see` as everywhere else, and passes the codes: the SQL
+is then an indexed `center_id IN (...)`, with no notion of the hierarchy in it.
+
+Periods are local days of the service's time zone, turned into UTC ranges here; the
+tables hold naive UTC (schema.py). Orders are stable: alerts newest first by raised_at,
+then by journal position (unique), so paging never shows a row twice or skips one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, true
+
+from supervisor.store import rows
+from supervisor.store.db import Database
+from supervisor.store.schema import (
+    alert_history,
+    alerts,
+    case_events,
+    cases,
+    centers_seen,
+    positions,
+)
+from supervisor.web.journal import OPEN_STATUSES
+
+#: `total` of a search counts up to this many rows, then says "at least": counting a
+#: million matches exactly costs more than the page itself and tells a person nothing.
+TOTAL_CAP: Final = 10_000
+#: Free-text terms in one search at most, and characters in one term.
+MAX_TERMS: Final = 8
+MAX_TERM: Final = 100
+#: How figures may be grouped, and by which columns (a department is a center's).
+GROUPINGS: Final = {
+    "center": ("center_id",),
+    "department": ("center_id", "department"),
+    "window": ("center_id", "window_id"),
+    "staff": ("center_id", "staff_id"),
+}
+Grouping = Literal["center", "department", "window", "staff"]
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """The filters of an alert search; every one optional."""
+
+    centers: Sequence[str] | None = None  # the scope and the chosen centers, intersected
+    severity: str | None = None
+    rule_id: str | None = None
+    status: str | None = None
+    case_id: str | None = None
+    department: str | None = None
+    text: str | None = None
+    since: datetime | None = None  # aware; raised_at >= since
+    until: datetime | None = None  # aware; raised_at < until
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    items: list[dict[str, Any]]
+    total: int
+    total_exact: bool
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Cases over a period, for one group (a center, a department, a window, a person)."""
+
+    key: tuple[str | None, ...]
+    accepted: int = 0
+    concluded: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    not_accepted: int = 0
+    withdrawn: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        judged = self.on_time + self.overdue
+        return self.on_time / judged if judged else None
+
+
+def terms(text: str | None) -> list[str]:
+    """The free-text terms of a query, lower-cased (all must match)."""
+    if not text:
+        return []
+    return [t[:MAX_TERM] for t in text.lower().split()][:MAX_TERMS]
+
+
+def _alert_conditions(query: AlertQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.centers is not None:
+        conditions.append(alerts.c.center_id.in_(list(query.centers)) if query.centers else false())
+    for column, value in (
+        (alerts.c.severity, query.severity),
+        (alerts.c.rule_id, query.rule_id),
+        (alerts.c.status, query.status),
+        (alerts.c.case_id, query.case_id),
+        (alerts.c.department, query.department),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if query.since is not None:
+        conditions.append(alerts.c.raised_at >= rows.utc(query.since))
+    if query.until is not None:
+        conditions.append(alerts.c.raised_at < rows.utc(query.until))
+    for term in terms(query.text):
+        conditions.append(alerts.c.search.contains(term, autoescape=True))
+    return conditions
+
+
+def _scoped(column: Any, centers: Sequence[str] | None) -> ColumnElement[bool]:
+    if centers is None:
+        return true()
+    return column.in_(list(centers)) if centers else false()
+
+
+class ReadModel:
+    """The queries, over one database, in the service's time zone."""
+
+    def __init__(self, database: Database, timezone: str) -> None:
+        self.db = database
+        self.zone = ZoneInfo(timezone)
+
+    def day_range(self, start: date, end: date) -> tuple[datetime, datetime]:
+        """Local days start..end (both included) as an aware [since, until) range."""
+        since = datetime.combine(start, time.min, self.zone)
+        until = datetime.combine(end + timedelta(days=1), time.min, self.zone)
+        return since, until
+
+    async def position(self, topic: str) -> int:
+        """The next offset of the alerts topic's one partition the read model will apply."""
+        async with self.db.engine.connect() as connection:
+            value = await connection.scalar(
+                select(positions.c.next_offset).where(
+                    positions.c.topic == topic, positions.c.partition == 0
+                )
+            )
+        return int(value or 0)
+
+    async def centers_seen(self) -> list[str]:
+        async with self.db.engine.connect() as connection:
+            return list(await connection.scalars(select(centers_seen.c.center_id)))
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def alert_select(self, query: AlertQuery) -> Select[Any]:
+        """The rows of a search, in the stable order, without paging (exports page
+        themselves)."""
+        return (
+            select(alerts)
+            .where(and_(true(), *_alert_conditions(query)))
+            .order_by(alerts.c.raised_at.desc(), alerts.c.seq.desc())
+        )
+
+    async def search(self, query: AlertQuery) -> AlertPage:
+        conditions = and_(true(), *_alert_conditions(query))
+        page = self.alert_select(query).limit(query.limit).offset(query.offset)
+        counted = select(func.count()).select_from(
+            select(alerts.c.alert_id).where(conditions).limit(TOTAL_CAP + 1).subquery()
+        )
+        async with self.db.engine.connect() as connection:
+            found = (await connection.execute(page)).all()
+            total = int(await connection.scalar(counted) or 0)
+        return AlertPage(
+            items=[rows.view(r._mapping) for r in found],
+            total=min(total, TOTAL_CAP),
+            total_exact=total <= TOTAL_CAP,
+        )
+
+    async def stream(
+        self, query: AlertQuery, limit: int, batch: int = 2_000
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` alerts of a search, in order (for an export)."""
+        async with self.db.engine.connect() as connection:
+            result = await connection.stream(self.alert_select(query).limit(limit))
+            shown: list[dict[str, Any]] = []
+            async for partition in result.partitions(batch):
+                shown.extend(rows.view(r._mapping) for r in partition)
+        return shown
+
+    async def alert(self, alert_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """One alert as shown, and its whole history; None if unknown."""
+        async with self.db.engine.connect() as connection:
+            row = (
+                await connection.execute(select(alerts).where(alerts.c.alert_id == alert_id))
+            ).first()
+            if row is None:
+                return None
+            history = list(
+                await connection.scalars(
+                    select(alert_history.c.entry)
+                    .where(alert_history.c.alert_id == alert_id)
+                    .order_by(alert_history.c.seq)
+                )
+            )
+        entry = rows.entry_from(row._mapping, history)
+        return entry.view(), history
+
+    async def alert_status(self, alert_id: str) -> tuple[str, str] | None:
+        """(status, center_id) of an alert, or None."""
+        async with self.db.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(alerts.c.status, alerts.c.center_id).where(alerts.c.alert_id == alert_id)
+                )
+            ).first()
+        return None if row is None else (row.status, row.center_id)
+
+    async def newest(self, limit: int) -> list[Any]:
+        """The newest `limit` alert rows (the wall's memory at start)."""
+        async with self.db.engine.connect() as connection:
+            result = await connection.execute(
+                select(alerts).order_by(alerts.c.raised_at.desc(), alerts.c.seq.desc()).limit(limit)
+            )
+            return list(result.all())
+
+    async def open_alerts(self, centers: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """Open alerts (open, acknowledged, appealed) by center and severity."""
+        statement = (
+            select(alerts.c.center_id, alerts.c.severity, func.count())
+            .where(alerts.c.status.in_(sorted(OPEN_STATUSES)), _scoped(alerts.c.center_id, centers))
+            .group_by(alerts.c.center_id, alerts.c.severity)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        async with self.db.engine.connect() as connection:
+            for center, severity, n in await connection.execute(statement):
+                counts.setdefault(center, {"red": 0, "yellow": 0})[severity] = int(n)
+        return counts
+
+    # -- cases --------------------------------------------------------------------------
+
+    async def case(self, case_id: str) -> dict[str, Any] | None:
+        """A case as its latest fact says, with its masked timeline; None if unknown."""
+        async with self.db.engine.connect() as connection:
+            row = (
+                await connection.execute(select(cases).where(cases.c.case_id == case_id))
+            ).first()
+            events = (
+                await connection.execute(
+                    select(case_events.c.document, case_events.c.center_id)
+                    .where(case_events.c.case_id == case_id)
+                    .order_by(case_events.c.occurred_at, case_events.c.event_id)
+                )
+            ).all()
+        if row is None and not events:
+            return None
+        fact = dict(row.fact) if row is not None else {}
+        return {
+            "case_id": case_id,
+            "center_id": row.center_id if row is not None else events[0].center_id,
+            "status": fact.get("status"),
+            "accepted_at": fact.get("accepted_at"),
+            "concluded_at": fact.get("concluded_at"),
+            "deadline": fact.get("deadline"),
+            "on_time": fact.get("on_time"),
+            "department": fact.get("department"),
+            "window_id": fact.get("window_id"),
+            "staff_id": fact.get("staff_id"),
+            "last_event_at": fact.get("occurred_at"),
+            "timeline": [document for document, _ in events],
+        }
+
+    async def open_cases(self, centers: Sequence[str] | None = None) -> dict[str, int]:
+        statement = (
+            select(cases.c.center_id, func.count())
+            .where(cases.c.status == "open", _scoped(cases.c.center_id, centers))
+            .group_by(cases.c.center_id)
+        )
+        async with self.db.engine.connect() as connection:
+            return {c: int(n) for c, n in await connection.execute(statement)}
+
+    async def last_seen(
+        self, centers: Sequence[str] | None = None
+    ) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Each center's latest event time and latest arrival (aware, UTC)."""
+        statement = select(centers_seen).where(_scoped(centers_seen.c.center_id, centers))
+        async with self.db.engine.connect() as connection:
+            return {
+                r.center_id: (rows.aware(r.last_event_at), rows.aware(r.last_arrival_at))
+                for r in await connection.execute(statement)
+            }
+
+    # -- figures ------------------------------------------------------------------------
+
+    async def figures(
+        self,
+        since: datetime,
+        until: datetime,
+        centers: Sequence[str] | None = None,
+        by: Grouping = "center",
+    ) -> list[Counts]:
+        """Cases accepted, concluded (on time, overdue), refused and withdrawn in
+        [since, until), and alerts raised then by rule, per group; groups with nothing
+        are left out."""
+        lo, hi = rows.utc(since), rows.utc(until)
+        key_names = GROUPINGS[by]
+        keys = [cases.c[name] for name in key_names]
+        accepted = (cases.c.accepted_at >= lo) & (cases.c.accepted_at < hi)
+        concluded = (
+            (cases.c.status == "concluded")
+            & (cases.c.concluded_at >= lo)
+            & (cases.c.concluded_at < hi)
+        )
+        closed = (cases.c.closed_at >= lo) & (cases.c.closed_at < hi)
+
+        def count(condition: ColumnElement[bool]) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        statement = (
+            select(
+                *keys,
+                count(accepted),
+                count(concluded),
+                count(concluded & (cases.c.on_time == true())),
+                count(concluded & (cases.c.on_time == false())),
+                count(closed & (cases.c.status == "not_accepted")),
+                count(closed & (cases.c.status == "withdrawn")),
+            )
+            .where(
+                _scoped(cases.c.center_id, centers),
+                or_(
+                    and_(cases.c.accepted_at >= lo, cases.c.accepted_at < hi),
+                    and_(cases.c.concluded_at >= lo, cases.c.concluded_at < hi),
+                    closed,
+                ),
+            )
+            .group_by(*keys)
+        )
+        alert_keys = [alerts.c[name] for name in key_names]
+        by_rule = (
+            select(*alert_keys, alerts.c.rule_id, func.count())
+            .where(
+                _scoped(alerts.c.center_id, centers),
+                alerts.c.raised_at >= lo,
+                alerts.c.raised_at < hi,
+            )
+            .group_by(*alert_keys, alerts.c.rule_id)
+        )
+        width = len(key_names)
+        found: dict[tuple[str | None, ...], Counts] = {}
+        async with self.db.engine.connect() as connection:
+            for row in await connection.execute(statement):
+                key = tuple(row[:width])
+                n = [int(value) for value in row[width:]]
+                found[key] = Counts(key, n[0], n[1], n[2], n[3], n[4], n[5])
+            for row in await connection.execute(by_rule):
+                key = tuple(row[:width])
+                counts = found.setdefault(key, Counts(key))
+                counts.alerts[str(row[width])] = int(row[width + 1])
+        return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
+
+    async def headline(self, now: datetime, centers: Sequence[str] | None = None) -> dict[str, Any]:
+        """The wall's figures of `now`'s local day and its month so far."""
+        today = now.astimezone(self.zone).date()
+        day_lo, day_hi = (rows.utc(t) for t in self.day_range(today, today))
+        month_lo = rows.utc(self.day_range(today.replace(day=1), today)[0])
+
+        def count(condition: ColumnElement[bool]) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        def concluded(lo: datetime) -> ColumnElement[bool]:
+            return (
+                (cases.c.status == "concluded")
+                & (cases.c.concluded_at >= lo)
+                & (cases.c.concluded_at < day_hi)
+            )
+
+        statement = select(
+            count((cases.c.accepted_at >= day_lo) & (cases.c.accepted_at < day_hi)),
+            count(concluded(day_lo)),
+            count(concluded(day_lo) & (cases.c.on_time == true())),
+            count(concluded(day_lo) & (cases.c.on_time == false())),
+            count(concluded(month_lo)),
+            count(concluded(month_lo) & (cases.c.on_time == true())),
+            count(concluded(month_lo) & (cases.c.on_time == false())),
+        ).where(
+            _scoped(cases.c.center_id, centers),
+            or_(
+                cases.c.accepted_at >= month_lo,
+                cases.c.concluded_at >= month_lo,
+            ),
+        )
+        async with self.db.engine.connect() as connection:
+            row = (await connection.execute(statement)).one()
+            open_cases = int(
+                await connection.scalar(
+                    select(func.count())
+                    .select_from(cases)
+                    .where(cases.c.status == "open", _scoped(cases.c.center_id, centers))
+                )
+                or 0
+            )
+        accepted, day_n, day_on, day_late, month_n, month_on, month_late = (int(n) for n in row)
+        return {
+            "day": today.isoformat(),
+            "accepted_today": accepted,
+            "open_cases": open_cases,
+            "concluded_today": day_n,
+            "on_time_today": day_on,
+            "overdue_today": day_late,
+            "on_time_rate_today": day_on / (day_on + day_late) if day_on + day_late else None,
+            "concluded_month": month_n,
+            "on_time_month": month_on,
+            "overdue_month": month_late,
+            "on_time_rate_month": (
+                month_on / (month_on + month_late) if month_on + month_late else None
+            ),
+        }

@@ -1,0 +1,330 @@
+"""The projection into the read model, on SQLite and on a real PostgreSQL: what each topic
+becomes, exactly once whatever is read twice, nothing when a batch fails half-way, two
+projectors sharing a database, masking, bad records, retention, and the migrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from supervisor.store.db import Database, head_revision
+from supervisor.store.projection import Projection, Record, Topics
+from supervisor.store.schema import (
+    alert_early,
+    alert_history,
+    alerts,
+    case_events,
+    case_facts,
+    cases,
+    metadata,
+    positions,
+    silence_records,
+)
+from supervisor.web.journal import lifecycle_record
+from tests.web.test_hub import make_alert, make_resolution
+
+TOPICS = Topics("alerts", "facts", "events")
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "examples.jsonl"
+BY = {"name": "王监察", "role": "inspector"}
+AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    await db.upgrade()
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+def journal(*records: dict[str, Any], start: int = 0) -> list[Record]:
+    return [
+        Record("alerts", 0, start + n, json.dumps(r, ensure_ascii=False).encode())
+        for n, r in enumerate(records)
+    ]
+
+
+def fact(case: str, kind: str, at: str, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "case_id": case,
+        "center_id": extra.pop("center_id", "451221"),
+        "event_type": kind,
+        "occurred_at": at,
+        "status": status,
+        "accepted_at": extra.pop("accepted_at", None),
+        "concluded_at": extra.pop("concluded_at", None),
+        "deadline": extra.pop("deadline", None),
+        "on_time": extra.pop("on_time", None),
+        "department": extra.pop("department", "南丹县市场监督管理局"),
+        "window_id": "W12",
+        "staff_id": "nd-0107",
+        **extra,
+    }
+
+
+async def count(db: Database, table: Any) -> int:
+    async with db.engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def test_the_migrations_build_exactly_the_tables_the_code_declares(
+    database: Database,
+) -> None:
+    assert await database.revision() == head_revision()
+    await database.upgrade()  # a second time: nothing to do
+    async with database.engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+    assert differences == []
+
+
+async def test_the_journal_becomes_alerts_with_their_history(database: Database) -> None:
+    projection = Projection(database, TOPICS, center_names={"451221": "南丹县政务服务中心"})
+    first, second = make_alert(1), make_alert(2)
+    acknowledge = lifecycle_record(first["alert_id"], "acknowledge", by=BY, at=AT, note="已签收")
+    records = journal(make_resolution(second), first, second, acknowledge)
+    outcome = await projection.apply(records)
+    assert outcome.written == {"alerts": 4} and outcome.positions == {("alerts", 0): 4}
+    async with database.engine.connect() as connection:
+        shown = {r.alert_id: r for r in await connection.execute(select(alerts))}
+        history = (await connection.execute(select(alert_history).order_by("seq"))).all()
+    assert shown[first["alert_id"]].status == "acknowledged"
+    assert shown[second["alert_id"]].status == "withdrawn"  # its resolution came first
+    assert "南丹县政务服务中心" in shown[first["alert_id"]].search
+    assert [(h.seq, h.action) for h in history] == [(0, "system_withdraw"), (3, "acknowledge")]
+    assert await count(database, alert_early) == 0
+
+
+async def test_reading_again_writes_nothing_twice(database: Database) -> None:
+    projection = Projection(database, TOPICS)
+    first = make_alert(1)
+    records = journal(
+        first,
+        lifecycle_record(first["alert_id"], "acknowledge", by=BY, at=AT),
+        {"kind": "delivery", "alert_id": first["alert_id"], "at": AT.isoformat()},
+    )
+    await projection.apply(records)
+    again = await projection.apply(records)  # a reconnect reads from an older offset
+    assert again.skipped == 3 and again.written == {}
+    assert await count(database, alerts) == 1 and await count(database, alert_history) == 2
+    # and a later change still applies to the alert as stored
+    resolve = lifecycle_record(first["alert_id"], "resolve", by=BY, at=AT, disposition="rectified")
+    await projection.apply(journal(resolve, start=3))
+    async with database.engine.connect() as connection:
+        assert await connection.scalar(select(alerts.c.status)) == "resolved"
+    assert await count(database, alert_history) == 3
+
+
+async def test_a_change_before_its_alert_waits_for_it_across_batches(database: Database) -> None:
+    projection = Projection(database, TOPICS)
+    alert = make_alert(1)
+    await projection.apply(journal(make_resolution(alert)))
+    assert await count(database, alert_early) == 1 and await count(database, alerts) == 0
+    await projection.apply(journal(alert, start=1))
+    async with database.engine.connect() as connection:
+        assert await connection.scalar(select(alerts.c.status)) == "withdrawn"
+    assert await count(database, alert_early) == 0
+    assert await count(database, alert_history) == 1
+
+
+async def test_a_batch_that_fails_half_way_leaves_nothing_and_is_applied_whole_later(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash between the rows and the offsets: neither is kept, so reading from the
+    stored offsets again loses nothing and doubles nothing."""
+    projection = Projection(database, TOPICS)
+    facts = [
+        Record(
+            "facts",
+            0,
+            0,
+            json.dumps(fact("c1", "accepted", "2026-11-27T09:00:00+08:00", "open")).encode(),
+        )
+    ]
+    records = [*journal(make_alert(1), make_alert(2)), *facts]
+
+    async def crash(*args: Any) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(projection, "_facts", crash)  # after the alerts were written
+    with pytest.raises(RuntimeError):
+        await projection.apply(records)
+    assert await count(database, alerts) == 0 and await count(database, positions) == 0
+    monkeypatch.undo()
+    outcome = await projection.apply(records)
+    assert outcome.positions == {("alerts", 0): 2, ("facts", 0): 1}
+    assert await count(database, alerts) == 2 and await count(database, case_facts) == 1
+
+
+async def test_two_projectors_sharing_a_database_write_each_record_once(
+    database_url: str,
+) -> None:
+    """Two web services on one database read the same records at the same time."""
+    first, second = Database(database_url), Database(database_url)
+    try:
+        await first.upgrade()
+        await second.upgrade()
+        alert = make_alert(1)
+        records = journal(
+            alert,
+            *(
+                lifecycle_record(alert["alert_id"], action, by=BY, at=AT, reason="数据有误")
+                for action in ("acknowledge", "appeal", "reject_appeal")
+            ),
+        )
+        outcomes = await asyncio.gather(
+            Projection(first, TOPICS).apply(records), Projection(second, TOPICS).apply(records)
+        )
+        assert sorted(o.skipped for o in outcomes) == [0, 4]
+        assert await count(first, alert_history) == 3
+        async with first.engine.connect() as connection:
+            assert await connection.scalar(select(alerts.c.status)) == "acknowledged"
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_facts_become_cases_and_a_repeat_changes_nothing(database: Database) -> None:
+    projection = Projection(database, TOPICS)
+    accepted = fact(
+        "c1",
+        "accepted",
+        "2026-11-27T09:00:00+08:00",
+        "open",
+        accepted_at="2026-11-27T09:00:00+08:00",
+    )
+    concluded = fact(
+        "c1",
+        "concluded",
+        "2026-11-28T16:00:00+08:00",
+        "concluded",
+        accepted_at="2026-11-27T09:00:00+08:00",
+        concluded_at="2026-11-28T16:00:00+08:00",
+        deadline="2026-12-02T00:00:00+08:00",
+        on_time=True,
+    )
+    values = [accepted, concluded, concluded]  # the worker re-sent one after a crash
+    records = [
+        Record("facts", 2, n, json.dumps(v).encode(), 1_764_300_000_000)
+        for n, v in enumerate(values)
+    ]
+    await projection.apply(records)
+    assert await count(database, case_facts) == 2
+    async with database.engine.connect() as connection:
+        case = (await connection.execute(select(cases))).one()
+    assert case.status == "concluded" and case.on_time is True
+    assert case.accepted_at == datetime(2026, 11, 27, 1, 0, tzinfo=UTC).replace(tzinfo=None)
+    assert case.department == "南丹县市场监督管理局"
+
+
+async def test_events_are_stored_masked_and_invalid_ones_are_left_out(
+    database: Database,
+) -> None:
+    projection = Projection(database, TOPICS)
+    lines = EXAMPLES.read_bytes().splitlines()
+    records = [Record("events", 0, n, line) for n, line in enumerate(lines)]
+    records.append(Record("events", 0, len(lines), b'{"schema_version": "1"}'))
+    records.append(Record("events", 0, len(lines) + 1, lines[0]))  # delivered twice
+    outcome = await projection.apply(records)
+    assert outcome.invalid_events == 1 and outcome.written["events"] == len(lines)
+    async with database.engine.connect() as connection:
+        stored = await connection.execute(text("SELECT * FROM case_events"))
+        dump = json.dumps([list(map(str, r)) for r in stored], ensure_ascii=False)
+    assert await count(database, case_events) == len(lines)
+    for personal in ("李小梅", "452727198805060021", "13977881234"):
+        assert personal not in dump
+    assert "4527**********0021" in dump and "139****1234" in dump
+
+
+async def test_an_unreadable_record_is_reported_with_its_place_and_the_rest_flows(
+    database: Database,
+) -> None:
+    projection = Projection(database, TOPICS)
+    secret = "452727198805060021"
+    records = [
+        Record("alerts", 0, 0, b"{not json " + secret.encode()),
+        Record("alerts", 0, 1, json.dumps(make_alert(1)).encode()),
+        Record("facts", 1, 5, json.dumps({"case_id": ["x"], "note": secret}).encode()),
+        Record("facts", 1, 6, None),
+        Record(
+            "facts",
+            1,
+            7,
+            json.dumps(fact("c9", "submitted", "2026-11-27T09:00:00+08:00", "received")).encode(),
+        ),
+    ]
+    outcome = await projection.apply(records)
+    assert [(r.where, secret in reason) for r, reason in outcome.malformed] == [
+        ("alerts[0]@0", False),
+        ("facts[1]@5", False),
+        ("facts[1]@6", False),
+    ]
+    assert outcome.positions == {("alerts", 0): 2, ("facts", 1): 8}
+    assert await count(database, alerts) == 1 and await count(database, cases) == 1
+
+
+async def test_silence_records_are_kept_in_journal_order(database: Database) -> None:
+    projection = Projection(database, TOPICS)
+    record = {
+        "kind": "silence",
+        "action": "create",
+        "silence": {"id": "s1"},
+        "by": BY,
+        "at": AT.isoformat(),
+    }
+    await projection.apply(journal(make_alert(1), record))
+    async with database.engine.connect() as connection:
+        kept = (await connection.execute(select(silence_records))).all()
+    assert [(r.seq, r.silence_id) for r in kept] == [(1, "s1")]
+
+
+async def test_retention_deletes_what_is_older_and_keeps_open_cases(database: Database) -> None:
+    projection = Projection(database, TOPICS)
+    old = make_alert(1, raised_at="2025-01-10T10:00:00+08:00")
+    await projection.apply(
+        [
+            *journal(
+                old, make_alert(2), lifecycle_record(old["alert_id"], "acknowledge", by=BY, at=AT)
+            ),
+            Record(
+                "facts",
+                0,
+                0,
+                json.dumps(
+                    fact(
+                        "open-old",
+                        "accepted",
+                        "2025-01-02T09:00:00+08:00",
+                        "open",
+                        accepted_at="2025-01-02T09:00:00+08:00",
+                    )
+                ).encode(),
+            ),
+            Record(
+                "facts",
+                0,
+                1,
+                json.dumps(
+                    fact("done-old", "withdrawn", "2025-01-03T09:00:00+08:00", "withdrawn")
+                ).encode(),
+            ),
+        ]
+    )
+    deleted = await projection.prune(datetime(2026, 1, 1, tzinfo=UTC))
+    assert deleted["alerts"] == 1 and deleted["alert_history"] == 1 and deleted["cases"] == 1
+    async with database.engine.connect() as connection:
+        assert list(await connection.scalars(select(cases.c.case_id))) == ["open-old"]
+    assert await count(database, alerts) == 1
