@@ -141,8 +141,21 @@ class PostgresCluster:
         if result.returncode != 0:
             raise PostgresError(f"initdb failed (exit {result.returncode}):\n{result.stdout}")
 
-    def _start_server(self) -> None:
-        self.port = free_port()
+    def pause(self) -> None:
+        """Stop the server and keep its data: a database that goes down (resume())."""
+        result = self._run_as_server_user(
+            "pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"
+        )
+        if result.returncode != 0:
+            raise PostgresError(f"pg_ctl stop failed: {result.stdout.strip()}")
+        self.running = False
+
+    def resume(self) -> None:
+        """Start the paused server again, on the same port, with its data."""
+        self._start_server(port=self.port)
+
+    def _start_server(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         options = " ".join(
             (f"-p {self.port}", f"-k {self._directory}", *SERVER_OPTIONS, *self.extra_options)
         )
