@@ -36,6 +36,12 @@ def test_the_promised_deadline_follows_suspensions_and_extensions() -> None:
         "2026-10-11T00:00:00+08:00"
     )
     assert the_engine.promised_deadline(CaseState(case_id="x", center_id="451221")) is None
+    # The statutory 20 working days: 1–7 October are holidays, Thu 8, Fri 9 and the
+    # make-up Sat 10 October are days 1–3, then weekdays: the 20th is Tue 3 November.
+    assert the_engine.statutory_deadline(state) == datetime.fromisoformat(
+        "2026-11-04T00:00:00+08:00"
+    )
+    assert the_engine.statutory_deadline(CaseState(case_id="x", center_id="451221")) is None
     # Accepted Mon 23 Nov, 3 working days; suspended Wed 12:00 to Mon 12:00 (3 working days).
     facts = story(
         the_engine,
@@ -74,6 +80,7 @@ def test_the_promised_deadline_follows_suspensions_and_extensions() -> None:
         "accepted_at": "2026-11-23T10:00:00+08:00",
         "concluded_at": "2026-12-02T16:00:00+08:00",
         "deadline": "2026-12-03T00:00:00+08:00",
+        "statutory_deadline": None,
         "on_time": True,
         "department": None,
         "window_id": None,
@@ -123,6 +130,7 @@ def test_a_fact_carries_no_personal_data() -> None:
         "accepted_at",
         "concluded_at",
         "deadline",
+        "statutory_deadline",
         "on_time",
         "department",
         "window_id",

@@ -436,6 +436,16 @@ class Engine:
         except (ValueError, OverflowError):
             return None
 
+    def statutory_deadline(self, state: CaseState) -> datetime | None:
+        """The statutory deadline (法定时限), placed as `promised_deadline` places the
+        promised one; None without a statutory limit."""
+        if state.accepted_at is None or state.statutory is None:
+            return None
+        try:
+            return self.calendar_of(state).local(self._deadline(state, state.statutory))
+        except (ValueError, OverflowError):
+            return None
+
     def next_due(self, state: CaseState) -> datetime | None:
         """When this case next needs `advance`, or None while nothing is pending."""
         # the earliest of `timers(state)`: each pending timer has its own alert id

@@ -101,6 +101,32 @@ async def ensure_topics(
         await admin.close()
 
 
+async def partitions_of(
+    bootstrap: str, names: list[str], *, timeout: float = 10.0
+) -> dict[str, list[int]]:
+    """The partition numbers of each topic of `names` that exists (a missing one is left
+    out). Asked of the cluster: a consumer's own metadata knows only the topics it
+    subscribed to, and one that assigns partitions itself must learn them first."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="supervisor-admin",
+        request_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            await admin.start()
+            existing = set(await admin.list_topics())
+            asked = [name for name in names if name in existing]
+            described = await admin.describe_topics(asked) if asked else []
+    finally:
+        await admin.close()
+    return {
+        topic["topic"]: sorted(p["partition"] for p in topic["partitions"])
+        for topic in described
+        if topic["error_code"] == 0 and topic["partitions"]
+    }
+
+
 async def _create(admin: Any, missing: list[Any], timeout: float) -> None:
     """Send CreateTopics; the response carries one error code per topic instead of raising."""
     try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from alembic import command
@@ -81,6 +82,8 @@ class Database:
             # an in-memory database lives in its one connection (tests, tools)
             options["poolclass"] = StaticPool
             options["connect_args"] = {"check_same_thread": False}
+        elif self.dialect == "sqlite":  # the embedded default lives in the data directory
+            Path(str(parsed.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
         elif self.dialect == "postgresql":
             options["pool_size"] = pool_size
             options["pool_pre_ping"] = True

@@ -265,6 +265,7 @@ class ReadModel:
             "accepted_at": fact.get("accepted_at"),
             "concluded_at": fact.get("concluded_at"),
             "deadline": fact.get("deadline"),
+            "statutory_deadline": fact.get("statutory_deadline"),
             "on_time": fact.get("on_time"),
             "department": fact.get("department"),
             "window_id": fact.get("window_id"),

@@ -43,6 +43,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
+from supervisor.kafka.admin import partitions_of
 from supervisor.settings import Settings
 from supervisor.store.projection import Outcome, Projection, Record
 from supervisor.web.hub import (
@@ -117,12 +118,15 @@ class AlertFeed:
             settings.topic_alerts: FollowState.CONNECTING,
             settings.topic_dlq: FollowState.CONNECTING,
         }
+        if projection is not None:
+            self._states[settings.topic_facts] = FollowState.CONNECTING
+            self._states[settings.topic_events] = FollowState.CONNECTING
         self.caught_up = asyncio.Event()
         self.database_ok = True
         self.on_projected: Callable[[], None] | None = None  # called after each batch
         self._read: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset read
 
-    #: Set once the alerts topic has been read to its end after the start: a socket
+    #: Set once every topic has been read to where it ended at the start: a socket
     #: served before would get a partial snapshot, then history as if it were live.
     caught_up: asyncio.Event
     #: False while the read model's database does not answer (the projection waits).
@@ -314,7 +318,8 @@ class AlertFeed:
                     await consumer.stop()
                 except Exception:
                     log.debug("kafka %s: error while stopping the consumer", topic, exc_info=True)
-            self._set_state(topic, FollowState.DISCONNECTED)
+            for name in (topic, self._settings.topic_facts, self._settings.topic_events):
+                self._set_state(name, FollowState.DISCONNECTED)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -324,28 +329,29 @@ class AlertFeed:
         exist; the topics still missing (a worker not started yet) are returned, and
         looked for again at each probe."""
         settings = self._settings
+        wanted = [settings.topic_alerts, settings.topic_facts, settings.topic_events]
         while True:
-            present = await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
+            present = await partitions_of(settings.bootstrap_servers, wanted)
             if settings.topic_alerts in present:
                 break
             self._set_state(settings.topic_alerts, FollowState.WAITING_FOR_TOPIC)
             self.caught_up.set()  # no journal yet: nothing to catch up with
             await asyncio.sleep(TOPIC_POLL)
         partitions = [TopicPartition(settings.topic_alerts, 0)]
-        alert_partitions = consumer.partitions_for_topic(settings.topic_alerts) or {0}
-        if len(alert_partitions) > 1:
+        if len(present[settings.topic_alerts]) > 1:
             log.error(
                 "%s has %d partitions; only partition 0 is the journal (create it with one)",
                 settings.topic_alerts,
-                len(alert_partitions),
+                len(present[settings.topic_alerts]),
             )
         missing: set[str] = set()
-        for name in (settings.topic_facts, settings.topic_events):
+        for name in wanted[1:]:
             if name not in present:
                 missing.add(name)
+                self._set_state(name, FollowState.WAITING_FOR_TOPIC)
                 continue
-            for number in sorted(consumer.partitions_for_topic(name) or ()):
-                partitions.append(TopicPartition(name, number))
+            self._set_state(name, FollowState.CONSUMING)
+            partitions.extend(TopicPartition(name, number) for number in present[name])
         consumer.assign(partitions)
         return partitions, missing
 
@@ -354,12 +360,18 @@ class AlertFeed:
     ) -> None:
         """Project batches until cancelled, or until a missing topic appears (then
         return: the caller assigns it too)."""
-        journal = TopicPartition(self._settings.topic_alerts, 0)
-        end = (await consumer.end_offsets([journal]))[journal]
+        # Caught up: every partition read to where it ended at the start, so that the
+        # figures a wall asks for first already count what the topics held.
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        behind = {tp: end for tp, end in ends.items() if end > 0}
         next_probe = time.monotonic() + PROBE_INTERVAL
-        if end <= self._hub.head + 1:
-            self.caught_up.set()
         while True:
+            if behind:
+                for tp, end in list(behind.items()):
+                    if await consumer.position(tp) >= end:
+                        del behind[tp]
+            if not behind:
+                self.caught_up.set()
             batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_RECORDS)
             records = [
                 Record(tp.topic, tp.partition, r.offset, r.value, r.timestamp)
@@ -368,8 +380,6 @@ class AlertFeed:
             ]
             if records:
                 await self.project(projection, records)
-            if self._hub.head + 1 >= end:
-                self.caught_up.set()  # read to where the journal ended at the start
             if time.monotonic() >= next_probe:
                 await self._probe(consumer, self._settings.topic_alerts)
                 next_probe = time.monotonic() + PROBE_INTERVAL

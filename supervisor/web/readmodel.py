@@ -137,7 +137,11 @@ class ReadModelState:
 
     def _down(self, exc: BaseException) -> None:
         if self.database_ok or not self.ready.is_set():
-            log.warning("the read model's database does not answer: %s", type(exc).__name__)
+            log.warning(
+                "the read model's database does not answer: %s: %s",
+                type(exc).__name__,
+                str(exc).splitlines()[0][:200] if str(exc) else "",
+            )
         self.database_ok = False
         self.metrics.database_up.set(0)
 

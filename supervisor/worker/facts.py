@@ -11,6 +11,7 @@ the events topic), keyed by case_id, one UTF-8 JSON object:
      "accepted_at": "2026-11-16T10:00:00+08:00",  # or null
      "concluded_at": "2026-11-20T16:00:00+08:00", # or null
      "deadline": "2026-11-24T00:00:00+08:00",     # promised deadline (engine), or null
+     "statutory_deadline": "2026-12-01T00:00:00+08:00",  # statutory (法定), or null
      "on_time": true,                             # concluded after acceptance: by the
                                                   # deadline or not; else null
      "department": "南丹县市场监督管理局",          # who handled it (contract §7): the
@@ -82,6 +83,7 @@ def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
         "accepted_at": _iso(state.accepted_at, engine, state),
         "concluded_at": _iso(state.concluded_at, engine, state),
         "deadline": _iso(deadline, engine, state),
+        "statutory_deadline": _iso(engine.statutory_deadline(state), engine, state),
         "on_time": on_time,
         # who handled it (contract §7): the event's own, else the case's latest known
         "department": event.department or state.department,

@@ -386,6 +386,7 @@ async def wall_server(
         "SUPERVISOR_TOPIC_ALERTS": alerts_topic,
         "SUPERVISOR_TOPIC_FACTS": facts_topic,
         "SUPERVISOR_TOPIC_DLQ": topic_name("dlq"),  # absent: the wall must not need it
+        "SUPERVISOR_TOPIC_EVENTS": topic_name("events"),  # absent too: no worker here
         "SUPERVISOR_APP_ID": topic_name("supervisor-web-test"),
         "SUPERVISOR_WEB_HOST": "127.0.0.1",
         "SUPERVISOR_WEB_PORT": str(port),

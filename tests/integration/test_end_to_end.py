@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -116,6 +117,22 @@ async def test_events_become_alerts_on_a_websocket(worker: RunningWorker, web: W
     assert f"workflow.no_decision:{case}" in ids
     one = web.get(f"/api/alerts/workflow.no_decision:{case}")
     assert one["status"] == "open" and one["history"] == []
+    # The read model holds the case too: its facts and its events, from their topics.
+    async with asyncio.timeout(20):
+        while True:
+            try:
+                shown = web.get(f"/api/cases/{case}")
+            except urllib.error.HTTPError:  # 404 until the case's rows are projected
+                shown = {}
+            if shown.get("status") == "concluded" and len(shown.get("timeline", [])) == 2:
+                break
+            await asyncio.sleep(0.3)
+    assert [event["type"] for event in shown["timeline"]] == ["accepted", "concluded"]
+    assert shown["accepted_at"] == "2026-11-27T08:40:00+08:00"
+    assert {a["rule_id"] for a in shown["alerts"]} == {
+        "workflow.no_decision",
+        "conclusion.too_fast",
+    }
 
 
 async def test_both_processes_expose_metrics(worker: RunningWorker, web: Web) -> None:

@@ -102,6 +102,7 @@ async def test_the_worker_publishes_a_fact_per_applied_event(
         "accepted_at": "2026-11-16T10:00:00+08:00",
         "concluded_at": "2026-11-20T16:00:00+08:00",
         "deadline": "2026-11-21T00:00:00+08:00",
+        "statutory_deadline": None,
         "on_time": True,
         "department": None,
         "window_id": None,

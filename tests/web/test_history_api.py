@@ -93,7 +93,8 @@ def seed(client: TestClient, app: FastAPI) -> None:
         app,
         settings.topic_facts,
         fact(CASE, "accepted", accepted, "open", center_id="451224103", accepted_at=accepted,
-             deadline="2026-11-27T00:00:00+08:00", department="东兰县民政局"),
+             deadline="2026-11-27T00:00:00+08:00", department="东兰县民政局",
+             statutory_deadline="2026-12-24T00:00:00+08:00"),
         fact("451221-2026-0000002", "accepted", accepted, "open", center_id="451221",
              accepted_at=accepted, department="南丹县民政局"),
     )  # fmt: skip
@@ -153,6 +154,7 @@ def test_one_alert_keeps_its_history(client: TestClient) -> None:
 def test_a_case_with_its_masked_timeline_deadline_and_alerts(client: TestClient) -> None:
     case = client.get(f"/api/cases/{CASE}").json()
     assert case["deadline"] == "2026-11-27T00:00:00+08:00" and case["status"] == "open"
+    assert case["statutory_deadline"] == "2026-12-24T00:00:00+08:00"
     assert case["department"] == "东兰县民政局"
     assert [a["alert_id"] for a in case["alerts"]] == [f"deadline.overdue:{CASE}"]
     (event,) = case["timeline"]
