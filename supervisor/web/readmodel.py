@@ -133,7 +133,9 @@ class ReadModelState:
         for row in reversed(await self.read.newest(SEED_ALERTS)):
             if journal.get(row.alert_id) is None:
                 journal.adopt(rows.entry_from(row._mapping))
-        journal.head = max(journal.head, position - 1)
+        # Where the journal stands is the stored offset, whatever the records above say
+        # (a journal topic made again starts its positions from 0).
+        journal.head = position - 1
 
     def _down(self, exc: BaseException) -> None:
         if self.database_ok or not self.ready.is_set():

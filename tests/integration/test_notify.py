@@ -188,6 +188,7 @@ def make_setup(kafka_bootstrap: str, tmp: Path, *, escalate: float = 0, repeat: 
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "SUPERVISOR_TOPIC_ALERTS": f"alerts-{run}",
         "SUPERVISOR_APP_ID": f"supervisor-test-{run}",
+        "SUPERVISOR_DATA_DIR": str(tmp / "data"),  # the web service's read model, this run's
         "SUPERVISOR_NOTIFY_ROUTING": str(routing),
         "SUPERVISOR_NOTIFY_PORT": str(free_port()),
         "SUPERVISOR_NOTIFY_TICK_SECONDS": "0.2",
