@@ -64,6 +64,9 @@ CHUNK: Final = 1_000
 #: How far an event may be dated after its arrival and still be a center's latest
 #: event (clocks differ a little; later is a data error, not a fresh center).
 CLOCK_SKEW: Final = timedelta(minutes=10)
+#: The longest alert id stored (schema.py's column): a longer one is malformed, not an
+#: error PostgreSQL would raise at every retry of its batch.
+ALERT_ID_MAX: Final = 512
 #: The largest case event or fact read, in bytes (an event is at most 64 KiB).
 MAX_FACT_BYTES: Final = 64 * 1024
 
@@ -179,7 +182,10 @@ class Projection:
         items: list[tuple[int, dict[str, Any]]] = []
         for record in records:
             try:
-                items.append((record.offset, clean_record(decode_record(record.value))))
+                item = clean_record(decode_record(record.value))
+                if len(str(item.get("alert_id", ""))) > ALERT_ID_MAX:
+                    raise ValueError(f"'alert_id' is longer than {ALERT_ID_MAX} characters")
+                items.append((record.offset, item))
             except Exception as exc:  # any record is survived (module docstring)
                 outcome.malformed.append((record, _reason(exc)))
         ids = sorted({str(item["alert_id"]) for _, item in items if kind_of(item) != SILENCE})

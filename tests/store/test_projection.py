@@ -328,3 +328,12 @@ async def test_retention_deletes_what_is_older_and_keeps_open_cases(database: Da
     async with database.engine.connect() as connection:
         assert list(await connection.scalars(select(cases.c.case_id))) == ["open-old"]
     assert await count(database, alerts) == 1
+
+
+async def test_an_alert_id_longer_than_its_column_is_malformed(database: Database) -> None:
+    """PostgreSQL enforces the column's length: such a record must be skipped, not fail
+    its batch at every retry."""
+    long = {**make_alert(1), "alert_id": "x" * 513}
+    outcome = await Projection(database, TOPICS).apply(journal(long, make_alert(2), start=0))
+    assert [r.where for r, _ in outcome.malformed] == ["alerts[0]@0"]
+    assert await count(database, alerts) == 1
