@@ -264,6 +264,10 @@ async def test_a_database_that_goes_down_is_waited_for_and_nothing_is_lost(
             cluster.resume()
             assert await asyncio.wrap_future(waiting) == 1
             assert client.get("/api/alerts").json()["total"] == 2
+            for _ in range(60):  # the next look at the database (at most ~11 s) says so
+                if client.get("/healthz").json()["status"] == "ok":
+                    break
+                await asyncio.sleep(0.25)
             assert client.get("/healthz").json()["status"] == "ok"
     finally:
         cluster.stop()
