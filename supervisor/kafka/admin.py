@@ -74,11 +74,7 @@ async def ensure_topics(
             raise ValueError(f"topic {name!r}: partitions must be >= 1, not {partitions}")
     if not topics:
         return
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="supervisor-admin",
-        request_timeout_ms=int(timeout * 1000),
-    )
+    admin = _admin(bootstrap, timeout)
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
@@ -107,11 +103,7 @@ async def partitions_of(
     """The partition numbers of each topic of `names` that exists (a missing one is left
     out). Asked of the cluster: a consumer's own metadata knows only the topics it
     subscribed to, and one that assigns partitions itself must learn them first."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="supervisor-admin",
-        request_timeout_ms=int(timeout * 1000),
-    )
+    admin = _admin(bootstrap, timeout)
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
@@ -125,6 +117,14 @@ async def partitions_of(
         for topic in described
         if topic["error_code"] == 0 and topic["partitions"]
     }
+
+
+def _admin(bootstrap: str, timeout: float) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="supervisor-admin",
+        request_timeout_ms=int(timeout * 1000),
+    )
 
 
 async def _create(admin: Any, missing: list[Any], timeout: float) -> None:

@@ -121,6 +121,11 @@ def _alert_conditions(query: AlertQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _count(condition: ColumnElement[bool]) -> Any:
+    """How many rows meet `condition` (an aggregate: 0 for none)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def _scoped(column: Any, centers: Sequence[str] | None) -> ColumnElement[bool]:
     if centers is None:
         return true()
@@ -317,18 +322,15 @@ class ReadModel:
         )
         closed = (cases.c.closed_at >= lo) & (cases.c.closed_at < hi)
 
-        def count(condition: ColumnElement[bool]) -> Any:
-            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
         statement = (
             select(
                 *keys,
-                count(accepted),
-                count(concluded),
-                count(concluded & (cases.c.on_time == true())),
-                count(concluded & (cases.c.on_time == false())),
-                count(closed & (cases.c.status == "not_accepted")),
-                count(closed & (cases.c.status == "withdrawn")),
+                _count(accepted),
+                _count(concluded),
+                _count(concluded & (cases.c.on_time == true())),
+                _count(concluded & (cases.c.on_time == false())),
+                _count(closed & (cases.c.status == "not_accepted")),
+                _count(closed & (cases.c.status == "withdrawn")),
             )
             .where(
                 _scoped(cases.c.center_id, centers),
@@ -369,9 +371,6 @@ class ReadModel:
         day_lo, day_hi = (rows.utc(t) for t in self.day_range(today, today))
         month_lo = rows.utc(self.day_range(today.replace(day=1), today)[0])
 
-        def count(condition: ColumnElement[bool]) -> Any:
-            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
         def concluded(lo: datetime) -> ColumnElement[bool]:
             return (
                 (cases.c.status == "concluded")
@@ -380,13 +379,13 @@ class ReadModel:
             )
 
         statement = select(
-            count((cases.c.accepted_at >= day_lo) & (cases.c.accepted_at < day_hi)),
-            count(concluded(day_lo)),
-            count(concluded(day_lo) & (cases.c.on_time == true())),
-            count(concluded(day_lo) & (cases.c.on_time == false())),
-            count(concluded(month_lo)),
-            count(concluded(month_lo) & (cases.c.on_time == true())),
-            count(concluded(month_lo) & (cases.c.on_time == false())),
+            _count((cases.c.accepted_at >= day_lo) & (cases.c.accepted_at < day_hi)),
+            _count(concluded(day_lo)),
+            _count(concluded(day_lo) & (cases.c.on_time == true())),
+            _count(concluded(day_lo) & (cases.c.on_time == false())),
+            _count(concluded(month_lo)),
+            _count(concluded(month_lo) & (cases.c.on_time == true())),
+            _count(concluded(month_lo) & (cases.c.on_time == false())),
         ).where(
             _scoped(cases.c.center_id, centers),
             or_(

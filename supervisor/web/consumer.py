@@ -314,10 +314,7 @@ class AlertFeed:
             except Exception:
                 log.exception("kafka %s: unexpected error; retrying in %.0f s", topic, backoff)
             finally:
-                try:
-                    await consumer.stop()
-                except Exception:
-                    log.debug("kafka %s: error while stopping the consumer", topic, exc_info=True)
+                await _stop(consumer, topic)
             for name in (topic, self._settings.topic_facts, self._settings.topic_events):
                 self._set_state(name, FollowState.DISCONNECTED)
             await asyncio.sleep(backoff)
@@ -487,10 +484,7 @@ class AlertFeed:
             except Exception:
                 log.exception("kafka %s: unexpected error; retrying in %.0f s", topic, backoff)
             finally:
-                try:
-                    await consumer.stop()
-                except Exception:
-                    log.debug("kafka %s: error while stopping the consumer", topic, exc_info=True)
+                await _stop(consumer, topic)
             self._set_state(topic, FollowState.DISCONNECTED)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -546,3 +540,11 @@ class AlertFeed:
             log.warning("kafka %s: cluster unreachable (%r); aiokafka keeps retrying", topic, exc)
         else:
             self._set_state(topic, FollowState.CONSUMING)
+
+
+async def _stop(consumer: AIOKafkaConsumer, topic: str) -> None:
+    """Stop a consumer after an error or at the end; its own failure is only logged."""
+    try:
+        await consumer.stop()
+    except Exception:
+        log.debug("kafka %s: error while stopping the consumer", topic, exc_info=True)
