@@ -34,8 +34,9 @@ PostgreSQL is a throwaway 15 cluster (tests/databases.py) with durable settings
 the database with LC_CTYPE C.UTF-8 (see bench/read_model_load.py);
 SQLite is a file in a temporary directory, as the web service opens it (WAL,
 synchronous=NORMAL). Goal (the issue): >= 5,000 journal records/s into each back end.
-`--search-index` adds the free-text index bench/RESULTS.md proposes (pg_trgm GIN on
-PostgreSQL, an FTS5 trigram table with triggers on SQLite), to see what it costs.
+The free-text index (supervisor/store/search.py: a GIN index on PostgreSQL, an FTS5
+table kept by triggers on SQLite) is written with the rows, as in the service;
+`--without-search-index` drops it after migrating, to see what it costs.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from supervisor.notify.plan import Escalation
 from supervisor.settings import Settings
 from supervisor.simulate import Catalogue
 from supervisor.simulate.catalogue import Item
+from supervisor.store import search
 from supervisor.store.db import Database
 from supervisor.store.projection import Projection, Record, Topics
 from supervisor.web.consumer import BATCH_RECORDS
@@ -538,45 +540,21 @@ async def project(
     return Written(len(records), time.perf_counter() - began, times, time.process_time() - cpu)
 
 
-#: `--search-index`: the free-text index proposed in bench/RESULTS.md, to see what it
-#: costs the writes. PostgreSQL: trigrams of `search` (pg_trgm, GIN). SQLite: an FTS5
-#: trigram table over `search`, kept current by triggers.
-SEARCH_INDEX: Final = {
-    "postgresql": (
-        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-        "CREATE INDEX ix_alerts_search_trgm ON alerts USING gin (search gin_trgm_ops)",
-    ),
-    "sqlite": (
-        "CREATE VIRTUAL TABLE alerts_fts USING fts5("
-        "search, content='alerts', content_rowid='rowid', tokenize='trigram')",
-        "CREATE TRIGGER alerts_fts_insert AFTER INSERT ON alerts BEGIN "
-        "INSERT INTO alerts_fts(rowid, search) VALUES (new.rowid, new.search); END",
-        "CREATE TRIGGER alerts_fts_delete AFTER DELETE ON alerts BEGIN "
-        "INSERT INTO alerts_fts(alerts_fts, rowid, search) "
-        "VALUES ('delete', old.rowid, old.search); END",
-        "CREATE TRIGGER alerts_fts_update AFTER UPDATE OF search ON alerts BEGIN "
-        "INSERT INTO alerts_fts(alerts_fts, rowid, search) "
-        "VALUES ('delete', old.rowid, old.search); "
-        "INSERT INTO alerts_fts(rowid, search) VALUES (new.rowid, new.search); END",
-    ),
-}
-
-
 async def run_backend(
     url: str,
     topics: Topics,
     names: dict[str, str],
     streams: dict[str, list[Record]],
-    search_index: bool = False,
+    search_index: bool = True,
 ) -> dict[str, Written]:
     from sqlalchemy import text
 
     db = Database(url)
     try:
         await db.upgrade()
-        if search_index:
+        if not search_index:
             async with db.engine.begin() as connection:
-                for ddl in SEARCH_INDEX[db.dialect]:
+                for ddl in search.DROP[db.dialect]:
                     await connection.execute(text(ddl))
         return {
             name: await project(db, topics, names, records) for name, records in streams.items()
@@ -596,7 +574,10 @@ def main() -> None:
     parser.add_argument("--no-kafka", action="store_true", help="baseline: decode+validate")
     parser.add_argument("--goal", type=float, default=5_000, help="journal records/s")
     parser.add_argument(
-        "--search-index", action="store_true", help="with the proposed free-text index"
+        "--without-search-index",
+        dest="search_index",
+        action="store_false",
+        help="drop the free-text index after migrating (what it costs the writes)",
     )
     args = parser.parse_args()
 
@@ -667,8 +648,7 @@ def main() -> None:
                 cluster = PostgresCluster(extra_options=DURABLE)
                 cluster.start()
                 try:
-                    # the ctype of production's image (en_US.utf8), not the test
-                    # cluster's C: pg_trgm then indexes Chinese text (--search-index)
+                    # the ctype of production's image (en_US.utf8), not the test cluster's C
                     cluster.execute(
                         "CREATE DATABASE projection TEMPLATE template0 ENCODING 'UTF8' "
                         "LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
@@ -689,8 +669,8 @@ def main() -> None:
         print(f"{backend}: done (load average {c.load_average()})")
 
     print(f"\nrecords/s written by Projection.apply, batches of {BATCH_RECORDS:,}")
-    if args.search_index:
-        print("with the proposed free-text index (--search-index)")
+    if not args.search_index:
+        print("without the free-text index (--without-search-index)")
     print(f"baseline: {baseline_kind} of the same records")
     header = f"  {'stream':<8} {'baseline':>12}"
     for backend in results:

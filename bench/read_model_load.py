@@ -3,7 +3,7 @@
 Run on purpose (not in CI):
 
     .venv/bin/python bench/read_model_load.py [--alerts 1000000] [--facts 3000000]
-        [--backends postgresql,sqlite] [--runs 50] [--try-fixes]
+        [--backends postgresql,sqlite] [--runs 50] [--no-like-baseline]
 
 1. Load. Two years of history (ending 2026-12-01) are bulk inserted straight into the
    tables (SQLAlchemy Core `insert(table)` executemany, chunks in one transaction each),
@@ -33,15 +33,15 @@ Run on purpose (not in CI):
 
 A kind that misses its goal is explained: its slowest query's page and count timed
 apart and, on PostgreSQL, `EXPLAIN (ANALYZE, BUFFERS)` of both (SQLite: `EXPLAIN QUERY
-PLAN`). `--try-fixes` then tries the fix proposed in bench/RESULTS.md on the bench's
-copy and measures the missed kinds again with the same values (supervisor/ is not
-changed): on PostgreSQL a pg_trgm index (no query change), on SQLite an FTS5 trigram
-table asked by a search written here (`fts_search`) as ReadModel.search would ask it.
+PLAN`). The free-text kinds (`q:`) are then measured again with the same values and
+the `LIKE`s alone (`like_only`, the search before the grams index of
+supervisor/store/search.py): their baseline, and a check that both find the same totals.
 
 PostgreSQL is a throwaway 15 cluster (tests/databases.py) with durable settings and
 otherwise the defaults (shared_buffers 128 MB, work_mem 4 MB); the database is created
-with LC_CTYPE C.UTF-8 (the postgres:15 image of docker-compose.yml has en_US.utf8:
-a C ctype would make pg_trgm treat Chinese characters as separators) and LC_COLLATE C.
+with LC_CTYPE C.UTF-8 and LC_COLLATE C (the grams index does not depend on them).
+The grams index is dropped during the load with the other secondary indexes and built
+after them (its DDL, search.DDL, which on SQLite fills the FTS table).
 SQLite is a file, opened as the web service opens it (WAL, synchronous=NORMAL).
 """
 
@@ -74,7 +74,7 @@ from projection_throughput import CN, DURABLE, INSPECTORS, NOTES, AlertMaker
 from supervisor.centers import Center, CenterRegistry, region_name
 from supervisor.settings import Settings
 from supervisor.simulate.catalogue import Item
-from supervisor.store import rows
+from supervisor.store import rows, search
 from supervisor.store.db import Database
 from supervisor.store.projection import Projection, Topics
 from supervisor.store.queries import TOTAL_CAP, AlertPage, AlertQuery, Counts, ReadModel
@@ -329,6 +329,8 @@ def secondary(table: Table) -> list[Index]:
 
 async def drop_indexes(backend: Backend) -> None:
     async with backend.db.engine.begin() as connection:
+        for statement in search.DROP[backend.db.dialect]:
+            await connection.execute(text(statement))
         for table in TABLES:
             for index in secondary(table):
                 await connection.run_sync(lambda sync, i=index: i.drop(sync))  # type: ignore[misc]
@@ -341,6 +343,13 @@ async def build_indexes(backend: Backend) -> None:
             async with backend.db.engine.begin() as connection:
                 await connection.run_sync(lambda sync, i=index: i.create(sync))  # type: ignore[misc]
             backend.add("indexes", time.perf_counter() - began)
+    began = time.perf_counter()
+    async with backend.db.engine.begin() as connection:
+        if backend.db.dialect == "postgresql":
+            await connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        for statement in search.DDL[backend.db.dialect]:
+            await connection.execute(text(statement))
+    backend.add("search index", time.perf_counter() - began)
 
 
 async def put(backend: Backend, table: Table, made: Sequence[dict[str, Any]]) -> None:
@@ -496,6 +505,8 @@ def query_kinds(
         if center.level != "city"
     ]
     items = _item_words()
+    #: two-character words as people type them: the start of a place's or an item's name
+    pairs = sorted({w[:2] for w in [*short_places, *items] if len(w) >= 2})
     departments = sorted(history.departments)
     rules = _rule_ids()
     statuses = ["open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded"]
@@ -526,6 +537,10 @@ def query_kinds(
         "department": lambda r: AlertQuery(department=r.choice(departments)),
         "q: center name": lambda r: AlertQuery(text=r.choice(short_places)),
         "q: item name": lambda r: AlertQuery(text=r.choice(items)),
+        "q: two characters": lambda r: AlertQuery(text=r.choice(pairs)),
+        "q: center name + item name": lambda r: AlertQuery(
+            text=f"{r.choice(short_places)} {r.choice(items)}"
+        ),
         "a month": lambda r: with_month(r),
         "center + severity + month": lambda r: with_month(
             r, centers=[r.choice(centers)], severity=r.choice(("red", "yellow"))
@@ -675,35 +690,23 @@ async def time_start(url: str, runs: int = 5) -> tuple[list[float], int]:
 # -- explaining a miss ---------------------------------------------------------------------
 
 
-def statements(read: ReadModel, query: AlertQuery) -> tuple[Any, Any]:
-    """The page and the count of `read.search(query)` (as supervisor/store/queries.py
-    builds them)."""
-    from sqlalchemy import and_, true
-
-    from supervisor.store.queries import _alert_conditions
-
-    page = read.alert_select(query).limit(query.limit).offset(query.offset)
-    counted = select(func.count()).select_from(
-        select(alerts.c.alert_id)
-        .where(and_(true(), *_alert_conditions(query)))
-        .limit(TOTAL_CAP + 1)
-        .subquery()
-    )
-    return page, counted
-
-
 async def explain(
     backend: Backend, read: ReadModel, result: Timed, lines: int = 18
 ) -> dict[str, Any]:
     query: AlertQuery = result.slowest
-    page, counted = statements(read, query)
-    found: dict[str, Any] = {"query": repr(query)}
+    counted = read.count_select(query)
+    async with backend.db.engine.connect() as connection:
+        dense = read.is_dense(int(await connection.scalar(counted) or 0))
+    page = read.page_select(query, dense=dense)
+    found: dict[str, Any] = {"query": repr(query), "dense": dense}
     print(
         f"\n  {backend.name}: {result.kind} missed (p95 {result.p95 * 1000:.0f} ms); "
-        f"slowest: {query}"
+        f"slowest: {query}{' (dense: the page walks the newest alerts)' if dense else ''}"
     )
     async with backend.db.engine.connect() as connection:
         for name, statement in (("page", page), ("count", counted)):
+            if name == "page" and dense:  # as search() asks it (the dense path)
+                await read.db.walk_in_order(connection)
             began = time.perf_counter()
             await connection.execute(statement)
             took = time.perf_counter() - began
@@ -731,54 +734,16 @@ async def explain(
     return found
 
 
-#: The index proposed for free-text search on PostgreSQL (see RESULTS.md), tried by
-#: --try-fixes: trigrams of the `search` column (a database whose LC_CTYPE is not C:
-#: with C, pg_trgm extracts no trigram from Chinese text).
-PG_FIX: Final = (
-    "SET maintenance_work_mem = '256MB'",
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX ix_alerts_search_trgm ON alerts USING gin (search gin_trgm_ops)",
-    "ANALYZE alerts",
-)
-#: SQLite has no index for LIKE '%term%'. An FTS5 table of trigrams over `search`
-#: (external content: the text stays in `alerts`; triggers would keep it current), and
-#: the search asking it for terms of 3 characters or more: a query change, measured
-#: here with the same filters and paging as ReadModel.search.
-SQLITE_FIX: Final = (
-    "CREATE VIRTUAL TABLE alerts_fts USING fts5("
-    "search, content='alerts', content_rowid='rowid', tokenize='trigram')",
-    "INSERT INTO alerts_fts(alerts_fts) VALUES ('rebuild')",
-)
-
-
-async def fts_search(read: ReadModel, query: AlertQuery) -> AlertPage:
-    """ReadModel.search with its free-text terms asked of `alerts_fts` (SQLite)."""
-    from dataclasses import replace
-
-    from sqlalchemy import and_, true
-
-    from supervisor.store.queries import _alert_conditions, terms
-
-    words = terms(query.text)
-    rest = replace(query, text=" ".join(w for w in words if len(w) < 3) or None)
-    match = " AND ".join('"' + w.replace('"', '""') + '"' for w in words if len(w) >= 3)
-    conditions = [*_alert_conditions(rest)]
-    if match:
-        conditions.append(
-            text("alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH :m)")
-            .bindparams(m=match)
-            .self_group()  # type: ignore[arg-type]
-        )
-    where = and_(true(), *conditions)
-    page = (
-        select(alerts)
-        .where(where)
-        .order_by(alerts.c.raised_at.desc(), alerts.c.seq.desc())
-        .limit(query.limit)
-        .offset(query.offset)
-    )
+async def like_only(read: ReadModel, query: AlertQuery) -> AlertPage:
+    """The search as it was before the grams index (the baseline of the free-text kinds):
+    the page and the capped count with the `LIKE`s alone."""
+    page = read.alert_select(query, indexed=False).limit(query.limit).offset(query.offset)
     counted = select(func.count()).select_from(
-        select(alerts.c.alert_id).where(where).limit(TOTAL_CAP + 1).subquery()
+        read.alert_select(query, indexed=False)
+        .with_only_columns(alerts.c.alert_id)
+        .order_by(None)
+        .limit(TOTAL_CAP + 1)
+        .subquery()
     )
     async with read.db.engine.connect() as connection:
         found = (await connection.execute(page)).all()
@@ -790,26 +755,6 @@ async def fts_search(read: ReadModel, query: AlertQuery) -> AlertPage:
     )
 
 
-async def try_fixes(
-    backend: Backend,
-    read: ReadModel,
-    kinds: dict[str, QueryMaker],
-    missed: list[str],
-    runs: int,
-    seed: int,
-    goal: float,
-) -> list[Timed]:
-    print(f"\n  {backend.name}: trying the proposed fix")
-    async with backend.db.engine.connect() as connection:
-        auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        for ddl in PG_FIX if backend.name == "postgresql" else SQLITE_FIX:
-            began = time.perf_counter()
-            await auto.execute(text(ddl))
-            print(f"    {ddl}: {time.perf_counter() - began:.1f} s")
-    search = read.search if backend.name == "postgresql" else partial(fts_search, read)
-    return await time_searches(read, {k: kinds[k] for k in missed}, runs, seed, search, goal)
-
-
 # -- the run -------------------------------------------------------------------------------
 
 
@@ -818,7 +763,7 @@ async def measure(
     history: History,
     runs: int,
     seed: int,
-    fixes: bool,
+    like_baseline: bool,
     empty_url: str,
     goal: float = SEARCH_GOAL,
 ) -> dict[str, Any]:
@@ -842,13 +787,17 @@ async def measure(
     for result in [*searches, *figures]:
         if not result.met and result.slowest is not None and isinstance(result.slowest, AlertQuery):
             explained[result.kind] = await explain(backend, read, result)
-    fixed: list[Timed] = []
-    missed = [r.kind for r in searches if not r.met]
-    if fixes and missed:
-        fixed = await try_fixes(backend, read, kinds, missed, runs, seed, goal)
-        before = {r.kind: r.totals for r in searches}
-        same = all(f.totals == before[f.kind] for f in fixed)
-        print(f"    the same totals as before the fix, query by query: {'yes' if same else 'NO'}")
+    fixed: list[Timed] = []  # here: the free-text kinds with the LIKEs alone (the baseline)
+    if like_baseline:
+        print(f"  {backend.name}: the free-text kinds again, LIKE alone (no index)")
+        text_kinds = {k: kinds[k] for k in kinds if "q:" in k}
+        fixed = await time_searches(read, text_kinds, runs, seed, partial(like_only, read), goal)
+        indexed = {r.kind: r.totals for r in searches}
+        same = all(f.totals == indexed[f.kind] for f in fixed)
+        print(
+            f"    the same totals with and without the index, query by query: "
+            f"{'yes' if same else 'NO'}"
+        )
     return {
         "searches": searches,
         "figures": figures,
@@ -897,7 +846,7 @@ def report(results: dict[str, dict[str, Any]], history: History) -> None:
         print(f"  {t0.kind:<38}" + "".join(cell(results[n]["searches"][i], n) for n in names))
     for name in names:
         for kind, t in fixed[name].items():
-            print(f"  {name} with the fix: {kind:<30} {cell(t, name)}")
+            print(f"  {name}, LIKE alone (before the index): {kind:<30} {cell(t, name)}")
     print("figures, every month of two years: p50 / p95 ms (x p50 of case_id); goal < 1 s")
     for i, t0 in enumerate(results[names[0]]["figures"]):
         print(f"  {t0.kind:<38}" + "".join(cell(results[n]["figures"][i], n) for n in names))
@@ -920,7 +869,12 @@ def main() -> None:
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--runs", type=int, default=50, help="queries of each kind")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--try-fixes", action="store_true")
+    parser.add_argument(
+        "--no-like-baseline",
+        dest="like_baseline",
+        action="store_false",
+        help="skip the free-text kinds without the index (minutes at 1M alerts)",
+    )
     parser.add_argument("--search-goal", type=float, default=SEARCH_GOAL * 1000, help="ms")
     args = parser.parse_args()
     asyncio.run(run(args))
@@ -970,7 +924,7 @@ async def run(args: argparse.Namespace) -> None:
                 history,
                 args.runs,
                 args.seed,
-                args.try_fixes,
+                args.like_baseline,
                 empty_urls[backend.name],
                 args.search_goal / 1000,
             )

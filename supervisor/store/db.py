@@ -139,6 +139,15 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def walk_in_order(self, connection: AsyncConnection) -> None:
+        """Make the rest of this transaction's statements walk an index in their ORDER BY
+        rather than find every match and sort it. For a page of a search whose matches
+        are dense: PostgreSQL estimates any `LIKE '%…%'` rare and would scan the table
+        (SET LOCAL enable_sort = off, undone when the transaction ends); SQLite walks
+        the index by itself."""
+        if self.dialect == "postgresql":
+            await connection.execute(text("SET LOCAL enable_sort = off"))
+
     async def lock_positions(self, connection: AsyncConnection, table: Table) -> None:
         """Serialize projectors sharing one database (see projection.py): the first
         statement of their transaction waits for any other's to end. PostgreSQL: an

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from supervisor.core.events import decode, history_document
 from supervisor.masking import mask_applicant, mask_document
+from supervisor.store.search import stored as stored_grams
 from supervisor.web.hub import parse_raised_at
 from supervisor.web.journal import Entry
 
@@ -89,6 +90,7 @@ def alert_row(entry: Entry, center_name: str = "") -> Row:
         "updated_seq": entry.updated_seq,
         "escalation_level": entry.escalation_level,
         "search": search,
+        "search_grams": stored_grams(search),
         "state": {
             "alert": alert,
             "before_appeal": entry.before_appeal,

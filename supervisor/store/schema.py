@@ -69,8 +69,11 @@ alerts: Final = Table(
     Column("escalation_level", Integer, nullable=False, default=0),
     #: lower-cased title, message, center name, item code and name: the free-text search
     Column("search", Text, nullable=False),
+    #: its grams, which the search index holds (supervisor/store/search.py)
+    Column("search_grams", Text, nullable=False, server_default=""),
     Column("state", JSON, nullable=False),
     Index("ix_alerts_raised", "raised_at", "seq"),
+    Index("ix_alerts_seq", "seq"),
     Index("ix_alerts_center_raised", "center_id", "raised_at"),
     Index("ix_alerts_case", "case_id"),
     Index("ix_alerts_status", "status", "center_id", "severity"),

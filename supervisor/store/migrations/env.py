@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 
 from supervisor.store.schema import metadata
+from supervisor.store.search import declared
 
 connection = context.config.attributes["connection"]
 context.configure(
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=True,  # SQLite alters a table by copying it
     compare_type=True,
+    include_object=declared,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -1,0 +1,63 @@
+"""Free-text search by an index: each alert's grams, and the dialect's index of them
+(supervisor/store/search.py says why grams of two and which index).
+
+Existing rows get their grams here, in batches (about a minute a million alerts), before
+the index is built over them.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from supervisor.store import search
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+BATCH = 5_000
+
+
+def upgrade() -> None:
+    op.add_column("alerts", sa.Column("search_grams", sa.Text, nullable=False, server_default=""))
+    op.create_index("ix_alerts_seq", "alerts", ["seq"])
+    connection = op.get_bind()
+    rows = sa.table(
+        "alerts",
+        sa.column("alert_id", sa.String),
+        sa.column("search", sa.Text),
+        sa.column("search_grams", sa.Text),
+    )
+    after = ""
+    while True:
+        batch = connection.execute(
+            sa.select(rows.c.alert_id, rows.c.search)
+            .where(rows.c.alert_id > after)
+            .order_by(rows.c.alert_id)
+            .limit(BATCH)
+        ).all()
+        if not batch:
+            break
+        connection.execute(
+            sa.update(rows)
+            .where(rows.c.alert_id == sa.bindparam("id"))
+            .values(search_grams=sa.bindparam("grams")),
+            [{"id": r.alert_id, "grams": search.stored(r.search)} for r in batch],
+        )
+        after = batch[-1].alert_id
+    for statement in search.DDL[connection.dialect.name]:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in search.DROP[op.get_bind().dialect.name]:
+        op.execute(statement)
+    op.drop_index("ix_alerts_seq", "alerts")
+    with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("search_grams")

@@ -1,0 +1,159 @@
+"""Free-text search over alerts: the grams of what an alert says, and the index that
+finds them in either database.
+
+Why grams of two characters: inspectors search in Chinese, where a word is most often
+two characters (宜州, 登记, 超期) and nothing separates words. An index of words finds
+nothing there; one of trigrams (pg_trgm, FTS5's `trigram`) nothing under three
+characters; and `LIKE '%term%'` alone reads every row (a second at a million alerts).
+So each alert row stores its grams, every pair of adjacent letters or digits of its
+`search` text (`search_grams`, computed here in Python, the same way for the row and for
+the question), and the database indexes them:
+
+- PostgreSQL: a GIN index over the grams as an array. Core PostgreSQL: no extension to
+  install, and nothing depends on the database's locale (pg_trgm would need a ctype
+  other than C to see Chinese characters at all).
+- SQLite: an FTS5 table of the grams (contentless, keyed by the alert's journal position
+  `seq`), kept by triggers.
+
+A search asks the index for the rows that hold every gram of its terms ("maybe"), and
+the `LIKE` of each term keeps those that contain it as typed ("yes"). A term of one
+character has no gram and is the `LIKE` alone. `ReadModel.search` counts first and, when
+the matches are dense, walks the newest rows instead (see there).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, array
+
+from supervisor.store.schema import alerts
+
+#: Characters FTS5's `unicode61` tokenizer (Unicode 6.1 tables) takes for separators
+#: though Python (Unicode 15) calls them letters: a gram holding one would be two
+#: tokens, a phrase the index cannot answer. Here they separate words too, so the row
+#: and the question are cut alike (tests/store/test_search.py checks the list against
+#: the SQLite in use).
+_SEPARATORS_FOR_FTS: Final = "".join(
+    chr(c) for c in (*range(0x19B0, 0x19C1), 0x19C8, 0x19C9, 0x1CF2, 0x1CF3)
+)
+#: A word: letters and digits (not `_`), cut at anything else.
+_WORD: Final = re.compile(rf"[^\W_{_SEPARATORS_FOR_FTS}]+")
+#: Grams asked of the index for one search at most; the `LIKE` checks every term whole,
+#: so asking fewer only narrows less.
+MAX_ASKED: Final = 32
+
+#: Objects the migrations make that the table metadata does not declare (they are
+#: dialect-specific); the metadata comparison leaves them alone.
+FTS_TABLE: Final = "alerts_fts"
+GRAMS_INDEX: Final = "ix_alerts_grams"
+UNDECLARED: Final = frozenset(
+    {
+        GRAMS_INDEX,
+        FTS_TABLE,
+        *(f"{FTS_TABLE}_{shadow}" for shadow in ("data", "idx", "config", "docsize", "content")),
+    }
+)
+
+#: The DDL of the index, by dialect (run by the migration that adds it).
+DDL: Final = {
+    "postgresql": [
+        f"CREATE INDEX {GRAMS_INDEX} ON alerts USING gin (string_to_array(search_grams, ' '))",
+    ],
+    "sqlite": [
+        # detail=none, columnsize=0: which rows hold a gram, nothing more (no phrases, no
+        # ranking), so the index stays small and cheap to write.
+        f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(search_grams, content='', "
+        "detail=none, columnsize=0, tokenize='unicode61 remove_diacritics 0')",
+        f"INSERT INTO {FTS_TABLE}(rowid, search_grams) SELECT seq, search_grams FROM alerts",
+        f"""CREATE TRIGGER alerts_fts_insert AFTER INSERT ON alerts BEGIN
+            INSERT INTO {FTS_TABLE}(rowid, search_grams) VALUES (new.seq, new.search_grams);
+        END""",
+        f"""CREATE TRIGGER alerts_fts_delete AFTER DELETE ON alerts BEGIN
+            INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_grams)
+                VALUES ('delete', old.seq, old.search_grams);
+        END""",
+        f"""CREATE TRIGGER alerts_fts_update AFTER UPDATE OF seq, search_grams ON alerts
+            WHEN old.seq IS NOT new.seq OR old.search_grams IS NOT new.search_grams BEGIN
+            INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_grams)
+                VALUES ('delete', old.seq, old.search_grams);
+            INSERT INTO {FTS_TABLE}(rowid, search_grams) VALUES (new.seq, new.search_grams);
+        END""",
+    ],
+}
+DROP: Final = {
+    "postgresql": [f"DROP INDEX IF EXISTS {GRAMS_INDEX}"],
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS alerts_fts_insert",
+        "DROP TRIGGER IF EXISTS alerts_fts_delete",
+        "DROP TRIGGER IF EXISTS alerts_fts_update",
+        f"DROP TABLE IF EXISTS {FTS_TABLE}",
+    ],
+}
+
+
+def grams(text: str) -> list[str]:
+    """Every pair of adjacent letters or digits within a word of `text`, each once, in
+    the order met ("宜州区 超期" → 宜州, 州区, 超期)."""
+    found: dict[str, None] = {}
+    for word in _WORD.findall(text):
+        for i in range(len(word) - 1):
+            found.setdefault(word[i : i + 2])
+    return list(found)
+
+
+def stored(text: str) -> str:
+    """The `search_grams` of a row whose `search` is `text`."""
+    return " ".join(grams(text))
+
+
+def asked(terms: list[str]) -> list[str]:
+    """The grams a search for `terms` asks the index for (all must be there): of each
+    word, pairs that cover it without overlapping (户口迁移 → 户口, 迁移), plus its last
+    pair when its length is odd. Fewer keys make the index scan cheaper, and PostgreSQL
+    multiplies the keys' frequencies to estimate the matches: the overlapping pairs of
+    one word are no independent evidence, and asking all of them made it expect a few
+    hundred rows where there were fifty thousand (bench/RESULTS.md)."""
+    found: dict[str, None] = {}
+    for term in terms:
+        for word in _WORD.findall(term):
+            pairs = [word[i : i + 2] for i in range(0, len(word) - 1, 2)]
+            if len(word) % 2 and len(word) > 1:
+                pairs.append(word[-2:])
+            found.update(dict.fromkeys(pairs))
+    return list(found)[:MAX_ASKED]
+
+
+def holds(dialect: str, wanted: list[str]) -> ColumnElement[bool]:
+    """The rows whose grams include every one of `wanted` (not empty), asked of the
+    dialect's index."""
+    if dialect == "postgresql":
+        # The expression as the index has it, separator as a literal: a bound parameter
+        # would not match the indexed expression.
+        indexed = func.string_to_array(alerts.c.search_grams, literal_column("' '"))
+        held: ColumnElement[bool] = indexed.op("@>")(cast(array(wanted), ARRAY(Text)))
+        return held
+    fts = table(FTS_TABLE, column("rowid", Integer))
+    # Every gram is letters and digits only (`_WORD`), so quoting cannot be broken out of.
+    match = " AND ".join(f'"{gram}"' for gram in wanted)
+    found = select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :grams").bindparams(grams=match))
+    return alerts.c.seq.in_(found)
+
+
+def declared(_object: object, name: str | None, type_: str, *_: object) -> bool:
+    """Alembic's `include_object`: compare what the metadata declares, and leave the
+    search index's undeclared objects alone."""
+    return not (type_ in ("table", "index") and name in UNDECLARED)
