@@ -142,9 +142,10 @@ class Database:
     async def walk_in_order(self, connection: AsyncConnection) -> None:
         """Make the rest of this transaction's statements walk an index in their ORDER BY
         rather than find every match and sort it. For a page of a search whose matches
-        are dense: PostgreSQL estimates any `LIKE '%…%'` rare and would scan the table
-        (SET LOCAL enable_sort = off, undone when the transaction ends); SQLite walks
-        the index by itself."""
+        are dense (queries.py): PostgreSQL estimates any `LIKE '%…%'` rare and would scan
+        the table (SET LOCAL enable_sort = off, undone when the transaction ends);
+        SQLite takes the order's index by itself once no other index serves the
+        conditions."""
         if self.dialect == "postgresql":
             await connection.execute(text("SET LOCAL enable_sort = off"))
 

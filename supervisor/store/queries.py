@@ -110,12 +110,23 @@ def terms(text: str | None) -> list[str]:
     return [t[:MAX_TERM] for t in text.lower().split()][:MAX_TERMS]
 
 
-def _alert_conditions(query: AlertQuery, dialect: str | None = None) -> list[ColumnElement[bool]]:
+def _alert_conditions(
+    query: AlertQuery, dialect: str | None = None, *, walk: bool = False
+) -> list[ColumnElement[bool]]:
     """The conditions of a search; with a `dialect`, its terms are also asked of that
-    database's search index (search.py), which finds the candidates the `LIKE`s check."""
+    database's search index (search.py), which finds the candidates the `LIKE`s check.
+    `walk`: the columns are compared as expressions (`status || ''`), which no index
+    serves, so that the database walks the index of the order and checks each row (the
+    dense page of `ReadModel.search`)."""
+
+    def compared(column: Any) -> Any:
+        return column.concat("") if walk else column
+
     conditions: list[ColumnElement[bool]] = []
     if query.centers is not None:
-        conditions.append(alerts.c.center_id.in_(list(query.centers)) if query.centers else false())
+        conditions.append(
+            compared(alerts.c.center_id).in_(list(query.centers)) if query.centers else false()
+        )
     for column, value in (
         (alerts.c.severity, query.severity),
         (alerts.c.rule_id, query.rule_id),
@@ -124,7 +135,7 @@ def _alert_conditions(query: AlertQuery, dialect: str | None = None) -> list[Col
         (alerts.c.department, query.department),
     ):
         if value is not None:
-            conditions.append(column == value)
+            conditions.append(compared(column) == value)
     if query.since is not None:
         conditions.append(alerts.c.raised_at >= rows.utc(query.since))
     if query.until is not None:
@@ -134,7 +145,7 @@ def _alert_conditions(query: AlertQuery, dialect: str | None = None) -> list[Col
         conditions.append(alerts.c.search.contains(term, autoescape=True))
     wanted = search.asked(words) if dialect is not None else []
     if wanted:
-        conditions.append(search.holds(str(dialect), wanted))
+        conditions.append(search.holds(str(dialect), wanted, query.centers))
     return conditions
 
 
@@ -178,12 +189,16 @@ class ReadModel:
 
     # -- alerts -------------------------------------------------------------------------
 
-    def alert_select(self, query: AlertQuery, *, indexed: bool = True) -> Select[Any]:
+    def alert_select(
+        self, query: AlertQuery, *, indexed: bool = True, walk: bool = False
+    ) -> Select[Any]:
         """The rows of a search, in the stable order, without paging (exports page
-        themselves); `indexed=False` leaves the free text to the `LIKE`s alone."""
+        themselves); `indexed=False` leaves the free text to the `LIKE`s alone; `walk`
+        (see `_alert_conditions`) makes the database walk the order's index."""
+        dialect = self.db.dialect if indexed and not walk else None
         return (
             select(alerts)
-            .where(and_(true(), *_alert_conditions(query, self.db.dialect if indexed else None)))
+            .where(and_(true(), *_alert_conditions(query, dialect, walk=walk)))
             .order_by(alerts.c.raised_at.desc(), alerts.c.seq.desc())
         )
 
@@ -201,12 +216,9 @@ class ReadModel:
 
     def page_select(self, query: AlertQuery, *, dense: bool) -> Select[Any]:
         """A page of a search. `dense` (see `search`): walking the newest alerts in
-        order, free text checked by `LIKE` alone; SQLite is told which index to walk,
-        PostgreSQL by `Database.walk_in_order` on the connection."""
-        page = self.alert_select(query, indexed=not dense).limit(query.limit).offset(query.offset)
-        if dense:
-            page = page.with_hint(alerts, "INDEXED BY ix_alerts_raised", dialect_name="sqlite")
-        return page
+        order and checking each row, free text by `LIKE` alone (PostgreSQL needs
+        `Database.walk_in_order` on the connection too)."""
+        return self.alert_select(query, walk=dense).limit(query.limit).offset(query.offset)
 
     @staticmethod
     def is_dense(counted: int) -> bool:
@@ -220,8 +232,7 @@ class ReadModel:
         passes the cap (a county's name, a common word, a county's resolved alerts),
         matches are dense, at least 1 % of a million alerts: the page walks the newest
         alerts in order and checks each, which finds 50 sooner than fetching every match
-        and sorting them (bench/RESULTS.md: 300 ms against 8 ms for a county's name).
-        Free text is then checked by `LIKE` alone."""
+        and sorting them (bench/RESULTS.md: 300 ms against 8 ms for a county's name)."""
         async with self.db.engine.connect() as connection:
             total = int(await connection.scalar(self.count_select(query)) or 0)
             dense = self.is_dense(total)

@@ -90,7 +90,7 @@ def alert_row(entry: Entry, center_name: str = "") -> Row:
         "updated_seq": entry.updated_seq,
         "escalation_level": entry.escalation_level,
         "search": search,
-        "search_grams": stored_grams(search),
+        "search_grams": stored_grams(search, str(alert["center_id"])),
         "state": {
             "alert": alert,
             "before_appeal": entry.before_appeal,

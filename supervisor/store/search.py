@@ -24,12 +24,14 @@ the matches are dense, walks the newest rows instead (see there).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Text,
+    and_,
     cast,
     column,
     func,
@@ -52,6 +54,11 @@ _SEPARATORS_FOR_FTS: Final = "".join(
 )
 #: A word: letters and digits (not `_`), cut at anything else.
 _WORD: Final = re.compile(rf"[^\W_{_SEPARATORS_FOR_FTS}]+")
+#: A center id that gets a token among the grams (see `center_token`).
+_CENTER: Final = re.compile(r"[0-9a-z]{1,16}")
+#: Centers a search asks the index for at most (see `holds`); more, and their tokens
+#: match most rows anyway.
+MAX_CENTERS: Final = 16
 #: Grams asked of the index for one search at most; the `LIKE` checks every term whole,
 #: so asking fewer only narrows less.
 MAX_ASKED: Final = 32
@@ -115,9 +122,18 @@ def grams(text: str) -> list[str]:
     return list(found)
 
 
-def stored(text: str) -> str:
-    """The `search_grams` of a row whose `search` is `text`."""
-    return " ".join(grams(text))
+def center_token(center_id: str) -> str | None:
+    """The token that marks a row of center `center_id` among its grams (longer than a
+    gram, so never one), or None for an id that is not plain letters and digits."""
+    plain = center_id.lower()
+    return f"c{plain}" if _CENTER.fullmatch(plain) else None
+
+
+def stored(text: str, center_id: str = "") -> str:
+    """The `search_grams` of a row whose `search` is `text`: its grams, and its center's
+    token (so that a search within a few centers asks the index for both at once)."""
+    token = center_token(center_id)
+    return " ".join([*grams(text), token] if token else grams(text))
 
 
 def asked(terms: list[str]) -> list[str]:
@@ -137,18 +153,34 @@ def asked(terms: list[str]) -> list[str]:
     return list(found)[:MAX_ASKED]
 
 
-def holds(dialect: str, wanted: list[str]) -> ColumnElement[bool]:
+def holds(
+    dialect: str, wanted: list[str], centers: Sequence[str] | None = None
+) -> ColumnElement[bool]:
     """The rows whose grams include every one of `wanted` (not empty), asked of the
-    dialect's index."""
+    dialect's index; with a few `centers` (at most MAX_CENTERS: a county and its
+    townships), only rows of one of them. The index then finds the few matches within
+    those centers itself, where it would otherwise fetch every match of the whole
+    history to check its center: 25,000 rows for a common item (bench/RESULTS.md). The
+    caller keeps its own filter on the centers: this only narrows."""
+    tokens = [center_token(c) for c in centers or ()]
+    among = (
+        [t for t in tokens if t is not None]
+        if centers and len(centers) <= MAX_CENTERS and None not in tokens
+        else []
+    )
     if dialect == "postgresql":
         # The expression as the index has it, separator as a literal: a bound parameter
         # would not match the indexed expression.
         indexed = func.string_to_array(alerts.c.search_grams, literal_column("' '"))
         held: ColumnElement[bool] = indexed.op("@>")(cast(array(wanted), ARRAY(Text)))
+        if among:
+            held = and_(held, indexed.op("&&")(cast(array(among), ARRAY(Text))))
         return held
     fts = table(FTS_TABLE, column("rowid", Integer))
-    # Every gram is letters and digits only (`_WORD`), so quoting cannot be broken out of.
+    # Grams and tokens are letters and digits only, so quoting cannot be broken out of.
     match = " AND ".join(f'"{gram}"' for gram in wanted)
+    if among:
+        match += " AND (" + " OR ".join(f'"{token}"' for token in among) + ")"
     found = select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :grams").bindparams(grams=match))
     return alerts.c.seq.in_(found)
 

@@ -60,11 +60,12 @@ def history() -> list[dict[str, object]]:
     ]
 
 
-async def by_like(read: ReadModel, term: str) -> list[str]:
+async def by_like(read: ReadModel, term: str, **filters: Any) -> list[str]:
     """The ids a search for `term` finds with the LIKEs alone (no index), newest first."""
+    query = read_query(term, **filters)
     async with read.db.engine.connect() as connection:
         found = await connection.scalars(
-            read.alert_select(read_query(term), indexed=False).with_only_columns(alerts.c.alert_id)
+            read.alert_select(query, indexed=False).with_only_columns(alerts.c.alert_id)
         )
         return list(found)
 
@@ -79,6 +80,10 @@ def read_query(term: str, **filters: object) -> AlertQuery:
 def test_grams_are_adjacent_pairs_within_words() -> None:
     assert search.grams("宜州区 超期-3天 a_bc 区") == ["宜州", "州区", "超期", "3天", "bc"]
     assert search.stored("办件 超期 超期") == "办件 超期"
+    assert search.stored("宜州区", "451221") == "宜州 州区 c451221"
+    assert search.stored("宜州区", "45 12") == "宜州 州区"  # no token for an odd id
+    assert search.center_token("451221100") == "c451221100"
+    assert search.center_token("x" * 17) is None
     assert search.asked(["南", "z"]) == []  # one character: the LIKE alone
     assert search.asked(["户口迁移", "不动产登记"]) == ["户口", "迁移", "不动", "产登", "登记"]
     assert len(search.asked(["".join(map(chr, range(0x4E00, 0x4E64)))])) == search.MAX_ASKED
@@ -121,6 +126,12 @@ async def test_the_index_finds_what_like_finds(read: ReadModel) -> None:
         assert await ids(read, term) == await by_like(read, term), term
     assert (await read.search(read_query("不动产登记"))).total == 10
     assert (await read.search(read_query("东兰"))).total == 13
+    many = [f"4512{n:05d}" for n in range(20)]  # more than the index is asked for
+    for centers in (["451224"], ["451221", "451224"], ["451224", "45-bad"], many, []):
+        for term in TERMS:
+            found = await ids(read, term, centers=centers)
+            assert found == await by_like(read, term, centers=centers), (term, centers)
+    assert len(await ids(read, "登记", centers=["451224"])) == 6  # n = 9, 12, 21, 24, 33, 36
 
 
 async def test_the_database_answers_from_the_index(read: ReadModel) -> None:
@@ -128,7 +139,7 @@ async def test_the_database_answers_from_the_index(read: ReadModel) -> None:
     indexed expression has to match to the letter, separator included)."""
     await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*history()))
     statement = select(func.count()).where(
-        search.holds(read.db.dialect, search.asked(["不动产登记"]))
+        search.holds(read.db.dialect, search.asked(["不动产登记"]), ["451221", "451224"])
     )
     async with read.db.engine.connect() as connection:
         plan = await connection.run_sync(_plan, statement)
@@ -136,6 +147,12 @@ async def test_the_database_answers_from_the_index(read: ReadModel) -> None:
         assert search.GRAMS_INDEX in plan, plan
     else:
         assert f"{search.FTS_TABLE} VIRTUAL TABLE INDEX" in plan, plan
+    # the dense page walks the order's index, whatever else could serve its filters
+    dense = read.page_select(AlertQuery(centers=["451224"], status="open", text="东兰"), dense=True)
+    async with read.db.engine.connect() as connection:
+        await read.db.walk_in_order(connection)
+        walked = await connection.run_sync(_plan, dense)
+    assert "ix_alerts_raised" in walked and "ix_alerts_status" not in walked, walked
 
 
 def _plan(connection: Connection, statement: Select[Any]) -> str:
@@ -234,5 +251,5 @@ def _upgrade_to(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
-async def ids(read: ReadModel, term: str) -> list[str]:
-    return [a["alert_id"] for a in (await read.search(read_query(term))).items]
+async def ids(read: ReadModel, term: str, **filters: Any) -> list[str]:
+    return [a["alert_id"] for a in (await read.search(read_query(term, **filters))).items]

@@ -31,13 +31,14 @@ def upgrade() -> None:
     rows = sa.table(
         "alerts",
         sa.column("alert_id", sa.String),
+        sa.column("center_id", sa.String),
         sa.column("search", sa.Text),
         sa.column("search_grams", sa.Text),
     )
     after = ""
     while True:
         batch = connection.execute(
-            sa.select(rows.c.alert_id, rows.c.search)
+            sa.select(rows.c.alert_id, rows.c.center_id, rows.c.search)
             .where(rows.c.alert_id > after)
             .order_by(rows.c.alert_id)
             .limit(BATCH)
@@ -48,7 +49,7 @@ def upgrade() -> None:
             sa.update(rows)
             .where(rows.c.alert_id == sa.bindparam("id"))
             .values(search_grams=sa.bindparam("grams")),
-            [{"id": r.alert_id, "grams": search.stored(r.search)} for r in batch],
+            [{"id": r.alert_id, "grams": search.stored(r.search, r.center_id)} for r in batch],
         )
         after = batch[-1].alert_id
     for statement in search.DDL[connection.dialect.name]:
