@@ -242,11 +242,25 @@ class TokenStore:
         if record is None or not matches:
             log.info("token %s%s refused: unknown or wrong secret", PREFIX, token_id)
             return None
-        status = record.info.status(self._clock())
-        if status != "active":
-            log.info("token %s%s refused: %s", PREFIX, token_id, status)
+        return self._active(record)
+
+    def principal(self, token_id: str) -> Principal | None:
+        """The principal of the token `token_id` if it is still active (not revoked, not
+        expired): a signed session names its token by id and is as good as it."""
+        with self._lock:
+            self._refresh()
+            record = None if self._broken else self._records.get(token_id)
+        if record is None:
+            log.info("session of token %s%s refused: unknown token", PREFIX, token_id)
             return None
+        return self._active(record)
+
+    def _active(self, record: _Record) -> Principal | None:
         info = record.info
+        status = info.status(self._clock())
+        if status != "active":
+            log.info("token %s%s refused: %s", PREFIX, info.id, status)
+            return None
         registry = default_registry() if self._registry is None else self._registry
         return Principal(info.id, info.role, info.center, info.name, registry)
 

@@ -123,6 +123,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     # Comma-separated origins (scheme://host[:port]) whose pages may open the WebSocket,
     # besides the service's own; empty: only its own.
     "SUPERVISOR_WEB_ORIGINS": ("web_origins", ""),
+    # Signs the console's session cookies (web/sessions.py); empty: a random key made once
+    # in <SUPERVISOR_DATA_DIR>/session.key. Web services behind one address share it.
+    "SUPERVISOR_SESSION_SECRET": ("session_secret", ""),
     # Serve the API's documentation (/docs, /redoc, /openapi.json) to any valid token;
     # false (the default, for production): not served at all.
     "SUPERVISOR_API_DOCS": ("api_docs", "false"),
@@ -222,6 +225,7 @@ class Settings:
     api_docs: bool = False  # /docs, /redoc, /openapi.json served (to a valid token only)
     database_url: str = ""  # the read model; empty: SQLite in data_dir (see `database`)
     db_retention_days: float = 0.0  # rows of the read model kept; 0: forever
+    session_secret: str = ""  # signs session cookies; empty: <data_dir>/session.key
 
     @property
     def database(self) -> str:

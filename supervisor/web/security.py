@@ -37,6 +37,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
@@ -46,6 +47,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supervisor.auth import PREFIX, Principal, Role, TokenStore, token_id_of
+from supervisor.web.sessions import COOKIE, CSRF_HEADER, UNSAFE_METHODS, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +85,52 @@ def _unauthorized(detail: str, error: str | None = None) -> HTTPException:
 
 
 def _verify(connection: HTTPConnection, store: TokenStore) -> Principal:
-    """The principal of the connection's token, or HTTPException 401."""
+    """The principal of the connection's token or, without one, of its session cookie
+    (sessions.py); else HTTPException 401 (403 for a cross-site request)."""
     token = bearer_token(connection)
     if token is None:
+        signed_in = _session_principal(connection, store)
+        if signed_in is not None:
+            return signed_in
         raise _unauthorized("a token is required (Authorization: Bearer <token>)")
     principal = store.verify(token)
     if principal is None:
         raise _unauthorized("invalid, expired or revoked token", "invalid_token")
+    return principal
+
+
+def sessions_of(connection: HTTPConnection) -> Sessions | None:
+    """The app's Sessions (`app.state.sessions`), if it signs people in."""
+    sessions = getattr(connection.app.state, "sessions", None)
+    return sessions if isinstance(sessions, Sessions) else None
+
+
+def _session_principal(connection: HTTPConnection, store: TokenStore) -> Principal | None:
+    """The principal of a session cookie, None without one. A cookie that does not
+    verify, or whose token was revoked or expired: 401. A request that changes
+    something without the session's CSRF value, or from a foreign Origin: 403. The
+    session is left on `connection.state.session` (for /api/me)."""
+    sessions = sessions_of(connection)
+    cookie = connection.cookies.get(COOKIE)
+    if sessions is None or not cookie:
+        return None
+    session = sessions.read(cookie)
+    if session is None:
+        raise _unauthorized("the session has ended: sign in again", "invalid_token")
+    if connection.scope["type"] == "http" and connection.scope["method"] in UNSAFE_METHODS:
+        settings = getattr(connection.app.state, "settings", None)
+        origins = settings.web_origins if settings is not None else ()
+        origin = connection.headers.get("origin")
+        if not origin_allowed(origin, connection.headers.get("host"), origins):
+            log.info("request refused: session cookie sent from Origin %r", origin)
+            raise HTTPException(403, "cross-site request refused")
+        if not Sessions.csrf_matches(session, connection.headers.get(CSRF_HEADER)):
+            log.info("request refused: session cookie without its CSRF value")
+            raise HTTPException(403, "the request lacks the session's X-CSRF-Token")
+    principal = store.principal(session.token_id)
+    if principal is None:
+        raise _unauthorized("the token of this session is revoked or expired", "invalid_token")
+    connection.state.session = session
     return principal
 
 
@@ -219,6 +260,9 @@ async def check_websocket(
     else:
         token = bearer_token(websocket)
         principal = store.verify(token) if token is not None else None
+        if token is None:  # a signed-in page: its cookie (the Origin is checked above)
+            with suppress(HTTPException):
+                principal = _session_principal(websocket, store)
         if principal is None:
             token_id = token_id_of(token) if token is not None else None
             shown = f"{PREFIX}{token_id}" if token_id else "no well-formed token"
