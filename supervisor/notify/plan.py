@@ -98,6 +98,7 @@ from supervisor.notify.records import (
 )
 from supervisor.notify.routing import Recipient, Routing
 from supervisor.notify.silences import Silence, SilenceState
+from supervisor.orders import ORDER
 
 Kind = Literal["alert", "repeat", "digest", "escalation"]
 Record = dict[str, Any]
@@ -481,7 +482,7 @@ class Planner:
                 )
             if kind == silence_book.KIND:
                 return silence_book.read_record(record)
-            if kind == DELIVERY:
+            if kind in (DELIVERY, ORDER):  # an order's overdue reply comes as an alert
                 return None
         except ValidationError as exc:
             raise BadRecord("invalid", f"{kind}: {rec.explain(exc)}") from None

@@ -27,6 +27,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, ValidationError
 
+from supervisor.orders import ORDER
+
 #: Why a record was skipped (the metric's `reason` label; bounded):
 #: `malformed` - not UTF-8, not JSON, nested too deep, too large, or not a JSON object;
 #: `invalid` - a known kind whose fields are missing, of the wrong type or out of range;
@@ -39,14 +41,16 @@ Source = Literal["journal", "state"]
 SOURCES: Final[tuple[Source, ...]] = ("journal", "state")
 
 #: The journal's record kinds (the `kind` field; the worker's alerts and resolutions
-#: have none). `delivery` records (the notifier's own history of attempts) and
-#: `case_change` records (contract §6, the worker's) are known; anything else is not.
+#: have none). `delivery` records (the notifier's own history of attempts),
+#: `case_change` records (contract §6, the worker's) and `order` records (supervision
+#: orders' steps, nothing to send: a late reply comes as an alert) are known; anything
+#: else is not.
 LIFECYCLE: Final = "lifecycle"
 ESCALATION: Final = "escalation"
 SILENCE: Final = "silence"
 DELIVERY: Final = "delivery"
 CASE_CHANGE: Final = "case_change"
-KINDS: Final = frozenset({LIFECYCLE, ESCALATION, SILENCE, DELIVERY, CASE_CHANGE})
+KINDS: Final = frozenset({LIFECYCLE, ESCALATION, SILENCE, DELIVERY, CASE_CHANGE, ORDER})
 
 #: The instants the notifier accepts in a record, and keeps in its state. Far from both
 #: ends of `datetime` (years 1 and 9999), so that every span the notifier adds to a

@@ -16,7 +16,7 @@ What is written, per topic:
 - alerts: each record applied, in journal order, to its alert's `Entry` with the same
   `Journal` the live wall uses (loaded from the `alerts` row and its history, stored
   back); records about an alert not known yet wait in `alert_early`; silence audit
-  records go to `silence_records`;
+  records go to `silence_records`; supervision orders' steps to `orders`;
 - case facts: the fact (a repeat, the same case, type and time, changes nothing) and
   the case's row as the fact says it stands; a center's latest event and arrival;
 - case events: the event, personal data masked (supervisor/masking.py); a message that
@@ -41,6 +41,8 @@ import orjson
 from sqlalchemy import and_, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from supervisor.orders import ORDER, Order
+from supervisor.orders import apply as apply_order
 from supervisor.store import rows
 from supervisor.store.db import Database
 from supervisor.store.schema import (
@@ -51,6 +53,7 @@ from supervisor.store.schema import (
     case_facts,
     cases,
     centers_seen,
+    orders,
     positions,
     silence_records,
 )
@@ -188,13 +191,21 @@ class Projection:
                 items.append((record.offset, item))
             except Exception as exc:  # any record is survived (module docstring)
                 outcome.malformed.append((record, _reason(exc)))
-        ids = sorted({str(item["alert_id"]) for _, item in items if kind_of(item) != SILENCE})
+        ids = sorted(
+            {str(item["alert_id"]) for _, item in items if kind_of(item) not in (SILENCE, ORDER)}
+        )
         journal = Journal(keep=2**62, replayable=1)
         journal.head = records[0].offset - 1
         known = await self._load(connection, ids, journal)
         touched: set[str] = set()
         silences: list[dict[str, Any]] = []
+        steps: list[tuple[Record, dict[str, Any]]] = []
+        offsets = {record.offset: record for record in records}
         for seq, item in items:
+            if kind_of(item) == ORDER:
+                steps.append((offsets[seq], item))
+                journal.head = seq
+                continue
             if kind_of(item) == SILENCE:
                 silences.append(
                     {"seq": seq, "silence_id": str(item["silence"]["id"])[:128], "record": item}
@@ -224,7 +235,38 @@ class Projection:
             )
         if silences:
             await connection.execute(self.db.upsert(silence_records, ("seq",), update=()), silences)
+        if steps:
+            await self._orders(connection, steps, outcome)
         outcome.written[self.topics.alerts] = len(items)
+
+    async def _orders(
+        self,
+        connection: AsyncConnection,
+        steps: list[tuple[Record, dict[str, Any]]],
+        outcome: Outcome,
+    ) -> None:
+        """Apply supervision orders' steps, in journal order, to the stored orders. A
+        step its order's status or its author's role does not allow (two people acting
+        at once) changes nothing and is reported like a record that cannot be read."""
+        ids = sorted({str(item["order_id"]) for _, item in steps})
+        known: dict[str, Order] = {}
+        for chunk in _chunks(ids):
+            found = await connection.execute(select(orders).where(orders.c.order_id.in_(chunk)))
+            known.update({row.order_id: rows.order_from(row._mapping) for row in found})
+        changed: set[str] = set()
+        for record, item in steps:
+            order_id = str(item["order_id"])
+            try:
+                known[order_id] = apply_order(known.get(order_id), item, record.offset)
+            except ValueError as exc:  # OrderRefused too: our own words, no value
+                outcome.malformed.append((record, f"order step refused: {exc}"))
+                continue
+            changed.add(order_id)
+        if changed:
+            await connection.execute(
+                self.db.upsert(orders, ("order_id",)),
+                [rows.order_row(known[order_id]) for order_id in sorted(changed)],
+            )
 
     async def _load(
         self, connection: AsyncConnection, ids: list[str], journal: Journal

@@ -1,5 +1,5 @@
 """What the web service asks the read model: alert search, one alert with its history,
-one case, and the figures over any period.
+one case, supervision orders, and the figures over any period.
 
 Scope is a list of center codes (None: every center). The web service resolves a
 director's scope against `centers_seen` (every center that has an alert or a fact) and
@@ -7,7 +7,7 @@ the registry, with the same `may_see` as everywhere else, and passes the codes: 
 is then an indexed `center_id IN (...)`, with no notion of the hierarchy in it.
 
 Periods are local days of the service's time zone, turned into UTC ranges here; the
-tables hold naive UTC (schema.py). Orders are stable: alerts newest first by raised_at,
+tables hold naive UTC (schema.py). Sorting is stable: alerts newest first by raised_at,
 then by journal position (unique), so paging never shows a row twice or skips one.
 """
 
@@ -32,6 +32,7 @@ from sqlalchemy import (
     true,
 )
 
+from supervisor.orders import Order
 from supervisor.store import rows, search
 from supervisor.store.db import Database
 from supervisor.store.schema import (
@@ -40,6 +41,7 @@ from supervisor.store.schema import (
     case_events,
     cases,
     centers_seen,
+    orders,
     positions,
 )
 from supervisor.web.journal import OPEN_STATUSES
@@ -338,6 +340,47 @@ class ReadModel:
             "last_event_at": fact.get("occurred_at"),
             "timeline": [document for document, _ in events],
         }
+
+    # -- supervision orders ---------------------------------------------------------------
+
+    async def order(self, order_id: str) -> Order | None:
+        """One supervision order with its steps; None if unknown."""
+        async with self.db.engine.connect() as connection:
+            row = (
+                await connection.execute(select(orders).where(orders.c.order_id == order_id))
+            ).first()
+        return None if row is None else rows.order_from(row._mapping)
+
+    async def orders(
+        self,
+        centers: Sequence[str] | None = None,
+        *,
+        statuses: Sequence[str] | None = None,
+        case_id: str | None = None,
+        alert_id: str | None = None,
+        due_before: datetime | None = None,
+        limit: int = 200,
+    ) -> list[Order]:
+        """Orders in scope, the soonest due first: of some statuses, of a case or an
+        alert, due before an instant (aware; the late ones)."""
+        conditions = [_scoped(orders.c.center_id, centers)]
+        if statuses is not None:
+            conditions.append(orders.c.status.in_(list(statuses)))
+        if case_id is not None:
+            conditions.append(orders.c.case_id == case_id)
+        if alert_id is not None:
+            conditions.append(orders.c.alert_id == alert_id)
+        if due_before is not None:
+            conditions.append(orders.c.due_at <= rows.utc(due_before))
+        statement = (
+            select(orders)
+            .where(and_(*conditions))
+            .order_by(orders.c.due_at, orders.c.order_id)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as connection:
+            found = (await connection.execute(statement)).all()
+        return [rows.order_from(row._mapping) for row in found]
 
     async def open_cases(self, centers: Sequence[str] | None = None) -> dict[str, int]:
         statement = (

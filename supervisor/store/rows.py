@@ -6,7 +6,8 @@
 - a case fact (supervisor/worker/facts.py) is a `case_facts` row and the case's new
   `cases` row (`fact_rows`);
 - a case event is a `case_events` row with its personal data masked (`event_row`):
-  nothing unmasked reaches the database.
+  nothing unmasked reaches the database;
+- a supervision order is an `orders` row with its steps (`order_row`, `order_from`).
 
 Each raises ValueError (or MalformedAlert, one) for a record it cannot read; the
 projection counts, logs and skips it.
@@ -21,6 +22,7 @@ from typing import Any, Final
 
 from supervisor.core.events import decode, history_document
 from supervisor.masking import mask_applicant, mask_document
+from supervisor.orders import Order
 from supervisor.store.search import stored as stored_grams
 from supervisor.web.hub import parse_raised_at
 from supervisor.web.journal import Entry
@@ -136,6 +138,50 @@ def entry_from(row: Mapping[Any, Any], history: list[dict[str, Any]] | None = No
 def view(row: Mapping[Any, Any]) -> dict[str, Any]:
     """What the API shows of an `alerts` row (as `Entry.view()`)."""
     return entry_from(row).view()
+
+
+# -- supervision orders -------------------------------------------------------------------
+
+
+def order_row(order: Order) -> Row:
+    """The `orders` row of an order as it stands (`state`: the order with its steps)."""
+    return {
+        "order_id": order.order_id,
+        "center_id": order.center_id,
+        "case_id": order.case_id,
+        "alert_id": order.alert_id,
+        "status": order.status,
+        "round": order.round,
+        "issued_at": utc(order.issued_at),
+        "due_at": utc(order.due_at),
+        "seq": int(order.history[0]["seq"]),
+        "updated_seq": int(order.history[-1]["seq"]),
+        "state": {
+            "requirement": order.requirement,
+            "days": order.days,
+            "issued_at": order.issued_at.isoformat(),
+            "due_at": order.due_at.isoformat(),
+            "history": order.history,
+        },
+    }
+
+
+def order_from(row: Mapping[Any, Any]) -> Order:
+    """The order an `orders` row stores."""
+    state = row["state"]
+    return Order(
+        order_id=row["order_id"],
+        center_id=row["center_id"],
+        case_id=row["case_id"],
+        alert_id=row["alert_id"],
+        requirement=state["requirement"],
+        days=state["days"],
+        issued_at=datetime.fromisoformat(state["issued_at"]),
+        due_at=datetime.fromisoformat(state["due_at"]),
+        status=row["status"],
+        round=row["round"],
+        history=list(state["history"]),
+    )
 
 
 # -- case facts ---------------------------------------------------------------------------

@@ -113,6 +113,28 @@ silence_records: Final = Table(
     Index("ix_silence_records_silence", "silence_id"),
 )
 
+#: Each supervision order (督办单, supervisor/orders.py) as it stands; `state` holds the
+#: order with every step (who, when, what), from the journal's order records.
+orders: Final = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(128), primary_key=True),
+    Column("center_id", String(16), nullable=False),
+    Column("case_id", String(128), nullable=False),
+    Column("alert_id", String(512)),
+    Column("status", String(16), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+    Column("due_at", DateTime, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the issuing record's journal position
+    Column("updated_seq", BigInteger, nullable=False),
+    Column("state", JSON, nullable=False),
+    Index("ix_orders_center_status", "center_id", "status"),
+    Index("ix_orders_status_due", "status", "due_at"),
+    Index("ix_orders_case", "case_id"),
+    Index("ix_orders_alert", "alert_id"),
+)
+
 #: The worker's case facts (supervisor/worker/facts.py): one per applied event.
 case_facts: Final = Table(
     "case_facts",

@@ -53,7 +53,9 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any, Final
 
+from supervisor import orders
 from supervisor.masking import mask_text
+from supervisor.orders import ORDER
 from supervisor.web.journal import (
     ACTIONS,
     CASE_CHANGE,
@@ -230,7 +232,8 @@ def validate_silence(obj: dict[str, Any]) -> dict[str, Any]:
 
 def validate_record(obj: object) -> dict[str, Any]:
     """Any alerts-topic record: an alert, a worker's resolution or case change, a
-    lifecycle change, an escalation step, a delivery or a silence's audit record."""
+    lifecycle change, an escalation step, a delivery, a silence's audit record or a
+    supervision order's step."""
     kind = kind_of(obj) if isinstance(obj, dict) else "alert"
     if isinstance(obj, dict) and kind == LIFECYCLE:
         return validate_lifecycle(obj)
@@ -245,6 +248,11 @@ def validate_record(obj: object) -> dict[str, Any]:
         return validate_silence(obj)
     if isinstance(obj, dict) and kind == CASE_CHANGE:
         return validate_case_change(obj)
+    if isinstance(obj, dict) and kind == ORDER:
+        try:
+            return orders.validated(obj)
+        except ValueError as exc:  # our own words, never the value
+            raise MalformedAlert(f"an order record: {exc}") from None
     return validate_message(obj)
 
 

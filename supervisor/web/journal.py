@@ -49,6 +49,7 @@ from typing import Any, Final, Literal
 
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import SilenceState
+from supervisor.orders import ORDER
 
 STATUSES: Final = (
     "open",
@@ -205,9 +206,9 @@ def lifecycle_record(
 
 def kind_of(record: Mapping[str, Any]) -> str:
     """The record's kind: "alert", "resolution" (the worker's, after a late event),
-    "case_change" (the worker's, contract §6), "lifecycle", "escalation", "delivery" or
-    "silence"."""
-    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE, DELIVERY, CASE_CHANGE):
+    "case_change" (the worker's, contract §6), "lifecycle", "escalation", "delivery",
+    "silence" or "order" (a supervision order's step: supervisor/orders.py)."""
+    if record.get("kind") in (LIFECYCLE, ESCALATION, SILENCE, DELIVERY, CASE_CHANGE, ORDER):
         return str(record["kind"])
     if record.get("status") == "resolved":
         return "resolution"
@@ -288,6 +289,8 @@ class Journal:
             return self._alert(seq, record)
         if kind == SILENCE:
             return self._silence(seq, record)
+        if kind == ORDER:  # the read model keeps orders; the wall does not show them
+            return Applied(None)
         alert_id = str(record.get("alert_id", ""))
         entry = self._entries.get(alert_id)
         if entry is None:  # its alert comes later in the topic, or was dropped
