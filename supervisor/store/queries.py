@@ -341,6 +341,31 @@ class ReadModel:
             "timeline": [document for document, _ in events],
         }
 
+    async def decided_appeals(
+        self, centers: Sequence[str] | None, since: datetime, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Appeals decided since `since` (aware), newest first: each the decision (who,
+        when, which, the note) with its alert as it now stands."""
+        statement = (
+            select(alert_history.c.entry, alerts)
+            .join(alerts, alerts.c.alert_id == alert_history.c.alert_id)
+            .where(
+                alert_history.c.action.in_(("accept_appeal", "reject_appeal")),
+                _scoped(alerts.c.center_id, centers),
+            )
+            .order_by(alert_history.c.seq.desc())
+            .limit(limit)
+        )
+        decided: list[dict[str, Any]] = []
+        async with self.db.engine.connect() as connection:
+            for row in await connection.execute(statement):
+                entry = row.entry
+                at = entry.get("at")
+                if isinstance(at, str) and datetime.fromisoformat(at) < since:
+                    break  # newest first: the rest are older
+                decided.append({"decision": entry, "alert": rows.view(row._mapping)})
+        return decided
+
     # -- supervision orders ---------------------------------------------------------------
 
     async def order(self, order_id: str) -> Order | None:

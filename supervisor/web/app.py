@@ -80,6 +80,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from supervisor.auth import Principal, Role, TokenStore
 from supervisor.centers import CenterRegistry
+from supervisor.core.calendar import CalendarBook
 from supervisor.masking import mask_text
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import Silence, SilenceError, Status
@@ -93,6 +94,8 @@ from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded
 from supervisor.web.journal import ROLES_FOR, Action, Refused, check, lifecycle_record
 from supervisor.web.metrics import WebMetrics
 from supervisor.web.readmodel import ReadModelState
+from supervisor.web.routes import orders as order_routes
+from supervisor.web.routes import session as session_routes
 from supervisor.web.security import (
     CLOSE_UNAUTHORIZED,
     AnyRole,
@@ -106,6 +109,8 @@ from supervisor.web.security import (
     require_center,
     require_roles,
 )
+from supervisor.web.sessions import Sessions
+from supervisor.web.supervision import OrderDesk, OrderWatch
 from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJournalWriter
 
 log = logging.getLogger(__name__)
@@ -280,6 +285,15 @@ def create_app(
         else LocalJournalWriter(feed, projection, settings.topic_alerts, state.ensure_ready)
     )
     authenticate = Authenticator(store)  # routes use Viewer / AnyRole: app.state.tokens
+    # without Kafka (tests, tools) a key of the process's own: no file written
+    sessions = (
+        Sessions.for_service(settings.session_secret, settings.data_dir)
+        if start_consumer or settings.session_secret
+        else Sessions(secrets.token_bytes(64))
+    )
+    calendars = CalendarBook.load(settings.rules_dir / "calendar", settings.timezone)
+    desk = OrderDesk(read, writer, hub.wait_for, calendars, now, names)
+    watch = OrderWatch(read, writer, now, names)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -288,9 +302,14 @@ def create_app(
             if start_consumer:
                 await feed.run()
 
+        async def watch_orders() -> None:
+            await state.ready.wait()
+            await watch.run()
+
         tasks = [
             asyncio.create_task(run(), name="read-model"),
             asyncio.create_task(state.maintain(), name="read-model-counts"),
+            asyncio.create_task(watch_orders(), name="order-watch"),
         ]
         await writer.start()
         try:
@@ -333,6 +352,12 @@ def create_app(
     app.state.projection = projection
     app.state.alert_feed = feed  # the Kafka feed's per-record logic, with or without Kafka
     app.state.database = db
+    app.state.sessions = sessions
+    app.state.order_desk = desk
+    app.state.order_watch = watch
+    app.state.clock = now
+    app.include_router(session_routes.router)
+    app.include_router(order_routes.router)
 
     async def caught_up(timeout: float) -> None:
         """After a restart, wait (a little) for the journal to be read to its end."""

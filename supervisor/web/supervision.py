@@ -1,0 +1,233 @@
+"""Supervision orders in the web service: the desk that takes each step for a person
+(`OrderDesk`), and the watch that raises the red alert of a reply not given in time
+(`OrderWatch`). The routes only parse, call and answer; the rules are here and in
+supervisor/orders.py.
+
+A step is a journal record: written, then read back (the hub's position), so that the
+answer shows the order as the read model now has it. Scope: an order belongs to its
+center; a director sees and answers the orders of their centers, an inspector all.
+An order outside the caller's scope is "not found", as an alert is, so that a director
+cannot learn which ids exist elsewhere.
+
+The watch runs in every web service: two of them may raise the same alert, whose id
+(the order's and the round's) makes the second a repeat the journal ignores. When the
+reply comes, the desk closes the round's overdue alert (a `case_change` record, as the
+worker closes a warning whose case concluded): the wall stops showing it and the
+notifier stops escalating it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from supervisor import orders
+from supervisor.auth import Principal, Role
+from supervisor.core.calendar import CalendarBook
+from supervisor.masking import mask_text
+from supervisor.orders import Order, OrderRefused
+from supervisor.store.queries import ReadModel
+from supervisor.web.journal import CASE_CHANGE, OPEN_STATUSES
+from supervisor.web.writer import JournalWriter
+
+log = logging.getLogger(__name__)
+
+#: How long a step waits to be read back before the answer says so.
+READ_BACK_SECONDS: Final = 10.0
+#: How often the watch looks for late replies.
+WATCH_SECONDS: Final = 30.0
+#: Late orders raised at most per look (the rest the next time).
+WATCH_BATCH: Final = 500
+
+WaitFor = Callable[[int, float], Awaitable[bool]]
+
+
+class DeskError(Exception):
+    """A step refused, with the HTTP status and the reason (Chinese: the console shows
+    it as it is)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def by_of(who: Principal) -> dict[str, Any]:
+    """Who took a step, as journal records say it."""
+    return {"name": who.name, "role": who.role.value, "center": who.center, "token": who.id}
+
+
+class OrderDesk:
+    """Issues, answers, closes and returns supervision orders for the person asking."""
+
+    def __init__(
+        self,
+        read: ReadModel,
+        writer: JournalWriter,
+        wait_for: WaitFor,
+        calendars: CalendarBook,
+        clock: Callable[[], datetime],
+        center_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.read = read
+        self.writer = writer
+        self.wait_for = wait_for
+        self.calendars = calendars
+        self.clock = clock
+        self.names = dict(center_names or {})
+
+    async def issue(
+        self,
+        who: Principal,
+        *,
+        alert_id: str | None,
+        case_id: str | None,
+        requirement: str,
+        days: int = orders.DEFAULT_DAYS,
+    ) -> Order:
+        """督办: order the center of an alert (or of a case) to put it right and reply
+        within `days` working days."""
+        if who.role is not Role.inspector:
+            raise DeskError(403, "只有纪检监察人员可以下发督办单")
+        center_id, case_id = await self._subject(who, alert_id, case_id)
+        now = self.clock()
+        due = orders.reply_due(self.calendars.for_center(center_id), now, days)
+        order_id = f"DB{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
+        try:
+            record = orders.issue_record(
+                order_id,
+                center_id=center_id,
+                case_id=case_id,
+                alert_id=alert_id,
+                requirement=mask_text(requirement),
+                days=days,
+                due_at=due,
+                by=by_of(who),
+                at=now,
+            )
+        except ValueError as exc:
+            raise DeskError(422, str(exc)) from None
+        return await self._written(record, order_id, who)
+
+    async def step(self, who: Principal, order_id: str, action: orders.Action, note: str) -> Order:
+        """回复 (reply), 办结 (close) or 退回 (return) an order."""
+        order = await self.visible(who, order_id)
+        if who.role is Role.director and not who.may_act(order.center_id):
+            raise DeskError(403, "此督办单不在您的职责范围内")
+        try:
+            orders.check(order.status, action, who.role.value)
+        except OrderRefused as exc:
+            status = 403 if "只能由" in str(exc) else 409
+            raise DeskError(status, str(exc)) from None
+        now = self.clock()
+        due = None
+        if action == "return":
+            due = orders.reply_due(self.calendars.for_center(order.center_id), now, order.days)
+        try:
+            record = orders.step_record(
+                order_id, action, note=mask_text(note), by=by_of(who), at=now, due_at=due
+            )
+        except ValueError as exc:
+            raise DeskError(422, str(exc)) from None
+        done = await self._written(record, order_id, who)
+        if action == "reply":
+            await self._close_overdue(order, now)
+        return done
+
+    async def visible(self, who: Principal, order_id: str) -> Order:
+        """The order if it exists and is in the caller's scope; else 404 for both."""
+        order = await self.read.order(order_id)
+        if order is None or not who.may_see(order.center_id):
+            raise DeskError(404, "没有这张督办单")
+        return order
+
+    async def _subject(
+        self, who: Principal, alert_id: str | None, case_id: str | None
+    ) -> tuple[str, str]:
+        """(center, case) an order is about: the alert's, or the case's."""
+        if alert_id:
+            found = await self.read.alert(alert_id)
+            if found is None or not who.may_see(str(found[0]["center_id"])):
+                raise DeskError(404, "没有这条预警")
+            return str(found[0]["center_id"]), str(found[0]["case_id"])
+        if case_id:
+            case = await self.read.case(case_id)
+            if case is None or not who.may_see(str(case["center_id"])):
+                raise DeskError(404, "没有这个办件")
+            return str(case["center_id"]), case_id
+        raise DeskError(422, "督办单须针对一条预警或一个办件")
+
+    async def _written(self, record: dict[str, Any], order_id: str, who: Principal) -> Order:
+        seq = await self.writer.write(record)
+        if not await self.wait_for(seq, READ_BACK_SECONDS):
+            raise DeskError(504, "已写入，但未能及时读回；请稍后刷新")
+        order = await self.visible(who, order_id)
+        if not any(step.get("seq") == seq for step in order.history):
+            raise DeskError(409, "另一操作先于此操作生效，请刷新后重试")
+        return order
+
+    async def _close_overdue(self, order: Order, now: datetime) -> None:
+        """The reply came: the round's overdue alert, if raised and still open, closes."""
+        alert_id = orders.overdue_alert(order)["alert_id"]
+        status = await self.read.alert_status(alert_id)
+        if status is None or status[0] not in OPEN_STATUSES:
+            return
+        await self.writer.write(
+            {
+                "kind": CASE_CHANGE,
+                "alert_id": alert_id,
+                "change": "closed",
+                "reason": "order_replied",
+                "at": now.isoformat(timespec="seconds"),
+            }
+        )
+
+
+class OrderWatch:
+    """Raises `supervision.reply_overdue` for each order whose reply is late, once a
+    round (see the module docstring). `check(now)` is one look (tests call it with
+    their clock); `run()` looks every WATCH_SECONDS."""
+
+    def __init__(
+        self,
+        read: ReadModel,
+        writer: JournalWriter,
+        clock: Callable[[], datetime],
+        center_names: Mapping[str, str] | None = None,
+        interval: float = WATCH_SECONDS,
+    ) -> None:
+        self.read = read
+        self.writer = writer
+        self.clock = clock
+        self.names = dict(center_names or {})
+        self.interval = interval
+
+    async def check(self, now: datetime) -> list[str]:
+        """Raise the alerts of the replies late at `now`; their ids."""
+        late = await self.read.orders(
+            statuses=sorted(orders.AWAITING_REPLY), due_before=now, limit=WATCH_BATCH
+        )
+        raised: list[str] = []
+        for order in late:
+            alert = orders.overdue_alert(order, self.names.get(order.center_id, ""))
+            if await self.read.alert_status(alert["alert_id"]) is not None:
+                continue  # raised before (by this service or another)
+            await self.writer.write(alert)
+            raised.append(alert["alert_id"])
+        if raised:
+            log.info("supervision orders late: raised %d alerts", len(raised))
+        return raised
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check(self.clock())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database down, the broker away: look again later
+                log.warning("the order watch could not look; trying again", exc_info=True)
+            await asyncio.sleep(self.interval)
