@@ -42,8 +42,10 @@ MAX_DAYS: Final = 60
 #: The longest requirement, reply or comment kept (the API refuses longer).
 MAX_NOTE: Final = 2000
 MAX_ID: Final = 128
-#: The rule a reply not given in time raises.
+#: The rule a reply not given in time raises (督办异常), its title and its basis.
 RULE_ID: Final = "supervision.reply_overdue"
+RULE_TITLE: Final = "督办单逾期未回复"
+RULE_BASIS: Final = "电子监察督办制度：被督办单位应在督办期限内回复整改情况，逾期未回复即为督办异常"
 #: Which role takes which step.
 ROLE_OF: Final[dict[str, str]] = {
     "issue": "inspector",
@@ -286,7 +288,7 @@ def overdue_alert(order: Order, center_name: str = "") -> Record:
         "case_id": order.case_id,
         "center_id": order.center_id,
         "raised_at": due.isoformat(timespec="seconds"),
-        "title": "督办单逾期未回复",
+        "title": RULE_TITLE,
         "message": (
             f"{where}未在{order.days}个工作日内（{shown_due(due)}前）回复督办单"
             f" {order.order_id}（办件 {order.case_id}）的整改情况。"

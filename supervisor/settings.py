@@ -27,7 +27,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The directories at the top of the repository that ship inside the package, by their
 #: name in it (pyproject.toml's `[tool.setuptools.package-dir]`; tests/test_package.py
 #: checks the two agree). They stay at the top because that is where people edit them.
-SHIPPED_FROM_TOP: Final = {"_wall": "dashboards/wall", "_rules": "rules"}
+SHIPPED_FROM_TOP: Final = {
+    "_wall": "dashboards/wall",
+    "_console": "dashboards/console",
+    "_rules": "rules",
+}
 
 
 def _checkout() -> Path | None:

@@ -95,7 +95,9 @@ from supervisor.web.journal import ROLES_FOR, Action, Refused, check, lifecycle_
 from supervisor.web.metrics import WebMetrics
 from supervisor.web.readmodel import ReadModelState
 from supervisor.web.routes import orders as order_routes
+from supervisor.web.routes import rules as rule_routes
 from supervisor.web.routes import session as session_routes
+from supervisor.web.routes.rules import RuleSheet
 from supervisor.web.security import (
     CLOSE_UNAUTHORIZED,
     AnyRole,
@@ -118,6 +120,9 @@ log = logging.getLogger(__name__)
 #: The wall page's files: the repository's dashboards/wall/, shipped inside the package
 #: (part of the code, not of the settings; see `supervisor.settings.package_path`).
 WALL_DIR: Final = package_path("_wall")
+#: The console's files (people at a desk): the repository's dashboards/console/, shipped
+#: inside the package like the wall
+CONSOLE_DIR: Final = package_path("_console")
 
 #: Close codes: 1013 "try again later" makes the page reconnect for a fresh snapshot;
 #: 1001 "going away" at shutdown.
@@ -358,6 +363,8 @@ def create_app(
     app.state.clock = now
     app.include_router(session_routes.router)
     app.include_router(order_routes.router)
+    app.state.rule_sheet = RuleSheet(settings.rules_dir)
+    app.include_router(rule_routes.router)
 
     async def caught_up(timeout: float) -> None:
         """After a restart, wait (a little) for the journal to be read to its end."""
@@ -882,6 +889,7 @@ def create_app(
             metrics.websocket_clients.dec()
 
     app.mount("/wall", StaticFiles(directory=WALL_DIR, html=True), name="wall")
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
 
 

@@ -283,3 +283,15 @@ def test_a_signed_in_browser_acts_with_its_csrf_value_only(
         headers={"Origin": "https://evil.example"},
     )
     assert cross.status_code == 403
+
+
+def test_the_rules_say_what_each_checks_and_on_what_basis(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    response = client.get("/api/rules", headers=people["director"])
+    assert response.status_code == 200
+    rules = {rule["id"]: rule for rule in response.json()}
+    assert rules["deadline.statutory_overdue"]["basis"] == "《中华人民共和国行政许可法》第四十二条"
+    assert rules["deadline.warning"]["thresholds"]["share"] == 0.8
+    assert rules["supervision.reply_overdue"]["title"] == "督办单逾期未回复"
+    assert client.get("/api/rules", headers=people["ops"]).status_code == 403
