@@ -88,7 +88,12 @@ STATUS_ZH: Final = {
 }
 """An alert's status (the journal's lifecycle and contract §6) in Chinese."""
 
-DISPOSITION_ZH: Final = {"verified": "已核实", "rectified": "已整改", "false_alarm": "误报"}
+DISPOSITION_ZH: Final = {
+    "verified": "已核实",
+    "rectified": "已整改",
+    "held_accountable": "已问责",
+    "false_alarm": "误报",
+}
 """How a resolved alert was disposed of, in Chinese."""
 
 Row = Mapping[str, Any]

@@ -209,8 +209,11 @@ class ChangeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=2000)
-    disposition: Literal["verified", "rectified", "false_alarm"] | None = None
+    disposition: Literal["verified", "rectified", "held_accountable", "false_alarm"] | None = None
     reason: str = Field(default="", max_length=2000)
+    #: 问责: who was held to account and the measure taken (with `held_accountable`)
+    person: str = Field(default="", max_length=100)
+    measure: str = Field(default="", max_length=500)
 
 
 class SilenceBody(BaseModel):
@@ -491,6 +494,11 @@ def create_app(
                 note=mask_text(body.note),  # personal data never goes to the journal
                 disposition=body.disposition,
                 reason=mask_text(body.reason),
+                accountability=(
+                    {"person": body.person.strip(), "measure": mask_text(body.measure.strip())}
+                    if body.person or body.measure
+                    else None
+                ),
             )
         except Refused as exc:
             raise HTTPException(409, str(exc)) from None

@@ -66,6 +66,7 @@ from supervisor.web.journal import (
     STATUSES,
     Applied,
     Journal,
+    check_accountability,
     kind_of,
 )
 
@@ -186,6 +187,11 @@ def validate_lifecycle(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(obj.get("by"), dict):
         raise MalformedAlert("a lifecycle change says who made it ('by')")
     parse_time(obj, "at")
+    if "accountability" in obj:
+        try:
+            check_accountability(obj["accountability"])
+        except ValueError as exc:  # our own words, never the value
+            raise MalformedAlert(str(exc)) from None
     return obj
 
 

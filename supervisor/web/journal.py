@@ -12,7 +12,7 @@ a change survives a restart of anything.
 The lifecycle, per alert:
 
     open ──acknowledge──▶ acknowledged
-    open | acknowledged ──resolve(disposition, note)──▶ resolved       (核实/整改/误报)
+    open | acknowledged ──resolve(disposition, note)──▶ resolved   (核实/整改/问责/误报)
     open | acknowledged ──appeal(reason)──▶ appealed                    (预警申诉, director)
     appealed ──accept_appeal──▶ withdrawn (摘牌)   appealed ──reject_appeal──▶ back
     any but withdrawn ── a late event proved it wrong (worker) ──▶ withdrawn (系统撤销)
@@ -62,7 +62,14 @@ STATUSES: Final = (
 )
 #: The statuses of an alert that still needs someone: the wall's open counts.
 OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
-DISPOSITIONS: Final = {"verified": "核实", "rectified": "整改", "false_alarm": "误报"}
+DISPOSITIONS: Final = {
+    "verified": "核实",
+    "rectified": "整改",
+    "held_accountable": "问责",
+    "false_alarm": "误报",
+}
+#: The longest name of a person held to account, and of the measure taken.
+ACCOUNTABILITY_LIMITS: Final = {"person": 100, "measure": 500}
 Action = Literal["acknowledge", "resolve", "appeal", "accept_appeal", "reject_appeal"]
 ACTIONS: Final[tuple[Action, ...]] = (
     "acknowledge",
@@ -96,7 +103,7 @@ CASE_CHANGE: Final = "case_change"
 _SYSTEM: Final = {"name": "系统", "role": "system"}
 
 Record = dict[str, Any]
-_CHANGE_FIELDS: Final = ("by", "at", "note", "reason", "disposition")
+_CHANGE_FIELDS: Final = ("by", "at", "note", "reason", "disposition", "accountability")
 _DELIVERY_FIELDS: Final = (
     "at",
     "notification_id",
@@ -181,12 +188,19 @@ def lifecycle_record(
     note: str = "",
     disposition: str | None = None,
     reason: str = "",
+    accountability: Mapping[str, str] | None = None,
 ) -> Record:
-    """The record the web service writes for one change (validated for its shape)."""
+    """The record the web service writes for one change (validated for its shape). A
+    resolution `held_accountable` (问责) says who was held to account and the measure
+    taken (`accountability`: person, measure)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     if action == "resolve" and disposition not in DISPOSITIONS:
         raise ValueError(f"a resolution needs a disposition: one of {', '.join(DISPOSITIONS)}")
+    if disposition == "held_accountable":
+        check_accountability(accountability)
+    elif accountability:
+        raise ValueError("only a resolution held_accountable names a person and a measure")
     if action == "appeal" and not reason.strip():
         raise ValueError("an appeal needs a reason")
     record: Record = {
@@ -199,9 +213,22 @@ def lifecycle_record(
     }
     if disposition is not None:
         record["disposition"] = disposition
+    if accountability:
+        record["accountability"] = {k: accountability[k] for k in ACCOUNTABILITY_LIMITS}
     if reason:
         record["reason"] = reason
     return record
+
+
+def check_accountability(accountability: object) -> None:
+    """ValueError unless `accountability` names the person held to account and the
+    measure taken, each text within its limit (never echoing them)."""
+    if not isinstance(accountability, Mapping):
+        raise ValueError("问责 needs the person held to account and the measure taken")
+    for key, limit in ACCOUNTABILITY_LIMITS.items():
+        value = accountability.get(key)
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            raise ValueError(f"问责 needs '{key}': text of 1 to {limit} characters")
 
 
 def kind_of(record: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from supervisor.web.hub import MalformedAlert, validate_record
 from supervisor.web.journal import Entry, Journal, Refused, check, lifecycle_record
 
 AT = datetime.fromisoformat("2026-11-27T10:00:00+08:00")
@@ -332,3 +333,38 @@ def test_a_delivery_attempt_is_a_quiet_history_entry() -> None:
     assert entry is not None and entry.status == "open"
     assert entry.history[-1]["action"] == "notify"
     assert (entry.history[-1]["channel"], entry.history[-1]["outcome"]) == ("webhook", "retry")
+
+
+ACCOUNTABLE_ALERT = "deadline.overdue:451224103-2026-0000042"
+ACCOUNTABLE_AT = datetime.fromisoformat("2026-11-28T09:00:00+08:00")
+
+
+@pytest.mark.parametrize(
+    "accountability",
+    [
+        {"person": "张某"},
+        {"person": "", "measure": "x"},
+        "张某",
+        {"person": "x" * 101, "measure": "y"},
+    ],
+)
+def test_a_malformed_accountability_is_refused_in_the_journal(accountability: object) -> None:
+    record = lifecycle_record(
+        ACCOUNTABLE_ALERT,
+        "resolve",
+        by={"name": "王监察", "role": "inspector"},
+        at=ACCOUNTABLE_AT,
+        disposition="verified",
+    )
+    record["accountability"] = accountability
+    with pytest.raises(MalformedAlert, match="问责"):
+        validate_record(record)
+    with pytest.raises(ValueError, match="问责"):
+        lifecycle_record(
+            ACCOUNTABLE_ALERT,
+            "resolve",
+            by={"name": "王监察", "role": "inspector"},
+            at=ACCOUNTABLE_AT,
+            disposition="held_accountable",
+            accountability=accountability,  # type: ignore[arg-type]
+        )

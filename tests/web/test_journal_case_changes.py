@@ -119,7 +119,7 @@ def test_a_person_resolved_it_first_the_case_changes_nothing() -> None:
 
 
 def test_an_acknowledged_or_appealed_warning_is_still_closed() -> None:
-    steps: tuple[tuple[Action, dict[str, str]], ...] = (
+    steps: tuple[tuple[Action, dict[str, Any]], ...] = (
         ("acknowledge", {}),
         ("appeal", {"reason": "已按期办结"}),
     )

@@ -1,4 +1,4 @@
-"""Supervision orders and work queues over HTTP, on SQLite and PostgreSQL: an inspector
+"""The desk's API (orders, queues, sign-in, rules, 问责), on SQLite and PostgreSQL: an inspector
 issues an order on an alert, the director finds it in their queue and replies, the
 inspector closes it, every step in the order's history with who and when; a reply left
 late raises `supervision.reply_overdue` (the clock moved, not slept), which the reply
@@ -295,3 +295,42 @@ def test_the_rules_say_what_each_checks_and_on_what_basis(
     assert rules["deadline.warning"]["thresholds"]["share"] == 0.8
     assert rules["supervision.reply_overdue"]["title"] == "督办单逾期未回复"
     assert client.get("/api/rules", headers=people["ops"]).status_code == 403
+
+
+def test_a_resolution_held_to_account_names_the_person_and_the_measure(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    path = f"/api/alerts/{MINE}/resolve"
+    inspector = people["inspector"]
+    missing = client.post(
+        path, json={"disposition": "held_accountable", "note": "x"}, headers=inspector
+    )
+    assert missing.status_code == 422 and "person" in missing.json()["detail"]
+    stray = client.post(
+        path,
+        json={"disposition": "verified", "person": "张某", "measure": "诫勉谈话"},
+        headers=inspector,
+    )
+    assert stray.status_code == 422
+    done = client.post(
+        path,
+        json={
+            "disposition": "held_accountable",
+            "person": "窗口工作人员张某",
+            "measure": "诫勉谈话，扣减当月绩效",
+            "note": "超期属实",
+        },
+        headers=inspector,
+    )
+    assert done.status_code == 200, done.text
+    shown = done.json()
+    assert shown["status"] == "resolved" and shown["disposition"] == "held_accountable"
+    last = shown["history"][-1]
+    assert last["accountability"] == {
+        "person": "窗口工作人员张某",
+        "measure": "诫勉谈话，扣减当月绩效",
+    }
+    export = client.get(
+        f"/api/export/alerts?format=csv&case_id={shown['case_id']}", headers=inspector
+    )
+    assert "已问责" in export.content.decode("utf-8-sig")
