@@ -77,7 +77,7 @@ from supervisor.simulate.catalogue import Item
 from supervisor.store import rows, search
 from supervisor.store.db import Database
 from supervisor.store.projection import Projection, Topics
-from supervisor.store.queries import TOTAL_CAP, AlertPage, AlertQuery, Counts, ReadModel
+from supervisor.store.queries import TOTAL_CAP, AlertPage, AlertQuery, Counts, ReadModel, terms
 from supervisor.store.schema import alerts, case_facts, cases, centers_seen, positions
 from supervisor.web.hub import AlertHub
 from supervisor.web.journal import Entry
@@ -694,10 +694,18 @@ async def explain(
     backend: Backend, read: ReadModel, result: Timed, lines: int = 18
 ) -> dict[str, Any]:
     query: AlertQuery = result.slowest
-    counted = read.count_select(query)
+    # as search() asks: free text's matches (their keys) or a count, then the page
+    text_search = bool(terms(query.text))
+    counted = read.matches_select(query) if text_search else read.count_select(query)
     async with backend.db.engine.connect() as connection:
-        dense = read.is_dense(int(await connection.scalar(counted) or 0))
+        answer = await connection.execute(counted)
+        keys = answer.all() if text_search else []
+        dense = read.is_dense(len(keys) if text_search else int(answer.scalar() or 0))
     page = read.page_select(query, dense=dense)
+    if text_search and not dense:  # the newest of the keys, read by id (ReadModel._rows_of)
+        newest = sorted(keys, key=lambda k: (k.raised_at, k.seq), reverse=True)
+        chosen = [k.alert_id for k in newest[query.offset : query.offset + query.limit]]
+        page = select(alerts).where(alerts.c.alert_id.in_(chosen))
     found: dict[str, Any] = {"query": repr(query), "dense": dense}
     print(
         f"\n  {backend.name}: {result.kind} missed (p95 {result.p95 * 1000:.0f} ms); "

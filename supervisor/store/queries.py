@@ -205,7 +205,7 @@ class ReadModel:
         )
 
     def count_select(self, query: AlertQuery) -> Select[Any]:
-        """How many alerts a search finds, up to TOTAL_CAP + 1, through the search index.
+        """How many alerts a search without free text finds, up to TOTAL_CAP + 1.
         `SELECT 1`, not a column: an index that holds the filtered columns answers it
         alone, without reading each row (10,001 row reads at the cap)."""
         return select(func.count()).select_from(
@@ -214,6 +214,16 @@ class ReadModel:
             .where(and_(true(), *_alert_conditions(query, self.db.dialect)))
             .limit(TOTAL_CAP + 1)
             .subquery()
+        )
+
+    def matches_select(self, query: AlertQuery) -> Select[Any]:
+        """The keys of up to TOTAL_CAP + 1 alerts a search with free text finds, through
+        the search index: each match's row is read once here (its text checked by
+        `LIKE`), for the count and the page both."""
+        return (
+            select(alerts.c.alert_id, alerts.c.raised_at, alerts.c.seq)
+            .where(and_(true(), *_alert_conditions(query, self.db.dialect)))
+            .limit(TOTAL_CAP + 1)
         )
 
     def page_select(self, query: AlertQuery, *, dense: bool) -> Select[Any]:
@@ -230,22 +240,43 @@ class ReadModel:
     async def search(self, query: AlertQuery) -> AlertPage:
         """A page of a search and its total (capped at TOTAL_CAP).
 
-        The total is counted first (through the search index for free text). When it
-        passes the cap (a county's name, a common word, a county's resolved alerts),
-        matches are dense, at least 1 % of a million alerts: the page walks the newest
-        alerts in order and checks each, which finds 50 sooner than fetching every match
-        and sorting them (bench/RESULTS.md: 300 ms against 8 ms for a county's name)."""
+        The total is counted first (free text: its matches found through the search
+        index, their keys kept). When it passes the cap (a county's name, a common word,
+        a county's resolved alerts), matches are dense, at least 1 % of a million
+        alerts: the page walks the newest alerts in order and checks each, which finds
+        50 sooner than fetching every match and sorting them (bench/RESULTS.md: 300 ms
+        against 8 ms for a county's name). Otherwise the page is the newest of the
+        matches: free text's from the keys already read, the others by the database."""
         async with self.db.engine.connect() as connection:
-            total = int(await connection.scalar(self.count_select(query)) or 0)
+            keys: list[Any] | None = None
+            if terms(query.text):
+                keys = list(await connection.execute(self.matches_select(query)))
+                total = len(keys)
+            else:
+                total = int(await connection.scalar(self.count_select(query)) or 0)
             dense = self.is_dense(total)
             if dense:
                 await self.db.walk_in_order(connection)
-            found = (await connection.execute(self.page_select(query, dense=dense))).all()
+            if keys is not None and not dense:
+                found = await self._rows_of(connection, keys, query)
+            else:
+                found = list(await connection.execute(self.page_select(query, dense=dense)))
         return AlertPage(
             items=[rows.view(r._mapping) for r in found],
             total=min(total, TOTAL_CAP),
             total_exact=total <= TOTAL_CAP,
         )
+
+    @staticmethod
+    async def _rows_of(connection: Any, keys: list[Any], query: AlertQuery) -> list[Any]:
+        """The page of `keys` (alert_id, raised_at, seq) in the stable order, read."""
+        newest = sorted(keys, key=lambda k: (k.raised_at, k.seq), reverse=True)
+        wanted = [k.alert_id for k in newest[query.offset : query.offset + query.limit]]
+        if not wanted:
+            return []
+        read = await connection.execute(select(alerts).where(alerts.c.alert_id.in_(wanted)))
+        by_id = {row.alert_id: row for row in read}
+        return [by_id[alert_id] for alert_id in wanted if alert_id in by_id]
 
     async def stream(
         self, query: AlertQuery, limit: int, batch: int = 2_000
