@@ -84,6 +84,13 @@ from pydantic import (
 
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.silence import office_add
+from supervisor.lifecycle import (
+    ACTIONS,
+    CASE_CHANGES,
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    TRANSITIONS,
+)
 from supervisor.notify import records as rec
 from supervisor.notify import silences as silence_book
 from supervisor.notify.records import (
@@ -109,25 +116,6 @@ __all__ = ["CASE_CHANGE", "DELIVERY", "ESCALATION", "LIFECYCLE"]  # re-exported
 #: grow it past what the broker takes.
 _EARLY_KEEP: Final = 1000
 _EARLY_PER_ALERT: Final = 16
-
-#: (status, action) -> status; "" means the status before the appeal (journal.check).
-_TRANSITIONS: Final[dict[tuple[str, str], str]] = {
-    ("open", "acknowledge"): "acknowledged",
-    ("open", "resolve"): "resolved",
-    ("acknowledged", "resolve"): "resolved",
-    ("open", "appeal"): "appealed",
-    ("acknowledged", "appeal"): "appealed",
-    ("appealed", "accept_appeal"): "withdrawn",
-    ("appealed", "reject_appeal"): "",
-}
-_ACTIONS: Final = frozenset(action for _, action in _TRANSITIONS)
-#: What a case's change does (contract §6): `closed` and `superseded` are statuses an
-#: alert still in `_OPEN` takes (and `closed` a superseded one, as
-#: `supervisor.web.journal` has it); `concluded_late` changes no status.
-CASE_CHANGES: Final = frozenset({"closed", "superseded", "concluded_late"})
-#: The statuses of an alert that still needs someone (the journal's OPEN_STATUSES).
-_OPEN: Final = frozenset({"open", "acknowledged", "appealed"})
-_CLOSED: Final = frozenset({"resolved", "withdrawn", "closed", "superseded"})
 
 
 class _Model(BaseModel):
@@ -371,7 +359,7 @@ class Change:
             return cls(kind, alert_id, "", rec.optional_moment(record, "resolved_at"))
         if kind == LIFECYCLE:
             action = record.get("action")
-            if not isinstance(action, str) or action not in _ACTIONS:
+            if not isinstance(action, str) or action not in ACTIONS:
                 raise BadRecord("invalid", "action: not a lifecycle action")
             return cls(kind, alert_id, action, rec.optional_moment(record, "at"))
         if kind == CASE_CHANGE:
@@ -592,14 +580,14 @@ class Planner:
                 return self._concluded_late(track, change, now)
             # a person's resolution is never undone; a superseded warning whose case is
             # then concluded in time ends closed (as the journal has it)
-            may_close = track.status in _OPEN or (
+            may_close = track.status in OPEN_STATUSES or (
                 change.action == "closed" and track.status == "superseded"
             )
             if not may_close or track.status == change.action:
                 return False
             target = change.action  # closed, superseded
         else:
-            found = _TRANSITIONS.get((track.status, change.action))
+            found = TRANSITIONS.get((track.status, change.action))
             if found is None:
                 return False
             if change.action == "appeal":
@@ -669,7 +657,7 @@ class Planner:
     def _stop(self, st: NotifyState | None, track: Track, now: datetime) -> None:
         track.next_repeat = None
         track.next_escalation = None
-        if track.status in _CLOSED:
+        if track.status in CLOSED_STATUSES:
             track.closed_at = now
         if st is None:
             return

@@ -81,6 +81,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from supervisor.auth import Principal, Role, TokenStore
 from supervisor.centers import CenterRegistry
 from supervisor.core.calendar import CalendarBook
+from supervisor.lifecycle import ROLES_FOR, Action, Refused, check
 from supervisor.masking import mask_text
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import Silence, SilenceError, Status
@@ -91,7 +92,7 @@ from supervisor.store.projection import Projection, Topics
 from supervisor.store.queries import TOTAL_CAP, AlertQuery, Grouping, ReadModel
 from supervisor.web.consumer import DATABASE_DOWN, AlertFeed
 from supervisor.web.hub import Alert, AlertHub, Subscription, SubscriptionEnded
-from supervisor.web.journal import ROLES_FOR, Action, Refused, check, lifecycle_record
+from supervisor.web.journal import lifecycle_record
 from supervisor.web.metrics import WebMetrics
 from supervisor.web.readmodel import ReadModelState
 from supervisor.web.routes import orders as order_routes
@@ -123,6 +124,8 @@ WALL_DIR: Final = package_path("_wall")
 #: The console's files (people at a desk): the repository's dashboards/console/, shipped
 #: inside the package like the wall
 CONSOLE_DIR: Final = package_path("_console")
+#: How long a stopping service waits for the order watch's present look to end.
+WATCH_STOP_SECONDS: Final = 15.0
 
 #: Close codes: 1013 "try again later" makes the page reconnect for a fresh snapshot;
 #: 1001 "going away" at shutdown.
@@ -310,21 +313,22 @@ def create_app(
             if start_consumer:
                 await feed.run()
 
-        async def watch_orders() -> None:
-            await state.ready.wait()
-            await watch.run()
-
         tasks = [
             asyncio.create_task(run(), name="read-model"),
             asyncio.create_task(state.maintain(), name="read-model-counts"),
-            asyncio.create_task(watch_orders(), name="order-watch"),
         ]
+        watching = asyncio.create_task(watch.run(), name="order-watch")
         await writer.start()
         try:
             if not start_consumer:
                 await state.ready.wait()  # in memory: ready at once
             yield
         finally:
+            watch.stop()  # its look ends first: it reads the database and writes
+            try:
+                await asyncio.wait_for(watching, WATCH_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the order watch did not stop in time")
             hub.close()
             await writer.stop()
             for task in tasks:

@@ -54,6 +54,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from supervisor import orders
+from supervisor.lifecycle import CASE_CHANGES
 from supervisor.masking import mask_text
 from supervisor.orders import ORDER
 from supervisor.web.journal import (
@@ -203,10 +204,6 @@ def validate_escalation(obj: dict[str, Any]) -> dict[str, Any]:
         raise MalformedAlert("an escalation needs an integer 'level'")
     parse_time(obj, "at")
     return obj
-
-
-#: What a case may do to one of its alerts (contract §6; `CaseChange.change`).
-CASE_CHANGES: Final = frozenset({"closed", "superseded", "concluded_late"})
 
 
 def validate_case_change(obj: dict[str, Any]) -> dict[str, Any]:

@@ -9,14 +9,9 @@ records after it. The topic is the durable store; the web service applies it, wi
 module, to its read model (supervisor/store/projection.py) and to the walls' memory, so
 a change survives a restart of anything.
 
-The lifecycle, per alert:
-
-    open ──acknowledge──▶ acknowledged
-    open | acknowledged ──resolve(disposition, note)──▶ resolved   (核实/整改/问责/误报)
-    open | acknowledged ──appeal(reason)──▶ appealed                    (预警申诉, director)
-    appealed ──accept_appeal──▶ withdrawn (摘牌)   appealed ──reject_appeal──▶ back
-    any but withdrawn ── a late event proved it wrong (worker) ──▶ withdrawn (系统撤销)
-    open | acknowledged | appealed ── its case moved on (worker) ──▶ closed | superseded
+The lifecycle, per alert, is supervisor/lifecycle.py's (one table the notifier reads
+too); besides a person's steps, a late event that proves an alert wrong withdraws it
+(the worker's resolution, 系统撤销) whatever its status but withdrawn.
 
 The case's own changes (contract §6, the worker's `case_change` records): a warning is
 `closed` when its case is concluded in time or withdrawn, `superseded` when the same
@@ -45,48 +40,35 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
+from supervisor.lifecycle import (
+    ACTIONS,
+    DISPOSITIONS,
+    OPEN_STATUSES,
+    ROLES_FOR,
+    STATUSES,
+    Action,
+    Refused,
+    check,
+)
 from supervisor.notify import silences as silence_book
 from supervisor.notify.silences import SilenceState
 from supervisor.orders import ORDER
 
-STATUSES: Final = (
-    "open",
-    "acknowledged",
-    "appealed",
-    "resolved",
-    "withdrawn",
-    "closed",
-    "superseded",
-)
-#: The statuses of an alert that still needs someone: the wall's open counts.
-OPEN_STATUSES: Final = frozenset({"open", "acknowledged", "appealed"})
-DISPOSITIONS: Final = {
-    "verified": "核实",
-    "rectified": "整改",
-    "held_accountable": "问责",
-    "false_alarm": "误报",
-}
+__all__ = [  # the lifecycle's names, re-exported for the modules that take them from here
+    "ACTIONS",
+    "DISPOSITIONS",
+    "OPEN_STATUSES",
+    "ROLES_FOR",
+    "STATUSES",
+    "Action",
+    "Refused",
+    "check",
+]
+
 #: The longest name of a person held to account, and of the measure taken.
 ACCOUNTABILITY_LIMITS: Final = {"person": 100, "measure": 500}
-Action = Literal["acknowledge", "resolve", "appeal", "accept_appeal", "reject_appeal"]
-ACTIONS: Final[tuple[Action, ...]] = (
-    "acknowledge",
-    "resolve",
-    "appeal",
-    "accept_appeal",
-    "reject_appeal",
-)
-#: Who may do what: inspectors everything but appeal; directors acknowledge, resolve and
-#: appeal alerts of their own scope (the scope is checked by the caller).
-ROLES_FOR: Final[dict[str, frozenset[str]]] = {
-    "acknowledge": frozenset({"inspector", "director"}),
-    "resolve": frozenset({"inspector", "director"}),
-    "appeal": frozenset({"director"}),
-    "accept_appeal": frozenset({"inspector"}),
-    "reject_appeal": frozenset({"inspector"}),
-}
 #: The journal record kind written by the web service (the worker's records have none).
 LIFECYCLE: Final = "lifecycle"
 #: An escalation step, written by the notifier (a history entry; the status is unchanged),
@@ -116,10 +98,6 @@ _DELIVERY_FIELDS: Final = (
     "next_at",
     "dead",
 )
-
-
-class Refused(ValueError):
-    """A lifecycle change the alert's present status does not allow (HTTP 409)."""
 
 
 @dataclass
@@ -161,22 +139,6 @@ class Entry:
         if self.history:
             shown["last_change"] = self.history[-1]
         return shown
-
-
-def check(status: str, action: str) -> str:
-    """The status `action` leads to from `status`, or raise Refused saying why."""
-    target = {
-        ("open", "acknowledge"): "acknowledged",
-        ("open", "resolve"): "resolved",
-        ("acknowledged", "resolve"): "resolved",
-        ("open", "appeal"): "appealed",
-        ("acknowledged", "appeal"): "appealed",
-        ("appealed", "accept_appeal"): "withdrawn",
-        ("appealed", "reject_appeal"): "",  # back to the status before the appeal
-    }.get((status, action))
-    if target is None:
-        raise Refused(f"an alert that is {status} cannot be given '{action}'")
-    return target
 
 
 def lifecycle_record(

@@ -19,6 +19,7 @@ notifier stops escalating it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -205,6 +206,7 @@ class OrderWatch:
         self.clock = clock
         self.names = dict(center_names or {})
         self.interval = interval
+        self._stopped = asyncio.Event()
 
     async def check(self, now: datetime) -> list[str]:
         """Raise the alerts of the replies late at `now`; their ids."""
@@ -223,11 +225,19 @@ class OrderWatch:
         return raised
 
     async def run(self) -> None:
-        while True:
+        """Look every `interval` seconds (the first look after one interval: nothing is
+        late by seconds) until `stop()`; a look is never cut off half way, so that a
+        service stopping does not abandon a query on its database connection."""
+        while not self._stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self.interval)
+            if self._stopped.is_set():
+                return
             try:
                 await self.check(self.clock())
-            except asyncio.CancelledError:
-                raise
             except Exception:  # the database down, the broker away: look again later
                 log.warning("the order watch could not look; trying again", exc_info=True)
-            await asyncio.sleep(self.interval)
+
+    def stop(self) -> None:
+        """Ask `run` to end after its present look."""
+        self._stopped.set()

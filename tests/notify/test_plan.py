@@ -8,13 +8,11 @@ hours 09:00-12:00 and 13:30-17:30.
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
 
-from supervisor.notify.plan import _TRANSITIONS, NotifyState, record_kind
-from supervisor.web.journal import ACTIONS, STATUSES, Refused, check
+from supervisor.notify.plan import NotifyState, record_kind
 
 from .factories import CITY, COUNTY, TOWNSHIP, Run, alert, change, planner, t, withdrawal
 
@@ -493,12 +491,3 @@ def test_a_malformed_record_is_ignored_not_fatal() -> None:
     out = Run().apply({"hello": "world"}, f"{MON}T09:00:00+08:00", seq=3)
     assert out.outbox == [] and out.skipped == "invalid" and out.state.head == 3
     assert out.ignored is not None and out.ignored.startswith("alert: alert_id: Field required")
-
-
-def test_the_transitions_are_the_journals() -> None:
-    for status, action in itertools.product(STATUSES, ACTIONS):
-        try:
-            expected: str | None = check(status, action)
-        except Refused:
-            expected = None
-        assert _TRANSITIONS.get((status, action)) == expected, (status, action)
