@@ -31,7 +31,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from supervisor.cli import app as cli_app
 from supervisor.settings import ENVIRONMENT, PROJECT_ROOT, Settings
-from supervisor.web.app import WALL_DIR
+from supervisor.web.routes.pages import WALL_DIR
 from tests.test_metrics_catalogue import PROCESSES
 
 ROOT = Path(__file__).resolve().parents[1]

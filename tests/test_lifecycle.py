@@ -3,6 +3,8 @@ and the web journal and the notifier taking their steps from it."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,6 +12,7 @@ from supervisor import lifecycle
 from supervisor.lifecycle import BEFORE_APPEAL, CLOSED_STATUSES, OPEN_STATUSES, Refused, check
 from supervisor.notify import plan
 from supervisor.web import journal
+from supervisor.web.changes import ChangeBody
 
 
 @given(st.sampled_from(lifecycle.STATUSES), st.sampled_from(lifecycle.ACTIONS))
@@ -51,6 +54,13 @@ def test_the_web_journal_and_the_notifier_share_the_table() -> None:
     assert planner["TRANSITIONS"] is lifecycle.TRANSITIONS
     assert planner["OPEN_STATUSES"] is OPEN_STATUSES
     assert planner["CASE_CHANGES"] is lifecycle.CASE_CHANGES
+
+
+def test_the_api_offers_the_dispositions_of_the_table() -> None:
+    """The body of a change spells the dispositions out (for its schema and its 422)."""
+    offered, absent = get_args(ChangeBody.model_fields["disposition"].annotation)
+    assert absent is type(None)
+    assert set(get_args(offered)) == set(lifecycle.DISPOSITIONS)
 
 
 def _alert() -> dict[str, object]:

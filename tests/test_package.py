@@ -26,7 +26,7 @@ from supervisor.centers import DEFAULT_PATH as CENTERS_FILE
 from supervisor.settings import CHECKOUT, SHIPPED_FROM_TOP, Settings, package_path
 from supervisor.simulate.catalogue import DEFAULT_DIR as CATALOGUE_DIR
 from supervisor.simulate.templates import TEMPLATES_PATH
-from supervisor.web.app import WALL_DIR
+from supervisor.web.routes.pages import WALL_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

@@ -591,9 +591,9 @@ def test_an_open_socket_is_closed_when_its_token_is_revoked(
     store: TokenStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import supervisor.web.app as web_app
+    import supervisor.web.streaming as streaming
 
-    monkeypatch.setattr(web_app, "TOKEN_RECHECK_SECONDS", 0.05)
+    monkeypatch.setattr(streaming, "TOKEN_RECHECK_SECONDS", 0.05)
     with client.websocket_connect(ws_url(tokens["director"]), headers=NO_HEADER) as socket:
         assert socket.receive_json()["type"] == "snapshot"
         store.revoke(tokens["director"])

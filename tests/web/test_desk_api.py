@@ -7,6 +7,7 @@ signed-in browser acts with its CSRF value only."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import StarletteDeprecationWarning
+from starlette.websockets import WebSocketDisconnect
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -27,7 +29,7 @@ from supervisor.store.db import Database
 from supervisor.web.app import create_app
 from supervisor.web.sessions import CSRF_HEADER
 from tests.web.test_app import CENTERS
-from tests.web.test_history_api import CASE, seed
+from tests.web.test_history_api import CASE, seed, write
 from tests.web.test_hub import make_alert
 
 NOON = datetime.fromisoformat("2026-11-27T12:00:00+08:00")  # a Friday
@@ -334,3 +336,25 @@ def test_a_resolution_held_to_account_names_the_person_and_the_measure(
         f"/api/export/alerts?format=csv&case_id={shown['case_id']}", headers=inspector
     )
     assert "已问责" in export.content.decode("utf-8-sig")
+
+
+def test_a_signed_in_socket_stays_open_until_its_token_is_revoked(
+    client: TestClient,
+    app: FastAPI,
+    store: TokenStore,
+    tokens: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import supervisor.web.streaming as streaming
+
+    monkeypatch.setattr(streaming, "TOKEN_RECHECK_SECONDS", 0.05)
+    assert client.post("/api/session", json={"token": tokens["director"]}).status_code == 200
+    with client.websocket_connect("/ws/alerts", headers={"Origin": "http://testserver"}) as socket:
+        assert socket.receive_json()["type"] == "snapshot"
+        time.sleep(0.3)  # several looks at the session: it stays open
+        write(client, app, make_alert(7, center_id="451224"))
+        assert socket.receive_json()["type"] == "alert"
+        store.revoke(tokens["director"])
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 4401

@@ -47,20 +47,16 @@ from supervisor.store import rows
 from supervisor.store.db import Database
 from supervisor.store.projection import Projection, Topics
 from supervisor.store.projection import Record as ProjectedRecord
-from supervisor.web.app import (
-    EARLIEST_YEAR,
-    LATEST_YEAR,
-    SILENCE_MAX_DURATION,
-    SILENCE_MAX_LEAD,
-    STATS_MAX_DAYS,
-    AlertStatus,
-    create_app,
-)
+from supervisor.web.app import create_app
+from supervisor.web.bounds import EARLIEST_YEAR, LATEST_YEAR
 from supervisor.web.consumer import AlertFeed
+from supervisor.web.figures import STATS_MAX_DAYS
 from supervisor.web.hub import MAX_DEPTH, MAX_RECORD_BYTES, AlertHub
 from supervisor.web.journal import STATUSES
 from supervisor.web.metrics import WebMetrics
+from supervisor.web.queries import AlertStatus
 from supervisor.web.security import MAX_BODY_BYTES, BodyLimit, content_security_policy
+from supervisor.web.silencing import SILENCE_MAX_DURATION, SILENCE_MAX_LEAD
 from tests.web.test_app import CENTERS
 from tests.web.test_hub import make_alert
 

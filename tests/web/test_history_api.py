@@ -27,7 +27,7 @@ from supervisor.auth import TokenStore
 from supervisor.settings import Settings
 from supervisor.store.db import Database
 from supervisor.store.projection import Record
-from supervisor.web import app as web_app
+from supervisor.web import services as web_services
 from supervisor.web.app import create_app
 from supervisor.web.journal import lifecycle_record
 from tests.databases import PostgresCluster
@@ -246,7 +246,7 @@ async def test_a_database_that_goes_down_is_waited_for_and_nothing_is_lost(
 ) -> None:
     """PostgreSQL stops under the service: /healthz says degraded, requests get 503,
     a record being projected waits; it starts again: the record is there, once."""
-    monkeypatch.setattr(web_app, "READY_TIMEOUT", 1.0)
+    monkeypatch.setattr(web_services, "READY_TIMEOUT", 1.0)
     cluster = PostgresCluster()
     cluster.start()
     try:

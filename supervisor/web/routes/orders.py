@@ -3,18 +3,16 @@ supervisor/web/supervision.py, supervisor/web/queues.py and supervisor/orders.py
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor import orders
-from supervisor.auth import Principal
 from supervisor.web.queues import work_queues
-from supervisor.web.readmodel import ReadModelState
 from supervisor.web.security import Viewer
-from supervisor.web.supervision import DeskError, OrderDesk
+from supervisor.web.services import Wired
+from supervisor.web.supervision import DeskError
 
 router = APIRouter(tags=["supervision orders"])
 
@@ -38,31 +36,16 @@ class StepBody(BaseModel):
     note: str = Field(default="", max_length=orders.MAX_NOTE)
 
 
-def _desk(request: Request) -> OrderDesk:
-    desk: OrderDesk = request.app.state.order_desk
-    return desk
-
-
-def _now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock()
-    return now
-
-
-async def _scope(request: Request, who: Principal) -> list[str] | None:
-    state: ReadModelState = request.app.state.read_state
-    return await state.scope(who)
-
-
 def _refused(exc: DeskError) -> HTTPException:
     return HTTPException(exc.status, exc.detail)
 
 
 @router.post("/api/orders", status_code=201)
-async def issue_order(body: IssueBody, who: Viewer, request: Request) -> dict[str, Any]:
+async def issue_order(body: IssueBody, who: Viewer, services: Wired) -> dict[str, Any]:
     """督办: an inspector orders the alert's (or case's) center to put it right and reply
     within `days` working days of its calendar."""
     try:
-        order = await _desk(request).issue(
+        order = await services.order_desk.issue(
             who,
             alert_id=body.alert_id,
             case_id=body.case_id,
@@ -71,13 +54,13 @@ async def issue_order(body: IssueBody, who: Viewer, request: Request) -> dict[st
         )
     except DeskError as exc:
         raise _refused(exc) from None
-    return order.view(_now(request))
+    return order.view(services.now())
 
 
 @router.get("/api/orders")
 async def list_orders(
     who: Viewer,
-    request: Request,
+    services: Wired,
     status: Annotated[Literal["issued", "replied", "returned", "closed"] | None, Query()] = None,
     case_id: Annotated[str | None, Query(max_length=128)] = None,
     alert_id: Annotated[str | None, Query(max_length=512)] = None,
@@ -85,12 +68,12 @@ async def list_orders(
 ) -> list[dict[str, Any]]:
     """Orders in the caller's scope, the soonest due first; `overdue=true`: the replies
     that are late."""
-    now = _now(request)
+    now = services.now()
     statuses: list[str] | None = [status] if status is not None else None
     if overdue:
         statuses = sorted(orders.AWAITING_REPLY & set(statuses or orders.AWAITING_REPLY))
-    found = await request.app.state.read_model.orders(
-        await _scope(request, who),
+    found = await services.read.orders(
+        await services.read_state.scope(who),
         statuses=statuses,
         case_id=case_id,
         alert_id=alert_id,
@@ -100,13 +83,13 @@ async def list_orders(
 
 
 @router.get("/api/orders/{order_id}")
-async def get_order(order_id: str, who: Viewer, request: Request) -> dict[str, Any]:
+async def get_order(order_id: str, who: Viewer, services: Wired) -> dict[str, Any]:
     """One order with every step (who, when, what)."""
     try:
-        order = await _desk(request).visible(who, order_id)
+        order = await services.order_desk.visible(who, order_id)
     except DeskError as exc:
         raise _refused(exc) from None
-    return order.view(_now(request))
+    return order.view(services.now())
 
 
 @router.post("/api/orders/{order_id}/{action}")
@@ -114,22 +97,22 @@ async def order_step(
     order_id: str,
     action: Literal["reply", "close", "return"],
     who: Viewer,
-    request: Request,
+    services: Wired,
     body: StepBody | None = None,
 ) -> dict[str, Any]:
     """回复 (a director: what was done), 办结 (an inspector: the reply is accepted) or
     退回 (an inspector: a new reply is due in the same number of working days)."""
     note = (body or StepBody()).note
     try:
-        order = await _desk(request).step(who, order_id, action, note)
+        order = await services.order_desk.step(who, order_id, action, note)
     except DeskError as exc:
         raise _refused(exc) from None
-    return order.view(_now(request))
+    return order.view(services.now())
 
 
 @router.get("/api/queue")
-async def my_queue(who: Viewer, request: Request) -> list[dict[str, Any]]:
+async def my_queue(who: Viewer, services: Wired) -> list[dict[str, Any]]:
     """What waits for the caller (supervisor/web/queues.py)."""
     return await work_queues(
-        request.app.state.read_model, who, await _scope(request, who), _now(request)
+        services.read, who, await services.read_state.scope(who), services.now()
     )

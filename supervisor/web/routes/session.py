@@ -8,8 +8,9 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor.auth import Principal, Role
-from supervisor.web.security import AnyRole, origin_allowed, store_of
-from supervisor.web.sessions import COOKIE, Session, Sessions
+from supervisor.web.security import AnyRole, origin_allowed
+from supervisor.web.services import Wired
+from supervisor.web.sessions import COOKIE, Session
 
 router = APIRouter(tags=["session"])
 
@@ -23,11 +24,6 @@ class SignIn(BaseModel):
     token: str = Field(min_length=1, max_length=200)
 
 
-def _sessions(request: Request) -> Sessions:
-    sessions: Sessions = request.app.state.sessions
-    return sessions
-
-
 def described(who: Principal, session: Session | None) -> dict[str, Any]:
     """Who is signed in, and the CSRF value the page sends back with each change."""
     shown: dict[str, Any] = {"name": who.name, "role": who.role, "center": who.center}
@@ -37,19 +33,21 @@ def described(who: Principal, session: Session | None) -> dict[str, Any]:
 
 
 @router.post("/api/session")
-async def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
+async def sign_in(
+    body: SignIn, request: Request, response: Response, services: Wired
+) -> dict[str, Any]:
     """登录: an access token (inspector or director) exchanged for a session cookie. Only
     from the service's own pages (or SUPERVISOR_WEB_ORIGINS): another site must not sign
     a browser in under someone else's name."""
-    origins = request.app.state.settings.web_origins
+    origins = services.settings.web_origins
     if not origin_allowed(request.headers.get("origin"), request.headers.get("host"), origins):
         raise HTTPException(403, "cross-site request refused")
-    who = store_of(request).verify(body.token.strip())
+    who = services.tokens.verify(body.token.strip())
     if who is None:
         raise HTTPException(401, "令牌无效、已过期或已吊销")
     if who.role not in DESK_ROLES:
         raise HTTPException(403, "此令牌不能登录工作台")
-    sessions = _sessions(request)
+    sessions = services.sessions
     value, session = sessions.open(who.id)
     response.set_cookie(
         COOKIE,
