@@ -1,0 +1,41 @@
+/* Which step a person may take, by their role and the status of what they look at: the
+ * buttons shown. The service decides (supervisor/web/journal.py ROLES_FOR and check(),
+ * supervisor/orders.py); this mirrors it so that nobody is offered a step that would only
+ * be refused. Pure (node tests run it). */
+
+const BOTH = ["inspector", "director"];
+
+/** The alert lifecycle: who, from which statuses, and the action's path in the API. */
+const ALERT_STEPS = [
+  { action: "acknowledge", roles: BOTH, from: ["open"], path: "acknowledge" },
+  { action: "resolve", roles: BOTH, from: ["open", "acknowledged"], path: "resolve" },
+  { action: "appeal", roles: ["director"], from: ["open", "acknowledged"], path: "appeal" },
+  { action: "accept_appeal", roles: ["inspector"], from: ["appealed"], path: "appeal/accept" },
+  { action: "reject_appeal", roles: ["inspector"], from: ["appealed"], path: "appeal/reject" },
+];
+
+/** The alert actions `role` may take on an alert in `status`, in the order shown. */
+export function alertActions(role, status) {
+  return ALERT_STEPS.filter((step) => step.roles.includes(role) && step.from.includes(status))
+    .map((step) => step.action);
+}
+
+/** The API path ending of an alert action ("appeal/accept"). */
+export function actionPath(action) {
+  const step = ALERT_STEPS.find((one) => one.action === action);
+  if (!step) throw new Error(`unknown action ${action}`);
+  return step.path;
+}
+
+/** Whether `role` may issue a supervision order on an alert in `status`: inspectors, on
+ * an alert that still stands (a withdrawn one was found wrong). */
+export function mayIssueOrder(role, status) {
+  return role === "inspector" && status !== "withdrawn";
+}
+
+/** The steps `role` may take on a supervision order in `status`. */
+export function orderActions(role, status) {
+  if (role === "director" && (status === "issued" || status === "returned")) return ["reply"];
+  if (role === "inspector" && status === "replied") return ["close", "return"];
+  return [];
+}

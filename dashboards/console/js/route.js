@@ -1,0 +1,124 @@
+/* Where the person is, in the address's hash, so that a reload, a bookmark or a link sent
+ * to a colleague opens the same screen with the same filters. Pure (node tests run it).
+ *
+ *   #/queue                       the work queues (the landing screen)
+ *   #/alerts?q=…&severity=…&page=2  the alert search, its filters and page
+ *   #/alert/<id>                  one alert (ids hold ':' and may hold '/': encoded)
+ *   #/orders?status=…&overdue=1   the supervision orders
+ *   #/orders/<id>                 one order
+ */
+
+import { dayAfter, dayStart, isDate } from "./format.js";
+
+export const PAGE_SIZE = 50;
+export const SEVERITIES = ["red", "yellow"];
+export const ALERT_STATUSES = [
+  "open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded",
+];
+export const ORDER_STATUSES = ["issued", "replied", "returned", "closed"];
+/** The alert filters the hash keeps, in the order they are written. */
+const FILTERS = ["q", "severity", "status", "rule_id", "center_id", "below", "since", "until"];
+
+/** {view, id?, params} of a hash; anything unknown is the queue. */
+export function parseHash(hash) {
+  const raw = String(hash ?? "").replace(/^#/, "");
+  const [path, query = ""] = splitOnce(raw, "?");
+  const params = Object.fromEntries(new URLSearchParams(query));
+  const one = (prefix) => (path.startsWith(prefix) && path.length > prefix.length
+    ? safeDecode(path.slice(prefix.length))
+    : null);
+  const alertId = one("/alert/");
+  if (alertId) return { view: "alert", id: alertId, params: {} };
+  const orderId = one("/orders/");
+  if (orderId) return { view: "order", id: orderId, params: {} };
+  if (path === "/alerts") return { view: "alerts", params: alertFilters(params) };
+  if (path === "/orders") return { view: "orders", params: orderFilters(params) };
+  return { view: "queue", params: {} };
+}
+
+/** The hash of a screen: `hashFor("alert", {id})`, `hashFor("alerts", {params})`. */
+export function hashFor(view, { id, params } = {}) {
+  if (view === "alert") return `#/alert/${encodeURIComponent(id)}`;
+  if (view === "order") return `#/orders/${encodeURIComponent(id)}`;
+  if (view === "alerts" || view === "orders") {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(params ?? {})) {
+      if (value !== undefined && value !== null && value !== "") query.set(key, String(value));
+    }
+    const text = query.toString();
+    return `#/${view}${text ? `?${text}` : ""}`;
+  }
+  return "#/queue";
+}
+
+/** The alert filters of a hash's parameters, each checked (a hand-edited or stale
+ * address must not send the API something it refuses), plus `page` (1 or more). */
+export function alertFilters(params) {
+  const chosen = {};
+  const text = (params.q ?? "").trim();
+  if (text) chosen.q = text.slice(0, 400);
+  if (SEVERITIES.includes(params.severity)) chosen.severity = params.severity;
+  if (ALERT_STATUSES.includes(params.status)) chosen.status = params.status;
+  if (params.rule_id) chosen.rule_id = params.rule_id.slice(0, 128);
+  if (/^\d{6}(\d{3})?$/.test(params.center_id ?? "")) {
+    chosen.center_id = params.center_id;
+    if (params.below === "0") chosen.below = "0";
+  }
+  if (isDate(params.since)) chosen.since = params.since;
+  if (isDate(params.until)) chosen.until = params.until;
+  const page = Number.parseInt(params.page, 10);
+  if (page > 1 && page <= 10000 / PAGE_SIZE + 1) chosen.page = String(page);
+  return chosen;
+}
+
+/** Only the filters of `params` (no page), in a stable order. */
+export function filtersOnly(params) {
+  const kept = {};
+  for (const key of FILTERS) if (params[key] !== undefined) kept[key] = params[key];
+  return kept;
+}
+
+/** The query of `/api/alerts` (or of its export, without paging) for some filters. */
+export function alertQuery(filters, { page = 1, paged = true } = {}) {
+  const query = new URLSearchParams();
+  for (const key of ["q", "severity", "status", "rule_id", "center_id"]) {
+    if (filters[key]) query.set(key, filters[key]);
+  }
+  if (filters.center_id && filters.below !== "0") query.set("below", "true");
+  if (filters.since) query.set("since", dayStart(filters.since));
+  if (filters.until) query.set("until", dayAfter(filters.until));
+  if (paged) {
+    query.set("limit", String(PAGE_SIZE));
+    query.set("offset", String((page - 1) * PAGE_SIZE));
+  }
+  return query;
+}
+
+/** The order filters of a hash's parameters. */
+export function orderFilters(params) {
+  const chosen = {};
+  if (ORDER_STATUSES.includes(params.status)) chosen.status = params.status;
+  if (params.overdue === "1") chosen.overdue = "1";
+  return chosen;
+}
+
+/** The query of `/api/orders` for some order filters. */
+export function orderQuery(filters) {
+  const query = new URLSearchParams();
+  if (filters.status) query.set("status", filters.status);
+  if (filters.overdue === "1") query.set("overdue", "true");
+  return query;
+}
+
+function splitOnce(text, separator) {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+function safeDecode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,61 @@
+// The console's times and dates (dashboards/console/js/format.js): Beijing time whatever
+// the machine's zone, a due time at midnight said as 24:00 of the day before.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  dayAfter, dayStart, excerpt, formatDeadline, formatDue, formatTime, isDate, thresholdValue,
+} from "../../dashboards/console/js/format.js";
+import { TEXTS } from "../../dashboards/console/js/texts.js";
+
+const zh = TEXTS["zh-CN"];
+
+test("times are shown in Beijing time, whatever offset they come with", () => {
+  assert.equal(formatTime("2026-11-27T09:30:00+08:00"), "2026-11-27 09:30");
+  assert.equal(formatTime("2026-11-27T01:30:00Z"), "2026-11-27 09:30");
+  assert.equal(formatTime(null), "—");
+  assert.equal(formatTime("not a time"), "—");
+});
+
+test("a due time at midnight is 24:00 of the day before", () => {
+  assert.equal(formatDue("2026-12-04T00:00:00+08:00", zh.time), "12月03日 24:00");
+  assert.equal(formatDue("2026-12-01T00:00:00+08:00", zh.time), "11月30日 24:00");
+  assert.equal(formatDue("2027-01-01T00:00:00+08:00", zh.time), "12月31日 24:00");
+  assert.equal(formatDue("2026-12-03T16:00:00Z", zh.time), "12月03日 24:00"); // the same instant
+  assert.equal(formatDue("2026-12-03T17:30:00+08:00", zh.time), "12月03日 17:30");
+  assert.equal(formatDue("2026-12-04T00:00:30+08:00", zh.time), "12月04日 00:00");
+  assert.equal(formatDue("2026-12-04T00:00:00+08:00", TEXTS.en.time), "12/03 24:00");
+  assert.equal(formatDue(undefined, zh.time), "—");
+});
+
+test("a case's deadline keeps its year", () => {
+  assert.equal(formatDeadline("2027-01-01T00:00:00+08:00"), "2026-12-31 24:00");
+  assert.equal(formatDeadline("2026-11-26T15:00:00+08:00"), "2026-11-26 15:00");
+  assert.equal(formatDeadline(""), "—");
+});
+
+test("a period's dates become the API's times: since inclusive, until exclusive", () => {
+  assert.equal(dayStart("2026-11-27"), "2026-11-27T00:00:00+08:00");
+  assert.equal(dayAfter("2026-11-27"), "2026-11-28T00:00:00+08:00");
+  assert.equal(dayAfter("2026-12-31"), "2027-01-01T00:00:00+08:00");
+  assert.equal(dayAfter("2028-02-28"), "2028-02-29T00:00:00+08:00");
+});
+
+test("only real dates are dates", () => {
+  assert.equal(isDate("2026-11-27"), true);
+  assert.equal(isDate("2026-02-30"), false);
+  assert.equal(isDate("2026-1-5"), false);
+  assert.equal(isDate(undefined), false);
+});
+
+test("thresholds read as people say them", () => {
+  assert.equal(thresholdValue("share", 0.8, zh), "80%");
+  assert.equal(thresholdValue("mode", "share", zh), "按已用时限比例");
+  assert.equal(thresholdValue("office_hours", ["09:00-12:00", "13:30-17:30"], zh), "09:00-12:00、13:30-17:30");
+  assert.equal(thresholdValue("working_days", 5, zh), "5");
+});
+
+test("an excerpt is cut with an ellipsis", () => {
+  assert.equal(excerpt("短文", 10), "短文");
+  assert.equal(excerpt("一二三四五六", 4), "一二三…");
+});

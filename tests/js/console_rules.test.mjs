@@ -1,0 +1,60 @@
+// Which buttons a person is offered (dashboards/console/js/permissions.js, after
+// supervisor/web/journal.py and supervisor/orders.py), what a failure says
+// (errors.js), and that both languages have every text (texts.js).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { ApiError, errorText } from "../../dashboards/console/js/errors.js";
+import { actionPath, alertActions, mayIssueOrder, orderActions } from "../../dashboards/console/js/permissions.js";
+import { TEXTS } from "../../dashboards/console/js/texts.js";
+
+test("the alert steps follow the role and the status", () => {
+  assert.deepEqual(alertActions("director", "open"), ["acknowledge", "resolve", "appeal"]);
+  assert.deepEqual(alertActions("director", "acknowledged"), ["resolve", "appeal"]);
+  assert.deepEqual(alertActions("director", "appealed"), []);
+  assert.deepEqual(alertActions("inspector", "open"), ["acknowledge", "resolve"]);
+  assert.deepEqual(alertActions("inspector", "appealed"), ["accept_appeal", "reject_appeal"]);
+  for (const status of ["resolved", "withdrawn", "closed", "superseded"]) {
+    assert.deepEqual(alertActions("inspector", status), [], status);
+    assert.deepEqual(alertActions("director", status), [], status);
+  }
+  assert.equal(actionPath("accept_appeal"), "appeal/accept");
+  assert.equal(mayIssueOrder("inspector", "open"), true);
+  assert.equal(mayIssueOrder("inspector", "withdrawn"), false);
+  assert.equal(mayIssueOrder("director", "open"), false);
+});
+
+test("the order steps follow the role and the status", () => {
+  assert.deepEqual(orderActions("director", "issued"), ["reply"]);
+  assert.deepEqual(orderActions("director", "returned"), ["reply"]);
+  assert.deepEqual(orderActions("director", "replied"), []);
+  assert.deepEqual(orderActions("inspector", "replied"), ["close", "return"]);
+  assert.deepEqual(orderActions("inspector", "issued"), []);
+  assert.deepEqual(orderActions("inspector", "closed"), []);
+});
+
+test("a failure says what happened, in Chinese first", () => {
+  const zh = TEXTS["zh-CN"];
+  assert.equal(errorText(new ApiError(401, "令牌无效、已过期或已吊销"), zh), "令牌无效、已过期或已吊销");
+  assert.equal(errorText(new ApiError(404, "no such alert"), zh), "未找到，或不在您的职责范围内。");
+  assert.equal(errorText(new ApiError(409, "督办单已办结，不能进行此操作"), zh), "督办单已办结，不能进行此操作");
+  assert.equal(errorText(new ApiError(422, [{ loc: ["body"], msg: "x" }]), zh), zh.errors.status[422]);
+  assert.equal(errorText(new ApiError(500, "boom"), zh), "服务器出错（500），请稍后重试。");
+  assert.equal(errorText(new ApiError(0, ""), zh), zh.errors.network);
+  assert.equal(errorText(new TypeError("failed to fetch"), zh), zh.errors.network);
+  assert.equal(
+    errorText(new ApiError(403, "此令牌不能登录工作台"), TEXTS.en),
+    "You are not allowed to do this. (此令牌不能登录工作台)",
+  );
+});
+
+test("both languages have the same texts", () => {
+  const shape = (value) => {
+    if (typeof value === "function") return "function";
+    if (value && typeof value === "object") {
+      return Object.fromEntries(Object.keys(value).sort().map((key) => [key, shape(value[key])]));
+    }
+    return typeof value;
+  };
+  assert.deepEqual(shape(TEXTS.en), shape(TEXTS["zh-CN"]));
+});
