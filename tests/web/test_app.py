@@ -95,7 +95,7 @@ def test_root_redirects_to_the_wall_and_the_page_needs_no_token(app: FastAPI) ->
         assert response.status_code in (302, 307) and response.headers["location"] == "wall/"
         page = anonymous.get("/")
         assert page.status_code == 200 and '<html lang="zh-CN">' in page.text
-        for name, kind in (("wall.js", "javascript"), ("wall.css", "text/css")):
+        for name, kind in (("js/main.js", "javascript"), ("wall.css", "text/css")):
             assert kind in anonymous.get(f"/wall/{name}").headers["content-type"]
 
 

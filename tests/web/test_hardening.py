@@ -429,7 +429,7 @@ def test_another_countys_alert_looks_like_a_missing_one_to_a_director(
     ("path", "headers", "status"),
     [
         ("/wall/", {}, 200),
-        ("/wall/wall.js", {}, 200),
+        ("/wall/js/main.js", {}, 200),
         ("/api/alerts", None, 200),
         ("/api/alerts", {"Authorization": "Bearer svt_x.y"}, 401),
         ("/healthz", {}, 200),
@@ -463,7 +463,7 @@ def test_the_wall_page_has_no_inline_script_or_style_for_the_policy_to_block(
 ) -> None:
     page = client.get("/wall/").text
     assert "<script>" not in page and "<style" not in page and "style=" not in page
-    assert 'src="wall.js"' in page and 'href="wall.css"' in page
+    assert '<script type="module" src="js/main.js"></script>' in page and 'href="wall.css"' in page
 
 
 def test_a_body_over_the_limit_is_413(client: TestClient) -> None:

@@ -1,0 +1,107 @@
+// What the wall says of one alert (dashboards/wall/js/alert.js): its status tag and the
+// line under it, in both languages, times in Beijing.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { changeText, stateKey, tagOf, whoText, withdrawnBySystem } from "../../dashboards/wall/js/alert.js";
+import { TEXTS } from "../../dashboards/wall/js/texts.js";
+
+const zh = TEXTS["zh-CN"];
+const en = TEXTS.en;
+const NOW = Date.parse("2026-12-05T12:00:00+08:00");
+const inspector = { name: "王监察", role: "inspector" };
+
+function alert(overrides = {}) {
+  return {
+    alert_id: "deadline.overdue:451221-2026-00001",
+    severity: "red",
+    status: "open",
+    center_id: "451221",
+    case_id: "451221-2026-00001",
+    raised_at: "2026-12-05T08:00:00+08:00",
+    ...overrides,
+  };
+}
+
+test("the tag: none while open; each status its own, the two withdrawals told apart", () => {
+  assert.equal(tagOf(alert(), zh), null);
+  assert.deepEqual(tagOf(alert({ status: "acknowledged" }), zh), ["已签收", "acknowledged"]);
+  assert.deepEqual(tagOf(alert({ status: "appealed" }), en), ["Under appeal", "appealed"]);
+  assert.deepEqual(tagOf(alert({ status: "resolved", disposition: "held_accountable" }), zh), ["已办结（问责）", "resolved"]);
+  assert.deepEqual(tagOf(alert({ status: "resolved" }), en), ["Resolved", "resolved"]);
+  assert.deepEqual(tagOf(alert({ status: "closed" }), zh), ["已按期办结", "closed"]);
+  assert.deepEqual(tagOf(alert({ status: "superseded" }), zh), ["已转红牌", "superseded"]);
+  const bySystem = alert({ status: "withdrawn", last_change: { action: "system_withdraw" } });
+  const byAppeal = alert({ status: "withdrawn", last_change: { action: "accept_appeal", by: inspector } });
+  assert.equal(withdrawnBySystem(bySystem), true);
+  assert.equal(withdrawnBySystem(byAppeal), false);
+  assert.deepEqual(tagOf(bySystem, zh), ["已撤销", "withdrawn"]);
+  assert.deepEqual(tagOf(byAppeal, zh), ["已摘牌", "delisted"]);
+  assert.deepEqual(tagOf(byAppeal, en), ["Delisted", "delisted"]);
+});
+
+test("withdrawn by the system: its reason and when (Beijing time)", () => {
+  const a = alert({
+    status: "withdrawn",
+    resolution: { reason: "补正材料事件迟到，超期不成立", resolved_at: "2026-12-05T02:15:00Z" },
+  });
+  assert.equal(changeText(a, zh, undefined, NOW), "撤销原因（12-05 10:15）：补正材料事件迟到，超期不成立");
+  assert.equal(changeText(a, en, undefined, NOW), "Withdrawn (12-05 10:15): 补正材料事件迟到，超期不成立");
+  const bare = alert({ status: "withdrawn", last_change: { action: "system_withdraw" } });
+  assert.equal(changeText(bare, zh, undefined, NOW), "撤销原因：未说明原因");
+});
+
+test("who did the last change, when and what, with its reason and note", () => {
+  const resolved = alert({
+    status: "resolved",
+    disposition: "rectified",
+    last_change: { action: "resolve", by: inspector, at: "2026-12-05T09:30:00+08:00", note: "已约谈窗口" },
+  });
+  assert.equal(changeText(resolved, zh, undefined, NOW), "王监察（纪检监察） 12-05 09:30 办结（整改）：已约谈窗口");
+  assert.equal(changeText(resolved, en, undefined, NOW), "王监察 (Inspector) resolved (rectified) at 12-05 09:30: 已约谈窗口");
+  const appealed = alert({
+    status: "appealed",
+    last_change: { action: "appeal", by: { name: "李主任", role: "director" }, at: "2026-12-05T10:00:00+08:00", reason: "系统故障", note: " " },
+  });
+  assert.equal(changeText(appealed, zh, undefined, NOW), "李主任（中心负责人） 12-05 10:00 申诉：系统故障");
+  assert.equal(whoText({ role: "system" }, zh), "系统");
+  assert.equal(whoText(null, zh), "");
+  assert.equal(changeText(alert(), zh, undefined, NOW), "");
+});
+
+test("closed by its case, escalated, concluded late", () => {
+  const closed = alert({
+    severity: "yellow",
+    status: "closed",
+    last_change: { action: "case_closed", reason: "concluded_in_time", by: { role: "system" }, at: "2026-12-05T11:00:00+08:00" },
+  });
+  assert.equal(changeText(closed, zh, undefined, NOW), "系统 12-05 11:00 办件已按期办结或撤回，预警关闭（按期办结）");
+  const escalated = alert({
+    last_change: { action: "escalate", level: 2, to_center: "451200", recipient_name: "赵局长", by: { role: "system" }, at: "2026-12-05T11:30:00+08:00" },
+  });
+  const names = { 451200: "河池市政务服务中心" };
+  assert.equal(
+    changeText(escalated, zh, (code) => names[code] || code, NOW),
+    "系统 12-05 11:30 升级督办（第 2 级）：河池市政务服务中心 赵局长",
+  );
+  const late = alert({
+    case_concluded_at: "2026-12-05T03:00:00Z",
+    late_working_days: 2,
+    last_change: { action: "case_concluded_late", by: { role: "system" }, at: "2026-12-05T11:00:00+08:00" },
+  });
+  assert.equal(changeText(late, zh, undefined, NOW), "办件已于 12-05 11:00 办结，超期 2 个工作日");
+  assert.equal(changeText(late, en, undefined, NOW), "Case concluded 12-05 11:00, 2 working days late");
+  const lateThenResolved = { ...late, status: "resolved", last_change: { action: "resolve", by: inspector, at: "2026-12-05T11:45:00+08:00" } };
+  assert.equal(
+    changeText(lateThenResolved, zh, undefined, NOW),
+    "办件已于 12-05 11:00 办结，超期 2 个工作日；王监察（纪检监察） 12-05 11:45 办结",
+  );
+});
+
+test("a row is rebuilt only when the alert's state moved", () => {
+  const a = alert();
+  assert.equal(stateKey(a), stateKey({ ...a, title: "another title" }));
+  assert.notEqual(stateKey(a), stateKey({ ...a, status: "acknowledged" }));
+  assert.notEqual(stateKey(a), stateKey({ ...a, updated_seq: 9 }));
+  assert.notEqual(stateKey(a), stateKey({ ...a, disposition: "verified" }));
+});
