@@ -78,10 +78,14 @@ class Silence(BaseModel):
         """A silence read with an end beyond `MAX_DURATION` after its start (written by
         an older web service, which let a silence end in year 9999, or by hand) ends at
         that maximum: the rule `create` enforces, and the end every reader (the web
-        service's listing, the notifier's expiry) can compute with."""
+        service's listing, the notifier's expiry) can compute with. One that ends before
+        it starts ends when it starts, so that its end, recorded as its expiry, is an
+        instant in range too."""
         latest = self.starts_at + MAX_DURATION  # starts_at is in range: no overflow
         if self.ends_at > latest:
             self.ends_at = latest
+        if self.ends_at < self.starts_at:  # an end before the start (year 1): ended at once
+            self.ends_at = self.starts_at
         if self.expired_at is not None and self.expired_at > self.ends_at:
             self.expired_at = self.ends_at
         return self

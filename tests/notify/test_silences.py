@@ -251,3 +251,23 @@ def test_acknowledged_during_a_silence_stays_quiet_after_it() -> None:
         change(red["alert_id"], "acknowledge", f"{MON}T09:20:00+08:00"), f"{MON}T09:20:00+08:00"
     )
     assert run.advance("2026-11-27T17:00:00+08:00").outbox == []
+
+
+def test_a_silence_read_with_its_end_before_its_start_expires_cleanly() -> None:
+    """A record written by hand (or fuzzed) whose end lies in year 1: it ends when it
+    starts, and its expiry is recorded with an instant in range instead of raising."""
+    record = {
+        "id": "sil-0123456789ab",
+        "center_id": COUNTY,
+        "starts_at": f"{MON}T09:00:00+08:00",
+        "ends_at": "0001-01-01T00:00:00+23:59",
+        "reason": "手工录入",
+        "created_by": {"name": "王监察", "role": "inspector"},
+        "created_at": f"{MON}T09:00:00+08:00",
+    }
+    silence = silences.Silence.model_validate(record)
+    assert silence.ends_at == silence.starts_at
+    state = SilenceState(silences={silence.id: silence})
+    state, written = silences.expire(state, t(f"{MON}T10:00:00+08:00"))
+    assert [r["action"] for r in written] == ["expire"]
+    assert state.silences[silence.id].expired_at == silence.starts_at
