@@ -78,7 +78,14 @@ from supervisor.store import rows, search
 from supervisor.store.db import Database
 from supervisor.store.projection import Projection, Topics
 from supervisor.store.queries import TOTAL_CAP, AlertPage, AlertQuery, Counts, ReadModel, terms
-from supervisor.store.schema import alerts, case_facts, cases, centers_seen, positions
+from supervisor.store.schema import (
+    alert_search,
+    alerts,
+    case_facts,
+    cases,
+    centers_seen,
+    positions,
+)
 from supervisor.web.hub import AlertHub
 from supervisor.web.journal import Entry
 from supervisor.web.metrics import WebMetrics
@@ -438,8 +445,10 @@ async def load(
                 history.case_ids.append(case_id)
         generated += time.perf_counter() - began
         history.alerts += len(alert_rows)
+        search_rows = [rows.search_row(r) for r in alert_rows]
         for backend in backends:
             await put(backend, alerts, alert_rows)
+            await put(backend, alert_search, search_rows)
         if first // chunk % 10 == 0:
             print(f"  alerts {history.alerts:>9,}")
 

@@ -48,6 +48,7 @@ from supervisor.store.db import Database
 from supervisor.store.schema import (
     alert_early,
     alert_history,
+    alert_search,
     alerts,
     case_events,
     case_facts,
@@ -270,10 +271,10 @@ class Projection:
 
     async def _load(
         self, connection: AsyncConnection, ids: list[str], journal: Journal
-    ) -> set[str]:
+    ) -> dict[str, str]:
         """Put the stored entries (with their history) and waiting records of `ids` in
-        `journal`; the ids that have an `alerts` row."""
-        known: set[str] = set()
+        `journal`; the ids that have an `alerts` row, with its `search` text."""
+        known: dict[str, str] = {}
         for chunk in _chunks(ids):
             found = (
                 await connection.execute(select(alerts).where(alerts.c.alert_id.in_(chunk)))
@@ -289,7 +290,7 @@ class Projection:
                     histories.setdefault(alert_id, []).append(entry)
                 for row in found:
                     journal.adopt(rows.entry_from(row._mapping, histories.get(row.alert_id, [])))
-                    known.add(row.alert_id)
+                    known[row.alert_id] = row.search
             result = await connection.execute(
                 select(alert_early)
                 .where(alert_early.c.alert_id.in_(chunk))
@@ -303,12 +304,21 @@ class Projection:
         return known
 
     async def _write_entries(
-        self, connection: AsyncConnection, entries: list[Entry], known: set[str], first: int
+        self,
+        connection: AsyncConnection,
+        entries: list[Entry],
+        known: Mapping[str, str],
+        first: int,
     ) -> None:
         stored = [
             rows.alert_row(e, self._names.get(str(e.alert["center_id"]), "")) for e in entries
         ]
         await connection.execute(self.db.upsert(alerts, ("alert_id",)), stored)
+        # grams for a new alert, or one whose text changed (its center's name, say):
+        # most changes are of state, and leave the search index alone
+        searched = [rows.search_row(r) for r in stored if known.get(r["alert_id"]) != r["search"]]
+        if searched:
+            await connection.execute(self.db.upsert(alert_search, ("seq",)), searched)
         history = [
             rows.history_row(str(e.alert["alert_id"]), change)
             for e in entries
@@ -431,6 +441,12 @@ class Projection:
         deleted: dict[str, int] = {}
         async with self.db.engine.begin() as connection:
             old = select(alerts.c.alert_id).where(alerts.c.raised_at < cutoff)
+            result = await connection.execute(
+                delete(alert_search).where(
+                    alert_search.c.seq.in_(select(alerts.c.seq).where(alerts.c.raised_at < cutoff))
+                )
+            )
+            deleted["alert_search"] = result.rowcount
             result = await connection.execute(
                 delete(alert_history).where(alert_history.c.alert_id.in_(old))
             )

@@ -2,7 +2,7 @@
 
 - an alerts-topic record is applied to its alert's `Entry` (supervisor/web/journal.py,
   the same lifecycle the live wall follows); `alert_row` and `history_row` store the
-  entry, `entry_from` rebuilds it;
+  entry, `search_row` the grams of its text, `entry_from` rebuilds it;
 - a case fact (supervisor/worker/facts.py) is a `case_facts` row and the case's new
   `cases` row (`fact_rows`);
 - a case event is a `case_events` row with its personal data masked (`event_row`):
@@ -92,7 +92,6 @@ def alert_row(entry: Entry, center_name: str = "") -> Row:
         "updated_seq": entry.updated_seq,
         "escalation_level": entry.escalation_level,
         "search": search,
-        "search_grams": stored_grams(search, str(alert["center_id"])),
         "state": {
             "alert": alert,
             "before_appeal": entry.before_appeal,
@@ -101,6 +100,11 @@ def alert_row(entry: Entry, center_name: str = "") -> Row:
             "last_change": entry.history[-1] if entry.history else None,
         },
     }
+
+
+def search_row(alert: Mapping[str, Any]) -> Row:
+    """The `alert_search` row of an `alerts` row (`alert_row`): the grams of its text."""
+    return {"seq": alert["seq"], "grams": stored_grams(alert["search"], alert["center_id"])}
 
 
 def history_row(alert_id: str, change: Mapping[str, Any]) -> Row:

@@ -69,8 +69,6 @@ alerts: Final = Table(
     Column("escalation_level", Integer, nullable=False, default=0),
     #: lower-cased title, message, center name, item code and name: the free-text search
     Column("search", Text, nullable=False),
-    #: its grams, which the search index holds (supervisor/store/search.py)
-    Column("search_grams", Text, nullable=False, server_default=""),
     Column("state", JSON, nullable=False),
     Index("ix_alerts_raised", "raised_at", "seq"),
     Index("ix_alerts_seq", "seq"),
@@ -79,6 +77,19 @@ alerts: Final = Table(
     Index("ix_alerts_status", "status", "center_id", "severity"),
     Index("ix_alerts_rule_raised", "rule_id", "raised_at"),
     Index("ix_alerts_department", "department", "raised_at"),
+)
+
+#: The grams of each alert's `search` (supervisor/store/search.py), which the search
+#: index holds, by the alert's journal position. A table of their own, written when an
+#: alert comes and when its text changes: an alert changes state several times, and
+#: PostgreSQL writes a new row version for each change, with new entries in every
+#: index of its table; in `alerts` each change re-inserted some fifty grams into the
+#: index (bench/RESULTS.md).
+alert_search: Final = Table(
+    "alert_search",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("grams", Text, nullable=False),
 )
 
 #: Every entry of an alert's history (who did what, when, with which note; the worker's

@@ -15,13 +15,13 @@ import pytest
 from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Select, func, insert, select, text
+from sqlalchemy import Connection, Select, Text, column, func, insert, select, table, text
 
 from supervisor.store import queries, rows, search
 from supervisor.store.db import Database, alembic_config
 from supervisor.store.projection import Projection
 from supervisor.store.queries import AlertQuery, ReadModel
-from supervisor.store.schema import alerts
+from supervisor.store.schema import alert_search, alerts
 from supervisor.web.journal import Entry, lifecycle_record
 from tests.store.test_projection import AT, BY, TOPICS, journal
 from tests.web.test_hub import make_alert
@@ -197,7 +197,7 @@ async def test_the_index_follows_changes_and_deletions(read: ReadModel) -> None:
                 stored = {
                     seq
                     for seq, grams in await connection.execute(
-                        select(alerts.c.seq, alerts.c.search_grams)
+                        select(alert_search.c.seq, alert_search.c.grams)
                     )
                     if gram in grams.split()
                 }
@@ -232,10 +232,7 @@ async def test_a_database_made_before_the_index_gets_it_with_its_grams(
             for n, a in enumerate(history())
         ]
         async with db.engine.begin() as connection:
-            await connection.execute(
-                insert(alerts),
-                [{k: v for k, v in r.items() if k != "search_grams"} for r in entry_rows],
-            )
+            await connection.execute(insert(alerts), entry_rows)
         await db.upgrade()
         read = ReadModel(db, "Asia/Shanghai")
         assert (await read.search(read_query("不动产登记"))).total == 10
@@ -243,6 +240,92 @@ async def test_a_database_made_before_the_index_gets_it_with_its_grams(
             assert await ids(read, term) == await by_like(read, term), term
     finally:
         await db.dispose()
+
+
+async def test_grams_are_written_when_the_text_changes_not_the_state(read: ReadModel) -> None:
+    """An alert's change of state rewrites its `alerts` row, not its grams (which would
+    re-index them); a change of its text (its center named otherwise) rewrites them."""
+    made = history()
+    await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*made))
+    first = made[0]
+    async with read.db.engine.begin() as connection:
+        seq = await connection.scalar(
+            select(alerts.c.seq).where(alerts.c.alert_id == first["alert_id"])
+        )
+        await connection.execute(
+            alert_search.update().where(alert_search.c.seq == seq).values(grams="marked")
+        )
+    acknowledged = lifecycle_record(str(first["alert_id"]), "acknowledge", by=BY, at=AT)
+    renamed = {**NAMES, str(first["center_id"]): "金城江区政务服务中心"}
+    projection = Projection(read.db, TOPICS, center_names=renamed)
+    await projection.apply(journal(acknowledged, start=len(made)))
+    async with read.db.engine.connect() as connection:
+        status = await connection.scalar(
+            select(alerts.c.status).where(alerts.c.alert_id == first["alert_id"])
+        )
+        grams = await connection.scalar(
+            select(alert_search.c.grams).where(alert_search.c.seq == seq)
+        )
+    assert status == "acknowledged"
+    assert grams != "marked" and "金城" in str(grams).split()  # the name changed: rewritten
+    second = next(a for a in made if a["center_id"] != first["center_id"])  # not renamed
+    async with read.db.engine.begin() as connection:
+        seq = await connection.scalar(
+            select(alerts.c.seq).where(alerts.c.alert_id == second["alert_id"])
+        )
+        await connection.execute(
+            alert_search.update().where(alert_search.c.seq == seq).values(grams="marked")
+        )
+    acknowledged = lifecycle_record(str(second["alert_id"]), "acknowledge", by=BY, at=AT)
+    await projection.apply(journal(acknowledged, start=len(made) + 1))
+    async with read.db.engine.connect() as connection:
+        grams = await connection.scalar(
+            select(alert_search.c.grams).where(alert_search.c.seq == seq)
+        )
+    assert grams == "marked"  # the state alone changed: the grams were left alone
+
+
+async def test_grams_move_out_of_the_alerts_of_an_older_database(database_url: str) -> None:
+    """A database at the revision that kept the grams in `alerts` gets them moved, the
+    search finds what it found, and the way back restores the column."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_upgrade_to, "0003")
+        made = [
+            rows.alert_row(
+                Entry(alert=a, seq=n, updated_seq=n, raised=0.0), NAMES[str(a["center_id"])]
+            )
+            for n, a in enumerate(history())
+        ]
+        # the table as that revision had it: the grams a column of its own
+        before = table(
+            "alerts", *(column(c.name, c.type) for c in alerts.c), column("search_grams", Text)
+        )
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                insert(before),
+                [{**r, "search_grams": search.stored(r["search"], r["center_id"])} for r in made],
+            )
+        await db.upgrade()
+        read = ReadModel(db, "Asia/Shanghai")
+        assert (await read.search(read_query("不动产登记"))).total == 10
+        for term in TERMS:
+            assert await ids(read, term) == await by_like(read, term), term
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_downgrade_to, "0003")
+            kept = await connection.scalar(
+                text("SELECT count(*) FROM alerts WHERE search_grams LIKE '%不动%'")
+            )
+        assert kept == 10
+    finally:
+        await db.dispose()
+
+
+def _downgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:

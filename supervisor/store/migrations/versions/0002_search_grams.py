@@ -16,6 +16,40 @@ from alembic import op
 
 from supervisor.store import search
 
+#: The index as this revision made it (search.DDL is the one of the latest revision).
+DDL = {
+    "postgresql": [
+        "CREATE INDEX ix_alerts_grams ON alerts USING gin (string_to_array(search_grams, ' '))",
+    ],
+    "sqlite": [
+        "CREATE VIRTUAL TABLE alerts_fts USING fts5(search_grams, content='', "
+        "detail=none, columnsize=0, tokenize='unicode61 remove_diacritics 0')",
+        "INSERT INTO alerts_fts(rowid, search_grams) SELECT seq, search_grams FROM alerts",
+        """CREATE TRIGGER alerts_fts_insert AFTER INSERT ON alerts BEGIN
+            INSERT INTO alerts_fts(rowid, search_grams) VALUES (new.seq, new.search_grams);
+        END""",
+        """CREATE TRIGGER alerts_fts_delete AFTER DELETE ON alerts BEGIN
+            INSERT INTO alerts_fts(alerts_fts, rowid, search_grams)
+                VALUES ('delete', old.seq, old.search_grams);
+        END""",
+        """CREATE TRIGGER alerts_fts_update AFTER UPDATE OF seq, search_grams ON alerts
+            WHEN old.seq IS NOT new.seq OR old.search_grams IS NOT new.search_grams BEGIN
+            INSERT INTO alerts_fts(alerts_fts, rowid, search_grams)
+                VALUES ('delete', old.seq, old.search_grams);
+            INSERT INTO alerts_fts(rowid, search_grams) VALUES (new.seq, new.search_grams);
+        END""",
+    ],
+}
+DROP = {
+    "postgresql": ["DROP INDEX IF EXISTS ix_alerts_grams"],
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS alerts_fts_insert",
+        "DROP TRIGGER IF EXISTS alerts_fts_delete",
+        "DROP TRIGGER IF EXISTS alerts_fts_update",
+        "DROP TABLE IF EXISTS alerts_fts",
+    ],
+}
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -52,12 +86,12 @@ def upgrade() -> None:
             [{"id": r.alert_id, "grams": search.stored(r.search, r.center_id)} for r in batch],
         )
         after = batch[-1].alert_id
-    for statement in search.DDL[connection.dialect.name]:
+    for statement in DDL[connection.dialect.name]:
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in search.DROP[op.get_bind().dialect.name]:
+    for statement in DROP[op.get_bind().dialect.name]:
         op.execute(statement)
     op.drop_index("ix_alerts_seq", "alerts")
     with op.batch_alter_table("alerts") as batch:
