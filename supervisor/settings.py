@@ -127,6 +127,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     # Comma-separated origins (scheme://host[:port]) whose pages may open the WebSocket,
     # besides the service's own; empty: only its own.
     "SUPERVISOR_WEB_ORIGINS": ("web_origins", ""),
+    # Addresses of the reverse proxies whose X-Forwarded-Proto and X-Forwarded-For the web
+    # service believes (comma-separated IPs or networks, "*" for any): behind a TLS proxy,
+    # the console's session cookie is Secure only when the proxy's word is taken.
+    "SUPERVISOR_WEB_TRUSTED_PROXIES": ("web_trusted_proxies", "127.0.0.1"),
     # Signs the console's session cookies (web/sessions.py); empty: a random key made once
     # in <SUPERVISOR_DATA_DIR>/session.key. Web services behind one address share it.
     "SUPERVISOR_SESSION_SECRET": ("session_secret", ""),
@@ -230,6 +234,7 @@ class Settings:
     database_url: str = ""  # the read model; empty: SQLite in data_dir (see `database`)
     db_retention_days: float = 0.0  # rows of the read model kept; 0: forever
     session_secret: str = ""  # signs session cookies; empty: <data_dir>/session.key
+    web_trusted_proxies: str = "127.0.0.1"  # whose X-Forwarded-* headers are believed
 
     @property
     def database(self) -> str:

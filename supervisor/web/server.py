@@ -19,6 +19,7 @@ import sys
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from supervisor import masking
@@ -45,6 +46,27 @@ class DeadlineServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def server_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    """How uvicorn serves `app`."""
+    return uvicorn.Config(
+        app,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # The wall sends nothing on its socket; a client that does gets no more room than
+        # a request body (uvicorn's default is 16 MiB, buffered before the app sees it).
+        ws_max_size=MAX_BODY_BYTES,
+        # The Server header names the software and its version: nothing a client needs.
+        server_header=False,
+        # Behind a TLS proxy the request's scheme (the session cookie's Secure flag, the
+        # socket's origin check) and the client's address are the proxy's word, taken
+        # from the proxies named only: anyone else could claim https.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.web_trusted_proxies,
+    )
+
+
 def run(settings: Settings) -> None:
     """Serve the wall and its API on settings.web_host:web_port until interrupted."""
     # The feed's own log lines (Kafka state changes); a no-op if the CLI set up logging.
@@ -55,19 +77,7 @@ def run(settings: Settings) -> None:
     # uvicorn logs request paths with their query string, and the wall passes ?token=.
     install_log_redaction()
     masking.install()  # no applicant's ID number or phone in any log line
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.web_host,
-        port=settings.web_port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        # The wall sends nothing on its socket; a client that does gets no more room than
-        # a request body (uvicorn's default is 16 MiB, buffered before the app sees it).
-        ws_max_size=MAX_BODY_BYTES,
-        # The Server header names the software and its version: nothing a client needs.
-        server_header=False,
-    )
-    server = DeadlineServer(config)
+    server = DeadlineServer(server_config(settings, create_app(settings)))
     with contextlib.suppress(KeyboardInterrupt):  # SIGINT raised again once stopped
         server.run()
     if not server.started:
