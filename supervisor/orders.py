@@ -166,16 +166,21 @@ def step_record(
     order_id: str,
     action: Action,
     *,
+    center_id: str,
     note: str,
     by: Mapping[str, Any],
     at: datetime,
     due_at: datetime | None = None,
 ) -> Record:
-    """The record of a reply, a close or a return (a return carries the new due time)."""
+    """The record of a reply, a close or a return (a return carries the new due time).
+    It names the order's center, as the issue does, so that a live screen can route the
+    step to those who may see it without looking the order up (records written before
+    it did are routed by the issue's center, or to inspectors only)."""
     record: Record = {
         "kind": ORDER,
         "order_id": order_id,
         "action": action,
+        "center_id": center_id,
         "note": note,
         "by": dict(by),
         "at": at.isoformat(timespec="seconds"),
@@ -201,8 +206,8 @@ def validated(record: Mapping[str, Any]) -> Record:
         raise ValueError("'by' must say who (name, role)")
     if by.get("role") not in ("inspector", "director"):
         raise ValueError("'by.role' must be inspector or director")
+    _text(record, "center_id", 16, required=action == "issue")
     if action == "issue":
-        _text(record, "center_id", 16, required=True)
         _text(record, "case_id", MAX_ID, required=True)
         if record.get("alert_id") is not None:
             _text(record, "alert_id", 512, required=True)

@@ -43,7 +43,15 @@ def step(order: Order, action: orders.Action, role: str, note: str, seq: int, **
     at = AT + timedelta(days=seq)
     return orders.apply(
         order,
-        orders.step_record(order.order_id, action, note=note, by=WHO[role], at=at, **more),
+        orders.step_record(
+            order.order_id,
+            action,
+            center_id=order.center_id,
+            note=note,
+            by=WHO[role],
+            at=at,
+            **more,
+        ),
         seq,
     )
 

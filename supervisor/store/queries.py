@@ -156,6 +156,26 @@ def _count(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _order_conditions(
+    centers: Sequence[str] | None,
+    statuses: Sequence[str] | None,
+    case_id: str | None,
+    alert_id: str | None,
+    due_before: datetime | None,
+) -> ColumnElement[bool]:
+    """Orders in scope, of some statuses, of a case or an alert, due before an instant."""
+    conditions = [_scoped(orders.c.center_id, centers)]
+    if statuses is not None:
+        conditions.append(orders.c.status.in_(list(statuses)))
+    if case_id is not None:
+        conditions.append(orders.c.case_id == case_id)
+    if alert_id is not None:
+        conditions.append(orders.c.alert_id == alert_id)
+    if due_before is not None:
+        conditions.append(orders.c.due_at <= rows.utc(due_before))
+    return and_(*conditions)
+
+
 def _scoped(column: Any, centers: Sequence[str] | None) -> ColumnElement[bool]:
     if centers is None:
         return true()
@@ -416,27 +436,38 @@ class ReadModel:
         alert_id: str | None = None,
         due_before: datetime | None = None,
         limit: int = 200,
+        offset: int = 0,
     ) -> list[Order]:
-        """Orders in scope, the soonest due first: of some statuses, of a case or an
-        alert, due before an instant (aware; the late ones)."""
-        conditions = [_scoped(orders.c.center_id, centers)]
-        if statuses is not None:
-            conditions.append(orders.c.status.in_(list(statuses)))
-        if case_id is not None:
-            conditions.append(orders.c.case_id == case_id)
-        if alert_id is not None:
-            conditions.append(orders.c.alert_id == alert_id)
-        if due_before is not None:
-            conditions.append(orders.c.due_at <= rows.utc(due_before))
+        """Orders in scope, the soonest due first (then by id: a stable order for
+        paging): of some statuses, of a case or an alert, due before an instant (aware;
+        the late ones)."""
+        condition = _order_conditions(centers, statuses, case_id, alert_id, due_before)
         statement = (
             select(orders)
-            .where(and_(*conditions))
+            .where(condition)
             .order_by(orders.c.due_at, orders.c.order_id)
             .limit(limit)
+            .offset(offset)
         )
         async with self.db.engine.connect() as connection:
             found = (await connection.execute(statement)).all()
         return [rows.order_from(row._mapping) for row in found]
+
+    async def count_orders(
+        self,
+        centers: Sequence[str] | None = None,
+        *,
+        statuses: Sequence[str] | None = None,
+        case_id: str | None = None,
+        alert_id: str | None = None,
+        due_before: datetime | None = None,
+    ) -> int:
+        """How many orders `orders()` pages through with the same filters."""
+        condition = _order_conditions(centers, statuses, case_id, alert_id, due_before)
+        statement = select(func.count()).select_from(orders).where(condition)
+        async with self.db.engine.connect() as connection:
+            counted = await connection.scalar(statement)
+        return int(counted or 0)
 
     async def open_cases(self, centers: Sequence[str] | None = None) -> dict[str, int]:
         statement = (

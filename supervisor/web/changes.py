@@ -7,21 +7,47 @@ journal's order, so of two racing changes the first wins and the second is told 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Final, Literal
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor.auth import Principal
-from supervisor.lifecycle import ROLES_FOR, Action, Refused, check
+from supervisor.lifecycle import ROLES_FOR, TRANSITIONS, Action, Refused, check
 from supervisor.masking import mask_text
+from supervisor.store.export import DISPOSITION_ZH, STATUS_ZH
 from supervisor.web.hub import Alert
-from supervisor.web.journal import lifecycle_record
+from supervisor.web.journal import Record, lifecycle_record
 from supervisor.web.queries import visible_alert
 from supervisor.web.services import Services
 
 #: Seconds the API waits for a change it wrote to be read back from the journal.
 CHANGE_TIMEOUT: Final = 10.0
+
+#: Each step as the person taking it says it (the refusals below are read by people:
+#: the console shows a detail in Chinese as it is).
+ACTION_ZH: Final[dict[Action, str]] = {
+    "acknowledge": "签收",
+    "resolve": "办结",
+    "appeal": "申诉",
+    "accept_appeal": "同意申诉（摘牌）",
+    "reject_appeal": "驳回申诉",
+}
+NOT_READ_BACK: Final = "操作已提交，但未能及时确认；请稍后刷新查看结果"
+
+ROLE_ZH: Final = {"inspector": "纪检监察人员", "director": "中心负责人", "ops": "运维人员"}
+
+
+class Outcome(BaseModel):
+    """How one alert of a bulk step went: `code` as the single step would answer (200,
+    or the refusal's status), the alert's status after, or the refusal's reason."""
+
+    alert_id: str
+    code: int
+    status: str | None = None
+    detail: str | None = None
 
 
 class ChangeBody(BaseModel):
@@ -43,14 +69,63 @@ async def change_alert(
     """Take `action` on the alert for `who`; the alert as it stands after, with its
     history. 404 outside the caller's scope, 403 for a role that may not take the step,
     409 for a step its status does not allow (or another change came first), 422 for a
-    change that lacks what it needs, 504 when the journal does not give it back in time."""
+    change that lacks what it needs, 504 when the journal does not give it back in time.
+    Each refusal's detail is in Chinese: the person who clicked reads it."""
     await services.caught_up()
+    record = await prepared(services, alert_id, action, body, who)
+    seq = await services.writer.write(record)
+    if not await services.hub.wait_for(seq, CHANGE_TIMEOUT):
+        raise HTTPException(504, NOT_READ_BACK)
+    return await confirmed(services, alert_id, action, seq, who)
+
+
+async def acknowledge_many(
+    services: Services, alert_ids: Sequence[str], body: ChangeBody, who: Principal
+) -> list[Outcome]:
+    """签收 several alerts at once (a director's morning list): each checked as one
+    acknowledgement is, those that pass written together, then each confirmed from the
+    journal. One outcome per distinct id, in the order given; a refusal of one stops
+    none of the others."""
+    await services.caught_up()
+    outcomes: dict[str, Outcome] = {}
+    records: dict[str, Record] = {}
+    for alert_id in dict.fromkeys(alert_ids):
+        try:
+            records[alert_id] = await prepared(services, alert_id, "acknowledge", body, who)
+        except HTTPException as exc:
+            outcomes[alert_id] = Outcome(alert_id=alert_id, code=exc.status_code, detail=exc.detail)
+    positions = await asyncio.gather(*(services.writer.write(r) for r in records.values()))
+    written = dict(zip(records, positions, strict=True))
+    read_back = not positions or await services.hub.wait_for(max(positions), CHANGE_TIMEOUT)
+    for alert_id, seq in written.items():
+        if not read_back:
+            outcomes[alert_id] = Outcome(alert_id=alert_id, code=504, detail=NOT_READ_BACK)
+            continue
+        try:
+            shown = await confirmed(services, alert_id, "acknowledge", seq, who)
+        except HTTPException as exc:
+            outcomes[alert_id] = Outcome(alert_id=alert_id, code=exc.status_code, detail=exc.detail)
+        else:
+            outcomes[alert_id] = Outcome(alert_id=alert_id, code=200, status=str(shown["status"]))
+    return [outcomes[alert_id] for alert_id in dict.fromkeys(alert_ids)]
+
+
+async def prepared(
+    services: Services, alert_id: str, action: Action, body: ChangeBody, who: Principal
+) -> Record:
+    """The journal record of `action` on the alert for `who`, or the HTTPException that
+    refuses it (nothing is written for a refusal)."""
     shown, _ = await visible_alert(services.read, alert_id, who)
     if who.role not in ROLES_FOR[action]:
-        raise HTTPException(403, f"a {who.role} may not {action.replace('_', ' ')}")
+        role = ROLE_ZH.get(str(who.role), str(who.role))
+        raise HTTPException(403, f"{role}不能对预警{ACTION_ZH[action]}")
+    refusal = why_not(str(shown["status"]), action, body)
+    if refusal is not None:
+        status, detail = refusal
+        raise HTTPException(status, detail)
     try:
         check(str(shown["status"]), action)
-        record = lifecycle_record(
+        return lifecycle_record(
             alert_id,
             action,
             by={"name": who.name, "role": who.role, "center": who.center, "token": who.id},
@@ -64,15 +139,39 @@ async def change_alert(
                 else None
             ),
         )
-    except Refused as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-    seq = await services.writer.write(record)
-    if not await services.hub.wait_for(seq, CHANGE_TIMEOUT):
-        raise HTTPException(504, "the change was written but not read back in time")
+    except Refused:  # why_not said it first; kept for a lifecycle that grows
+        raise HTTPException(409, "此预警当前的状态不允许这一步") from None
+    except ValueError:
+        raise HTTPException(422, "填写的内容不完整或不符合要求") from None
+
+
+async def confirmed(
+    services: Services, alert_id: str, action: Action, seq: int, who: Principal
+) -> Alert:
+    """The alert with its history once the change at `seq` is read back; 409 when the
+    journal applied another change first and refused this one."""
     shown, history = await visible_alert(services.read, alert_id, who)
     if not any(change["seq"] == seq for change in history):
-        raise HTTPException(409, "another change to this alert came first")
+        raise HTTPException(409, "另一项操作先一步改变了此预警；请刷新后查看")
     services.metrics.lifecycle_changes.labels(action=action).inc()
     return {**shown, "history": history}
+
+
+def why_not(status: str, action: Action, body: ChangeBody) -> tuple[int, str] | None:
+    """Why `action` cannot be taken on an alert that is `status` with `body`, as the
+    HTTP status and the reason a person reads (Chinese); None when it can. The same
+    conditions as the lifecycle's and the journal's checks, said for people."""
+    if (status, action) not in TRANSITIONS:
+        shown = STATUS_ZH.get(status, status)
+        return 409, f"此预警当前为「{shown}」，不能{ACTION_ZH[action]}"
+    if action == "resolve" and body.disposition is None:
+        choices = "、".join(DISPOSITION_ZH.values())
+        return 422, f"办结须选择处置结果：{choices}"
+    if body.disposition == "held_accountable":
+        if not body.person.strip() or not body.measure.strip():
+            return 422, "处置为「已问责」时，须填写被问责人和问责措施"
+    elif body.person.strip() or body.measure.strip():
+        return 422, "只有处置为「已问责」时才填写被问责人和问责措施"
+    if action == "appeal" and not body.reason.strip():
+        return 422, "申诉须说明理由"
+    return None

@@ -341,6 +341,13 @@ def decode_record(data: bytes | str | None) -> dict[str, Any]:
     return validate_record(_load_json(data))
 
 
+def message_center(message: Mapping[str, Any]) -> str:
+    """The center a socket message is about ("" when unknown: only those who see every
+    center are told)."""
+    about = message.get("alert") or message.get("order") or {}
+    return str(about.get("center_id") or "")
+
+
 def _dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
@@ -480,7 +487,7 @@ class AlertHub:
         lifecycle change; never waits (see the module docstring for slow subscribers)."""
         applied = self.journal.apply(seq, clean_record(record))
         if applied.message is not None:
-            center = str(applied.message["alert"]["center_id"])
+            center = message_center(applied.message)
             text = _dumps(applied.message)
             for subscription, visible in self._subscribers.items():
                 if visible(center):

@@ -207,7 +207,8 @@ def kind_of(record: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Applied:
     """What one record did: the entry it changed (None: nothing) and the message for
-    the sockets (`{"type": "alert"|"change", "seq", "alert"}`)."""
+    the sockets (`{"type": "alert"|"change", "seq", "alert"}`, or `{"type": "order",
+    "seq", "order"}`)."""
 
     entry: Entry | None
     message: Record | None = None
@@ -237,6 +238,9 @@ class Journal:
         self._evicted_ids: set[str] = set()
         self.silences = SilenceState()
         self._silence_audit: dict[str, list[Record]] = {}
+        #: each recent order's center, from its issue: a step is routed by it rather
+        #: than by what the step itself says (bounded like the alerts kept)
+        self._order_centers: OrderedDict[str, str] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -278,8 +282,8 @@ class Journal:
             return self._alert(seq, record)
         if kind == SILENCE:
             return self._silence(seq, record)
-        if kind == ORDER:  # the read model keeps orders; the wall does not show them
-            return Applied(None)
+        if kind == ORDER:  # the read model keeps orders; the sockets are told of a step
+            return self._order_step(seq, record)
         alert_id = str(record.get("alert_id", ""))
         entry = self._entries.get(alert_id)
         if entry is None:  # its alert comes later in the topic, or was dropped
@@ -471,6 +475,31 @@ class Journal:
                 }
             )
         return Applied(None)
+
+    def _order_step(self, seq: int, record: Record) -> Applied:
+        """A supervision order's step, told to the sockets that may see its center as
+        `{"type": "order", "seq", "order": {order_id, action, center_id, case_id,
+        alert_id, at}}`: a console's queue and order screens refresh on it (the read
+        model holds the order itself; the wall ignores it). A step whose order this
+        journal has not seen issued, and that names no center (written before steps
+        did), goes to those who see every center only."""
+        order_id = str(record.get("order_id", ""))
+        center = self._order_centers.get(order_id) or str(record.get("center_id") or "")
+        if record.get("action") == "issue" and center:
+            self._order_centers[order_id] = center
+            while len(self._order_centers) > self.keep:
+                self._order_centers.popitem(last=False)
+        told = {
+            "order_id": order_id,
+            "action": record.get("action"),
+            "center_id": center or None,
+            "case_id": record.get("case_id"),
+            "alert_id": record.get("alert_id"),
+            "at": record.get("at"),
+        }
+        message = {"type": "order", "seq": seq, "order": told}
+        self._messages.append((seq, center, message))
+        return Applied(None, message)
 
     def silence_audit(self, silence_id: str) -> list[Record]:
         """The audit records applied for one silence, in journal order, with positions."""

@@ -130,7 +130,13 @@ class OrderDesk:
             due = orders.reply_due(self.calendars.for_center(order.center_id), now, order.days)
         try:
             record = orders.step_record(
-                order_id, action, note=mask_text(note), by=by_of(who), at=now, due_at=due
+                order_id,
+                action,
+                center_id=order.center_id,
+                note=mask_text(note),
+                by=by_of(who),
+                at=now,
+                due_at=due,
             )
         except ValueError as exc:
             raise DeskError(422, str(exc)) from None

@@ -544,6 +544,8 @@ async def test_the_desk_from_search_to_supervision(
     await read_the_alert()
 
     # -- 督办: issued, answered, closed ----------------------------------------------------
+    await director.page.locator('[data-nav="queue"]').click()  # the director waits there
+    await director.page.locator('[data-queue="orders_to_answer"]').wait_for(timeout=10_000)
     await page.locator('button[data-action="issue"]').click()
     issue = page.locator('form[data-form="issue"]')
     assert await issue.locator('[name="days"]').input_value() == "5"
@@ -557,8 +559,16 @@ async def test_the_desk_from_search_to_supervision(
     assert DUE_AT_MIDNIGHT.match(await page.locator("#order-due").inner_text())
     assert "回复时限\n5 个工作日" in await order_detail.inner_text()
 
-    await director.page.reload()
-    await open_from_queue(director.page, "orders_to_answer", f'[data-order-id="{order_id}"]')
+    # The order reaches the director's open queue live (the socket; the queue's own
+    # refresh is every 30 s), and the list of orders waiting for a reply holds it.
+    waiting = director.page.locator(f'[data-queue="orders_to_answer"] [data-order-id="{order_id}"]')
+    await waiting.wait_for(timeout=5_000)
+    await director.page.goto(server.console("#/orders?status=awaiting"))
+    listed = director.page.locator(f'tr[data-order-id="{order_id}"]')
+    await listed.wait_for(timeout=10_000)
+    assert await director.page.locator("#order-status").input_value() == "awaiting"
+    assert await director.page.locator(".results__summary").inner_text() == "共 1 份督办单"
+    await listed.locator("a").click()
     await director.page.locator(f'.order-detail[data-order-id="{order_id}"]').wait_for()
     await take_step(director.page, "reply")  # nothing said yet
     reply_error = director.page.locator('form[data-form="reply"] .form-error')
@@ -568,6 +578,9 @@ async def test_the_desk_from_search_to_supervision(
     assert await director.page.locator("#order-status-text").inner_text() == "已回复，待审核"
     assert await director.page.locator('button[data-action="reply"]').count() == 0
 
+    # The inspector, still on the order, sees the reply come in without a reload.
+    await page.wait_for_selector('.order-detail[data-status="replied"]', timeout=5_000)
+    assert "已约谈窗口人员" in await page.locator("#order-steps").inner_text()
     await open_from_queue(page, "replies_to_check", f'[data-order-id="{order_id}"]')
     await page.locator(f'.order-detail[data-order-id="{order_id}"]').wait_for()
     assert await page.locator("#order-status-text").inner_text() == "已回复，待审核"

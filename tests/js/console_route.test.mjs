@@ -21,7 +21,26 @@ test("orders: the list with its filters, and one order", () => {
   assert.deepEqual(parseHash("#/orders/DB20261127-A1B2C3"), {
     view: "order", id: "DB20261127-A1B2C3", params: {},
   });
-  assert.equal(orderQuery({ status: "issued", overdue: "1" }).toString(), "status=issued&overdue=true");
+  assert.equal(
+    orderQuery({ status: "issued", overdue: "1" }).toString(),
+    "status=issued&overdue=true&limit=50&offset=0",
+  );
+});
+
+test("orders: a group of statuses is asked as the status repeated, a page at a time", () => {
+  assert.deepEqual(parseHash("#/orders?status=awaiting&page=3"), {
+    view: "orders", params: { status: "awaiting", page: "3" },
+  });
+  assert.equal(
+    orderQuery({ status: "awaiting", page: "3" }).toString(),
+    "status=issued&status=returned&limit=50&offset=100",
+  );
+  assert.equal(orderQuery({ status: "open" }).getAll("status").join(), "issued,replied,returned");
+  assert.equal(orderQuery({}).toString(), "limit=50&offset=0");
+  // what the API would refuse never reaches it
+  assert.deepEqual(parseHash("#/orders?status=lost&page=0").params, {});
+  assert.deepEqual(parseHash("#/orders?page=2002").params, {});
+  assert.deepEqual(parseHash("#/orders?page=2001").params, { page: "2001" });
 });
 
 test("anything else is the queue", () => {

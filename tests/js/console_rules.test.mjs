@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ApiError, errorText } from "../../dashboards/console/js/errors.js";
+import { ApiError, bulkOutcomes, errorText } from "../../dashboards/console/js/errors.js";
 import { actionPath, alertActions, mayIssueOrder, orderActions } from "../../dashboards/console/js/permissions.js";
 import { TEXTS } from "../../dashboards/console/js/texts.js";
 
@@ -45,6 +45,25 @@ test("a failure says what happened, in Chinese first", () => {
   assert.equal(
     errorText(new ApiError(403, "此令牌不能登录工作台"), TEXTS.en),
     "You are not allowed to do this. (此令牌不能登录工作台)",
+  );
+});
+
+test("a bulk 签收 says per alert how it went", () => {
+  const zh = TEXTS["zh-CN"];
+  const chosen = [{ alert_id: "a" }, { alert_id: "b" }, { alert_id: "c" }, { alert_id: "d" }];
+  const results = [
+    { alert_id: "b", code: 409, detail: "此预警当前为「已签收」，不能签收" },
+    { alert_id: "a", code: 200, status: "acknowledged" },
+    { alert_id: "c", code: 404, detail: "no such alert" },
+  ];
+  assert.deepEqual(
+    bulkOutcomes(chosen, results, zh).map(({ alert, ok, text }) => [alert.alert_id, ok, text]),
+    [
+      ["a", true, "已签收"],
+      ["b", false, "此预警当前为「已签收」，不能签收"],
+      ["c", false, "未找到，或不在您的职责范围内。"],
+      ["d", false, "服务器出错（500），请稍后重试。"], // not in the answer: failed
+    ],
   );
 });
 

@@ -54,10 +54,15 @@ def issue(
 
 
 def step(
-    order_id: str, action: orders.Action, who: dict[str, str], note: str, **more: Any
+    order_id: str,
+    action: orders.Action,
+    who: dict[str, str],
+    note: str,
+    center: str = "451224",
+    **more: Any,
 ) -> dict[str, Any]:
     return orders.step_record(
-        order_id, action, note=note, by=who, at=AT + timedelta(days=1), **more
+        order_id, action, center_id=center, note=note, by=who, at=AT + timedelta(days=1), **more
     )
 
 
@@ -114,10 +119,18 @@ async def test_a_step_out_of_turn_or_malformed_is_skipped_and_the_rest_flows(
     assert await read.order("DB-9") is None
 
 
-def test_the_walls_journal_and_the_notifier_pass_orders_by() -> None:
+def test_the_walls_journal_tells_of_orders_and_the_notifier_passes_them_by() -> None:
     live = Journal(keep=100)
     applied = live.apply(0, issue("DB-1"))
-    assert applied.entry is None and applied.message is None and live.head == 0
+    assert applied.entry is None and live.head == 0 and len(live) == 0  # not an alert
+    assert applied.message is not None and applied.message["type"] == "order"
+    assert applied.message["order"]["center_id"] == "451224"
+    # a step is routed by its order's center, whatever center the step itself names
+    stray = {**step("DB-1", "reply", DIRECTOR, "已整改"), "center_id": "451221"}
+    replied = live.apply(1, stray).message
+    assert replied is not None and replied["order"]["center_id"] == "451224"
+    assert [m["seq"] for m in live.since(-1, lambda center: center == "451224") or []] == [0, 1]
+    assert live.since(-1, lambda center: center == "451221") == []
     record = issue("DB-1")
     assert record_kind(record) == "order"
     assert planner().read(record) is None  # nothing to send, nothing refused

@@ -211,8 +211,13 @@ def test_the_lifecycle_through_the_api_with_its_history(
 
     acked = client.post(f"/api/alerts/{one}/acknowledge", json={"note": "已签收"}, headers=director)
     assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
-    assert client.post(f"/api/alerts/{one}/acknowledge").status_code == 409  # twice
-    assert client.post(f"/api/alerts/{one}/resolve", json={"note": "x"}).status_code == 422
+    twice = client.post(f"/api/alerts/{one}/acknowledge")
+    assert twice.status_code == 409
+    # each refusal says why, in Chinese, for the person who clicked
+    assert twice.json()["detail"] == "此预警当前为「已签收」，不能签收"
+    undecided = client.post(f"/api/alerts/{one}/resolve", json={"note": "x"})
+    assert undecided.status_code == 422
+    assert undecided.json()["detail"].startswith("办结须选择处置结果：已核实、")
     resolved = client.post(
         f"/api/alerts/{one}/resolve", json={"disposition": "rectified", "note": "已整改"}
     )
@@ -226,9 +231,13 @@ def test_the_lifecycle_through_the_api_with_its_history(
     assert all(h["at"] and h["seq"] for h in body["history"])
     again = client.post(f"/api/alerts/{one}/resolve", json={"disposition": "verified"})
     assert again.status_code == 409  # resolving twice is refused
+    assert again.json()["detail"] == "此预警当前为「已办结」，不能办结"
 
-    assert client.post(f"/api/alerts/{two}/appeal", json={"reason": "数据错误"}).status_code == 403
-    assert client.post(f"/api/alerts/{two}/appeal", json={}, headers=director).status_code == 422
+    by_inspector = client.post(f"/api/alerts/{two}/appeal", json={"reason": "数据错误"})
+    assert by_inspector.status_code == 403
+    assert by_inspector.json()["detail"] == "纪检监察人员不能对预警申诉"
+    no_reason = client.post(f"/api/alerts/{two}/appeal", json={}, headers=director)
+    assert no_reason.status_code == 422 and no_reason.json()["detail"] == "申诉须说明理由"
     appealed = client.post(
         f"/api/alerts/{two}/appeal", json={"reason": "数据错误"}, headers=director
     )

@@ -28,7 +28,7 @@ from supervisor.settings import Settings
 from supervisor.store.db import Database
 from supervisor.web.app import create_app
 from supervisor.web.sessions import CSRF_HEADER
-from tests.web.test_app import CENTERS
+from tests.web.test_app import CENTERS, NO_HEADER, ws_url
 from tests.web.test_history_api import CASE, seed, write
 from tests.web.test_hub import make_alert
 
@@ -307,13 +307,13 @@ def test_a_resolution_held_to_account_names_the_person_and_the_measure(
     missing = client.post(
         path, json={"disposition": "held_accountable", "note": "x"}, headers=inspector
     )
-    assert missing.status_code == 422 and "person" in missing.json()["detail"]
+    assert missing.status_code == 422 and "被问责人" in missing.json()["detail"]
     stray = client.post(
         path,
         json={"disposition": "verified", "person": "张某", "measure": "诫勉谈话"},
         headers=inspector,
     )
-    assert stray.status_code == 422
+    assert stray.status_code == 422 and "只有处置为「已问责」" in stray.json()["detail"]
     done = client.post(
         path,
         json={
@@ -358,3 +358,106 @@ def test_a_signed_in_socket_stays_open_until_its_token_is_revoked(
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
     assert closed.value.code == 4401
+
+
+def test_several_alerts_are_acknowledged_at_once_each_with_its_own_answer(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
+) -> None:
+    waiting = make_alert(3, center_id="451224", severity="yellow")["alert_id"]
+    theirs = make_alert(2, center_id="451221")["alert_id"]
+    head = app.state.hub.head
+    response = client.post(
+        "/api/acknowledgements",
+        json={"alert_ids": [waiting, MINE, theirs, "nope", waiting], "note": "批量签收"},
+        headers=people["director"],
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["acknowledged"] == 1
+    assert [(r["alert_id"], r["code"]) for r in body["results"]] == [
+        (waiting, 200),
+        (MINE, 409),  # acknowledged already, by the seed
+        (theirs, 404),  # another county's: as if it did not exist
+        ("nope", 404),
+    ]
+    assert body["results"][0]["status"] == "acknowledged"
+    assert body["results"][1]["detail"] == "此预警当前为「已签收」，不能签收"
+    assert app.state.hub.head == head + 1  # the refused ones wrote nothing
+    shown = client.get(f"/api/alerts/{waiting}", headers=people["director"]).json()
+    assert [(h["action"], h["by"]["name"], h["note"]) for h in shown["history"]] == [
+        ("acknowledge", "李主任", "批量签收")
+    ]
+
+    refused = [
+        ({"alert_ids": [waiting]}, "ops", 403),
+        ({"alert_ids": []}, "director", 422),
+        ({"alert_ids": [f"x{n}" for n in range(201)]}, "director", 422),
+        ({"alert_ids": [waiting], "extra": 1}, "director", 422),
+    ]
+    for asked, role, status in refused:
+        answer = client.post("/api/acknowledgements", json=asked, headers=people[role])
+        assert answer.status_code == status, (asked, role, answer.text)
+    assert app.state.hub.head == head + 1
+
+
+def test_each_step_of_an_order_reaches_the_sockets_that_may_see_it(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
+) -> None:
+    """A console's queue and order screens refresh on these messages: the director of
+    the order's county is told of each step, the other county's director of none, and
+    a socket that resumes from its position gets the steps it missed."""
+
+    def token(who: str) -> str:
+        return people[who]["Authorization"].removeprefix("Bearer ")
+
+    before = app.state.hub.head
+    with (
+        client.websocket_connect(ws_url(token("director")), headers=NO_HEADER) as mine,
+        client.websocket_connect(ws_url(token("other")), headers=NO_HEADER) as theirs,
+    ):
+        assert mine.receive_json()["type"] == theirs.receive_json()["type"] == "snapshot"
+        order_id = issue(client, people)["order_id"]
+        reply = client.post(
+            f"/api/orders/{order_id}/reply", json={"note": "已整改"}, headers=people["director"]
+        )
+        assert reply.status_code == 200, reply.text
+        told = [mine.receive_json(), mine.receive_json()]
+        assert [(m["type"], m["order"]["order_id"], m["order"]["action"]) for m in told] == [
+            ("order", order_id, "issue"),
+            ("order", order_id, "reply"),
+        ]
+        assert {m["order"]["center_id"] for m in told} == {"451224103"}
+        assert told[0]["order"]["alert_id"] == MINE and told[0]["order"]["case_id"] == CASE
+        write(client, app, make_alert(8, center_id="451221"))
+        assert theirs.receive_json()["type"] == "alert"  # the first it hears: no order
+    with client.websocket_connect(
+        ws_url(token("director"), after=before), headers=NO_HEADER
+    ) as resumed:
+        missed = [resumed.receive_json() for _ in range(2)]
+        assert [m["seq"] for m in missed] == [m["seq"] for m in told]
+
+
+def test_orders_are_listed_by_several_statuses_a_page_at_a_time(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    issued = [issue(client, people, days=days)["order_id"] for days in (3, 1, 2)]
+    replied = client.post(
+        f"/api/orders/{issued[0]}/reply", json={"note": "已整改"}, headers=people["director"]
+    )
+    assert replied.status_code == 200, replied.text
+
+    def listed(query: str, who: str = "inspector") -> tuple[list[str], str]:
+        response = client.get(f"/api/orders?{query}", headers=people[who])
+        assert response.status_code == 200, response.text
+        return [o["order_id"] for o in response.json()], response.headers["X-Total-Count"]
+
+    soonest_first = [issued[1], issued[2], issued[0]]  # due in 1, 2, 3 working days
+    assert listed("status=issued&status=replied") == (soonest_first, "3")
+    assert listed("status=issued") == (soonest_first[:2], "2")
+    assert listed("status=replied&status=closed") == ([issued[0]], "1")
+    first, second = listed("limit=2"), listed("limit=2&offset=2")
+    assert first == (soonest_first[:2], "3") and second == (soonest_first[2:], "3")
+    assert listed("", who="director") == (soonest_first, "3")
+    assert listed("", who="other") == ([], "0")  # another county's director
+    for bad in ("status=lost", "limit=0", "limit=501", "offset=-1"):
+        assert client.get(f"/api/orders?{bad}", headers=people["inspector"]).status_code == 422

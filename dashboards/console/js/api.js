@@ -33,8 +33,9 @@ export function isAbort(error) {
 }
 
 /** The answer's JSON (null for 204); ApiError on failure. `signal` aborts it; with
- * `signingIn` a 401 is the form's to show, not the end of a session. */
-export async function request(method, path, { body, signal, signingIn = false } = {}) {
+ * `signingIn` a 401 is the form's to show, not the end of a session; `onResponse(response)`
+ * sees the answer before its body is read (its headers). */
+export async function request(method, path, { body, signal, signingIn = false, onResponse } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
@@ -52,6 +53,7 @@ export async function request(method, path, { body, signal, signingIn = false } 
     if (isAbort(error)) throw error;
     throw new ApiError(0, "");
   }
+  onResponse?.(response);
   if (response.status === 204) return null;
   const answer = await response.json().catch(() => null);
   if (!response.ok) {
@@ -62,6 +64,20 @@ export async function request(method, path, { body, signal, signingIn = false } 
 }
 
 export const get = (path, options) => request("GET", path, options);
+
+/** A page of a list and how many match in all (the answer's `X-Total-Count`; null
+ * when the service does not say). ApiError on failure. */
+export async function getPage(path, { signal } = {}) {
+  let total = null;
+  const items = await request("GET", path, {
+    signal,
+    onResponse: (response) => {
+      const said = Number.parseInt(response.headers.get("X-Total-Count") ?? "", 10);
+      total = Number.isInteger(said) ? said : null;
+    },
+  });
+  return { items: items ?? [], total };
+}
 export const post = (path, body = {}, options) => request("POST", path, { ...options, body });
 export const remove = (path, options) => request("DELETE", path, options);
 

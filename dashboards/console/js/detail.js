@@ -459,10 +459,20 @@ export function alertScreen(root, route) {
 
   load();
   return {
-    /** A live message: reload when it is about this alert or its case. */
+    /** A live message: reload when it is about this alert or its case (an order on
+     * either among them). */
     onLive(message) {
-      const changedAlert = message.alert;
       if (!alert) return;
+      if (message.type === "order") {
+        const order = message.order;
+        const aboutThis = order.alert_id === alert.alert_id || (alert.case_id && order.case_id === alert.case_id)
+          || orders.some((known) => known.order_id === order.order_id);
+        if (!aboutThis) return;
+        if (openAction) showChanged();
+        else load({ quiet: true });
+        return;
+      }
+      const changedAlert = message.alert;
       const ours = changedAlert.alert_id === alert.alert_id;
       const sameCase = alert.case_id && changedAlert.case_id === alert.case_id;
       if (!ours && !sameCase) return;

@@ -25,3 +25,16 @@ export function errorText(error, texts) {
   const detail = typeof error.detail === "string" ? error.detail.trim() : "";
   return CHINESE.test(detail) ? texts.errors.withDetail(general, detail) : general;
 }
+
+/** How a bulk 签收 went for each chosen alert, `{alert, ok, text}`, from the service's
+ * `results` (matched by id: each with the code a single 签收 would have answered). An
+ * alert the answer does not mention failed. */
+export function bulkOutcomes(chosen, results, texts) {
+  const byId = new Map((results ?? []).map((one) => [one.alert_id, one]));
+  return chosen.map((alert) => {
+    const one = byId.get(alert.alert_id);
+    if (one?.code === 200) return { alert, ok: true, text: texts.list.bulkOk };
+    const error = new ApiError(one?.code ?? 500, one?.detail);
+    return { alert, ok: false, text: errorText(error, texts) };
+  });
+}

@@ -9,13 +9,13 @@
 import * as api from "./api.js";
 import * as desk from "./desk.js";
 import { h } from "./dom.js";
-import { errorText } from "./errors.js";
+import { bulkOutcomes, errorText } from "./errors.js";
 import { excerpt, formatTime } from "./format.js";
 import {
   ALERT_STATUSES, PAGE_SIZE, SEVERITIES, alertQuery, filtersOnly, hashFor,
 } from "./route.js";
 import { t } from "./texts.js";
-import { alertLink, caseText, failure, loading, severityBadge, statusTag, viewTitle } from "./ui.js";
+import { alertLink, caseText, failure, loading, pagerLinks, severityBadge, statusTag, viewTitle } from "./ui.js";
 
 /** A live change is applied after this quiet time, so that a burst reloads once. */
 const LIVE_DELAY_MS = 800;
@@ -278,11 +278,7 @@ export function alertsScreen(root, route) {
     const to = (n) => hashFor("alerts", { params: { ...base, page: n > 1 ? n : "" } });
     const hasNext = exact ? page < pages : items.length === PAGE_SIZE;
     pager.setAttribute("aria-label", list.page(page, pages));
-    pager.replaceChildren(
-      page > 1 ? h("a", { href: to(page - 1), rel: "prev", class: "button" }, `‹ ${list.prev}`) : h("span", { class: "button is-disabled", "aria-disabled": "true" }, `‹ ${list.prev}`),
-      h("span", { class: "pager__page" }, list.page(page, pages)),
-      hasNext ? h("a", { href: to(page + 1), rel: "next", class: "button" }, `${list.next} ›`) : h("span", { class: "button is-disabled", "aria-disabled": "true" }, `${list.next} ›`),
-    );
+    pager.replaceChildren(...pagerLinks({ page, pages, hasNext, to, texts }));
   }
 
   function showSelection() {
@@ -292,24 +288,24 @@ export function alertsScreen(root, route) {
 
   // -- several acknowledged at once ----------------------------------------------------------
 
-  /** 签收 each selected alert in turn (the service answers each once it is in the
-   * journal), then say per alert how it went and show the page as it now stands. */
+  /** 签收 the selected alerts in one request (the service checks each as a single 签收
+   * and answers for each once it is in the journal), then say per alert how it went and
+   * show the page as it now stands. */
   async function acknowledgeSelected() {
     const chosen = items.filter((a) => selected.has(a.alert_id));
     if (!chosen.length || bulkRunning) return;
     bulkRunning = true;
     showSelection();
     for (const box of results.querySelectorAll("input[type=checkbox]")) box.disabled = true;
-    const outcomes = [];
-    for (const [index, alert] of chosen.entries()) {
-      bulkProgress.textContent = texts.list.bulkRunning(index + 1, chosen.length);
-      try {
-        await api.post(api.alertPath(alert.alert_id, "acknowledge"));
-        outcomes.push({ alert, ok: true, text: texts.list.bulkOk });
-        selected.delete(alert.alert_id);
-      } catch (error) {
-        outcomes.push({ alert, ok: false, text: errorText(error, t()) });
-      }
+    bulkProgress.textContent = texts.list.bulkRunning(chosen.length);
+    let outcomes;
+    try {
+      const answer = await api.post("api/acknowledgements", { alert_ids: chosen.map((a) => a.alert_id) });
+      outcomes = bulkOutcomes(chosen, answer.results, t());
+      for (const one of outcomes) if (one.ok) selected.delete(one.alert.alert_id);
+    } catch (error) {
+      const text = errorText(error, t());
+      outcomes = chosen.map((alert) => ({ alert, ok: false, text }));
     }
     bulkRunning = false;
     bulkProgress.textContent = "";
@@ -353,7 +349,7 @@ export function alertsScreen(root, route) {
     },
     /** A new alert (it may belong on this page), or a change of one shown: reload. */
     onLive(message) {
-      if (bulkRunning) return;
+      if (bulkRunning || message.type === "order") return;
       const shown = items.some((a) => a.alert_id === message.alert.alert_id);
       if (message.type === "change" && !shown) return;
       clearTimeout(liveTimer);

@@ -1,9 +1,10 @@
-/* Live alert changes from /ws/alerts (the wall's socket), so that an open list, alert or
+/* Live changes from /ws/alerts (the wall's socket), so that an open list, alert, order or
  * queue shows what colleagues and the system do without a reload. The session cookie
  * authenticates it (same origin); `?batch=1` may bundle several messages in one frame.
  *
  * The socket starts with a snapshot the console does not need (it reads the API); what
- * it uses are the `alert` (new) and `change` messages. After a drop it reconnects with a
+ * it uses are the `alert` (new), `change` and `order` (a supervision order's step)
+ * messages. After a drop it reconnects with a
  * growing pause, from the last position it had, so nothing is missed. A socket closed
  * with 4401 (credentials refused) asks the API whether the session still holds: if not,
  * api.js brings the sign-in form back; if so, it reconnects like after a drop. */
@@ -17,7 +18,7 @@ const BACKOFF_MAX_MS = 30000;
 
 /**
  * Start; `onMessage({type: "alert" | "change", seq, alert})` for each new or changed
- * alert, `onState(state)` with "connecting" | "on" | "off". Returns `stop()`.
+ * alert and `onMessage({type: "order", seq, order})` for each step of an order, `onState(state)` with "connecting" | "on" | "off". Returns `stop()`.
  */
 export function connectLive({ onMessage, onState }) {
   let socket = null;
@@ -80,10 +81,11 @@ export function connectLive({ onMessage, onState }) {
       if (seq !== null) lastSeq = seq;
       return;
     }
-    if (message.type !== "alert" && message.type !== "change") return;
+    if (message.type !== "alert" && message.type !== "change" && message.type !== "order") return;
     if (seq !== null && lastSeq !== null && seq <= lastSeq) return; // already had it
     if (seq !== null) lastSeq = seq;
-    if (message.alert && typeof message.alert === "object") onMessage(message);
+    const about = message.type === "order" ? message.order : message.alert;
+    if (about && typeof about === "object") onMessage(message);
   }
 
   connect();

@@ -1,10 +1,11 @@
-/* Supervision orders (督办单): the list (#/orders?status=…&overdue=1), the soonest due
- * first, and one order (#/orders/<id>) with every step (who, when, what) and the step the
+/* Supervision orders (督办单): the list (#/orders?status=…&overdue=1&page=2), the soonest
+ * due first, a page of ORDER_PAGE_SIZE at a time, and one order (#/orders/<id>) with every step (who, when, what) and the step the
  * person may take: a director replies (整改情况); an inspector closes (办结) or sends the
  * reply back (退回, a new reply is due in as many working days).
  *
- * Orders do not come over the live socket: the list and the order are fetched when the
- * screen opens and after each step. */
+ * Each step of an order comes over the live socket (`{type: "order", order}`): the list
+ * is fetched again shortly after one, and an open order when the step is its own (or,
+ * while a form is open, the person is told and refreshes when ready). */
 
 import * as api from "./api.js";
 import * as desk from "./desk.js";
@@ -12,22 +13,25 @@ import { facts, h } from "./dom.js";
 import { excerpt, formatDue, formatTime } from "./format.js";
 import { stepForm } from "./forms.js";
 import { orderActions } from "./permissions.js";
-import { ORDER_STATUSES, hashFor, orderQuery } from "./route.js";
+import { ORDER_GROUPS, ORDER_PAGE_SIZE, ORDER_STATUSES, hashFor, orderQuery } from "./route.js";
 import { t } from "./texts.js";
-import { byText, failure, loading, orderStatusTag, panel, viewTitle } from "./ui.js";
+import { byText, failure, loading, orderStatusTag, pagerLinks, panel, viewTitle } from "./ui.js";
 
 const NOTE_MAX = 2000;
 const REQUIREMENT_EXCERPT = 40;
+const LIVE_DELAY_MS = 800;
 
 export function ordersScreen(root, route) {
   const texts = t();
   const orders = texts.orders;
   let filters = route.params;
   let aborter = null;
+  let liveTimer = null;
   const status = h(
     "select",
     { id: "order-status", name: "status" },
     h("option", { value: "" }, texts.any),
+    Object.keys(ORDER_GROUPS).map((value) => h("option", { value }, orders.groups[value])),
     ORDER_STATUSES.map((value) => h("option", { value }, orders.statuses[value])),
   );
   const overdue = h("input", { id: "order-overdue", name: "overdue", type: "checkbox" });
@@ -39,13 +43,15 @@ export function ordersScreen(root, route) {
     h("button", { type: "submit", class: "button button--primary" }, texts.list.search),
   );
   const results = h("div", { class: "results" });
+  const summary = h("p", { class: "results__summary", role: "status" });
+  const pager = h("nav", { class: "pager", "aria-label": texts.list.page(1, 0) });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const target = hashFor("orders", { params: { status: status.value, overdue: overdue.checked ? "1" : "" } });
     if (target === location.hash) load();
     else location.hash = target;
   });
-  root.replaceChildren(viewTitle(orders.title), form, h("section", { class: "panel results-panel" }, results));
+  root.replaceChildren(viewTitle(orders.title), form, h("section", { class: "panel results-panel" }, summary, results, pager));
 
   async function load() {
     status.value = filters.status ?? "";
@@ -54,12 +60,25 @@ export function ordersScreen(root, route) {
     aborter = new AbortController();
     results.replaceChildren(loading());
     try {
-      const found = await api.get(`api/orders?${orderQuery(filters)}`, { signal: aborter.signal });
+      const { items: found, total } = await api.getPage(`api/orders?${orderQuery(filters)}`, { signal: aborter.signal });
+      const page = Number.parseInt(filters.page ?? "1", 10) || 1;
+      summary.textContent = total === null ? "" : orders.total(total);
       results.replaceChildren(found.length ? table(found) : h("p", { class: "empty" }, orders.empty));
+      showPager(page, total, found.length);
     } catch (error) {
       if (api.isAbort(error)) return;
       results.replaceChildren(failure(error, load));
     }
+  }
+
+  function showPager(page, total, shown) {
+    const pages = total === null ? 0 : Math.max(1, Math.ceil(total / ORDER_PAGE_SIZE));
+    const hasNext = total === null ? shown === ORDER_PAGE_SIZE : page < pages;
+    const base = { status: filters.status ?? "", overdue: filters.overdue ?? "" };
+    const to = (n) => hashFor("orders", { params: { ...base, page: n > 1 ? n : "" } });
+    pager.setAttribute("aria-label", texts.list.page(page, pages));
+    pager.hidden = page === 1 && !hasNext;
+    pager.replaceChildren(...pagerLinks({ page, pages, hasNext, to, texts }));
   }
 
   function table(found) {
@@ -93,8 +112,13 @@ export function ordersScreen(root, route) {
       filters = next.params;
       load();
     },
-    onLive() {},
+    onLive(message) {
+      if (message.type !== "order") return;
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(load, LIVE_DELAY_MS);
+    },
     dispose() {
+      clearTimeout(liveTimer);
       aborter?.abort();
     },
   };
@@ -107,8 +131,8 @@ export function orderScreen(root, route) {
   let openStep = null;
   let openForm = null;
 
-  async function load() {
-    root.replaceChildren(viewTitle(t().orders.orderTitle(orderId)), loading());
+  async function load({ quiet = false } = {}) {
+    if (!quiet) root.replaceChildren(viewTitle(t().orders.orderTitle(orderId)), loading());
     try {
       order = await api.get(`api/orders/${encodeURIComponent(orderId)}`, { signal: aborter.signal });
     } catch (error) {
@@ -259,9 +283,31 @@ export function orderScreen(root, route) {
     });
   }
 
+  /** Another person's step came while a form is open: say so, and let the person
+   * refresh when ready. */
+  function showChanged() {
+    if (root.querySelector(".changed")) return;
+    const texts = t();
+    root.querySelector(".order-detail")?.prepend(
+      h(
+        "div",
+        { class: "changed", role: "status" },
+        texts.orders.changed,
+        " ",
+        h("button", { type: "button", class: "button", onclick: () => { openStep = null; load({ quiet: true }); } }, texts.refresh),
+      ),
+    );
+  }
+
   load();
   return {
-    onLive() {},
+    /** A step of this order (another person's, or this one's read back): show it. */
+    onLive(message) {
+      if (message.type !== "order" || message.order.order_id !== orderId || !order) return;
+      if (order.history.some((step) => step.seq === message.seq)) return; // shown already
+      if (openStep) showChanged();
+      else load({ quiet: true });
+    },
     dispose() {
       aborter.abort();
     },

@@ -1,8 +1,9 @@
 /* The work queues (#/queue), the screen after signing in: what waits for this person,
  * how many, and the first ones, each a link to its detail (GET /api/queue).
  *
- * Supervision orders are not on the live socket (only alerts are), so besides live alert
- * changes the queues are fetched again every half minute while the screen is open. */
+ * They are fetched again shortly after any live change (an alert's, or a supervision
+ * order's step), and every half minute besides: an order becomes overdue with time
+ * alone, with no message to say so. */
 
 import * as api from "./api.js";
 import * as desk from "./desk.js";
@@ -21,7 +22,7 @@ const REQUIREMENT_EXCERPT = 60;
 const FULL_LIST = {
   alerts_to_acknowledge: hashFor("alerts", { params: { status: "open" } }),
   appeals_to_review: hashFor("alerts", { params: { status: "appealed" } }),
-  orders_to_answer: hashFor("orders"),
+  orders_to_answer: hashFor("orders", { params: { status: "awaiting" } }),
   replies_to_check: hashFor("orders", { params: { status: "replied" } }),
   orders_overdue: hashFor("orders", { params: { overdue: "1" } }),
 };

@@ -4,7 +4,7 @@
  *   #/queue                       the work queues (the landing screen)
  *   #/alerts?q=…&severity=…&page=2  the alert search, its filters and page
  *   #/alert/<id>                  one alert (ids hold ':' and may hold '/': encoded)
- *   #/orders?status=…&overdue=1   the supervision orders
+ *   #/orders?status=…&overdue=1&page=2  the supervision orders, a page
  *   #/orders/<id>                 one order
  */
 
@@ -16,6 +16,15 @@ export const ALERT_STATUSES = [
   "open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded",
 ];
 export const ORDER_STATUSES = ["issued", "replied", "returned", "closed"];
+/** Groups of order statuses a person asks for together: waiting for the center's reply
+ * (issued, or sent back), and not yet closed. */
+export const ORDER_GROUPS = {
+  awaiting: ["issued", "returned"],
+  open: ["issued", "replied", "returned"],
+};
+export const ORDER_PAGE_SIZE = 50;
+/** The furthest page of orders the API serves (its offset is at most 100,000). */
+const ORDER_PAGE_MAX = 100000 / ORDER_PAGE_SIZE + 1;
 /** The alert filters the hash keeps, in the order they are written. */
 const FILTERS = ["q", "severity", "status", "rule_id", "center_id", "below", "since", "until"];
 
@@ -97,16 +106,26 @@ export function alertQuery(filters, { page = 1, paged = true } = {}) {
 /** The order filters of a hash's parameters. */
 export function orderFilters(params) {
   const chosen = {};
-  if (ORDER_STATUSES.includes(params.status)) chosen.status = params.status;
+  if (ORDER_STATUSES.includes(params.status) || Object.hasOwn(ORDER_GROUPS, params.status)) {
+    chosen.status = params.status;
+  }
   if (params.overdue === "1") chosen.overdue = "1";
+  const page = Number.parseInt(params.page, 10);
+  if (page > 1 && page <= ORDER_PAGE_MAX) chosen.page = String(page);
   return chosen;
 }
 
-/** The query of `/api/orders` for some order filters. */
+/** The query of `/api/orders` for some order filters and their page (a group of
+ * statuses asked as the status repeated). */
 export function orderQuery(filters) {
   const query = new URLSearchParams();
-  if (filters.status) query.set("status", filters.status);
+  for (const status of ORDER_GROUPS[filters.status] ?? (filters.status ? [filters.status] : [])) {
+    query.append("status", status);
+  }
   if (filters.overdue === "1") query.set("overdue", "true");
+  const page = Number.parseInt(filters.page ?? "1", 10) || 1;
+  query.set("limit", String(ORDER_PAGE_SIZE));
+  query.set("offset", String((page - 1) * ORDER_PAGE_SIZE));
   return query;
 }
 

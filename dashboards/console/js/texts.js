@@ -133,7 +133,7 @@ export const TEXTS = {
       selectRow: (title, caseId) => `选择：${title} ${caseId}`,
       onlyOpen: "只有待签收的预警可以签收",
       bulkAck: (n) => `签收所选（${n}）`,
-      bulkRunning: (done, n) => `正在签收 ${done}/${n}…`,
+      bulkRunning: (n) => `正在签收 ${n} 条…`,
       bulkDone: (ok, failed) => `签收完成：成功 ${ok} 条，失败 ${failed} 条`,
       bulkOk: "已签收",
       prev: "上一页",
@@ -331,8 +331,11 @@ export const TEXTS = {
     orders: {
       title: "督办单",
       orderTitle: (id) => `督办单 ${id}`,
+      changed: "这份督办单刚有新的进展。",
       status: "状态",
       overdueOnly: "只看逾期未回复",
+      groups: { awaiting: "待回复（含退回）", open: "未办结" },
+      total: (n) => `共 ${n} 份督办单`,
       statuses: {
         issued: "已下发，待回复",
         replied: "已回复，待审核",
@@ -505,7 +508,7 @@ export const TEXTS = {
       selectRow: (title, caseId) => `Select: ${title} ${caseId}`,
       onlyOpen: "Only alerts still to acknowledge can be acknowledged",
       bulkAck: (n) => `Acknowledge selected (${n})`,
-      bulkRunning: (done, n) => `Acknowledging ${done}/${n}…`,
+      bulkRunning: (n) => `Acknowledging ${n}…`,
       bulkDone: (ok, failed) => `Done: ${ok} acknowledged, ${failed} failed`,
       bulkOk: "Acknowledged",
       prev: "Previous",
@@ -703,8 +706,11 @@ export const TEXTS = {
     orders: {
       title: "Supervision orders",
       orderTitle: (id) => `Supervision order ${id}`,
+      changed: "This order has just moved on.",
       status: "Status",
       overdueOnly: "Late replies only",
+      groups: { awaiting: "Awaiting a reply (sent back too)", open: "Not closed" },
+      total: (n) => `${n} orders`,
       statuses: {
         issued: "Issued, awaiting reply",
         replied: "Replied, to check",

@@ -49,6 +49,18 @@ export function alertLink(alert, text = alert.title) {
   return h("a", { href: hashFor("alert", { id: alert.alert_id }), class: "alert-link" }, text);
 }
 
+/** The links of a pager: previous, "page n of m" (m 0: not known), next. `to(n)` is the
+ * address of page n. */
+export function pagerLinks({ page, pages, hasNext, to, texts }) {
+  const list = texts.list;
+  const off = (text) => h("span", { class: "button is-disabled", "aria-disabled": "true" }, text);
+  return [
+    page > 1 ? h("a", { href: to(page - 1), rel: "prev", class: "button" }, `‹ ${list.prev}`) : off(`‹ ${list.prev}`),
+    h("span", { class: "pager__page" }, list.page(page, pages)),
+    hasNext ? h("a", { href: to(page + 1), rel: "next", class: "button" }, `${list.next} ›`) : off(`${list.next} ›`),
+  ];
+}
+
 export function loading() {
   return h("p", { class: "loading", role: "status" }, t().loading);
 }

@@ -12,15 +12,15 @@ caller's scope get the same 404.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor.store import export
 from supervisor.store.queries import TOTAL_CAP
-from supervisor.web.changes import ChangeBody, change_alert
+from supervisor.web.changes import ChangeBody, Outcome, acknowledge_many, change_alert
 from supervisor.web.downloads import ExportFormat, download
 from supervisor.web.hub import Alert
 from supervisor.web.queries import AlertFilters, alert_query, visible_alert
@@ -28,6 +28,9 @@ from supervisor.web.security import Viewer
 from supervisor.web.services import Wired
 
 router = APIRouter()
+
+#: Alerts one bulk 签收 takes (a page of the console's list is 50).
+BULK_MAX: Final = 200
 
 
 class AlertPage(BaseModel):
@@ -65,6 +68,32 @@ async def list_alerts(
         seq=services.hub.head,
         items=page.items,
     )
+
+
+class Acknowledgements(BaseModel):
+    """Several alerts to 签收 at once, with one note for all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_ids: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        min_length=1, max_length=BULK_MAX
+    )
+    note: str = Field(default="", max_length=2000)
+
+
+class Acknowledged(BaseModel):
+    acknowledged: int  # how many of `results` were acknowledged
+    results: list[Outcome]
+
+
+@router.post("/api/acknowledgements", response_model=Acknowledged)
+async def acknowledge_several(body: Acknowledgements, who: Viewer, services: Wired) -> Acknowledged:
+    """签收 up to BULK_MAX alerts at once: one result per distinct id, in the order
+    given, each with the code the single 签收 would answer (200, or 404, 403, 409 with
+    the reason in Chinese); one refused stops none of the others. Always 200 when the
+    request itself is well formed: read `results`."""
+    results = await acknowledge_many(services, body.alert_ids, ChangeBody(note=body.note), who)
+    return Acknowledged(acknowledged=sum(r.code == 200 for r in results), results=results)
 
 
 @router.get("/api/export/alerts")

@@ -3,9 +3,9 @@ supervisor/web/supervision.py, supervisor/web/queues.py and supervisor/orders.py
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor import orders
@@ -15,6 +15,11 @@ from supervisor.web.services import Wired
 from supervisor.web.supervision import DeskError
 
 router = APIRouter(tags=["supervision orders"])
+
+#: The answer's header that says how many orders match the filters in all.
+TOTAL_HEADER: Final = "X-Total-Count"
+#: The furthest a page of orders may start.
+OFFSET_MAX: Final = 100_000
 
 
 class IssueBody(BaseModel):
@@ -57,28 +62,46 @@ async def issue_order(body: IssueBody, who: Viewer, services: Wired) -> dict[str
     return order.view(services.now())
 
 
+OrderStatus = Literal["issued", "replied", "returned", "closed"]
+
+
 @router.get("/api/orders")
 async def list_orders(
     who: Viewer,
     services: Wired,
-    status: Annotated[Literal["issued", "replied", "returned", "closed"] | None, Query()] = None,
+    response: Response,
+    status: Annotated[
+        list[OrderStatus] | None, Query(description="repeat for several: any of them")
+    ] = None,
     case_id: Annotated[str | None, Query(max_length=128)] = None,
     alert_id: Annotated[str | None, Query(max_length=512)] = None,
     overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> list[dict[str, Any]]:
-    """Orders in the caller's scope, the soonest due first; `overdue=true`: the replies
-    that are late."""
+    """Orders in the caller's scope, the soonest due first (then by id: stable for
+    paging); `status` repeated for several (`?status=issued&status=returned`: those
+    waiting for a reply); `overdue=true`: the replies that are late. The header
+    `X-Total-Count` says how many match in all."""
     now = services.now()
-    statuses: list[str] | None = [status] if status is not None else None
+    statuses: list[str] | None = sorted(set(status)) if status else None
     if overdue:
         statuses = sorted(orders.AWAITING_REPLY & set(statuses or orders.AWAITING_REPLY))
+    scope = await services.read_state.scope(who)
+    due_before = now if overdue else None
     found = await services.read.orders(
-        await services.read_state.scope(who),
+        scope,
         statuses=statuses,
         case_id=case_id,
         alert_id=alert_id,
-        due_before=now if overdue else None,
+        due_before=due_before,
+        limit=limit,
+        offset=offset,
     )
+    total = await services.read.count_orders(
+        scope, statuses=statuses, case_id=case_id, alert_id=alert_id, due_before=due_before
+    )
+    response.headers[TOTAL_HEADER] = str(total)
     return [order.view(now) for order in found]
 
 
