@@ -30,6 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_FROM_TOP: Final = {
     "_wall": "dashboards/wall",
     "_console": "dashboards/console",
+    "_common": "dashboards/common",
     "_rules": "rules",
 }
 

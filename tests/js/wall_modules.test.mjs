@@ -11,10 +11,18 @@ const PURE = [
   "timers.js", "net.js", "socket.js",
 ];
 
+const COMMON = new URL("../../common/", DIR);
+
 /** The modules a module imports, relative names as written ("./feed.js" -> "feed.js"). */
 function importsOf(name) {
   const source = readFileSync(new URL(name, DIR), "utf8");
   return [...source.matchAll(/^import[^;]*?from\s+"\.\/([^"]+)";/gms)].map((m) => m[1]);
+}
+
+/** The modules of dashboards/common/ a module imports ("../../common/x.js" -> "x.js"). */
+function commonImportsOf(name) {
+  const source = readFileSync(new URL(name, DIR), "utf8");
+  return [...source.matchAll(/^import[^;]*?from\s+"\.\.\/\.\.\/common\/([^"]+)";/gms)].map((m) => m[1]);
 }
 
 test("the page loads one script, a module from its own origin", () => {
@@ -37,6 +45,10 @@ test("every module is reached from main.js, and nothing it imports is missing", 
     }
   }
   assert.deepEqual([...reached].sort(), files);
+  const common = new Set(readdirSync(COMMON));
+  const shared = files.flatMap(commonImportsOf);
+  assert.ok(shared.length > 0, "the wall imports the common modules");
+  for (const name of shared) assert.ok(common.has(name), `common/${name} is imported but not there`);
 });
 
 test("the pure modules import without a browser, and import no module that needs one", async () => {

@@ -5,31 +5,11 @@
  * same figures. A due time at local midnight is said as 24:00 of the day before ("11月27日
  * 24:00"), as time limits are written in the rules: "by the end of the 5th working day". */
 
-export const TIME_ZONE = "Asia/Shanghai";
+import { TIME_ZONE, beijingParts } from "../../common/beijing.js";
+
+export { TIME_ZONE, beijingParts };
 /** Beijing's offset, for the dates of a filter turned into times (no summer time). */
 export const OFFSET = "+08:00";
-
-const PARTS = new Intl.DateTimeFormat("en-GB", {
-  timeZone: TIME_ZONE,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
-
-/** {year, month, day, hour, minute, second} (two-digit strings, year four) in Beijing
- * time of an ISO time with offset; null for a missing or unreadable one. */
-export function beijingParts(iso) {
-  if (typeof iso !== "string" || !iso) return null;
-  const instant = new Date(iso);
-  if (Number.isNaN(instant.getTime())) return null;
-  const parts = {};
-  for (const { type, value } of PARTS.formatToParts(instant)) parts[type] = value;
-  return parts;
-}
 
 /** "2026-11-27 09:30" (Beijing), or "—". */
 export function formatTime(iso) {

@@ -20,7 +20,7 @@ import { orderScreen, ordersScreen } from "./orders.js";
 import { queueScreen } from "./queue.js";
 import { parseHash } from "./route.js";
 import { hideSignIn, setUpSignIn, showSignIn, signOut } from "./session.js";
-import { language, setLanguage, storedLanguage, t } from "./texts.js";
+import { language, otherLanguage, setLanguage, storedLanguage, t } from "./texts.js";
 
 const SCREENS = {
   queue: queueScreen,
@@ -161,7 +161,7 @@ function showStaticTexts() {
 }
 
 $("lang").addEventListener("click", () => {
-  setLanguage(language() === "en" ? "zh-CN" : "en", true);
+  setLanguage(otherLanguage(language()), true);
   showStaticTexts();
   showHeader();
   if (desk.who() && shownRoute) openScreen(shownRoute); // drawn again in the new language

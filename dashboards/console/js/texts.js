@@ -2,8 +2,10 @@
  * chosen (remembered in localStorage, like the wall's switch). Functions build the texts
  * that carry a value. Both languages have the same keys (tests/js/console_texts.test.mjs). */
 
-export const LANGUAGES = ["zh-CN", "en"];
-const LANG_KEY = "supervisor.console.lang";
+import { LANGUAGES, languageChoice } from "../../common/language.js";
+
+export { LANGUAGES };
+const choice = languageChoice("supervisor.console.lang");
 
 export const TEXTS = {
   "zh-CN": {
@@ -757,34 +759,16 @@ export const TEXTS = {
   },
 };
 
-let current = "zh-CN";
-
 /** The texts of the language in use. */
 export function t() {
-  return TEXTS[current];
+  return TEXTS[choice.language()];
 }
 
-export function language() {
-  return current;
-}
-
-/** Use `lang` (an unknown one: Chinese) and remember it for the next visit. */
-export function setLanguage(lang, remember = false) {
-  current = LANGUAGES.includes(lang) ? lang : "zh-CN";
-  if (remember) {
-    try {
-      localStorage.setItem(LANG_KEY, current);
-    } catch {
-      // not remembered (storage off): switched all the same
-    }
-  }
-  return current;
-}
-
-export function storedLanguage() {
-  try {
-    return localStorage.getItem(LANG_KEY) || "zh-CN";
-  } catch {
-    return "zh-CN";
-  }
-}
+/** The language in use: "zh-CN" or "en". */
+export const language = choice.language;
+/** The language the switch offers: the one not in use. */
+export const otherLanguage = choice.other;
+/** Use `lang` (an unknown one: Chinese); with `remember`, keep it for the next visit. */
+export const setLanguage = choice.set;
+/** The language remembered in this browser, or Chinese. */
+export const storedLanguage = choice.stored;

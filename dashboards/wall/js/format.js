@@ -8,20 +8,12 @@
  *
  * Pure: no DOM (node imports it). */
 
-export const TIME_ZONE = "Asia/Shanghai";
+import { TIME_ZONE, beijingParts } from "../../common/beijing.js";
+
+export { TIME_ZONE, beijingParts };
 /** A screen clock further off than this from the server's is corrected. */
 export const CLOCK_TOLERANCE_MS = 60000;
 
-const PARTS = new Intl.DateTimeFormat("zh-CN", {
-  timeZone: TIME_ZONE,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
 const WEEKDAYS = {
   "zh-CN": new Intl.DateTimeFormat("zh-CN", { timeZone: TIME_ZONE, weekday: "long" }),
   en: new Intl.DateTimeFormat("en-GB", { timeZone: TIME_ZONE, weekday: "short" }),
@@ -48,20 +40,12 @@ export function followServer(serverMs, localMs = Date.now()) {
 
 // -- times --------------------------------------------------------------------------------
 
-/** {year, month, day, hour, minute, second} of an instant (ms or Date) in Beijing time:
- * strings, two digits (the year four). */
-export function beijingParts(instant) {
-  const out = {};
-  for (const p of PARTS.formatToParts(instant instanceof Date ? instant : new Date(instant))) {
-    out[p.type] = p.value;
-  }
-  return out;
-}
-
-/** A row's time: "12-05 09:30" this year (Beijing), "2025-12-05 09:30" another year. */
+/** A row's time: "12-05 09:30" this year (Beijing), "2025-12-05 09:30" another year;
+ * "" for an unreadable one. */
 export function formatTime(ms, now = nowMs()) {
   const p = beijingParts(ms);
-  const thisYear = beijingParts(now).year;
+  if (!p) return "";
+  const thisYear = beijingParts(now)?.year;
   const day = p.year === thisYear ? `${p.month}-${p.day}` : `${p.year}-${p.month}-${p.day}`;
   return `${day} ${p.hour}:${p.minute}`;
 }

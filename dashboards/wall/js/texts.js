@@ -5,9 +5,10 @@
  *
  * Pure: no DOM, nothing done at import but building these tables (node imports it). */
 
-export const LANGUAGES = ["zh-CN", "en"];
-export const DEFAULT_LANGUAGE = "zh-CN";
-const LANG_KEY = "supervisor.wall.lang";
+import { DEFAULT_LANGUAGE, LANGUAGES, languageChoice } from "../../common/language.js";
+
+export { DEFAULT_LANGUAGE, LANGUAGES };
+const choice = languageChoice("supervisor.wall.lang");
 
 export const TEXTS = {
   "zh-CN": {
@@ -238,41 +239,16 @@ export const TEXTS = {
   },
 };
 
-let current = DEFAULT_LANGUAGE;
-
 /** The texts of the language in use. */
 export function t() {
-  return TEXTS[current];
+  return TEXTS[choice.language()];
 }
 
 /** The language in use: "zh-CN" or "en". */
-export function language() {
-  return current;
-}
-
+export const language = choice.language;
 /** The language the switch offers: the one not in use. */
-export function otherLanguage(lang = current) {
-  return lang === "en" ? "zh-CN" : "en";
-}
-
+export const otherLanguage = choice.other;
 /** Use `lang` (an unknown one: Chinese); with `remember`, keep it for the next visit. */
-export function setLanguage(lang, remember = false) {
-  current = LANGUAGES.includes(lang) ? lang : DEFAULT_LANGUAGE;
-  if (remember) {
-    try {
-      localStorage.setItem(LANG_KEY, current);
-    } catch {
-      // Not remembered (storage off, or no browser); switched all the same.
-    }
-  }
-  return current;
-}
-
+export const setLanguage = choice.set;
 /** The language remembered in this browser, or Chinese. */
-export function storedLanguage() {
-  try {
-    return localStorage.getItem(LANG_KEY) || DEFAULT_LANGUAGE;
-  } catch {
-    return DEFAULT_LANGUAGE;
-  }
-}
+export const storedLanguage = choice.stored;
