@@ -32,21 +32,28 @@ async def work_queues(
     """The queues of `who` (see the module docstring), each `{key, total, items}`."""
     if who.role is Role.director:
         to_acknowledge = await read.search(AlertQuery(centers=centers, status="open", limit=SHOWN))
-        to_answer = await read.orders(centers, statuses=sorted(orders.AWAITING_REPLY))
+        to_answer = await _orders(
+            read, "orders_to_answer", now, centers, statuses=sorted(orders.AWAITING_REPLY)
+        )
         decided = await read.decided_appeals(centers, now - timedelta(days=DECIDED_DAYS), SHOWN)
         return [
             _queue("alerts_to_acknowledge", to_acknowledge.total, to_acknowledge.items),
-            _orders("orders_to_answer", to_answer, now),
+            to_answer,
             _queue("appeals_decided", len(decided), decided),
         ]
     if who.role is Role.inspector:
         appeals = await read.search(AlertQuery(centers=centers, status="appealed", limit=SHOWN))
-        replies = await read.orders(centers, statuses=["replied"])
-        late = await read.orders(centers, statuses=sorted(orders.AWAITING_REPLY), due_before=now)
         return [
             _queue("appeals_to_review", appeals.total, appeals.items),
-            _orders("replies_to_check", replies, now),
-            _orders("orders_overdue", late, now),
+            await _orders(read, "replies_to_check", now, centers, statuses=["replied"]),
+            await _orders(
+                read,
+                "orders_overdue",
+                now,
+                centers,
+                statuses=sorted(orders.AWAITING_REPLY),
+                due_before=now,
+            ),
         ]
     return []
 
@@ -55,5 +62,16 @@ def _queue(key: str, total: int, items: Sequence[dict[str, Any]]) -> dict[str, A
     return {"key": key, "total": total, "items": list(items[:SHOWN])}
 
 
-def _orders(key: str, found: Sequence[orders.Order], now: datetime) -> dict[str, Any]:
-    return _queue(key, len(found), [order.view(now) for order in found])
+async def _orders(
+    read: ReadModel,
+    key: str,
+    now: datetime,
+    centers: Sequence[str] | None,
+    *,
+    statuses: Sequence[str],
+    due_before: datetime | None = None,
+) -> dict[str, Any]:
+    """An order queue: the first SHOWN, soonest due first, and how many in all."""
+    found = await read.orders(centers, statuses=statuses, due_before=due_before, limit=SHOWN)
+    total = await read.count_orders(centers, statuses=statuses, due_before=due_before)
+    return _queue(key, total, [order.view(now) for order in found])

@@ -158,7 +158,7 @@ class Services:
             writer=writer,
             sessions=sessions,
             order_desk=OrderDesk(read, writer, hub.wait_for, calendars, now, names),
-            order_watch=OrderWatch(read, writer, now, names),
+            order_watch=OrderWatch(read, writer, now, hub.wait_for, names),
             rule_sheet=RuleSheet(settings.rules_dir),
         )
 

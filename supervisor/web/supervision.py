@@ -13,7 +13,9 @@ The watch runs in every web service: two of them may raise the same alert, whose
 (the order's and the round's) makes the second a repeat the journal ignores. When the
 reply comes, the desk closes the round's overdue alert (a `case_change` record, as the
 worker closes a warning whose case concluded): the wall stops showing it and the
-notifier stops escalating it.
+notifier stops escalating it. A reply that comes between the watch's look and its alert
+finds no alert to close; the watch, once its alerts are read back, looks at their orders
+again and closes those answered meanwhile.
 """
 
 from __future__ import annotations
@@ -204,31 +206,70 @@ class OrderWatch:
         read: ReadModel,
         writer: JournalWriter,
         clock: Callable[[], datetime],
+        wait_for: WaitFor,
         center_names: Mapping[str, str] | None = None,
         interval: float = WATCH_SECONDS,
     ) -> None:
         self.read = read
         self.writer = writer
+        self.wait_for = wait_for
         self.clock = clock
         self.names = dict(center_names or {})
         self.interval = interval
         self._stopped = asyncio.Event()
 
     async def check(self, now: datetime) -> list[str]:
-        """Raise the alerts of the replies late at `now`; their ids."""
-        late = await self.read.orders(
-            statuses=sorted(orders.AWAITING_REPLY), due_before=now, limit=WATCH_BATCH
-        )
+        """Raise the alerts of the replies late at `now`, at most WATCH_BATCH (the rest
+        the next look); their ids. The late orders are walked a page at a time past
+        those raised before, so that however many stay unanswered, one that has just
+        become late is still found."""
         raised: list[str] = []
-        for order in late:
-            alert = orders.overdue_alert(order, self.names.get(order.center_id, ""))
-            if await self.read.alert_status(alert["alert_id"]) is not None:
-                continue  # raised before (by this service or another)
-            await self.writer.write(alert)
-            raised.append(alert["alert_id"])
-        if raised:
+        written: list[tuple[orders.Order, dict[str, Any], int]] = []
+        offset = 0
+        while len(raised) < WATCH_BATCH:
+            late = await self.read.orders(
+                statuses=sorted(orders.AWAITING_REPLY),
+                due_before=now,
+                limit=WATCH_BATCH,
+                offset=offset,
+            )
+            for order in late:
+                alert = orders.overdue_alert(order, self.names.get(order.center_id, ""))
+                if await self.read.alert_status(alert["alert_id"]) is not None:
+                    continue  # raised before (by this service or another)
+                written.append((order, alert, await self.writer.write(alert)))
+                raised.append(alert["alert_id"])
+                if len(raised) == WATCH_BATCH:
+                    break
+            if len(late) < WATCH_BATCH:
+                break
+            offset += len(late)
+        if written:
+            await self._close_answered(written, now)
             log.info("supervision orders late: raised %d alerts", len(raised))
         return raised
+
+    async def _close_answered(
+        self, written: list[tuple[orders.Order, dict[str, Any], int]], now: datetime
+    ) -> None:
+        """An order answered (or sent back into a new round) between the look and its
+        alert: the reply looked for the alert before it was there, so the alert is
+        closed here, once it is read back, as the reply would have closed it."""
+        if not await self.wait_for(max(seq for _, _, seq in written), READ_BACK_SECONDS):
+            return  # the next look finds them raised; a reply that comes later closes it
+        for order, alert, _ in written:
+            after = await self.read.order(order.order_id)
+            if after is not None and after.awaiting_reply and after.round == order.round:
+                continue
+            await self.writer.write(
+                {
+                    "kind": CASE_CHANGE,
+                    "alert_id": alert["alert_id"],
+                    "change": "closed",
+                    "reason": "order_replied",
+                    "at": now.isoformat(timespec="seconds"),
+                }
+            )
 
     async def run(self) -> None:
         """Look every `interval` seconds (the first look after one interval: nothing is

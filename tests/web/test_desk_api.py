@@ -461,3 +461,87 @@ def test_orders_are_listed_by_several_statuses_a_page_at_a_time(
     assert listed("", who="other") == ([], "0")  # another county's director
     for bad in ("status=lost", "limit=0", "limit=501", "offset=-1"):
         assert client.get(f"/api/orders?{bad}", headers=people["inspector"]).status_code == 422
+
+
+def test_the_watch_finds_a_newly_late_order_behind_a_backlog_of_late_ones(
+    client: TestClient,
+    app: FastAPI,
+    people: dict[str, dict[str, str]],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However many late orders stay unanswered (their alerts raised), one that becomes
+    late later is still raised: the watch walks past those raised before."""
+    import supervisor.web.supervision as supervision
+
+    monkeypatch.setattr(supervision, "WATCH_BATCH", 2)
+    watch = app.state.order_watch
+    assert client.portal is not None
+    backlog = [issue(client, people, days=1) for _ in range(3)]
+    clock.now = datetime.fromisoformat(backlog[0]["due_at"]) + timedelta(hours=1)
+    first = client.portal.call(watch.check, clock.now)
+    assert len(first) == 2  # at most WATCH_BATCH a look
+    second = client.portal.call(watch.check, clock.now)
+    assert len(second) == 1 and set(first + second) == {
+        f"supervision.reply_overdue:{o['order_id']}:1" for o in backlog
+    }
+    newcomer = issue(client, people, days=1)
+    clock.now = datetime.fromisoformat(newcomer["due_at"]) + timedelta(days=3)
+    assert client.portal.call(watch.check, clock.now) == [
+        f"supervision.reply_overdue:{newcomer['order_id']}:1"
+    ]
+
+
+def test_a_reply_between_the_watchs_look_and_its_alert_still_closes_it(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]], clock: Clock
+) -> None:
+    """The watch reads the order as late; the director's reply lands before the watch's
+    alert (the reply finds no alert to close); the watch closes its alert itself."""
+    order = issue(client, people, days=1)
+    clock.now = datetime.fromisoformat(order["due_at"]) + timedelta(hours=1)
+    watch = app.state.order_watch
+    writer = watch.writer
+
+    class ReplyFirst:
+        async def write(self, record: dict[str, Any]) -> int:
+            if record.get("rule_id") == "supervision.reply_overdue":
+                who = app.state.tokens.verify(people["director"]["Authorization"][7:])
+                await app.state.order_desk.step(who, order["order_id"], "reply", "已整改")
+            return int(await writer.write(record))
+
+    watch.writer = ReplyFirst()
+    assert client.portal is not None
+    try:
+        raised = client.portal.call(watch.check, clock.now)
+    finally:
+        watch.writer = writer
+    assert raised == [f"supervision.reply_overdue:{order['order_id']}:1"]
+    shown = client.get(f"/api/alerts/{raised[0]}", headers=people["inspector"]).json()
+    assert shown["status"] == "closed"
+    assert (
+        client.get(f"/api/orders/{order['order_id']}", headers=people["inspector"]).json()["status"]
+        == "replied"
+    )
+
+
+def test_an_order_on_a_whole_case_is_listed_with_the_case(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    on_case = client.post(
+        "/api/orders",
+        json={"case_id": CASE, "requirement": "请全面核查该办件的办理情况"},
+        headers=people["inspector"],
+    )
+    assert on_case.status_code == 201, on_case.text
+    order = on_case.json()
+    assert order["case_id"] == CASE and order["alert_id"] is None
+    assert order["center_id"] == "451224103"  # the case's center
+    on_alert = issue(client, people)
+    listed = client.get(f"/api/orders?case_id={CASE}", headers=people["director"]).json()
+    assert {o["order_id"] for o in listed} == {order["order_id"], on_alert["order_id"]}
+    theirs = client.post(
+        "/api/orders",
+        json={"case_id": "451221-2026-0000002", "requirement": "x"},
+        headers=people["other"],
+    )
+    assert theirs.status_code == 403  # a director issues no order
