@@ -241,14 +241,14 @@ def rules_check(
 
     settings = Settings.from_env()
     folder = directory or settings.rules_dir
-    from supervisor.notify.routing import load_routing
+    from supervisor.notify.routing import known_rule_ids, load_routing
 
     routing = folder / "notify" / "routing.yaml"
     try:
         book = RuleBook.load(folder)
         CalendarBook.load(folder / "calendar", settings.timezone)
         if routing.exists():  # who is notified of what (supervisor notify)
-            load_routing(routing, known_rules=[rule.id for rule in book])
+            load_routing(routing, known_rules=known_rule_ids(rule.id for rule in book))
     except (RuleError, ValueError, OSError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None

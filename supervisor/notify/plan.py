@@ -62,8 +62,8 @@ The decisions (timings from the routing file's `settings`, see routing.py):
   so an acknowledgement read just after an escalation fell due cannot hide it, and one
   made before it does stop it (a skipped record or a delivery record advances nothing).
 
-The status transitions mirror `supervisor.web.journal.check` (not imported: the web
-package pulls in FastAPI; tests/notify/test_plan.py checks the two agree).
+The status transitions are `supervisor.lifecycle`'s, the one table the web service's
+journal imports too.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -64,6 +64,7 @@ from pydantic import (
     model_validator,
 )
 
+from supervisor import orders
 from supervisor.centers import is_valid_code, parent_code
 from supervisor.core.rules import SilenceParams, _first_error, _line
 
@@ -312,6 +313,16 @@ class Routing:
             if director is not None:
                 chain.append((code, director))
         return chain
+
+
+#: Rules whose alerts the service raises itself, outside the rule book: a routing file may
+#: name them like any rule (a late reply to a supervision order escalates like any red).
+SERVICE_RULES: Final = (orders.RULE_ID,)
+
+
+def known_rule_ids(book_ids: Iterable[str]) -> list[str]:
+    """Every rule id an alert may carry: the rule book's and SERVICE_RULES."""
+    return [*book_ids, *SERVICE_RULES]
 
 
 def load_routing(path: Path | str, known_rules: Collection[str] | None = None) -> Routing:

@@ -147,7 +147,7 @@ from supervisor.notify.plan import Notification, NotifyState, Outcome, Planner
 from supervisor.notify.records import BadRecord, Reason, Source
 from supervisor.notify.retry import Delivery, RetryPolicy
 from supervisor.notify.retry import Outcome as Result
-from supervisor.notify.routing import load_routing
+from supervisor.notify.routing import known_rule_ids, load_routing
 from supervisor.notify.texts import Message, render
 from supervisor.notify.webhook import send_webhook
 from supervisor.settings import Settings, secret_from_env
@@ -1122,7 +1122,7 @@ def create_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
     from supervisor.core.rules import RuleBook
 
     rules_dir = settings.rules_dir
-    known = [rule.id for rule in RuleBook.load(rules_dir)]
+    known = known_rule_ids(rule.id for rule in RuleBook.load(rules_dir))
     routing = load_routing(settings.notify_routing, known)
     calendars = CalendarBook.load(rules_dir / "calendar", settings.timezone)
     return Notifier(

@@ -549,6 +549,10 @@ async def test_the_desk_from_search_to_supervision(
     await page.locator('button[data-action="issue"]').click()
     issue = page.locator('form[data-form="issue"]')
     assert await issue.locator('[name="days"]').input_value() == "5"
+    # on this alert by default, or on its whole case
+    assert await issue.locator('[name="subject"]').input_value() == "alert"
+    subjects = await issue.locator('[name="subject"] option').all_inner_texts()
+    assert subjects[0] == "本条预警" and subjects[1].startswith("整个办件 ")
     await issue.locator('[name="requirement"]').fill("请核实超期原因，约谈窗口人员并整改")
     await issue.locator('button[type="submit"]').click()
     order_detail = page.locator(".order-detail")

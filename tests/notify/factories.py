@@ -10,7 +10,7 @@ from typing import Any
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.rules import RuleBook
 from supervisor.notify.plan import NotifyState, Outcome, Planner
-from supervisor.notify.routing import Routing, load_routing
+from supervisor.notify.routing import Routing, known_rule_ids, load_routing
 from supervisor.web.journal import Action, lifecycle_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def t(text: str) -> datetime:
 
 @lru_cache(maxsize=1)
 def known_rules() -> tuple[str, ...]:
-    return tuple(rule.id for rule in RuleBook.load(ROOT / "rules"))
+    return tuple(known_rule_ids(rule.id for rule in RuleBook.load(ROOT / "rules")))
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from supervisor import orders
 from supervisor.notify.plan import NotifyState, record_kind
 
 from .factories import CITY, COUNTY, TOWNSHIP, Run, alert, change, planner, t, withdrawal
@@ -491,3 +492,27 @@ def test_a_malformed_record_is_ignored_not_fatal() -> None:
     out = Run().apply({"hello": "world"}, f"{MON}T09:00:00+08:00", seq=3)
     assert out.outbox == [] and out.skipped == "invalid" and out.state.head == 3
     assert out.ignored is not None and out.ignored.startswith("alert: alert_id: Field required")
+
+
+def test_a_late_reply_to_a_supervision_order_escalates_like_any_red_alert() -> None:
+    """`supervision.reply_overdue`, raised by the web service, is notified at once and
+    escalated up the hierarchy in office hours, as a red alert of the rule book is."""
+    due = t("2026-11-27T17:00:00+08:00")  # a Friday
+    issued = orders.issue_record(
+        "DB20261120-ABCDEF",
+        center_id=TOWNSHIP,
+        case_id=f"{TOWNSHIP}-2026-0000042",
+        alert_id=None,
+        requirement="请核实超期原因并整改",
+        days=5,
+        due_at=due,
+        by={"name": "王监察", "role": "inspector"},
+        at=t("2026-11-20T10:00:00+08:00"),
+    )
+    red = orders.overdue_alert(orders.apply(None, issued, 1), "南丹县大厂镇")
+    run = Run()
+    out = run.apply(red, "2026-11-27T17:00:00+08:00")
+    assert "director-451221" in [n.recipient.id for n in out.outbox if n.kind == "alert"]
+    assert run.advance("2026-11-30T10:29:59+08:00").escalations == []
+    escalated = run.advance("2026-11-30T10:30:00+08:00").escalations
+    assert [(e.alert_id, e.level, e.to_center) for e in escalated] == [(red["alert_id"], 1, COUNTY)]

@@ -269,6 +269,9 @@ def test_a_rule_pattern_matching_no_rule_in_force(tmp_path: Path) -> None:
     assert "'deadlin.*' matches no rule in force" in message
     assert message.startswith(f"{line_of(text, 'deadlin.*')}:")
     load_routing(write(tmp_path, SMALL), known_rules())  # the right ones pass
+    # a rule the service raises itself, outside the rule book, is a rule like any
+    own = SMALL.replace("rules: [fee.overcharge]", 'rules: ["supervision.*"]')
+    load_routing(write(tmp_path, own), known_rules())
 
 
 def test_unknown_director_recipient(tmp_path: Path) -> None:

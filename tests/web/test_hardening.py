@@ -413,11 +413,13 @@ def test_another_countys_alert_looks_like_a_missing_one_to_a_director(
     elsewhere = alert_for("HC-2026-1", center_id="451221")  # 南丹县, not 东兰县
     apply(client, app, elsewhere)
     director = as_(tokens, "director")
+    head = app.state.hub.head
     answers = [
         client.request(method, f"/api/alerts/{alert_id}{suffix}", json=body, headers=director)
         for alert_id in (elsewhere["alert_id"], "deadline.overdue:HC-2026-none")
     ]
     assert [a.status_code for a in answers] == [404, 404]
+    assert app.state.hub.head == head  # nothing written: the journal is as it was
     assert answers[0].json() == answers[1].json()
     assert answers[0].headers.get("content-length") == answers[1].headers.get("content-length")
 

@@ -5,7 +5,7 @@
  *
  * Data: GET /api/alerts/{id} (the alert and its history), then together GET
  * /api/cases/{case_id} (time limits, timeline, the case's alerts), GET
- * /api/orders?alert_id= and the rules. A live change of this alert (or of its case's)
+ * /api/orders?case_id= (every order of the case) and the rules. A live change of this alert (or of its case's)
  * reloads it, unless a form is open: then the page says so and offers to refresh, so
  * that nothing typed is lost. */
 
@@ -54,7 +54,8 @@ export function alertScreen(root, route) {
     }
     const [found, listed, known] = await Promise.allSettled([
       alert.case_id ? api.get(`api/cases/${encodeURIComponent(alert.case_id)}`, { signal }) : null,
-      api.get(`api/orders?${new URLSearchParams({ alert_id: alertId })}`, { signal }),
+      // the orders of the whole case: on this alert, on the case, on its other alerts
+      api.get(`api/orders?${new URLSearchParams(alert.case_id ? { case_id: alert.case_id } : { alert_id: alertId })}`, { signal }),
       desk.rules(),
     ]);
     if (signal.aborted) return;
@@ -202,19 +203,31 @@ export function alertScreen(root, route) {
     return issueForm(common);
   }
 
+  /** 督办: on this alert, or on its whole case (the order then names the case only). */
   function issueForm(common) {
     const texts = t();
+    const subject = alert.case_id
+      ? [{
+        name: "subject", label: texts.form.subject, kind: "select", value: "alert",
+        options: [["alert", texts.form.subjectAlert], ["case", texts.form.subjectCase(alert.case_id)]],
+      }]
+      : [];
     return stepForm({
       ...common,
       fields: [
+        ...subject,
         { name: "requirement", label: texts.form.requirement, kind: "textarea", required: texts.form.needRequirement, maxLength: NOTE_MAX },
         {
           name: "days", label: texts.form.days, kind: "number", value: "5", min: 1, max: 60,
           required: texts.form.badDays, invalid: texts.form.badDays, hint: texts.form.daysHint,
         },
       ],
-      send: ({ requirement, days }) =>
-        api.post("api/orders", { alert_id: alert.alert_id, requirement, days: Number(days) }),
+      send: ({ subject: about, requirement, days }) =>
+        api.post("api/orders", {
+          ...(about === "case" ? { case_id: alert.case_id } : { alert_id: alert.alert_id }),
+          requirement,
+          days: Number(days),
+        }),
       done: (order) => {
         desk.announceAfterMove(texts.orders.issuedDone(order.order_id));
         location.hash = hashFor("order", { id: order.order_id });

@@ -1,7 +1,8 @@
 /* Which step a person may take, by their role and the status of what they look at: the
- * buttons shown. The service decides (supervisor/web/journal.py ROLES_FOR and check(),
+ * buttons shown. The service decides (supervisor/lifecycle.py ROLES_FOR and TRANSITIONS,
  * supervisor/orders.py); this mirrors it so that nobody is offered a step that would only
- * be refused. Pure (node tests run it). */
+ * be refused; tests/test_console_permissions.py checks the two agree. Pure (node tests
+ * run it). */
 
 const BOTH = ["inspector", "director"];
 

@@ -294,6 +294,9 @@ export const TEXTS = {
       rejectNote: "驳回理由",
       acceptNote: "摘牌说明（可选）",
       requirement: "督办要求",
+      subject: "督办对象",
+      subjectAlert: "本条预警",
+      subjectCase: (caseId) => `整个办件 ${caseId}`,
       days: "回复期限（工作日）",
       daysHint: "1 至 60 个工作日，不含下发当天",
       submit: {
@@ -669,6 +672,9 @@ export const TEXTS = {
       rejectNote: "Why the appeal is rejected",
       acceptNote: "Note (optional)",
       requirement: "What must be done",
+      subject: "About",
+      subjectAlert: "This alert",
+      subjectCase: (caseId) => `The whole case ${caseId}`,
       days: "Reply within (working days)",
       daysHint: "1 to 60 working days, not counting today",
       submit: {
