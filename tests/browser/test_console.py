@@ -572,11 +572,13 @@ async def test_the_desk_from_search_to_supervision(
     await listed.wait_for(timeout=10_000)
     assert await director.page.locator("#order-status").input_value() == "awaiting"
     assert await director.page.locator(".results__summary").inner_text() == "共 1 份督办单"
+    await screenshot(director.page, "console-orders.png")
     await listed.locator("a").click()
     await director.page.locator(f'.order-detail[data-order-id="{order_id}"]').wait_for()
     await take_step(director.page, "reply")  # nothing said yet
     reply_error = director.page.locator('form[data-form="reply"] .form-error')
     assert await reply_error.inner_text() == "请填写整改情况"
+    await screenshot(director.page, "console-reply.png")
     await take_step(director.page, "reply", note="已约谈窗口人员，补正材料一次性告知清单已完善")
     await director.page.wait_for_selector('.order-detail[data-status="replied"]', timeout=10_000)
     assert await director.page.locator("#order-status-text").inner_text() == "已回复，待审核"
@@ -608,10 +610,12 @@ async def test_the_desk_from_search_to_supervision(
 
     # -- 申诉 and 摘牌, seen on the wall -----------------------------------------------------
     wall_context = await browser.new_context(viewport={"width": 1920, "height": 1080})
-    wall = await wall_context.new_page()
-    await wall.goto(server.wall())
-    wall_row = wall.locator(f'[data-alert-id="{story.appealed["alert_id"]}"]')
-    await wall_row.wait_for(timeout=10_000)
+    walls = [await wall_context.new_page() for _ in range(2)]  # every open wall
+    for wall in walls:
+        await wall.goto(server.wall())
+        await wall.locator(f'[data-alert-id="{story.appealed["alert_id"]}"]').wait_for(
+            timeout=10_000
+        )
 
     appealed_selector = f'[data-alert-id="{story.appealed["alert_id"]}"]'
     await page.locator('[data-nav="queue"]').click()  # the inspector's queues stay open
@@ -631,11 +635,13 @@ async def test_the_desk_from_search_to_supervision(
     # The appeal reaches the inspector's open queues live (the socket), no reload.
     to_review = page.locator(f'[data-queue="appeals_to_review"] {appealed_selector}')
     await to_review.wait_for(timeout=5_000)
+    await screenshot(page, "console-queue-inspector.png")
     await to_review.locator("a").click()
     await page.locator(f'.alert-detail{appealed_selector}[data-status="appealed"]').wait_for()
     await take_step(page, "accept_appeal", note="批准记录属实，同意摘牌")
     await page.wait_for_selector('.alert-detail[data-status="withdrawn"]', timeout=10_000)
-    await wall.locator(f'{appealed_selector}[data-status="withdrawn"]').wait_for(timeout=2_000)
+    for wall in walls:  # within 2 s of the answer, on each
+        await wall.locator(f'{appealed_selector}[data-status="withdrawn"]').wait_for(timeout=2_000)
     assert await page.locator(".alert-detail .view__head .tag").inner_text() == "已摘牌"
     history = await page.locator(".history__item").all_inner_texts()
     assert any("李主任（中心负责人）" in entry and "系统漏录批准人" in entry for entry in history)
