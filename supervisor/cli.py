@@ -233,7 +233,8 @@ app.add_typer(rules_app, name="rules")
 def rules_check(
     directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,
 ) -> None:
-    """Load the rule files (and rules/calendar/, rules/catalogue/) as the worker would;
+    """Load the rule files (and rules/calendar/, rules/catalogue/, the notification routing
+    and the assessment scheme) as the services would;
     print what is wrong with the file and line, and exit 1; or say how many rules and
     catalogued items are in force."""
     from supervisor.core.calendar import CalendarBook
@@ -241,14 +242,18 @@ def rules_check(
 
     settings = Settings.from_env()
     folder = directory or settings.rules_dir
+    from supervisor.assessment.scheme import load_scheme
     from supervisor.notify.routing import known_rule_ids, load_routing
 
     routing = folder / "notify" / "routing.yaml"
+    scheme = folder / "assessment" / "scheme.yaml"
     try:
         book = RuleBook.load(folder)
         CalendarBook.load(folder / "calendar", settings.timezone)
         if routing.exists():  # who is notified of what (supervisor notify)
             load_routing(routing, known_rules=known_rule_ids(rule.id for rule in book))
+        if scheme.exists():  # how the monthly assessment scores
+            load_scheme(scheme)
     except (RuleError, ValueError, OSError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None

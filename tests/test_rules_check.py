@@ -195,6 +195,17 @@ def test_a_bad_catalogue_is_refused_with_file_and_line(tmp_path: Path) -> None:
     assert "items.yaml:4: items[0] (X): promised_limit.value" in result.stderr
 
 
+def test_a_bad_assessment_scheme_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    scheme = tmp_path / "rules" / "assessment" / "scheme.yaml"
+    text = scheme.read_text(encoding="utf-8").replace("measure: red_per_100", "measure: reds")
+    scheme.write_text(text, encoding="utf-8")
+    result = check(tmp_path / "rules")
+    assert result.returncode == 1
+    line = text.splitlines().index("    measure: reds") + 1
+    assert f"scheme.yaml:{line}: indicators.1: measure: 'reds' is not one of" in result.stderr
+
+
 def test_a_bad_calendar_file_is_refused_too(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     (tmp_path / "rules" / "calendar" / "regions.yaml").write_text(
