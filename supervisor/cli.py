@@ -568,6 +568,86 @@ def dlq_resend(
         raise typer.Exit(1)
 
 
+class AssessFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class AssessBy(StrEnum):
+    CENTER = "center"
+    DEPARTMENT = "department"
+    WINDOW = "window"
+    STAFF = "staff"
+
+
+@app.command()
+def assess(
+    period: Annotated[
+        str, typer.Option(help="a month (2026-11), a quarter (2026-Q4) or a year (2026)")
+    ],
+    by: Annotated[AssessBy, typer.Option(help="the units ranked")] = AssessBy.CENTER,
+    scope: Annotated[
+        str | None, typer.Option(help="a center's code: it and the centers below it")
+    ] = None,
+    output: Annotated[AssessFormat, typer.Option("--format")] = AssessFormat.text,
+) -> None:
+    """绩效考核: score, grade and rank each center (department, window, staff member) for a
+    period from the read model, by rules/assessment/scheme.yaml, with the change against
+    the period before."""
+    import asyncio
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from supervisor.assessment.periods import period as parse_period
+    from supervisor.assessment.run import as_json, as_text, assess_period
+    from supervisor.assessment.scheme import load_scheme
+    from supervisor.centers import CenterRegistry, is_valid_code
+    from supervisor.core.rules import RuleBook, RuleError
+    from supervisor.notify.routing import SERVICE_RULES
+    from supervisor.store.db import Database, DatabaseError
+    from supervisor.store.queries import ReadModel
+
+    settings = Settings.from_env()
+    try:
+        when = parse_period(period)
+        if scope is not None and not is_valid_code(scope):
+            raise ValueError(f"--scope {scope!r}: a center's code is 6 or 9 digits")
+        scheme = load_scheme(settings.rules_dir / "assessment" / "scheme.yaml")
+        book = RuleBook.load(settings.rules_dir)
+    except (RuleError, ValueError, OSError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    severities = {rule.id: str(rule.spec.severity) for rule in book}
+    severities.update({rule_id: "red" for rule_id in SERVICE_RULES})
+    registry = CenterRegistry.load()
+    names = {center.code: center.name for center in registry.all()}
+
+    async def run() -> str:
+        database = Database(settings.database)
+        try:
+            await database.upgrade()
+            read = ReadModel(database, settings.timezone)
+            centers = None
+            if scope is not None:
+                seen = set(await read.centers_seen()) | set(names)
+                centers = sorted(code for code in seen if registry.is_within(code, scope))
+            result = await assess_period(
+                read, scheme, severities.get, when, by.value, centers, names
+            )
+        finally:
+            await database.dispose()
+        if output is AssessFormat.json:
+            return json.dumps(as_json(result), ensure_ascii=False, indent=2)
+        return as_text(result)
+
+    try:
+        typer.echo(asyncio.run(run()), nl=output is AssessFormat.json)
+    except (DatabaseError, OSError, SQLAlchemyError) as exc:
+        typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 db_app = typer.Typer(
     help="The read model's database (SUPERVISOR_DATABASE_URL; default SQLite in the data dir).",
     no_args_is_help=True,

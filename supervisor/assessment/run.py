@@ -1,0 +1,144 @@
+"""One assessment: the read model's counts over a period and the period before, per
+center, department, window or staff member, scored by a scheme. The CLI (`supervisor
+assess`) and, later, the web service and the report call `assess_period`; `as_text` and
+`as_json` say the result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from supervisor.assessment.measures import SeverityOf, measures_of
+from supervisor.assessment.periods import Period
+from supervisor.assessment.scheme import Scheme
+from supervisor.assessment.score import Assessed, Measures, assess
+from supervisor.store.queries import Counts, Grouping, ReadModel
+
+#: What a unit is called, by grouping (the text and the tables' headers).
+BY_ZH: Final[dict[str, str]] = {
+    "center": "服务中心",
+    "department": "部门",
+    "window": "窗口",
+    "staff": "工作人员",
+}
+#: A unit whose cases name no department, window or staff member.
+UNNAMED: Final = "（未注明）"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The scored units of one period, highest first."""
+
+    scheme: Scheme
+    period: Period
+    by: Grouping
+    units: list[Assessed]
+    names: Mapping[str, str]  # center code -> name
+
+
+def unit_key(counts: Counts) -> str:
+    """A unit's key: its center's code, and after a `/` its department, window or staff
+    member (UNNAMED when its cases name none)."""
+    center, *group = counts.key
+    return str(center) if not group else f"{center}/{group[0] or UNNAMED}"
+
+
+async def assess_period(
+    read: ReadModel,
+    scheme: Scheme,
+    severity_of: SeverityOf,
+    when: Period,
+    by: Grouping = "center",
+    centers: Sequence[str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Assessment:
+    """The units of `centers` (None: every center) over `when`, scored by `scheme`, with
+    their change against the period before."""
+
+    async def measured(span: Period) -> dict[str, Measures]:
+        counted = await read.figures(*read.day_range(span.first, span.last), centers, by)
+        return {unit_key(counts): measures_of(counts, severity_of) for counts in counted}
+
+    try:
+        earlier = await measured(when.before())
+    except ValueError:  # before the earliest year: nothing to compare with
+        earlier = {}
+    units = assess(scheme, await measured(when), earlier)
+    return Assessment(scheme, when, by, units, dict(names or {}))
+
+
+def as_json(result: Assessment) -> dict[str, Any]:
+    """The assessment as the API and `--format json` give it."""
+    return {
+        "scheme": result.scheme.name,
+        "period": result.period.name,
+        "period_label": result.period.label,
+        "first_day": result.period.first.isoformat(),
+        "last_day": result.period.last.isoformat(),
+        "by": result.by,
+        "units": [
+            {
+                "rank": unit.rank,
+                "key": unit.key,
+                "center_id": unit.key.split("/", 1)[0],
+                "center_name": result.names.get(unit.key.split("/", 1)[0], ""),
+                "group": unit.key.split("/", 1)[1] if "/" in unit.key else None,
+                "score": unit.score,
+                "grade": unit.grade,
+                "change": unit.change,
+                "indicators": [
+                    {
+                        "id": part.id,
+                        "name": part.name,
+                        "value": part.value,
+                        "points": part.points,
+                        "deducted": part.deducted,
+                    }
+                    for part in unit.indicators
+                ],
+            }
+            for unit in result.units
+        ],
+    }
+
+
+def as_text(result: Assessment) -> str:
+    """The ranking as a plain table (Chinese headers), one unit a line."""
+    heads = ["排名", BY_ZH[result.by], "得分", "等级", "较上期"] + [
+        indicator.name for indicator in result.scheme.indicators
+    ]
+    rows = [heads]
+    for unit in result.units:
+        center, _, group = unit.key.partition("/")
+        name = result.names.get(center, center)
+        shown = f"{name} {group}" if group else name
+        change = "—" if unit.change is None else f"{unit.change:+.1f}"
+        parts = [_part(part.value, part.points, part.deducted) for part in unit.indicators]
+        rows.append([str(unit.rank), shown, f"{unit.score:.1f}", unit.grade, change, *parts])
+    title = f"{result.scheme.name} · {result.period.label} · 按{BY_ZH[result.by]}"
+    if not result.units:
+        return f"{title}\n（本期没有可考核的单位）\n"
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(heads))]
+    lines = [_line(row, widths) for row in rows]
+    return "\n".join([title, *lines]) + "\n"
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    padded = (
+        cell + " " * (width - _width(cell)) for cell, width in zip(cells, widths, strict=True)
+    )
+    return "  ".join(padded).rstrip()
+
+
+def _part(value: float | None, points: float | None, deducted: float | None) -> str:
+    if deducted is not None:
+        return f"-{deducted:g}" if deducted else "0"
+    if value is None:
+        return "—"
+    return f"{value:.1%}（{points:g}分）" if points is not None else f"{value:.1%}"
+
+
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: a Chinese character takes two."""
+    return sum(2 if ord(char) > 0x2E80 else 1 for char in text)

@@ -1,0 +1,140 @@
+"""The assessment over the read model, on SQLite and PostgreSQL: a month and the month
+before projected from facts and alerts, scored per center and per department by the
+shipped scheme, every figure worked out by hand; and `supervisor assess` printing it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from supervisor.assessment.periods import period
+from supervisor.assessment.run import as_json, as_text, assess_period
+from supervisor.assessment.scheme import load_scheme
+from supervisor.cli import app
+from supervisor.store.db import Database
+from supervisor.store.queries import ReadModel
+from tests.store.test_projection import fact, journal
+from tests.store.test_queries import facts, project, read  # noqa: F401 (a fixture)
+from tests.web.test_hub import make_alert
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEME = load_scheme(ROOT / "rules" / "assessment" / "scheme.yaml")
+SEVERITY = {"deadline.overdue": "red", "deadline.warning": "yellow"}
+CIVIL = "南丹县民政局"
+MARKET = "南丹县市场监督管理局"
+
+
+def case(
+    case_id: str,
+    accepted: str,
+    concluded: str | None = None,
+    on_time: bool | None = None,
+    center: str = "451221",
+    department: str = CIVIL,
+) -> list[dict[str, Any]]:
+    at = f"2026-{accepted}T09:00:00+08:00"
+    told: dict[str, Any] = {"center_id": center, "department": department, "accepted_at": at}
+    documents = [fact(case_id, "accepted", at, "open", **told)]
+    if concluded is not None:
+        done = f"2026-{concluded}T16:00:00+08:00"
+        documents.append(
+            fact(
+                case_id, "concluded", done, "concluded", concluded_at=done, on_time=on_time, **told
+            )
+        )
+    return documents
+
+
+def card(n: int, rule: str, severity: str, raised: str, department: str) -> dict[str, Any]:
+    alert = make_alert(
+        n, severity=severity, rule_id=rule, raised_at=f"2026-{raised}T10:00:00+08:00"
+    )
+    return {**alert, "details": {"department": department}}
+
+
+async def seed(read: ReadModel) -> None:  # noqa: F811 (the fixture's name)
+    """November: 南丹县 (451221) accepts c1-c4; c1 and c3 concluded on time, c2 late,
+    c4 open; a red card (民政局) and a yellow one (市场监管局). 东兰县 (451224): c5
+    concluded on time. October: 南丹县 c0 concluded on time."""
+    documents = [
+        *case("c0", "10-10", "10-12", True),
+        *case("c1", "11-02", "11-05", True),
+        *case("c2", "11-03", "11-20", False),
+        *case("c3", "11-10", "11-12", True, department=MARKET),
+        *case("c4", "11-15", department=MARKET),
+        *case("c5", "11-04", "11-06", True, center="451224", department="东兰县民政局"),
+    ]
+    alerts = journal(
+        card(1, "deadline.overdue", "red", "11-10", CIVIL),
+        card(2, "deadline.warning", "yellow", "11-20", MARKET),
+    )
+    await project(read, *facts(*documents), *alerts)
+
+
+async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel) -> None:  # noqa: F811
+    await seed(read)
+    names = {"451221": "南丹县政务服务中心", "451224": "东兰县政务服务中心"}
+    by_center = await assess_period(read, SCHEME, SEVERITY.get, period("2026-11"), names=names)
+    # 451224: 1/1 on time, no card: 100. 451221: 2/3 on time = 66.67 points; 4 handled,
+    # 1 red = 25 per 100 -> 2 × 25 = 50, capped at 30; 1 yellow = 25 -> 12.5, capped at
+    # 10: 26.7. October 451221: 100, so -73.3.
+    assert [(u.key, u.score, u.grade, u.rank, u.change) for u in by_center.units] == [
+        ("451224", 100.0, "优秀", 1, None),
+        ("451221", 26.7, "不合格", 2, -73.3),
+    ]
+    shown = as_json(by_center)
+    assert shown["period_label"] == "2026年11月" and shown["last_day"] == "2026-11-30"
+    nandan = shown["units"][1]
+    assert nandan["center_name"] == "南丹县政务服务中心" and nandan["group"] is None
+    assert [(i["id"], i["points"], i["deducted"]) for i in nandan["indicators"]] == [
+        ("on_time", 66.67, None),
+        ("red_cards", None, 30.0),
+        ("yellow_cards", None, 10.0),
+    ]
+    # Per department within 南丹县: 民政局 c1 on time, c2 late: 50; its red card: 2 per
+    # 100 × 50 = 100, capped at 30: 20. 市场监管局 c3 on time: 100; its yellow card, 1 of
+    # 2 handled = 50 per 100: 25, capped at 10: 90.
+    by_department = await assess_period(
+        read, SCHEME, SEVERITY.get, period("2026-11"), "department", ["451221"], names
+    )
+    assert [(u.key, u.score, u.grade, u.rank) for u in by_department.units] == [
+        (f"451221/{MARKET}", 90.0, "优秀", 1),
+        (f"451221/{CIVIL}", 20.0, "不合格", 2),
+    ]
+    text = as_text(by_department)
+    assert text.splitlines()[0] == f"{SCHEME.name} · 2026年11月 · 按部门"
+    assert f"南丹县政务服务中心 {MARKET}" in text.splitlines()[2]
+    assert [u.key for u in (await assess_period(
+        read, SCHEME, SEVERITY.get, period("2026-11"), centers=["451224"]
+    )).units] == ["451224"]  # fmt: skip
+
+
+def test_supervisor_assess_prints_the_ranking(tmp_path: Path, monkeypatch: Any) -> None:
+    async def seeded() -> None:
+        database = Database(f"sqlite:///{tmp_path / 'supervisor.db'}")
+        await database.upgrade()
+        try:
+            await seed(ReadModel(database, "Asia/Shanghai"))
+        finally:
+            await database.dispose()
+
+    asyncio.run(seeded())  # the command runs its own loop: this test has none
+    monkeypatch.setenv("SUPERVISOR_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SUPERVISOR_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    answer = runner.invoke(app, ["assess", "--period", "2026-11", "--format", "json"])
+    assert answer.exit_code == 0, answer.output
+    ranked = json.loads(answer.output)["units"]
+    assert [(u["center_id"], u["score"], u["grade"], u["rank"]) for u in ranked] == [
+        ("451224", 100.0, "优秀", 1),
+        ("451221", 26.7, "不合格", 2),
+    ]
+    scoped = runner.invoke(app, ["assess", "--period", "2026-11", "--scope", "451221"])
+    assert scoped.exit_code == 0, scoped.output
+    assert "南丹县政务服务中心" in scoped.output and "东兰县" not in scoped.output
+    refused = runner.invoke(app, ["assess", "--period", "2026-13"])
+    assert refused.exit_code == 1 and "a month is 01 to 12" in refused.output
