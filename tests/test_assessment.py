@@ -16,16 +16,22 @@ from supervisor.store.queries import Counts
 ROOT = Path(__file__).resolve().parent.parent
 SCHEME = ROOT / "rules" / "assessment" / "scheme.yaml"
 SEVERITY = {"deadline.overdue": "red", "deadline.warning": "yellow", "fee.overcharge": "red"}
+"""The severity each rule's alerts were raised with, in these counts."""
 
 
 def counts(key: str, accepted: int, concluded: int, on_time: int, **alerts: int) -> Counts:
+    raised = {rule.replace("_", "."): n for rule, n in alerts.items()}
+    severities: dict[str, int] = {}
+    for rule, n in raised.items():
+        severities[SEVERITY[rule]] = severities.get(SEVERITY[rule], 0) + n
     return Counts(
         (key,),
         accepted=accepted,
         concluded=concluded,
         on_time=on_time,
         overdue=concluded - on_time,
-        alerts={rule.replace("_", "."): n for rule, n in alerts.items()},
+        alerts=raised,
+        severities=severities,
     )
 
 
@@ -43,8 +49,8 @@ def test_a_small_month_scored_graded_and_ranked_as_by_hand() -> None:
         # nothing concluded: full points, no card: 100, 优秀 (ties with 451222)
         counts("451224", 4, 0, 0),
     ]
-    measured = {c.key[0] or "": measures_of(c, SEVERITY.get) for c in month}
-    before = {"451221": measures_of(counts("451221", 40, 40, 32), SEVERITY.get)}  # 80
+    measured = {c.key[0] or "": measures_of(c) for c in month}
+    before = {"451221": measures_of(counts("451221", 40, 40, 32))}  # 80
     ranked = assess(scheme, measured, before)
     assert [(u.key, u.score, u.grade, u.rank, u.change) for u in ranked] == [
         ("451222", 100.0, "优秀", 1, None),
@@ -59,8 +65,8 @@ def test_a_small_month_scored_graded_and_ranked_as_by_hand() -> None:
         ("yellow_cards", 8.0, None, 4.0),
     ]
     assert measured["451224"] == {"on_time_rate": None, "red_per_100": 0.0, "yellow_per_100": 0.0}
-    idle = measures_of(counts("451225", 0, 0, 0, deadline_overdue=1), SEVERITY.get)
-    assert idle["red_per_100"] is None  # handled nothing: no figure, no deduction
+    idle = measures_of(counts("451225", 0, 0, 0, deadline_overdue=1))
+    assert idle["red_per_100"] == 100.0  # handled nothing: a card still costs (1 per 1)
 
 
 GOOD = SCHEME.read_text(encoding="utf-8")

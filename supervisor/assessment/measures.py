@@ -4,31 +4,23 @@ concluded on time and late, alerts raised by rule).
 
 Cards are counted per 100 cases handled: the larger of the cases accepted and the cases
 concluded in the period, so that a center that concluded many old cases this month is
-not judged on the few it accepted; a unit that handled none has no figure (and so no
-deduction) for them.
+not judged on the few it accepted; and at least one, so that a card raised in a month
+the unit handled nothing (an old case's) still costs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from supervisor.assessment.score import Measures
 from supervisor.store.queries import Counts
 
-#: The severity of an alert of a rule ("red", "yellow"; None for a rule not known).
-SeverityOf = Callable[[str], str | None]
 
-
-def measures_of(counts: Counts, severity_of: SeverityOf) -> Measures:
-    """The measures of one unit from its counts."""
-    handled = max(counts.accepted, counts.concluded)
-    by_severity = {"red": 0, "yellow": 0}
-    for rule_id, raised in counts.alerts.items():
-        severity = severity_of(rule_id)
-        if severity in by_severity:
-            by_severity[severity] += raised
+def measures_of(counts: Counts) -> Measures:
+    """The measures of one unit from its counts. Cards by the severity each alert was
+    raised with (a rule's severity changed since does not change past cards)."""
+    handled = max(counts.accepted, counts.concluded, 1)
+    red, yellow = counts.severities.get("red", 0), counts.severities.get("yellow", 0)
     return {
         "on_time_rate": counts.on_time_rate,
-        "red_per_100": by_severity["red"] * 100 / handled if handled else None,
-        "yellow_per_100": by_severity["yellow"] * 100 / handled if handled else None,
+        "red_per_100": red * 100 / handled,
+        "yellow_per_100": yellow * 100 / handled,
     }

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from supervisor.assessment.measures import SeverityOf, measures_of
+from supervisor.assessment.measures import measures_of
 from supervisor.assessment.periods import Period
 from supervisor.assessment.scheme import Scheme
 from supervisor.assessment.score import Assessed, Measures, assess
@@ -47,7 +47,6 @@ def unit_key(counts: Counts) -> str:
 async def assess_period(
     read: ReadModel,
     scheme: Scheme,
-    severity_of: SeverityOf,
     when: Period,
     by: Grouping = "center",
     centers: Sequence[str] | None = None,
@@ -58,7 +57,7 @@ async def assess_period(
 
     async def measured(span: Period) -> dict[str, Measures]:
         counted = await read.figures(*read.day_range(span.first, span.last), centers, by)
-        return {unit_key(counts): measures_of(counts, severity_of) for counts in counted}
+        return {unit_key(counts): measures_of(counts) for counts in counted}
 
     try:
         earlier = await measured(when.before())

@@ -97,7 +97,8 @@ class Counts:
     overdue: int = 0
     not_accepted: int = 0
     withdrawn: int = 0
-    alerts: dict[str, int] = field(default_factory=dict)
+    alerts: dict[str, int] = field(default_factory=dict)  # raised, by rule
+    severities: dict[str, int] = field(default_factory=dict)  # raised, by severity
 
     @property
     def on_time_rate(self) -> float | None:
@@ -534,13 +535,13 @@ class ReadModel:
         )
         alert_keys = [alerts.c[name] for name in key_names]
         by_rule = (
-            select(*alert_keys, alerts.c.rule_id, func.count())
+            select(*alert_keys, alerts.c.rule_id, alerts.c.severity, func.count())
             .where(
                 _scoped(alerts.c.center_id, centers),
                 alerts.c.raised_at >= lo,
                 alerts.c.raised_at < hi,
             )
-            .group_by(*alert_keys, alerts.c.rule_id)
+            .group_by(*alert_keys, alerts.c.rule_id, alerts.c.severity)
         )
         width = len(key_names)
         found: dict[tuple[str | None, ...], Counts] = {}
@@ -552,7 +553,9 @@ class ReadModel:
             for row in await connection.execute(by_rule):
                 key = tuple(row[:width])
                 counts = found.setdefault(key, Counts(key))
-                counts.alerts[str(row[width])] = int(row[width + 1])
+                rule_id, severity, raised = row[width], row[width + 1], int(row[width + 2])
+                counts.alerts[rule_id] = counts.alerts.get(rule_id, 0) + raised
+                counts.severities[severity] = counts.severities.get(severity, 0) + raised
         return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
 
     async def headline(self, now: datetime, centers: Sequence[str] | None = None) -> dict[str, Any]:

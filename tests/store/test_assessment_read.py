@@ -23,7 +23,6 @@ from tests.web.test_hub import make_alert
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEME = load_scheme(ROOT / "rules" / "assessment" / "scheme.yaml")
-SEVERITY = {"deadline.overdue": "red", "deadline.warning": "yellow"}
 CIVIL = "南丹县民政局"
 MARKET = "南丹县市场监督管理局"
 
@@ -78,7 +77,7 @@ async def seed(read: ReadModel) -> None:  # noqa: F811 (the fixture's name)
 async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel) -> None:  # noqa: F811
     await seed(read)
     names = {"451221": "南丹县政务服务中心", "451224": "东兰县政务服务中心"}
-    by_center = await assess_period(read, SCHEME, SEVERITY.get, period("2026-11"), names=names)
+    by_center = await assess_period(read, SCHEME, period("2026-11"), names=names)
     # 451224: 1/1 on time, no card: 100. 451221: 2/3 on time = 66.67 points; 4 handled,
     # 1 red = 25 per 100 -> 2 × 25 = 50, capped at 30; 1 yellow = 25 -> 12.5, capped at
     # 10: 26.7. October 451221: 100, so -73.3.
@@ -99,7 +98,7 @@ async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel)
     # 100 × 50 = 100, capped at 30: 20. 市场监管局 c3 on time: 100; its yellow card, 1 of
     # 2 handled = 50 per 100: 25, capped at 10: 90.
     by_department = await assess_period(
-        read, SCHEME, SEVERITY.get, period("2026-11"), "department", ["451221"], names
+        read, SCHEME, period("2026-11"), "department", ["451221"], names
     )
     assert [(u.key, u.score, u.grade, u.rank) for u in by_department.units] == [
         (f"451221/{MARKET}", 90.0, "优秀", 1),
@@ -109,7 +108,7 @@ async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel)
     assert text.splitlines()[0] == f"{SCHEME.name} · 2026年11月 · 按部门"
     assert f"南丹县政务服务中心 {MARKET}" in text.splitlines()[2]
     assert [u.key for u in (await assess_period(
-        read, SCHEME, SEVERITY.get, period("2026-11"), centers=["451224"]
+        read, SCHEME, period("2026-11"), centers=["451224"]
     )).units] == ["451224"]  # fmt: skip
 
 

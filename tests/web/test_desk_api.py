@@ -545,3 +545,38 @@ def test_an_order_on_a_whole_case_is_listed_with_the_case(
         headers=people["other"],
     )
     assert theirs.status_code == 403  # a director issues no order
+
+
+def test_the_assessment_in_each_callers_scope(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """November of the seed: 451224103 accepted one case and has a red card (100 less
+    2 × 100 per 100, capped at 30: 70); 451221 the same (70); 451224 handled nothing
+    and has a yellow card (0.5 × 100, capped at 10: 90)."""
+
+    def ranked(who: str, query: str = "") -> list[tuple[str, float, str, int]]:
+        response = client.get(f"/api/assessment?period=2026-11{query}", headers=people[who])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["period_label"] == "2026年11月"
+        return [(u["center_id"], u["score"], u["grade"], u["rank"]) for u in body["units"]]
+
+    assert ranked("inspector") == [
+        ("451224", 90.0, "优秀", 1),
+        ("451221", 70.0, "合格", 2),
+        ("451224103", 70.0, "合格", 2),
+    ]
+    # a director: their center and those below it, in every figure
+    assert ranked("director") == [("451224", 90.0, "优秀", 1), ("451224103", 70.0, "合格", 2)]
+    assert ranked("director", "&center_id=451224103") == [("451224103", 70.0, "合格", 1)]
+    assert ranked("other") == [("451221", 70.0, "合格", 1)]
+    refused = [
+        ("period=2026-13", "director", 422),
+        ("period=" + "9" * 17, "director", 422),
+        ("period=2026-11&center_id=451221", "director", 403),
+        ("period=2026-11&by=floor", "director", 422),
+        ("period=2026-11", "ops", 403),
+    ]
+    for query, who, status in refused:
+        answer = client.get(f"/api/assessment?{query}", headers=people[who])
+        assert answer.status_code == status, (query, answer.text)

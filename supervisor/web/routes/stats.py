@@ -4,14 +4,15 @@ a period per center or group, with their export (supervisor/web/figures.py)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from supervisor.store import export
 from supervisor.store.queries import Grouping
 from supervisor.web import board as wall
+from supervisor.web.assessing import assessment
 from supervisor.web.downloads import ExportFormat, download
 from supervisor.web.figures import figures
 from supervisor.web.security import Viewer
@@ -60,6 +61,21 @@ async def grouped_statistics(
     """The same figures per center, department, window or staff member (contract
     §7: who handled each case, as its latest fact says)."""
     return await figures(services, who, start, end, center_id, by)
+
+
+@router.get("/api/assessment")
+async def assessed(
+    who: Viewer,
+    services: Wired,
+    period: Annotated[str, Query(max_length=16)],
+    by: Grouping = "center",
+    center_id: str | None = None,
+) -> dict[str, Any]:
+    """绩效考核: each center (department, window, staff member) in the caller's scope
+    scored by rules/assessment/scheme.yaml for `period` (a month 2026-11, a quarter
+    2026-Q4, a year 2026), graded and ranked, with its change against the period before
+    and each indicator's part. With `center_id`, that center and those below it."""
+    return await assessment(services, who, period, by, center_id)
 
 
 @router.get("/api/export/centers")
