@@ -603,6 +603,7 @@ def assess(
     from supervisor.assessment.run import as_json, as_text, assess_period
     from supervisor.assessment.scheme import load_scheme
     from supervisor.centers import CenterRegistry, is_valid_code
+    from supervisor.core.calendar import CalendarBook
     from supervisor.store.db import Database, DatabaseError
     from supervisor.store.queries import ReadModel
 
@@ -612,6 +613,7 @@ def assess(
         if scope is not None and not is_valid_code(scope):
             raise ValueError(f"--scope {scope!r}: a center's code is 6 or 9 digits")
         scheme = load_scheme(settings.rules_dir / "assessment" / "scheme.yaml")
+        calendars = CalendarBook.load(settings.rules_dir / "calendar", settings.timezone)
     except (ValueError, OSError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -627,7 +629,7 @@ def assess(
             if scope is not None:
                 seen = set(await read.centers_seen()) | set(names)
                 centers = sorted(code for code in seen if registry.is_within(code, scope))
-            result = await assess_period(read, scheme, when, by.value, centers, names)
+            result = await assess_period(read, scheme, when, calendars, by.value, centers, names)
         finally:
             await database.dispose()
         if output is AssessFormat.json:

@@ -64,7 +64,16 @@ def test_a_small_month_scored_graded_and_ranked_as_by_hand() -> None:
         ("red_cards", 2.0, None, 4.0),
         ("yellow_cards", 8.0, None, 4.0),
     ]
-    assert measured["451224"] == {"on_time_rate": None, "red_per_100": 0.0, "yellow_per_100": 0.0}
+    assert measured["451224"] == {
+        "on_time_rate": None,
+        "red_per_100": 0.0,
+        "yellow_per_100": 0.0,
+        "evaluation_rate": None,  # nothing concluded
+        "good_rate": None,
+        "bad_rate": None,
+        "bad_rectified_rate": None,
+        "complaint_answered_rate": None,
+    }
     idle = measures_of(counts("451225", 0, 0, 0, deadline_overdue=1))
     assert idle["red_per_100"] == 100.0  # handled nothing: a card still costs (1 per 1)
 

@@ -207,3 +207,22 @@ def test_a_fact_says_who_handled_it_the_events_own_else_the_cases_latest() -> No
         ("南丹县市场监督管理局", "W12", "nd-0107"),
         ("南丹县市场监督管理局", "W03", "nd-0107"),
     ]
+
+
+def test_the_fact_of_a_rating_carries_its_level_and_no_other_does() -> None:
+    the_engine = engine()
+    events = [
+        from_document(
+            event_doc(
+                "accepted",
+                "2026-11-23T09:00:00+08:00",
+                item_code="X",
+                promised_limit={"value": 5, "unit": "working_day"},
+            )
+        ),
+        from_document(event_doc("concluded", "2026-11-24T09:00:00+08:00")),
+        from_document(event_doc("evaluated", "2026-11-24T10:00:00+08:00", level=2)),
+    ]
+    facts = story(the_engine, *events)
+    assert [f.get("level") for f in facts] == [None, None, 2]
+    assert "level" not in facts[0] and "level" not in facts[1]

@@ -10,17 +10,32 @@ the unit handled nothing (an old case's) still costs it.
 
 from __future__ import annotations
 
+from supervisor.assessment.loops import LoopCounts
 from supervisor.assessment.score import Measures
 from supervisor.store.queries import Counts
 
 
-def measures_of(counts: Counts) -> Measures:
-    """The measures of one unit from its counts. Cards by the severity each alert was
-    raised with (a rule's severity changed since does not change past cards)."""
+def measures_of(counts: Counts, loops: LoopCounts | None = None) -> Measures:
+    """The measures of one unit from its counts and its closed loops (loops.py). Cards
+    by the severity each alert was raised with (a rule's severity changed since does
+    not change past cards). 评价率 is the ratings given over the cases concluded (at
+    most 1: a rating may come for a case concluded the month before)."""
     handled = max(counts.accepted, counts.concluded, 1)
     red, yellow = counts.severities.get("red", 0), counts.severities.get("yellow", 0)
+    loop = loops or LoopCounts()
     return {
         "on_time_rate": counts.on_time_rate,
         "red_per_100": red * 100 / handled,
         "yellow_per_100": yellow * 100 / handled,
+        "evaluation_rate": min(1.0, _ratio(loop.evaluated, counts.concluded) or 0.0)
+        if counts.concluded
+        else None,
+        "good_rate": _ratio(loop.good, loop.evaluated),
+        "bad_rate": _ratio(loop.bad, loop.evaluated),
+        "bad_rectified_rate": _ratio(loop.bad_rectified_in_time, loop.bad_due),
+        "complaint_answered_rate": _ratio(loop.complaints_answered_in_time, loop.complaints_due),
     }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
+from supervisor.assessment.loops import LoopCounts, LoopFact, closed_loops
 from supervisor.assessment.measures import measures_of
 from supervisor.assessment.periods import Period
 from supervisor.assessment.scheme import Scheme
 from supervisor.assessment.score import Assessed, Measures, assess
+from supervisor.core.calendar import CalendarBook
 from supervisor.store.queries import Counts, Grouping, ReadModel
 
 #: What a unit is called, by grouping (the text and the tables' headers).
@@ -24,6 +27,10 @@ BY_ZH: Final[dict[str, str]] = {
 }
 #: A unit whose cases name no department, window or staff member.
 UNNAMED: Final = "（未注明）"
+#: How far before a period its ratings and complaints are read: every one due in the
+#: period (15 working days after it, a month and more across a long holiday) is among
+#: them.
+LOOKBACK: Final = timedelta(days=62)
 
 
 @dataclass(frozen=True)
@@ -37,10 +44,10 @@ class Assessment:
     names: Mapping[str, str]  # center code -> name
 
 
-def unit_key(counts: Counts) -> str:
+def unit_key(key: tuple[str | None, ...]) -> str:
     """A unit's key: its center's code, and after a `/` its department, window or staff
     member (UNNAMED when its cases name none)."""
-    center, *group = counts.key
+    center, *group = key
     return str(center) if not group else f"{center}/{group[0] or UNNAMED}"
 
 
@@ -48,6 +55,7 @@ async def assess_period(
     read: ReadModel,
     scheme: Scheme,
     when: Period,
+    calendars: CalendarBook,
     by: Grouping = "center",
     centers: Sequence[str] | None = None,
     names: Mapping[str, str] | None = None,
@@ -56,8 +64,22 @@ async def assess_period(
     their change against the period before."""
 
     async def measured(span: Period) -> dict[str, Measures]:
-        counted = await read.figures(*read.day_range(span.first, span.last), centers, by)
-        return {unit_key(counts): measures_of(counts) for counts in counted}
+        since, until = read.day_range(span.first, span.last)
+        counted = {
+            unit_key(counts.key): counts for counts in await read.figures(since, until, centers, by)
+        }
+        facts = [
+            LoopFact(unit_key(key), case_id, center_id, event_type, at, level)
+            for key, case_id, center_id, event_type, at, level in await read.loop_facts(
+                since - LOOKBACK, until, centers, by
+            )
+        ]
+        loops = closed_loops(facts, calendars, since, until)
+        active = {key for key, loop in loops.items() if loop != LoopCounts()}
+        return {
+            key: measures_of(counted.get(key) or Counts((key,)), loops.get(key))
+            for key in sorted(set(counted) | active)
+        }
 
     try:
         earlier = await measured(when.before())

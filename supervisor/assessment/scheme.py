@@ -38,6 +38,11 @@ MEASURES: Final[dict[str, tuple[str, Literal["rate", "per_100"]]]] = {
     "on_time_rate": ("按期办结率", "rate"),
     "red_per_100": ("红牌（每百件）", "per_100"),
     "yellow_per_100": ("黄牌（每百件）", "per_100"),
+    "evaluation_rate": ("评价率", "rate"),
+    "good_rate": ("好评率", "rate"),
+    "bad_rate": ("差评率", "rate"),
+    "bad_rectified_rate": ("差评按期整改率", "rate"),
+    "complaint_answered_rate": ("投诉按期答复率", "rate"),
 }
 #: What the weights of the points indicators add up to.
 TOTAL_POINTS: Final = 100.0

@@ -39,6 +39,7 @@ from supervisor.store.schema import (
     alert_history,
     alerts,
     case_events,
+    case_facts,
     cases,
     centers_seen,
     orders,
@@ -557,6 +558,40 @@ class ReadModel:
                 counts.alerts[rule_id] = counts.alerts.get(rule_id, 0) + raised
                 counts.severities[severity] = counts.severities.get(severity, 0) + raised
         return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
+
+    async def loop_facts(
+        self,
+        since: datetime,
+        until: datetime,
+        centers: Sequence[str] | None = None,
+        by: Grouping = "center",
+        event_types: Sequence[str] = ("evaluated", "rectified", "complained", "complaint_answered"),
+    ) -> list[tuple[tuple[str | None, ...], str, str, str, datetime, int | None]]:
+        """The facts of ratings and complaints that happened in [since, until): each as
+        (group key, case_id, center_id, event_type, occurred_at aware, rating level)."""
+        keys = [case_facts.c[name] for name in GROUPINGS[by]]
+        statement = select(
+            *keys,
+            case_facts.c.case_id,
+            case_facts.c.center_id,
+            case_facts.c.event_type,
+            case_facts.c.occurred_at,
+            case_facts.c.fact["level"].as_integer(),
+        ).where(
+            _scoped(case_facts.c.center_id, centers),
+            case_facts.c.event_type.in_(list(event_types)),
+            case_facts.c.occurred_at >= rows.utc(since),
+            case_facts.c.occurred_at < rows.utc(until),
+        )
+        width = len(keys)
+        found = []
+        async with self.db.engine.connect() as connection:
+            for row in await connection.execute(statement):
+                case_id, center_id, event_type, occurred, level = row[width:]
+                at = rows.aware(occurred)
+                assert at is not None  # occurred_at is part of the key: never null
+                found.append((tuple(row[:width]), case_id, center_id, event_type, at, level))
+        return found
 
     async def headline(self, now: datetime, centers: Sequence[str] | None = None) -> dict[str, Any]:
         """The wall's figures of `now`'s local day and its month so far."""

@@ -40,5 +40,6 @@ async def assessment(
         raise HTTPException(503, "考核评分方案有误，暂不能考核；请运维人员检查") from None
     await services.caught_up()
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
-    result = await assess_period(services.read, scheme, when, by, scope, services.names)
+    calendars = services.order_desk.calendars  # the centers' working days
+    result = await assess_period(services.read, scheme, when, calendars, by, scope, services.names)
     return as_json(result)

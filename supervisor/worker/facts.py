@@ -17,6 +17,8 @@ the events topic), keyed by case_id, one UTF-8 JSON object:
      "department": "南丹县市场监督管理局",          # who handled it (contract §7): the
      "window_id": "W12", "staff_id": "nd-0107"}   # event's, else the case's latest known
 
+and, on the fact of an `evaluated` event only, the applicant's rating `"level"` (1-5).
+
 Times are ISO 8601 in the center's local time (with fractions of a second only when the
 event had them); `status` is one of received, open, concluded, not_accepted, withdrawn.
 No personal data: a fact names the case, never the applicant. A late event re-judges the
@@ -45,7 +47,7 @@ import faust
 import orjson
 
 from supervisor.core.engine import Engine
-from supervisor.core.events import CaseEvent
+from supervisor.core.events import CaseEvent, EvaluatedPayload, EventType
 from supervisor.core.state import CaseState
 from supervisor.settings import Settings
 from supervisor.worker.metrics import WorkerMetrics
@@ -89,7 +91,16 @@ def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
         "department": event.department or state.department,
         "window_id": event.window_id or state.window_id,
         "staff_id": event.staff_id or state.staff_id,
+        **_rating(event),
     }
+
+
+def _rating(event: CaseEvent) -> dict[str, Any]:
+    """The applicant's rating (好差评, 1-5) on the fact of an `evaluated` event, for the
+    assessment's 好评率 and 差评率; nothing on any other fact."""
+    if event.type is not EventType.EVALUATED:
+        return {}
+    return {"level": event.payload_as(EvaluatedPayload).level}
 
 
 def encode(document: dict[str, Any]) -> tuple[bytes, bytes]:

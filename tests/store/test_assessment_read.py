@@ -15,6 +15,7 @@ from supervisor.assessment.periods import period
 from supervisor.assessment.run import as_json, as_text, assess_period
 from supervisor.assessment.scheme import load_scheme
 from supervisor.cli import app
+from supervisor.core.calendar import CalendarBook
 from supervisor.store.db import Database
 from supervisor.store.queries import ReadModel
 from tests.store.test_projection import fact, journal
@@ -23,6 +24,7 @@ from tests.web.test_hub import make_alert
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEME = load_scheme(ROOT / "rules" / "assessment" / "scheme.yaml")
+CALENDARS = CalendarBook.load(ROOT / "rules" / "calendar")
 CIVIL = "南丹县民政局"
 MARKET = "南丹县市场监督管理局"
 
@@ -77,7 +79,7 @@ async def seed(read: ReadModel) -> None:  # noqa: F811 (the fixture's name)
 async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel) -> None:  # noqa: F811
     await seed(read)
     names = {"451221": "南丹县政务服务中心", "451224": "东兰县政务服务中心"}
-    by_center = await assess_period(read, SCHEME, period("2026-11"), names=names)
+    by_center = await assess_period(read, SCHEME, period("2026-11"), CALENDARS, names=names)
     # 451224: 1/1 on time, no card: 100. 451221: 2/3 on time = 66.67 points; 4 handled,
     # 1 red = 25 per 100 -> 2 × 25 = 50, capped at 30; 1 yellow = 25 -> 12.5, capped at
     # 10: 26.7. October 451221: 100, so -73.3.
@@ -98,7 +100,7 @@ async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel)
     # 100 × 50 = 100, capped at 30: 20. 市场监管局 c3 on time: 100; its yellow card, 1 of
     # 2 handled = 50 per 100: 25, capped at 10: 90.
     by_department = await assess_period(
-        read, SCHEME, period("2026-11"), "department", ["451221"], names
+        read, SCHEME, period("2026-11"), CALENDARS, "department", ["451221"], names
     )
     assert [(u.key, u.score, u.grade, u.rank) for u in by_department.units] == [
         (f"451221/{MARKET}", 90.0, "优秀", 1),
@@ -108,7 +110,7 @@ async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel)
     assert text.splitlines()[0] == f"{SCHEME.name} · 2026年11月 · 按部门"
     assert f"南丹县政务服务中心 {MARKET}" in text.splitlines()[2]
     assert [u.key for u in (await assess_period(
-        read, SCHEME, period("2026-11"), centers=["451224"]
+        read, SCHEME, period("2026-11"), CALENDARS, centers=["451224"]
     )).units] == ["451224"]  # fmt: skip
 
 
@@ -137,3 +139,53 @@ def test_supervisor_assess_prints_the_ranking(tmp_path: Path, monkeypatch: Any) 
     assert "南丹县政务服务中心" in scoped.output and "东兰县" not in scoped.output
     refused = runner.invoke(app, ["assess", "--period", "2026-13"])
     assert refused.exit_code == 1 and "a month is 01 to 12" in refused.output
+
+
+async def test_ratings_and_complaints_are_read_and_scored(
+    read: ReadModel,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """The rating's level read back from the fact's JSON (on each database), and a scheme
+    that scores the loops: c1 rated 1 on 11-02 and put right 11-20 (due 11-23 24:00: in
+    time); c2 rated 5; c3 complained 11-02, answered 12-01 (late)."""
+    told = {"department": CIVIL, "accepted_at": "2026-10-26T09:00:00+08:00"}
+    documents = [
+        *case("c1", "10-26", "10-28", True),
+        fact("c1", "evaluated", "2026-11-02T10:00:00+08:00", "concluded", level=1, **told),
+        fact("c1", "rectified", "2026-11-20T10:00:00+08:00", "concluded", **told),
+        fact("c2", "evaluated", "2026-11-03T10:00:00+08:00", "concluded", level=5, **told),
+        fact("c3", "complained", "2026-11-02T10:00:00+08:00", "concluded", **told),
+        fact("c3", "complaint_answered", "2026-12-01T10:00:00+08:00", "concluded", **told),
+    ]
+    await project(read, *facts(*documents))
+    since, until = read.day_range(period("2026-11").first, period("2026-11").last)
+    rows = await read.loop_facts(since, until)
+    assert sorted((r[1], r[3], r[5]) for r in rows) == [
+        ("c1", "evaluated", 1),
+        ("c1", "rectified", None),
+        ("c2", "evaluated", 5),
+        ("c3", "complained", None),
+    ]
+    scheme_file = tmp_path / "scheme.yaml"
+    scheme_file.write_text(
+        """name: 好差评与投诉
+indicators:
+  - {id: good, name: 好评率, measure: good_rate, weight: 40}
+  - {id: rectified, name: 差评按期整改率, measure: bad_rectified_rate, weight: 30}
+  - {id: answered, name: 投诉按期答复率, measure: complaint_answered_rate, weight: 30}
+grades:
+  - {name: 合格, min: 60}
+  - {name: 不合格, min: 0}
+""",
+        encoding="utf-8",
+    )
+    result = await assess_period(read, load_scheme(scheme_file), period("2026-11"), CALENDARS)
+    # 1 good of 2 ratings: 20 of 40; the bad one put right in time: 30; the complaint
+    # answered late: 0. 50, 不合格.
+    [unit] = result.units
+    assert (unit.key, unit.score, unit.grade) == ("451221", 50.0, "不合格")
+    assert [(i.id, i.value, i.points) for i in unit.indicators] == [
+        ("good", 0.5, 20.0),
+        ("rectified", 1.0, 30.0),
+        ("answered", 0.0, 0.0),
+    ]

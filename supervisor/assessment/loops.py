@@ -1,0 +1,128 @@
+"""The closed loops a unit is assessed on besides its cases (好差评 and complaints): how
+many ratings it was given, how many good and bad, and of the bad ratings and the
+complaints whose time to act fell due in the period, how many were acted on in time.
+Pure: the facts and the calendars come in.
+
+- A rating (`evaluated`, level 1-5) is good at 4 or 5, bad (差评) at 1 or 2. A bad rating
+  is put right by the case's next `rectified` (one follow-up puts right every bad rating
+  before it, as the engine counts), due by 24:00 of the RECTIFY_WORKING_DAYS-th working
+  day after the rating (`evaluation.unrectified`'s default).
+- A complaint (`complained`) is answered by a `complaint_answered`, the earliest complaint
+  still unanswered first, due by 24:00 of the 15th working day after it (contract §8).
+
+A bad rating or a complaint counts in the period its due time falls in (24:00 of the last
+day of a month is that month's), whether acted on early or not at all; a rating counts
+among the ratings of the period it was given in. Each is counted for the unit its fact
+names (who handled the case, contract §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from supervisor.core.calendar import CalendarBook
+
+#: Working days a bad rating has to be put right (rules/canonical.yaml's default).
+RECTIFY_WORKING_DAYS: Final = 15
+#: Working days a complaint has to be answered (contract §8).
+ANSWER_WORKING_DAYS: Final = 15
+#: Ratings at or above it are good (好评), at or below BAD_LEVEL bad (差评).
+GOOD_LEVEL: Final = 4
+BAD_LEVEL: Final = 2
+#: The event types of the loops.
+LOOP_EVENTS: Final = ("evaluated", "rectified", "complained", "complaint_answered")
+
+
+@dataclass(frozen=True)
+class LoopFact:
+    """One fact of a loop: the unit it names, its case and center, what and when."""
+
+    key: str
+    case_id: str
+    center_id: str
+    event_type: str
+    at: datetime  # aware
+    level: int | None = None
+
+
+@dataclass
+class LoopCounts:
+    """One unit's loops over a period."""
+
+    evaluated: int = 0
+    good: int = 0
+    bad: int = 0
+    bad_due: int = 0
+    bad_rectified_in_time: int = 0
+    complaints_due: int = 0
+    complaints_answered_in_time: int = 0
+
+
+def closed_loops(
+    facts: Iterable[LoopFact], calendars: CalendarBook, since: datetime, until: datetime
+) -> dict[str, LoopCounts]:
+    """The loops of [since, until) per unit key, from the facts of the period and of
+    enough time before it that every bad rating and complaint due in it is among them."""
+    by_case: dict[str, list[LoopFact]] = {}
+    for one in facts:
+        by_case.setdefault(one.case_id, []).append(one)
+    found: dict[str, LoopCounts] = {}
+    for case_facts in by_case.values():
+        case_facts.sort(key=lambda one: one.at)
+        _ratings(case_facts, calendars, since, until, found)
+        _complaints(case_facts, calendars, since, until, found)
+    return found
+
+
+def _ratings(
+    facts: list[LoopFact],
+    calendars: CalendarBook,
+    since: datetime,
+    until: datetime,
+    found: dict[str, LoopCounts],
+) -> None:
+    rectified = [one.at for one in facts if one.event_type == "rectified"]
+    for rating in (one for one in facts if one.event_type == "evaluated"):
+        counts = found.setdefault(rating.key, LoopCounts())
+        level = rating.level or 0
+        if since <= rating.at < until:
+            counts.evaluated += 1
+            counts.good += level >= GOOD_LEVEL
+            counts.bad += 1 <= level <= BAD_LEVEL
+        if not 1 <= level <= BAD_LEVEL:
+            continue
+        due = calendars.for_center(rating.center_id).working_deadline(
+            rating.at, RECTIFY_WORKING_DAYS
+        )
+        if since < due <= until:
+            counts.bad_due += 1
+            follow_up = next((at for at in rectified if at >= rating.at), None)
+            counts.bad_rectified_in_time += follow_up is not None and follow_up <= due
+
+
+def _complaints(
+    facts: list[LoopFact],
+    calendars: CalendarBook,
+    since: datetime,
+    until: datetime,
+    found: dict[str, LoopCounts],
+) -> None:
+    waiting: list[LoopFact] = []
+    answered: list[tuple[LoopFact, datetime | None]] = []
+    for one in facts:
+        if one.event_type == "complained":
+            waiting.append(one)
+        elif one.event_type == "complaint_answered" and waiting:
+            answered.append((waiting.pop(0), one.at))
+    answered += [(complaint, None) for complaint in waiting]
+    for complaint, answer in answered:
+        due = calendars.for_center(complaint.center_id).working_deadline(
+            complaint.at, ANSWER_WORKING_DAYS
+        )
+        if since < due <= until:
+            counts = found.setdefault(complaint.key, LoopCounts())
+            counts.complaints_due += 1
+            counts.complaints_answered_in_time += answer is not None and answer <= due
