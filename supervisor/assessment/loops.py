@@ -32,8 +32,11 @@ ANSWER_WORKING_DAYS: Final = 15
 #: Ratings at or above it are good (好评), at or below BAD_LEVEL bad (差评).
 GOOD_LEVEL: Final = 4
 BAD_LEVEL: Final = 2
-#: The event types of the loops.
-LOOP_EVENTS: Final = ("evaluated", "rectified", "complained", "complaint_answered")
+#: The measures (scheme.MEASURES) that need the loops: an assessment whose scheme reads
+#: none of them does not read the facts they come from.
+LOOP_MEASURES: Final = frozenset(
+    {"evaluation_rate", "good_rate", "bad_rate", "bad_rectified_rate", "complaint_answered_rate"}
+)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from supervisor.assessment.loops import LoopCounts, LoopFact, closed_loops
+from supervisor.assessment.loops import (
+    BAD_LEVEL,
+    GOOD_LEVEL,
+    LOOP_MEASURES,
+    LoopCounts,
+    LoopFact,
+    closed_loops,
+)
 from supervisor.assessment.measures import measures_of
 from supervisor.assessment.periods import Period
 from supervisor.assessment.scheme import Scheme
@@ -63,18 +70,18 @@ async def assess_period(
     """The units of `centers` (None: every center) over `when`, scored by `scheme`, with
     their change against the period before."""
 
+    reads_loops = bool(scheme.measures & LOOP_MEASURES)
+
     async def measured(span: Period) -> dict[str, Measures]:
         since, until = read.day_range(span.first, span.last)
         counted = {
             unit_key(counts.key): counts for counts in await read.figures(since, until, centers, by)
         }
-        facts = [
-            LoopFact(unit_key(key), case_id, center_id, event_type, at, level)
-            for key, case_id, center_id, event_type, at, level in await read.loop_facts(
-                since - LOOKBACK, until, centers, by
-            )
-        ]
-        loops = closed_loops(facts, calendars, since, until)
+        loops = (
+            await closed_loops_of(read, calendars, since, until, by, centers)
+            if reads_loops  # else the facts of ratings and complaints are not read
+            else {}
+        )
         active = {key for key, loop in loops.items() if loop != LoopCounts()}
         return {
             key: measures_of(counted.get(key) or Counts((key,)), loops.get(key))
@@ -87,6 +94,31 @@ async def assess_period(
         earlier = {}
     units = assess(scheme, await measured(when), earlier)
     return Assessment(scheme, when, by, units, dict(names or {}))
+
+
+async def closed_loops_of(
+    read: ReadModel,
+    calendars: CalendarBook,
+    since: datetime,
+    until: datetime,
+    by: Grouping,
+    centers: Sequence[str] | None,
+) -> dict[str, LoopCounts]:
+    """Each unit's loops over [since, until): the ratings given counted by the database,
+    and the bad ratings and complaints due judged from their facts (loops.py), read
+    from LOOKBACK before the period, bad ratings only."""
+    facts = [
+        LoopFact(unit_key(key), case_id, center_id, event_type, at, level)
+        for key, case_id, center_id, event_type, at, level in await read.loop_facts(
+            since - LOOKBACK, until, centers, by, ratings_at_most=BAD_LEVEL
+        )
+    ]
+    loops = closed_loops(facts, calendars, since, until)
+    rated = await read.rating_counts(since, until, centers, by, GOOD_LEVEL, BAD_LEVEL)
+    for key, (given, good, bad) in rated.items():
+        loop = loops.setdefault(unit_key(key), LoopCounts())
+        loop.evaluated, loop.good, loop.bad = given, good, bad
+    return loops
 
 
 def as_json(result: Assessment) -> dict[str, Any]:

@@ -125,6 +125,11 @@ class Scheme:
     grades: tuple[Grade, ...]
     source: str
 
+    @property
+    def measures(self) -> frozenset[str]:
+        """The measures its indicators read."""
+        return frozenset(indicator.measure for indicator in self.indicators)
+
     def grade(self, score: float) -> str:
         """The grade of `score`: the first whose min it reaches."""
         return next(grade.name for grade in self.grades if score >= grade.min)

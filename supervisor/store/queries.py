@@ -565,24 +565,33 @@ class ReadModel:
         until: datetime,
         centers: Sequence[str] | None = None,
         by: Grouping = "center",
-        event_types: Sequence[str] = ("evaluated", "rectified", "complained", "complaint_answered"),
+        ratings_at_most: int | None = None,
     ) -> list[tuple[tuple[str | None, ...], str, str, str, datetime, int | None]]:
-        """The facts of ratings and complaints that happened in [since, until): each as
-        (group key, case_id, center_id, event_type, occurred_at aware, rating level)."""
+        """The facts of ratings, follow-ups, complaints and answers that happened in
+        [since, until): each as (group key, case_id, center_id, event_type, occurred_at
+        aware, rating level). With `ratings_at_most`, only the ratings at or below that
+        level (the bad ones: a month holds a hundred thousand ratings, a few thousand
+        bad)."""
         keys = [case_facts.c[name] for name in GROUPINGS[by]]
+        level = case_facts.c.fact["level"].as_integer()
+        kinds = ("evaluated", "rectified", "complained", "complaint_answered")
         statement = select(
             *keys,
             case_facts.c.case_id,
             case_facts.c.center_id,
             case_facts.c.event_type,
             case_facts.c.occurred_at,
-            case_facts.c.fact["level"].as_integer(),
+            level,
         ).where(
             _scoped(case_facts.c.center_id, centers),
-            case_facts.c.event_type.in_(list(event_types)),
+            case_facts.c.event_type.in_(kinds),
             case_facts.c.occurred_at >= rows.utc(since),
             case_facts.c.occurred_at < rows.utc(until),
         )
+        if ratings_at_most is not None:
+            statement = statement.where(
+                or_(case_facts.c.event_type != "evaluated", level <= ratings_at_most)
+            )
         width = len(keys)
         found = []
         async with self.db.engine.connect() as connection:
@@ -592,6 +601,36 @@ class ReadModel:
                 assert at is not None  # occurred_at is part of the key: never null
                 found.append((tuple(row[:width]), case_id, center_id, event_type, at, level))
         return found
+
+    async def rating_counts(
+        self,
+        since: datetime,
+        until: datetime,
+        centers: Sequence[str] | None = None,
+        by: Grouping = "center",
+        good_from: int = 4,
+        bad_to: int = 2,
+    ) -> dict[tuple[str | None, ...], tuple[int, int, int]]:
+        """Ratings given in [since, until) per group: (all, good: level ≥ `good_from`,
+        bad: level ≤ `bad_to`)."""
+        keys = [case_facts.c[name] for name in GROUPINGS[by]]
+        level = case_facts.c.fact["level"].as_integer()
+        statement = (
+            select(*keys, func.count(), _count(level >= good_from), _count(level <= bad_to))
+            .where(
+                _scoped(case_facts.c.center_id, centers),
+                case_facts.c.event_type == "evaluated",
+                case_facts.c.occurred_at >= rows.utc(since),
+                case_facts.c.occurred_at < rows.utc(until),
+            )
+            .group_by(*keys)
+        )
+        width = len(keys)
+        async with self.db.engine.connect() as connection:
+            return {
+                tuple(row[:width]): (int(row[width]), int(row[width + 1]), int(row[width + 2]))
+                for row in await connection.execute(statement)
+            }
 
     async def headline(self, now: datetime, centers: Sequence[str] | None = None) -> dict[str, Any]:
         """The wall's figures of `now`'s local day and its month so far."""
