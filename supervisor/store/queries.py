@@ -573,7 +573,7 @@ class ReadModel:
         level (the bad ones: a month holds a hundred thousand ratings, a few thousand
         bad)."""
         keys = [case_facts.c[name] for name in GROUPINGS[by]]
-        level = case_facts.c.fact["level"].as_integer()
+        level = case_facts.c.level
         kinds = ("evaluated", "rectified", "complained", "complaint_answered")
         statement = select(
             *keys,
@@ -614,7 +614,7 @@ class ReadModel:
         """Ratings given in [since, until) per group: (all, good: level ≥ `good_from`,
         bad: level ≤ `bad_to`)."""
         keys = [case_facts.c[name] for name in GROUPINGS[by]]
-        level = case_facts.c.fact["level"].as_integer()
+        level = case_facts.c.level
         statement = (
             select(*keys, func.count(), _count(level >= good_from), _count(level <= bad_to))
             .where(

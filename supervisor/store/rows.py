@@ -246,6 +246,11 @@ def fact_rows(document: object) -> FactRows:
         "window_id": _text(document, "window_id", 64),
         "staff_id": _text(document, "staff_id", 64),
     }
+    # a rating's level on the fact of an `evaluated` event (nothing else has one; a
+    # value that is not a rating is left out rather than losing the fact)
+    level = document.get("level") if event_type == "evaluated" else None
+    if not (isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 5):
+        level = None
     fact = {
         "case_id": case_id,
         "event_type": event_type,
@@ -253,6 +258,7 @@ def fact_rows(document: object) -> FactRows:
         "center_id": center_id,
         "status": status,
         **who,
+        "level": level,
         "fact": document,
     }
     closed = occurred if status in _CLOSED_BY_EVENT and event_type == status else None

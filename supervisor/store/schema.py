@@ -28,6 +28,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -158,9 +159,12 @@ case_facts: Final = Table(
     Column("department", String(128)),
     Column("window_id", String(64)),
     Column("staff_id", String(64)),
+    Column("level", SmallInteger),  # an `evaluated` fact's rating (1-5); else null
     Column("fact", JSON, nullable=False),
     Index("ix_case_facts_center_occurred", "center_id", "occurred_at"),
     Index("ix_case_facts_occurred", "occurred_at"),
+    # the assessment's ratings and complaints of a period, without the other facts
+    Index("ix_case_facts_type_occurred", "event_type", "occurred_at"),
 )
 
 #: Each case as its latest fact says: the figures count these rows.

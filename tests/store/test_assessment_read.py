@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import column, insert, select, table
 from typer.testing import CliRunner
 
 from supervisor.assessment.periods import period
@@ -16,10 +17,13 @@ from supervisor.assessment.run import as_json, as_text, assess_period
 from supervisor.assessment.scheme import load_scheme
 from supervisor.cli import app
 from supervisor.core.calendar import CalendarBook
+from supervisor.store import rows
 from supervisor.store.db import Database
 from supervisor.store.queries import ReadModel
+from supervisor.store.schema import case_facts
 from tests.store.test_projection import fact, journal
 from tests.store.test_queries import facts, project, read  # noqa: F401 (a fixture)
+from tests.store.test_search import _downgrade_to, _upgrade_to
 from tests.web.test_hub import make_alert
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,3 +193,42 @@ grades:
         ("rectified", 1.0, 30.0),
         ("answered", 0.0, 0.0),
     ]
+
+
+async def test_the_levels_of_an_older_database_are_copied_from_the_facts(
+    database_url: str,
+) -> None:
+    """A database from before the level column: its ratings' levels are copied from the
+    facts' JSON by the migration, and the way back drops the column."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_upgrade_to, "0004")
+        documents = [
+            fact("c1", "evaluated", "2026-11-02T10:00:00+08:00", "concluded", level=2),
+            fact("c1", "rectified", "2026-11-03T10:00:00+08:00", "concluded"),
+        ]
+        before = table(
+            "case_facts", *(column(c.name, c.type) for c in case_facts.c if c.name != "level")
+        )
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                insert(before),
+                [
+                    {k: v for k, v in rows.fact_rows(d).fact.items() if k != "level"}
+                    for d in documents
+                ],
+            )
+        await db.upgrade()
+        async with db.engine.connect() as connection:
+            found = (
+                await connection.execute(select(case_facts.c.event_type, case_facts.c.level))
+            ).all()
+        assert sorted((kind, level) for kind, level in found) == [
+            ("evaluated", 2),
+            ("rectified", None),
+        ]
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_downgrade_to, "0004")
+    finally:
+        await db.dispose()
