@@ -42,6 +42,17 @@ class Period:
             return period(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
         return period(str(day.year))
 
+    def trailing(self, count: int) -> list[Period]:
+        """The `count` periods of this length that end with this one, oldest first (fewer
+        when the earliest year comes first): a trend's points."""
+        found = [self]
+        while len(found) < count:
+            try:
+                found.append(found[-1].before())
+            except ValueError:  # before the earliest year
+                break
+        return found[::-1]
+
 
 def period(text: str) -> Period:
     """The period `text` names; ValueError saying the forms it may take."""

@@ -5,10 +5,10 @@ assess`) and, later, the web service and the report call `assess_period`; `as_te
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeVar, get_args
 
 from supervisor.assessment.loops import (
     BAD_LEVEL,
@@ -25,9 +25,18 @@ from supervisor.assessment.score import Assessed, Measures, assess
 from supervisor.core.calendar import CalendarBook
 from supervisor.store.queries import Counts, Grouping, ReadModel
 
+T = TypeVar("T")
+Summable = TypeVar("Summable", Counts, LoopCounts)
+
+#: What an assessment ranks: the read model's groupings, or counties (a county-level
+#: center with the township centers below it, rolled up into one unit; the city's own
+#: center is a unit of its own).
+By = Literal[Grouping, "county"]
+BYS: Final[tuple[str, ...]] = (*get_args(Grouping), "county")
 #: What a unit is called, by grouping (the text and the tables' headers).
 BY_ZH: Final[dict[str, str]] = {
     "center": "服务中心",
+    "county": "县（市、区）",
     "department": "部门",
     "window": "窗口",
     "staff": "工作人员",
@@ -46,7 +55,7 @@ class Assessment:
 
     scheme: Scheme
     period: Period
-    by: Grouping
+    by: By
     units: list[Assessed]
     names: Mapping[str, str]  # center code -> name
 
@@ -58,42 +67,113 @@ def unit_key(key: tuple[str | None, ...]) -> str:
     return str(center) if not group else f"{center}/{group[0] or UNNAMED}"
 
 
+def county_of(center: str) -> str:
+    """The county-level center a center's figures roll up to: a township's county (the
+    first 6 digits of its code, contract §2), a county or the city itself."""
+    return center[:6]
+
+
 async def assess_period(
     read: ReadModel,
     scheme: Scheme,
     when: Period,
     calendars: CalendarBook,
-    by: Grouping = "center",
+    by: By = "center",
     centers: Sequence[str] | None = None,
     names: Mapping[str, str] | None = None,
 ) -> Assessment:
     """The units of `centers` (None: every center) over `when`, scored by `scheme`, with
     their change against the period before."""
+    return (await assess_trend(read, scheme, [when], calendars, by, centers, names))[0]
 
-    reads_loops = bool(scheme.measures & LOOP_MEASURES)
 
-    async def measured(span: Period) -> dict[str, Measures]:
-        since, until = read.day_range(span.first, span.last)
+async def assess_trend(
+    read: ReadModel,
+    scheme: Scheme,
+    periods: Sequence[Period],
+    calendars: CalendarBook,
+    by: By = "center",
+    centers: Sequence[str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[Assessment]:
+    """`assess_period` for each of `periods` (consecutive, oldest first, as
+    `Period.trailing` gives them), each period's measures read once: a trend of six
+    months reads seven, not twelve."""
+    measured: dict[Period, dict[str, Measures]] = {}
+
+    async def measures(span: Period) -> dict[str, Measures]:
+        if span not in measured:
+            measured[span] = await measures_over(read, scheme, span, calendars, by, centers)
+        return measured[span]
+
+    results = []
+    for when in periods:
+        try:
+            earlier = await measures(when.before())
+        except ValueError:  # before the earliest year: nothing to compare with
+            earlier = {}
+        units = assess(scheme, await measures(when), earlier)
+        results.append(Assessment(scheme, when, by, units, dict(names or {})))
+    return results
+
+
+async def measures_over(
+    read: ReadModel,
+    scheme: Scheme,
+    span: Period,
+    calendars: CalendarBook,
+    by: By,
+    centers: Sequence[str] | None,
+) -> dict[str, Measures]:
+    """Each unit's measures over `span`: its cases and cards counted by the database, its
+    loops judged from their facts only when the scheme scores one."""
+    since, until = read.day_range(span.first, span.last)
+    grouping: Grouping = "center" if by == "county" else by
+    counted = {
+        unit_key(counts.key): counts
+        for counts in await read.figures(since, until, centers, grouping)
+    }
+    loops = (
+        await closed_loops_of(read, calendars, since, until, grouping, centers)
+        if scheme.measures & LOOP_MEASURES
+        else {}  # the facts of ratings and complaints are not read
+    )
+    if by == "county":
         counted = {
-            unit_key(counts.key): counts for counts in await read.figures(since, until, centers, by)
+            county: _summed(Counts((county,)), each) for county, each in _rolled_up(counted).items()
         }
-        loops = (
-            await closed_loops_of(read, calendars, since, until, by, centers)
-            if reads_loops  # else the facts of ratings and complaints are not read
-            else {}
-        )
-        active = {key for key, loop in loops.items() if loop != LoopCounts()}
-        return {
-            key: measures_of(counted.get(key) or Counts((key,)), loops.get(key))
-            for key in sorted(set(counted) | active)
-        }
+        loops = {county: _summed(LoopCounts(), each) for county, each in _rolled_up(loops).items()}
+    active = {key for key, loop in loops.items() if loop != LoopCounts()}
+    return {
+        key: measures_of(counted.get(key) or Counts((key,)), loops.get(key))
+        for key in sorted(set(counted) | active)
+    }
 
-    try:
-        earlier = await measured(when.before())
-    except ValueError:  # before the earliest year: nothing to compare with
-        earlier = {}
-    units = assess(scheme, await measured(when), earlier)
-    return Assessment(scheme, when, by, units, dict(names or {}))
+
+def _rolled_up(by_center: Mapping[str, T]) -> dict[str, list[T]]:
+    found: dict[str, list[T]] = {}
+    for center, value in by_center.items():
+        found.setdefault(county_of(center), []).append(value)
+    return found
+
+
+def _summed(total: Summable, parts: Iterable[Summable]) -> Summable:
+    """`total` with every part's counts added in (the numbers, and the by-rule and
+    by-severity tallies), the key left as `total`'s."""
+    values: dict[str, Any] = {each.name: getattr(total, each.name) for each in fields(total)}
+    for part in parts:
+        for name, mine in values.items():
+            theirs = getattr(part, name)
+            if name == "key":
+                continue
+            if isinstance(mine, dict):
+                values[name] = {
+                    tally: mine.get(tally, 0) + theirs.get(tally, 0)
+                    for tally in mine.keys() | theirs.keys()
+                }
+            else:
+                values[name] = mine + theirs
+    return type(total)(**values)
 
 
 async def closed_loops_of(

@@ -13,7 +13,7 @@ from sqlalchemy import column, insert, select, table
 from typer.testing import CliRunner
 
 from supervisor.assessment.periods import period
-from supervisor.assessment.run import as_json, as_text, assess_period
+from supervisor.assessment.run import as_json, as_text, assess_period, assess_trend
 from supervisor.assessment.scheme import load_scheme
 from supervisor.cli import app
 from supervisor.core.calendar import CalendarBook
@@ -61,7 +61,7 @@ def card(n: int, rule: str, severity: str, raised: str, department: str) -> dict
     return {**alert, "details": {"department": department}}
 
 
-async def seed(read: ReadModel) -> None:  # noqa: F811 (the fixture's name)
+async def seed(read: ReadModel, *more: dict[str, Any]) -> None:  # noqa: F811 (the fixture's name)
     """November: 南丹县 (451221) accepts c1-c4; c1 and c3 concluded on time, c2 late,
     c4 open; a red card (民政局) and a yellow one (市场监管局). 东兰县 (451224): c5
     concluded on time. October: 南丹县 c0 concluded on time."""
@@ -72,6 +72,7 @@ async def seed(read: ReadModel) -> None:  # noqa: F811 (the fixture's name)
         *case("c3", "11-10", "11-12", True, department=MARKET),
         *case("c4", "11-15", department=MARKET),
         *case("c5", "11-04", "11-06", True, center="451224", department="东兰县民政局"),
+        *more,
     ]
     alerts = journal(
         card(1, "deadline.overdue", "red", "11-10", CIVIL),
@@ -116,6 +117,30 @@ async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel)
     assert [u.key for u in (await assess_period(
         read, SCHEME, period("2026-11"), CALENDARS, centers=["451224"]
     )).units] == ["451224"]  # fmt: skip
+
+
+async def test_counties_roll_up_their_townships_and_a_trend_reads_each_month_once(
+    read: ReadModel,  # noqa: F811
+) -> None:
+    township = "451221101"  # 南丹县 大厂镇: c6 concluded late
+    await seed(read, *case("c6", "11-05", "11-25", False, center=township))
+    county = await assess_period(read, SCHEME, period("2026-11"), CALENDARS, "county")
+    # 南丹县 with its township: 2 of 4 on time: 50; 5 handled, 1 red = 20 per 100 -> 40,
+    # capped at 30; 1 yellow = 20 per 100 -> 10: 10.0. October: c0 on time, 100.
+    assert [(u.key, u.score, u.rank, u.change) for u in county.units] == [
+        ("451224", 100.0, 1, None),
+        ("451221", 10.0, 2, -90.0),
+    ]
+    assert as_text(county).splitlines()[0].endswith("按县（市、区）")
+    by_center = await assess_period(read, SCHEME, period("2026-11"), CALENDARS)
+    assert {u.key for u in by_center.units} == {"451224", "451221", township}
+
+    october, november = await assess_trend(
+        read, SCHEME, period("2026-11").trailing(2), CALENDARS, "county"
+    )
+    assert (october.period.name, november.period.name) == ("2026-10", "2026-11")
+    assert [(u.key, u.score) for u in october.units] == [("451221", 100.0)]
+    assert november.units == county.units  # the same as the month alone
 
 
 def test_supervisor_assess_prints_the_ranking(tmp_path: Path, monkeypatch: Any) -> None:
