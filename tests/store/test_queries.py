@@ -5,15 +5,17 @@ department and period, counted by hand."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from supervisor.store.db import Database
 from supervisor.store.projection import Projection, Record
-from supervisor.store.queries import AlertQuery, ReadModel
+from supervisor.store.queries import AlertQuery, Counts, ReadModel
 from supervisor.web.journal import lifecycle_record
 from tests.store.test_projection import BY, TOPICS, fact, journal
 from tests.web.test_hub import make_alert
@@ -232,3 +234,83 @@ async def test_a_late_fact_re_judges_its_case_in_the_figures(read: ReadModel) ->
     )
     (after,) = await read.figures(since, until)
     assert (after.concluded, after.on_time, after.overdue) == (1, 1, 0)
+
+
+async def test_the_figures_per_center_read_from_the_indexes_count_as_the_one_pass(
+    read: ReadModel,
+) -> None:
+    """Per center, the figures are read in three parts from the indexes by time
+    (accepted; concluded; refused and withdrawn); per department, in one pass over the
+    cases. Both count a random mix of 400 cases over three months as the cases' own
+    last facts say, and each center's figures are its departments' added up."""
+    rng = random.Random(7)
+    zone = ZoneInfo("Asia/Shanghai")
+    start = datetime(2026, 10, 15, tzinfo=zone)
+    documents: list[dict[str, Any]] = []
+    last: dict[str, dict[str, Any]] = {}
+    for n in range(400):
+        accepted = start + timedelta(hours=rng.uniform(0, 24 * 60))
+        ended = accepted + timedelta(hours=rng.uniform(1, 24 * 20))
+        told = {
+            "center_id": rng.choice(["451221", "451224", "451221101"]),
+            "department": rng.choice(["民政局", "市场监督管理局", None]),
+            "accepted_at": accepted.isoformat(),
+        }
+        case_id = f"m{n}"
+        documents.append(fact(case_id, "accepted", accepted.isoformat(), "open", **told))
+        ending = rng.choice(["open", "concluded", "concluded", "not_accepted", "withdrawn"])
+        if ending == "concluded":
+            documents.append(
+                fact(
+                    case_id,
+                    "concluded",
+                    ended.isoformat(),
+                    "concluded",
+                    concluded_at=ended.isoformat(),
+                    on_time=rng.random() < 0.8,
+                    **told,
+                )
+            )
+        elif ending != "open":
+            documents.append(fact(case_id, ending, ended.isoformat(), ending, **told))
+        last[case_id] = documents[-1]
+    await project(read, *facts(*documents))
+    since, until = read.day_range(date(2026, 11, 1), date(2026, 11, 30))
+
+    def within(at: str | None) -> bool:
+        return at is not None and since <= datetime.fromisoformat(at) < until
+
+    expected: dict[str, list[int]] = {}
+    for one in last.values():
+        status = one["status"]
+        concluded = status == "concluded" and within(one["concluded_at"])
+        closed = status in ("not_accepted", "withdrawn") and within(one["occurred_at"])
+        if not (within(one["accepted_at"]) or concluded or closed):
+            continue
+        n = expected.setdefault(one["center_id"], [0] * 6)
+        n[0] += within(one["accepted_at"])
+        n[1] += concluded
+        n[2] += concluded and one["on_time"] is True
+        n[3] += concluded and one["on_time"] is False
+        n[4] += closed and status == "not_accepted"
+        n[5] += closed and status == "withdrawn"
+
+    def numbers(counts: Counts) -> list[int]:
+        return [
+            counts.accepted,
+            counts.concluded,
+            counts.on_time,
+            counts.overdue,
+            counts.not_accepted,
+            counts.withdrawn,
+        ]
+
+    by_center = {c.key[0]: numbers(c) for c in await read.figures(since, until)}
+    assert by_center == expected and len(expected) == 3
+    added: dict[str | None, list[int]] = {}
+    for part in await read.figures(since, until, by="department"):
+        total = added.setdefault(part.key[0], [0] * 6)
+        total[:] = [a + b for a, b in zip(total, numbers(part), strict=True)]
+    assert added == expected
+    scoped = await read.figures(since, until, ["451224"])
+    assert [(c.key[0], numbers(c)) for c in scoped] == [("451224", expected["451224"])]
