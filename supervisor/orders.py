@@ -267,6 +267,20 @@ def apply(order: Order | None, record: Mapping[str, Any], seq: int) -> Order:
     return order
 
 
+def rounds(order: Order) -> list[tuple[datetime, datetime | None]]:
+    """Each reply the order asked for: when it was due and when it came (None: not
+    yet). The issue asks for the first, each return for one more (督办单按期回复率 counts
+    them)."""
+    found: list[tuple[datetime, datetime | None]] = []
+    for step in order.history:
+        action = step.get("action")
+        if action in ("issue", "return"):
+            found.append((_moment(step, "due_at"), None))
+        elif action == "reply" and found and found[-1][1] is None:
+            found[-1] = (found[-1][0], _moment(step, "at"))
+    return found
+
+
 def reply_due(calendar: WorkCalendar, at: datetime, days: int) -> datetime:
     """When a reply asked for at `at` is due: 24:00 of the `days`-th working day after
     that day, in the center's calendar (holidays and make-up working days counted, as

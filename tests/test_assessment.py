@@ -73,9 +73,14 @@ def test_a_small_month_scored_graded_and_ranked_as_by_hand() -> None:
         "bad_rate": None,
         "bad_rectified_rate": None,
         "complaint_answered_rate": None,
+        "order_reply_rate": None,
+        "appeal_upheld_rate": None,
     }
     idle = measures_of(counts("451225", 0, 0, 0, deadline_overdue=1))
     assert idle["red_per_100"] == 100.0  # handled nothing: a card still costs (1 per 1)
+    appealed = counts("451226", 10, 10, 10, deadline_overdue=3)
+    appealed.withdrawn_cards["red"] = 2  # two of its three red cards withdrawn (摘牌)
+    assert measures_of(appealed)["red_per_100"] == 10.0
 
 
 GOOD = SCHEME.read_text(encoding="utf-8")

@@ -75,6 +75,19 @@ def test_an_order_goes_round_the_loop() -> None:
     assert shown["overdue"] is False
 
 
+def test_each_round_is_due_and_answered_or_not() -> None:
+    order = issued()
+    first_due = datetime(2026, 12, 12, 0, 0, tzinfo=CN)
+    assert orders.rounds(order) == [(first_due, None)]
+    order = step(order, "reply", "director", "已整改", 11)  # 12-15: after the due
+    new_due = datetime(2026, 12, 25, 0, 0, tzinfo=CN)
+    order = step(order, "return", "inspector", "请补充", 12, due_at=new_due)
+    assert orders.rounds(order) == [(first_due, AT + timedelta(days=11)), (new_due, None)]
+    order = step(order, "reply", "director", "已补充", 13)
+    order = step(order, "close", "inspector", "办结", 14)
+    assert orders.rounds(order)[1] == (new_due, AT + timedelta(days=13))
+
+
 @pytest.mark.parametrize(
     ("steps", "action", "role", "says"),
     [

@@ -1,7 +1,7 @@
-"""The closed loops a unit is assessed on besides its cases (好差评 and complaints): how
-many ratings it was given, how many good and bad, and of the bad ratings and the
-complaints whose time to act fell due in the period, how many were acted on in time.
-Pure: the facts and the calendars come in.
+"""The closed loops a unit is assessed on besides its cases (好差评, complaints,
+supervision orders): how many ratings it was given, how many good and bad, and of the
+bad ratings, the complaints and the replies to orders whose time to act fell due in the
+period, how many were acted on in time. Pure: the facts and the calendars come in.
 
 - A rating (`evaluated`, level 1-5) is good at 4 or 5, bad (差评) at 1 or 2. A bad rating
   is put right by the case's next `rectified` (one follow-up puts right every bad rating
@@ -9,11 +9,14 @@ Pure: the facts and the calendars come in.
   day after the rating (`evaluation.unrectified`'s default).
 - A complaint (`complained`) is answered by a `complaint_answered`, the earliest complaint
   still unanswered first, due by 24:00 of the 15th working day after it (contract §8).
+- A supervision order (督办单) asks for a reply by its due time, and once more by a new
+  due each time it is sent back (`supervisor.orders.rounds`): each reply asked for is
+  counted, in time when it came by its due.
 
-A bad rating or a complaint counts in the period its due time falls in (24:00 of the last
-day of a month is that month's), whether acted on early or not at all; a rating counts
-among the ratings of the period it was given in. Each is counted for the unit its fact
-names (who handled the case, contract §7).
+A bad rating, a complaint or a reply to an order counts in the period its due time falls
+in (24:00 of the last day of a month is that month's), whether acted on early or not at
+all; a rating counts among the ratings of the period it was given in. Each is counted
+for the unit its fact names (who handled the case, contract §7; an order: its case's).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import datetime
 from typing import Final
 
 from supervisor.core.calendar import CalendarBook
+from supervisor.orders import Order, rounds
 
 #: Working days a bad rating has to be put right (rules/canonical.yaml's default).
 RECTIFY_WORKING_DAYS: Final = 15
@@ -37,6 +41,9 @@ BAD_LEVEL: Final = 2
 LOOP_MEASURES: Final = frozenset(
     {"evaluation_rate", "good_rate", "bad_rate", "bad_rectified_rate", "complaint_answered_rate"}
 )
+#: The measures that need the supervision orders, and the appeals decided.
+ORDER_MEASURES: Final = frozenset({"order_reply_rate"})
+APPEAL_MEASURES: Final = frozenset({"appeal_upheld_rate"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,10 @@ class LoopCounts:
     bad_rectified_in_time: int = 0
     complaints_due: int = 0
     complaints_answered_in_time: int = 0
+    order_replies_due: int = 0
+    order_replies_in_time: int = 0
+    appeals_decided: int = 0
+    appeals_upheld: int = 0
 
 
 def closed_loops(
@@ -129,3 +140,18 @@ def _complaints(
             counts = found.setdefault(complaint.key, LoopCounts())
             counts.complaints_due += 1
             counts.complaints_answered_in_time += answer is not None and answer <= due
+
+
+def order_replies(
+    orders: Iterable[tuple[str, Order]], since: datetime, until: datetime
+) -> dict[str, LoopCounts]:
+    """The replies to supervision orders due in (since, until] per unit key, and how
+    many came by their due (督办单按期回复率)."""
+    found: dict[str, LoopCounts] = {}
+    for key, order in orders:
+        for due, replied in rounds(order):
+            if since < due <= until:
+                counts = found.setdefault(key, LoopCounts())
+                counts.order_replies_due += 1
+                counts.order_replies_in_time += replied is not None and replied <= due
+    return found

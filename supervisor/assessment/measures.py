@@ -18,10 +18,14 @@ from supervisor.store.queries import Counts
 def measures_of(counts: Counts, loops: LoopCounts | None = None) -> Measures:
     """The measures of one unit from its counts and its closed loops (loops.py). Cards
     by the severity each alert was raised with (a rule's severity changed since does
-    not change past cards). 评价率 is the ratings given over the cases concluded (at
-    most 1: a rating may come for a case concluded the month before)."""
+    not change past cards); a card withdrawn on an appeal upheld (摘牌) is no card.
+    评价率 is the ratings given over the cases concluded (at most 1: a rating may come
+    for a case concluded the month before)."""
     handled = max(counts.accepted, counts.concluded, 1)
-    red, yellow = counts.severities.get("red", 0), counts.severities.get("yellow", 0)
+    red, yellow = (
+        counts.severities.get(severity, 0) - counts.withdrawn_cards.get(severity, 0)
+        for severity in ("red", "yellow")
+    )
     loop = loops or LoopCounts()
     return {
         "on_time_rate": counts.on_time_rate,
@@ -34,6 +38,8 @@ def measures_of(counts: Counts, loops: LoopCounts | None = None) -> Measures:
         "bad_rate": _ratio(loop.bad, loop.evaluated),
         "bad_rectified_rate": _ratio(loop.bad_rectified_in_time, loop.bad_due),
         "complaint_answered_rate": _ratio(loop.complaints_answered_in_time, loop.complaints_due),
+        "order_reply_rate": _ratio(loop.order_replies_in_time, loop.order_replies_due),
+        "appeal_upheld_rate": _ratio(loop.appeals_upheld, loop.appeals_decided),
     }
 
 

@@ -5,18 +5,21 @@ assess`) and, later, the web service and the report call `assess_period`; `as_te
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, TypeVar, get_args
 
 from supervisor.assessment.loops import (
+    APPEAL_MEASURES,
     BAD_LEVEL,
     GOOD_LEVEL,
     LOOP_MEASURES,
+    ORDER_MEASURES,
     LoopCounts,
     LoopFact,
     closed_loops,
+    order_replies,
 )
 from supervisor.assessment.measures import measures_of
 from supervisor.assessment.periods import Period
@@ -133,11 +136,7 @@ async def measures_over(
         unit_key(counts.key): counts
         for counts in await read.figures(since, until, centers, grouping)
     }
-    loops = (
-        await closed_loops_of(read, calendars, since, until, grouping, centers)
-        if scheme.measures & LOOP_MEASURES
-        else {}  # the facts of ratings and complaints are not read
-    )
+    loops = await closed_loops_of(read, calendars, since, until, grouping, centers, scheme.measures)
     if by == "county":
         counted = {
             county: _summed(Counts((county,)), each) for county, each in _rolled_up(counted).items()
@@ -183,10 +182,41 @@ async def closed_loops_of(
     until: datetime,
     by: Grouping,
     centers: Sequence[str] | None,
+    measures: Set[str],
 ) -> dict[str, LoopCounts]:
-    """Each unit's loops over [since, until): the ratings given counted by the database,
-    and the bad ratings and complaints due judged from their facts (loops.py), read
-    from LOOKBACK before the period, bad ratings only."""
+    """Each unit's loops over [since, until), of those that `measures` need (the rest
+    is not read): the ratings given counted by the database, and the bad ratings and
+    complaints due judged from their facts (loops.py), read from LOOKBACK before the
+    period, bad ratings only; the replies to supervision orders due; the appeals
+    decided."""
+    loops: dict[str, LoopCounts] = {}
+    if measures & LOOP_MEASURES:
+        loops = await _ratings_and_complaints(read, calendars, since, until, by, centers)
+    if measures & ORDER_MEASURES:
+        due = await read.orders_due(since, until, centers, by)
+        for unit, counted in order_replies(
+            ((unit_key(key), order) for key, order in due), since, until
+        ).items():
+            loop = loops.setdefault(unit, LoopCounts())
+            loop.order_replies_due = counted.order_replies_due
+            loop.order_replies_in_time = counted.order_replies_in_time
+    if measures & APPEAL_MEASURES:
+        for key, (decided, upheld) in (
+            await read.appeal_decisions(since, until, centers, by)
+        ).items():
+            loop = loops.setdefault(unit_key(key), LoopCounts())
+            loop.appeals_decided, loop.appeals_upheld = decided, upheld
+    return loops
+
+
+async def _ratings_and_complaints(
+    read: ReadModel,
+    calendars: CalendarBook,
+    since: datetime,
+    until: datetime,
+    by: Grouping,
+    centers: Sequence[str] | None,
+) -> dict[str, LoopCounts]:
     facts = [
         LoopFact(unit_key(key), case_id, center_id, event_type, at, level)
         for key, case_id, center_id, event_type, at, level in await read.loop_facts(

@@ -43,6 +43,8 @@ MEASURES: Final[dict[str, tuple[str, Literal["rate", "per_100"]]]] = {
     "bad_rate": ("差评率", "rate"),
     "bad_rectified_rate": ("差评按期整改率", "rate"),
     "complaint_answered_rate": ("投诉按期答复率", "rate"),
+    "order_reply_rate": ("督办单按期回复率", "rate"),
+    "appeal_upheld_rate": ("申诉成立率", "rate"),
 }
 #: What the weights of the points indicators add up to.
 TOTAL_POINTS: Final = 100.0

@@ -102,6 +102,8 @@ class Counts:
     withdrawn: int = 0
     alerts: dict[str, int] = field(default_factory=dict)  # raised, by rule
     severities: dict[str, int] = field(default_factory=dict)  # raised, by severity
+    #: of those raised, withdrawn since on an appeal upheld (摘牌), by severity
+    withdrawn_cards: dict[str, int] = field(default_factory=dict)
 
     @property
     def on_time_rate(self) -> float | None:
@@ -526,7 +528,13 @@ class ReadModel:
         )
         alert_keys = [alerts.c[name] for name in key_names]
         by_rule = (
-            select(*alert_keys, alerts.c.rule_id, alerts.c.severity, func.count())
+            select(
+                *alert_keys,
+                alerts.c.rule_id,
+                alerts.c.severity,
+                func.count(),
+                _count(alerts.c.status == "withdrawn"),
+            )
             .where(
                 _scoped(alerts.c.center_id, centers),
                 alerts.c.raised_at >= lo,
@@ -549,6 +557,9 @@ class ReadModel:
                 rule_id, severity, raised = row[width], row[width + 1], int(row[width + 2])
                 counts.alerts[rule_id] = counts.alerts.get(rule_id, 0) + raised
                 counts.severities[severity] = counts.severities.get(severity, 0) + raised
+                if withdrawn := int(row[width + 3]):
+                    cards = counts.withdrawn_cards
+                    cards[severity] = cards.get(severity, 0) + withdrawn
         return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
 
     @staticmethod
@@ -707,6 +718,70 @@ class ReadModel:
                 tuple(row[:width]): (int(row[width]), int(row[width + 1]), int(row[width + 2]))
                 for row in await connection.execute(statement)
             }
+
+    async def orders_due(
+        self,
+        since: datetime,
+        until: datetime,
+        centers: Sequence[str] | None = None,
+        by: Grouping = "center",
+    ) -> list[tuple[tuple[str | None, ...], Order]]:
+        """The orders issued before `until` that had a reply due after `since` (an
+        order's `due_at` is its latest round's: no earlier round is due after it), each
+        with the group its case is in (an order names its center; the case names the
+        department, window and staff member)."""
+        width = len(GROUPINGS[by])
+        keys = [orders.c.center_id.label("k_center")] + [
+            cases.c[name].label(f"k_{name}") for name in GROUPINGS[by][1:]
+        ]
+        statement = (
+            select(*keys, orders)
+            .select_from(orders.outerjoin(cases, cases.c.case_id == orders.c.case_id))
+            .where(
+                _scoped(orders.c.center_id, centers),
+                orders.c.issued_at < rows.utc(until),
+                orders.c.due_at > rows.utc(since),
+            )
+        )
+        async with self.db.engine.connect() as connection:
+            found = (await connection.execute(statement)).all()
+        return [(tuple(row[:width]), rows.order_from(row._mapping)) for row in found]
+
+    async def appeal_decisions(
+        self,
+        since: datetime,
+        until: datetime,
+        centers: Sequence[str] | None = None,
+        by: Grouping = "center",
+    ) -> dict[tuple[str | None, ...], tuple[int, int]]:
+        """Appeals of alerts (预警申诉) decided in [since, until) per group of the
+        alert: (decided, upheld: the card withdrawn). Read by the index of the history
+        by step (migration 0007): the decisions only, each decision's time from its
+        entry."""
+        keys = [alerts.c[name] for name in GROUPINGS[by]]
+        statement = (
+            select(*keys, alert_history.c.action, alert_history.c.entry)
+            .join(alerts, alerts.c.alert_id == alert_history.c.alert_id)
+            .where(
+                alert_history.c.action.in_(("accept_appeal", "reject_appeal")),
+                _scoped(alerts.c.center_id, centers),
+            )
+        )
+        width = len(keys)
+        found: dict[tuple[str | None, ...], tuple[int, int]] = {}
+        async with self.db.engine.connect() as connection:
+            for row in await connection.execute(statement):
+                at = row.entry.get("at") if isinstance(row.entry, dict) else None
+                try:
+                    when = datetime.fromisoformat(at) if isinstance(at, str) else None
+                except ValueError:
+                    when = None
+                if when is None or when.tzinfo is None or not since <= when < until:
+                    continue
+                key = tuple(row[:width])
+                decided, upheld = found.get(key, (0, 0))
+                found[key] = (decided + 1, upheld + (row.action == "accept_appeal"))
+        return found
 
     async def headline(self, now: datetime, centers: Sequence[str] | None = None) -> dict[str, Any]:
         """The wall's figures of `now`'s local day and its month so far."""

@@ -102,6 +102,8 @@ alert_history: Final = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("action", String(32), nullable=False),
     Column("entry", JSON, nullable=False),
+    # the decisions of appeals (the assessment's 申诉成立率) without every other step
+    Index("ix_alert_history_action", "action"),
 )
 
 #: Journal records about an alert not (yet) in the read model, kept until it comes:

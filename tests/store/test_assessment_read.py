@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import column, insert, select, table
 from typer.testing import CliRunner
 
+from supervisor import orders
 from supervisor.assessment.periods import period
 from supervisor.assessment.run import as_json, as_text, assess_period, assess_trend
 from supervisor.assessment.scheme import load_scheme
@@ -21,6 +23,7 @@ from supervisor.store import rows
 from supervisor.store.db import Database
 from supervisor.store.queries import ReadModel
 from supervisor.store.schema import case_facts
+from supervisor.web.journal import lifecycle_record
 from tests.store.test_projection import fact, journal
 from tests.store.test_queries import facts, project, read  # noqa: F401 (a fixture)
 from tests.store.test_search import _downgrade_to, _upgrade_to
@@ -257,3 +260,112 @@ async def test_the_levels_of_an_older_database_are_copied_from_the_facts(
             await connection.run_sync(_downgrade_to, "0004")
     finally:
         await db.dispose()
+
+
+INSPECTOR = {"name": "王监察", "role": "inspector", "id": "svt_aaaaaaaaaaaa"}
+DIRECTOR = {"name": "李主任", "role": "director", "id": "svt_bbbbbbbbbbbb"}
+
+
+def order_step(
+    order_id: str,
+    action: orders.Action,
+    at: str,
+    due: str | None = None,
+    case_id: str = "",
+    center: str = "451221",
+) -> dict[str, Any]:
+    when = datetime.fromisoformat(f"2026-{at}T10:00:00+08:00")
+    due_at = datetime.fromisoformat(f"2026-{due}T00:00:00+08:00") if due else None
+    if action == "issue":
+        assert due_at is not None
+        return orders.issue_record(
+            order_id,
+            center_id=center,
+            case_id=case_id,
+            alert_id=None,
+            requirement="请核实并整改",
+            days=5,
+            due_at=due_at,
+            by=INSPECTOR,
+            at=when,
+        )
+    who = DIRECTOR if action == "reply" else INSPECTOR
+    more = {"due_at": due_at} if due_at else {}
+    return orders.step_record(
+        order_id, action, center_id=center, note="已办", by=who, at=when, **more
+    )
+
+
+def appeal(alert_id: str, decision: str, decided: str) -> list[dict[str, Any]]:
+    asked = datetime.fromisoformat("2026-11-12T09:00:00+08:00")
+    return [
+        lifecycle_record(alert_id, "appeal", by=DIRECTOR, at=asked, reason="系统时限有误"),
+        lifecycle_record(
+            alert_id,
+            decision,  # type: ignore[arg-type]
+            by=INSPECTOR,
+            at=datetime.fromisoformat(f"2026-{decided}T15:00:00+08:00"),
+            note="经核实",
+        ),
+    ]
+
+
+async def test_replies_to_orders_and_appeals_decided_are_scored(
+    read: ReadModel,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """On the month of `seed`: order DB-1 on c1 (民政局) due 11-10 00:00, replied 11-06
+    (in time), sent back due 11-20, replied 11-25 (late); DB-2 on c3 (市场监管局) due in
+    December; DB-3 on c5 (东兰县) due in October. The red card (民政局) appealed and
+    upheld 11-15: withdrawn, no card; the yellow one (市场监管局) appealed, rejected."""
+    await seed(read)
+    red, yellow = "deadline.overdue:451221-2026-0000001", "deadline.warning:451221-2026-0000002"
+    records = [
+        order_step("DB-1", "issue", "11-02", "11-10", case_id="c1"),
+        order_step("DB-1", "reply", "11-06"),
+        order_step("DB-1", "return", "11-07", "11-20"),
+        order_step("DB-1", "reply", "11-25"),
+        order_step("DB-2", "issue", "11-25", "12-02", case_id="c3"),
+        order_step("DB-3", "issue", "10-20", "10-27", case_id="c5", center="451224"),
+        *appeal(red, "accept_appeal", "11-15"),
+        *appeal(yellow, "reject_appeal", "11-22"),
+    ]
+    await project(read, *journal(*records, start=2))
+    assert (await read.alert_status(red) or ("",))[0] == "withdrawn"
+    scheme_file = tmp_path / "scheme.yaml"
+    scheme_file.write_text(
+        """name: 督办与申诉
+indicators:
+  - {id: on_time, name: 按期办结率, measure: on_time_rate, weight: 40}
+  - {id: replied, name: 督办单按期回复率, measure: order_reply_rate, weight: 30}
+  - {id: upheld, name: 申诉成立率, measure: appeal_upheld_rate, weight: 30}
+  - {id: red, name: 红牌扣分, measure: red_per_100, deduct: {points: 2, max: 30}}
+  - {id: yellow, name: 黄牌扣分, measure: yellow_per_100, deduct: {points: 0.5, max: 10}}
+grades:
+  - {name: 合格, min: 60}
+  - {name: 不合格, min: 0}
+""",
+        encoding="utf-8",
+    )
+    scheme = load_scheme(scheme_file)
+    november = period("2026-11")
+    by_center = await assess_period(read, scheme, november, CALENDARS)
+    # 451221: on time 2/3 -> 26.67; replies 1 of 2 due -> 15; appeals 1 upheld of 2 ->
+    # 15; the red card withdrawn: no deduction; 1 yellow in 4 handled -> 12.5, capped
+    # at 10: 46.7. 451224: on time only (no order due, no appeal): 100.
+    assert [(u.key, u.score) for u in by_center.units] == [("451224", 100.0), ("451221", 46.7)]
+    values = {p.id: p.value for p in by_center.units[1].indicators}
+    assert values == {"on_time": 2 / 3, "replied": 0.5, "upheld": 0.5, "red": 0.0, "yellow": 25.0}
+    by_department = await assess_period(read, scheme, november, CALENDARS, "department")
+    # 民政局: c1 on time, c2 late -> 20; DB-1 1 of 2 -> 15; its appeal upheld -> 30: 65.
+    # 市场监管局: c3 on time -> 40 of the 70 judged (no reply due), scaled: 57.14; its
+    # yellow card, 1 in 2 handled -> 25, capped at 10: 47.1.
+    assert [(u.key, u.score) for u in by_department.units] == [
+        ("451224/东兰县民政局", 100.0),
+        (f"451221/{CIVIL}", 65.0),
+        (f"451221/{MARKET}", 47.1),
+    ]
+    # October: 南丹县 c0 on time, no reply due: 100; 东兰县 no case, DB-3's reply due
+    # 10-27 and never given: 0.
+    october = await assess_period(read, scheme, period("2026-10"), CALENDARS, "county")
+    assert [(u.key, u.score) for u in october.units] == [("451221", 100.0), ("451224", 0.0)]

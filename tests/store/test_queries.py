@@ -287,13 +287,13 @@ async def test_the_figures_per_center_read_from_the_indexes_count_as_the_one_pas
         closed = status in ("not_accepted", "withdrawn") and within(one["occurred_at"])
         if not (within(one["accepted_at"]) or concluded or closed):
             continue
-        n = expected.setdefault(one["center_id"], [0] * 6)
-        n[0] += within(one["accepted_at"])
-        n[1] += concluded
-        n[2] += concluded and one["on_time"] is True
-        n[3] += concluded and one["on_time"] is False
-        n[4] += closed and status == "not_accepted"
-        n[5] += closed and status == "withdrawn"
+        tally = expected.setdefault(one["center_id"], [0] * 6)
+        tally[0] += within(one["accepted_at"])
+        tally[1] += concluded
+        tally[2] += concluded and one["on_time"] is True
+        tally[3] += concluded and one["on_time"] is False
+        tally[4] += closed and status == "not_accepted"
+        tally[5] += closed and status == "withdrawn"
 
     def numbers(counts: Counts) -> list[int]:
         return [
