@@ -13,12 +13,14 @@ Run on purpose (not in CI):
    deadline), rated after it in 40 % (5: 70 %, 4: 18 %, 3: 6 %, 2: 4 %, 1: 2 %), a bad
    rating put right in 75 % (most within 15 working days), a complaint in 1 % (answered
    in 85 %); cards: a red `deadline.overdue` for each case concluded late, a yellow
-   `deadline.warning` for 8 % of the cases, a red of another rule for 2 %.
+   `deadline.warning` for 8 % of the cases, a red of another rule for 2 %; each card
+   acknowledged, 3 % appealed (upheld in 40 %: withdrawn); a supervision order on 30 % of
+   the late cases' red cards (replied 1-10 days after, due in 7; sent back in 20 %).
 2. Measure, `--runs` times each after one unmeasured run: `assess_period` of November
-   (both months read: the period and the one before) by center, by department and by
-   staff member, with the shipped scheme and a scheme that also scores the ratings and
-   complaints; **baseline**: `ReadModel.figures` of November by center (the counts the
-   assessment starts from). Goal: < 5 s on each database.
+   (both months read: the period and the one before) by center, by county, by department and by
+   staff member, with the shipped scheme and a scheme that also scores the ratings,
+   complaints, replies to orders and appeals; **baseline**: `ReadModel.figures` of
+   November by center (the counts the assessment starts from). Goal: < 5 s on each database.
 """
 
 from __future__ import annotations
@@ -45,16 +47,20 @@ from supervisor.assessment.periods import period
 from supervisor.assessment.run import assess_period
 from supervisor.assessment.scheme import Scheme, load_scheme
 from supervisor.core.calendar import CalendarBook
+from supervisor.orders import Order
 from supervisor.store import rows
 from supervisor.store.db import Database
 from supervisor.store.queries import ReadModel
-from supervisor.store.schema import alert_search, alerts, case_facts, cases
+from supervisor.store.schema import alert_history, alert_search, alerts, case_facts, cases, orders
 from tests.databases import PostgresCluster
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 MONTHS: Final = ((2026, 10), (2026, 11))
 GOAL: Final = 5.0
 LEVELS: Final = {5: 70, 4: 18, 3: 6, 2: 4, 1: 2}
+#: Of the cards, those appealed; of the late cases' red cards, those ordered (督办).
+APPEALED: Final = 0.03
+ORDERED: Final = 0.3
 #: A scheme that scores every measure (the shipped one scores cases and cards only).
 EVERYTHING: Final = """name: 全部指标
 indicators:
@@ -63,7 +69,9 @@ indicators:
   - {id: good, name: 好评率, measure: good_rate, weight: 10}
   - {id: bad, name: 差评率, measure: bad_rate, weight: 10, better: lower}
   - {id: rectified, name: 差评按期整改率, measure: bad_rectified_rate, weight: 15}
-  - {id: answered, name: 投诉按期答复率, measure: complaint_answered_rate, weight: 15}
+  - {id: answered, name: 投诉按期答复率, measure: complaint_answered_rate, weight: 5}
+  - {id: replied, name: 督办单按期回复率, measure: order_reply_rate, weight: 5}
+  - {id: upheld, name: 申诉成立率, measure: appeal_upheld_rate, weight: 5}
   - {id: red, name: 红牌扣分, measure: red_per_100, deduct: {points: 2, max: 30}}
   - {id: yellow, name: 黄牌扣分, measure: yellow_per_100, deduct: {points: 0.5, max: 10}}
 grades:
@@ -141,13 +149,68 @@ def one_case(
     return facts, cards, (case_id, center, item, who)
 
 
+def history_of(row: dict[str, Any], raised: datetime, rng: random.Random) -> list[dict[str, Any]]:
+    """An alert's history: acknowledged two hours after it was raised; APPEALED of the
+    cards appealed, the appeal upheld (the card withdrawn) in 40 %, else rejected."""
+    inspector = {"name": "王监察", "role": "inspector"}
+    base = row["seq"] * 4
+    steps = [{"seq": base, "action": "acknowledge", "at": iso(raised + timedelta(hours=2))}]
+    if rng.random() < APPEALED:
+        upheld = rng.random() < 0.4
+        steps += [
+            {"seq": base + 1, "action": "appeal", "at": iso(raised + timedelta(days=1))},
+            {
+                "seq": base + 2,
+                "action": "accept_appeal" if upheld else "reject_appeal",
+                "at": iso(raised + timedelta(days=rng.uniform(2, 8))),
+                "by": inspector,
+            },
+        ]
+        if upheld:
+            row["status"] = "withdrawn"
+    return [rows.history_row(row["alert_id"], step) for step in steps]
+
+
+def order_of(order_id: str, row: dict[str, Any], raised: datetime, rng: random.Random) -> Any:
+    """A supervision order on a late case: issued a day after its card, a reply due 7
+    days later, given 1-10 days after issue; sent back in 20 %, replied again."""
+    issued = raised + timedelta(days=1)
+    due = issued + timedelta(days=7)
+    history: list[dict[str, Any]] = [
+        {"seq": row["seq"] * 4, "action": "issue", "at": iso(issued), "due_at": iso(due)}
+    ]
+    replied = issued + timedelta(days=rng.uniform(1, 10))
+    history.append({"seq": row["seq"] * 4 + 1, "action": "reply", "at": iso(replied)})
+    if rng.random() < 0.2:
+        due = replied + timedelta(days=7)
+        again = replied + timedelta(days=rng.uniform(1, 10))
+        history += [
+            {"seq": row["seq"] * 4 + 2, "action": "return", "at": iso(replied), "due_at": iso(due)},
+            {"seq": row["seq"] * 4 + 3, "action": "reply", "at": iso(again)},
+        ]
+    order = Order(
+        order_id=order_id,
+        center_id=row["center_id"],
+        case_id=row["case_id"],
+        alert_id=row["alert_id"],
+        requirement="请核实超期原因并整改",
+        days=5,
+        issued_at=issued,
+        due_at=due,
+        status="replied",
+        round=1 + (len(history) > 2),
+        history=history,
+    )
+    return rows.order_row(order)
+
+
 async def load(backends: list[Backend], per_month: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     maker = AlertMaker(rng)
     rules_by_id = {rule.id: rule for rule in maker.rules}
     for backend in backends:
         await drop_indexes(backend)
-    made = {"cases": 0, "facts": 0, "alerts": 0}
+    made = {"cases": 0, "facts": 0, "alerts": 0, "history": 0, "orders": 0}
     seq = 0
     chunk = 10_000
     for year, month in MONTHS:
@@ -155,6 +218,8 @@ async def load(backends: list[Backend], per_month: int, seed: int) -> dict[str, 
             fact_rows: list[dict[str, Any]] = []
             case_rows: list[dict[str, Any]] = []
             alert_rows: list[dict[str, Any]] = []
+            history_rows: list[dict[str, Any]] = []
+            order_rows: list[dict[str, Any]] = []
             for n in range(first, min(first + chunk, per_month)):
                 documents, cards, (case_id, center, item, who) = one_case(
                     maker, rules_by_id, rng, n, year, month
@@ -170,18 +235,24 @@ async def load(backends: list[Backend], per_month: int, seed: int) -> dict[str, 
                     seq += 1
                     alert = maker.alert(rule, case_id, center, item, raised, who)
                     alert["alert_id"] = f"{alert['alert_id']}:{number}"
-                    alert_rows.append(
-                        rows.alert_row(entry_of(alert, seq, raised, rng), center.name)
-                    )
+                    row = rows.alert_row(entry_of(alert, seq, raised, rng), center.name)
+                    history_rows += history_of(row, raised, rng)
+                    alert_rows.append(row)
+                    if rule.id == "deadline.overdue" and rng.random() < ORDERED:
+                        order_rows.append(order_of(f"DB-{seq}", row, raised, rng))
             made["cases"] += len(case_rows)
             made["facts"] += len(fact_rows)
             made["alerts"] += len(alert_rows)
+            made["history"] += len(history_rows)
+            made["orders"] += len(order_rows)
             search_rows = [rows.search_row(r) for r in alert_rows]
             for backend in backends:
                 await put(backend, case_facts, fact_rows)
                 await put(backend, cases, case_rows)
                 await put(backend, alerts, alert_rows)
                 await put(backend, alert_search, search_rows)
+                await put(backend, alert_history, history_rows)
+                await put(backend, orders, order_rows)
         print(f"  {year}-{month:02d}: {made}")
     for backend in backends:
         await build_indexes(backend)
@@ -208,7 +279,7 @@ async def measure(backend: Backend, runs: int, schemes: dict[str, Scheme]) -> di
     baseline = await timed(runs, lambda: read.figures(since, until))
     results["baseline: figures of the month by center"] = baseline
     for scheme_name, scheme in schemes.items():
-        for by in ("center", "department", "staff"):
+        for by in ("center", "county", "department", "staff"):
             units: list[int] = []
 
             async def once(scheme: Scheme = scheme, by: str = by, units: list[int] = units) -> None:
