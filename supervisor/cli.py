@@ -571,13 +571,48 @@ def dlq_resend(
 class AssessFormat(StrEnum):
     text = "text"
     json = "json"
+    xlsx = "xlsx"
+    pdf = "pdf"
 
 
 class AssessBy(StrEnum):
     CENTER = "center"
+    COUNTY = "county"
     DEPARTMENT = "department"
     WINDOW = "window"
     STAFF = "staff"
+
+
+def _write_binary(data: bytes, output: Path | None, what: str) -> None:
+    """A file the command made (a workbook, a PDF): to `output`, or to stdout when it
+    is not a terminal (`> file`, a pipe); refused on a terminal, where it would print
+    bytes as characters."""
+    if output is not None and str(output) != "-":
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            typer.echo(f"refused: cannot write {output}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{what} written to {output} ({len(data):,} bytes)", err=True)
+        return
+    stdout = typer.get_binary_stream("stdout")
+    if stdout.isatty():
+        typer.echo(
+            f"refused: {what} is a binary file: give --output FILE, or redirect stdout to a file",
+            err=True,
+        )
+        raise typer.Exit(1)
+    stdout.write(data)
+    stdout.flush()
+
+
+async def _centers_within(read: Any, registry: Any, scope: str | None) -> list[str] | None:
+    """The codes of the centers at or below `scope` (None: every center), among those
+    the read model has seen and those the registry knows."""
+    if scope is None:
+        return None
+    seen = set(await read.centers_seen()) | {center.code for center in registry.all()}
+    return sorted(code for code in seen if registry.is_within(code, scope))
 
 
 @app.command()
@@ -585,29 +620,132 @@ def assess(
     period: Annotated[
         str, typer.Option(help="a month (2026-11), a quarter (2026-Q4) or a year (2026)")
     ],
-    by: Annotated[AssessBy, typer.Option(help="the units ranked")] = AssessBy.CENTER,
+    by: Annotated[
+        AssessBy,
+        typer.Option(help="the units ranked (county: each county with its townships)"),
+    ] = AssessBy.CENTER,
     scope: Annotated[
         str | None, typer.Option(help="a center's code: it and the centers below it")
     ] = None,
     output: Annotated[AssessFormat, typer.Option("--format")] = AssessFormat.text,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            metavar="FILE",
+            help="where xlsx or pdf is written (default: stdout, when it is not a terminal)",
+        ),
+    ] = None,
 ) -> None:
-    """绩效考核: score, grade and rank each center (department, window, staff member) for a
-    period from the read model, by rules/assessment/scheme.yaml, with the change against
-    the period before."""
+    """绩效考核: score, grade and rank each center (county, department, window, staff
+    member) for a period from the read model, by rules/assessment/scheme.yaml, with the
+    change against the period before; as text, JSON, a workbook or a PDF."""
     import asyncio
     import json
+    from zoneinfo import ZoneInfo
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from supervisor.assessment.exports import as_pdf, as_xlsx
     from supervisor.assessment.periods import period as parse_period
     from supervisor.assessment.run import as_json, as_text, assess_period
     from supervisor.assessment.scheme import load_scheme
     from supervisor.centers import CenterRegistry, is_valid_code
     from supervisor.core.calendar import CalendarBook
+    from supervisor.report.charts import NoChineseFont
     from supervisor.store.db import Database, DatabaseError
     from supervisor.store.queries import ReadModel
 
     settings = Settings.from_env()
+    try:
+        when = parse_period(period)
+        if scope is not None and not is_valid_code(scope):
+            raise ValueError(f"--scope {scope!r}: a center's code is 6 or 9 digits")
+        if file is not None and output not in (AssessFormat.xlsx, AssessFormat.pdf):
+            raise ValueError("--output: only for --format xlsx or pdf (text and json print)")
+        scheme = load_scheme(settings.rules_dir / "assessment" / "scheme.yaml")
+        calendars = CalendarBook.load(settings.rules_dir / "calendar", settings.timezone)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    registry = CenterRegistry.load()
+    names = {center.code: center.name for center in registry.all()}
+
+    async def run() -> str | bytes:
+        database = Database(settings.database)
+        try:
+            await database.upgrade()
+            read = ReadModel(database, settings.timezone)
+            centers = await _centers_within(read, registry, scope)
+            result = await assess_period(read, scheme, when, calendars, by.value, centers, names)
+        finally:
+            await database.dispose()
+        if output is AssessFormat.json:
+            return json.dumps(as_json(result), ensure_ascii=False, indent=2)
+        if output is AssessFormat.xlsx:
+            return as_xlsx(result)
+        if output is AssessFormat.pdf:
+            return as_pdf(result, datetime.now(ZoneInfo(settings.timezone)))
+        return as_text(result)
+
+    try:
+        made = asyncio.run(run())
+    except (DatabaseError, OSError, SQLAlchemyError) as exc:
+        typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except NoChineseFont as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if isinstance(made, bytes):
+        _write_binary(made, file, f"the assessment ({output.value})")
+    else:
+        typer.echo(made, nl=output is AssessFormat.json)
+
+
+@app.command()
+def report(
+    period: Annotated[
+        str, typer.Option(help="a month (2026-11), a quarter (2026-Q4) or a year (2026)")
+    ],
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            help="a county's (or a township's) code: its report, of it and the centers "
+            "below it; the city's code or none: the city's report"
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            metavar="FILE.pdf",
+            help="where the PDF is written (default: 电子监察通报_<period>_<scope>.pdf here; "
+            "- for stdout)",
+        ),
+    ] = None,
+) -> None:
+    """月度电子监察通报: the monthly report of a county or of the city as a PDF (headline
+    figures, the assessment's ranking and grades, trends, alerts by rule, the worst
+    overdue cases masked, supervision orders and their replies)."""
+    import asyncio
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from supervisor.assessment.periods import period as parse_period
+    from supervisor.assessment.scheme import load_scheme
+    from supervisor.centers import CenterRegistry, is_valid_code
+    from supervisor.core.calendar import CalendarBook
+    from supervisor.report.charts import NoChineseFont
+    from supervisor.report.gather import gather, rule_titles
+    from supervisor.report.model import is_city
+    from supervisor.report.pdf import report_pdf
+    from supervisor.store.db import Database, DatabaseError
+    from supervisor.store.queries import ReadModel
+
+    settings = Settings.from_env()
+    registry = CenterRegistry.load()
+    city = next(center.code for center in registry.all() if center.parent is None)
     try:
         when = parse_period(period)
         if scope is not None and not is_valid_code(scope):
@@ -617,30 +755,42 @@ def assess(
     except (ValueError, OSError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
-    registry = CenterRegistry.load()
+    place = city if scope is None or is_city(scope) else scope
     names = {center.code: center.name for center in registry.all()}
+    names.setdefault(place, registry.name(place))
+    titles = rule_titles(settings.rules_dir)
 
-    async def run() -> str:
+    async def run() -> bytes:
         database = Database(settings.database)
         try:
             await database.upgrade()
             read = ReadModel(database, settings.timezone)
-            centers = None
-            if scope is not None:
-                seen = set(await read.centers_seen()) | set(names)
-                centers = sorted(code for code in seen if registry.is_within(code, scope))
-            result = await assess_period(read, scheme, when, calendars, by.value, centers, names)
+            centers = None if place == city else await _centers_within(read, registry, place)
+            made = await gather(
+                read,
+                scheme,
+                when,
+                calendars,
+                scope=place,
+                centers=centers,
+                names=names,
+                now=datetime.now(ZoneInfo(settings.timezone)),
+                rule_titles=titles,
+            )
         finally:
             await database.dispose()
-        if output is AssessFormat.json:
-            return json.dumps(as_json(result), ensure_ascii=False, indent=2)
-        return as_text(result)
+        return report_pdf(made)
 
     try:
-        typer.echo(asyncio.run(run()), nl=output is AssessFormat.json)
+        pdf = asyncio.run(run())
     except (DatabaseError, OSError, SQLAlchemyError) as exc:
         typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
+    except NoChineseFont as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    target = file if file is not None else Path(f"电子监察通报_{when.name}_{place}.pdf")
+    _write_binary(pdf, target, "the report")
 
 
 db_app = typer.Typer(

@@ -31,6 +31,7 @@ SHIPPED_FROM_TOP: Final = {
     "_wall": "dashboards/wall",
     "_console": "dashboards/console",
     "_common": "dashboards/common",
+    "_vendor": "dashboards/vendor",
     "_rules": "rules",
 }
 

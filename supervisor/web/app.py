@@ -21,7 +21,10 @@ the centers of their scope (their center and those below it):
 - `silences`: `POST|GET /api/silences`, `GET /api/silences/{id}`, `POST
   /api/silences/{id}/lift` (inspectors only).
 - `stats`: `GET /api/stats/headline`, `/api/board`, `/api/stats/centers`,
-  `/api/stats/figures?by=`, `/api/export/centers`.
+  `/api/stats/figures?by=`, `/api/export/centers`, `/api/assessment` and
+  `/api/assessment/trend` (绩效考核).
+- `reports`: `GET /api/assessment/export` (XLSX, PDF) and `GET /api/report` (the monthly
+  report, 月度电子监察通报, as a PDF).
 - `ops`: `GET /api/centers`, `/api/me`, `/healthz` (open), `/metrics` (ops only).
 - `socket`: `WS /ws/alerts?after=SEQ[&batch=1]`.
 - `session`, `orders`, `rules`: signing in at a desk, supervision orders and work
@@ -52,6 +55,7 @@ from supervisor.web.routes import (
     ops,
     orders,
     pages,
+    reports,
     rules,
     session,
     silences,
@@ -111,7 +115,7 @@ def create_app(
     _keep_on_state(app, services)
     # The order is the API documentation's; paths that overlap (one alert and its
     # steps, `{alert_id:path}`) are all in routes/alerts.py, which says how they resolve.
-    for module in (session, orders, rules, pages, alerts, silences, stats, cases, ops):
+    for module in (session, orders, rules, pages, alerts, silences, stats, reports, cases, ops):
         app.include_router(module.router)
     if settings.api_docs:
         app.include_router(pages.docs_router)

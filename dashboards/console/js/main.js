@@ -12,11 +12,13 @@
 
 import * as api from "./api.js";
 import * as desk from "./desk.js";
+import { assessmentScreen } from "./assessment.js";
 import { alertScreen } from "./detail.js";
 import { errorText } from "./errors.js";
 import { alertsScreen } from "./list.js";
 import { connectLive } from "./live.js";
 import { orderScreen, ordersScreen } from "./orders.js";
+import { mayViewAssessment } from "./permissions.js";
 import { queueScreen } from "./queue.js";
 import { parseHash } from "./route.js";
 import { hideSignIn, setUpSignIn, showSignIn, signOut } from "./session.js";
@@ -28,9 +30,12 @@ const SCREENS = {
   alert: alertScreen,
   orders: ordersScreen,
   order: orderScreen,
+  assessment: assessmentScreen,
 };
 /** Which navigation entry each screen belongs to. */
-const NAV_OF = { queue: "queue", alerts: "alerts", alert: "alerts", orders: "orders", order: "orders" };
+const NAV_OF = {
+  queue: "queue", alerts: "alerts", alert: "alerts", orders: "orders", order: "orders", assessment: "assessment",
+};
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -43,7 +48,8 @@ let liveState = "connecting";
 
 function route() {
   if (!desk.who()) return;
-  const next = parseHash(location.hash);
+  let next = parseHash(location.hash);
+  if (next.view === "assessment" && !mayViewAssessment(desk.who().role)) next = parseHash("#/queue");
   if (next.view === "queue" && location.hash !== "#/queue") history.replaceState(null, "", "#/queue");
   for (const link of document.querySelectorAll("[data-nav]")) {
     if (link.dataset.nav === NAV_OF[next.view]) link.setAttribute("aria-current", "page");
@@ -124,6 +130,7 @@ function showHeader() {
   const texts = t();
   const person = desk.who();
   $("nav").hidden = !person;
+  document.querySelector('[data-nav="assessment"]').hidden = !person || !mayViewAssessment(person.role);
   $("sign-out").hidden = !person;
   $("live").hidden = !person;
   const who = $("who");

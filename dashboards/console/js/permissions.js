@@ -28,6 +28,12 @@ export function actionPath(action) {
   return step.path;
 }
 
+/** Whether `role` may open the assessment (绩效考核): anyone who may see alerts (the
+ * service's Viewer); which centers it covers is the service's to say. */
+export function mayViewAssessment(role) {
+  return BOTH.includes(role);
+}
+
 /** Whether `role` may issue a supervision order on an alert in `status`: inspectors, on
  * an alert that still stands (a withdrawn one was found wrong). */
 export function mayIssueOrder(role, status) {

@@ -6,9 +6,11 @@
  *   #/alert/<id>                  one alert (ids hold ':' and may hold '/': encoded)
  *   #/orders?status=…&overdue=1&page=2  the supervision orders, a page
  *   #/orders/<id>                 one order
+ *   #/assessment?period=2026-11&by=center&center_id=…&unit=…  the assessment (绩效考核)
  */
 
 import { dayAfter, dayStart, isDate } from "./format.js";
+import { assessmentParams } from "./scores.js";
 
 export const PAGE_SIZE = 50;
 export const SEVERITIES = ["red", "yellow"];
@@ -42,14 +44,16 @@ export function parseHash(hash) {
   if (orderId) return { view: "order", id: orderId, params: {} };
   if (path === "/alerts") return { view: "alerts", params: alertFilters(params) };
   if (path === "/orders") return { view: "orders", params: orderFilters(params) };
+  if (path === "/assessment") return { view: "assessment", params: assessmentParams(params) };
   return { view: "queue", params: {} };
 }
 
-/** The hash of a screen: `hashFor("alert", {id})`, `hashFor("alerts", {params})`. */
+/** The hash of a screen: `hashFor("alert", {id})`, `hashFor("alerts", {params})`,
+ * `hashFor("assessment", {params})`. */
 export function hashFor(view, { id, params } = {}) {
   if (view === "alert") return `#/alert/${encodeURIComponent(id)}`;
   if (view === "order") return `#/orders/${encodeURIComponent(id)}`;
-  if (view === "alerts" || view === "orders") {
+  if (view === "alerts" || view === "orders" || view === "assessment") {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(params ?? {})) {
       if (value !== undefined && value !== null && value !== "") query.set(key, String(value));

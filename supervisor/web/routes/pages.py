@@ -1,6 +1,7 @@
 """The pages: `/` redirects to the wall, the wall's and the console's files (the
-repository's dashboards/wall/ and dashboards/console/, and dashboards/common/ the modules
-both import, shipped in the package), and the
+repository's dashboards/wall/ and dashboards/console/, dashboards/common/ the modules
+both import, and dashboards/vendor/ the libraries vendored from npm, shipped in the
+package), and the
 API's documentation (`/docs`, `/redoc`, `/openapi.json`), only with `settings.api_docs`
 (SUPERVISOR_API_DOCS, default off) and then only to a valid token."""
 
@@ -27,6 +28,10 @@ CONSOLE_DIR: Final = package_path("_console")
 #: The modules both pages import (`../../common/…` from their js/: the same relative
 #: path on disk, for node's tests, as under the service, behind any path prefix)
 COMMON_DIR: Final = package_path("_common")
+#: The libraries the pages load from npm, vendored (dashboards/vendor/: Apache ECharts
+#: for the console's charts, its version pinned in dashboards/package.json): served by
+#: the service itself, so that no page loads anything from another origin.
+VENDOR_DIR: Final = package_path("_vendor")
 #: The API documentation pages load Swagger UI or ReDoc from their CDN, and run one
 #: inline script (allowed by its nonce): their own policy, served only with api_docs.
 DOCS_POLICY: Final = (
@@ -62,12 +67,13 @@ async def index() -> RedirectResponse:
 
 
 def mount_static(app: FastAPI) -> None:
-    """Serve the wall's files at `/wall/`, the console's at `/console/` and the modules
-    both import at `/common/` (no token: the pages ask for one, and every call they
-    make needs it)."""
+    """Serve the wall's files at `/wall/`, the console's at `/console/`, the modules
+    both import at `/common/` and the vendored libraries at `/vendor/` (no token: the
+    pages ask for one, and every call they make needs it)."""
     app.mount("/wall", StaticFiles(directory=WALL_DIR, html=True), name="wall")
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.mount("/common", StaticFiles(directory=COMMON_DIR), name="common")
+    app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
 
 
 @docs_router.get("/openapi.json", include_in_schema=False)

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from supervisor.assessment.run import By
 from supervisor.store import export
 from supervisor.store.queries import Grouping
 from supervisor.web import board as wall
-from supervisor.web.assessing import assessment
+from supervisor.web.assessing import TREND_MAX, assessment, assessment_trend
 from supervisor.web.downloads import ExportFormat, download
 from supervisor.web.figures import figures
 from supervisor.web.security import Viewer
@@ -68,14 +69,32 @@ async def assessed(
     who: Viewer,
     services: Wired,
     period: Annotated[str, Query(max_length=16)],
-    by: Grouping = "center",
+    by: By = "center",
     center_id: str | None = None,
 ) -> dict[str, Any]:
-    """绩效考核: each center (department, window, staff member) in the caller's scope
+    """绩效考核: each center (county, department, window, staff member; `by=county`: a
+    county-level center with the townships below it, as one) in the caller's scope
     scored by rules/assessment/scheme.yaml for `period` (a month 2026-11, a quarter
     2026-Q4, a year 2026), graded and ranked, with its change against the period before
     and each indicator's part. With `center_id`, that center and those below it."""
     return await assessment(services, who, period, by, center_id)
+
+
+@router.get("/api/assessment/trend")
+async def assessed_trend(
+    who: Viewer,
+    services: Wired,
+    period: Annotated[str, Query(max_length=16)],
+    months: Annotated[int, Query(ge=1, le=TREND_MAX)] = 6,
+    by: By = "center",
+    center_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> dict[str, Any]:
+    """绩效考核的趋势: each unit's score, grade and rank in the `months` periods (1–24)
+    of `period`'s length that end with it, oldest first (`period=2026-11&months=6`: June
+    to November; a quarter counts quarters, a year years), in the caller's scope as
+    `/api/assessment`. Each unit has one point a period, null when it was not assessed
+    then; the units come in the order of the last period's ranking."""
+    return await assessment_trend(services, who, period, months, by, center_id)
 
 
 @router.get("/api/export/centers")

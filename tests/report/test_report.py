@@ -1,0 +1,198 @@
+"""The monthly report over a hand-made month (month.py), on SQLite and PostgreSQL: the
+county's and the city's PDF, read back with poppler's tools. Each shows Chinese text in an
+embedded CJK font (pages rendered to test-output/report/ for people to look at), its
+scores, grades and ranks exactly as `assess_period` gives them, the worst overdue cases
+masked, the orders with their replies; a county's report names no center outside it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from supervisor.assessment.periods import period
+from supervisor.assessment.run import Assessment, assess_period, assess_trend
+from supervisor.assessment.scheme import load_scheme
+from supervisor.centers import CenterRegistry
+from supervisor.core.calendar import CalendarBook
+from supervisor.report import charts
+from supervisor.report.gather import gather, rule_titles
+from supervisor.report.model import Report
+from supervisor.report.pdf import report_pdf
+from supervisor.report.render import score
+from supervisor.store.db import Database
+from supervisor.store.queries import ReadModel
+from tests.report.month import J2, N1, NAMES, NOW, seed
+from tests.report.pdftools import fonts_of, pages_as_png, text_of
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEME = load_scheme(ROOT / "rules" / "assessment" / "scheme.yaml")
+CALENDARS = CalendarBook.load(ROOT / "rules" / "calendar")
+NOVEMBER = period("2026-11")
+REGISTRY = CenterRegistry.load()
+TITLES = rule_titles(ROOT / "rules")
+
+
+@pytest.fixture
+async def read(database_url: str) -> AsyncIterator[ReadModel]:
+    db = Database(database_url)
+    await db.upgrade()
+    try:
+        read = ReadModel(db, "Asia/Shanghai")
+        await seed(read)
+        yield read
+    finally:
+        await db.dispose()
+
+
+def within(scope: str) -> list[str]:
+    return sorted(code for code in NAMES if REGISTRY.is_within(code, scope))
+
+
+async def report_of(read: ReadModel, scope: str) -> Report:
+    centers = None if scope == "451200" else within(scope)
+    return await gather(
+        read,
+        SCHEME,
+        NOVEMBER,
+        CALENDARS,
+        scope=scope,
+        centers=centers,
+        names=NAMES,
+        now=NOW,
+        rule_titles=TITLES,
+    )
+
+
+def row_of(text: str, name: str) -> str:
+    """The one line of the PDF's text that starts a table row with `name` after a rank."""
+    rows = [line for line in text.splitlines() if re.match(rf"\s*\d+\s+{re.escape(name)}\s", line)]
+    assert len(rows) >= 1, (name, text)
+    return rows[0]
+
+
+def assert_ranked_as_assessed(text: str, result: Assessment) -> None:
+    """Every unit's rank, score and grade on its row, as the assessment gives them."""
+    assert result.units
+    for unit in result.units:
+        cells = row_of(text, result.names[unit.key]).split()
+        assert cells[0] == str(unit.rank), cells
+        assert cells[2] == score(unit.score) and cells[3] == unit.grade, (cells, unit)
+
+
+def assert_chinese_renders(pdf: bytes, tmp_path: Path, stem: str) -> None:
+    fonts = fonts_of(pdf, tmp_path)
+    cjk = [font for font in fonts if "CJK" in font.name]
+    assert cjk, fonts
+    assert all(font.embedded and font.unicode for font in fonts), fonts
+    assert {font.name.split("+", 1)[1] for font in cjk} >= {"Noto-Sans-CJK-SC"}, cjk
+    pages = pages_as_png(pdf, stem)
+    assert pages and all(page.stat().st_size > 5_000 for page in pages), pages
+
+
+async def test_the_county_report_shows_its_centers_as_assessed(
+    read: ReadModel, tmp_path: Path, database_url: str
+) -> None:
+    report = await report_of(read, "451202")
+    assessed = await assess_period(
+        read, SCHEME, NOVEMBER, CALENDARS, "center", within("451202"), NAMES
+    )
+    assert report.ranking == assessed and report.grades is None and not report.city
+    assert [(u.key, u.score, u.grade, u.rank) for u in assessed.units] == [
+        ("451202101", 100.0, "优秀", 1),
+        ("451202", 10.0, "不合格", 2),
+    ]
+    trend = await assess_trend(
+        read, SCHEME, NOVEMBER.trailing(6), CALENDARS, "center", within("451202"), NAMES
+    )
+    assert report.trend == trend and len(trend) == 6
+    h = report.headline
+    assert (h.accepted, h.concluded, h.on_time, h.overdue, h.red, h.yellow) == (4, 3, 2, 1, 1, 1)
+    assert [(r.rule_id, r.title, r.raised) for r in report.rules] == [
+        ("deadline.overdue", "办件超期", 1),
+        ("deadline.warning", "办件即将超期", 1),
+    ]
+    # j3 is open past 11-05 24:00 at the month's end: 17 working days; J2 was concluded
+    # 11-20 16:00 against 11-06 24:00: 9 working days and 16 hours
+    assert [(c.case_id, c.status, c.late_days) for c in report.worst] == [
+        ("j3", "open", 17.0),
+        (J2, "concluded", 9.67),
+    ]
+    assert report.worst[1].applicant == "李*梅"
+    assert report.worst[1].item_name == "食品经营许可（新办）"
+    [order] = report.orders
+    assert order.order_id == "DB-JCJ" and [r.note for r in order.replies] == [
+        "已约谈窗口人员，已办结，电话 138****1111"
+    ]
+    summary = report.order_summary
+    assert (summary.issued, summary.replied, summary.closed, summary.overdue) == (1, 1, 0, 0)
+
+    pdf = report_pdf(report)
+    assert pdf.startswith(b"%PDF-")
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    assert_chinese_renders(pdf, tmp_path, f"county-451202-{kind}")
+    text = text_of(pdf)
+    assert "金城江区政务服务电子监察通报" in text and "2026年11月" in text
+    assert_ranked_as_assessed(text, assessed)
+    for shown in ("优秀", "不合格", "办件超期", "李*梅", "138****1111", "DB-JCJ", "食品经营许可"):
+        assert shown in text, shown
+    for hidden in ("南丹", N1, "DB-ND", "李小梅", "13800001111", "河池市政务服务中心"):
+        assert hidden not in text, hidden  # outside the county, or personal
+
+
+async def test_the_city_report_ranks_the_counties_and_grades_every_center(
+    read: ReadModel, tmp_path: Path, database_url: str
+) -> None:
+    report = await report_of(read, "451200")
+    by_county = await assess_period(read, SCHEME, NOVEMBER, CALENDARS, "county", None, NAMES)
+    by_center = await assess_period(read, SCHEME, NOVEMBER, CALENDARS, "center", None, NAMES)
+    assert report.city and report.ranking == by_county and report.grades == by_center
+    # 金城江区 with its township: j1, d1 on time, J2 late: 2/3; a red card and a yellow
+    # one in 5 cases handled (20 per 100): 66.67 - 30 - 10 = 26.7
+    assert [(u.key, u.score, u.rank) for u in by_county.units] == [
+        ("451200", 100.0, 1),
+        ("451202", 26.7, 2),
+        ("451221", 0.0, 3),
+    ]
+    assert [r.order_id for r in report.orders] == ["DB-JCJ", "DB-ND"]
+    assert report.order_summary.overdue == 1 and report.orders[1].overdue
+    assert report.worst[0].case_id == N1  # 17 working days late, concluded
+
+    pdf = report_pdf(report)
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    assert_chinese_renders(pdf, tmp_path, f"city-{kind}")
+    text = text_of(pdf)
+    assert "河池市政务服务电子监察通报" in text
+    ranking, _, grades = text.partition("各服务中心考核等级")
+    assert_ranked_as_assessed(ranking, by_county)
+    assert_ranked_as_assessed(grades, by_center)
+    for shown in ("南丹县政务服务中心", "金城江区东江镇便民服务中心", "逾期未回复", "DB-ND"):
+        assert shown in text, shown
+
+
+def test_a_month_with_nothing_still_makes_a_report(tmp_path: Path) -> None:
+    """No unit, no alert, no order: each section says so, the PDF is made."""
+    from supervisor.report.model import Headline, OrderSummary
+
+    empty = Assessment(SCHEME, NOVEMBER, "center", [], NAMES)
+    report = Report(
+        scope="451202",
+        scope_name=NAMES["451202"],
+        city=False,
+        period=NOVEMBER,
+        generated_at=NOW,
+        headline=Headline(),
+        ranking=empty,
+        grades=None,
+        trend=[empty],
+        rules=[],
+        worst=[],
+        orders=[],
+        order_summary=OrderSummary(),
+    )
+    assert charts.trend_svg(report.trend) is None and charts.rules_svg([]) is None
+    text = text_of(report_pdf(report))
+    for said in ("本期没有可考核的单位", "本期没有预警", "本期没有超期办件", "本期下发督办单 0 件"):
+        assert said in text, said
