@@ -44,7 +44,7 @@ from projection_throughput import CN, DURABLE, AlertMaker, Rule
 from read_model_load import Backend, analyze, build_indexes, drop_indexes, entry_of, put
 
 from supervisor.assessment.periods import period
-from supervisor.assessment.run import assess_period
+from supervisor.assessment.run import LOOKBACK, assess_period
 from supervisor.assessment.scheme import Scheme, load_scheme
 from supervisor.core.calendar import CalendarBook
 from supervisor.orders import Order
@@ -278,6 +278,17 @@ async def measure(backend: Backend, runs: int, schemes: dict[str, Scheme]) -> di
     results: dict[str, Any] = {}
     baseline = await timed(runs, lambda: read.figures(since, until))
     results["baseline: figures of the month by center"] = baseline
+    lookback = since - LOOKBACK
+    parts = {  # what one month of the every-measure assessment by center reads
+        "part: loop facts (bad ratings, complaints)": lambda: read.loop_facts(
+            lookback, until, ratings_at_most=2
+        ),
+        "part: rating counts": lambda: read.rating_counts(since, until),
+        "part: orders due": lambda: read.orders_due(since, until),
+        "part: appeals decided": lambda: read.appeal_decisions(since, until),
+    }
+    for name, call in parts.items():
+        results[name] = await timed(runs, call)
     for scheme_name, scheme in schemes.items():
         for by in ("center", "county", "department", "staff"):
             units: list[int] = []
@@ -338,7 +349,7 @@ async def run(args: argparse.Namespace) -> None:
                 median = statistics.median(seconds)
                 verdict = (
                     ""
-                    if kind.startswith("baseline")
+                    if kind.startswith(("baseline", "part"))
                     else ("  met" if max(seconds) < GOAL else "  MISSED")
                 )
                 print(

@@ -730,22 +730,23 @@ class ReadModel:
         order's `due_at` is its latest round's: no earlier round is due after it), each
         with the group its case is in (an order names its center; the case names the
         department, window and staff member)."""
-        width = len(GROUPINGS[by])
-        keys = [orders.c.center_id.label("k_center")] + [
-            cases.c[name].label(f"k_{name}") for name in GROUPINGS[by][1:]
-        ]
-        statement = (
-            select(*keys, orders)
-            .select_from(orders.outerjoin(cases, cases.c.case_id == orders.c.case_id))
-            .where(
-                _scoped(orders.c.center_id, centers),
-                orders.c.issued_at < rows.utc(until),
-                orders.c.due_at > rows.utc(since),
-            )
+        statement = select(orders).where(
+            _scoped(orders.c.center_id, centers),
+            orders.c.issued_at < rows.utc(until),
+            orders.c.due_at > rows.utc(since),
         )
         async with self.db.engine.connect() as connection:
-            found = (await connection.execute(statement)).all()
-        return [(tuple(row[:width]), rows.order_from(row._mapping)) for row in found]
+            found = [rows.order_from(row._mapping) for row in await connection.execute(statement)]
+            groups = (
+                await self._groups_of(
+                    connection, cases, cases.c.case_id, [o.case_id for o in found], by
+                )
+                if by != "center"  # the order names its center
+                else {}
+            )
+        return [
+            ((order.center_id, *groups.get(order.case_id, (None,))[1:]), order) for order in found
+        ]
 
     async def appeal_decisions(
         self,
@@ -755,32 +756,50 @@ class ReadModel:
         by: Grouping = "center",
     ) -> dict[tuple[str | None, ...], tuple[int, int]]:
         """Appeals of alerts (预警申诉) decided in [since, until) per group of the
-        alert: (decided, upheld: the card withdrawn). Read by the index of the history
-        by step (migration 0007): the decisions only, each decision's time from its
-        entry."""
-        keys = [alerts.c[name] for name in GROUPINGS[by]]
-        statement = (
-            select(*keys, alert_history.c.action, alert_history.c.entry)
-            .join(alerts, alerts.c.alert_id == alert_history.c.alert_id)
-            .where(
-                alert_history.c.action.in_(("accept_appeal", "reject_appeal")),
-                _scoped(alerts.c.center_id, centers),
-            )
-        )
-        width = len(keys)
-        found: dict[tuple[str | None, ...], tuple[int, int]] = {}
+        alert: (decided, upheld: the card withdrawn). The decisions are found by the
+        index of the history by step (migration 0007), each one's time read from its
+        entry, then their alerts by id."""
+        statement = select(
+            alert_history.c.alert_id, alert_history.c.action, alert_history.c.entry
+        ).where(alert_history.c.action.in_(("accept_appeal", "reject_appeal")))
+        decisions: list[tuple[str, bool]] = []
         async with self.db.engine.connect() as connection:
-            for row in await connection.execute(statement):
-                at = row.entry.get("at") if isinstance(row.entry, dict) else None
+            for alert_id, action, entry in await connection.execute(statement):
+                at = entry.get("at") if isinstance(entry, dict) else None
                 try:
                     when = datetime.fromisoformat(at) if isinstance(at, str) else None
                 except ValueError:
                     when = None
-                if when is None or when.tzinfo is None or not since <= when < until:
-                    continue
-                key = tuple(row[:width])
-                decided, upheld = found.get(key, (0, 0))
-                found[key] = (decided + 1, upheld + (row.action == "accept_appeal"))
+                if when is not None and when.tzinfo is not None and since <= when < until:
+                    decisions.append((alert_id, action == "accept_appeal"))
+            groups = await self._groups_of(
+                connection, alerts, alerts.c.alert_id, [a for a, _ in decisions], by
+            )
+        found: dict[tuple[str | None, ...], tuple[int, int]] = {}
+        wanted = None if centers is None else set(centers)
+        for alert_id, upheld in decisions:
+            key = groups.get(alert_id)
+            if key is None or (wanted is not None and key[0] not in wanted):
+                continue
+            decided, accepted = found.get(key, (0, 0))
+            found[key] = (decided + 1, accepted + upheld)
+        return found
+
+    @staticmethod
+    async def _groups_of(
+        connection: Any, table: Any, id_column: Any, ids: Sequence[str], by: Grouping
+    ) -> dict[str, tuple[str | None, ...]]:
+        """The group (center, department…) of each row of `table` by id, looked up by
+        its primary key a chunk of ids at a time: a join would have PostgreSQL read the
+        whole table to hash it, for the few thousand rows wanted."""
+        columns = [table.c[name] for name in GROUPINGS[by]]
+        found: dict[str, tuple[str | None, ...]] = {}
+        unique = sorted(set(ids))
+        for first in range(0, len(unique), 1000):
+            chunk = unique[first : first + 1000]
+            statement = select(id_column, *columns).where(id_column.in_(chunk))
+            for row in await connection.execute(statement):
+                found[row[0]] = tuple(row[1:])
         return found
 
     async def headline(self, now: datetime, centers: Sequence[str] | None = None) -> dict[str, Any]:
