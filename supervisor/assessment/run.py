@@ -5,6 +5,7 @@ assess`) and, later, the web service and the report call `assess_period`; `as_te
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -50,6 +51,9 @@ UNNAMED: Final = "（未注明）"
 #: period (15 working days after it, a month and more across a long holiday) is among
 #: them.
 LOOKBACK: Final = timedelta(days=62)
+#: Periods whose measures are read at once (the machines that run it have two cores and
+#: more; the database's pool holds five connections).
+PARALLEL_READS: Final = 2
 
 
 @dataclass(frozen=True)
@@ -100,24 +104,36 @@ async def assess_trend(
     names: Mapping[str, str] | None = None,
 ) -> list[Assessment]:
     """`assess_period` for each of `periods` (consecutive, oldest first, as
-    `Period.trailing` gives them), each period's measures read once: a trend of six
-    months reads seven, not twelve."""
-    measured: dict[Period, dict[str, Measures]] = {}
+    `Period.trailing` gives them), each period's measures read once (a trend of six
+    months reads seven, not twelve), PARALLEL_READS periods at a time where the
+    database allows it: the database works on one period while Python judges the loops
+    of another, and a second core reads its own."""
+    spans = list(dict.fromkeys(span for when in periods for span in _with_before(when)))
+    gate = asyncio.Semaphore(PARALLEL_READS if read.db.concurrent_reads else 1)
 
     async def measures(span: Period) -> dict[str, Measures]:
-        if span not in measured:
-            measured[span] = await measures_over(read, scheme, span, calendars, by, centers)
-        return measured[span]
+        async with gate:
+            return await measures_over(read, scheme, span, calendars, by, centers)
 
+    measured = dict(zip(spans, await asyncio.gather(*map(measures, spans)), strict=True))
     results = []
     for when in periods:
-        try:
-            earlier = await measures(when.before())
-        except ValueError:  # before the earliest year: nothing to compare with
-            earlier = {}
-        units = assess(scheme, await measures(when), earlier)
+        earlier = _before(when)
+        units = assess(scheme, measured[when], measured[earlier] if earlier else {})
         results.append(Assessment(scheme, when, by, units, dict(names or {})))
     return results
+
+
+def _before(when: Period) -> Period | None:
+    try:
+        return when.before()
+    except ValueError:  # before the earliest year: nothing to compare with
+        return None
+
+
+def _with_before(when: Period) -> list[Period]:
+    earlier = _before(when)
+    return [when] if earlier is None else [earlier, when]
 
 
 async def measures_over(

@@ -97,6 +97,12 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     @property
+    def concurrent_reads(self) -> bool:
+        """Whether reads may run at once on connections of their own: not for an
+        in-memory SQLite database, whose one connection every read shares."""
+        return not isinstance(self.engine.pool, StaticPool)
+
+    @property
     def shown_url(self) -> str:
         return shown(self.url)
 
