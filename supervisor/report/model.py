@@ -34,7 +34,9 @@ TREND_PERIODS: Final = 6
 @dataclass(frozen=True)
 class Headline:
     """The period's figures over every center of the report: cases accepted, concluded
-    (on time, overdue), refused and withdrawn, and the cards raised."""
+    (on time, overdue), refused and withdrawn, and the cards raised (of which
+    `red_withdrawn` and `yellow_withdrawn` were withdrawn on an appeal upheld, 摘牌, and
+    cost no center anything in the assessment)."""
 
     accepted: int = 0
     concluded: int = 0
@@ -44,6 +46,8 @@ class Headline:
     withdrawn: int = 0
     red: int = 0
     yellow: int = 0
+    red_withdrawn: int = 0
+    yellow_withdrawn: int = 0
 
     @property
     def on_time_rate(self) -> float | None:
@@ -154,7 +158,7 @@ def is_city(scope: str | None) -> bool:
 def headline_of(counts: Iterable[Counts]) -> Headline:
     """The figures of every group summed into the report's headline."""
     total = [0] * 6
-    red = yellow = 0
+    red = yellow = red_withdrawn = yellow_withdrawn = 0
     for each in counts:
         for i, value in enumerate(
             (
@@ -169,8 +173,21 @@ def headline_of(counts: Iterable[Counts]) -> Headline:
             total[i] += value
         red += each.severities.get("red", 0)
         yellow += each.severities.get("yellow", 0)
+        red_withdrawn += each.withdrawn_cards.get("red", 0)
+        yellow_withdrawn += each.withdrawn_cards.get("yellow", 0)
     accepted, concluded, on_time, overdue, not_accepted, withdrawn = total
-    return Headline(accepted, concluded, on_time, overdue, not_accepted, withdrawn, red, yellow)
+    return Headline(
+        accepted,
+        concluded,
+        on_time,
+        overdue,
+        not_accepted,
+        withdrawn,
+        red,
+        yellow,
+        red_withdrawn,
+        yellow_withdrawn,
+    )
 
 
 def rules_of(counts: Iterable[Counts], titles: Mapping[str, str]) -> list[RuleCount]:

@@ -196,3 +196,37 @@ def test_a_month_with_nothing_still_makes_a_report(tmp_path: Path) -> None:
     text = text_of(report_pdf(report))
     for said in ("本期没有可考核的单位", "本期没有预警", "本期没有超期办件", "本期下发督办单 0 件"):
         assert said in text, said
+
+
+def test_the_headline_says_how_many_cards_were_withdrawn(tmp_path: Path) -> None:
+    """Cards withdrawn on an appeal upheld (摘牌) cost nothing in the assessment: the
+    headline counts them among the cards raised and says how many."""
+    from supervisor.report.model import Headline, OrderSummary, headline_of
+    from supervisor.store.queries import Counts
+
+    counted = [
+        Counts(("451202",), severities={"red": 3, "yellow": 1}, withdrawn_cards={"red": 1}),
+        Counts(("451202101",), severities={"red": 1}),
+    ]
+    headline = headline_of(counted)
+    assert (headline.red, headline.red_withdrawn, headline.yellow) == (4, 1, 1)
+    assert headline.yellow_withdrawn == 0
+    empty = Assessment(SCHEME, NOVEMBER, "center", [], NAMES)
+    report = Report(
+        scope="451202",
+        scope_name=NAMES["451202"],
+        city=False,
+        period=NOVEMBER,
+        generated_at=NOW,
+        headline=headline,
+        ranking=empty,
+        grades=None,
+        trend=[empty],
+        rules=[],
+        worst=[],
+        orders=[],
+        order_summary=OrderSummary(),
+    )
+    text = text_of(report_pdf(report))
+    assert "4件（其中摘牌1件）" in re.sub(r"\s+", "", text)
+    assert Headline().red_withdrawn == 0
