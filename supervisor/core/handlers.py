@@ -1,0 +1,398 @@
+"""What each case event does to its case: one handler per event type (`_on_<type>`),
+checked first against what the case's status allows (contract §1), then the event rules it
+may raise at its own time, the catalogue's checks at acceptance (contract §8) and the YAML
+rules that judge events as they come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from supervisor.core import declarative
+from supervisor.core.alerts import Alert
+from supervisor.core.calendar import DAY
+from supervisor.core.context import params_as
+from supervisor.core.declarative import CountParams, SequenceParams, ThresholdParams
+from supervisor.core.events import (
+    AcceptedPayload,
+    CaseEvent,
+    DecidedPayload,
+    EvaluatedPayload,
+    EventType,
+    ExtendedPayload,
+    FeeChargedPayload,
+    ReasonPayload,
+    StepCompletedPayload,
+    SuspendedPayload,
+)
+from supervisor.core.raising import Raising
+from supervisor.core.render import EVENT_ZH, STATUS_ZH, human_time
+from supervisor.core.rules import (
+    ExtensionRepeatedParams,
+    MinutesParams,
+    NegativeEvaluationParams,
+    RepeatedParams,
+    UnrectifiedParams,
+    WorkingDaysParams,
+)
+from supervisor.core.state import CaseState, Complaint, Rating
+
+E = EventType
+#: The fields `_on_accepted` sets (beside `statutory`, when the event gives one).
+_ACCEPTED_FIELDS = frozenset(
+    {
+        "status",
+        "accepted_at",
+        "item_code",
+        "item_name",
+        "immediate",
+        "promised",
+        "fee_standard",
+        "required_steps",
+    }
+)
+
+#: What each status allows (contract §1, "The order a case may take").
+_BEFORE_ACCEPTANCE = {
+    E.SUBMITTED,
+    E.ACCEPTED,
+    E.SUPPLEMENT_REQUESTED,
+    E.SUPPLEMENT_RECEIVED,
+    E.NOT_ACCEPTED,
+    E.WITHDRAWN,
+}
+_AFTER_CLOSE = {E.DELIVERED, E.EVALUATED, E.RECTIFIED, E.COMPLAINED, E.COMPLAINT_ANSWERED}
+ALLOWED: dict[str, set[EventType]] = {
+    "received": _BEFORE_ACCEPTANCE,
+    "open": set(EventType) - {E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED},
+    "concluded": _AFTER_CLOSE,
+    "not_accepted": _AFTER_CLOSE,
+    "withdrawn": _AFTER_CLOSE,
+}
+
+
+class EventHandlers(Raising):
+    """An event applied to its case: the handler of its type, and the rules it raises."""
+
+    def _apply_event(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        kind = event.type
+        if kind not in ALLOWED[state.status]:
+            alerts += self._raise(
+                state,
+                "workflow.out_of_order",
+                at,
+                {
+                    "state": STATUS_ZH[state.status],
+                    "event_type": EVENT_ZH[kind],
+                    "event_id": event.event_id,
+                },
+                occurrence=event.event_id,
+            )
+            if kind in (E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED):
+                # a second start of the case is recorded, not applied; a refusal is still
+                # checked for its reason
+                if kind is E.NOT_ACCEPTED:
+                    alerts += self._refusal_reason(state, event, at)
+                return alerts
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            alerts += handler(self, state, event, at)
+        return alerts
+
+    def _on_submitted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.submitted_at = state.submitted_at or at
+        return []
+
+    def _on_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        payload = event.payload_as(AcceptedPayload) if event.payload else None
+        assert payload is not None  # the schema requires it
+        promised = self._limit(payload.promised_limit.value, payload.promised_limit.unit)
+        # What setting each field as an attribute does (CaseState.__setattr__: store it,
+        # note it as set), at once: an existing key keeps its place in the fields' dict.
+        fields = state.__dict__
+        fields.update(
+            status="open",
+            accepted_at=at,
+            item_code=payload.item_code,
+            item_name=payload.item_name,
+            immediate=payload.immediate,
+            promised=promised,
+            fee_standard=payload.fee_standard,
+            required_steps=list(payload.required_steps),
+        )
+        state.__pydantic_fields_set__.update(_ACCEPTED_FIELDS)
+        if payload.statutory_limit is not None:
+            state.statutory = self._limit(
+                payload.statutory_limit.value, payload.statutory_limit.unit
+            )
+        for limit in (promised, state.statutory):
+            if limit is not None:
+                try:
+                    self._deadline(state, limit)
+                except (ValueError, OverflowError) as exc:
+                    raise ValueError(
+                        f"time limit {limit.label()} cannot be placed: {exc}"
+                    ) from None
+        alerts = self._check_catalogue(state, payload, at)
+        if state.item_name is None:
+            item = self._item_of(state)
+            if item is not None:
+                state.item_name = item.name
+        return alerts + self._check_fees(state, at)
+
+    def _on_not_accepted(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.status = "not_accepted"
+        return self._refusal_reason(state, event, at)
+
+    def _refusal_reason(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        if not (event.payload_as(ReasonPayload).reason or "").strip():
+            return self._raise(state, "rejection.no_reason", at, {"decision": "不予受理"})
+        return []
+
+    def _on_supplement_requested(
+        self, state: CaseState, event: CaseEvent, at: datetime
+    ) -> list[Alert]:
+        state.supplement_requests += 1
+        alerts = []
+        repeated = self.rules.get("supplement.repeated")
+        if repeated is not None:
+            limit = params_as(repeated.params, RepeatedParams).max_requests
+            if state.supplement_requests > limit:
+                alerts += self._raise(
+                    state, "supplement.repeated", at, {"count": state.supplement_requests}
+                )
+        late = self.rules.get("supplement.late")
+        if late is not None and state.submitted_at is not None:
+            days = params_as(late.params, WorkingDaysParams).working_days
+            if at > self.calendar_of(state).working_deadline(state.submitted_at, days):
+                alerts += self._raise(state, "supplement.late", at, {"working_days": f"{days:g}"})
+        return alerts
+
+    def _on_step_completed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        step = event.payload_as(StepCompletedPayload).step
+        if step not in state.completed_steps:
+            state.completed_steps = [*state.completed_steps, step]
+        return []
+
+    def _on_suspended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        alerts = []
+        if event.payload_as(SuspendedPayload).reason_code is None:
+            alerts += self._raise_again(state, "suspension.no_reason", at, {})
+        if state.suspended_since is None and state.status == "open":
+            state.suspended_since = at
+            state.suspensions += 1
+        return alerts
+
+    def _on_resumed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        self._close_suspension(state, at)
+        return []
+
+    def _close_suspension(self, state: CaseState, at: datetime) -> None:
+        if state.suspended_since is None or state.accepted_at is None:
+            state.suspended_since = None
+            return
+        counted_from = max(
+            state.suspended_since, self.calendar_of(state).clock_start(state.accepted_at)
+        )
+        state.suspended_seconds += self.calendar_of(state).between(counted_from, at)
+        state.suspended_since = None
+
+    def _on_extended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        payload = event.payload_as(ExtendedPayload)
+        state.extension_count += 1
+        extension = self._limit(payload.value, payload.unit)
+        label = extension.label()
+        alerts = []
+        if payload.approved_by:
+            state.approved_extensions = [*state.approved_extensions, extension]
+        else:
+            alerts += self._raise_again(state, "extension.unapproved", at, {"extension": label})
+        repeated = self.rules.get("extension.repeated")
+        if repeated is not None:
+            params = params_as(repeated.params, ExtensionRepeatedParams)
+            length = (
+                payload.value * DAY
+                if payload.unit == "working_day"
+                else self.calendar_of(state).between(at, at + timedelta(days=payload.value))
+            )
+            if (
+                state.extension_count > params.max_extensions
+                or length > params.max_working_days * DAY
+            ):
+                alerts += self._raise(
+                    state,
+                    "extension.repeated",
+                    at,
+                    {"count": state.extension_count, "extension": label},
+                )
+        return alerts
+
+    def _on_fee_charged(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.fees_charged += event.payload_as(FeeChargedPayload).amount
+        return self._check_fees(state, at)
+
+    def _check_fees(self, state: CaseState, at: datetime) -> list[Alert]:
+        if state.fee_standard is None or state.fees_charged <= state.fee_standard + 1e-9:
+            return []
+        return self._raise(
+            state,
+            "fee.overcharge",
+            at,
+            {"charged": f"{state.fees_charged:g}", "fee_standard": f"{state.fee_standard:g}"},
+        )
+
+    def _on_decided(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        payload = event.payload_as(DecidedPayload)
+        state.decided_at = at
+        state.decided_outcome = payload.outcome
+        alerts = []
+        missing = [s for s in state.required_steps if s not in state.completed_steps]
+        if missing and state.accepted_at is not None:
+            alerts += self._raise(
+                state, "workflow.step_skipped", at, {"missing_steps": "、".join(missing)}
+            )
+        if payload.outcome == "deny" and not (payload.reason or "").strip():
+            alerts += self._raise(state, "rejection.no_reason", at, {"decision": "不予许可决定"})
+        return alerts
+
+    def _on_concluded(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        alerts = []
+        if state.accepted_at is not None and not state.immediate:
+            if state.decided_at is None:
+                alerts += self._raise(state, "workflow.no_decision", at, {})
+            too_fast = self.rules.get("conclusion.too_fast")
+            if too_fast is not None:
+                minutes = params_as(too_fast.params, MinutesParams).minutes
+                if at - state.accepted_at < timedelta(minutes=minutes):
+                    taken = (at - state.accepted_at).total_seconds() / 60
+                    alerts += self._raise(
+                        state, "conclusion.too_fast", at, {"minutes": f"{taken:.0f}"}
+                    )
+        self._close_suspension(state, at)
+        state.status = "concluded"
+        state.concluded_at = at
+        if state.fired:
+            self._case_moved_on(state, at, withdrawn=False)
+        return alerts
+
+    def _on_delivered(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.delivered_at = state.delivered_at or at
+        return []
+
+    def _on_withdrawn(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        if state.status in ("received", "open"):
+            self._close_suspension(state, at)
+            state.status = "withdrawn"
+            if state.fired:
+                self._case_moved_on(state, at, withdrawn=True)
+        return []
+
+    def _on_evaluated(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        level = event.payload_as(EvaluatedPayload).level
+        alerts = []
+        negative = self.rules.get("evaluation.negative")
+        if (
+            negative is not None
+            and level <= params_as(negative.params, NegativeEvaluationParams).max_level
+        ):
+            alerts += self._raise_again(state, "evaluation.negative", at, {"level": level})
+        unrectified = self.rules.get("evaluation.unrectified")
+        if (
+            unrectified is not None
+            and level <= params_as(unrectified.params, UnrectifiedParams).max_level
+        ):
+            number = state.occurrences.get("bad_rating", 0) + 1
+            state.occurrences = {**state.occurrences, "bad_rating": number}
+            state.unrectified_ratings = [*state.unrectified_ratings, Rating(number=number, at=at)]
+        return alerts
+
+    def _on_rectified(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        state.unrectified_ratings = []  # a follow-up puts right every bad rating so far
+        return []
+
+    def _on_complained(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
+        """Each complaint is counted on its own (contract §8). Unlike the catalogue's
+        rules, `complaint.unanswered` needs no item catalogue: it judges the complaint
+        against its answer, not the item."""
+        if self._timer_rules.complaint is not None:
+            number = state.occurrences.get("complaint", 0) + 1
+            state.occurrences = {**state.occurrences, "complaint": number}
+            state.complaints = [*state.complaints, Complaint(number=number, at=at)]
+        return []
+
+    def _on_complaint_answered(
+        self, state: CaseState, event: CaseEvent, at: datetime
+    ) -> list[Alert]:
+        """An answer answers the earliest complaint still unanswered."""
+        if state.complaints:
+            state.complaints = state.complaints[1:]
+        return []
+
+    def _declarative_on_event(
+        self, state: CaseState, event: CaseEvent, at: datetime
+    ) -> list[Alert]:
+        alerts: list[Alert] = []
+        for rule in self.rules.declarative():
+            params = rule.params
+            if isinstance(params, CountParams | ThresholdParams | SequenceParams):
+                fields = declarative.on_event(params, state.history, event)
+                if fields is None:
+                    continue
+                if isinstance(params, SequenceParams):  # once per offending event
+                    alerts += self._raise_again(state, rule.id, at, fields)
+                else:  # once per case
+                    alerts += self._raise(state, rule.id, at, fields)
+        return alerts
+
+    def _check_catalogue(
+        self, state: CaseState, payload: AcceptedPayload, at: datetime
+    ) -> list[Alert]:
+        """`catalogue.unknown_item` and `catalogue.limit_mismatch` at acceptance: the
+        declared promised (then statutory) deadline against the one the catalogue's limit
+        gives for the same acceptance."""
+        catalogue = self.rules.catalogue
+        if catalogue is None:
+            return []
+        item = catalogue.get(payload.item_code)
+        if item is None:
+            return self._raise(state, "catalogue.unknown_item", at, {})
+        cal = self.calendar_of(state)
+        checks = (
+            ("承诺时限", "promised", payload.promised_limit, item.promised_limit),
+            ("法定时限", "statutory", payload.statutory_limit, item.statutory_limit),
+        )
+        for label, which, declared, listed in checks:
+            if declared is None or listed is None:
+                continue
+            try:
+                declared_end = cal.deadline(at, declared.value, declared.unit)
+                listed_end = cal.deadline(at, listed.value, listed.unit)
+            except (ValueError, OverflowError):
+                continue
+            if declared_end > listed_end:
+                return self._raise(
+                    state,
+                    "catalogue.limit_mismatch",
+                    at,
+                    {
+                        "limit_kind": label,
+                        "limit": which,
+                        "declared_limit": self._limit(declared.value, declared.unit).label(),
+                        "declared_deadline": human_time(declared_end, cal),
+                        "catalogue_limit": listed.label(),
+                        "catalogue_deadline": human_time(listed_end, cal),
+                    },
+                )
+        return []
+
+
+#: The handler of each event type (`EventHandlers._on_<type>`), looked up once.
+_HANDLERS: dict[
+    EventType, Callable[[EventHandlers, CaseState, CaseEvent, datetime], list[Alert]]
+] = {
+    kind: getattr(EventHandlers, f"_on_{kind.value}")
+    for kind in EventType
+    if hasattr(EventHandlers, f"_on_{kind.value}")
+}

@@ -1,0 +1,133 @@
+"""Late events: an event earlier than what its case has already been judged on is put in
+its place in event time and the case judged again (contract §5).
+
+The alerts the new judgement no longer supports come back as resolutions with the reason;
+those that hold stand unchanged. `Engine.apply` sends a late event here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from supervisor.core.alerts import Alert, CaseChange, Resolution, rule_of
+from supervisor.core.context import Outcome
+from supervisor.core.events import CaseEvent, from_document
+from supervisor.core.render import EVENT_ZH, human_time
+from supervisor.core.state import CaseState
+
+if TYPE_CHECKING:
+    from supervisor.core.engine import Engine
+
+
+def is_late(state: CaseState, event: CaseEvent) -> bool:
+    """An event earlier than what the case has already been judged on: an earlier event,
+    or a timer fired at or after the event's time."""
+    if state.last_event_at is not None and event.occurred_at < state.last_event_at:
+        return True
+    return state.advanced_to is not None and event.occurred_at <= state.advanced_to
+
+
+def reorder(engine: Engine, state: CaseState, late: CaseEvent) -> Outcome:
+    """Judge the case again with the late event in its place in event time.
+
+    The case is rebuilt from its events sorted by `occurred_at` (ties keep arrival
+    order), its timers fired up to where it had been judged before, with and without
+    the late event; what the late event changes counts. An alert the new
+    judgement no longer supports, or supports at another instant (a late approved
+    extension moved the deadline), is resolved with the reason, never dropped; an id
+    once resolved is never raised again as itself: a firing of the same rule gets the
+    next revision id (`...:r2`), at its right `raised_at`. Alerts that hold as they
+    were stand unchanged (same id, same `raised_at`)."""
+    history = sorted(
+        (from_document(document) for document in state.history),
+        key=lambda item: item.occurred_at,
+    )
+    events = sorted([*history, late], key=lambda item: item.occurred_at)
+    # The case judged without the late event too, under the same rules: only what the
+    # late event changes is resolved or raised, so rules changed by a live reload since
+    # an alert fired never re-raise it.
+    base, _, base_changes = _rebuild(engine, state, history, state.retracted)
+    fresh, raised, changed = _rebuild(engine, state, events, state.retracted)
+    wrong = [
+        ident
+        for ident, at in state.fired.items()
+        if fresh.fired.get(ident) != at
+        and fresh.fired.get(ident) != base.fired.get(ident)
+        and engine.rules.get(rule_of(ident)) is not None
+    ]
+    moved = {ident: fresh.fired[ident] for ident in wrong if ident in fresh.fired}
+    if moved:  # true at another instant: raised again as a revision, at that instant
+        fresh, raised, changed = _rebuild(engine, state, events, [*state.retracted, *wrong])
+    new = [
+        alert
+        for ident, alert in raised.items()
+        if ident not in state.fired and base.fired.get(ident) != alert.raised_at
+    ]
+    fresh.fired = {k: v for k, v in state.fired.items() if k not in wrong}
+    fresh.fired.update((alert.alert_id, alert.raised_at) for alert in new)
+    fresh.retracted = [*state.retracted, *wrong]
+    # What the case does to its alerts in event-time order that it had not done yet:
+    # a late `concluded` closes a warning (also one superseded by a red alert that the
+    # late event withdrew), or marks an overdue alert concluded late.
+    changes = [
+        change
+        for ident, change in changed.items()
+        if state.changed.get(ident) != change.change
+        and ident not in wrong
+        and ident in fresh.fired
+        and base_changes.get(ident) != change
+    ]
+    fresh.changed = {k: v for k, v in state.changed.items() if k not in wrong}
+    fresh.changed.update((change.alert_id, change.change) for change in changes)
+    cal = engine.calendar_of(fresh)
+    when = cal.local(state.clock or late.occurred_at)
+    late_text = f"迟到事件：{EVENT_ZH[late.type]}（发生于 {human_time(late.occurred_at, cal)}）"
+
+    def reason(ident: str) -> str:
+        if ident in moved:
+            return (
+                f"{late_text}按事件时间补入后重新研判，该预警的发生时间应为 "
+                f"{human_time(moved[ident], cal)}，原预警撤销，以重新发出的预警为准。"
+            )
+        return f"{late_text}按事件时间补入后重新研判，该预警不再成立，予以撤销。"
+
+    resolved = [
+        Resolution(
+            alert_id=ident,
+            rule_id=rule_of(ident),
+            case_id=state.case_id,
+            center_id=state.center_id,
+            resolved_at=when,
+            reason=reason(ident),
+            details={
+                "late_event_id": late.event_id,
+                "late_event_type": late.type.value,
+                "late_event_occurred_at": late.occurred_at.isoformat(),
+            },
+        )
+        for ident in wrong
+    ]
+    return Outcome(fresh, new, resolved=resolved, changes=changes)
+
+
+def _rebuild(
+    engine: Engine, state: CaseState, events: list[CaseEvent], retracted: list[str]
+) -> tuple[CaseState, dict[str, Alert], dict[str, CaseChange]]:
+    """The case judged afresh from `events` in order, its timers fired up to where it had
+    been judged before, with the alert ids in `retracted` revised: the new state, and the
+    alerts it raised and the changes it made to them, by alert id."""
+    fresh = CaseState(case_id=state.case_id, center_id=state.center_id, retracted=retracted)
+    raised: dict[str, Alert] = {}
+    changes: dict[str, CaseChange] = {}
+    for item in events:
+        outcome = engine.apply(fresh, item)
+        fresh = outcome.state
+        raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+        changes.update((change.alert_id, change) for change in outcome.changes)
+    if state.advanced_to is not None:
+        outcome = engine.advance(fresh, state.advanced_to)
+        fresh = outcome.state
+        fresh.advanced_to = state.advanced_to
+        raised.update((alert.alert_id, alert) for alert in outcome.alerts)
+        changes.update((change.alert_id, change) for change in outcome.changes)
+    return fresh, raised, changes
