@@ -131,15 +131,14 @@ class EngineContext:
         return known
 
     def _limit(self, value: float, unit: Literal["working_day", "natural_day"]) -> LimitState:
-        """`LimitState(value=value, unit=unit)`, validated once per value and unit and then
-        shared: a frozen value, equal to a new one in every way. Why: a case keeps its
-        limits for its whole life, each three objects the garbage collector counts (the
-        model, its fields, its fields-set); shared, the many cases with the same limit
-        hold none of their own, so collections come less often and take less time."""
+        """`LimitState(float(value), unit)`, made once per value and unit and then shared:
+        a frozen value, equal to a new one in every way. Why: a case keeps its limits for
+        its whole life, each an object the garbage collector counts; shared, the many
+        cases with the same limit hold none of their own."""
         key = (type(value), value, unit)  # the type too: 5 and 5.0 are one dict key
         known = self._limits.get(key)
         if known is None:
-            known = LimitState(value=value, unit=unit)
+            known = LimitState(float(value), unit)
             if len(self._limits) >= MEMO_SIZE:
                 self._limits.clear()
             self._limits[key] = known

@@ -62,22 +62,19 @@ class Engine(EventHandlers, Timers):
         at = self.calendar.for_center(state.center_id).local(event.occurred_at)
         self._by = self._changes = None
         alerts = self._fire_timers(state, at, inclusive=False)
-        fields = state.__dict__
         # the applicant is not kept: no rule needs it, and the changelog should not hold it
-        fields["history"].append(history_document(event))
-        last = fields["last_event_at"]
+        state.history.append(history_document(event))
+        last = state.last_event_at
         if last is None or at > last:
-            # what `state.last_event_at = at` does (CaseState.__setattr__), without the call
-            fields["last_event_at"] = at
-            state.__pydantic_fields_set__.add("last_event_at")
+            state.last_event_at = at
         # who handled it (contract §7): the case's latest known, for its deadlines; the
         # event's own, for what it raises (read by _raise from the event)
         department, window_id, staff_id = event.department, event.window_id, event.staff_id
-        if department is not None and department != fields["department"]:
+        if department is not None:
             state.department = department
-        if window_id is not None and window_id != fields["window_id"]:
+        if window_id is not None:
             state.window_id = window_id
-        if staff_id is not None and staff_id != fields["staff_id"]:
+        if staff_id is not None:
             state.staff_id = staff_id
         self._by = event
         alerts += self._apply_event(state, event, at)

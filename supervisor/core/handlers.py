@@ -39,20 +39,6 @@ from supervisor.core.rules import (
 from supervisor.core.state import CaseState, Complaint, Rating
 
 E = EventType
-#: The fields `_on_accepted` sets (beside `statutory`, when the event gives one).
-_ACCEPTED_FIELDS = frozenset(
-    {
-        "status",
-        "accepted_at",
-        "item_code",
-        "item_name",
-        "immediate",
-        "promised",
-        "fee_standard",
-        "required_steps",
-    }
-)
-
 #: What each status allows (contract §1, "The order a case may take").
 _BEFORE_ACCEPTANCE = {
     E.SUBMITTED,
@@ -109,20 +95,14 @@ class EventHandlers(Raising):
         payload = event.payload_as(AcceptedPayload) if event.payload else None
         assert payload is not None  # the schema requires it
         promised = self._limit(payload.promised_limit.value, payload.promised_limit.unit)
-        # What setting each field as an attribute does (CaseState.__setattr__: store it,
-        # note it as set), at once: an existing key keeps its place in the fields' dict.
-        fields = state.__dict__
-        fields.update(
-            status="open",
-            accepted_at=at,
-            item_code=payload.item_code,
-            item_name=payload.item_name,
-            immediate=payload.immediate,
-            promised=promised,
-            fee_standard=payload.fee_standard,
-            required_steps=list(payload.required_steps),
-        )
-        state.__pydantic_fields_set__.update(_ACCEPTED_FIELDS)
+        state.status = "open"
+        state.accepted_at = at
+        state.item_code = payload.item_code
+        state.item_name = payload.item_name
+        state.immediate = payload.immediate
+        state.promised = promised
+        state.fee_standard = payload.fee_standard
+        state.required_steps = list(payload.required_steps)
         if payload.statutory_limit is not None:
             state.statutory = self._limit(
                 payload.statutory_limit.value, payload.statutory_limit.unit

@@ -4,55 +4,74 @@ Plain data, JSON-serialisable (`to_json`/`from_json`), because the worker keeps 
 changelog-backed Faust table and a restarted worker must rebuild exactly this. Deadlines
 are not stored: they are derived from these facts by the engine each time, so a changed
 calendar or rule threshold applies to open cases at once.
+
+The classes are slotted dataclasses; the codec is written out here, field by field. The
+stored form is the one the state had as a pydantic model (`model_dump(mode="json",
+exclude_defaults=True)`, history compacted), to the byte, so that a worker reads a
+changelog written before and after this form was written by hand: every field in its
+declared order, a field equal to its default left out, a float field written as a float,
+a datetime as pydantic writes one (`Z` for UTC, an offset in whole minutes).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Literal, cast
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any, Literal, cast, get_args
 
 Status = Literal["received", "open", "concluded", "not_accepted", "withdrawn"]
+Unit = Literal["working_day", "natural_day"]
 
 
-class LimitState(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class StateDecodeError(ValueError):
+    """A stored case state that is not one: which field, and what is wrong with it (never
+    its value, which may quote an applicant's data). A ValueError, as pydantic's
+    ValidationError was, so the worker reports it as it did."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """A time limit: a number of working or natural days."""
 
     value: float
-    unit: Literal["working_day", "natural_day"]
+    unit: Unit
 
     def label(self) -> str:
         number = f"{self.value:g}"
         return f"{number}个工作日" if self.unit == "working_day" else f"{number}个自然日"
 
 
-class Rating(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Rating:
     """A bad rating waiting to be rectified: its time and which bad rating of the case."""
 
-    model_config = ConfigDict(frozen=True)
-
     number: int
     at: datetime
 
 
-class Complaint(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Complaint:
     """A complaint waiting for its answer: its time and which complaint of the case."""
 
-    model_config = ConfigDict(frozen=True)
-
     number: int
     at: datetime
 
 
-class CaseState(BaseModel):
+@dataclass(slots=True)
+class CaseState:
+    """One case's facts. The engine copies it once per event (`copy_for_update`) and then
+    sets fields on the copy; it never changes a container in place but assigns a new
+    one, except the copy's own history, to which it appends."""
+
     case_id: str
     center_id: str
     status: Status = "received"
     # every event applied, as its JSON document, so that a late event can be put in its
     # place in event time and the case judged again (contract §1: late batches)
-    history: list[dict[str, Any]] = Field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     last_event_at: datetime | None = None
     advanced_to: datetime | None = None  # the latest `now` the case's timers were fired at
 
@@ -66,7 +85,7 @@ class CaseState(BaseModel):
     promised: LimitState | None = None
     statutory: LimitState | None = None
     fee_standard: float | None = None
-    required_steps: list[str] = Field(default_factory=list)
+    required_steps: list[str] = field(default_factory=list)
 
     submitted_at: datetime | None = None
     accepted_at: datetime | None = None
@@ -75,51 +94,33 @@ class CaseState(BaseModel):
     concluded_at: datetime | None = None
     delivered_at: datetime | None = None
 
-    completed_steps: list[str] = Field(default_factory=list)
+    completed_steps: list[str] = field(default_factory=list)
     supplement_requests: int = 0
     fees_charged: float = 0.0
     extension_count: int = 0
-    approved_extensions: list[LimitState] = Field(default_factory=list)
+    approved_extensions: list[LimitState] = field(default_factory=list)
     suspended_since: datetime | None = None
     suspended_seconds: float = 0.0
     suspensions: int = 0  # stretches begun; numbers each stretch's occurrence
-    unrectified_ratings: list[Rating] = Field(default_factory=list)  # bad, not yet rectified
-    complaints: list[Complaint] = Field(default_factory=list)  # complained, not yet answered
-    occurrences: dict[str, int] = Field(default_factory=dict)  # rule_id -> times raised
+    unrectified_ratings: list[Rating] = field(default_factory=list)  # bad, not yet rectified
+    complaints: list[Complaint] = field(default_factory=list)  # complained, not yet answered
+    occurrences: dict[str, int] = field(default_factory=dict)  # rule_id -> times raised
 
-    fired: dict[str, datetime] = Field(default_factory=dict)  # alert id -> its raised_at
-    retracted: list[str] = Field(default_factory=list)  # ids a late event proved wrong
+    fired: dict[str, datetime] = field(default_factory=dict)  # alert id -> its raised_at
+    retracted: list[str] = field(default_factory=list)  # ids a late event proved wrong
     # alert id -> what the case did to it (contract §6: closed, superseded, concluded_late)
-    changed: dict[str, str] = Field(default_factory=dict)
+    changed: dict[str, str] = field(default_factory=dict)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # What pydantic does for a field of a model without validate_assignment (store it,
-        # note it as set), without its generic dispatch: the engine sets a few per event.
-        if name in _FIELD_NAMES:
-            self.__dict__[name] = value
-            self.__pydantic_fields_set__.add(name)
-        else:
-            super().__setattr__(name, value)
+    #: Not a fact of the case: what the engine derived from its facts and remembers with
+    #: them (timers.py: the pending timers, with what they were computed from). Never
+    #: stored, compared or shown; a copy starts with the original's, which the engine
+    #: checks against the copy's own facts before it trusts it.
+    engine_memo: object = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def new(cls, case_id: str, center_id: str) -> CaseState:
-        """What `CaseState(case_id=case_id, center_id=center_id)` gives (the same fields
-        in the same order, each container a new one, the same fields-set), built from
-        the defaults pydantic gave once: the engine starts a state for every new case.
-        Anything but two strings goes through pydantic's validation as it would."""
-        if type(case_id) is not str or type(center_id) is not str or cls is not CaseState:
-            return cls(case_id=case_id, center_id=center_id)
-        fields = _DEFAULTS.copy()
-        fields["case_id"] = case_id
-        fields["center_id"] = center_id
-        for name, factory in _FACTORIES:
-            fields[name] = factory()
-        state = _new(cls)
-        _set_dict(state, fields)
-        _set_fields_set(state, {"case_id", "center_id"})
-        _set_extra(state, None)
-        _set_private(state, None)
-        return state
+        """The state of a case before its first event."""
+        return cls(case_id, center_id)
 
     def has_event(self, event_id: str) -> bool:
         # A loop: asked for every event (most are new), and a list of the ids or any() of a
@@ -144,34 +145,28 @@ class CaseState(BaseModel):
         Its history is a new list (every event appends to it); every other container is
         shared with the original, and the engine never changes one in place: it assigns
         a new one (`state.fired = {**state.fired, ident: at}`), so the original keeps
-        its own. Fields and fields-set are as `model_copy` gives them, and so is what a
-        state keeps beside its fields in `__dict__` (the engine's remembered timers);
-        built directly, because the engine makes one per event."""
-        fields = self.__dict__.copy()
-        fields["history"] = fields["history"].copy()
-        kind = type(self)
-        copy = _new(kind)
-        if kind is CaseState:  # its slots' own setters (what _set finds for them)
-            _set_dict(copy, fields)
-            _set_fields_set(copy, self.__pydantic_fields_set__ | _HISTORY)
-            _set_extra(copy, None)
-            _set_private(copy, None)
-        else:
-            _set(copy, "__dict__", fields)
-            _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | _HISTORY)
-            _set(copy, "__pydantic_extra__", None)
-            _set(copy, "__pydantic_private__", None)
+        its own. The engine's memo comes along (it is checked before it is trusted)."""
+        copy = CaseState(*_get_init(self))
+        copy.history = self.history.copy()
+        copy.engine_memo = self.engine_memo
         return copy
 
     def to_json(self) -> dict[str, Any]:
-        """The state as stored (the worker's table, its changelog). The history is written
-        compactly: each event document without what the state already says (its
-        `schema_version` "1", the case's `case_id` and `center_id`), which `from_json`
-        puts back; the history is most of a stored state.
+        """The state as stored (the worker's table, its changelog): each field that is not
+        its default, in declared order, as JSON; the history last, written compactly:
+        each event document without what the state already says (its `schema_version`
+        "1", the case's `case_id` and `center_id`), which `from_json` puts back; the
+        history is most of a stored state.
 
         History documents are JSON already (decoded events, or models dumped as JSON), so
         they are copied, not serialised again; nothing changes one once it is kept."""
-        data = self.model_dump(mode="json", exclude_defaults=True, exclude={"history"})
+        data: dict[str, Any] = {}
+        for name, value in zip(_STORED, _get_stored(self), strict=True):
+            default = _DEFAULTS[name]
+            if value is default or value == default:
+                continue
+            encode = _ENCODERS.get(name)
+            data[name] = value if encode is None or value is None else encode(value)
         if self.history:
             data["history"] = [self._compact(document) for document in self.history]
         return data
@@ -188,60 +183,256 @@ class CaseState(BaseModel):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseState:
-        """A state from `to_json` (also as earlier versions wrote it, in full)."""
-        history = data.get("history")
-        if not history or not isinstance(history, list):
-            return cls.model_validate(data)
-        implied = {
-            "schema_version": _SCHEMA_VERSION,
-            "case_id": data.get("case_id"),
-            "center_id": data.get("center_id"),
-        }
-        documents = [
-            {**implied, **document} if isinstance(document, dict) else document
-            for document in history
-        ]
-        if not all(isinstance(document, dict) for document in documents):
-            return cls.model_validate({**data, "history": documents})  # refused as it was
-        # What validating `list[dict[str, Any]]` gives (new lists and dicts, the same
-        # values), without pydantic walking every document again.
-        state = cls.model_validate({**data, "history": []})
-        state.__dict__["history"] = documents
-        return state
+        """A state from `to_json` (also as earlier versions wrote it, in full: the history's
+        documents whole, fields equal to their defaults written out). Keys it does not
+        know are ignored; a field of the wrong type raises StateDecodeError."""
+        if not isinstance(data, dict):
+            raise StateDecodeError("case state: not an object")
+        values: dict[str, Any] = {}
+        for name, decode in _DECODERS:
+            if name in data:
+                value = data[name]
+                try:
+                    values[name] = decode(value)
+                except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                    raise StateDecodeError(f"case state: field {name!r}: {exc}") from None
+            elif name in _REQUIRED:
+                raise StateDecodeError(f"case state: field {name!r} is missing")
+        if "history" in data:
+            values["history"] = _history(data["history"], data)
+        return cls(**values)
 
 
-_HISTORY = frozenset({"history"})
-_FIELD_NAMES = frozenset(CaseState.model_fields)
-_set = object.__setattr__  # past the models' own __setattr__, as pydantic sets its slots
-_new = object.__new__
+def _history(history: object, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history's documents, with what `_compact` left out put back (the case's ids and
+    the schema version first, as a document had them, unless it says otherwise)."""
+    if not isinstance(history, list):
+        raise StateDecodeError("case state: field 'history': not a list")
+    implied = {
+        "schema_version": _SCHEMA_VERSION,
+        "case_id": data.get("case_id"),
+        "center_id": data.get("center_id"),
+    }
+    documents = []
+    for number, document in enumerate(history):
+        if not isinstance(document, dict):
+            raise StateDecodeError(f"case state: field 'history': item {number} not an object")
+        documents.append({**implied, **document})
+    return documents
 
 
-def _slot_setter(name: str) -> Callable[[Any, Any], None]:
-    """The `__set__` of the descriptor `object.__setattr__(state, name, value)` uses for a
-    CaseState (the first class along its MRO that defines `name`: pydantic's slots),
-    called directly: the engine builds a state per event (CaseState.new,
-    copy_for_update), each with these four."""
-    for klass in CaseState.__mro__:
-        if name in klass.__dict__:
-            setter: Callable[[Any, Any], None] = klass.__dict__[name].__set__
-            return setter
-    raise AttributeError(name)
+# -- the codec's parts ------------------------------------------------------------------
 
 
-_set_dict = _slot_setter("__dict__")
-_set_fields_set = _slot_setter("__pydantic_fields_set__")
-_set_extra = _slot_setter("__pydantic_extra__")
-_set_private = _slot_setter("__pydantic_private__")
-#: A new case's fields as pydantic gives them (CaseState.new), and each default container's
-#: factory: every state gets containers of its own.
-_DEFAULTS = CaseState(case_id="", center_id="").__dict__
-_FACTORIES: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
-    (name, cast("Callable[[], Any]", field.default_factory))
-    for name, field in CaseState.model_fields.items()
-    if field.default_factory is not None
+def iso_datetime(value: datetime) -> str:
+    """A datetime as pydantic's JSON mode writes it: ISO 8601, microseconds only when not
+    zero, `Z` for a zero offset, an offset in whole minutes (its seconds rounded, then
+    the minutes cut off towards zero), none for a naive one."""
+    offset = value.utcoffset()
+    text = value.isoformat()
+    if offset is None:
+        return text
+    if not offset:
+        return text[:-6] + "Z"
+    if offset.seconds % 60 == 0 and not offset.microseconds:
+        return text  # whole minutes: Python writes what pydantic writes
+    return value.replace(tzinfo=None).isoformat() + _odd_offset(offset)
+
+
+def _odd_offset(offset: timedelta) -> str:
+    """An offset that is not whole minutes, as pydantic writes it."""
+    total = offset.total_seconds()
+    seconds = math.floor(abs(total) + 0.5)  # rounded, a half away from zero
+    if seconds == 0:
+        return "Z"
+    sign = "-" if total < 0 else "+"
+    return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _limit_json(limit: LimitState) -> dict[str, Any]:
+    return {"value": float(limit.value), "unit": limit.unit}
+
+
+def _limits_json(limits: list[LimitState]) -> list[dict[str, Any]]:
+    return [_limit_json(limit) for limit in limits]
+
+
+def _numbered_json(items: list[Rating] | list[Complaint]) -> list[dict[str, Any]]:
+    return [{"number": item.number, "at": iso_datetime(item.at)} for item in items]
+
+
+def _times_json(times: dict[str, datetime]) -> dict[str, str]:
+    return {key: iso_datetime(at) for key, at in times.items()}
+
+
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise TypeError("not a string")
+    return value
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _bool(value: object) -> bool:
+    if type(value) is not bool:
+        raise TypeError("not a boolean")
+    return value
+
+
+def _int(value: object) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise TypeError("not an integer")
+
+
+def _float(value: object) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise TypeError("not a number")
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else _float(value)
+
+
+def _datetime(value: object) -> datetime:
+    if type(value) is not str:
+        raise TypeError("not a date-time string")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 date-time") from None
+
+
+def _opt_datetime(value: object) -> datetime | None:
+    return None if value is None else _datetime(value)
+
+
+def _status(value: object) -> Status:
+    if value not in _STATUSES or type(value) is not str:
+        raise ValueError("not a case status")
+    return value  # type: ignore[return-value]  # one of _STATUSES
+
+
+def _limit(value: object) -> LimitState:
+    if not isinstance(value, dict):
+        raise TypeError("not a time limit object")
+    unit = value["unit"]
+    if unit not in _UNITS or type(unit) is not str:
+        raise ValueError("not a time limit unit")
+    return LimitState(_float(value["value"]), cast("Unit", unit))
+
+
+def _opt_limit(value: object) -> LimitState | None:
+    return None if value is None else _limit(value)
+
+
+def _list_of(item: Callable[[Any], Any]) -> Callable[[object], list[Any]]:
+    def decode(value: object) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError("not a list")
+        return [item(entry) for entry in value]
+
+    return decode
+
+
+def _dict_of(item: Callable[[Any], Any]) -> Callable[[object], dict[str, Any]]:
+    def decode(value: object) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise TypeError("not an object")
+        return {_str(key): item(entry) for key, entry in value.items()}
+
+    return decode
+
+
+def _numbered(kind: type[Rating] | type[Complaint]) -> Callable[[object], Rating | Complaint]:
+    def decode(value: object) -> Rating | Complaint:
+        if not isinstance(value, dict):
+            raise TypeError("not an object")
+        return kind(_int(value["number"]), _datetime(value["at"]))
+
+    return decode
+
+
+_STATUSES = frozenset(get_args(Status))
+_UNITS = frozenset(get_args(Unit))
+_DATETIME_FIELDS = (
+    "last_event_at",
+    "advanced_to",
+    "submitted_at",
+    "accepted_at",
+    "decided_at",
+    "concluded_at",
+    "delivered_at",
+    "suspended_since",
 )
-assert not any(  # CaseState.new calls each factory without the validated data
-    field.default_factory_takes_validated_data for field in CaseState.model_fields.values()
+#: How each field that is not JSON as it is is written (a None is written as null).
+_ENCODERS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_DATETIME_FIELDS, iso_datetime),
+    "promised": _limit_json,
+    "statutory": _limit_json,
+    "fee_standard": float,
+    "fees_charged": float,
+    "suspended_seconds": float,
+    "approved_extensions": _limits_json,
+    "unrectified_ratings": _numbered_json,
+    "complaints": _numbered_json,
+    "fired": _times_json,
+}
+#: How each field but the history is read, in declared order.
+_DECODERS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("case_id", _str),
+    ("center_id", _str),
+    ("status", _status),
+    ("last_event_at", _opt_datetime),
+    ("advanced_to", _opt_datetime),
+    ("item_code", _opt_str),
+    ("item_name", _opt_str),
+    ("department", _opt_str),
+    ("window_id", _opt_str),
+    ("staff_id", _opt_str),
+    ("immediate", _bool),
+    ("promised", _opt_limit),
+    ("statutory", _opt_limit),
+    ("fee_standard", _opt_float),
+    ("required_steps", _list_of(_str)),
+    ("submitted_at", _opt_datetime),
+    ("accepted_at", _opt_datetime),
+    ("decided_at", _opt_datetime),
+    ("decided_outcome", _opt_str),
+    ("concluded_at", _opt_datetime),
+    ("delivered_at", _opt_datetime),
+    ("completed_steps", _list_of(_str)),
+    ("supplement_requests", _int),
+    ("fees_charged", _float),
+    ("extension_count", _int),
+    ("approved_extensions", _list_of(_limit)),
+    ("suspended_since", _opt_datetime),
+    ("suspended_seconds", _float),
+    ("suspensions", _int),
+    ("unrectified_ratings", _list_of(_numbered(Rating))),
+    ("complaints", _list_of(_numbered(Complaint))),
+    ("occurrences", _dict_of(_int)),
+    ("fired", _dict_of(_datetime)),
+    ("retracted", _list_of(_str)),
+    ("changed", _dict_of(_str)),
 )
+_REQUIRED = frozenset({"case_id", "center_id"})
+#: The facts of a state (its constructor's arguments, in order), read at once.
+_get_init = attrgetter(*(f.name for f in fields(CaseState) if f.init))
+#: The stored fields but the history, in declared order; each one's default.
+_STORED = tuple(f.name for f in fields(CaseState) if f.init and f.name != "history")
+_get_stored = attrgetter(*_STORED)
+_DEFAULTS: dict[str, Any] = {
+    name: object() if name in _REQUIRED else getattr(CaseState("", ""), name)  # none: kept
+    for name in _STORED
+}
+assert [name for name, _ in _DECODERS] == list(_STORED)
 #: The one schema version of contract §1, implied in a stored history document.
 _SCHEMA_VERSION = "1"

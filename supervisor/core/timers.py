@@ -2,15 +2,15 @@
 rectification and complaint limits, and the YAML rules' deadlines still pending on it,
 and firing those that are due.
 
-Which timers are pending is remembered on the case beside its fields, with everything it
-was computed from (`_pending`), since it is read twice per event.
+Which timers are pending is remembered on the case in its `engine_memo`, with everything
+it was computed from (`_pending`), since it is read twice per event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from supervisor.core import declarative
@@ -40,7 +40,7 @@ class _PendingTimers(NamedTuple):
 #: A timer's due time, the sort key of a case's timers.
 _DUE = itemgetter(2)
 #: The plain fields of a case its timers depend on (Timers._timer_inputs), read at once.
-_TIMER_FIELDS = itemgetter(
+_TIMER_FIELDS = attrgetter(
     "case_id",
     "center_id",
     "status",
@@ -54,9 +54,6 @@ _TIMER_FIELDS = itemgetter(
     "decided_at",
     "delivered_at",
 )
-
-#: The key under which a case state remembers its pending timers (Timers._pending).
-_TIMERS = "_engine_pending_timers"
 
 
 class Timers(Raising):
@@ -81,42 +78,40 @@ class Timers(Raising):
         """(rule id, occurrence, due) of each timer of the case not yet fired, in a fixed
         order (ties in `_fire_timers` keep it).
 
-        The case remembers them beside its fields (as `functools.cached_property` would:
-        pydantic neither dumps, validates nor compares it), with everything they were
-        computed from: this engine, and each field of the case a timer depends on. Any
-        change of those (an event, a timer fired, a late event's rebuild, another engine
-        after a reload) computes them afresh. What it saves: `next_due` after an event
-        and the next `apply` to the same case object (replay, `Runner`) compute nothing."""
+        The case remembers them in its `engine_memo` (which is neither stored nor
+        compared), with everything they were computed from: this engine, and each field
+        of the case a timer depends on. Any change of those (an event, a timer fired, a
+        late event's rebuild, another engine after a reload) computes them afresh. What it
+        saves: `next_due` after an event and the next `apply` to the same case object
+        (replay, `Runner`) compute nothing."""
         inputs = self._timer_inputs(state)
-        timers: _PendingTimers | None = state.__dict__.get(_TIMERS)
-        if timers is not None and timers.inputs == inputs:
+        timers = state.engine_memo
+        if type(timers) is _PendingTimers and timers.inputs == inputs:
             return timers
         pending = self._compute_pending(state)
         # stable: ties keep their order
         by_due = tuple(sorted(pending, key=_DUE)) if len(pending) > 1 else pending
         timers = _PendingTimers(inputs, pending, by_due, by_due[0][2] if by_due else None)
-        state.__dict__[_TIMERS] = timers
+        state.engine_memo = timers
         return timers
 
     def _timer_inputs(self, state: CaseState) -> tuple[object, ...]:
         """Everything `_compute_pending` reads: this engine and those fields of the case.
 
-        Read from the fields' dict, not as attributes (the same values: pydantic keeps
-        them there), the plain fields by one `itemgetter` call, because this runs twice
-        per event; containers as tuples, so that a container changed in place is a
-        change too."""
-        fields = state.__dict__
+        The plain fields are read by one `attrgetter` call, because this runs twice per
+        event; containers as tuples, so that a container changed in place is a change
+        too."""
         # one flat tuple (the case keeps it: one object for the collector)
         return (
-            *_TIMER_FIELDS(fields),
+            *_TIMER_FIELDS(state),
             self._token,
-            tuple(fields["approved_extensions"]),
-            tuple(fields["unrectified_ratings"]),
-            tuple(fields["complaints"]),
-            tuple(fields["fired"]),
-            tuple(fields["retracted"]),
+            tuple(state.approved_extensions),
+            tuple(state.unrectified_ratings),
+            tuple(state.complaints),
+            tuple(state.fired),
+            tuple(state.retracted),
             # the timers of YAML rules read the events themselves
-            tuple([document.get("event_id") for document in fields["history"]])
+            tuple([document.get("event_id") for document in state.history])
             if self._history_timers
             else None,
         )
