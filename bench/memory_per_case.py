@@ -7,11 +7,11 @@ suspensions, extensions) go through the engine; then it measures:
 
 (a) the worker's Python memory per open case: the `DueIndex` entry of each case with a
     pending deadline (supervisor/core/runner.py) and, briefly, its `touched` entry
-    (supervisor/worker/app.py `keep`), each built with case ids of its own as the worker's
-    are (decoded from each message). Measured twice in this process: with tracemalloc
-    (exact Python allocations) and as growth of the resident set (what the kernel
-    sees), each against a baseline built the same way in the same run: a dict of the
-    same number of bare keys (fresh case id strings, value None).
+    (supervisor/worker/case_store.py `CaseStore.keep`), each built with case ids of its
+    own as the worker's are (decoded from each message). Measured twice in this
+    process: with tracemalloc (exact Python allocations) and as growth of the resident
+    set (what the kernel sees), each against a baseline built the same way in the same
+    run: a dict of the same number of bare keys (fresh case id strings, value None).
 (b) the stored case state: the bytes of `CaseState.to_json()` as the Faust table encodes
     it (faust.utils.json, the `json` value serializer; it uses orjson when installed),
     plus its key; and the on-disk size of a RocksDB holding them (rocksdict opened with

@@ -1,5 +1,10 @@
 """`supervisor replay` (contract §5): the live engine, driven by a file and event time.
 
+Each line goes through the worker's own stages (`supervisor.core.pipeline.STAGES`:
+decode, validate, dedupe, evaluate; no future check, the clock being the events' own),
+and what they make of it is emitted to a `Runner` (`Runner.record`), which keeps the
+states in a dict, fires the deadlines and moves the clock.
+
 Reads events one JSON object a line (`-` for standard input), prints every alert raised
 as one JSON object a line in order of `raised_at`, and reports each bad line on standard
 error with its number and reason without stopping. Alerts are held until the end because
@@ -28,10 +33,10 @@ from typing import Literal, TextIO
 
 from supervisor.backtest import OVERDUE, build_report, render_json, render_text
 from supervisor.centers import CenterRegistry
+from supervisor.core import pipeline
 from supervisor.core.alerts import Alert
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.engine import Engine
-from supervisor.core.events import InvalidEvent, numbered
 from supervisor.core.rules import RuleBook
 from supervisor.core.runner import Runner
 from supervisor.core.silence import CenterWatch
@@ -50,12 +55,16 @@ def replay(
     errors = sys.stderr if errors is None else errors
     runner = Runner(engine) if runner is None else runner
     raised: list[Alert] = []
-    for number, _, event in numbered(lines):
-        if isinstance(event, InvalidEvent):
-            print(f"line {number}: {event.reason}", file=errors)
-            continue
+    for number, line in framed(lines):
+        # the worker's stages (pipeline.STAGES): the states in the runner's dict, no
+        # future check (the clock is the events' own); emit is the runner's `record`
+        message = pipeline.Message(line, engine, runner.store.get)
         try:
-            raised += runner.feed(event)
+            processed = pipeline.run(message)
+            if processed.rejected is not None:
+                print(f"line {number}: {processed.rejected}", file=errors)
+                continue
+            raised += runner.record(processed)
         except (ValueError, OverflowError) as exc:  # e.g. a time beyond the calendar
             print(f"line {number}: cannot apply this event: {mask_text(str(exc))}", file=errors)
     raised += runner.advance(until)
@@ -65,6 +74,21 @@ def replay(
     # file) is not printed: the output is what the events say in event-time order.
     wrong = {resolution.alert_id for resolution in runner.resolved}
     return sorted((a for a in raised if a.alert_id not in wrong), key=lambda a: a.raised_at)
+
+
+def framed(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]]:
+    """The file's framing, before the pipeline: each non-blank line with its 1-based
+    number (an editor's, as `events.numbered` gives them) and without its line ending (LF
+    or CRLF), so that a line is bounded like a Kafka message."""
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, _without_line_ending(line)
+
+
+def _without_line_ending(line: bytes | str) -> bytes | str:
+    if isinstance(line, bytes):
+        return line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
+    return line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
 
 
 def build_engine(rules_dir: Path, timezone: str) -> Engine:

@@ -1,19 +1,34 @@
-"""The data path in one place: decode → validate → dedupe → evaluate → emit.
+"""The data path in one place: one ordered list of stages every driver runs.
 
-Both adapters call `process()`: the worker with bytes from Kafka and the wall clock,
-replay with a line of a file and the event-time clock. What differs is only where state
-lives and where the result goes.
+    decode → validate → (not from the future) → dedupe → evaluate → emit
+
+`STAGES` holds them in that order (decode and validate are one stage: `events.decode`
+does both, on the raw bytes). Each stage looks at the `Message` on its way and either
+ends its way with a `Processed` (refused, a re-delivery, judged) or lets the next stage
+have it. `process()` runs them; emit is the driver's own last step, because only the
+driver knows where a result goes:
+
+- the worker's case agent (supervisor/worker/case_agent.py) runs them on the bytes of a
+  Kafka message with its table as the states and its wall clock for the future check,
+  and emits to the alerts topic, the table, the facts and the dead-letter topic;
+- `supervisor replay` (supervisor/replay.py) runs them on each line of a file with a
+  `Runner`'s dict as the states and no future check, and emits to the runner
+  (`Runner.record`), whose clock is the events' own time.
+
+So the two cannot judge an event differently: what differs is only where state lives
+and where the result goes.
 
 Events from the future: the engine trusts `occurred_at` (it fires every deadline of the
 case up to the event's time), so an event stamped far ahead of the real time (a center's
 clock set wrong, a typo in a year) would raise a case's deadlines early. The live worker
 passes a `FutureCheck` with its clock: such an event is refused, with the reason, before
-it touches the case. Replay passes none: it has no clock but the events' own.
+it touches the case (before dedupe too: a refused event is refused whatever the case
+holds). Replay passes none: it has no clock but the events' own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,6 +42,10 @@ StateLoader = Callable[[str], CaseState | None]
 
 @dataclass
 class Processed:
+    """Where a message's way through the stages ended: refused (`rejected`, with the
+    reason the dead letter carries), a re-delivery (`duplicate`), or judged (the event,
+    the case's new state and what it raised), for the driver to emit."""
+
     event: CaseEvent | None
     state: CaseState | None
     alerts: list[Alert] = field(default_factory=list)
@@ -71,29 +90,94 @@ def _duration(span: timedelta) -> str:
     return " ".join(parts)
 
 
-def process(
-    engine: Engine, raw: bytes | str, load: StateLoader, future: FutureCheck | None = None
-) -> Processed:
-    """One message through the stages. Deadlines that the event's own time has passed fire
-    inside `apply`; those passed only by the caller's clock are the caller's to fire
-    (`Engine.advance`), when it judges the case settled. With `future`, an event too far
-    ahead of the caller's clock is rejected (`rejected_future` tells it from a malformed
-    one) and changes nothing."""
+@dataclass(slots=True)
+class Message:
+    """One message on its way through the stages: its raw form and the collaborators the
+    driver passes (engine, where states are read, the future check), and what the
+    stages found so far (the event once decoded, the case's state once read)."""
+
+    raw: bytes | str
+    engine: Engine
+    load: StateLoader
+    future: FutureCheck | None = None
+    event: CaseEvent | None = None
+    state: CaseState | None = None
+
+
+#: A stage: a `Processed` ends the message's way (what the driver emits); None passes it on.
+Stage = Callable[[Message], Processed | None]
+
+
+def decode_and_validate(message: Message) -> Processed | None:
+    """The bytes (or text) parsed and validated into a `CaseEvent`; else refused with a
+    reason that names the field, never its value (supervisor/core/events.py)."""
     try:
-        event = decode(raw)  # decode + validate
+        message.event = decode(message.raw)
     except InvalidEvent as exc:
         return Processed(None, None, rejected=exc.reason)
+    return None
+
+
+def not_from_the_future(message: Message) -> Processed | None:
+    """With the driver's `FutureCheck`, an event too far ahead of its clock is refused
+    (`rejected_future` tells it from a malformed one) and changes nothing."""
+    future, event = message.future, message.event
+    assert event is not None
     if future is not None:
         reason = future.reason(event)
         if reason is not None:
             return Processed(event, None, rejected=reason, rejected_future=True)
-    outcome = engine.apply(load(event.case_id), event)  # dedupe + evaluate
-    if outcome.duplicate:
+    return None
+
+
+def dedupe(message: Message) -> Processed | None:
+    """The case's state read (none for a new case); an `event_id` it already has is a
+    re-delivery, and nothing changes (the same test `Engine.apply` makes first)."""
+    event = message.event
+    assert event is not None
+    state = message.state = message.load(event.case_id)
+    if state is not None and state.has_event(event.event_id):
+        return Processed(event, state, duplicate=True)
+    return None
+
+
+def evaluate(message: Message) -> Processed:
+    """The engine's judgement of the event on the case (`Engine.apply`): deadlines the
+    event's own time has passed fire first, then the event's rules. Emit is the driver's:
+    `Processed` carries the event, the new state, its alerts, resolutions and changes."""
+    event = message.event
+    assert event is not None
+    outcome = message.engine.apply(message.state, event)
+    if outcome.duplicate:  # not reached after `dedupe`; kept for a list without it
         return Processed(event, outcome.state, duplicate=True)
-    return Processed(  # emit: the caller's
+    return Processed(
         event,
         outcome.state,
         list(outcome.alerts),
         resolved=list(outcome.resolved),
         changes=list(outcome.changes),
     )
+
+
+#: The stages in order; the last always decides.
+STAGES: tuple[Stage, ...] = (decode_and_validate, not_from_the_future, dedupe, evaluate)
+
+
+def run(message: Message, stages: Sequence[Stage] = STAGES) -> Processed:
+    """`message` through `stages` in order, until one decides."""
+    for stage in stages:
+        result = stage(message)
+        if result is not None:
+            return result
+    raise ValueError("no stage decided: the last stage must return a result")
+
+
+def process(
+    engine: Engine, raw: bytes | str, load: StateLoader, future: FutureCheck | None = None
+) -> Processed:
+    """One message through `STAGES`. Deadlines that the event's own time has passed fire
+    inside `apply`; those passed only by the caller's clock are the caller's to fire
+    (`Engine.advance`), when it judges the case settled. With `future`, an event too far
+    ahead of the caller's clock is rejected (`rejected_future` tells it from a malformed
+    one) and changes nothing."""
+    return run(Message(raw, engine, load, future))

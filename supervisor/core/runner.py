@@ -19,6 +19,7 @@ from datetime import datetime
 from supervisor.core.alerts import Alert, CaseChange, Resolution
 from supervisor.core.engine import Engine, Outcome
 from supervisor.core.events import CaseEvent
+from supervisor.core.pipeline import Processed
 from supervisor.core.silence import CenterState, CenterWatch
 from supervisor.core.state import CaseState
 
@@ -103,17 +104,37 @@ class Runner:
         """Apply one event: its own case's passed deadlines fire, the clock moves on. A late
         event may resolve alerts raised before; they are added to `resolved`."""
         outcome = self.engine.apply(self.store.get(event.case_id), event)
-        if outcome.duplicate:
+        return self.record(
+            Processed(
+                event,
+                outcome.state,
+                outcome.alerts,
+                duplicate=outcome.duplicate,
+                resolved=outcome.resolved,
+                changes=list(outcome.changes),
+            )
+        )
+
+    def record(self, processed: Processed) -> list[Alert]:
+        """Emit, for a runner: what the pipeline's stages made of one event (`Processed`,
+        supervisor/core/pipeline.py), kept: the case's new state stored and its next
+        deadline indexed, the clock moved on, resolutions and changes noted, and the
+        center's silence judged. Returns the alerts it raised. A refused message (no
+        event) changes nothing: reporting it is the driver's."""
+        event = processed.event
+        if event is None or processed.state is None:
+            return []
+        if processed.duplicate:
             self.duplicates += 1
             return []
-        self._keep(outcome)
-        if outcome.resolved:
-            self.resolved += outcome.resolved
-        if outcome.changes:
-            self.changes += outcome.changes
+        self._store(processed.state)
+        if processed.resolved:
+            self.resolved += processed.resolved
+        if processed.changes:
+            self.changes += processed.changes
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
-        alerts = outcome.alerts  # the outcome's own list: nothing else holds it
+        alerts = processed.alerts  # its own list: nothing else holds it
         if self.watch is not None and event.center_id in self.watched:
             center = self.watch.seen(
                 self.centers.get(event.center_id), event.center_id, event.occurred_at
@@ -155,8 +176,9 @@ class Runner:
         return alerts
 
     def _keep(self, outcome: Outcome) -> None:
-        if outcome.duplicate:
-            return
-        state = outcome.state
+        if not outcome.duplicate:
+            self._store(outcome.state)
+
+    def _store(self, state: CaseState) -> None:
         self.store[state.case_id] = state
         self.index.schedule(state.case_id, self.engine.next_due(state))

@@ -25,7 +25,7 @@ expected one) are handled as before: the engine ignores an event_id it already a
 
 A worker taking a partition over also resumes from where its previous owner had got to:
 the agent records the next offset it has to handle in the `handled` table about once a
-second (worker/app.py), and after the recovery `restore` starts the partition there
+second (worker/case_agent.py), and after the recovery `restore` starts the partition there
 instead of at Faust's committed offset. A span Faust acknowledged without the previous
 owner handling it (the owner was killed, or lost the partition, before a later message
 showed the gap) is then read back like any gap; what the owner did handle in its last
@@ -107,10 +107,11 @@ class Continuity:
 
     def restore(self, tp: Any, offset: int) -> None:
         """After a recovery: the next offset the partition's previous owner had still to
-        handle (recorded in a table, see worker/app.py), for a partition this worker did
-        not own before. Reading then resumes from Faust's committed offset, which may be
-        past it: what Faust acknowledged without the previous owner handling it is read
-        back, as any gap (what it did handle comes again and is ignored as applied)."""
+        handle (recorded in a table, see worker/case_agent.py), for a partition this
+        worker did not own before. Reading then resumes from Faust's committed offset,
+        which may be past it: what Faust acknowledged without the previous owner
+        handling it is read back, as any gap (what it did handle comes again and is
+        ignored as applied)."""
         if tp not in self._next and offset >= 0:
             self._next[tp] = offset
 

@@ -133,7 +133,7 @@ def engine_failure(exc: BaseException) -> Failure:
 
 def _where(tb: TracebackType | None) -> str:
     """The innermost frame of the traceback in the service's own code, as
-    `supervisor/core/engine.py:726 in _deadline` (a library's frame when none is)."""
+    `supervisor/core/deadlines.py:46 in _deadline` (a library's frame when none is)."""
     found = "an unknown place"
     for frame, line in traceback.walk_tb(tb):
         path = Path(frame.f_code.co_filename)

@@ -1,0 +1,282 @@
+"""The case agent: every message of the worker's partitions, one at a time.
+
+Two topics feed it (app.py): the case events, and the internal ticks the timers send
+for the cases whose deadline fell due (timers.py). For an event it runs the pipeline's
+stages (supervisor/core/pipeline.py: decode, validate, not from the future, dedupe,
+evaluate) and emits what they decided: a refusal to the dead-letter topic, a duplicate
+counted, a judged event's alerts handed to the producer, its state written, its fact
+and center noted. For a tick it advances the cases this worker released itself, hands
+their alerts over, waits for the acknowledgements together and writes each case once.
+
+Everything happens inside stream iteration, the only place Faust lets us write the
+table safely, and under `busy`, so a reload of the rules puts a new engine in force only
+between two messages. The agent's collaborators are passed in, so it runs without a
+broker: `handle(message)` takes any object with Kafka's message fields.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Container
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from supervisor.core import pipeline
+from supervisor.core.engine import Engine, Outcome
+from supervisor.core.events import CaseEvent
+from supervisor.core.pipeline import FutureCheck, Processed
+from supervisor.core.state import CaseState
+from supervisor.worker import refusals
+from supervisor.worker import ticks as tick_batches
+from supervisor.worker.case_store import CaseStore
+from supervisor.worker.gate import TickGate
+from supervisor.worker.metrics import WorkerMetrics
+from supervisor.worker.outputs import Outputs
+from supervisor.worker.watchdog import HeldLock
+
+log = logging.getLogger("supervisor.worker")
+
+#: When the engine failed to advance a case, it is tried again this much later.
+RETRY_ADVANCE = timedelta(minutes=1)
+#: How often the agent records, per events partition, the next offset it has to handle.
+HANDLED_EVERY = 1.0
+
+
+class KafkaMessage(Protocol):
+    """The fields of a Kafka message the agent reads (Faust's `Message`)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float
+    tp: Any
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The names and partition count the agent tells its messages apart by."""
+
+    events: str
+    ticks: str
+    partitions: int
+
+
+class CaseAgent:
+    """Handles each message of the events and ticks topics (`run` over Faust's stream,
+    `handle` for one). `engine` gives the engine in force, `now` the deadline clock and
+    `latest` the latest time it read (for the future check, clock.py); `released` holds
+    the cases whose tick this worker sent (shared with the timers); `handled` is the
+    table of the next offset to handle per events partition (continuity.py);
+    `publish_fact` and `forward` take a judged event to the facts and to the centers
+    agent."""
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        engine: Callable[[], Engine],
+        store: CaseStore,
+        outputs: Outputs,
+        gate: TickGate,
+        handled: Any,
+        released: set[str],
+        busy: HeldLock,
+        now: Callable[[], datetime],
+        latest: Callable[[], datetime],
+        future_tolerance: timedelta,
+        metrics: WorkerMetrics,
+        centers: Container[str],
+        publish_fact: Callable[[Engine, CaseEvent, CaseState], Awaitable[None]],
+        forward: Callable[[CaseEvent], Awaitable[None]],
+    ) -> None:
+        self.topics = topics
+        self._engine = engine
+        self.store = store
+        self.outputs = outputs
+        self.gate = gate
+        self.handled = handled
+        self.released = released
+        self.busy = busy
+        self._now = now
+        self._latest = latest
+        self._future_tolerance = future_tolerance
+        self.metrics = metrics
+        self._centers = centers
+        self._publish_fact = publish_fact
+        self._forward = forward
+        self._handled_at: dict[int, float] = {}  # partition -> monotonic time of the last record
+        self._warned_misrouted: set[str] = set()
+        # Children of labelled metrics, looked up once per label value (labels() costs a
+        # few µs, several times an event): both label sets are bounded (event types,
+        # centers).
+        self._consumed = functools.cache(metrics.events_consumed.labels)
+        self._last_event = functools.cache(metrics.center_last_event.labels)
+
+    async def run(self, events: AsyncIterable[Any]) -> None:
+        """The agent's body, over Faust's stream events (continuity-checked: app.py): each
+        message handled whole before the next (a reload waits for it to be done)."""
+        async for event in events:
+            async with self.busy:
+                await self.handle(event.message)
+
+    async def handle(self, message: KafkaMessage) -> None:
+        """One message of either topic, under the engine in force."""
+        engine = self._engine()
+        # cases whose alerts were all acknowledged: stored again without them
+        self.store.write_settled(message.partition)
+        if message.topic == self.topics.events:
+            self.gate.handled(message.tp, message.offset)
+            recorded = time.monotonic()
+            if recorded - self._handled_at.get(message.partition, 0.0) >= HANDLED_EVERY:
+                self._handled_at[message.partition] = recorded
+                self.handled[str(message.partition)] = message.offset  # all before: done
+        if message.topic == self.topics.ticks:
+            await self.fire(engine, message)
+        else:
+            await self.judge(engine, message)
+
+    async def fire(self, engine: Engine, message: KafkaMessage) -> None:
+        """A batch of due cases of this partition (worker/ticks.py): all their alerts
+        acknowledged together, then their states written."""
+        current = self._now()
+        fired: list[Outcome] = []
+        index = self.store.index
+        for key in tick_batches.decode(message.key, message.value):
+            # Only the ticks this worker released itself fire: its own timer, gate and
+            # settle period judged them. A tick of a worker that lost the partition (or
+            # of this one before a restart) is a hint it ignores: the recovery indexed
+            # every case it owns.
+            if key not in self.released:
+                continue
+            self.released.discard(key)
+            state = self.store.load(key)
+            if state is None:
+                continue
+            try:
+                outcome = engine.advance(state, current)
+            except Exception:  # a bug must not stop every other case
+                log.exception("engine failed to advance case %s; will retry", key)
+                index.schedule(key, current + RETRY_ADVANCE)
+                continue
+            if outcome.alerts or outcome.changes:
+                fired.append(outcome)
+            else:
+                index.schedule(key, engine.next_due(state))
+        published_at = self._now()
+        for outcome in fired:
+            await self.outputs.raise_alerts(
+                outcome.state.case_id,
+                outcome.alerts,
+                [],
+                published_at,
+                changes=outcome.changes,
+                by_timer=True,
+            )
+        # A batch of deadlines waits for its acknowledgements (one round trip), so each
+        # case is written once, not with and then without its alerts.
+        await self.outputs.outbox.acknowledged(outcome.state.case_id for outcome in fired)
+        for outcome in fired:
+            self.store.keep(outcome.state, message.partition, by_event=False)
+        self.outputs.alert_log.raised(alert for outcome in fired for alert in outcome.alerts)
+
+    def evaluate(self, engine: Engine, message: KafkaMessage) -> tuple[Processed, Any]:
+        """The pipeline's stages on the message (no `now`: deadlines the event time
+        already passed fire inside them; those passed only by the wall clock wait for the
+        timer and the settle time), then the worker's own last check: the stored value
+        the result would make must fit (refusals.py). Returns the result and the
+        measured state's JSON to write. A failure of the engine is a refusal too: a bug
+        on one event must not stop the others."""
+        stored: dict[str, Any] | None = None
+        try:
+            # An event stamped too far ahead of the clock is refused (pipeline.py).
+            future = FutureCheck(self._latest(), self._future_tolerance)
+            result = pipeline.run(
+                pipeline.Message(message.value or b"", engine, self.store.load, future)
+            )
+            if result.state is not None and not result.duplicate and not result.rejected:
+                sending = [*result.alerts, *result.resolved, *result.changes]
+                stored, too_large = self.store.measured(result.state, sending)
+                if too_large is not None:
+                    result = Processed(None, None, rejected=too_large)
+        except Exception as exc:
+            failure = refusals.engine_failure(exc)
+            if failure.bug:  # the frames, not the message: it may quote the event
+                log.error(
+                    "engine failed on %s[%s]@%s: %s\n%s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    failure.reason,
+                    failure.frames,
+                )
+            result = Processed(None, None, rejected=failure.reason)
+        return result, stored
+
+    async def judge(self, engine: Engine, message: KafkaMessage) -> None:
+        """An event: its stages, then emit what they decided."""
+        result, stored = self.evaluate(engine, message)
+        if result.rejected is not None:
+            await self.outputs.refuse(message, result.rejected, future=result.rejected_future)
+            return
+        assert result.event is not None and result.state is not None
+        if result.duplicate:
+            self.metrics.events_duplicate.inc()
+            return
+        await self.emit(engine, message, result.event, result, stored)
+
+    async def emit(
+        self,
+        engine: Engine,
+        message: KafkaMessage,
+        event: CaseEvent,
+        result: Processed,
+        stored: dict[str, Any] | None,
+    ) -> None:
+        """A judged event's way out: counted, its alerts, resolutions and changes handed
+        to the producer, its state written with them, its fact published (not awaited:
+        facts.py) and its center told (centers.py)."""
+        assert result.state is not None
+        self._consumed(event.type.value).inc()
+        home = tick_batches.partition_of(event.case_id, self.topics.partitions)
+        if self.store.note_partition(event.case_id, message.partition, home):
+            self.misrouted(event.center_id, message.partition)
+        if event.center_id in self._centers:  # a bounded label set
+            self._last_event(event.center_id).set(time.time())
+        ingested = message.timestamp if message.timestamp else None
+        if result.alerts or result.resolved or result.changes:
+            await self.outputs.raise_alerts(
+                result.state.case_id,
+                result.alerts,
+                result.resolved,
+                self._now(),
+                changes=result.changes,
+                ingested=ingested,
+            )
+            self.outputs.alert_log.raised(result.alerts)
+        self.store.keep(result.state, message.partition, by_event=True, value=stored)
+        await self._publish_fact(engine, event, result.state)
+        await self._forward(event)
+        if message.timestamp:
+            self.metrics.processing.observe(max(0.0, time.time() - message.timestamp))
+
+    def misrouted(self, center_id: str, partition: int) -> None:
+        """An event on another partition than Kafka's default partitioner (murmur2) gives
+        its case id: the case's state is kept on that partition, and its deadline ticks
+        are sent there (the store's `homes`), but the contract's producers use murmur2,
+        and a center that changes partitioner midway splits its cases' events over two
+        partitions. Counted, and logged once per center."""
+        self.metrics.events_misrouted.inc()
+        if center_id not in self._warned_misrouted:
+            self._warned_misrouted.add(center_id)
+            log.error(
+                "center %s: events keyed by case_id arrive on partition %d, not on the one "
+                "Kafka's default partitioner (murmur2) gives. Its producer must use murmur2 "
+                "(librdkafka: partitioner=murmur2_random)",
+                center_id,
+                partition,
+            )
