@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from supervisor import __version__
 from supervisor.settings import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="政务服务电子监察 — electronic supervision of government service centers.",
@@ -583,6 +586,26 @@ class AssessBy(StrEnum):
     STAFF = "staff"
 
 
+def _run_refusing(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's database work; a database, file or font that fails it is a
+    `refused:` line and exit 1, as every command says it (not a traceback)."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from supervisor.report.charts import NoChineseFont
+    from supervisor.store.db import DatabaseError
+
+    try:
+        return asyncio.run(work)
+    except (DatabaseError, OSError, SQLAlchemyError) as exc:
+        typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except NoChineseFont as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _write_binary(data: bytes, output: Path | None, what: str) -> None:
     """A file the command made (a workbook, a PDF): to `output`, or to stdout when it
     is not a terminal (`> file`, a pipe); refused on a terminal, where it would print
@@ -640,11 +663,8 @@ def assess(
     """绩效考核: score, grade and rank each center (county, department, window, staff
     member) for a period from the read model, by rules/assessment/scheme.yaml, with the
     change against the period before; as text, JSON, a workbook or a PDF."""
-    import asyncio
     import json
     from zoneinfo import ZoneInfo
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     from supervisor.assessment.exports import as_pdf, as_xlsx
     from supervisor.assessment.periods import period as parse_period
@@ -652,8 +672,7 @@ def assess(
     from supervisor.assessment.scheme import load_scheme
     from supervisor.centers import CenterRegistry, is_valid_code
     from supervisor.core.calendar import CalendarBook
-    from supervisor.report.charts import NoChineseFont
-    from supervisor.store.db import Database, DatabaseError
+    from supervisor.store.db import Database
     from supervisor.store.queries import ReadModel
 
     settings = Settings.from_env()
@@ -688,14 +707,7 @@ def assess(
             return as_pdf(result, datetime.now(ZoneInfo(settings.timezone)))
         return as_text(result)
 
-    try:
-        made = asyncio.run(run())
-    except (DatabaseError, OSError, SQLAlchemyError) as exc:
-        typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except NoChineseFont as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+    made = _run_refusing(run())
     if isinstance(made, bytes):
         _write_binary(made, file, f"the assessment ({output.value})")
     else:
@@ -727,20 +739,16 @@ def report(
     """月度电子监察通报: the monthly report of a county or of the city as a PDF (headline
     figures, the assessment's ranking and grades, trends, alerts by rule, the worst
     overdue cases masked, supervision orders and their replies)."""
-    import asyncio
     from zoneinfo import ZoneInfo
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     from supervisor.assessment.periods import period as parse_period
     from supervisor.assessment.scheme import load_scheme
     from supervisor.centers import CenterRegistry, is_valid_code
     from supervisor.core.calendar import CalendarBook
-    from supervisor.report.charts import NoChineseFont
     from supervisor.report.gather import gather, rule_titles
     from supervisor.report.model import is_city
     from supervisor.report.pdf import report_pdf
-    from supervisor.store.db import Database, DatabaseError
+    from supervisor.store.db import Database
     from supervisor.store.queries import ReadModel
 
     settings = Settings.from_env()
@@ -781,14 +789,7 @@ def report(
             await database.dispose()
         return report_pdf(made)
 
-    try:
-        pdf = asyncio.run(run())
-    except (DatabaseError, OSError, SQLAlchemyError) as exc:
-        typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except NoChineseFont as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+    pdf = _run_refusing(run())
     target = file if file is not None else Path(f"电子监察通报_{when.name}_{place}.pdf")
     _write_binary(pdf, target, "the report")
 
