@@ -66,8 +66,7 @@ def test_the_vendored_copy_is_the_pinned_packages_own() -> None:
     version = pinned()
     for name in FILES:
         assert (VENDORED / name).is_file(), name
-    if not INSTALLED.is_dir():
-        pytest.skip("dashboards/node_modules is not installed (scripts/bootstrap: npm ci)")
+    assert INSTALLED.is_dir(), "dashboards/node_modules is missing: run scripts/bootstrap (npm ci)"
     installed = json.loads((INSTALLED / "package.json").read_text("utf-8"))["version"]
     assert installed == version, (
         f"node_modules has echarts {installed}, package.json pins {version}: run scripts/bootstrap"
