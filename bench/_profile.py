@@ -20,7 +20,7 @@ def record(pid: int, seconds: float, out: Path) -> Path | None:
     py-spy's raw format; None when py-spy is not installed (it is a bench extra)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
-        print("py-spy is not installed (pip install py-spy): no profile")
+        print("py-spy is not installed (pip install -e .[bench]): no profile")
         return None
     subprocess.run(
         [
