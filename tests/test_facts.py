@@ -226,3 +226,69 @@ def test_the_fact_of_a_rating_carries_its_level_and_no_other_does() -> None:
     facts = story(the_engine, *events)
     assert [f.get("level") for f in facts] == [None, None, 2]
     assert "level" not in facts[0] and "level" not in facts[1]
+
+
+def step(at: str, case: str, staff_id: str | None = None) -> CaseEvent:
+    document = event_doc("step_completed", at, case_id=case, step="审查")
+    if staff_id is not None:
+        document["staff_id"] = staff_id  # who handled it: beside the payload (§7)
+    return from_document(document)
+
+
+def test_a_fact_is_sent_only_when_a_figure_of_its_case_changes() -> None:
+    """A step by the same hands changes nothing the read model shows: not sent, counted
+    `unchanged`; a step by other hands, a conclusion and any rating are sent."""
+
+    async def scenario() -> tuple[list[str], float]:
+        registry = CollectorRegistry()
+        metrics = WorkerMetrics.create(registry)
+        loop = asyncio.get_running_loop()
+        sent: list[str] = []
+
+        async def send(key: bytes, value: bytes) -> asyncio.Future[Any]:
+            sent.append(json.loads(value)["event_type"])
+            future = loop.create_future()
+            future.set_result(None)
+            return future
+
+        publish = FactPublisher(send, metrics)
+        the_engine = engine()
+        case = "451221-2026-0000009"
+        story = [
+            from_document(
+                {
+                    **event_doc(
+                        "accepted",
+                        "2026-11-23T10:00:00+08:00",
+                        case_id=case,
+                        item_code="X",
+                        promised_limit={"value": 3, "unit": "working_day"},
+                    ),
+                    "staff_id": "nd-01",
+                }
+            ),
+            step("2026-11-23T11:00:00+08:00", case, staff_id="nd-01"),
+            step("2026-11-23T12:00:00+08:00", case, staff_id="nd-02"),
+            step("2026-11-23T13:00:00+08:00", case),
+            event("concluded", "2026-11-24T10:00:00+08:00", case_id=case),
+            event("evaluated", "2026-11-24T11:00:00+08:00", case_id=case, level=5),
+            event("evaluated", "2026-11-24T12:00:00+08:00", case_id=case, level=5),
+        ]
+        state: CaseState | None = None
+        for item in story:
+            state = the_engine.apply(state, item).state
+            await publish(the_engine, item, state)
+        unchanged = registry.get_sample_value(
+            "supervisor_worker_facts_total", {"result": "unchanged"}
+        )
+        return sent, unchanged or 0.0
+
+    sent, unchanged = asyncio.run(scenario())
+    assert sent == [
+        "accepted",
+        "step_completed",  # nd-02 took the case over: who handled it changed
+        "concluded",
+        "evaluated",
+        "evaluated",  # ratings are counted, each one
+    ]
+    assert unchanged == 2

@@ -355,19 +355,7 @@ class Projection:
                 continue
             facts.append(made.fact)
             latest[made.case["case_id"]] = made.case  # partition order: the last one stands
-            arrived = (
-                datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-                if record.timestamp_ms is not None
-                else None
-            )
-            center = made.case["center_id"]
-            event_at, arrival_at = seen.get(center, (None, None))
-            occurred = made.occurred_at.astimezone(UTC)
-            if arrived is None or occurred <= arrived + CLOCK_SKEW:
-                event_at = max(filter(None, (event_at, occurred)))
-            if arrived is not None:
-                arrival_at = max(filter(None, (arrival_at, arrived)))
-            seen[center] = (event_at, arrival_at)
+            _note_seen(seen, made.case["center_id"], made.occurred_at, record)
         if facts:
             await connection.execute(
                 self.db.upsert(case_facts, ("case_id", "event_type", "occurred_at"), update=()),
@@ -412,6 +400,9 @@ class Projection:
         if not records:
             return
         stored: dict[tuple[str, str], dict[str, Any]] = {}
+        # a center's latest event and arrival come from its events too: the worker sends
+        # a fact only when a figure of the case changes (supervisor/worker/facts.py)
+        seen: dict[str, tuple[datetime | None, datetime | None]] = {}
         for record in records:
             if record.value is None:
                 outcome.invalid_events += 1
@@ -425,11 +416,15 @@ class Projection:
                 outcome.malformed.append((record, _reason(exc)))
                 continue
             stored.setdefault((row["case_id"], row["event_id"]), row)  # the first copy
+            occurred = rows.aware(row["occurred_at"])
+            assert occurred is not None  # an event always has its time
+            _note_seen(seen, row["center_id"], occurred, record)
         if stored:
             await connection.execute(
                 self.db.upsert(case_events, ("case_id", "event_id"), update=()),
                 list(stored.values()),
             )
+            await self._seen(connection, seen)
         outcome.written[self.topics.events] = len(stored)
 
     # -- retention ----------------------------------------------------------------------
@@ -486,3 +481,25 @@ def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
 
 
 __all__ = ["MAX_RECORD_BYTES", "Outcome", "Projection", "Record", "Topics"]
+
+
+def _note_seen(
+    seen: dict[str, tuple[datetime | None, datetime | None]],
+    center: str,
+    occurred: datetime,
+    record: Record,
+) -> None:
+    """Move `center`'s latest event (its `occurred`, unless stamped more than CLOCK_SKEW
+    after the record reached Kafka) and latest arrival (the record's timestamp) forward."""
+    arrived = (
+        datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        if record.timestamp_ms is not None
+        else None
+    )
+    event_at, arrival_at = seen.get(center, (None, None))
+    occurred = occurred.astimezone(UTC)
+    if arrived is None or occurred <= arrived + CLOCK_SKEW:
+        event_at = max(filter(None, (event_at, occurred)))
+    if arrived is not None:
+        arrival_at = max(filter(None, (arrival_at, arrived)))
+    seen[center] = (event_at, arrival_at)

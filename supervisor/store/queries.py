@@ -406,7 +406,11 @@ class ReadModel:
             "department": fact.get("department"),
             "window_id": fact.get("window_id"),
             "staff_id": fact.get("staff_id"),
-            "last_event_at": fact.get("occurred_at"),
+            # the later of the last fact and the timeline's last event (a fact is sent
+            # only when a figure of the case changes)
+            "last_event_at": _latest(
+                fact.get("occurred_at"), events[-1].document.get("occurred_at") if events else None
+            ),
             "timeline": [document for document, _ in events],
         }
 
@@ -856,3 +860,15 @@ class ReadModel:
                 month_on / (month_on + month_late) if month_on + month_late else None
             ),
         }
+
+
+def _latest(*times: object) -> str | None:
+    """The latest of ISO 8601 times (each as given); None when there is none."""
+    found: list[tuple[datetime, str]] = []
+    for text in times:
+        if isinstance(text, str):
+            try:
+                found.append((datetime.fromisoformat(text), text))
+            except ValueError:
+                continue
+    return max(found)[1] if found else None

@@ -24,21 +24,31 @@ event had them); `status` is one of received, open, concluded, not_accepted, wit
 No personal data: a fact names the case, never the applicant. A late event re-judges the
 case, and its fact carries the re-judged state.
 
-Delivery: a fact is handed to the producer after the case state is written, and not
-awaited (unlike alerts, which are acknowledged before the state that records them). A
-fact lost in a crash between the two is not sent again, because the re-delivered event is
-then a duplicate; a fact sent again (the state write was lost, the event is applied once
-more) has the same (case_id, event_type, occurred_at), by which readers de-duplicate. So a
-lost fact only skews a statistic (a count it carried stays missing; whether the case is
-open is right again from its next fact); it never loses an alert nor delays the case.
-Failures are counted (`supervisor_worker_facts_total{result="failed"}`) and logged, and
-never stop the worker.
+Sent only when a figure changes: a fact whose fields other than `event_type` and
+`occurred_at` equal the last one this worker sent for the case (a step completed by the
+same hands, a decision that changes no date) is not sent, about half of a day's events.
+The facts of ratings, follow-ups, complaints and answers are always sent: each is a row
+the assessment counts. So `case_facts` holds every fact that changed the case or is
+counted, and the read model's `cases` row is as up to date as before; the centers' latest
+events come from the events topic (supervisor/store/projection.py). A worker remembers
+the last fact of `FIGURES_MAX` cases; after a restart each case's next fact is sent.
+
+Delivery: a fact is handed to the producer when its event is judged, and not awaited
+(unlike alerts, whose acknowledgement the batch's write waits for). A fact lost in a
+crash is not sent again when the event's state was written (the re-delivered event is a
+duplicate); a fact sent again (the state's batch was not written, the event is judged
+once more) has the same (case_id, event_type, occurred_at), by which readers
+de-duplicate. So a lost fact only skews a statistic (a count it carried stays missing;
+whether the case is open is right again from its next fact); it never loses an alert nor
+delays the case. Failures are counted (`supervisor_worker_facts_total{result="failed"}`)
+and logged, and never stop the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -53,6 +63,16 @@ from supervisor.settings import Settings
 from supervisor.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
+
+#: What a fact says about its event rather than its case: left out of the comparison.
+EVENT_FIELDS = frozenset({"event_type", "occurred_at"})
+#: Events whose facts are rows the assessment counts (ratings, follow-ups, complaints and
+#: their answers): always sent.
+COUNTED = frozenset(
+    {EventType.EVALUATED, EventType.RECTIFIED, EventType.COMPLAINED, EventType.COMPLAINT_ANSWERED}
+)
+#: Cases whose last fact sent is remembered (a hash each).
+FIGURES_MAX = 200_000
 
 #: Sends (key, value) to the facts topic; returns what the producer will complete (for
 #: Faust, a FutureMessage: an asyncio future).
@@ -129,10 +149,29 @@ class FactPublisher:
     def __init__(self, send: Send, metrics: WorkerMetrics) -> None:
         self._send = send
         self._metrics = metrics
+        self._last: OrderedDict[str, int] = OrderedDict()  # case_id -> hash of its figures
+        self._unchanged = metrics.facts.labels("unchanged")
+
+    def changed(self, document: dict[str, Any], event: CaseEvent) -> bool:
+        """Whether the fact says something new about its case (or is counted), noting it
+        as the case's last."""
+        figures = hash(tuple(v for k, v in document.items() if k not in EVENT_FIELDS))
+        last = self._last
+        case_id = document["case_id"]
+        known = last.get(case_id)
+        last[case_id] = figures
+        last.move_to_end(case_id)
+        if len(last) > FIGURES_MAX:
+            last.popitem(last=False)
+        return known != figures or event.type in COUNTED
 
     async def __call__(self, engine: Engine, event: CaseEvent, state: CaseState) -> None:
         try:
-            key, value = encode(fact(engine, event, state))
+            document = fact(engine, event, state)
+            if not self.changed(document, event):
+                self._unchanged.inc()
+                return
+            key, value = encode(document)
             pending = await self._send(key, value)
         except Exception:  # a statistic must never stop the supervision
             self._metrics.facts.labels("failed").inc()

@@ -121,7 +121,44 @@ async def test_one_alert_with_its_history_and_one_case_with_its_timeline(read: R
     assert case is not None and case["deadline"] == "2026-11-24T00:00:00+08:00"
     assert [e["type"] for e in case["timeline"]] == ["submitted"]
     assert case["timeline"][0]["applicant"] == {"name": "李*梅", "phone": "139****1234"}
+    assert case["last_event_at"] == "2026-11-16T10:00:00+08:00"  # the fact's: later
     assert await read.case("unknown") is None
+
+
+async def test_a_case_and_its_center_were_last_seen_at_their_latest_event(
+    read: ReadModel,
+) -> None:
+    """A step that changes no figure sends no fact (supervisor/worker/facts.py): the
+    case's last event and its center's come from the events as well."""
+    case_id = "451221-2026-0001235"
+    step = {
+        "schema_version": "1",
+        "event_id": "e2",
+        "case_id": case_id,
+        "center_id": "451221",
+        "type": "step_completed",
+        "occurred_at": "2026-11-16T15:30:00+08:00",
+        "payload": {"step": "审查"},
+    }
+    arrived = int(datetime(2026, 11, 16, 7, 31, tzinfo=UTC).timestamp() * 1000)
+    await project(
+        read,
+        *facts(
+            fact(
+                case_id,
+                "accepted",
+                "2026-11-16T10:00:00+08:00",
+                "open",
+                accepted_at="2026-11-16T10:00:00+08:00",
+            )
+        ),
+        Record("events", 0, 0, json.dumps(step, ensure_ascii=False).encode(), arrived),
+    )
+    case = await read.case(case_id)
+    assert case is not None and case["last_event_at"] == "2026-11-16T15:30:00+08:00"
+    event_at, arrival_at = (await read.last_seen())["451221"]
+    assert event_at == datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
+    assert arrival_at == datetime(2026, 11, 16, 7, 31, tzinfo=UTC)
 
 
 async def test_figures_by_center_department_and_period(read: ReadModel) -> None:
