@@ -115,6 +115,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_TIMEZONE": ("timezone", "Asia/Shanghai"),
     "SUPERVISOR_TICK_SECONDS": ("tick_seconds", "0.25"),
     "SUPERVISOR_SETTLE_SECONDS": ("settle_seconds", "5.0"),
+    # The worker writes case states per partition in batches (worker/case_agent.py): after
+    # this many events of the partition, or once its batch is this old; a batch's write
+    # waits at most this long for its alerts to be acknowledged.
+    "SUPERVISOR_BATCH_EVENTS": ("batch_events", "2000"),
+    "SUPERVISOR_BATCH_SECONDS": ("batch_seconds", "0.5"),
+    "SUPERVISOR_BATCH_ACK_WAIT_SECONDS": ("batch_ack_wait_seconds", "1.0"),
     # An event whose occurred_at is further ahead of the worker's clock is refused (DLQ).
     "SUPERVISOR_FUTURE_TOLERANCE_SECONDS": ("future_tolerance_seconds", "300"),
     # An events partition with unread events and no progress this long, the worker idle,
@@ -228,6 +234,9 @@ class Settings:
     smtp_password: str = ""
     future_tolerance_seconds: float = 300.0  # events further ahead of the worker's clock: DLQ
     stall_seconds: float = 15.0  # no progress with unread events: a stall (0: not watched)
+    batch_events: int = 2000
+    batch_seconds: float = 0.5
+    batch_ack_wait_seconds: float = 1.0
     replication_factor: int = 1
     journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)
     facts_retention_days: float = 400.0

@@ -61,7 +61,7 @@ from supervisor.worker.alert_log import AlertLog
 from supervisor.worker.case_agent import CaseAgent, Topics
 from supervisor.worker.case_store import CaseStore
 from supervisor.worker.clock import GuardedClock, jump_counter
-from supervisor.worker.continuity import Continuity
+from supervisor.worker.continuity import Continuity, ReadBack
 from supervisor.worker.gate import GroupGate, TickGate, group_offsets
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import Outbox
@@ -265,18 +265,30 @@ def create_app(
             watched=metrics.centers_watched.set,
             behind=lambda: group_gate.behind(offsets),
         ),
+        batch_events=settings.batch_events,
+        batch_seconds=settings.batch_seconds,
+        ack_wait=settings.batch_ack_wait_seconds,
     )
 
     @app.agent(source, name="cases")
     async def handle(stream: faust.StreamT[bytes]) -> None:
         """Each message of the events and ticks topics (case_agent.py), after what
-        skipped the agent was read back and stale ticks dropped (continuity.py)."""
-        ticks_name = ticks.get_topic_name()
-        bootstrap = settings.bootstrap_servers
+        skipped the agent was read back and stale ticks dropped (continuity.py). The
+        stream does not acknowledge its events: the agent does, once written."""
+        quiet = cast(Any, stream).noack()  # StreamT does not declare it; Stream has it
+
+        async def ack(event: Any) -> None:
+            if not isinstance(event, ReadBack):  # read back: not Faust's to acknowledge
+                await quiet.ack(event)
+
         events = continuity.checked(
-            stream.events(), bootstrap=bootstrap, ticks_topic=ticks_name, committed=committed
+            quiet.events(),
+            bootstrap=settings.bootstrap_servers,
+            ticks_topic=ticks.get_topic_name(),
+            committed=committed,
+            drop=ack,
         )
-        await agent.run(events)
+        await agent.run(events, ack)
 
     timers.install(
         app,
@@ -295,6 +307,7 @@ def create_app(
             released=released,
             metrics=metrics,
             now=guard,
+            batches=agent.waiting,
         ),
         settings.tick_seconds,
     )
@@ -303,7 +316,9 @@ def create_app(
         recovery.assigned(args[0] if args else kwargs.get("assigned", ()))
 
     async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        recovery.revoked(args[0] if args else kwargs.get("revoked", ()))
+        gone = args[0] if args else kwargs.get("revoked", ())
+        recovery.revoked(gone)
+        agent.revoked({tp.partition for tp in gone if tp.topic == settings.topic_events})
 
     async def stop_offsets(sender: Any, **kwargs: Any) -> None:
         await offsets.stop()

@@ -1,17 +1,34 @@
-"""The case agent: every message of the worker's partitions, one at a time.
+"""The case agent: every message of the worker's partitions, judged one at a time, the
+case states written in batches.
 
 Two topics feed it (app.py): the case events, and the internal ticks the timers send
 for the cases whose deadline fell due (timers.py). For an event it runs the pipeline's
 stages (supervisor/core/pipeline.py: decode, validate, not from the future, dedupe,
 evaluate) and emits what they decided: a refusal to the dead-letter topic, a duplicate
-counted, a judged event's alerts handed to the producer, its state written, its fact
-and center noted. For a tick it advances the cases this worker released itself, hands
-their alerts over, waits for the acknowledgements together and writes each case once.
+counted, a judged event's alerts handed to the producer at once, its state staged in
+the store, its fact (when a figure changed: facts.py) and center noted.
+
+The states are written per partition in batches (`flush`): after `batch_events` events
+of the partition, or once its oldest staged state is `batch_seconds` old, or at any tick
+of the partition (the timers send an empty one to a quiet partition whose states wait).
+A flush first waits, at most `ack_wait` seconds, for the broker to acknowledge the
+batch's alerts, so each case is written once, without alerts left to send; then it
+writes each changed case once and records how far the partition was handled. Only then
+are the batch's events acknowledged to Faust (`run`'s `ack`), so no offset is committed
+before the state that records its event: after a crash the events of an unwritten batch
+are read and judged again, and their alerts, sent again with the same ids, are
+de-duplicated by the readers (the alerts topic is at least once).
+
+For a tick it flushes the partition, then advances the cases this worker released
+itself, hands their alerts over, waits for the acknowledgements together and writes each
+case once.
 
 Everything happens inside stream iteration, the only place Faust lets us write the
-table safely, and under `busy`, so a reload of the rules puts a new engine in force only
-between two messages. The agent's collaborators are passed in, so it runs without a
-broker: `handle(message)` takes any object with Kafka's message fields.
+table safely (and for the partition of the message in hand: hence a flush per
+partition, at one of its own messages), and under `busy`, so a reload of the rules puts
+a new engine in force only between two messages. The agent's collaborators are passed
+in, so it runs without a broker: `handle(message)` takes any object with Kafka's
+message fields.
 """
 
 from __future__ import annotations
@@ -41,8 +58,13 @@ log = logging.getLogger("supervisor.worker")
 
 #: When the engine failed to advance a case, it is tried again this much later.
 RETRY_ADVANCE = timedelta(minutes=1)
-#: How often the agent records, per events partition, the next offset it has to handle.
-HANDLED_EVERY = 1.0
+#: A partition's batch is written after this many events of it ...
+BATCH_EVENTS = 2000
+#: ... or once its oldest staged state waited this long (seconds).
+BATCH_SECONDS = 0.5
+#: A flush waits at most this long for the batch's alerts to be acknowledged (seconds);
+#: those still unacknowledged are written down with their case (outbox.py).
+ACK_WAIT = 1.0
 
 
 class KafkaMessage(Protocol):
@@ -73,7 +95,7 @@ class CaseAgent:
     the cases whose tick this worker sent (shared with the timers); `handled` is the
     table of the next offset to handle per events partition (continuity.py);
     `publish_fact` and `forward` take a judged event to the facts and to the centers
-    agent."""
+    agent. `batch_events`, `batch_seconds` and `ack_wait`: see the module docstring."""
 
     def __init__(
         self,
@@ -93,6 +115,9 @@ class CaseAgent:
         centers: Container[str],
         publish_fact: Callable[[Engine, CaseEvent, CaseState], Awaitable[None]],
         forward: Callable[[CaseEvent], Awaitable[None]],
+        batch_events: int = BATCH_EVENTS,
+        batch_seconds: float = BATCH_SECONDS,
+        ack_wait: float = ACK_WAIT,
     ) -> None:
         self.topics = topics
         self._engine = engine
@@ -109,36 +134,107 @@ class CaseAgent:
         self._centers = centers
         self._publish_fact = publish_fact
         self._forward = forward
-        self._handled_at: dict[int, float] = {}  # partition -> monotonic time of the last record
+        self.batch_events = batch_events
+        self.batch_seconds = batch_seconds
+        self.ack_wait = ack_wait
+        self._batched: dict[int, int] = {}  # partition -> events judged since its flush
+        self._since: dict[int, float] = {}  # partition -> monotonic, its batch's first
+        self._nudged: dict[int, float] = {}
+        self._next_offset: dict[int, int] = {}  # partition -> next offset, as of the batch
+        #: partition -> the stream's events (Faust's) judged and not acknowledged yet
+        self._held: dict[int, list[Any]] = {}
+        self._revocations = 0
+        self._revoked: set[int] = set()  # the partitions of the last revocation
         self._warned_misrouted: set[str] = set()
         # Children of labelled metrics, looked up once per label value (labels() costs a
         # few µs, several times an event): both label sets are bounded (event types,
         # centers).
+        self._staged = metrics.case_states.labels("staged")
+        self._written = metrics.case_states.labels("written")
         self._consumed = functools.cache(metrics.events_consumed.labels)
         self._last_event = functools.cache(metrics.center_last_event.labels)
 
-    async def run(self, events: AsyncIterable[Any]) -> None:
-        """The agent's body, over Faust's stream events (continuity-checked: app.py): each
-        message handled whole before the next (a reload waits for it to be done)."""
+    async def run(self, events: AsyncIterable[Any], ack: Callable[[Any], Awaitable[Any]]) -> None:
+        """The agent's body, over Faust's stream events (continuity-checked, not acked by
+        the stream: app.py): each message handled whole before the next (a reload waits
+        for it to be done); an event is acknowledged (`ack`) once its partition's batch
+        is written, a tick once handled."""
         async for event in events:
+            message = event.message
+            partition = message.partition
+            revocations = self._revocations
             async with self.busy:
-                await self.handle(event.message)
+                flushed = await self.handle(message)
+            if self._revocations != revocations and partition in self._revoked:
+                continue  # its partition was handed over meanwhile: the next owner's now
+            held = self._held.setdefault(partition, [])
+            held.append(event)
+            if flushed:
+                self._held[partition] = []
+                for done in held:
+                    await ack(done)
 
-    async def handle(self, message: KafkaMessage) -> None:
-        """One message of either topic, under the engine in force."""
+    async def handle(self, message: KafkaMessage) -> bool:
+        """One message of either topic, under the engine in force. Returns True when its
+        partition's batch was written with it (every message of the partition judged so
+        far, this one included, may then be acknowledged)."""
         engine = self._engine()
+        partition = message.partition
         # cases whose alerts were all acknowledged: stored again without them
-        self.store.write_settled(message.partition)
-        if message.topic == self.topics.events:
-            self.gate.handled(message.tp, message.offset)
-            recorded = time.monotonic()
-            if recorded - self._handled_at.get(message.partition, 0.0) >= HANDLED_EVERY:
-                self._handled_at[message.partition] = recorded
-                self.handled[str(message.partition)] = message.offset  # all before: done
+        self.store.write_settled(partition)
         if message.topic == self.topics.ticks:
+            await self.flush(partition)
             await self.fire(engine, message)
-        else:
-            await self.judge(engine, message)
+            return True
+        self.gate.handled(message.tp, message.offset)
+        self._next_offset[partition] = message.offset + 1
+        await self.judge(engine, message)
+        count = self._batched[partition] = self._batched.get(partition, 0) + 1
+        began = self._since.setdefault(partition, time.monotonic())
+        if count >= self.batch_events or time.monotonic() - began >= self.batch_seconds:
+            await self.flush(partition)
+            return True
+        return False
+
+    def waiting(self, now: float | None = None) -> list[int]:
+        """Partitions whose batch has waited `batch_seconds` for a message of the
+        partition to write it (each returned once per `batch_seconds`): the timers send
+        them an empty tick."""
+        now = time.monotonic() if now is None else now
+        due = []
+        for partition, since in self._since.items():
+            if now - since >= self.batch_seconds and (
+                now - self._nudged.get(partition, -1e18) >= self.batch_seconds
+            ):
+                self._nudged[partition] = now
+                due.append(partition)
+        return due
+
+    async def flush(self, partition: int) -> None:
+        """Write the partition's batch: its alerts acknowledged first (at most `ack_wait`
+        seconds), each changed case once, then how far the partition was handled (the
+        `handled` table: continuity.py). Inside stream iteration of that partition."""
+        self._batched[partition] = 0
+        self._since.pop(partition, None)
+        cases = self.store.staged_cases(partition)
+        if cases:
+            await self.outputs.outbox.acknowledged(cases, timeout=self.ack_wait)
+            self._written.inc(self.store.flush(partition))
+        offset = self._next_offset.pop(partition, None)
+        if offset is not None:
+            self.handled[str(partition)] = offset  # all before it: judged and written
+
+    def revoked(self, partitions: set[int]) -> None:
+        """Partitions handed to another worker: their judged events are forgotten, never
+        acknowledged (their states were dropped unwritten: the next owner reads them),
+        and so is a message of theirs being handled now."""
+        self._revocations += 1
+        self._revoked = set(partitions)
+        for partition in partitions:
+            self._held.pop(partition, None)
+            self._batched.pop(partition, None)
+            self._since.pop(partition, None)
+            self._next_offset.pop(partition, None)
 
     async def fire(self, engine: Engine, message: KafkaMessage) -> None:
         """A batch of due cases of this partition (worker/ticks.py): all their alerts
@@ -188,8 +284,8 @@ class CaseAgent:
         """The pipeline's stages on the message (no `now`: deadlines the event time
         already passed fire inside them; those passed only by the wall clock wait for the
         timer and the settle time), then the worker's own last check: the stored value
-        the result would make must fit (refusals.py). Returns the result and the
-        measured state's JSON to write. A failure of the engine is a refusal too: a bug
+        the result would make must fit (refusals.py). Returns the result and, when
+        measured, the state's JSON to write. A failure of the engine is a refusal too: a bug
         on one event must not stop the others."""
         stored: dict[str, Any] | None = None
         try:
@@ -200,7 +296,8 @@ class CaseAgent:
             )
             if result.state is not None and not result.duplicate and not result.rejected:
                 sending = [*result.alerts, *result.resolved, *result.changes]
-                stored, too_large = self.store.measured(result.state, sending)
+                size = len(message.value or b"")
+                stored, too_large = self.store.measured(result.state, sending, size)
                 if too_large is not None:
                     result = Processed(None, None, rejected=too_large)
         except Exception as exc:
@@ -258,7 +355,8 @@ class CaseAgent:
                 ingested=ingested,
             )
             self.outputs.alert_log.raised(result.alerts)
-        self.store.keep(result.state, message.partition, by_event=True, value=stored)
+        self.store.stage(result.state, message.partition, by_event=True, value=stored)
+        self._staged.inc()
         await self._publish_fact(engine, event, result.state)
         await self._forward(event)
         if message.timestamp:

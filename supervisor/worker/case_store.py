@@ -2,21 +2,31 @@
 
 A case's stored value in the table `cases` is its state's JSON and, beside it, the alert
 messages the broker has not acknowledged yet (outbox.py) and, for a case whose events
-arrive on another partition than murmur2 gives its id, that partition (`HOME`). Writing
-it also schedules the case's next deadline in the `DueIndex`, so the two never disagree.
+arrive on another partition than murmur2 gives its id, that partition (`HOME`).
+
+Writes are batched. An event's new state is *staged* (`stage`): it schedules the case's
+next deadline at once, and every read of the case (`load`) sees it, but the table is
+written only when the agent flushes the partition (`flush`), once per case however many
+events of the batch changed it. Until then the events are not acknowledged to Faust, so
+their offsets are not committed: a crash loses staged states together with the right to
+skip their events, which are read and judged again. States read or written lately are
+kept decoded (`CACHE_MAX`), so most events read their case without RocksDB or JSON.
 The store also remembers when each case last received an event (its settle period) and
 where misrouted cases live (their ticks go there).
 
 Writes happen only inside stream iteration (the case agent's), the one place Faust lets
-a table be written safely; the timers and the recovery only read. The table is anything
-with `get`, item assignment and `keys` (a dict in the unit tests).
+a table be written safely, and only for the partition of the message being handled;
+the timers and the recovery only read. The table is anything with `get`, item
+assignment and `keys` (a dict in the unit tests).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from supervisor.core.engine import Engine
@@ -30,6 +40,23 @@ log = logging.getLogger("supervisor.worker")
 #: Beside the state in the stored value of a case whose events arrive on another
 #: partition than murmur2 gives its id: that partition, where its ticks must go.
 HOME = "home_partition"
+#: Decoded states kept for the cases read or written lately (a few KB each).
+CACHE_MAX = 50_000
+#: What one event adds to its case's stored value beyond twice its own size (counters,
+#: times, a fired mark), and at most per alert or resolution it raises: generous bounds,
+#: for `measured`.
+EVENT_SLACK_BYTES = 2_048
+ALERT_BOUND_BYTES = 8_192
+
+
+@dataclass(slots=True)
+class Staged:
+    """A state waiting for its partition's flush: `value` its JSON as measured (None: to
+    be measured at the write), `by_event` an event led to it."""
+
+    state: CaseState
+    value: dict[str, Any] | None
+    by_event: bool
 
 
 class Table(Protocol):
@@ -77,11 +104,47 @@ class CaseStore:
         #: is there, so their ticks must go there too. Empty when every center produces
         #: as required.
         self.homes: dict[str, int] = {}
+        #: partition -> case_id -> its staged state, in the order staged
+        self._staged: dict[int, dict[str, Staged]] = {}
+        self._staged_states: dict[str, CaseState] = {}  # every partition's, by case
+        self._cache: OrderedDict[str, CaseState] = OrderedDict()
+        #: case_id -> an upper bound of its stored value's size (`measured`)
+        self._bounds: dict[str, int] = {}
+        #: table writes of staged states, and the states staged (their ratio: what
+        #: batching saved)
+        self.writes = 0
+        self.staged = 0
 
     def load(self, case_id: str) -> CaseState | None:
-        """The case's state, or None for a case not seen yet."""
+        """The case's state (staged, else as written), or None for a case not seen yet."""
+        state = self._staged_states.get(case_id)
+        if state is not None:
+            return state
+        cache = self._cache
+        state = cache.get(case_id)
+        if state is not None:
+            cache.move_to_end(case_id)
+            return state
         data = self.table.get(case_id)
-        return CaseState.from_json(state_of(data)) if data is not None else None
+        if data is None:
+            return None
+        state = CaseState.from_json(state_of(data))
+        self._remember(state)
+        return state
+
+    def _remember(self, state: CaseState) -> None:
+        cache = self._cache
+        cache[state.case_id] = state
+        cache.move_to_end(state.case_id)
+        if len(cache) > CACHE_MAX:
+            self._bounds.pop(cache.popitem(last=False)[0], None)
+
+    def pending_state(self, case_id: str) -> CaseState | None:
+        """The case's state staged and not written yet, if any (for the recovery)."""
+        return self._staged_states.get(case_id)
+
+    def pending_states(self) -> list[CaseState]:
+        return list(self._staged_states.values())
 
     def stored_size(
         self, state_json: dict[str, Any], case_id: str, sending: list[Any]
@@ -92,12 +155,69 @@ class CaseStore:
         whole = {**state_json, UNACKNOWLEDGED: pending} if pending else state_json
         return refusals.encoded_size(whole, self._dumps)
 
-    def measured(self, state: CaseState, sending: list[Any]) -> tuple[dict[str, Any], str | None]:
-        """The state's JSON for `keep`, and why the event that led to it is refused
-        (None: it is not): the case's stored value, with the event's alerts and
-        resolutions (`sending`), would be over CASE_STATE_MAX_BYTES (worker/refusals.py)."""
+    def measured(
+        self, state: CaseState, sending: list[Any], event_bytes: int
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """Why the event that led to `state` is refused (None: it is not): the case's
+        stored value, with the event's alerts and resolutions (`sending`), would be over
+        CASE_STATE_MAX_BYTES (worker/refusals.py); and the state's JSON when it was
+        measured for that (None: the batch's write encodes it).
+
+        Encoding a state costs twice the engine's judgement of its event, and a batch
+        writes only a case's last state; so a case whose stored value is known to be far
+        below the limit is not measured: its bound grows by what one event can add (its
+        history document is at most its own `event_bytes`, each alert a few KB), and the
+        case is measured again only once the bound passes half the limit."""
+        case_id = state.case_id
+        bound = self._bounds.get(case_id)
+        if bound is not None:
+            bound += 2 * event_bytes + EVENT_SLACK_BYTES + ALERT_BOUND_BYTES * len(sending)
+            if bound <= refusals.CASE_STATE_MAX_BYTES // 2:
+                self._bounds[case_id] = bound
+                return None, None
         value = state.to_json()
-        return value, refusals.state_refusal(self.stored_size(value, state.case_id, sending))
+        size = self.stored_size(value, case_id, sending)
+        refusal = refusals.state_refusal(size)
+        if refusal is None and size is not None:
+            self._bounds[case_id] = size
+        return value, refusal
+
+    def stage(
+        self,
+        state: CaseState,
+        partition: int,
+        *,
+        by_event: bool,
+        value: dict[str, Any] | None = None,
+    ) -> None:
+        """The case's new state, to be written at the partition's next `flush`; its next
+        deadline scheduled now. `value`: its JSON, measured by `measured` already;
+        `by_event`: an event led to it (the settle period starts again)."""
+        staged = self._staged.get(partition)
+        if staged is None:
+            staged = self._staged[partition] = {}
+        staged[state.case_id] = Staged(state, value, by_event)
+        self._staged_states[state.case_id] = state
+        self.staged += 1
+        self.index.schedule(state.case_id, self._engine().next_due(state))
+        if by_event:
+            self.touched[state.case_id] = time.monotonic()
+
+    def staged_cases(self, partition: int) -> list[str]:
+        """The cases staged on `partition`, in the order first staged."""
+        return list(self._staged.get(partition, ()))
+
+    def flush(self, partition: int) -> int:
+        """Write each case staged on `partition` once, its latest state; returns how many.
+        Called inside stream iteration of a message of that partition."""
+        staged = self._staged.pop(partition, None)
+        if not staged:
+            return 0
+        for case_id, entry in staged.items():
+            self._write(entry.state, partition, entry.value)
+            del self._staged_states[case_id]
+        self.writes += len(staged)
+        return len(staged)
 
     def keep(
         self,
@@ -107,11 +227,19 @@ class CaseStore:
         by_event: bool,
         value: dict[str, Any] | None = None,
     ) -> None:
-        """Write the case's state (`value`: its JSON, measured by `measured` already; else
-        measured here, against what the producer can send at all: a deadline's write),
-        and schedule its next deadline. `by_event`: an event led to it (the settle period
-        starts again)."""
-        engine = self._engine()
+        """Write the case's state now (a deadline's: its partition was flushed before)
+        and schedule its next deadline. `value`: as for `stage`."""
+        staged = self._staged.get(partition)
+        if staged is not None and staged.pop(state.case_id, None) is not None:
+            self._staged_states.pop(state.case_id, None)
+        self._write(state, partition, value)
+        self.index.schedule(state.case_id, self._engine().next_due(state))
+        if by_event:
+            self.touched[state.case_id] = time.monotonic()
+
+    def _write(self, state: CaseState, partition: int, value: dict[str, Any] | None) -> None:
+        """The table write (`value`: the state's JSON measured already; else measured
+        here, against what the producer can send at all: a deadline's write)."""
         if value is None:
             value = state.to_json()
             size = self.stored_size(value, state.case_id, [])
@@ -121,16 +249,16 @@ class CaseStore:
                     state.case_id,
                     size,
                 )
-                self.index.schedule(state.case_id, engine.next_due(state))
+                self._cache.pop(state.case_id, None)  # the table's stands
+                self._bounds.pop(state.case_id, None)
                 return
+            self._bounds[state.case_id] = size
         home = self.homes.get(state.case_id)
         if home is not None:
             value[HOME] = home  # read back at a recovery (reindex)
         # assigned again: the changelog is written; with the alerts not acknowledged yet
         self.table[state.case_id] = self.outbox.stored(state.case_id, partition, value)
-        self.index.schedule(state.case_id, engine.next_due(state))
-        if by_event:
-            self.touched[state.case_id] = time.monotonic()
+        self._remember(state)
 
     def write_settled(self, partition: int) -> None:
         """Write again, without them, the cases of `partition` whose alerts were all
@@ -167,6 +295,19 @@ class CaseStore:
             del self.touched[case_id]
 
     def revoked(self, partitions: set[int]) -> None:
-        """Partitions handed to another worker: their misrouted cases are not ours."""
+        """Partitions handed to another worker: their misrouted cases are not ours, and
+        their staged states are dropped unwritten (their events were not acknowledged:
+        the next owner reads them again). The cache is emptied: a partition assigned
+        back later is recovered from the changelog, which may have moved on."""
         for case_id in [c for c, partition in self.homes.items() if partition in partitions]:
             del self.homes[case_id]
+        for partition in partitions:
+            for case_id in self._staged.pop(partition, {}):
+                self._staged_states.pop(case_id, None)
+        self._cache.clear()
+        self._bounds.clear()
+
+    def assigned(self) -> None:
+        """Partitions assigned: what the table holds now comes from their changelog."""
+        self._cache.clear()
+        self._bounds.clear()

@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,12 +144,14 @@ class Continuity:
         bootstrap: str,
         ticks_topic: str,
         committed: Callable[[Any], int | None],
+        drop: Callable[[Any], Awaitable[Any]] | None = None,
     ) -> AsyncIterator[Any]:
         """The agent's stream, with what never reached it put back in place: before an
         events message beyond a gap, and before a tick of a partition whose committed
         offset passed what the agent handled, the missing messages are read back from
         the broker and yielded first, in order (as `ReadBack` items, which carry a
-        `message` like Faust's events). `committed(tp)`: Faust's committed offset."""
+        `message` like Faust's events). `committed(tp)`: Faust's committed offset;
+        `drop(event)` acknowledges an event not passed on (a stale tick)."""
         from faust.types import TP
 
         async for event in events:
@@ -179,7 +181,9 @@ class Continuity:
                     message.partition,
                     message.offset,
                 )
-                continue  # acknowledged all the same, when the next event is asked for
+                if drop is not None:
+                    await drop(event)
+                continue
             yield event
 
     def _stale(self, message: Any) -> bool:

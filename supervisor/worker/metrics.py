@@ -91,6 +91,7 @@ class WorkerMetrics:
     ticks_stale: Counter
     alerts_sent_again: Counter
     stalls: Counter
+    case_states: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -281,12 +282,26 @@ class WorkerMetrics:
                 Counter(
                     "supervisor_worker_facts",
                     "Case facts for the statistics (supervisor/worker/facts.py): published "
-                    "(acknowledged by the broker) or failed (lost: a statistic is off).",
+                    "(acknowledged by the broker), failed (lost: a statistic is off) or "
+                    "unchanged (not sent: no figure of the case changed).",
                     ["result"],
                     registry=registry,
                 ),
                 "published",
                 "failed",
+                "unchanged",
+            ),
+            case_states=_with_labels(
+                Counter(
+                    "supervisor_worker_case_states",
+                    "Case states staged by the events judged, and written to the table by "
+                    "their batches (a case changed by several events of a batch is written "
+                    "once): supervisor/worker/case_agent.py.",
+                    ["step"],
+                    registry=registry,
+                ),
+                "staged",
+                "written",
             ),
         )
 

@@ -177,10 +177,11 @@ class Outbox:
         self._settled.setdefault(partition, {})[case_id] = None
         self._settled_since.setdefault(partition, time.monotonic())
 
-    async def acknowledged(self, case_ids: Iterable[str]) -> None:
+    async def acknowledged(self, case_ids: Iterable[str], timeout: float | None = None) -> None:
         """Wait until the messages of these cases handed to the producer so far are
-        acknowledged or failed. For a batch of deadlines: one round trip for the whole
-        batch costs less than writing each case twice (with, then without them)."""
+        acknowledged or failed (at most `timeout` seconds). For a batch: one round trip
+        for the whole batch costs less than writing each case twice (with, then without
+        them)."""
         futures = [
             message.future
             for case_id in case_ids
@@ -188,7 +189,7 @@ class Outbox:
             if message.future is not None and not message.future.done()
         ]
         if futures:
-            await asyncio.wait(futures)
+            await asyncio.wait(futures, timeout=timeout)
 
     def unacknowledged(self, case_id: str) -> list[Document]:
         return [message.document for message in self._unacked.get(case_id, [])]

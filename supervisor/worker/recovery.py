@@ -69,8 +69,10 @@ class Recovery:
         self.reindexing: set[asyncio.Task[None]] = set()
 
     def assigned(self, assigned: Iterable[Any]) -> None:
-        """Partitions assigned: their offsets are followed afresh (continuity.py)."""
+        """Partitions assigned: their offsets are followed afresh (continuity.py), their
+        cases read from the table again."""
         self.continuity.assigned(assigned)
+        self.store.assigned()
 
     def revoked(self, revoked: Iterable[Any]) -> None:
         """Partitions handed to another worker: no longer ours to gate, write or tick."""
@@ -104,7 +106,11 @@ class Recovery:
         count = failed = 0
         for n, key in enumerate(list(cases.keys()), start=1):  # keys first: it may grow
             data = cases.get(key)
-            if data is not None:
+            staged = store.pending_state(str(key))
+            if staged is not None:  # judged, not written yet: its deadlines are the ones
+                index.schedule(str(key), self._engine().next_due(staged))
+                count += 1
+            elif data is not None:
                 unacknowledged = split(data)[1]
                 if recovered and unacknowledged:
                     await outbox.recovered(str(key), unacknowledged)
@@ -121,6 +127,8 @@ class Recovery:
                     count += 1
             if n % REINDEX_CHUNK == 0:
                 await asyncio.sleep(0)
+        for state in store.pending_states():  # new cases not written yet
+            index.schedule(state.case_id, self._engine().next_due(state))
         if failed:
             log.error("%d cases could not be indexed: their deadlines wait for an event", failed)
         return count

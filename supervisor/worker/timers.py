@@ -3,7 +3,8 @@
 A timer cannot write the table (Faust allows it only inside stream iteration), so each
 one that needs a case written sends a tick to the case's partition instead, and the case
 agent acts on it (case_agent.py): firing due deadlines, reading back what was skipped
-(continuity.py), writing settled cases again (outbox.py). The others only send, count or
+(continuity.py), writing a quiet partition's batch (case_agent.py), writing settled cases
+again (outbox.py). The others only send, count or
 measure: alerts the producer failed to deliver sent again, the alert log's counts, the
 consumer lag. `install` registers them on the Faust app; `Timers` holds them with their
 collaborators, so each runs in a test without a broker.
@@ -46,7 +47,8 @@ class Timers:
     """The timers' bodies. `send_tick` writes to the ticks topic; `offsets` answers the
     gate's offset queries (ticks.BrokerOffsets); `assignment` and `committed` read the
     consumer's partitions and committed offsets (they raise before it started);
-    `released` holds the cases whose tick was sent (shared with the case agent)."""
+    `released` holds the cases whose tick was sent (shared with the case agent);
+    `batches` gives the partitions whose batch waits for a message (`CaseAgent.waiting`)."""
 
     def __init__(
         self,
@@ -65,8 +67,10 @@ class Timers:
         released: set[str],
         metrics: WorkerMetrics,
         now: Callable[[], Any],
+        batches: Callable[[], list[int]] = list,
     ) -> None:
         self._send_tick = send_tick
+        self._batches = batches
         self._partitions = partitions
         self._engine = engine
         self.store = store
@@ -130,6 +134,12 @@ class Timers:
                 self._checks_sent[tp] = self._committed(tp)
                 await self._send_tick(b"", b"[]", tp.partition)
 
+    async def write_batches(self) -> None:
+        """A partition whose judged events wait for their batch to be written, with no
+        message coming to do it at, gets an empty tick (the agent writes it there)."""
+        for partition in self._batches():
+            await self._send_tick(b"", b"[]", partition)
+
     async def write_settled(self) -> None:
         """A partition with cases to store again without their acknowledged alerts and no
         message to do it at gets an empty tick: tables are written in stream iteration."""
@@ -165,6 +175,7 @@ def install(app: faust.App, timers: Timers, tick_seconds: float) -> None:
     schedule: list[tuple[float, Callable[[], Awaitable[None]]]] = [
         (tick_seconds, timers.fire_due_deadlines),
         (tick_seconds, timers.look_for_skipped),
+        (tick_seconds, timers.write_batches),
         (SETTLE_WRITE_SECONDS, timers.write_settled),
         (ALERT_LOG_SECONDS, timers.count_unlogged_alerts),
         (RETRY_SEND_SECONDS, timers.send_failed_again),

@@ -1,6 +1,8 @@
 """Alerts are written down with their case until acknowledged (supervisor/worker/outbox.py),
-on the real broker: the stored value lists them, then is written again without them; a
-worker that recovers a case whose alerts were never acknowledged sends them again."""
+on the real broker. By default a batch's write waits for its alerts to be acknowledged,
+so the case is written once, listing none; a broker slower than that wait (here: no wait
+at all) has the stored value list them, then written again without them; a worker that
+recovers a case whose alerts were never acknowledged sends them again."""
 
 from __future__ import annotations
 
@@ -80,19 +82,41 @@ async def test_alerts_are_written_down_until_acknowledged_and_sent_again_after_a
     case = f"{CENTER}-2026-{uuid.uuid4().int % 10**7:07d}"
     ident = f"supplement.repeated:{case}"
 
-    # 1. Live: the value stored with the event that raised the alert lists it; once the
-    #    broker acknowledged it, the case is written again without it.
+    # 0. By default: the three events are judged in one batch, whose write waits for
+    #    the alert's acknowledgement: the case is written once, listing nothing.
+    first = f"{CENTER}-2026-{uuid.uuid4().int % 10**7:07d}"
+    with running_worker(env, tmp_path / "worker-0.log") as worker:
+        await produce(
+            worker.bootstrap, worker.events, [(first, d) for d in repeated_supplements(first)]
+        )
+        records = await collect(
+            worker.bootstrap, changelog(env), lambda rs: bool(stored_values(rs, first)), timeout=30
+        )
+        text = scrape(worker.web_port)
+    [(_, value)] = stored_values(records, first)
+    assert UNACKNOWLEDGED not in value and len(value["history"]) == 3
+    assert metric(text, "supervisor_worker_case_states_total", '{step="staged"}') == 3
+    assert metric(text, "supervisor_worker_case_states_total", '{step="written"}') == 1
+
+    # 1. A broker slower than the batch's wait (none here): the value stored with the
+    #    event that raised the alert lists it; once the broker acknowledged it, the case
+    #    is written again without it.
+    env = {**env, "SUPERVISOR_BATCH_ACK_WAIT_SECONDS": "0", "SUPERVISOR_BATCH_EVENTS": "1"}
     with running_worker(env, tmp_path / "worker-1.log") as worker:
         await produce(
             worker.bootstrap, worker.events, [(case, d) for d in repeated_supplements(case)]
         )
-        published = alerts_of(
-            await collect(
-                worker.bootstrap,
-                worker.alerts,
-                lambda rs: any(a["alert_id"] == ident for a in alerts_of(rs)),
+        published = [
+            a
+            for a in alerts_of(
+                await collect(
+                    worker.bootstrap,
+                    worker.alerts,
+                    lambda rs: any(a["alert_id"] == ident for a in alerts_of(rs)),
+                )
             )
-        )
+            if a["case_id"] == case  # not the first case's of step 0
+        ]
         assert [a["alert_id"] for a in published] == [ident]
 
         def settled(records: list[ConsumerRecord[bytes, bytes]]) -> bool:

@@ -111,6 +111,13 @@ class Parts:
     facts: list[str] = field(default_factory=list)
     forwarded: list[str] = field(default_factory=list)
     settle_seconds: float = 0.0
+    #: a batch per message by default: each message's state written with it, as the
+    #: tests of one message expect; the batching tests set more
+    batch_events: int = 1
+    batch_seconds: float = 3600.0
+    #: no wait for the alerts' acknowledgement: a held producer's alerts are written
+    #: down with their case (outbox.py)
+    ack_wait: float = 0.0
 
     def __post_init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -151,6 +158,9 @@ class Parts:
             centers={"451221"},
             publish_fact=self._fact,
             forward=self._forward,
+            batch_events=self.batch_events,
+            batch_seconds=self.batch_seconds,
+            ack_wait=self.ack_wait,
         )
 
     async def _fact(self, engine: Engine, event: Any, state: Any) -> None:

@@ -1,0 +1,209 @@
+"""The case agent's batches (supervisor/worker/case_agent.py, case_store.py) without a
+broker: states staged and written once per batch, events acknowledged only after their
+batch is written, a batch dropped unwritten when its partition is revoked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from supervisor.worker import ticks as tick_batches
+from supervisor.worker.outbox import UNACKNOWLEDGED
+from tests.core.factories import event_doc
+
+from .fakes import TICKS, Message, Parts
+from .test_case_agent import CASE, accepted, event_message
+
+OTHER = "451221-2026-0000002"
+PARTITION = tick_batches.partition_of(CASE, 3)
+
+
+class CountingTable(dict[str, Any]):
+    """A dict that counts its writes per key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: dict[str, int] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writes[key] = self.writes.get(key, 0) + 1
+        super().__setitem__(key, value)
+
+
+def message_of(case_id: str, document: dict[str, Any], offset: int) -> Message:
+    raw = json.dumps(document).encode()
+    return Message("case-events", PARTITION, offset, case_id.encode(), raw, timestamp=1.0)
+
+
+def other_case() -> dict[str, Any]:
+    return {**accepted(), "case_id": OTHER, "event_id": "evt-other-accepted"}
+
+
+def fee_charged(amount: float) -> dict[str, Any]:
+    return event_doc("fee_charged", "2026-11-23T09:10:00+08:00", case_id=CASE, amount=amount)
+
+
+async def test_a_batch_writes_each_changed_case_once_and_reads_what_it_staged() -> None:
+    parts = Parts(table=CountingTable(), batch_events=3)
+    parts.clock.move(hours=1)
+    assert not await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    # the second event of the case is judged against the first's state, not yet written
+    assert not await parts.agent.handle(event_message(fee_charged(50.0), offset=1))
+    assert parts.table == {}
+    assert parts.store.load(CASE) is not None
+    assert [d["rule_id"] for d in parts.producer.documents()] == ["fee.overcharge"]
+    assert len(parts.index) == 1  # scheduled when staged
+    assert await parts.agent.handle(message_of(OTHER, other_case(), offset=2))
+    table = parts.table
+    assert isinstance(table, CountingTable)
+    assert table.writes == {CASE: 1, OTHER: 1}
+    assert (parts.store.staged, parts.store.writes) == (3, 2)
+    stored = parts.store.load(CASE)
+    assert stored is not None and len(stored.history) == 2
+    assert parts.handled == {str(PARTITION): 3}  # the next offset to handle
+
+
+async def test_the_flush_waits_for_the_alerts_so_a_case_is_written_once() -> None:
+    parts = Parts(table=CountingTable(), ack_wait=5.0)
+    parts.clock.move(hours=1)
+    await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    await parts.agent.handle(event_message(fee_charged(50.0), offset=1))
+    assert UNACKNOWLEDGED not in parts.table[CASE]
+    await asyncio.sleep(0)
+    await parts.agent.handle(Message(TICKS, PARTITION, 0, b"", b"[]"))
+    table = parts.table
+    assert isinstance(table, CountingTable)
+    assert table.writes == {CASE: 2}  # one per batch (one event each): no settle write
+
+
+async def test_alerts_not_acknowledged_in_time_are_written_with_their_case() -> None:
+    parts = Parts(ack_wait=0.01)
+    parts.producer.hold = True
+    parts.clock.move(hours=1)
+    await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    await parts.agent.handle(event_message(fee_charged(50.0), offset=1))
+    assert [d["rule_id"] for d in parts.table[CASE][UNACKNOWLEDGED]] == ["fee.overcharge"]
+
+
+@dataclass
+class Event:
+    """A stream event: the message, acknowledged by the test's `ack`."""
+
+    message: Message
+
+
+async def stream(*items: Event) -> AsyncIterator[Event]:
+    for item in items:
+        yield item
+
+
+async def test_events_are_acknowledged_only_once_their_batch_is_written() -> None:
+    parts = Parts(batch_events=2)
+    parts.clock.move(hours=1)
+    acked: list[int] = []
+    written_when_acked: list[bool] = []
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+        written_when_acked.append(CASE in parts.table)
+
+    first = Event(event_message(accepted(), offset=0))
+    second = Event(message_of(OTHER, other_case(), offset=1))
+    third = Event(event_message(fee_charged(10.0), offset=2))
+    await parts.agent.run(stream(first, second, third), ack)
+    assert acked == [0, 1]  # the third waits for its batch
+    assert all(written_when_acked)
+    # a quiet partition's batch is written at the empty tick the timers send it
+    assert parts.agent.waiting(now=1e12) == [PARTITION]
+    assert parts.agent.waiting(now=1e12) == []  # once per batch_seconds
+    tick = Event(Message(TICKS, PARTITION, 0, b"", b"[]"))
+    await parts.agent.run(stream(tick), ack)
+    assert acked == [0, 1, 2, 0]
+    stored = parts.store.load(CASE)
+    assert stored is not None and len(stored.history) == 2
+
+
+async def test_a_revoked_partition_drops_its_batch_unwritten_and_unacknowledged() -> None:
+    parts = Parts(batch_events=10)
+    acked: list[int] = []
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+
+    await parts.agent.run(stream(Event(event_message(accepted(), offset=0))), ack)
+    parts.store.revoked({PARTITION})
+    parts.agent.revoked({PARTITION})
+    assert parts.table == {} and acked == []
+    assert parts.store.load(CASE) is None  # the next owner judges the event again
+    assert parts.agent.waiting(now=1e12) == []
+
+
+async def test_a_case_is_measured_exactly_before_it_nears_the_bound() -> None:
+    """States are not encoded per event while their case is far below the bound, yet the
+    event refused is the one an exact measure of every state refuses (about the ninth
+    of these 63 KB events: tests/test_poison.py)."""
+    from faust.serializers import codecs
+
+    from supervisor.core.pipeline import process
+    from supervisor.worker.refusals import encoded_size, state_refusal
+
+    documents = [accepted()] + [
+        event_doc(
+            "supplement_received",
+            f"2026-11-23T09:{n:02d}:00+08:00",
+            case_id=CASE,
+            note=f"{n}" + "材" * 21_000,
+        )
+        for n in range(1, 12)
+    ]
+    # the exact measure of every state, as the worker did before
+    parts = Parts(batch_events=4)
+    parts.clock.move(hours=1)
+    states: dict[str, Any] = {}
+    expected = None
+    raws = [json.dumps(document, ensure_ascii=False).encode() for document in documents]
+    for n, raw in enumerate(raws):
+        result = process(parts.engine, raw, states.get)
+        assert result.state is not None
+        size = encoded_size(result.state.to_json(), lambda v: codecs.dumps("json", v))
+        if state_refusal(size) is not None:
+            expected = n
+            break
+        states[CASE] = result.state
+    assert expected is not None and expected > 4
+    for n, raw in enumerate(raws):
+        await parts.agent.handle(event_message(raw, offset=n))
+    refused = [
+        int(dict(letter.headers)["source"].rsplit(b"/", 1)[1]) for letter in parts.producer.letters
+    ]
+    assert refused == list(range(expected, len(documents)))  # that one, and each after it
+    assert all(
+        b"would exceed" in dict(letter.headers)["reason"] for letter in parts.producer.letters
+    )
+
+
+async def test_a_message_whose_partition_is_revoked_while_handled_is_not_acknowledged() -> None:
+    parts = Parts(ack_wait=5.0)
+    parts.producer.hold = True  # the flush waits for the alert ...
+    parts.clock.move(hours=1)
+    acked: list[int] = []
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+
+    await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    acked.clear()
+    charged = Event(event_message(fee_charged(50.0), offset=1))
+    running = asyncio.ensure_future(parts.agent.run(stream(charged), ack))
+    await asyncio.sleep(0.05)
+    parts.store.revoked({PARTITION})  # ... while the partition is handed over
+    parts.agent.revoked({PARTITION})
+    for future in parts.producer.pending:
+        future.set_result(None)
+    await running
+    assert acked == []
+    stored = parts.store.load(CASE)
+    assert stored is not None and len(stored.history) == 1  # the second was not written
