@@ -81,9 +81,11 @@ def create_topics(env: Mapping[str, str]) -> Settings:
     return settings
 
 
-def spawn(args: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
     """`python -m supervisor.cli ARGS` (or `python ARGS` when args[0] ends in .py / is -m),
-    in a session of its own, output to `log`."""
+    in a session of its own, output to `log`; from `cwd` (another checkout: its code)."""
     if args[0] == "-m" or args[0].endswith(".py"):
         command = list(args)
     else:
@@ -96,7 +98,7 @@ def spawn(args: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=ROOT,
+            cwd=cwd,
         )
 
 

@@ -175,12 +175,13 @@ def run_noop_faust(server: str, topic: str, total: int, log: Path) -> dict[str, 
 
 
 def run_worker(
-    env: dict[str, str], total: int, log: Path, profile: float = 0.0
+    env: dict[str, str], total: int, log: Path, profile: float = 0.0, tree: Path = c.ROOT
 ) -> dict[str, float]:
-    """The real worker over the topic; with `profile` seconds, a py-spy profile taken once
-    it is consuming, printed summarised (bench/_profile.py)."""
+    """The real worker over the topic (the code of the checkout `tree`); with `profile`
+    seconds, a py-spy profile taken once it is consuming, printed summarised
+    (bench/_profile.py)."""
     settings = Settings.from_env(env)
-    process = c.spawn(["worker"], env, log)
+    process = c.spawn(["worker"], env, log, cwd=tree)
     url = f"http://127.0.0.1:{settings.worker_web_port}/metrics"
     try:
         profiler: threading.Thread | None = None
@@ -212,7 +213,13 @@ def run_worker(
         last = time.perf_counter()
         cpu = c.cpu_seconds(process.pid) - first_cpu
         alerts = c.metric_sum(text, "supervisor_worker_alerts_raised_total")
+        states = "supervisor_worker_case_states_total"
+        facts = "supervisor_worker_facts_total"
         return {
+            "states_staged": c.metric_sum(text, states, {"step": "staged"}),
+            "states_written": c.metric_sum(text, states, {"step": "written"}),
+            "facts_published": c.metric_sum(text, facts, {"result": "published"}),
+            "facts_unchanged": c.metric_sum(text, facts, {"result": "unchanged"}),
             "events": handled,
             "seconds": last - first,
             "rate": (handled - first_count) / (last - first),
@@ -239,6 +246,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--profile", type=float, default=0.0, help="seconds of py-spy on the worker (0: none)"
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another checkout (e.g. a git worktree of an earlier commit) whose worker also "
+        "reads the topic, with its own consumer group, after this one's",
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=["aiokafka", "faust", "worker"])
     args = parser.parse_args()
@@ -275,6 +288,20 @@ def main() -> None:
             f"worker    {results['worker']['rate']:>9,.0f} events/s "
             f"({results['worker']['alerts']:.0f} alerts raised; "
             f"{results['worker']['cpu_ms_per_event']:.3f} ms CPU an event)"
+        )
+        figures = results["worker"]
+        print(
+            f"          case states staged {figures['states_staged']:,.0f}, written "
+            f"{figures['states_written']:,.0f}; facts sent {figures['facts_published']:,.0f}, "
+            f"unchanged {figures['facts_unchanged']:,.0f}"
+        )
+    if args.baseline_tree is not None:
+        tree = args.baseline_tree.resolve()
+        before = c.run_env(server, run, home, SUPERVISOR_APP_ID=f"bench-{run}-baseline")
+        results["baseline"] = run_worker(before, args.events, home / "baseline.log", tree=tree)
+        print(
+            f"baseline  {results['baseline']['rate']:>9,.0f} events/s (the worker of {tree}; "
+            f"{results['baseline']['cpu_ms_per_event']:.3f} ms CPU an event)"
         )
     if "faust" in results:
         base = results["faust"]["rate"]

@@ -121,6 +121,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_BATCH_EVENTS": ("batch_events", "2000"),
     "SUPERVISOR_BATCH_SECONDS": ("batch_seconds", "0.5"),
     "SUPERVISOR_BATCH_ACK_WAIT_SECONDS": ("batch_ack_wait_seconds", "1.0"),
+    # How long the worker's producer gathers records before it sends a request.
+    "SUPERVISOR_PRODUCER_LINGER_SECONDS": ("producer_linger_seconds", "0.005"),
     # An event whose occurred_at is further ahead of the worker's clock is refused (DLQ).
     "SUPERVISOR_FUTURE_TOLERANCE_SECONDS": ("future_tolerance_seconds", "300"),
     # An events partition with unread events and no progress this long, the worker idle,
@@ -237,6 +239,7 @@ class Settings:
     batch_events: int = 2000
     batch_seconds: float = 0.5
     batch_ack_wait_seconds: float = 1.0
+    producer_linger_seconds: float = 0.005
     replication_factor: int = 1
     journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)
     facts_retention_days: float = 400.0

@@ -150,6 +150,10 @@ def create_app(
         # the largest record sent: above every bound of ours, under every topic's limit
         # (supervisor/kafka/admin.py)
         producer_max_request_size=PRODUCER_MAX_REQUEST_SIZE,
+        # a few ms of gathering: one produce request carries many facts, changelog
+        # records and alerts (bench/RESULTS.md: -10 % CPU an event); only a batch's write
+        # waits for an acknowledgement, so no event waits for it
+        producer_linger=settings.producer_linger_seconds,
     )
     worker = Worker(app=app, engine=engine, metrics=metrics, registry=registry)
     metrics.rules_loaded.set(enabled_rules(engine))

@@ -46,6 +46,7 @@ class RunningWorker:
     log: Path
     started_monotonic: float
     facts: str = ""
+    process: subprocess.Popen[bytes] | None = None  # for a test that kills it
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -119,6 +120,7 @@ def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
             log=log,
             started_monotonic=started,
             facts=settings.topic_facts,
+            process=process,
         )
     finally:
         terminate(process)
