@@ -1,8 +1,9 @@
 """The Faust worker's wiring: its app, topics and tables, and what runs on them.
 
 The parts live in modules of their own, each with its collaborators passed in:
-case_agent.py (the agent that owns every case of its partitions), case_store.py (the
-table `cases` and the due index), timers.py (deadlines, skipped offsets, settling,
+process.py (the Faust app, its topics and tables, `Worker`), case_agent.py (the agent
+that owns every case of its partitions), case_store.py (the table `cases`, the states
+staged for the next batch and the due index), timers.py (deadlines, skipped offsets, settling,
 retries, metrics), recovery.py (continuity, restoring what was handled, reindexing after
 a rebalance), outputs.py (alerts, resolutions, changes, dead letters), facts.py,
 centers.py, watchdog.py, reload.py and pages.py. `create_app` builds them and connects
@@ -36,12 +37,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 import faust
 from faust.serializers import codecs
@@ -50,9 +48,7 @@ from prometheus_client import CollectorRegistry
 from supervisor import deadletters
 from supervisor.centers import CenterRegistry
 from supervisor.core.engine import Engine
-from supervisor.core.runner import DueIndex
 from supervisor.core.silence import CenterWatch
-from supervisor.kafka.admin import MESSAGE_MAX_BYTES, PRODUCER_MAX_REQUEST_SIZE
 from supervisor.settings import Settings
 from supervisor.worker import centers as center_watch
 from supervisor.worker import facts, pages, timers, watchdog
@@ -66,54 +62,14 @@ from supervisor.worker.gate import GroupGate, TickGate, group_offsets
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import Outbox
 from supervisor.worker.outputs import Outputs
+from supervisor.worker.process import Clock, Worker, declare, faust_app, ticks_topic, wall_clock
 from supervisor.worker.recovery import Recovery, committed_offset
 from supervisor.worker.reload import RulesWatcher, enabled_rules, fingerprint, load_engine
-from supervisor.worker.watchdog import HeldLock
+from supervisor.worker.reload import install as install_reload
 
 log = logging.getLogger("supervisor.worker")
 
-Clock = Callable[[], datetime]
-
-
-async def _nothing() -> int:
-    return 0
-
-
-def ticks_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-ticks"
-
-
-def wall_clock(zone: str) -> Clock:
-    tz = ZoneInfo(zone)
-    return lambda: datetime.now(tz)
-
-
-@dataclass
-class Worker:
-    """The parts of one worker process, for the entry point and the tests."""
-
-    app: faust.App
-    engine: Engine
-    metrics: WorkerMetrics
-    registry: CollectorRegistry
-    index: DueIndex = field(default_factory=DueIndex)
-    #: held by the agent while it handles one message; the engine changes only between two
-    #: (it knows since when it is held: the stall watchdog waits for a busy agent)
-    busy: HeldLock = field(default_factory=HeldLock)
-    #: re-indexes the deadlines of the cases this worker owns (set by create_app)
-    reindex: Callable[[], Awaitable[int]] = field(default=lambda: _nothing())
-    watcher: RulesWatcher | None = None
-
-    async def use_engine(self, engine: Engine) -> None:
-        """Put `engine` in force between two messages, and schedule every owned case's
-        deadlines again under it (changed thresholds move them). Alerts already raised
-        are not raised again: each case keeps the ids it fired."""
-        async with self.busy:
-            self.engine = engine
-            try:
-                await self.reindex()
-            except Exception:  # the index keeps its entries: each case is judged again
-                log.exception("re-indexing the deadlines under the new rules failed")
+__all__ = ["Clock", "Worker", "create_app", "ticks_topic"]
 
 
 def create_app(
@@ -132,29 +88,7 @@ def create_app(
     metrics = WorkerMetrics.create(registry)
     # The deadline clock follows a jump of the wall clock only once it held (clock.py).
     guard = GuardedClock(clock or wall_clock(settings.timezone), jumps=jump_counter(registry))
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-        store=settings.store,
-        datadir=str(settings.data_dir / settings.app_id),
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        web_host=settings.web_host,
-        web_bind=settings.web_host,  # web_host is only the advertised name; bind is the socket
-        web_port=settings.worker_web_port,
-        web_enabled=True,
-        stream_wait_empty=False,
-        autodiscover=False,
-        # the largest record sent: above every bound of ours, under every topic's limit
-        # (supervisor/kafka/admin.py)
-        producer_max_request_size=PRODUCER_MAX_REQUEST_SIZE,
-        # a few ms of gathering: one produce request carries many facts, changelog
-        # records and alerts (bench/RESULTS.md: -10 % CPU an event); only a batch's write
-        # waits for an acknowledgement, so no event waits for it
-        producer_linger=settings.producer_linger_seconds,
-    )
+    app = faust_app(settings)
     worker = Worker(app=app, engine=engine, metrics=metrics, registry=registry)
     metrics.rules_loaded.set(enabled_rules(engine))
     metrics.rules_reloaded_at.set(time.time())
@@ -162,20 +96,9 @@ def create_app(
     def current() -> Engine:
         return worker.engine  # it changes at a reload
 
-    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    source = app.topic(settings.topic_events, ticks_topic(settings), **raw)
-    ticks = app.topic(ticks_topic(settings), partitions=settings.partitions, internal=True, **raw)
-    dead_letters = app.topic(settings.topic_dlq, **raw)
-    cases = app.Table(
-        "cases",
-        default=None,
-        partitions=settings.partitions,
-        key_type=str,  # keys and values are JSON in the changelog (Faust's default)
-        extra_topic_configs={"max.message.bytes": str(MESSAGE_MAX_BYTES)},
-    )
-    # Per events partition (key: its number), the next offset the agent had still to
-    # handle, recorded about once a second (continuity.py, recovery.py).
-    handled = app.Table("handled", default=None, partitions=settings.partitions, key_type=str)
+    channels = declare(app, settings)
+    source, ticks, dead_letters = channels.source, channels.ticks, channels.dead_letters
+    cases, handled = channels.cases, channels.handled
 
     async def send_alert(key: bytes, value: bytes) -> Any:
         """To the producer directly, as facts are: a Faust topic's channel, FutureMessage
@@ -316,22 +239,12 @@ def create_app(
         settings.tick_seconds,
     )
 
-    async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
-        recovery.assigned(args[0] if args else kwargs.get("assigned", ()))
-
-    async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        gone = args[0] if args else kwargs.get("revoked", ())
-        recovery.revoked(gone)
-        agent.revoked({tp.partition for tp in gone if tp.topic == settings.topic_events})
+    recovery.install(app, cases, handled, also_revoked=agent.revoked)
 
     async def stop_offsets(sender: Any, **kwargs: Any) -> None:
         await offsets.stop()
 
-    app.on_partitions_assigned.connect(cast(Any, assigned))  # (sender, assigned)
-    app.on_partitions_revoked.connect(cast(Any, revoked))  # (sender, revoked)
     app.on_before_shutdown.connect(cast(Any, stop_offsets))
-    handled.on_recover(recovery.restore_handled)  # before the agent resumes
-    cases.on_recover(recovery.rebuild_index)
     # An events partition with unread events and no progress while the worker is idle (a
     # faust-streaming stall) is fetched again, then the group rejoined (worker/watchdog.py).
     watchdog.install(
@@ -347,17 +260,6 @@ def create_app(
         worker.watcher = RulesWatcher(
             settings.rules_dir, settings.timezone, engine.center_name, metrics, seen=seen
         )
-        watcher = worker.watcher
-
-        @app.timer(interval=settings.rules_reload_seconds)
-        async def reload_rules() -> None:
-            """Put a changed rules directory in force (see supervisor/worker/reload.py)."""
-            if app.rebalancing:
-                return  # the table is being handed over: look again at the next poll
-            try:
-                await watcher.poll(worker.use_engine)
-            except Exception:  # a bug here must not stop the timer, nor the worker
-                log.exception("rules reload failed; the rules in force stay")
-
+        install_reload(app, worker.watcher, worker.use_engine, settings.rules_reload_seconds)
     pages.install(app, registry, worker.index)
     return worker

@@ -158,3 +158,23 @@ class Recovery:
         task = asyncio.create_task(self.index_recovered(), name="reindex")
         self.reindexing.add(task)
         task.add_done_callback(self.reindexing.discard)
+
+    def install(
+        self, app: Any, cases: Any, handled: Any, also_revoked: Callable[[set[int]], None]
+    ) -> None:
+        """Connect to Faust's rebalances: the partitions assigned and revoked (with the
+        events partitions revoked passed on to `also_revoked`: the case agent), and the
+        recovery of the tables `cases` and `handled` (before the agent resumes)."""
+
+        async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self.assigned(args[0] if args else kwargs.get("assigned", ()))
+
+        async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+            gone = list(args[0] if args else kwargs.get("revoked", ()))
+            self.revoked(gone)
+            also_revoked({tp.partition for tp in gone if tp.topic == self.events_topic})
+
+        app.on_partitions_assigned.connect(assigned)  # (sender, assigned)
+        app.on_partitions_revoked.connect(revoked)  # (sender, revoked)
+        handled.on_recover(self.restore_handled)
+        cases.on_recover(self.rebuild_index)

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.engine import Engine
@@ -149,3 +150,23 @@ class RulesWatcher:
                 "error": error,
             },
         )
+
+
+def install(
+    app: Any,
+    watcher: RulesWatcher,
+    use_engine: Callable[[Engine], Awaitable[None]],
+    every: float,
+) -> None:
+    """Look for changed rules every `every` seconds and put them in force with
+    `use_engine` (between two messages: `Worker.use_engine`)."""
+
+    @app.timer(interval=every)
+    async def reload_rules() -> None:
+        """Put a changed rules directory in force (see supervisor/worker/reload.py)."""
+        if app.rebalancing:
+            return  # the table is being handed over: look again at the next poll
+        try:
+            await watcher.poll(use_engine)
+        except Exception:  # a bug here must not stop the timer, nor the worker
+            log.exception("rules reload failed; the rules in force stay")
