@@ -1,0 +1,105 @@
+"""A worker catching up a large backlog raises what `supervisor replay` raises.
+
+Run on purpose (not in CI), with a broker (see bench/_common.py):
+
+    .venv/bin/python bench/catch_up_parity.py [--stories 15000] [--seed 7]
+
+The simulator's stories of Hechi's centers (normal, late and irregular), planned over
+five weeks before the worker's clock start as in tests/integration/test_replay_parity.py,
+every event before that clock, cases whose deadline would fall within an hour after it
+left out (their timers would race the comparison). All of it is produced to a fresh
+topic before a fresh worker starts (a backlog), and the same events go through the real
+`supervisor replay --until <clock start>`. Compared: the alerts a consumer of the alerts
+topic still shows against replay's, by id and field by field; and the catch-up rate (the
+events over the time from the worker's start to its last one consumed, start-up
+included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _common as c
+
+from supervisor.centers import CenterRegistry
+from supervisor.core.calendar import WorkCalendar
+from supervisor.simulate import Catalogue, Scenario
+from tests.integration import test_replay_parity as parity
+
+
+def stories(count: int, seed: int) -> list[dict[str, object]]:
+    """Whole stories begun over 25 days from mid-October, kept if they end in time."""
+    scenario = Scenario(
+        random.Random(seed),
+        CenterRegistry.load(),
+        Catalogue.load(),
+        late_share=0.2,
+        irregular_share=0.45,
+        tz=parity.CN,
+        is_workday=WorkCalendar("Asia/Shanghai").is_working_day,
+    )
+    rng = random.Random(seed)
+    events: list[dict[str, object]] = []
+    for _ in range(count):
+        start = parity.STORIES_FROM + timedelta(minutes=rng.randrange(0, 25 * 24 * 60))
+        story = scenario.new_story(start)
+        if story.times[-1] < parity.STORIES_END_BY:
+            events += story.events
+    return events
+
+
+def clear_of_the_clock(events: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Without the cases that have a deadline within MARGIN after the clock start."""
+    _, pending = parity.reference_timers(events)
+    racing = {
+        ident.split(":", 1)[1] for ident, due in pending if due < parity.CLOCK + parity.MARGIN
+    }
+    return [e for e in events if e["case_id"] not in racing]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stories", type=int, default=15_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    server = c.bootstrap()
+    events = clear_of_the_clock(stories(args.stories, args.seed))
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    home = Path(tempfile.mkdtemp(prefix="bench-catch-up-"))
+    print(f"{len(lines):,} events of {len({e['case_id'] for e in events}):,} cases; {home}")
+    began = time.perf_counter()
+    replayed, _ = parity.through_replay(parity.write_lines(home / "events.jsonl", lines))
+    print(f"replay: {time.perf_counter() - began:.1f} s, {len(replayed.standing):,} alerts")
+    began = time.perf_counter()
+    kafka = asyncio.run(
+        parity.through_kafka(server, home / "worker", lines, "catch-up", backlog=True)
+    )
+    print(f"worker: {time.perf_counter() - began:.1f} s in all (backlog produced first)")
+    problems = parity.differences(kafka.standing, replayed.standing)
+    print(f"{len(kafka.standing):,} alerts standing on the topic, {len(problems)} differences")
+    for problem in problems[:20]:
+        print("  " + problem)
+    c.save(
+        "catch_up_parity",
+        {
+            "events": len(lines),
+            "alerts": len(replayed.standing),
+            "differences": len(problems),
+            "records": kafka.records,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
