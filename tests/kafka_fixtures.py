@@ -6,13 +6,16 @@ guarantees only hold on a real broker, so a missing broker must fail the run lou
 
 * `kafka_bootstrap` (session): KAFKA_BOOTSTRAP_SERVERS (through Settings) if set, else the
   project's local broker, started once per run or reused if already up; stopped at the
-  end only if this fixture started it (a developer's running broker is left alone).
+  end only if this fixture started it (a developer's running broker is left alone), and
+  then its data directory is deleted: a run creates thousands of throwaway topics, and a
+  broker that has to load those of every earlier run could no longer start in time.
 * `topic_name` (function): a factory of fresh, unique topic names, so tests sharing one
   broker never read each other's messages.
 """
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -43,6 +46,7 @@ def kafka_bootstrap(kafka_settings: Settings) -> Iterator[str]:
     finally:
         if broker.started:
             local.stop(kafka_settings)
+            shutil.rmtree(local.Layout.of(kafka_settings).data_dir, ignore_errors=True)
 
 
 @pytest.fixture

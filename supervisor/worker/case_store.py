@@ -52,11 +52,10 @@ ALERT_BOUND_BYTES = 8_192
 @dataclass(slots=True)
 class Staged:
     """A state waiting for its partition's flush: `value` its JSON as measured (None: to
-    be measured at the write), `by_event` an event led to it."""
+    be measured at the write)."""
 
     state: CaseState
     value: dict[str, Any] | None
-    by_event: bool
 
 
 class Table(Protocol):
@@ -196,7 +195,7 @@ class CaseStore:
         staged = self._staged.get(partition)
         if staged is None:
             staged = self._staged[partition] = {}
-        staged[state.case_id] = Staged(state, value, by_event)
+        staged[state.case_id] = Staged(state, value)
         self._staged_states[state.case_id] = state
         self.staged += 1
         self.index.schedule(state.case_id, self._engine().next_due(state))
