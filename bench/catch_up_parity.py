@@ -5,7 +5,7 @@ Run on purpose (not in CI), with a broker (see bench/_common.py):
     .venv/bin/python bench/catch_up_parity.py [--stories 15000] [--seed 7]
 
 The simulator's stories of Hechi's centers (normal, late and irregular), planned over
-five weeks before the worker's clock start as in tests/integration/test_replay_parity.py,
+five weeks before the worker's clock start by tests/integration/test_replay_parity.py,
 every event before that clock, cases whose deadline would fall within an hour after it
 left out (their timers would race the comparison). All of it is produced to a fresh
 topic before a fresh worker starts (a backlog), and the same events go through the real
@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,31 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _common as c
 
-from supervisor.centers import CenterRegistry
-from supervisor.core.calendar import WorkCalendar
-from supervisor.simulate import Catalogue, Scenario
 from tests.integration import test_replay_parity as parity
-
-
-def stories(count: int, seed: int) -> list[dict[str, object]]:
-    """Whole stories begun over 25 days from mid-October, kept if they end in time."""
-    scenario = Scenario(
-        random.Random(seed),
-        CenterRegistry.load(),
-        Catalogue.load(),
-        late_share=0.2,
-        irregular_share=0.45,
-        tz=parity.CN,
-        is_workday=WorkCalendar("Asia/Shanghai").is_working_day,
-    )
-    rng = random.Random(seed)
-    events: list[dict[str, object]] = []
-    for _ in range(count):
-        start = parity.STORIES_FROM + timedelta(minutes=rng.randrange(0, 25 * 24 * 60))
-        story = scenario.new_story(start)
-        if story.times[-1] < parity.STORIES_END_BY:
-            events += story.events
-    return events
 
 
 def clear_of_the_clock(events: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -74,7 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     server = c.bootstrap()
-    events = clear_of_the_clock(stories(args.stories, args.seed))
+    events = clear_of_the_clock(parity.simulated_events(args.seed, args.stories, backlog=0))
     lines = [json.dumps(e, ensure_ascii=False) for e in events]
     home = Path(tempfile.mkdtemp(prefix="bench-catch-up-"))
     print(f"{len(lines):,} events of {len({e['case_id'] for e in events}):,} cases; {home}")

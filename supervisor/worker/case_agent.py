@@ -51,6 +51,7 @@ from supervisor.worker import ticks as tick_batches
 from supervisor.worker.case_store import CaseStore
 from supervisor.worker.gate import TickGate
 from supervisor.worker.metrics import WorkerMetrics
+from supervisor.worker.outbox import overdue
 from supervisor.worker.outputs import Outputs
 from supervisor.worker.watchdog import HeldLock
 
@@ -190,8 +191,9 @@ class CaseAgent:
         self._next_offset[partition] = message.offset + 1
         await self.judge(engine, message)
         count = self._batched[partition] = self._batched.get(partition, 0) + 1
-        began = self._since.setdefault(partition, time.monotonic())
-        if count >= self.batch_events or time.monotonic() - began >= self.batch_seconds:
+        now = time.monotonic()
+        began = self._since.setdefault(partition, now)
+        if count >= self.batch_events or now - began >= self.batch_seconds:
             await self.flush(partition)
             return True
         return False
@@ -200,15 +202,7 @@ class CaseAgent:
         """Partitions whose batch has waited `batch_seconds` for a message of the
         partition to write it (each returned once per `batch_seconds`): the timers send
         them an empty tick."""
-        now = time.monotonic() if now is None else now
-        due = []
-        for partition, since in self._since.items():
-            if now - since >= self.batch_seconds and (
-                now - self._nudged.get(partition, -1e18) >= self.batch_seconds
-            ):
-                self._nudged[partition] = now
-                due.append(partition)
-        return due
+        return overdue(self._since, self._nudged, self.batch_seconds, now)
 
     async def flush(self, partition: int) -> None:
         """Write the partition's batch: its alerts acknowledged first (at most `ack_wait`

@@ -198,9 +198,7 @@ class CaseStore:
         staged[state.case_id] = Staged(state, value)
         self._staged_states[state.case_id] = state
         self.staged += 1
-        self.index.schedule(state.case_id, self._engine().next_due(state))
-        if by_event:
-            self.touched[state.case_id] = time.monotonic()
+        self._schedule(state, by_event)
 
     def staged_cases(self, partition: int) -> list[str]:
         """The cases staged on `partition`, in the order first staged."""
@@ -232,6 +230,10 @@ class CaseStore:
         if staged is not None and staged.pop(state.case_id, None) is not None:
             self._staged_states.pop(state.case_id, None)
         self._write(state, partition, value)
+        self._schedule(state, by_event)
+
+    def _schedule(self, state: CaseState, by_event: bool) -> None:
+        """The case's next deadline in the index; `by_event`: its settle period starts."""
         self.index.schedule(state.case_id, self._engine().next_due(state))
         if by_event:
             self.touched[state.case_id] = time.monotonic()

@@ -33,7 +33,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,21 @@ Document = dict[str, Any]
 Send = Callable[[bytes, bytes], Awaitable[Awaitable[Any]]]
 #: Called once a message is acknowledged (metrics, logs).
 Delivered = Callable[[], None]
+
+
+def overdue(
+    since: Mapping[int, float], nudged: dict[int, float], older_than: float, now: float | None
+) -> list[int]:
+    """The partitions waiting `older_than` seconds or more since `since[partition]`
+    (monotonic), each returned once per `older_than` (`nudged` remembers when): those a
+    timer sends an empty tick, for a write only a message of the partition can make."""
+    now = time.monotonic() if now is None else now
+    due = []
+    for partition, began in since.items():
+        if now - began >= older_than and now - nudged.get(partition, -1e18) >= older_than:
+            nudged[partition] = now
+            due.append(partition)
+    return due
 
 
 def split(stored: dict[str, Any]) -> tuple[dict[str, Any], list[Document]]:
@@ -227,15 +242,7 @@ class Outbox:
         """Partitions whose settled cases have waited `older_than` seconds for a message
         of the partition to write them in (each returned once per `older_than`): the
         caller sends them an empty tick."""
-        now = time.monotonic() if now is None else now
-        due = []
-        for partition, since in self._settled_since.items():
-            if now - since >= older_than and now - self._nudged.get(partition, -1e18) >= (
-                older_than
-            ):
-                self._nudged[partition] = now
-                due.append(partition)
-        return due
+        return overdue(self._settled_since, self._nudged, older_than, now)
 
     def revoked(self, partitions: Iterable[int]) -> None:
         """Partitions handed to another worker: their values are no longer ours to write

@@ -72,9 +72,10 @@ Doc = dict[str, Any]
 # -- the event set --------------------------------------------------------------------
 
 
-def simulated_events(seed: int = 2026) -> list[Doc]:
-    """Whole stories (normal, late, irregular) started over five weeks, then cases under
-    way on 20 November cut there, so some are still open, some past their deadline."""
+def simulated_events(seed: int = 2026, stories: int = 70, backlog: int = 25) -> list[Doc]:
+    """Whole stories (normal, late, irregular) started over five weeks, then `backlog`
+    cases under way on 20 November cut there, so some are still open, some past their
+    deadline. (bench/catch_up_parity.py asks for many more stories.)"""
     scenario = Scenario(
         random.Random(seed),
         CenterRegistry.load(),
@@ -86,12 +87,12 @@ def simulated_events(seed: int = 2026) -> list[Doc]:
     )
     rng = random.Random(seed)
     events: list[Doc] = []
-    for _ in range(70):
+    for _ in range(stories):
         start = STORIES_FROM + timedelta(minutes=rng.randrange(0, 25 * 24 * 60))
         story = scenario.new_story(start)
         if story.times[-1] < STORIES_END_BY:
             events += story.events
-    for story in scenario.backlog_stories(BACKLOG_AT, 25):
+    for story in scenario.backlog_stories(BACKLOG_AT, backlog):
         events += story.until(BACKLOG_AT)
     return events
 
