@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from supervisor.kafka import local
+from supervisor.settings import Settings
 
 from .conftest import free_port
 
@@ -129,6 +133,10 @@ def test_demo_fills_the_wall_within_a_minute_and_stops_cleanly(tmp_path: Path) -
             for pid in descendants(demo.pid) | family:
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
+            if "SUPERVISOR_KAFKA_PORT" in env:  # its own broker's data, logs and run files
+                own = local.Layout.of(Settings.from_env(env))
+                for directory in (own.data_dir, own.logs_dir, own.run_dir):
+                    shutil.rmtree(directory, ignore_errors=True)
     assert demo.returncode == 0, Path(out.name).read_text()[-3000:]
     left = [pid for pid in family if alive(pid)]
     assert left == [], f"processes left behind: {left}"
