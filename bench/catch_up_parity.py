@@ -4,6 +4,8 @@ Run on purpose (not in CI), with a broker (see bench/_common.py):
 
     .venv/bin/python bench/catch_up_parity.py [--stories 15000] [--seed 7]
 
+125,000 stories make about a million events.
+
 The simulator's stories of Hechi's centers (normal, late and irregular), planned over
 five weeks before the worker's clock start by tests/integration/test_replay_parity.py,
 every event before that clock, cases whose deadline would fall within an hour after it
@@ -53,11 +55,13 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-catch-up-"))
     print(f"{len(lines):,} events of {len({e['case_id'] for e in events}):,} cases; {home}")
     began = time.perf_counter()
-    replayed, _ = parity.through_replay(parity.write_lines(home / "events.jsonl", lines))
+    # Neither replay nor the worker is slower than 1,000 events/s: a wait beyond that is a hang.
+    wait = max(180.0, len(lines) / 1_000)
+    replayed, _ = parity.through_replay(parity.write_lines(home / "events.jsonl", lines), wait)
     print(f"replay: {time.perf_counter() - began:.1f} s, {len(replayed.standing):,} alerts")
     began = time.perf_counter()
     kafka = asyncio.run(
-        parity.through_kafka(server, home / "worker", lines, "catch-up", backlog=True)
+        parity.through_kafka(server, home / "worker", lines, "catch-up", backlog=True, wait=wait)
     )
     print(f"worker: {time.perf_counter() - began:.1f} s in all (backlog produced first)")
     problems = parity.differences(kafka.standing, replayed.standing)

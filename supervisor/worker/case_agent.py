@@ -49,10 +49,12 @@ from supervisor.core.state import CaseState
 from supervisor.worker import refusals
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.case_store import CaseStore
+from supervisor.worker.continuity import ReadBack
 from supervisor.worker.gate import TickGate
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import overdue
 from supervisor.worker.outputs import Outputs
+from supervisor.worker.parts import Parts
 from supervisor.worker.watchdog import HeldLock
 
 log = logging.getLogger("supervisor.worker")
@@ -372,3 +374,56 @@ class CaseAgent:
                 center_id,
                 partition,
             )
+
+
+def install(
+    parts: Parts,
+    *,
+    publish_fact: Callable[[Engine, CaseEvent, CaseState], Awaitable[None]],
+    forward: Callable[[CaseEvent], Awaitable[None]],
+) -> CaseAgent:
+    """The case agent on `parts.app`, over the events and ticks topics: each message
+    after what skipped the agent was read back and stale ticks dropped (continuity.py).
+    The stream does not acknowledge its events: the agent does, once written."""
+    app, settings = parts.app, parts.settings
+    ticks = parts.channels.ticks.get_topic_name()
+    agent = CaseAgent(
+        topics=Topics(settings.topic_events, ticks, settings.partitions),
+        engine=parts.engine,
+        store=parts.store,
+        outputs=parts.outputs,
+        gate=parts.gate,
+        handled=parts.channels.handled,
+        released=parts.released,
+        busy=parts.worker.busy,
+        now=parts.now,
+        latest=parts.now.latest,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        metrics=parts.metrics,
+        centers=parts.centers,
+        publish_fact=publish_fact,
+        forward=forward,
+        batch_events=settings.batch_events,
+        batch_seconds=settings.batch_seconds,
+        ack_wait=settings.batch_ack_wait_seconds,
+    )
+
+    @app.agent(parts.channels.source, name="cases")
+    async def cases(stream: Any) -> None:
+        """Each message of the events and ticks topics (supervisor/worker/case_agent.py)."""
+        quiet = stream.noack()  # StreamT does not declare it; Stream has it
+
+        async def ack(event: Any) -> None:
+            if not isinstance(event, ReadBack):  # read back: not Faust's to acknowledge
+                await quiet.ack(event)
+
+        events = parts.continuity.checked(
+            quiet.events(),
+            bootstrap=settings.bootstrap_servers,
+            ticks_topic=ticks,
+            committed=parts.committed,
+            drop=ack,
+        )
+        await agent.run(events, ack)
+
+    return agent

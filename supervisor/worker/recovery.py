@@ -30,17 +30,12 @@ from supervisor.worker.case_store import HOME, CaseStore, Table, state_of
 from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import TickGate
 from supervisor.worker.outbox import split
+from supervisor.worker.parts import Parts
 
 log = logging.getLogger("supervisor.worker")
 
 #: Cases indexed between two yields to the event loop after a recovery (a few ms each).
 REINDEX_CHUNK = 500
-
-
-def committed_offset(consumer: Any, tp: Any) -> int | None:
-    """The offset the group committed for `tp`, as the Faust consumer last knew it."""
-    offsets: dict[Any, int] = getattr(consumer, "_committed_offset", {})  # Faust's
-    return offsets.get(tp)
 
 
 class Recovery:
@@ -159,22 +154,34 @@ class Recovery:
         self.reindexing.add(task)
         task.add_done_callback(self.reindexing.discard)
 
-    def install(
-        self, app: Any, cases: Any, handled: Any, also_revoked: Callable[[set[int]], None]
-    ) -> None:
-        """Connect to Faust's rebalances: the partitions assigned and revoked (with the
-        events partitions revoked passed on to `also_revoked`: the case agent), and the
-        recovery of the tables `cases` and `handled` (before the agent resumes)."""
 
-        async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
-            self.assigned(args[0] if args else kwargs.get("assigned", ()))
+def install(parts: Parts, also_revoked: Callable[[set[int]], None]) -> Recovery:
+    """The recovery of `parts`' worker, connected to Faust's rebalances: the partitions
+    assigned and revoked (the events partitions revoked passed on to `also_revoked`:
+    the case agent), and the recovery of the tables `cases` and `handled` (before the
+    agent resumes). A reload of the rules re-indexes through it."""
+    recovery = Recovery(
+        events_topic=parts.settings.topic_events,
+        store=parts.store,
+        handled=parts.channels.handled,
+        gate=parts.gate,
+        continuity=parts.continuity,
+        assignment=parts.assignment,
+        engine=parts.engine,
+    )
+    parts.worker.reindex = recovery.reindex
 
-        async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-            gone = list(args[0] if args else kwargs.get("revoked", ()))
-            self.revoked(gone)
-            also_revoked({tp.partition for tp in gone if tp.topic == self.events_topic})
+    async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        recovery.assigned(args[0] if args else kwargs.get("assigned", ()))
 
-        app.on_partitions_assigned.connect(assigned)  # (sender, assigned)
-        app.on_partitions_revoked.connect(revoked)  # (sender, revoked)
-        handled.on_recover(self.restore_handled)
-        cases.on_recover(self.rebuild_index)
+    async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        gone = list(args[0] if args else kwargs.get("revoked", ()))
+        recovery.revoked(gone)
+        also_revoked({tp.partition for tp in gone if tp.topic == recovery.events_topic})
+
+    app: Any = parts.app  # Faust's signals are typed for plain functions
+    app.on_partitions_assigned.connect(assigned)  # (sender, assigned)
+    app.on_partitions_revoked.connect(revoked)  # (sender, revoked)
+    parts.channels.handled.on_recover(recovery.restore_handled)
+    parts.channels.cases.on_recover(recovery.rebuild_index)
+    return recovery

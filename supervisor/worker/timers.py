@@ -26,6 +26,7 @@ from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import TickGate
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import Outbox
+from supervisor.worker.parts import Parts
 
 log = logging.getLogger("supervisor.worker")
 
@@ -170,8 +171,33 @@ class Timers:
         metrics.partitions_assigned.set(len(lag))
 
 
-def install(app: faust.App, timers: Timers, tick_seconds: float) -> None:
-    """Register each timer on `app` with its interval (the deadline ones every tick)."""
+def install(parts: Parts, batches: Callable[[], list[int]]) -> Timers:
+    """The timers of `parts`' worker, each registered on its app with its interval (the
+    deadline ones every tick). `batches`: the partitions whose batch waits for a
+    message (`CaseAgent.waiting`)."""
+    app, ticks = parts.app, parts.channels.ticks
+
+    async def send_tick(key: bytes, value: bytes, partition: int) -> Any:
+        return await ticks.send(key=key, value=value, partition=partition)
+
+    timers = Timers(
+        send_tick=send_tick,
+        partitions=parts.settings.partitions,
+        engine=parts.engine,
+        store=parts.store,
+        gate=parts.gate,
+        offsets=parts.offsets,
+        outbox=parts.outputs.outbox,
+        alert_log=parts.outputs.alert_log,
+        continuity=parts.continuity,
+        assignment=parts.assignment,
+        committed=parts.committed,
+        released=parts.released,
+        metrics=parts.metrics,
+        now=parts.now,
+        batches=batches,
+    )
+    tick_seconds = parts.settings.tick_seconds
     schedule: list[tuple[float, Callable[[], Awaitable[None]]]] = [
         (tick_seconds, timers.fire_due_deadlines),
         (tick_seconds, timers.look_for_skipped),
@@ -183,6 +209,7 @@ def install(app: faust.App, timers: Timers, tick_seconds: float) -> None:
     ]
     for interval, body in schedule:
         _timer(app, interval, body)
+    return timers
 
 
 def _timer(app: faust.App, interval: float, body: Callable[[], Awaitable[None]]) -> None:

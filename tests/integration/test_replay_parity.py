@@ -352,6 +352,7 @@ async def through_kafka(
     label: str,
     *,
     backlog: bool = False,
+    wait: float = 180,
     **env_overrides: str,
 ) -> Output:
     """A dedicated fresh worker fed `lines`, keyed by case_id (`backlog`: all on the
@@ -359,7 +360,8 @@ async def through_kafka(
 
     The lines go out at full speed (each partition in order), so each case's events reach
     the broker well within the worker's settle period: a case whose events arrive
-    further apart than that is judged in between, by design, and may differ."""
+    further apart than that is judged in between, by design, and may differ. `wait`: the
+    seconds the worker has to consume them all."""
     home.mkdir()
     env = {**worker_env(bootstrap, home, f"parity-{uuid.uuid4().hex[:8]}"), **env_overrides}
     settings = Settings.from_env(env)
@@ -381,7 +383,7 @@ async def through_kafka(
         def all_seen() -> bool:
             return sum(metric(worker.web_port, c) for c in counters) >= len(lines)
 
-        assert await wait_for(all_seen, 180), f"{label}: the worker did not consume every event"
+        assert await wait_for(all_seen, wait), f"{label}: the worker did not consume every event"
         seen = time.monotonic() - began
         # A case's passed deadlines wait until it has been quiet for the settle period:
         # wait for that, then until the alerts topic stays quiet.
@@ -404,7 +406,7 @@ def _key(line: str) -> str:
     return str(json.loads(line)["case_id"])
 
 
-def through_replay(path: Path) -> tuple[Output, str]:
+def through_replay(path: Path, timeout: float = 300) -> tuple[Output, str]:
     """The real command, `supervisor replay FILE --until <the worker's clock start>`."""
     command = Path(sys.executable).with_name("supervisor")
     result = subprocess.run(
@@ -412,7 +414,7 @@ def through_replay(path: Path) -> tuple[Output, str]:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr
