@@ -158,6 +158,30 @@ def metric_sum(text: str, name: str, labels: Mapping[str, str] | None = None) ->
     return total
 
 
+def histogram_quantile(text: str, name: str, q: float) -> float | None:
+    """The `q` quantile of the histogram `name` in Prometheus text, interpolated within
+    its bucket as Prometheus's histogram_quantile does (None: no observation)."""
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match.group(1) != f"{name}_bucket":
+            continue
+        bound = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or "")).get("le", "+Inf")
+        buckets.append((float(bound), float(match.group(3))))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = upper, count
+    return lower
+
+
 def worker_handled(text: str) -> float:
     """Messages of the events topic the worker is done with: consumed+rejected+duplicates."""
     return (

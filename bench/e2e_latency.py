@@ -364,6 +364,7 @@ def main() -> None:
         def cpu() -> float:  # the workers' CPU seconds since the warm-up began
             return sum(c.cpu_seconds(worker.pid) for worker in workers) - began_cpu
 
+        web_began = c.cpu_seconds(web.pid)
         if args.mix == "realistic":
             full = asyncio.run(
                 measure_mix(server, settings, ws_url, args.rate, count, args.seed, handled, cpu)
@@ -372,6 +373,18 @@ def main() -> None:
             full = asyncio.run(
                 measure(server, settings, ws_url, run, args.rate, count, handled, cpu)
             )
+        # the web service's share of the two cores: it projects the events, facts and alerts
+        full["web_cpu_ms_per_event"] = (c.cpu_seconds(web.pid) - web_began) / count * 1000
+        print(f"web service CPU per event: {full['web_cpu_ms_per_event']:.3f} ms")
+        # the worker's part: event's Kafka timestamp -> its alert acknowledged (histogram)
+        texts = [c.fetch_text(f"http://127.0.0.1:{port}/metrics") for port in ports]
+        name = "supervisor_worker_ingest_to_alert_seconds"
+        worker_part = {
+            f"p{round(q * 100)}": [c.histogram_quantile(t, name, q) for t in texts]
+            for q in (0.5, 0.99)
+        }
+        full["worker_ingest_to_alert_s"] = worker_part
+        print(f"worker's part (event -> alert acknowledged, its histogram): {worker_part}")
         print(f"event -> alert on the WebSocket at {full['rate']:.0f}/s: {c.fmt(full['latency'])}")
         if full["other_messages"]:
             print(f"  other messages on the socket: {full['other_messages']}")
