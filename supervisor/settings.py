@@ -119,7 +119,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     # this many events of the partition, or once its batch is this old; a batch's write
     # waits at most this long for its alerts to be acknowledged.
     "SUPERVISOR_BATCH_EVENTS": ("batch_events", "2000"),
-    "SUPERVISOR_BATCH_SECONDS": ("batch_seconds", "0.5"),
+    "SUPERVISOR_BATCH_SECONDS": ("batch_seconds", "2.0"),
     "SUPERVISOR_BATCH_ACK_WAIT_SECONDS": ("batch_ack_wait_seconds", "1.0"),
     # How long the worker's producer gathers records before it sends a request.
     "SUPERVISOR_PRODUCER_LINGER_SECONDS": ("producer_linger_seconds", "0.005"),
@@ -237,7 +237,7 @@ class Settings:
     future_tolerance_seconds: float = 300.0  # events further ahead of the worker's clock: DLQ
     stall_seconds: float = 15.0  # no progress with unread events: a stall (0: not watched)
     batch_events: int = 2000
-    batch_seconds: float = 0.5
+    batch_seconds: float = 2.0
     batch_ack_wait_seconds: float = 1.0
     producer_linger_seconds: float = 0.005
     replication_factor: int = 1

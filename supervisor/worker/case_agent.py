@@ -63,8 +63,9 @@ log = logging.getLogger("supervisor.worker")
 RETRY_ADVANCE = timedelta(minutes=1)
 #: A partition's batch is written after this many events of it ...
 BATCH_EVENTS = 2000
-#: ... or once its oldest staged state waited this long (seconds).
-BATCH_SECONDS = 0.5
+#: ... or once its oldest staged state waited this long (seconds). Two seconds write
+#: each case about half as often as half a second did (bench/RESULTS.md).
+BATCH_SECONDS = 2.0
 #: A flush waits at most this long for the batch's alerts to be acknowledged (seconds);
 #: those still unacknowledged are written down with their case (outbox.py).
 ACK_WAIT = 1.0

@@ -51,7 +51,12 @@ async def test_events_acknowledged_while_no_worker_handled_them_are_read_back(
     while the worker is away). The next owner starts from where the last one recorded it
     had got to (the `handled` table), not from the committed offset, so it reads them back
     and judges them: the repeated request for materials is flagged."""
-    env = worker_env(kafka_bootstrap, tmp_path, uuid.uuid4().hex[:8])
+    # Half-second batches: the first event's batch, and with it the offset it recorded,
+    # is written within the second the test waits below.
+    env = {
+        **worker_env(kafka_bootstrap, tmp_path, uuid.uuid4().hex[:8]),
+        "SUPERVISOR_BATCH_SECONDS": "0.5",
+    }
     case = f"{CENTER}-2026-{uuid.uuid4().int % 10**7:07d}"
     partitions = int(env["SUPERVISOR_PARTITIONS"])
     tp = TopicPartition(env["SUPERVISOR_TOPIC_EVENTS"], partition_of(case, partitions))
