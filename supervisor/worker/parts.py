@@ -104,7 +104,7 @@ class Parts:
         metrics.rules_reloaded_at.set(time.time())
         channels = declare(app, settings)
         outputs = _outputs(app, settings, channels, metrics, centers)
-        cases = cast(Any, channels.cases)
+        cases = channels.cases
         store = CaseStore(
             cases,
             outbox=outputs.outbox,
