@@ -324,6 +324,7 @@ def main() -> None:
     env = c.run_env(server, run, home)
     settings = c.create_topics(env)
     token = c.issue_token(env)
+    ops_token = c.issue_token(env, "ops")  # for the web service's /metrics
     # one consumer group; each worker with its own web port and state directory
     ports = [settings.worker_web_port] + [c.free_port() for _ in range(args.workers - 1)]
     workers = [
@@ -385,6 +386,17 @@ def main() -> None:
         }
         full["worker_ingest_to_alert_s"] = worker_part
         print(f"worker's part (event -> alert acknowledged, its histogram): {worker_part}")
+        # the web service's part: the alert's Kafka timestamp -> pushed to the sockets
+        web_text = c.fetch_text(
+            f"http://127.0.0.1:{settings.web_port}/metrics",
+            {"Authorization": f"Bearer {ops_token}"},
+        )
+        name = "supervisor_web_alert_push_delay_seconds"
+        web_part = {
+            f"p{round(q * 100)}": c.histogram_quantile(web_text, name, q) for q in (0.5, 0.99)
+        }
+        full["web_alert_to_push_s"] = web_part
+        print(f"web service's part (alert produced -> pushed, its histogram): {web_part}")
         print(f"event -> alert on the WebSocket at {full['rate']:.0f}/s: {c.fmt(full['latency'])}")
         if full["other_messages"]:
             print(f"  other messages on the socket: {full['other_messages']}")

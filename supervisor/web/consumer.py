@@ -2,14 +2,20 @@
 
 Two `AIOKafkaConsumer`s without a consumer group:
 
-- the projection's: the alerts topic (the alert journal, one partition: its offsets
-  are the positions walls resume from, see journal.py), the case facts and the case
-  events, every partition assigned, each read from the offset the read model stored
-  with its rows (supervisor/store/projection.py). Each batch is written to the
-  database with its offsets in one transaction, then the journal's records are applied
-  to the hub for the walls. So a restart reads only what the database does not hold
-  yet: start-up does not grow with history. A database that is down is retried with
-  backoff, the batch kept: nothing is lost and the rest waits (/healthz says so).
+- the projection's, in two lanes of their own, each read from the offsets the read
+  model stored with its rows (supervisor/store/projection.py): the journal (the alerts
+  topic's one partition: its offsets are the positions walls resume from, see
+  journal.py), fetched as soon as a record is there; and the case facts and events
+  (every partition), for which the broker holds a fetch up to `GATHER_MS` to gather
+  more. Each batch is written to the database with its offsets in one transaction (one
+  lane at a time), then the journal's records are applied to the hub for the walls. So
+  an alert reaches the walls without waiting for statistics, and the facts and events
+  of a busy day are written a few hundred at a time instead of a few dozen, which
+  halves the web service's CPU an event (bench/RESULTS.md); a wall's figures, counted
+  again at most once a second, are at most that quarter of a second later. A restart
+  reads only what the database does not hold yet: start-up does not grow with history.
+  A database that is down is retried with backoff, the batch kept: nothing is lost and
+  the rest waits (/healthz says so).
 - dead letters (rejected case events): from the end. The counter says how many were
   rejected while this process ran; re-counting the whole history at every restart would
   show a burst of rejections that did not happen.
@@ -35,6 +41,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -67,6 +74,11 @@ TOPIC_POLL: Final = 2.0
 MAX_BACKOFF: Final = 30.0
 #: Records in one batch at most: one database transaction each.
 BATCH_RECORDS: Final = 5_000
+#: How long the broker may hold a fetch of facts and events until it has
+#: `GATHER_BYTES` for us (ms): a transaction per fetch of a few dozen records cost twice
+#: the CPU of one per few hundred (bench/RESULTS.md).
+GATHER_MS: Final = 250
+GATHER_BYTES: Final = 1024 * 1024
 #: What a database that is down (or a network between) raises.
 DATABASE_DOWN: Final = (SQLAlchemyError, OSError, ConnectionError)
 
@@ -84,6 +96,19 @@ class FollowState(StrEnum):
     WAITING_FOR_TOPIC = "waiting_for_topic"
     CONSUMING = "consuming"
     DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One consumer of the projection: the topics it reads and how long the broker may
+    hold its fetches to gather records (`fetch_max_wait_ms`, `fetch_min_bytes`). The
+    journal's lane reads only partition 0 of its one topic (its offsets are positions)."""
+
+    name: str
+    topics: tuple[str, ...]
+    journal: bool
+    fetch_max_wait_ms: int = 500
+    fetch_min_bytes: int = 1
 
 
 def _utc_now() -> datetime:
@@ -125,6 +150,8 @@ class AlertFeed:
         self.database_ok = True
         self.on_projected: Callable[[], None] | None = None  # called after each batch
         self._read: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset read
+        self._writing = asyncio.Lock()  # one lane's batch written at a time
+        self._lanes_behind: set[str] = set()  # lanes not read to where they ended at start
 
     #: Set once every topic has been read to where it ended at the start: a socket
     #: served before would get a partial snapshot, then history as if it were live.
@@ -278,13 +305,42 @@ class AlertFeed:
 
     # -- the projection -----------------------------------------------------------------
 
+    def lanes(self) -> list[Lane]:
+        """The projection's consumers: the journal, read at once, and the facts and
+        events, gathered (module docstring)."""
+        settings = self._settings
+        return [
+            Lane("journal", (settings.topic_alerts,), journal=True),
+            Lane(
+                "figures",
+                (settings.topic_facts, settings.topic_events),
+                journal=False,
+                fetch_max_wait_ms=GATHER_MS,
+                fetch_min_bytes=GATHER_BYTES,
+            ),
+        ]
+
     async def _project(self, projection: Projection) -> None:
-        """Read the journal, the facts and the events into the read model, from the
-        offsets it stored; reconnect with backoff after a Kafka error."""
-        topic = self._settings.topic_alerts
+        """Read the journal, the facts and the events into the read model, each lane
+        from the offsets it stored; `caught_up` once every lane is."""
+        lanes = self.lanes()
+        self._lanes_behind = {lane.name for lane in lanes}
+        async with asyncio.TaskGroup() as group:
+            for lane in lanes:
+                group.create_task(self._follow_lane(projection, lane))
+
+    def _lane_caught_up(self, lane: Lane) -> None:
+        self._lanes_behind.discard(lane.name)
+        if not self._lanes_behind:
+            self.caught_up.set()
+
+    async def _follow_lane(self, projection: Projection, lane: Lane) -> None:
+        """One lane until cancelled: reconnect with backoff after a Kafka error, and
+        assign again when a topic that was missing appears."""
         backoff = 1.0
         while True:
-            self._set_state(topic, FollowState.CONNECTING)
+            for name in lane.topics:
+                self._set_state(name, FollowState.CONNECTING)
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._settings.bootstrap_servers,
                 client_id=f"{self._settings.app_id}-web",
@@ -293,10 +349,12 @@ class AlertFeed:
                 auto_offset_reset="earliest",
                 metadata_max_age_ms=60_000,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
+                fetch_max_wait_ms=lane.fetch_max_wait_ms,
+                fetch_min_bytes=lane.fetch_min_bytes,
             )
             try:
                 await consumer.start()
-                partitions, missing = await self._assign(consumer)
+                partitions, missing = await self._assign(consumer, lane)
                 stored = await self._with_database(projection.positions)
                 for partition in partitions:
                     at = stored.get((partition.topic, partition.partition))
@@ -304,59 +362,65 @@ class AlertFeed:
                         await consumer.seek_to_beginning(partition)
                     else:
                         consumer.seek(partition, at)
-                self._set_state(topic, FollowState.CONSUMING)
                 backoff = 1.0
-                await self._consume_projection(consumer, projection, missing)
+                await self._consume_lane(consumer, projection, lane, missing)
                 log.info("kafka: %s created; reading it too", ", ".join(sorted(missing)))
                 continue  # a topic that was missing exists now: assign it too
             except (KafkaError, TimeoutError) as exc:
-                log.warning("kafka %s: %r; retrying in %.0f s", topic, exc, backoff)
+                log.warning("kafka %s: %r; retrying in %.0f s", lane.name, exc, backoff)
             except Exception:
-                log.exception("kafka %s: unexpected error; retrying in %.0f s", topic, backoff)
+                log.exception("kafka %s: unexpected error; retrying in %.0f s", lane.name, backoff)
             finally:
-                await _stop(consumer, topic)
-            for name in (topic, self._settings.topic_facts, self._settings.topic_events):
+                await _stop(consumer, lane.name)
+            for name in lane.topics:
                 self._set_state(name, FollowState.DISCONNECTED)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _assign(self, consumer: AIOKafkaConsumer) -> tuple[list[TopicPartition], set[str]]:
-        """Wait for the journal, then take its first partition (its offsets are the
-        journal's positions) and every partition of the facts and events topics that
-        exist; the topics still missing (a worker not started yet) are returned, and
-        looked for again at each probe."""
-        settings = self._settings
-        wanted = [settings.topic_alerts, settings.topic_facts, settings.topic_events]
+    async def _assign(
+        self, consumer: AIOKafkaConsumer, lane: Lane
+    ) -> tuple[list[TopicPartition], set[str]]:
+        """Wait for a topic of the lane, then take its partitions: the journal's first
+        (its offsets are the journal's positions), every partition of the facts and
+        events topics that exist. The topics still missing (a worker not started yet)
+        are returned, and looked for again at each probe. A lane waiting for its topics
+        has nothing to catch up with."""
+        wanted = list(lane.topics)
         while True:
-            present = await partitions_of(settings.bootstrap_servers, wanted)
-            if settings.topic_alerts in present:
+            present = await partitions_of(self._settings.bootstrap_servers, wanted)
+            if present:
                 break
-            self._set_state(settings.topic_alerts, FollowState.WAITING_FOR_TOPIC)
-            self.caught_up.set()  # no journal yet: nothing to catch up with
+            for name in wanted:
+                self._set_state(name, FollowState.WAITING_FOR_TOPIC)
+            self._lane_caught_up(lane)
             await asyncio.sleep(TOPIC_POLL)
-        partitions = [TopicPartition(settings.topic_alerts, 0)]
-        if len(present[settings.topic_alerts]) > 1:
-            log.error(
-                "%s has %d partitions; only partition 0 is the journal (create it with one)",
-                settings.topic_alerts,
-                len(present[settings.topic_alerts]),
-            )
+        partitions: list[TopicPartition] = []
         missing: set[str] = set()
-        for name in wanted[1:]:
+        for name in wanted:
             if name not in present:
                 missing.add(name)
                 self._set_state(name, FollowState.WAITING_FOR_TOPIC)
                 continue
             self._set_state(name, FollowState.CONSUMING)
-            partitions.extend(TopicPartition(name, number) for number in present[name])
+            if lane.journal:
+                partitions.append(TopicPartition(name, 0))
+                if len(present[name]) > 1:
+                    log.error(
+                        "%s has %d partitions; only partition 0 is the journal "
+                        "(create it with one)",
+                        name,
+                        len(present[name]),
+                    )
+            else:
+                partitions.extend(TopicPartition(name, number) for number in present[name])
         consumer.assign(partitions)
         return partitions, missing
 
-    async def _consume_projection(
-        self, consumer: AIOKafkaConsumer, projection: Projection, missing: set[str]
+    async def _consume_lane(
+        self, consumer: AIOKafkaConsumer, projection: Projection, lane: Lane, missing: set[str]
     ) -> None:
-        """Project batches until cancelled, or until a missing topic appears (then
-        return: the caller assigns it too)."""
+        """Project the lane's batches until cancelled, or until a missing topic appears
+        (then return: the caller assigns it too)."""
         # Caught up: every partition read to where it ended at the start, so that the
         # figures a wall asks for first already count what the topics held.
         ends = await consumer.end_offsets(list(consumer.assignment()))
@@ -368,7 +432,7 @@ class AlertFeed:
                     if await consumer.position(tp) >= end:
                         del behind[tp]
             if not behind:
-                self.caught_up.set()
+                self._lane_caught_up(lane)
             batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_RECORDS)
             records = [
                 Record(tp.topic, tp.partition, r.offset, r.value, r.timestamp)
@@ -376,9 +440,12 @@ class AlertFeed:
                 for r in found
             ]
             if records:
-                await self.project(projection, records)
+                async with self._writing:
+                    await self.project(projection, records)
             if time.monotonic() >= next_probe:
-                await self._probe(consumer, self._settings.topic_alerts)
+                for name in lane.topics:
+                    if name not in missing:
+                        await self._probe(consumer, name)
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 if missing and missing & await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT):
                     return
