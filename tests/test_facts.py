@@ -8,12 +8,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry
 
 from supervisor.core.engine import Engine
 from supervisor.core.events import CaseEvent, from_document
 from supervisor.core.state import CaseState
-from supervisor.worker.facts import FactPublisher, encode, fact
+from supervisor.worker.facts import FactPublisher, fact, frame_of
 from supervisor.worker.metrics import WorkerMetrics
 from tests.core.factories import accepted, engine, event, event_doc
 
@@ -136,14 +137,14 @@ def test_a_fact_carries_no_personal_data() -> None:
         "window_id",
         "staff_id",
     }
-    key, value = encode(document)
-    assert key == b"451221-2026-0000001"
-    assert json.loads(value) == document
+    value = frame_of([orjson.dumps(document)])
+    assert json.loads(value) == [document]
     assert not any(secret.encode() in value for secret in applicant.values())
 
 
-def test_a_fact_is_encoded_as_compact_json_byte_for_byte() -> None:
-    """orjson writes what the standard library wrote before, so readers see no change."""
+def test_a_frame_is_an_array_of_facts_in_compact_json_byte_for_byte() -> None:
+    """orjson writes what the standard library would, each fact as a record of its own
+    was before: a frame is their JSON array."""
     document = {
         "case_id": "451221-2026-0000001",
         "center_id": "451221",
@@ -156,8 +157,8 @@ def test_a_fact_is_encoded_as_compact_json_byte_for_byte() -> None:
         "on_time": False,
         "note": '南丹县"政务"服务中心\n',
     }
-    expected = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-    assert encode(document) == (b"451221-2026-0000001", expected)
+    expected = json.dumps([document, document], ensure_ascii=False, separators=(",", ":"))
+    assert frame_of([orjson.dumps(document)] * 2) == expected.encode()
 
 
 def test_the_publisher_counts_and_never_raises() -> None:
@@ -168,16 +169,19 @@ def test_the_publisher_counts_and_never_raises() -> None:
         futures: list[asyncio.Future[Any]] = []
 
         async def send(key: bytes, value: bytes) -> asyncio.Future[Any]:
-            if key == b"broken":
+            if key == b"2":
                 raise RuntimeError("producer closed")
             futures.append(loop.create_future())
             return futures[-1]
 
         publish = FactPublisher(send, metrics)
         the_engine = engine()
-        for case in ("ok", "lost", "broken"):
+        # partition 0: two facts, acknowledged; 1: one, not; 2: one, the send fails
+        for partition, case in ((0, "ok"), (0, "ok too"), (1, "lost"), (2, "broken")):
             item = accepted("2026-11-23T10:00:00+08:00", 3, case_id=case)
-            await publish(the_engine, item, the_engine.apply(None, item).state)
+            await publish(the_engine, item, the_engine.apply(None, item).state, partition)
+        for partition in (0, 1, 2):
+            await publish.flush(partition)
         futures[0].set_result(None)
         futures[1].set_exception(RuntimeError("not acknowledged"))
         await asyncio.sleep(0)
@@ -187,7 +191,7 @@ def test_the_publisher_counts_and_never_raises() -> None:
             for result in ("published", "failed")
         }
 
-    assert asyncio.run(scenario()) == {"published": 1.0, "failed": 2.0}
+    assert asyncio.run(scenario()) == {"published": 2.0, "failed": 2.0}
 
 
 def test_a_fact_says_who_handled_it_the_events_own_else_the_cases_latest() -> None:
@@ -246,7 +250,7 @@ def test_a_fact_is_sent_only_when_a_figure_of_its_case_changes() -> None:
         sent: list[str] = []
 
         async def send(key: bytes, value: bytes) -> asyncio.Future[Any]:
-            sent.append(json.loads(value)["event_type"])
+            sent.extend(document["event_type"] for document in json.loads(value))
             future = loop.create_future()
             future.set_result(None)
             return future
@@ -277,7 +281,8 @@ def test_a_fact_is_sent_only_when_a_figure_of_its_case_changes() -> None:
         state: CaseState | None = None
         for item in story:
             state = the_engine.apply(state, item).state
-            await publish(the_engine, item, state)
+            await publish(the_engine, item, state, 0)
+        await publish.flush(0)
         unchanged = registry.get_sample_value(
             "supervisor_worker_facts_total", {"result": "unchanged"}
         )
@@ -292,3 +297,43 @@ def test_a_fact_is_sent_only_when_a_figure_of_its_case_changes() -> None:
         "evaluated",  # ratings are counted, each one
     ]
     assert unchanged == 2
+
+
+def test_facts_wait_in_their_partitions_frame_until_it_is_flushed_or_full() -> None:
+    """A frame per partition, sent at its flush or once it holds `frame_facts`; keyed by
+    the partition; a dropped partition's facts are never sent (judged again elsewhere)."""
+
+    async def scenario() -> list[tuple[bytes, list[str]]]:
+        loop = asyncio.get_running_loop()
+        sent: list[tuple[bytes, list[str]]] = []
+
+        async def send(key: bytes, value: bytes) -> asyncio.Future[Any]:
+            sent.append((key, [document["case_id"] for document in json.loads(value)]))
+            future = loop.create_future()
+            future.set_result(None)
+            return future
+
+        publish = FactPublisher(send, WorkerMetrics.create(CollectorRegistry()), frame_facts=3)
+        the_engine = engine()
+
+        async def judged(case: str, partition: int) -> None:
+            item = accepted("2026-11-23T10:00:00+08:00", 3, case_id=case)
+            await publish(the_engine, item, the_engine.apply(None, item).state, partition)
+
+        for n in range(4):
+            await judged(f"a{n}", 0)  # the third fills the frame: sent at once
+        await judged("b0", 1)
+        await judged("c0", 2)
+        assert sent == [(b"0", ["a0", "a1", "a2"])]
+        assert (publish.waiting(0), publish.waiting(1), publish.waiting(2)) == (1, 1, 1)
+        publish.drop({2})
+        for partition in (0, 1, 2):
+            await publish.flush(partition)
+        await publish.flush(0)  # nothing left: nothing sent
+        return sent
+
+    assert asyncio.run(scenario()) == [
+        (b"0", ["a0", "a1", "a2"]),
+        (b"0", ["a3"]),
+        (b"1", ["b0"]),
+    ]

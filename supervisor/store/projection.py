@@ -17,8 +17,9 @@ What is written, per topic:
   `Journal` the live wall uses (loaded from the `alerts` row and its history, stored
   back); records about an alert not known yet wait in `alert_early`; silence audit
   records go to `silence_records`; supervision orders' steps to `orders`;
-- case facts: the fact (a repeat, the same case, type and time, changes nothing) and
-  the case's row as the fact says it stands; a center's latest event and arrival;
+- case facts (a frame of them per record, or one): each fact (a repeat, the same case,
+  type and time, changes nothing) and the case's row as the fact says it stands; a
+  center's latest event and arrival;
 - case events: the event, personal data masked (supervisor/masking.py); a message that
   is not a contract event is left out (the worker dead-letters it).
 
@@ -71,8 +72,9 @@ CLOCK_SKEW: Final = timedelta(minutes=10)
 #: The longest alert id stored (schema.py's column): a longer one is malformed, not an
 #: error PostgreSQL would raise at every retry of its batch.
 ALERT_ID_MAX: Final = 512
-#: The largest case event or fact read, in bytes (an event is at most 64 KiB).
-MAX_FACT_BYTES: Final = 64 * 1024
+#: The largest case-facts record read, in bytes: a frame of facts (the worker sends at
+#: most 256 KiB: supervisor/worker/facts.py), or one fact as the worker sent before.
+MAX_FACT_BYTES: Final = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -348,14 +350,21 @@ class Projection:
         for record in records:
             try:
                 if record.value is None or len(record.value) > MAX_FACT_BYTES:
-                    raise ValueError("empty or larger than a fact can be")
-                made = rows.fact_rows(orjson.loads(record.value))
+                    raise ValueError("empty or larger than a frame of facts can be")
+                document = orjson.loads(record.value)
             except Exception as exc:  # any record is survived (module docstring)
                 outcome.malformed.append((record, _reason(exc)))
                 continue
-            facts.append(made.fact)
-            latest[made.case["case_id"]] = made.case  # partition order: the last one stands
-            _note_seen(seen, made.case["center_id"], made.occurred_at, record)
+            # a frame (an array of facts, in order), or one fact as the worker sent before
+            for item in document if isinstance(document, list) else [document]:
+                try:
+                    made = rows.fact_rows(item)
+                except Exception as exc:  # a bad fact costs only itself
+                    outcome.malformed.append((record, _reason(exc)))
+                    continue
+                facts.append(made.fact)
+                latest[made.case["case_id"]] = made.case  # in order: the last one stands
+                _note_seen(seen, made.case["center_id"], made.occurred_at, record)
         if facts:
             await connection.execute(
                 self.db.upsert(case_facts, ("case_id", "event_type", "occurred_at"), update=()),

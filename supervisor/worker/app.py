@@ -20,8 +20,9 @@ Topics (names from Settings):
 - the alerts topic, keyed by alert_id; the dead-letter topic, original bytes (at most
   64 KiB of them) plus a `reason` header: every message the worker cannot use goes there,
   whatever the cause, and the offset moves on (worker/refusals.py: no poison message).
-- the facts topic, keyed by case_id: one compact fact per applied event, for the
-  statistics, sent after the state is written and not awaited (supervisor/worker/facts.py).
+- the facts topic: one compact fact per applied event, for the statistics, framed per
+  partition and sent once the batch's states are written, not awaited
+  (supervisor/worker/facts.py).
 
 Case state lives in the changelog-backed table `cases` (RocksDB by default). A case's
 alerts are handed to the producer and its state written at once, with the alerts not yet
@@ -75,8 +76,7 @@ def create_app(
         watched=metrics.centers_watched.set,
         behind=lambda: parts.group_gate.behind(parts.offsets),
     )
-    publish_fact = facts.install(app, settings, metrics)
-    agent = case_agent.install(parts, publish_fact=publish_fact, forward=forward)
+    agent = case_agent.install(parts, facts=facts.install(app, settings, metrics), forward=forward)
     timers.install(parts, batches=agent.waiting)
     recovery.install(parts, also_revoked=agent.revoked)
     # An events partition with unread events and no progress while the worker is idle (a

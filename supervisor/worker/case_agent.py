@@ -6,18 +6,20 @@ for the cases whose deadline fell due (timers.py). For an event it runs the pipe
 stages (supervisor/core/pipeline.py: decode, validate, not from the future, dedupe,
 evaluate) and emits what they decided: a refusal to the dead-letter topic, a duplicate
 counted, a judged event's alerts handed to the producer at once, its state staged in
-the store, its fact (when a figure changed: facts.py) and center noted.
+the store, its fact (when a figure changed) framed to go with the batch (facts.py) and
+its center noted.
 
 The states are written per partition in batches (`flush`): after `batch_events` events
 of the partition, or once its oldest staged state is `batch_seconds` old, or at any tick
 of the partition (the timers send an empty one to a quiet partition whose states wait).
 A flush first waits, at most `ack_wait` seconds, for the broker to acknowledge the
 batch's alerts, so each case is written once, without alerts left to send; then it
-writes each changed case once and records how far the partition was handled. Only then
-are the batch's events acknowledged to Faust (`run`'s `ack`), so no offset is committed
-before the state that records its event: after a crash the events of an unwritten batch
-are read and judged again, and their alerts, sent again with the same ids, are
-de-duplicated by the readers (the alerts topic is at least once).
+writes each changed case once, records how far the partition was handled and hands the
+batch's facts to the producer. Only then are the batch's events acknowledged to Faust
+(`run`'s `ack`), so no offset is committed before the state that records its event:
+after a crash the events of an unwritten batch are read and judged again, and their
+alerts, sent again with the same ids, are de-duplicated by the readers (the alerts topic
+is at least once).
 
 For a tick it flushes the partition, then advances the cases this worker released
 itself, hands their alerts over, waits for the acknowledgements together and writes each
@@ -36,7 +38,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Container
+from collections.abc import AsyncIterable, Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -71,6 +73,19 @@ BATCH_SECONDS = 2.0
 ACK_WAIT = 1.0
 
 
+class Facts(Protocol):
+    """Where a judged event's fact goes (facts.FactPublisher): framed per partition, sent
+    once the partition's states are written, dropped with a partition handed over."""
+
+    async def __call__(
+        self, engine: Engine, event: CaseEvent, state: CaseState, partition: int
+    ) -> None: ...
+
+    async def flush(self, partition: int) -> None: ...
+
+    def drop(self, partitions: Iterable[int]) -> None: ...
+
+
 class KafkaMessage(Protocol):
     """The fields of a Kafka message the agent reads (Faust's `Message`)."""
 
@@ -98,8 +113,8 @@ class CaseAgent:
     `latest` the latest time it read (for the future check, clock.py); `released` holds
     the cases whose tick this worker sent (shared with the timers); `handled` is the
     table of the next offset to handle per events partition (continuity.py);
-    `publish_fact` and `forward` take a judged event to the facts and to the centers
-    agent. `batch_events`, `batch_seconds` and `ack_wait`: see the module docstring."""
+    `facts` and `forward` take a judged event to the facts and to the centers agent.
+    `batch_events`, `batch_seconds` and `ack_wait`: see the module docstring."""
 
     def __init__(
         self,
@@ -117,7 +132,7 @@ class CaseAgent:
         future_tolerance: timedelta,
         metrics: WorkerMetrics,
         centers: Container[str],
-        publish_fact: Callable[[Engine, CaseEvent, CaseState], Awaitable[None]],
+        facts: Facts,
         forward: Callable[[CaseEvent], Awaitable[None]],
         batch_events: int = BATCH_EVENTS,
         batch_seconds: float = BATCH_SECONDS,
@@ -136,7 +151,7 @@ class CaseAgent:
         self._future_tolerance = future_tolerance
         self.metrics = metrics
         self._centers = centers
-        self._publish_fact = publish_fact
+        self.facts = facts
         self._forward = forward
         self.batch_events = batch_events
         self.batch_seconds = batch_seconds
@@ -220,6 +235,7 @@ class CaseAgent:
         offset = self._next_offset.pop(partition, None)
         if offset is not None:
             self.handled[str(partition)] = offset  # all before it: judged and written
+        await self.facts.flush(partition)  # the batch's facts, now that it is written
 
     def revoked(self, partitions: set[int]) -> None:
         """Partitions handed to another worker: their judged events are forgotten, never
@@ -227,6 +243,7 @@ class CaseAgent:
         and so is a message of theirs being handled now."""
         self._revocations += 1
         self._revoked = set(partitions)
+        self.facts.drop(partitions)
         for partition in partitions:
             self._held.pop(partition, None)
             self._batched.pop(partition, None)
@@ -332,7 +349,7 @@ class CaseAgent:
         stored: dict[str, Any] | None,
     ) -> None:
         """A judged event's way out: counted, its alerts, resolutions and changes handed
-        to the producer, its state written with them, its fact published (not awaited:
+        to the producer, its state staged, its fact framed (sent with the batch:
         facts.py) and its center told (centers.py)."""
         assert result.state is not None
         self._consumed(event.type.value).inc()
@@ -354,7 +371,7 @@ class CaseAgent:
             self.outputs.alert_log.raised(result.alerts)
         self.store.stage(result.state, message.partition, by_event=True, value=stored)
         self._staged.inc()
-        await self._publish_fact(engine, event, result.state)
+        await self.facts(engine, event, result.state, message.partition)
         await self._forward(event)
         if message.timestamp:
             self.metrics.processing.observe(max(0.0, time.time() - message.timestamp))
@@ -380,7 +397,7 @@ class CaseAgent:
 def install(
     parts: Parts,
     *,
-    publish_fact: Callable[[Engine, CaseEvent, CaseState], Awaitable[None]],
+    facts: Facts,
     forward: Callable[[CaseEvent], Awaitable[None]],
 ) -> CaseAgent:
     """The case agent on `parts.app`, over the events and ticks topics: each message
@@ -402,7 +419,7 @@ def install(
         future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
         metrics=parts.metrics,
         centers=parts.centers,
-        publish_fact=publish_fact,
+        facts=facts,
         forward=forward,
         batch_events=settings.batch_events,
         batch_seconds=settings.batch_seconds,

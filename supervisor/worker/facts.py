@@ -1,9 +1,9 @@
-"""Case facts: one compact record per applied event, for the wall's headline figures and
+"""Case facts: one compact fact per applied event, for the wall's headline figures and
 the per-center statistics (projected into the read model by `supervisor.store.projection`).
 
 After each event the worker applied (not a re-delivery, not a rejected message), it sends
 to the facts topic (`SUPERVISOR_TOPIC_FACTS`, default `case-facts`, as many partitions as
-the events topic), keyed by case_id, one UTF-8 JSON object:
+the events topic), in a frame (below), a UTF-8 JSON object:
 
     {"case_id": "451221-2026-0001234", "center_id": "451221",
      "event_type": "concluded", "occurred_at": "2026-11-20T16:00:00+08:00",
@@ -33,15 +33,25 @@ counted, and the read model's `cases` row is as up to date as before; the center
 events come from the events topic (supervisor/store/projection.py). A worker remembers
 the last fact of `FIGURES_MAX` cases; after a restart each case's next fact is sent.
 
-Delivery: a fact is handed to the producer when its event is judged, and not awaited
-(unlike alerts, whose acknowledgement the batch's write waits for). A fact lost in a
-crash is not sent again when the event's state was written (the re-delivered event is a
-duplicate); a fact sent again (the state's batch was not written, the event is judged
-once more) has the same (case_id, event_type, occurred_at), by which readers
-de-duplicate. So a lost fact only skews a statistic (a count it carried stays missing;
-whether the case is open is right again from its next fact); it never loses an alert nor
-delays the case. Failures are counted (`supervisor_worker_facts_total{result="failed"}`)
-and logged, and never stop the worker.
+Framed: the facts of an events partition wait in a frame, one Kafka record holding a JSON
+array of them (in the order their events were judged), sent when the partition's batch
+of states is written (case_agent.py: at most `SUPERVISOR_BATCH_SECONDS` later), or
+sooner once the frame holds `FRAME_FACTS` facts or `FRAME_BYTES` bytes. The record is
+keyed by the partition's number, so the frames of one partition keep their order. One
+record for a few hundred facts instead of one each: the facts took a quarter of the
+worker's CPU when each was a record of its own (bench/RESULTS.md). Readers take a record
+holding one fact object too (what the worker sent before).
+
+Delivery: a frame is handed to the producer after its batch's states are written, and not
+awaited (unlike alerts, whose acknowledgement the batch's write waits for). The facts of a
+batch not written (a crash, a revocation: `drop`) are not sent: their events are judged
+again and their facts sent then. A frame lost in flight is not sent again; one sent again
+(its batch written, the offsets not yet committed, then a crash) repeats each fact's
+(case_id, event_type, occurred_at), by which readers de-duplicate. So a lost fact only
+skews a statistic (a count it carried stays missing; whether the case is open is right
+again from its next fact); it never loses an alert nor delays the case. Failures are
+counted (`supervisor_worker_facts_total{result="failed"}`, per fact) and logged, and
+never stop the worker.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +83,11 @@ COUNTED = frozenset(
 )
 #: Cases whose last fact sent is remembered (a hash each).
 FIGURES_MAX = 200_000
+
+#: A frame is sent once it holds this many facts ...
+FRAME_FACTS = 500
+#: ... or this many bytes (a fact is ~400 bytes; the topic takes records up to 1 MB).
+FRAME_BYTES = 256 * 1024
 
 #: Sends (key, value) to the facts topic; returns what the producer will complete (for
 #: Faust, a FutureMessage: an asyncio future).
@@ -123,18 +138,15 @@ def _rating(event: CaseEvent) -> dict[str, Any]:
     return {"level": event.payload_as(EvaluatedPayload).level}
 
 
-def encode(document: dict[str, Any]) -> tuple[bytes, bytes]:
-    """Kafka key (the case_id) and value (compact UTF-8 JSON) of a fact: orjson's bytes,
-    the same as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` for a fact's
-    texts, booleans and nulls, in a twentieth of the time (0.2 against 4.2 µs here)."""
-    return str(document["case_id"]).encode(), orjson.dumps(document)
+def frame_of(values: list[bytes]) -> bytes:
+    """One record's value for facts already encoded: a JSON array of them, in order."""
+    return b"[" + b",".join(values) + b"]"
 
 
 def install(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> FactPublisher:
-    """The publisher the cases agent calls. Facts go to the producer directly, not
-    through a Faust topic: its channel, FutureMessage and callbacks cost ~7% of the
-    worker's CPU for one fact per event, and a fact needs none of them (raw bytes, no
-    transaction, delivery watched by the callback below)."""
+    """The publisher the cases agent calls. Frames go to the producer directly, not
+    through a Faust topic: its channel, FutureMessage and callbacks are not needed for
+    raw bytes, no transaction, delivery watched by the callback below."""
     topic = settings.topic_facts
 
     async def send(key: bytes, value: bytes) -> Awaitable[Any]:
@@ -144,12 +156,25 @@ def install(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> FactP
 
 
 class FactPublisher:
-    """Called by the cases agent after `keep(...)`: `await publish(engine, event, state)`."""
+    """Called by the cases agent for each judged event (`await publish(engine, event,
+    state, partition)`), then `await flush(partition)` once the partition's states are
+    written, `drop(partitions)` for partitions it no longer owns."""
 
-    def __init__(self, send: Send, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        send: Send,
+        metrics: WorkerMetrics,
+        *,
+        frame_facts: int = FRAME_FACTS,
+        frame_bytes: int = FRAME_BYTES,
+    ) -> None:
         self._send = send
         self._metrics = metrics
+        self._frame_facts = frame_facts
+        self._frame_bytes = frame_bytes
         self._last: OrderedDict[str, int] = OrderedDict()  # case_id -> hash of its figures
+        self._frames: dict[int, list[bytes]] = {}  # partition -> encoded facts waiting
+        self._sizes: dict[int, int] = {}  # partition -> their bytes
         self._unchanged = metrics.facts.labels("unchanged")
 
     def changed(self, document: dict[str, Any], event: CaseEvent) -> bool:
@@ -165,29 +190,59 @@ class FactPublisher:
             last.popitem(last=False)
         return known != figures or event.type in COUNTED
 
-    async def __call__(self, engine: Engine, event: CaseEvent, state: CaseState) -> None:
+    async def __call__(
+        self, engine: Engine, event: CaseEvent, state: CaseState, partition: int
+    ) -> None:
         try:
             document = fact(engine, event, state)
             if not self.changed(document, event):
                 self._unchanged.inc()
                 return
-            key, value = encode(document)
-            pending = await self._send(key, value)
+            value = orjson.dumps(document)
         except Exception:  # a statistic must never stop the supervision
             self._metrics.facts.labels("failed").inc()
-            log.exception("case fact of %s not sent", state.case_id)
+            log.exception("case fact of %s not made", state.case_id)
+            return
+        frame = self._frames.setdefault(partition, [])
+        frame.append(value)
+        size = self._sizes[partition] = self._sizes.get(partition, 0) + len(value) + 1
+        if len(frame) >= self._frame_facts or size >= self._frame_bytes:
+            await self.flush(partition)
+
+    def waiting(self, partition: int) -> int:
+        """Facts of `partition` not handed to the producer yet."""
+        return len(self._frames.get(partition, ()))
+
+    async def flush(self, partition: int) -> None:
+        """Hand the partition's frame to the producer (not awaited)."""
+        frame = self._frames.pop(partition, None)
+        self._sizes.pop(partition, None)
+        if not frame:
+            return
+        try:
+            pending = await self._send(str(partition).encode(), frame_of(frame))
+        except Exception:  # a statistic must never stop the supervision
+            self._metrics.facts.labels("failed").inc(len(frame))
+            log.exception("%d case facts of partition %d not sent", len(frame), partition)
             return
         # A future already (Faust's FutureMessage): no task, only a callback.
         asyncio.ensure_future(pending).add_done_callback(
-            lambda done: self._delivered(done, state.case_id)
+            lambda done: self._delivered(done, partition, len(frame))
         )
 
-    def _delivered(self, done: asyncio.Future[Any], case_id: str) -> None:
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget the facts of partitions handed to another worker: their batch was not
+        written, so their events are judged again there, and their facts sent then."""
+        for partition in partitions:
+            self._frames.pop(partition, None)
+            self._sizes.pop(partition, None)
+
+    def _delivered(self, done: asyncio.Future[Any], partition: int, count: int) -> None:
         error = None if not done.cancelled() else "cancelled"
         if error is None and done.exception() is not None:
             error = repr(done.exception())
         if error is None:
-            self._metrics.facts.labels("published").inc()
+            self._metrics.facts.labels("published").inc(count)
             return
-        self._metrics.facts.labels("failed").inc()
-        log.warning("case fact of %s not delivered: %s", case_id, error)
+        self._metrics.facts.labels("failed").inc(count)
+        log.warning("%d case facts of partition %d not delivered: %s", count, partition, error)

@@ -233,6 +233,32 @@ async def test_facts_become_cases_and_a_repeat_changes_nothing(database: Databas
     assert case.department == "南丹县市场监督管理局"
 
 
+async def test_a_frame_of_facts_is_read_in_order_and_a_bad_fact_costs_only_itself(
+    database: Database,
+) -> None:
+    """The worker sends the facts of a batch as one record, a JSON array (facts.py); a
+    record holding one fact (as it sent before) still reads."""
+    projection = Projection(database, TOPICS)
+    opened = fact("c1", "accepted", "2026-11-27T09:00:00+08:00", "open")
+    closed = fact("c1", "concluded", "2026-11-28T16:00:00+08:00", "concluded")
+    other = fact("c2", "submitted", "2026-11-27T10:00:00+08:00", "received")
+    secret = "452727198805060021"
+    frame = [opened, {"case_id": ["x"], "note": secret}, closed]
+    records = [
+        Record("facts", 0, 0, json.dumps(other).encode()),  # one fact: the earlier format
+        Record("facts", 0, 1, json.dumps(frame, ensure_ascii=False).encode()),
+    ]
+    outcome = await projection.apply(records)
+    assert outcome.written["facts"] == 3
+    assert [(r.where, secret in reason) for r, reason in outcome.malformed] == [
+        ("facts[0]@1", False)
+    ]
+    assert outcome.positions == {("facts", 0): 2}
+    async with database.engine.connect() as connection:
+        states = dict((await connection.execute(select(cases.c.case_id, cases.c.status))).all())
+    assert states == {"c1": "concluded", "c2": "received"}  # the frame's last fact stands
+
+
 async def test_events_are_stored_masked_and_invalid_ones_are_left_out(
     database: Database,
 ) -> None:

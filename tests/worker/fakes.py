@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,6 +100,25 @@ class Clock:
 
 
 @dataclass
+class RecordedFacts:
+    """The agent's facts, as the event ids they were made for (`facts`); `flushed` lists
+    the partitions flushed, `dropped` those dropped, in order."""
+
+    facts: list[str]
+    flushed: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+
+    async def __call__(self, engine: Engine, event: Any, state: Any, partition: int) -> None:
+        self.facts.append(event.event_id)
+
+    async def flush(self, partition: int) -> None:
+        self.flushed.append(partition)
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        self.dropped.extend(sorted(partitions))
+
+
+@dataclass
 class Parts:
     """One worker's parts over a dict table, a fake producer and a settable clock."""
 
@@ -156,15 +176,12 @@ class Parts:
             future_tolerance=timedelta(minutes=5),
             metrics=self.metrics,
             centers={"451221"},
-            publish_fact=self._fact,
+            facts=RecordedFacts(self.facts),
             forward=self._forward,
             batch_events=self.batch_events,
             batch_seconds=self.batch_seconds,
             ack_wait=self.ack_wait,
         )
-
-    async def _fact(self, engine: Engine, event: Any, state: Any) -> None:
-        self.facts.append(event.event_id)
 
     async def _forward(self, event: Any) -> None:
         self.forwarded.append(event.event_id)
