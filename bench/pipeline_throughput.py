@@ -110,6 +110,7 @@ def noop_faust_child(
         app_id,
         broker=[f"kafka://{s}" for s in server.split(",")],
         store="memory://",
+        datadir=str(result.parent / f"{app_id}-data"),  # the run's directory, not the cwd
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         web_port=port,
