@@ -443,9 +443,7 @@ class AlertFeed:
                 async with self._writing:
                     await self.project(projection, records)
             if time.monotonic() >= next_probe:
-                for name in lane.topics:
-                    if name not in missing:
-                        await self._probe(consumer, name)
+                await self._probe(consumer, *(n for n in lane.topics if n not in missing))
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 if missing and missing & await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT):
                     return
@@ -599,14 +597,22 @@ class AlertFeed:
                 await self._probe(consumer, topic)
                 next_probe = time.monotonic() + PROBE_INTERVAL
 
-    async def _probe(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+    async def _probe(self, consumer: AIOKafkaConsumer, *topics: str) -> None:
+        """Ask the cluster once whether it answers; the state of each of `topics`
+        (the ones this consumer reads) says so."""
         try:
             await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
         except (KafkaError, TimeoutError) as exc:
-            self._set_state(topic, FollowState.DISCONNECTED)
-            log.warning("kafka %s: cluster unreachable (%r); aiokafka keeps retrying", topic, exc)
+            for topic in topics:
+                self._set_state(topic, FollowState.DISCONNECTED)
+            log.warning(
+                "kafka %s: cluster unreachable (%r); aiokafka keeps retrying",
+                ", ".join(topics),
+                exc,
+            )
         else:
-            self._set_state(topic, FollowState.CONSUMING)
+            for topic in topics:
+                self._set_state(topic, FollowState.CONSUMING)
 
 
 async def _stop(consumer: AIOKafkaConsumer, topic: str) -> None:

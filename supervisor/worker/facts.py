@@ -45,13 +45,14 @@ holding one fact object too (what the worker sent before).
 Delivery: a frame is handed to the producer after its batch's states are written, and not
 awaited (unlike alerts, whose acknowledgement the batch's write waits for). The facts of a
 batch not written (a crash, a revocation: `drop`) are not sent: their events are judged
-again and their facts sent then. A frame lost in flight is not sent again; one sent again
-(its batch written, the offsets not yet committed, then a crash) repeats each fact's
-(case_id, event_type, occurred_at), by which readers de-duplicate. So a lost fact only
-skews a statistic (a count it carried stays missing; whether the case is open is right
-again from its next fact); it never loses an alert nor delays the case. Failures are
-counted (`supervisor_worker_facts_total{result="failed"}`, per fact) and logged, and
-never stop the worker.
+again and their facts sent then; only a frame sent early, full, before its batch was
+written, is sent again that way. A frame lost in flight is not sent again; facts sent
+again (that full frame, or a batch written, the offsets not yet committed, then a crash)
+repeat each fact's (case_id, event_type, occurred_at), by which readers de-duplicate.
+So a lost fact only skews a statistic (a count it carried stays missing; whether the
+case is open is right again from its next fact); it never loses an alert nor delays the
+case. Failures are counted (`supervisor_worker_facts_total{result="failed"}`, per
+fact) and logged, and never stop the worker.
 """
 
 from __future__ import annotations
