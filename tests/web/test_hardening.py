@@ -337,9 +337,19 @@ def test_healthz_tells_an_anonymous_caller_up_or_down_only(
 
 
 @asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """`app` inside its lifespan, as uvicorn runs it: httpx's ASGI transport does not
+    run the lifespan, and without it the read model's SQLite connections outlive the
+    test's event loop (their threads then call back into a closed loop)."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
 async def served(app: FastAPI, token: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client for `app` through httpx's ASGI transport, which decodes the path once, as
-    uvicorn does (the TestClient decodes it twice: `%252F` would reach the app as `/`)."""
+    uvicorn does (the TestClient decodes it twice: `%252F` would reach the app as `/`).
+    The app must be `running`."""
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(
@@ -352,8 +362,13 @@ async def served(app: FastAPI, token: str) -> AsyncIterator[httpx.AsyncClient]:
 async def test_an_alert_of_any_case_id_can_be_read_and_acted_on(
     store: TokenStore, tokens: dict[str, str], case_id: str
 ) -> None:
-    app = build_app(store)
-    alert = alert_for(case_id)
+    async with running(build_app(store)) as app:
+        await answers_every_action_on(app, tokens, alert_for(case_id))
+
+
+async def answers_every_action_on(
+    app: FastAPI, tokens: dict[str, str], alert: dict[str, Any]
+) -> None:
     await app.state.writer.write(alert)
     alert_id = alert["alert_id"]
     encoded = quote(alert_id, safe="")  # %2F for /, %25 for %: the careful client
@@ -376,8 +391,11 @@ async def test_appeal_routes_of_an_id_that_ends_like_an_action(
     store: TokenStore, tokens: dict[str, str]
 ) -> None:
     """`…/<id>/appeal/accept` is accept on <id>, even when <id> ends in "/appeal"."""
-    app = build_app(store)
-    alert = alert_for("x/appeal")
+    async with running(build_app(store)) as app:
+        await appeal_and_accept(app, tokens, alert_for("x/appeal"))
+
+
+async def appeal_and_accept(app: FastAPI, tokens: dict[str, str], alert: dict[str, Any]) -> None:
     await app.state.writer.write(alert)
     path = f"/api/alerts/{alert['alert_id']}"  # the `/` unencoded, on purpose
     async with served(app, tokens["director"]) as director:
