@@ -25,6 +25,11 @@ For a tick it flushes the partition, then advances the cases this worker release
 itself, hands their alerts over, waits for the acknowledgements together and writes each
 case once.
 
+A graceful stop (SIGTERM, SIGINT: worker/main.py) first `drain`s the agent: no further
+event is judged (each is left unacknowledged, read again at the next start), and each
+partition's batch in hand is written at an empty tick sent to it, its events then
+acknowledged, so Faust's stop commits them and the next start does not judge them again.
+
 Everything happens inside stream iteration, the only place Faust lets us write the
 table safely (and for the partition of the message in hand: hence a flush per
 partition, at one of its own messages), and under `busy`, so a reload of the rules puts
@@ -35,6 +40,7 @@ message fields.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -71,6 +77,10 @@ BATCH_SECONDS = 2.0
 #: A flush waits at most this long for the batch's alerts to be acknowledged (seconds);
 #: those still unacknowledged are written down with their case (outbox.py).
 ACK_WAIT = 1.0
+#: A graceful stop waits at most this long for the batches in hand to be written
+#: (seconds): well inside the stop's deadline (supervisor/shutdown.py), which Faust's own
+#: stop needs a few seconds of.
+DRAIN_SECONDS = 3.0
 
 
 class Facts(Protocol):
@@ -164,6 +174,8 @@ class CaseAgent:
         self._held: dict[int, list[Any]] = {}
         self._revocations = 0
         self._revoked: set[int] = set()  # the partitions of the last revocation
+        self._draining = False  # a stop began: no further event is judged
+        self._batch_written = asyncio.Event()  # set at each flush, for `drain`
         self._warned_misrouted: set[str] = set()
         # Children of labelled metrics, looked up once per label value (labels() costs a
         # few µs, several times an event): both label sets are bounded (event types,
@@ -183,6 +195,8 @@ class CaseAgent:
             partition = message.partition
             revocations = self._revocations
             async with self.busy:
+                if self._draining and message.topic != self.topics.ticks:
+                    continue  # a stop began: judged at the next start, so never acknowledged
                 flushed = await self.handle(message)
             if self._revocations != revocations and partition in self._revoked:
                 continue  # its partition was handed over meanwhile: the next owner's now
@@ -228,6 +242,7 @@ class CaseAgent:
         `handled` table: continuity.py). Inside stream iteration of that partition."""
         self._batched[partition] = 0
         self._since.pop(partition, None)
+        self._batch_written.set()
         cases = self.store.staged_cases(partition)
         if cases:
             await self.outputs.outbox.acknowledged(cases, timeout=self.ack_wait)
@@ -236,6 +251,45 @@ class CaseAgent:
         if offset is not None:
             self.handled[str(partition)] = offset  # all before it: judged and written
         await self.facts.flush(partition)  # the batch's facts, now that it is written
+
+    async def drain(
+        self,
+        send_tick: Callable[[bytes, bytes, int], Awaitable[Any]],
+        timeout: float = DRAIN_SECONDS,
+    ) -> int:
+        """Before a graceful stop: judge no further event, and write each partition's
+        batch in hand at an empty tick sent to it with `send_tick` (a table is written
+        only in stream iteration, at a message of its partition). Returns how many
+        partitions were still unwritten after `timeout` seconds: their events are judged
+        again at the next start, as after a crash."""
+        self._draining = True
+        pending: list[int] = []
+
+        async def write() -> None:
+            async with self.busy:  # the message in hand finished first
+                pending.extend(sorted(self._since))
+            for partition in pending:
+                await send_tick(b"", b"[]", partition)
+            await self._all_written()
+
+        try:
+            await asyncio.wait_for(write(), timeout)
+        except Exception as exc:  # late, or the broker away: the stop goes on, losing nothing
+            log.warning(
+                "stopping with the batch in hand of partitions %s unwritten (%s): their "
+                "events are judged again at the next start",
+                sorted(self._since),
+                "not written in time" if isinstance(exc, TimeoutError) else repr(exc),
+            )
+        else:
+            if pending:
+                log.info("wrote the batch in hand of partitions %s before stopping", pending)
+        return len(self._since)
+
+    async def _all_written(self) -> None:
+        while self._since:
+            self._batch_written.clear()
+            await self._batch_written.wait()
 
     def revoked(self, partitions: set[int]) -> None:
         """Partitions handed to another worker: their judged events are forgotten, never
@@ -249,6 +303,7 @@ class CaseAgent:
             self._batched.pop(partition, None)
             self._since.pop(partition, None)
             self._next_offset.pop(partition, None)
+        self._batch_written.set()
 
     async def fire(self, engine: Engine, message: KafkaMessage) -> None:
         """A batch of due cases of this partition (worker/ticks.py): all their alerts
@@ -425,6 +480,8 @@ def install(
         batch_seconds=settings.batch_seconds,
         ack_wait=settings.batch_ack_wait_seconds,
     )
+
+    parts.worker.drain = functools.partial(agent.drain, parts.channels.send_tick)
 
     @app.agent(parts.channels.source, name="cases")
     async def cases(stream: Any) -> None:

@@ -1,7 +1,9 @@
 """`supervisor worker`: create the topics if missing, then run the Faust worker.
 
 It stops within `SHUTDOWN_DEADLINE_SECONDS` of SIGTERM or SIGINT, whatever the broker's
-state. Faust's own stop commits the offsets handled, flushes the producer, leaves the
+state. The stop first writes the batch in hand (`Worker.drain`: at most
+`case_agent.DRAIN_SECONDS`), so its events are committed and not judged again at the next
+start; then Faust's own stop commits the offsets handled, flushes the producer, leaves the
 group and closes the tables; with the broker away it waited for it, and the worker took a
 minute to exit, past an orchestrator's grace period (30 s: then SIGKILL). Now the stop
 starts as before, and a process still alive at the deadline exits at once. That loses
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,11 +92,29 @@ def _deadline() -> ShutdownDeadline:
 
 
 class DeadlineWorker(faust.Worker):
-    """Faust's worker, whose stop on SIGTERM or SIGINT ends by the deadline at the latest."""
+    """Faust's worker, whose stop on SIGTERM or SIGINT ends by the deadline at the latest,
+    and begins with `drain` (the batches in hand written, while the consumer still runs:
+    Faust's stop pauses it first thing)."""
 
-    def __init__(self, *args: Any, deadline: ShutdownDeadline, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        deadline: ShutdownDeadline,
+        drain: Callable[[], Awaitable[object]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline
+        self.drain = drain
+
+    async def _stop_on_signal(self, signal: Any) -> None:
+        # mode's one stop per signal (`_schedule_shutdown` starts it once)
+        if self.drain is not None:
+            try:
+                await self.drain()
+            except Exception:  # never in the way of the stop itself
+                log.exception("writing the batch in hand before stopping failed")
+        await super()._stop_on_signal(signal)
 
     def _on_sigterm(self) -> None:
         self.deadline.arm()
@@ -110,7 +131,9 @@ def run(settings: Settings, clock_start: datetime | None = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(create_topics(settings))
     worker = create_app(settings, clock=shifted_clock(clock_start) if clock_start else None)
-    runner = DeadlineWorker(worker.app, loglevel=settings.log_level.lower(), deadline=_deadline())
+    runner = DeadlineWorker(
+        worker.app, loglevel=settings.log_level.lower(), deadline=_deadline(), drain=worker.drain
+    )
     # No terminal spinner: at WARNING and above Faust adds one and sets the root logger to
     # DEBUG for it, so every debug record of Faust and aiokafka is built and masked, then
     # dropped (a fifth of the worker's throughput, bench/RESULTS.md).

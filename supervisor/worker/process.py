@@ -54,6 +54,9 @@ class Worker:
     busy: HeldLock = field(default_factory=HeldLock)
     #: re-indexes the deadlines of the cases this worker owns (set by create_app)
     reindex: Callable[[], Awaitable[int]] = field(default=lambda: _nothing())
+    #: before a graceful stop: the batches in hand written, returns how many partitions
+    #: were left unwritten (set by create_app: CaseAgent.drain)
+    drain: Callable[[], Awaitable[int]] = field(default=lambda: _nothing())
     watcher: RulesWatcher | None = None
 
     async def use_engine(self, engine: Engine) -> None:
@@ -107,6 +110,11 @@ class Channels:
     dead_letters: Any
     cases: Any
     handled: Any
+
+    async def send_tick(self, key: bytes, value: bytes, partition: int) -> Any:
+        """A tick to the agent on `partition` of the ticks topic (an empty one, `b""` and
+        `b"[]"`, only makes it write what waits there: the timers', the stop's)."""
+        return await self.ticks.send(key=key, value=value, partition=partition)
 
 
 def declare(app: faust.App, settings: Settings) -> Channels:

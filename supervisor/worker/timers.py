@@ -175,13 +175,9 @@ def install(parts: Parts, batches: Callable[[], list[int]]) -> Timers:
     """The timers of `parts`' worker, each registered on its app with its interval (the
     deadline ones every tick). `batches`: the partitions whose batch waits for a
     message (`CaseAgent.waiting`)."""
-    app, ticks = parts.app, parts.channels.ticks
-
-    async def send_tick(key: bytes, value: bytes, partition: int) -> Any:
-        return await ticks.send(key=key, value=value, partition=partition)
-
+    app = parts.app
     timers = Timers(
-        send_tick=send_tick,
+        send_tick=parts.channels.send_tick,
         partitions=parts.settings.partitions,
         engine=parts.engine,
         store=parts.store,

@@ -10,6 +10,7 @@ a minute to stop (Faust's stop waited on the broker), so it was killed every tim
 - The broker is up: each exits within 10 s, the worker cleanly (no forced exit), and an
   event sent just before the SIGTERM raises its alert exactly once (by id), in this run or after
   the restart.
+- A stop writes the batch in hand: its events are committed, not judged again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import pytest
 import websockets
+from aiokafka.admin import AIOKafkaAdminClient
 
 from supervisor.auth import TokenStore
 from supervisor.kafka import local
@@ -252,3 +254,44 @@ async def test_with_the_broker_up_both_stop_within_10_s_and_nothing_is_lost(
     # "Delivery guarantees").
     assert {a["alert_id"] for a in mine} == {f"supplement.repeated:{case}"}, mine
     assert all(a == mine[0] for a in mine), mine
+
+
+async def committed_events(bootstrap: str, settings: Settings) -> int:
+    """How many events of the events topic the worker's group has committed, in all."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.topic_events)
+
+
+async def test_a_stop_writes_the_batch_in_hand_so_its_events_are_not_judged_again(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Batches wait ten minutes here, so only the stop itself can write the one in hand:
+    its events are committed, and the next start has nothing to judge again."""
+    env, _ = setup(kafka_bootstrap, tmp_path, SUPERVISOR_BATCH_SECONDS="600")
+    settings = Settings.from_env(env)
+    worker_url, _ = urls(env)
+    worker_args = ["worker", "--clock-start", CLOCK_START]
+    case, docs = a_case()
+    log = tmp_path / "worker-1.log"
+    with service(worker_args, env, log, worker_url) as worker:
+        await produce(kafka_bootstrap, settings.topic_events, [(case, d) for d in docs])
+        assert await wait_for(lambda: events_consumed(settings.worker_web_port) >= 3, 60)
+        assert await committed_events(kafka_bootstrap, settings) == 0  # the batch in hand
+        took = await asyncio.to_thread(stop, {"worker": worker})
+    assert took["worker"] < LIMIT and worker.returncode == 0, tail(log)
+    assert FORCED not in log.read_text(), tail(log)
+    assert "wrote the batch in hand of partitions" in log.read_text(), tail(log)
+    assert await committed_events(kafka_bootstrap, settings) == 3
+
+    alerts = await collect_until_quiet(
+        kafka_bootstrap, settings.topic_alerts, not_before=time.monotonic(), quiet=2
+    )
+    assert [a["alert_id"] for a in alerts_of(alerts)] == [f"supplement.repeated:{case}"]
+    with service(worker_args, env, tmp_path / "worker-2.log", worker_url):
+        await asyncio.sleep(3)  # ticks and timers run: nothing left to read
+        assert events_consumed(settings.worker_web_port) == 0

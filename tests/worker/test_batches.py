@@ -141,6 +141,77 @@ async def test_a_revoked_partition_drops_its_batch_unwritten_and_unacknowledged(
     assert parts.agent.waiting(now=1e12) == []
 
 
+class Feed:
+    """A stream fed while the agent runs: `put` a message, `end` it; `send_tick` puts an
+    empty tick, as the broker would hand it back."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.ticks: list[int] = []
+
+    def put(self, message: Message) -> None:
+        self.queue.put_nowait(Event(message))
+
+    def end(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def send_tick(self, key: bytes, value: bytes, partition: int) -> None:
+        self.ticks.append(partition)
+        self.put(Message(TICKS, partition, len(self.ticks), key, value))
+
+    async def events(self) -> AsyncIterator[Event]:
+        while (item := await self.queue.get()) is not None:
+            yield item
+
+
+async def test_a_stop_writes_the_batch_in_hand_and_judges_no_further_event() -> None:
+    parts = Parts(batch_events=10)
+    parts.clock.move(hours=1)
+    feed, acked = Feed(), list[tuple[str, int]]()
+
+    async def ack(event: Event) -> None:
+        acked.append((event.message.topic, event.message.offset))
+
+    running = asyncio.create_task(parts.agent.run(feed.events(), ack))
+    feed.put(event_message(accepted(fee_standard=10.0), offset=0))
+    while parts.store.load(CASE) is None:  # judged, staged, not written
+        await asyncio.sleep(0)
+    assert parts.table == {} and acked == []
+
+    assert await parts.agent.drain(feed.send_tick, timeout=5.0) == 0  # none left unwritten
+    assert feed.ticks == [PARTITION]
+    assert acked == [("case-events", 0), (TICKS, 1)]  # Faust's stop commits them
+    assert len(parts.table[CASE]["history"]) == 1
+    assert parts.handled == {str(PARTITION): 1}
+    # an event read after the stop began is neither judged nor acknowledged: the next
+    # start reads it from the committed offset
+    feed.put(event_message(fee_charged(50.0), offset=1))
+    feed.end()
+    await running
+    assert acked == [("case-events", 0), (TICKS, 1)]
+    assert parts.producer.documents() == []  # fee.overcharge waits for the next start
+    assert len(parts.table[CASE]["history"]) == 1
+
+
+async def test_a_stop_whose_ticks_do_not_come_back_leaves_the_batch_to_the_next_start() -> None:
+    parts = Parts(batch_events=10)
+    parts.clock.move(hours=1)
+    sent: list[int] = []
+
+    async def lost_tick(key: bytes, value: bytes, partition: int) -> None:
+        sent.append(partition)  # the broker is away: the tick never reaches the agent
+
+    acked: list[int] = []
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+
+    await parts.agent.run(stream(Event(event_message(accepted(), offset=0))), ack)
+    assert await parts.agent.drain(lost_tick, timeout=0.05) == 1
+    assert sent == [PARTITION]
+    assert parts.table == {} and acked == []  # as after a crash: judged again at the start
+
+
 async def test_a_case_is_measured_exactly_before_it_nears_the_bound() -> None:
     """States are not encoded per event while their case is far below the bound, yet the
     event refused is the one an exact measure of every state refuses (about the ninth
