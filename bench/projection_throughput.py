@@ -36,7 +36,10 @@ SQLite is a file in a temporary directory, as the web service opens it (WAL,
 synchronous=NORMAL). Goal (the issue): >= 5,000 journal records/s into each back end.
 The free-text index (supervisor/store/search.py: a GIN index on PostgreSQL, an FTS5
 table kept by triggers on SQLite) is written with the rows, as in the service;
-`--without-search-index` drops it after migrating, to see what it costs.
+`--without-search-index` drops it after migrating, to see what it costs. `--batch 5`
+writes transactions of the size a live service's journal lane writes (a few records
+each): their CPU each, and its ratio to an older tree's run alternately (`PYTHONPATH=`
+a worktree), is what tells whether a change made them cheaper.
 """
 
 from __future__ import annotations
@@ -523,15 +526,19 @@ class Written:
 
 
 async def project(
-    db: Database, topics: Topics, names: dict[str, str], records: Sequence[Record]
+    db: Database,
+    topics: Topics,
+    names: dict[str, str],
+    records: Sequence[Record],
+    size: int = BATCH_RECORDS,
 ) -> Written:
-    """Apply `records` in batches of BATCH_RECORDS, each as the feed hands it over."""
+    """Apply `records` in batches of `size`, each as the feed hands it over."""
     projection = Projection(db, topics, center_names=names)
     times: list[float] = []
     cpu = time.process_time()
     began = time.perf_counter()
-    for start in range(0, len(records), BATCH_RECORDS):
-        batch = list(records[start : start + BATCH_RECORDS])
+    for start in range(0, len(records), size):
+        batch = list(records[start : start + size])
         at = time.perf_counter()
         outcome = await projection.apply(batch)
         times.append(time.perf_counter() - at)
@@ -546,6 +553,7 @@ async def run_backend(
     names: dict[str, str],
     streams: dict[str, list[Record]],
     search_index: bool = True,
+    size: int = BATCH_RECORDS,
 ) -> dict[str, Written]:
     from sqlalchemy import text
 
@@ -557,7 +565,8 @@ async def run_backend(
                 for ddl in search.DROP[db.dialect]:
                     await connection.execute(text(ddl))
         return {
-            name: await project(db, topics, names, records) for name, records in streams.items()
+            name: await project(db, topics, names, records, size)
+            for name, records in streams.items()
         }
     finally:
         await db.dispose()
@@ -571,6 +580,13 @@ def main() -> None:
     )
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH_RECORDS,
+        help="records a transaction (default: the most the feed takes at once; a live "
+        "service's journal lane writes a few at a time)",
+    )
     parser.add_argument("--no-kafka", action="store_true", help="baseline: decode+validate")
     parser.add_argument("--goal", type=float, default=5_000, help="journal records/s")
     parser.add_argument(
@@ -655,20 +671,22 @@ def main() -> None:
                     )
                     url = cluster.database_url("projection")
                     results[backend] = asyncio.run(
-                        run_backend(url, topics, maker_names, streams, args.search_index)
+                        run_backend(
+                            url, topics, maker_names, streams, args.search_index, args.batch
+                        )
                     )
                 finally:
                     cluster.stop()
             elif backend == "sqlite":
                 url = f"sqlite:///{home}/supervisor.db"
                 results[backend] = asyncio.run(
-                    run_backend(url, topics, maker_names, streams, args.search_index)
+                    run_backend(url, topics, maker_names, streams, args.search_index, args.batch)
                 )
             else:
                 raise SystemExit(f"unknown back end {backend!r}")
         print(f"{backend}: done (load average {c.load_average()})")
 
-    print(f"\nrecords/s written by Projection.apply, batches of {BATCH_RECORDS:,}")
+    print(f"\nrecords/s written by Projection.apply, batches of {args.batch:,}")
     if not args.search_index:
         print("without the free-text index (--without-search-index)")
     print(f"baseline: {baseline_kind} of the same records")
@@ -691,6 +709,10 @@ def main() -> None:
     for backend, written in results.items():
         shares = ", ".join(f"{n} {w.cpu / w.seconds:.0%}" for n, w in written.items())
         print(f"  {backend}: {shares}")
+    print("this process's CPU time per transaction")
+    for backend, written in results.items():
+        each = ", ".join(f"{n} {w.cpu / len(w.batches) * 1000:.2f} ms" for n, w in written.items())
+        print(f"  {backend}: {each}")
     for backend, written in results.items():
         rate = written["journal"].rate
         verdict = "met" if rate >= args.goal else "MISSED"
@@ -708,6 +730,7 @@ def main() -> None:
             "events": len(events),
             "baseline": baseline_kind,
             "search_index": args.search_index,
+            "batch": args.batch,
             "baseline_rates": baseline,
             "decode_rate": decoded,
             "load_average": c.load_average(),

@@ -36,7 +36,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Insert, Table, event, false, text, update
+from sqlalchemy import Connection, Insert, Table, Update, event, false, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -95,6 +95,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # Built once each: an upsert's construction (its `excluded` columns) cost a tenth
+        # of a small projection transaction's CPU (bench/RESULTS.md).
+        self._upserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...] | None], Insert] = {}
+        self._locks: dict[Table, Update] = {}
 
     @property
     def concurrent_reads(self) -> bool:
@@ -131,7 +135,15 @@ class Database:
         update: Sequence[str] | None = None,
     ) -> Insert:
         """An INSERT of `table` that, on a row with the same `keys`, updates the columns
-        in `update` (None: every other column) or, with `update=()`, does nothing."""
+        in `update` (None: every other column) or, with `update=()`, does nothing. The
+        same statement for the same arguments (statements are immutable)."""
+        key = (table, tuple(keys), None if update is None else tuple(update))
+        made = self._upserts.get(key)
+        if made is None:
+            made = self._upserts[key] = self._upsert(table, keys, update)
+        return made
+
+    def _upsert(self, table: Table, keys: Sequence[str], update: Sequence[str] | None) -> Insert:
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
         columns = (
             [c.name for c in table.columns if c.name not in keys]
@@ -171,9 +183,12 @@ class Database:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK + 1}
             )
         else:
-            await connection.execute(
-                update(table).where(false()).values({table.c.next_offset: table.c.next_offset})
-            )
+            statement = self._locks.get(table)
+            if statement is None:
+                statement = self._locks[table] = (
+                    update(table).where(false()).values({table.c.next_offset: table.c.next_offset})
+                )
+            await connection.execute(statement)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: object) -> None:

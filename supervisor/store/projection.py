@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import and_, delete, or_, select, tuple_
+from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supervisor.orders import ORDER, Order
@@ -126,6 +126,10 @@ class Projection:
         self.db = database
         self.topics = topics
         self._names = dict(center_names or {})
+        #: centers whose `centers_seen` row a committed transaction of this projection
+        #: made sure of (rows are never deleted): an alert of theirs writes none
+        self._centers_ensured: set[str] = set()
+        self._centers_ensuring: set[str] = set()  # by the transaction under way
 
     async def positions(self) -> dict[tuple[str, int], int]:
         """The next offset to read of each partition the read model has seen."""
@@ -138,6 +142,7 @@ class Projection:
         outcome = Outcome()
         if not records:
             return outcome
+        self._centers_ensuring = set()
         async with self.db.engine.begin() as connection:
             await self.db.lock_positions(connection, positions)
             stored = await self._stored(connection, {(r.topic, r.partition) for r in records})
@@ -166,16 +171,13 @@ class Projection:
                     ],
                 )
             outcome.positions = {**stored, **moved}
+        self._centers_ensured |= self._centers_ensuring  # committed
         return outcome
 
     async def _stored(
         self, connection: AsyncConnection, keys: set[tuple[str, int]]
     ) -> dict[tuple[str, int], int]:
-        result = await connection.execute(
-            select(positions).where(
-                tuple_(positions.c.topic, positions.c.partition).in_(sorted(keys))
-            )
-        )
+        result = await connection.execute(_POSITIONS_OF, {"keys": sorted(keys)})
         return {(r.topic, r.partition): r.next_offset for r in result}
 
     # -- the alert journal --------------------------------------------------------------
@@ -199,7 +201,7 @@ class Projection:
         )
         journal = Journal(keep=2**62, replayable=1)
         journal.head = records[0].offset - 1
-        known = await self._load(connection, ids, journal)
+        known, had_early = await self._load(connection, ids, journal)
         touched: set[str] = set()
         silences: list[dict[str, Any]] = []
         steps: list[tuple[Record, dict[str, Any]]] = []
@@ -223,9 +225,11 @@ class Projection:
         if entries:
             await self._write_entries(connection, entries, known, first)
         early = journal.early()
-        arrived = [i for i in ids if i not in early and journal.get(i) is not None]
+        # only the ids whose records waited in the table: one arriving in its own batch
+        # never waited there
+        arrived = [i for i in had_early if i not in early and journal.get(i) is not None]
         for chunk in _chunks(arrived):
-            await connection.execute(delete(alert_early).where(alert_early.c.alert_id.in_(chunk)))
+            await connection.execute(_EARLY_ARRIVED, {"ids": chunk})
         waiting = [
             {"alert_id": alert_id, "seq": seq, "record": record}
             for alert_id, kept in early.items()
@@ -273,37 +277,32 @@ class Projection:
 
     async def _load(
         self, connection: AsyncConnection, ids: list[str], journal: Journal
-    ) -> dict[str, str]:
+    ) -> tuple[dict[str, str], list[str]]:
         """Put the stored entries (with their history) and waiting records of `ids` in
-        `journal`; the ids that have an `alerts` row, with its `search` text."""
+        `journal`. Returns the ids that have an `alerts` row, with its `search` text, and
+        those that had records waiting (`alert_early`), in order."""
         known: dict[str, str] = {}
+        had_early: list[str] = []
         for chunk in _chunks(ids):
-            found = (
-                await connection.execute(select(alerts).where(alerts.c.alert_id.in_(chunk)))
-            ).all()
+            found = (await connection.execute(_ALERTS_OF, {"ids": chunk})).all()
             if found:
                 histories: dict[str, list[dict[str, Any]]] = {}
                 result = await connection.execute(
-                    select(alert_history.c.alert_id, alert_history.c.entry)
-                    .where(alert_history.c.alert_id.in_([r.alert_id for r in found]))
-                    .order_by(alert_history.c.alert_id, alert_history.c.seq)
+                    _HISTORIES_OF, {"ids": [r.alert_id for r in found]}
                 )
                 for alert_id, entry in result:
                     histories.setdefault(alert_id, []).append(entry)
                 for row in found:
                     journal.adopt(rows.entry_from(row._mapping, histories.get(row.alert_id, [])))
                     known[row.alert_id] = row.search
-            result = await connection.execute(
-                select(alert_early)
-                .where(alert_early.c.alert_id.in_(chunk))
-                .order_by(alert_early.c.alert_id, alert_early.c.seq)
-            )
+            result = await connection.execute(_EARLY_OF, {"ids": chunk})
             waiting: dict[str, list[tuple[int, dict[str, Any]]]] = {}
             for row in result:
                 waiting.setdefault(row.alert_id, []).append((row.seq, row.record))
             for alert_id, kept in waiting.items():
                 journal.adopt_early(alert_id, kept)
-        return known
+            had_early.extend(waiting)
+        return known, had_early
 
     async def _write_entries(
         self,
@@ -331,11 +330,16 @@ class Projection:
             await connection.execute(
                 self.db.upsert(alert_history, ("alert_id", "seq"), update=()), history
             )
-        new_centers = sorted({r["center_id"] for r in stored})
-        await connection.execute(
-            self.db.upsert(centers_seen, ("center_id",), update=()),
-            [{"center_id": c, "last_event_at": None, "last_arrival_at": None} for c in new_centers],
-        )
+        new_centers = sorted({r["center_id"] for r in stored} - self._centers_ensured)
+        if new_centers:
+            await connection.execute(
+                self.db.upsert(centers_seen, ("center_id",), update=()),
+                [
+                    {"center_id": c, "last_event_at": None, "last_arrival_at": None}
+                    for c in new_centers
+                ],
+            )
+            self._centers_ensuring.update(new_centers)
 
     # -- case facts ---------------------------------------------------------------------
 
@@ -482,6 +486,29 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return f"{type(exc).__name__} (a bug: the record was skipped)"
+
+
+def _ids() -> BindParameter[Any]:
+    return bindparam("ids", expanding=True)
+
+
+# The statements of every journal transaction, built once: a small live transaction
+# spent a tenth of its CPU building them (bench/RESULTS.md). Executed with {"ids": [...]}.
+_ALERTS_OF: Final = select(alerts).where(alerts.c.alert_id.in_(_ids()))
+_HISTORIES_OF: Final = (
+    select(alert_history.c.alert_id, alert_history.c.entry)
+    .where(alert_history.c.alert_id.in_(_ids()))
+    .order_by(alert_history.c.alert_id, alert_history.c.seq)
+)
+_EARLY_OF: Final = (
+    select(alert_early)
+    .where(alert_early.c.alert_id.in_(_ids()))
+    .order_by(alert_early.c.alert_id, alert_early.c.seq)
+)
+_EARLY_ARRIVED: Final = delete(alert_early).where(alert_early.c.alert_id.in_(_ids()))
+_POSITIONS_OF: Final = select(positions).where(
+    tuple_(positions.c.topic, positions.c.partition).in_(bindparam("keys", expanding=True))
+)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
