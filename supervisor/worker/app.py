@@ -86,7 +86,7 @@ def create_app(
         settings.topic_events,
         settings.stall_seconds,
         parts.offsets,
-        handled=lambda tp: parts.gate._handled.get(tp),  # the next offset to handle
+        handled=parts.gate.next_to_handle,
         busy=worker.busy,
         stalls=lambda action: metrics.stalls.labels(action).inc(),
     )

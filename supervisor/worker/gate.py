@@ -15,13 +15,23 @@ a backlog it is when the backlog is read, so the alerts are the ones replay give
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
 log = logging.getLogger("supervisor.worker.gate")
+
+
+def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
+    """The offset the group committed per partition, as Faust's `consumer` last knew it
+    (where reading resumed after an assignment). Faust keeps it in the consumer's private
+    `_committed_offset` and offers no public reading: this is the one place that reads it,
+    so a Faust upgrade that renames it is mended here (an empty mapping meanwhile: each
+    reader then counts what the agent handled)."""
+    offsets: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    return offsets
 
 
 class TickGate:
@@ -35,6 +45,15 @@ class TickGate:
     def handled(self, tp: Any, offset: int) -> None:
         """The agent handled the message at `offset` of events partition `tp`."""
         self._handled[tp] = offset + 1
+
+    def handled_partitions(self) -> dict[int, int]:
+        """The next offset to handle per events partition number."""
+        return {tp.partition: n for tp, n in self._handled.items()}
+
+    def next_to_handle(self, tp: Any) -> int | None:
+        """The next offset of events partition `tp` the agent has to handle (None: it
+        handled none since the partition was assigned)."""
+        return self._handled.get(tp)
 
     def due(self, case_ids: Iterable[str]) -> None:
         self._fresh.update(case_ids)
@@ -77,11 +96,9 @@ class TickGate:
         ends = await self._ends(consumer)
         if ends is None:
             return None
-        committed_offsets = getattr(consumer, "_committed_offset", {})
+        committed = committed_offsets(consumer)
         return {
-            tp: max(
-                0, end - max(self._handled.get(tp, 0), committed_offsets.get(tp) or 0, earliest)
-            )
+            tp: max(0, end - max(self._handled.get(tp, 0), committed.get(tp) or 0, earliest))
             for tp, (earliest, end) in ends.items()
         }
 
@@ -103,13 +120,13 @@ class TickGate:
         assigned = consumer.assignment()
         for tp in [tp for tp in self._handled if tp not in assigned]:
             del self._handled[tp]  # revoked meanwhile
-        committed_offsets = getattr(consumer, "_committed_offset", {})  # Faust's own record
+        committed = committed_offsets(consumer)
         for tp, (earliest, end) in barrier.items():
             if tp not in assigned:
                 continue  # moved to another worker: its owner judges those cases
             done = max(
                 self._handled.get(tp, 0),
-                committed_offsets.get(tp) or 0,  # where reading resumed after assignment
+                committed.get(tp) or 0,  # where reading resumed after assignment
                 earliest,  # retention removed what came before
             )
             if done < end:
@@ -150,7 +167,7 @@ class GroupGate:
         except Exception:
             log.debug("the group's offsets are unavailable; silence waits", exc_info=True)
             return True
-        handled = {tp.partition: n for tp, n in self._local._handled.items()}
+        handled = self._local.handled_partitions()
         for partition, end in self._barrier.items():
             if max(committed.get(partition, 0), handled.get(partition, 0)) < end:
                 return True

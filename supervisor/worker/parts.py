@@ -29,7 +29,7 @@ from supervisor.worker.alert_log import AlertLog
 from supervisor.worker.case_store import CaseStore
 from supervisor.worker.clock import GuardedClock, jump_counter
 from supervisor.worker.continuity import Continuity
-from supervisor.worker.gate import GroupGate, TickGate, group_offsets
+from supervisor.worker.gate import GroupGate, TickGate, committed_offsets, group_offsets
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import Outbox
 from supervisor.worker.outputs import Outputs
@@ -78,8 +78,7 @@ class Parts:
 
     def committed(self, tp: Any) -> int | None:
         """The offset the group committed for `tp`, as the consumer last knew it."""
-        offsets: dict[Any, int] = getattr(self.app.consumer, "_committed_offset", {})  # Faust's
-        return offsets.get(tp)
+        return committed_offsets(self.app.consumer).get(tp)
 
     @classmethod
     def build(

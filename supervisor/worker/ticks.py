@@ -37,6 +37,8 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 
+from supervisor.worker.gate import committed_offsets
+
 log = logging.getLogger("supervisor.worker.ticks")
 
 #: Case ids in one tick message at most (about 30 bytes each).
@@ -121,8 +123,8 @@ class BrokerOffsets:
         return getattr(self._consumer(), name)
 
     @property
-    def _committed_offset(self) -> Mapping[Any, int | None]:
-        return getattr(self._consumer(), "_committed_offset", {})
+    def _committed_offset(self) -> Mapping[Any, int | None]:  # as the Faust consumer's
+        return committed_offsets(self._consumer())
 
     async def _started(self) -> AIOKafkaConsumer:
         async with self._starting:  # three timers may ask at once: one client

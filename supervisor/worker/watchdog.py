@@ -49,6 +49,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast
 
+from supervisor.worker.gate import committed_offsets
+
 log = logging.getLogger("supervisor.worker.watchdog")
 
 #: How often the watchdog reads the offsets (two ListOffsets calls to the broker).
@@ -223,7 +225,7 @@ class Watchdog:
         except Exception:
             log.debug("offsets unavailable: stall counts restart", exc_info=True)
             return None
-        committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
+        committed = committed_offsets(consumer)
         readings = {}
         for tp in tps:
             end = ends.get(tp)
