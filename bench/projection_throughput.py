@@ -682,6 +682,13 @@ def main() -> None:
 
     maker_names = {center.code: center.name for center in CenterRegistry.load().all()}
     results: dict[str, dict[str, Written]] = {}
+
+    def write(url: str) -> dict[str, Written]:
+        counts = {"facts": len(facts)}  # the rate of facts, not of their frames
+        return asyncio.run(
+            run_backend(url, topics, maker_names, streams, args.search_index, args.batch, counts)
+        )
+
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix="bench-proj-") as home:
             if backend == "postgresql":
@@ -693,33 +700,11 @@ def main() -> None:
                         "CREATE DATABASE projection TEMPLATE template0 ENCODING 'UTF8' "
                         "LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
                     )
-                    url = cluster.database_url("projection")
-                    results[backend] = asyncio.run(
-                        run_backend(
-                            url,
-                            topics,
-                            maker_names,
-                            streams,
-                            args.search_index,
-                            args.batch,
-                            {"facts": len(facts)},
-                        )
-                    )
+                    results[backend] = write(cluster.database_url("projection"))
                 finally:
                     cluster.stop()
             elif backend == "sqlite":
-                url = f"sqlite:///{home}/supervisor.db"
-                results[backend] = asyncio.run(
-                    run_backend(
-                        url,
-                        topics,
-                        maker_names,
-                        streams,
-                        args.search_index,
-                        args.batch,
-                        {"facts": len(facts)},
-                    )
-                )
+                results[backend] = write(f"sqlite:///{home}/supervisor.db")
             else:
                 raise SystemExit(f"unknown back end {backend!r}")
         print(f"{backend}: done (load average {c.load_average()})")
