@@ -95,8 +95,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        # Built once each: an upsert's construction (its `excluded` columns) cost a tenth
-        # of a small projection transaction's CPU (bench/RESULTS.md).
+        # Statements built once each and reused: a live journal transaction holds a few
+        # records, so what it costs regardless of their number counts (bench/RESULTS.md).
         self._upserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...] | None], Insert] = {}
         self._locks: dict[Table, Update] = {}
 

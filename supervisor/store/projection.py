@@ -492,8 +492,8 @@ def _ids() -> BindParameter[Any]:
     return bindparam("ids", expanding=True)
 
 
-# The statements of every journal transaction, built once: a small live transaction
-# spent a tenth of its CPU building them (bench/RESULTS.md). Executed with {"ids": [...]}.
+# The statements of every journal transaction, built once rather than at each (a live
+# one holds a few records: bench/RESULTS.md). Executed with {"ids": [...]}.
 _ALERTS_OF: Final = select(alerts).where(alerts.c.alert_id.in_(_ids()))
 _HISTORIES_OF: Final = (
     select(alert_history.c.alert_id, alert_history.c.entry)

@@ -175,7 +175,8 @@ class CaseAgent:
         self._revocations = 0
         self._revoked: set[int] = set()  # the partitions of the last revocation
         self._draining = False  # a stop began: no further event is judged
-        self._batch_written = asyncio.Event()  # set at each flush, for `drain`
+        #: set whenever judged events were acknowledged or dropped, for `drain`
+        self._acknowledged = asyncio.Event()
         self._warned_misrouted: set[str] = set()
         # Children of labelled metrics, looked up once per label value (labels() costs a
         # few µs, several times an event): both label sets are bounded (event types,
@@ -206,6 +207,7 @@ class CaseAgent:
                 self._held[partition] = []
                 for done in held:
                     await ack(done)
+                self._acknowledged.set()
 
     async def handle(self, message: KafkaMessage) -> bool:
         """One message of either topic, under the engine in force. Returns True when its
@@ -242,7 +244,6 @@ class CaseAgent:
         `handled` table: continuity.py). Inside stream iteration of that partition."""
         self._batched[partition] = 0
         self._since.pop(partition, None)
-        self._batch_written.set()
         cases = self.store.staged_cases(partition)
         if cases:
             await self.outputs.outbox.acknowledged(cases, timeout=self.ack_wait)
@@ -261,16 +262,19 @@ class CaseAgent:
         batch in hand at an empty tick sent to it with `send_tick` (a table is written
         only in stream iteration, at a message of its partition). Returns how many
         partitions were still unwritten after `timeout` seconds: their events are judged
-        again at the next start, as after a crash."""
+        again at the next start, as after a crash. Done when every judged event is
+        acknowledged, so Faust's stop, which follows, commits them all."""
         self._draining = True
         pending: list[int] = []
 
         async def write() -> None:
             async with self.busy:  # the message in hand finished first
-                pending.extend(sorted(self._since))
+                pending.extend(self._holding())
             for partition in pending:
                 await send_tick(b"", b"[]", partition)
-            await self._all_written()
+            while self._holding():
+                self._acknowledged.clear()
+                await self._acknowledged.wait()
 
         try:
             await asyncio.wait_for(write(), timeout)
@@ -278,18 +282,17 @@ class CaseAgent:
             log.warning(
                 "stopping with the batch in hand of partitions %s unwritten (%s): their "
                 "events are judged again at the next start",
-                sorted(self._since),
+                self._holding(),
                 "not written in time" if isinstance(exc, TimeoutError) else repr(exc),
             )
         else:
             if pending:
                 log.info("wrote the batch in hand of partitions %s before stopping", pending)
-        return len(self._since)
+        return len(self._holding())
 
-    async def _all_written(self) -> None:
-        while self._since:
-            self._batch_written.clear()
-            await self._batch_written.wait()
+    def _holding(self) -> list[int]:
+        """The partitions with judged events not acknowledged yet (their batch unwritten)."""
+        return sorted(partition for partition, held in self._held.items() if held)
 
     def revoked(self, partitions: set[int]) -> None:
         """Partitions handed to another worker: their judged events are forgotten, never
@@ -303,7 +306,7 @@ class CaseAgent:
             self._batched.pop(partition, None)
             self._since.pop(partition, None)
             self._next_offset.pop(partition, None)
-        self._batch_written.set()
+        self._acknowledged.set()
 
     async def fire(self, engine: Engine, message: KafkaMessage) -> None:
         """A batch of due cases of this partition (worker/ticks.py): all their alerts

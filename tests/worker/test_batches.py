@@ -193,6 +193,37 @@ async def test_a_stop_writes_the_batch_in_hand_and_judges_no_further_event() -> 
     assert len(parts.table[CASE]["history"]) == 1
 
 
+async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None:
+    """The flush waits for the batch's alerts; the stop waits for the flush and for the
+    events' acknowledgement, or Faust's stop could commit before them."""
+    parts = Parts(batch_events=10, ack_wait=5.0)
+    parts.clock.move(hours=1)
+    parts.producer.hold = True  # the broker has not acknowledged the alert yet
+    feed, acked = Feed(), list[int]()
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+
+    running = asyncio.create_task(parts.agent.run(feed.events(), ack))
+    feed.put(event_message(accepted(fee_standard=10.0), offset=0))
+    feed.put(event_message(fee_charged(50.0), offset=1))
+    while not parts.producer.pending:  # fee.overcharge handed to the producer
+        await asyncio.sleep(0)
+    draining = asyncio.create_task(parts.agent.drain(feed.send_tick, timeout=10.0))
+    while not feed.ticks:
+        await asyncio.sleep(0)
+    for _ in range(20):  # the tick is handled: its flush waits for the acknowledgement
+        await asyncio.sleep(0)
+    assert not draining.done() and acked == []
+    for future in parts.producer.pending:
+        future.set_result(None)
+    assert await draining == 0
+    assert acked == [0, 1, 1]  # both events, then the tick (its offset: the first tick)
+    assert len(parts.table[CASE]["history"]) == 2
+    feed.end()
+    await running
+
+
 async def test_a_stop_whose_ticks_do_not_come_back_leaves_the_batch_to_the_next_start() -> None:
     parts = Parts(batch_events=10)
     parts.clock.move(hours=1)
