@@ -45,6 +45,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Container, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -175,6 +176,7 @@ class CaseAgent:
         self._revocations = 0
         self._revoked: set[int] = set()  # the partitions of the last revocation
         self._draining = False  # a stop began: no further event is judged
+        self._handed_over: set[int] = set()  # partitions revoked since the stop began
         #: set whenever judged events were acknowledged or dropped, for `drain`
         self._acknowledged = asyncio.Event()
         self._warned_misrouted: set[str] = set()
@@ -204,9 +206,10 @@ class CaseAgent:
             held = self._held.setdefault(partition, [])
             held.append(event)
             if flushed:
-                self._held[partition] = []
                 for done in held:
                     await ack(done)
+                if self._held.get(partition) is held:  # not revoked meanwhile
+                    self._held[partition] = []
                 self._acknowledged.set()
 
     async def handle(self, message: KafkaMessage) -> bool:
@@ -271,24 +274,30 @@ class CaseAgent:
             async with self.busy:  # the message in hand finished first
                 pending.extend(self._holding())
             for partition in pending:
-                await send_tick(b"", b"[]", partition)
+                try:
+                    await send_tick(b"", b"[]", partition)
+                except Exception as exc:  # the others are still worth their tick
+                    log.warning("no tick to partition %d before stopping: %r", partition, exc)
             while self._holding():
                 self._acknowledged.clear()
                 await self._acknowledged.wait()
 
-        try:
+        # A flush waits at most `ack_wait` for its alerts, one partition after another:
+        # with the broker slow, the stop may give up before the last (nothing is lost).
+        with suppress(TimeoutError):
             await asyncio.wait_for(write(), timeout)
-        except Exception as exc:  # late, or the broker away: the stop goes on, losing nothing
+        left = self._holding()
+        written = [p for p in pending if p not in left and p not in self._handed_over]
+        if written:
+            log.info("wrote the batch in hand of partitions %s before stopping", written)
+        if left:
             log.warning(
-                "stopping with the batch in hand of partitions %s unwritten (%s): their "
-                "events are judged again at the next start",
-                self._holding(),
-                "not written in time" if isinstance(exc, TimeoutError) else repr(exc),
+                "stopping with the batch in hand of partitions %s unwritten after %.0f s: "
+                "their events are judged again at the next start",
+                left,
+                timeout,
             )
-        else:
-            if pending:
-                log.info("wrote the batch in hand of partitions %s before stopping", pending)
-        return len(self._holding())
+        return len(left)
 
     def _holding(self) -> list[int]:
         """The partitions with judged events not acknowledged yet (their batch unwritten)."""
@@ -300,6 +309,8 @@ class CaseAgent:
         and so is a message of theirs being handled now."""
         self._revocations += 1
         self._revoked = set(partitions)
+        if self._draining:
+            self._handed_over |= partitions
         self.facts.drop(partitions)
         for partition in partitions:
             self._held.pop(partition, None)

@@ -66,15 +66,17 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bo
 def events_consumed(port: int) -> float:
     """The worker's `supervisor_worker_events_consumed_total`, all types (0 while it does
     not answer)."""
+    return worker_total(port, "supervisor_worker_events_consumed_total")
+
+
+def worker_total(port: int, name: str) -> float:
+    """The sum of a worker's metric `name` over its labels (0 while it does not answer)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             text = response.read().decode()
     except OSError:
         return 0.0
-    return sum(
-        float(v)
-        for v in re.findall(r"^supervisor_worker_events_consumed_total\{[^}]*\} (\S+)$", text, re.M)
-    )
+    return sum(float(v) for v in re.findall(rf"^{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M))
 
 
 def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:

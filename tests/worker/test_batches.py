@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.outbox import UNACKNOWLEDGED
@@ -220,6 +223,33 @@ async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None
     assert await draining == 0
     assert acked == [0, 1, 1]  # both events, then the tick (its offset: the first tick)
     assert len(parts.table[CASE]["history"]) == 2
+    feed.end()
+    await running
+
+
+async def test_a_partition_handed_over_while_stopping_is_not_said_to_be_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    parts = Parts(batch_events=10)
+    parts.clock.move(hours=1)
+    feed, acked = Feed(), list[int]()
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+
+    async def handed_over(key: bytes, value: bytes, partition: int) -> None:
+        # a rebalance takes the partition before the tick comes back
+        parts.store.revoked({partition})
+        parts.agent.revoked({partition})
+
+    running = asyncio.create_task(parts.agent.run(feed.events(), ack))
+    feed.put(event_message(accepted(), offset=0))
+    while parts.store.load(CASE) is None:
+        await asyncio.sleep(0)
+    with caplog.at_level(logging.INFO, logger="supervisor.worker"):
+        assert await parts.agent.drain(handed_over, timeout=5.0) == 0
+    assert "wrote the batch in hand" not in caplog.text
+    assert parts.table == {} and acked == []  # the next owner judges it
     feed.end()
     await running
 
