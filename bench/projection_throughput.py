@@ -489,21 +489,27 @@ async def read_topic(server: str, topic: str, expected: int) -> tuple[float, lis
 
 def framed(facts: Sequence[bytes], partitions: int) -> list[tuple[bytes, bytes]]:
     """The facts as the worker sends them: per partition of their case, in order, in
-    frames (JSON arrays) keyed by the partition's number. Frames of `FRAME_FACTS`, the
-    most a frame holds before it is sent early: a backlog's size; live, a batch of two
-    seconds makes smaller ones."""
-    from supervisor.worker.facts import FRAME_FACTS, frame_of
+    frames (JSON arrays) keyed by the partition's number. Full frames (`FRAME_FACTS`
+    facts or `FRAME_BYTES`, what a frame holds before it is sent early): a backlog's
+    size; live, a batch of two seconds makes smaller ones."""
+    from supervisor.worker.facts import FRAME_BYTES, FRAME_FACTS, frame_of
     from supervisor.worker.ticks import partition_of
 
-    by_partition: dict[int, list[bytes]] = {}
+    frames: list[tuple[bytes, bytes]] = []
+    waiting: dict[int, list[bytes]] = {}
+    sizes: dict[int, int] = {}
     for value in facts:
         partition = partition_of(orjson.loads(value)["case_id"], partitions)
-        by_partition.setdefault(partition, []).append(value)
-    return [
-        (str(partition).encode(), frame_of(values[start : start + FRAME_FACTS]))
-        for partition, values in sorted(by_partition.items())
-        for start in range(0, len(values), FRAME_FACTS)
-    ]
+        frame = waiting.setdefault(partition, [])
+        size = sizes.get(partition, 0)
+        if frame and (len(frame) >= FRAME_FACTS or size + len(value) > FRAME_BYTES):
+            frames.append((str(partition).encode(), frame_of(frame)))
+            frame = waiting[partition] = []
+            size = 0
+        frame.append(value)
+        sizes[partition] = size + len(value)
+    frames.extend((str(p).encode(), frame_of(frame)) for p, frame in sorted(waiting.items()))
+    return frames
 
 
 def by_partition(records: Sequence[Record]) -> list[Record]:
@@ -518,6 +524,19 @@ def local_records(topic: str, values: Sequence[bytes], partitions: int = 1) -> l
     return [
         Record(topic, n % partitions, n // partitions, value, now) for n, value in enumerate(values)
     ]
+
+
+def keyed_records(topic: str, frames: Sequence[tuple[bytes, bytes]]) -> list[Record]:
+    """Frames as their partition (their key) would number them (without a broker), the
+    partitions interleaved."""
+    now = int(time.time() * 1000)
+    offsets: dict[int, int] = {}
+    records = []
+    for key, value in frames:
+        partition = int(key)
+        offsets[partition] = offsets.get(partition, -1) + 1
+        records.append(Record(topic, partition, offsets[partition], value, now))
+    return by_partition(records)
 
 
 def decode_rate(values: Sequence[bytes], repeat: int = 3) -> float:
@@ -609,8 +628,8 @@ def main() -> None:
         "--batch",
         type=int,
         default=BATCH_RECORDS,
-        help="records a transaction (default: the most the feed takes at once; a live "
-        "service's journal lane writes a few at a time)",
+        help="records a transaction, at least 1 (default: the most the feed takes at once; "
+        "a live service's journal lane writes a few at a time; facts are counted in frames)",
     )
     parser.add_argument("--no-kafka", action="store_true", help="baseline: decode+validate")
     parser.add_argument("--goal", type=float, default=5_000, help="journal records/s")
@@ -621,6 +640,8 @@ def main() -> None:
         help="drop the free-text index after migrating (what it costs the writes)",
     )
     args = parser.parse_args()
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
 
     began = time.perf_counter()
     values, kinds = journal_records(args.journal, args.seed)
@@ -649,7 +670,7 @@ def main() -> None:
     if args.no_kafka or not server:
         streams = {
             "journal": local_records(topics.alerts, values),
-            "facts": local_records(topics.facts, [v for _, v in frames], partitions),
+            "facts": keyed_records(topics.facts, frames),
             "events": local_records(topics.events, [v for _, v in events], partitions),
         }
     else:
@@ -734,7 +755,9 @@ def main() -> None:
         print(f"  {backend}: {shares}")
     print("this process's CPU time per transaction")
     for backend, written in results.items():
-        each = ", ".join(f"{n} {w.cpu / len(w.batches) * 1000:.2f} ms" for n, w in written.items())
+        each = ", ".join(
+            f"{n} {w.cpu / max(1, len(w.batches)) * 1000:.2f} ms" for n, w in written.items()
+        )
         print(f"  {backend}: {each}")
     for backend, written in results.items():
         rate = written["journal"].rate

@@ -140,7 +140,7 @@ class Database:
         key = (table, tuple(keys), None if update is None else tuple(update))
         made = self._upserts.get(key)
         if made is None:
-            made = self._upserts[key] = self._upsert(table, keys, update)
+            made = self._upserts[key] = self._upsert(*key)
         return made
 
     def _upsert(self, table: Table, keys: Sequence[str], update: Sequence[str] | None) -> Insert:

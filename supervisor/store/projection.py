@@ -101,6 +101,7 @@ class Outcome:
     malformed: list[tuple[Record, str]] = field(default_factory=list)
     invalid_events: int = 0  # not contract events: the worker dead-letters them
     positions: dict[tuple[str, int], int] = field(default_factory=dict)  # next offsets
+    centers_ensured: set[str] = field(default_factory=set)  # `centers_seen` rows written
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,6 @@ class Projection:
         #: centers whose `centers_seen` row a committed transaction of this projection
         #: made sure of (rows are never deleted): an alert of theirs writes none
         self._centers_ensured: set[str] = set()
-        self._centers_ensuring: set[str] = set()  # by the transaction under way
 
     async def positions(self) -> dict[tuple[str, int], int]:
         """The next offset to read of each partition the read model has seen."""
@@ -142,7 +142,6 @@ class Projection:
         outcome = Outcome()
         if not records:
             return outcome
-        self._centers_ensuring = set()
         async with self.db.engine.begin() as connection:
             await self.db.lock_positions(connection, positions)
             stored = await self._stored(connection, {(r.topic, r.partition) for r in records})
@@ -171,7 +170,7 @@ class Projection:
                     ],
                 )
             outcome.positions = {**stored, **moved}
-        self._centers_ensured |= self._centers_ensuring  # committed
+        self._centers_ensured |= outcome.centers_ensured  # committed
         return outcome
 
     async def _stored(
@@ -223,7 +222,7 @@ class Projection:
         first = records[0].offset
         entries = [e for i in sorted(touched) if (e := journal.get(i)) is not None]
         if entries:
-            await self._write_entries(connection, entries, known, first)
+            await self._write_entries(connection, entries, known, first, outcome)
         early = journal.early()
         # only the ids whose records waited in the table: one arriving in its own batch
         # never waited there
@@ -310,6 +309,7 @@ class Projection:
         entries: list[Entry],
         known: Mapping[str, str],
         first: int,
+        outcome: Outcome,
     ) -> None:
         stored = [
             rows.alert_row(e, self._names.get(str(e.alert["center_id"]), "")) for e in entries
@@ -339,7 +339,7 @@ class Projection:
                     for c in new_centers
                 ],
             )
-            self._centers_ensuring.update(new_centers)
+            outcome.centers_ensured.update(new_centers)
 
     # -- case facts ---------------------------------------------------------------------
 
