@@ -82,6 +82,10 @@ ACK_WAIT = 1.0
 #: (seconds): well inside the stop's deadline (supervisor/shutdown.py), which Faust's own
 #: stop needs a few seconds of.
 DRAIN_SECONDS = 3.0
+#: While the stop drains, a flush waits at most this long for its alerts (seconds), so
+#: a slow broker still leaves time for every partition's batch; alerts unacknowledged by
+#: then are written down with their case and sent again at the next start (outbox.py).
+DRAIN_ACK_WAIT = 0.25
 
 
 class Facts(Protocol):
@@ -249,7 +253,8 @@ class CaseAgent:
         self._since.pop(partition, None)
         cases = self.store.staged_cases(partition)
         if cases:
-            await self.outputs.outbox.acknowledged(cases, timeout=self.ack_wait)
+            wait = min(self.ack_wait, DRAIN_ACK_WAIT) if self._draining else self.ack_wait
+            await self.outputs.outbox.acknowledged(cases, timeout=wait)
             self._written.inc(self.store.flush(partition))
         offset = self._next_offset.pop(partition, None)
         if offset is not None:
@@ -282,8 +287,9 @@ class CaseAgent:
                 self._acknowledged.clear()
                 await self._acknowledged.wait()
 
-        # A flush waits at most `ack_wait` for its alerts, one partition after another:
-        # with the broker slow, the stop may give up before the last (nothing is lost).
+        # The flushes come one partition after another, each waiting for its alerts at
+        # most DRAIN_ACK_WAIT: a broker that does not answer at all leaves the batches to
+        # the next start (nothing is lost).
         with suppress(TimeoutError):
             await asyncio.wait_for(write(), timeout)
         left = self._holding()

@@ -227,6 +227,28 @@ async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None
     await running
 
 
+async def test_a_stop_does_not_wait_long_for_alerts_the_broker_does_not_acknowledge() -> None:
+    parts = Parts(batch_events=10, ack_wait=60.0)
+    parts.clock.move(hours=1)
+    parts.producer.hold = True  # never acknowledged
+    feed, acked = Feed(), list[int]()
+
+    async def ack(event: Event) -> None:
+        acked.append(event.message.offset)
+
+    running = asyncio.create_task(parts.agent.run(feed.events(), ack))
+    feed.put(event_message(accepted(fee_standard=10.0), offset=0))
+    feed.put(event_message(fee_charged(50.0), offset=1))
+    while parts.store.load(CASE) is None or not parts.producer.pending:
+        await asyncio.sleep(0)
+    assert await parts.agent.drain(feed.send_tick, timeout=5.0) == 0
+    assert acked == [0, 1, 1]
+    # written with the alert the broker never acknowledged: sent again at the next start
+    assert [d["rule_id"] for d in parts.table[CASE][UNACKNOWLEDGED]] == ["fee.overcharge"]
+    feed.end()
+    await running
+
+
 async def test_a_partition_handed_over_while_stopping_is_not_said_to_be_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
