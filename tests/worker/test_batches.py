@@ -196,12 +196,11 @@ async def test_a_stop_writes_the_batch_in_hand_and_judges_no_further_event() -> 
     assert len(parts.table[CASE]["history"]) == 1
 
 
-async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None:
-    """The flush waits for the batch's alerts; the stop waits for the flush and for the
-    events' acknowledgement, or Faust's stop could commit before them."""
-    parts = Parts(batch_events=10, ack_wait=5.0)
+async def overcharged(parts: Parts) -> tuple[Feed, list[int], asyncio.Task[None]]:
+    """The agent running over a feed (the offsets it acknowledges listed), once a case's
+    second event raised `fee.overcharge`, handed to a producer that holds it unacknowledged."""
     parts.clock.move(hours=1)
-    parts.producer.hold = True  # the broker has not acknowledged the alert yet
+    parts.producer.hold = True
     feed, acked = Feed(), list[int]()
 
     async def ack(event: Event) -> None:
@@ -210,8 +209,16 @@ async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None
     running = asyncio.create_task(parts.agent.run(feed.events(), ack))
     feed.put(event_message(accepted(fee_standard=10.0), offset=0))
     feed.put(event_message(fee_charged(50.0), offset=1))
-    while not parts.producer.pending:  # fee.overcharge handed to the producer
+    while not parts.producer.pending:  # judged: the alert handed to the producer
         await asyncio.sleep(0)
+    return feed, acked, running
+
+
+async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None:
+    """The flush waits for the batch's alerts; the stop waits for the flush and for the
+    events' acknowledgement, or Faust's stop could commit before them."""
+    parts = Parts(batch_events=10, ack_wait=5.0)
+    feed, acked, running = await overcharged(parts)  # the broker has not acknowledged yet
     draining = asyncio.create_task(parts.agent.drain(feed.send_tick, timeout=10.0))
     while not feed.ticks:
         await asyncio.sleep(0)
@@ -229,18 +236,7 @@ async def test_a_stop_ends_only_once_the_written_batch_is_acknowledged() -> None
 
 async def test_a_stop_does_not_wait_long_for_alerts_the_broker_does_not_acknowledge() -> None:
     parts = Parts(batch_events=10, ack_wait=60.0)
-    parts.clock.move(hours=1)
-    parts.producer.hold = True  # never acknowledged
-    feed, acked = Feed(), list[int]()
-
-    async def ack(event: Event) -> None:
-        acked.append(event.message.offset)
-
-    running = asyncio.create_task(parts.agent.run(feed.events(), ack))
-    feed.put(event_message(accepted(fee_standard=10.0), offset=0))
-    feed.put(event_message(fee_charged(50.0), offset=1))
-    while parts.store.load(CASE) is None or not parts.producer.pending:
-        await asyncio.sleep(0)
+    feed, acked, running = await overcharged(parts)  # never acknowledged
     assert await parts.agent.drain(feed.send_tick, timeout=5.0) == 0
     assert acked == [0, 1, 1]
     # written with the alert the broker never acknowledged: sent again at the next start
