@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from supervisor.worker.gate import GroupGate, TickGate
+import faust
+
+from supervisor.worker.gate import GroupGate, TickGate, committed_offsets
 
 
 class TP(NamedTuple):
@@ -199,3 +201,14 @@ async def test_the_lag_is_unknown_rather_than_zero_when_the_broker_does_not_answ
 
     consumer.highwaters = down  # type: ignore[method-assign]
     assert await gate.lag(consumer) is None  # the metric keeps its last figures
+
+
+def test_fausts_consumer_still_keeps_the_committed_offsets_read_through_it() -> None:
+    """`committed_offsets` reads a private field of Faust's consumer (it has no public
+    one); a Faust release that renames it must fail here, not leave the gate, the lag
+    and the watchdog counting without it."""
+    app = faust.App("probe-committed", broker="kafka://127.0.0.1:1", autodiscover=False)
+    consumer: Any = app.consumer  # built, not started: no broker needed
+    tp = TP("case-events", 0)
+    consumer._committed_offset[tp] = 42
+    assert committed_offsets(consumer)[tp] == 42
