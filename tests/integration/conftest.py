@@ -76,7 +76,8 @@ def worker_total(port: int, name: str) -> float:
             text = response.read().decode()
     except OSError:
         return 0.0
-    return sum(float(v) for v in re.findall(rf"^{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M))
+    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
+    return sum(float(v) for v in re.findall(pattern, text, re.M))
 
 
 def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:

@@ -40,13 +40,12 @@ from supervisor.kafka import local
 from supervisor.settings import Settings
 from tests.core.factories import event_doc
 
-from .conftest import CLOCK_START, RunningWorker, running_worker, worker_env
+from .conftest import CLOCK_START, RunningWorker, running_worker, worker_env, worker_total
 from .kafka_io import alerts_of, collect, collect_until_quiet, produce, produce_pipelined, wait_for
 from .test_replay_parity import (
     Output,
     assert_same_alerts,
     crafted_events,
-    metric,
     simulated_events,
     through_replay,
     write_lines,
@@ -70,7 +69,7 @@ def by_case(docs: list[Doc]) -> list[list[Doc]]:
 
 def consumed_all(port: int) -> float:
     return sum(
-        metric(port, f"supervisor_worker_events_{name}_total")
+        worker_total(port, f"supervisor_worker_events_{name}_total")
         for name in ("consumed", "duplicate", "rejected")
     )
 
@@ -286,7 +285,7 @@ async def test_a_flood_of_malformed_messages_goes_to_the_dead_letters(
         await produce_pipelined(worker.bootstrap, worker.events, stream)
         assert await wait_for(lambda: consumed_all(worker.web_port) >= len(stream), 180)
         handled = time.monotonic() - began
-        rejected = metric(worker.web_port, "supervisor_worker_events_rejected_total")
+        rejected = worker_total(worker.web_port, "supervisor_worker_events_rejected_total")
         dead = await collect(
             worker.bootstrap, worker.dlq, lambda rs: len(rs) >= MALFORMED, timeout=60
         )
@@ -336,7 +335,7 @@ async def test_an_event_from_the_future_is_refused_and_fires_nothing(
         )
         for at in ("2026-11-27T08:30:00+08:00", "2026-11-27T09:01:00+08:00")
     ]
-    before = metric(worker.web_port, "supervisor_worker_events_rejected_total")
+    before = worker_total(worker.web_port, "supervisor_worker_events_rejected_total")
     await produce(worker.bootstrap, worker.events, [(case, accepted), (case, future)])
     await produce(worker.bootstrap, worker.events, [(case, d) for d in near])
 
@@ -363,7 +362,7 @@ async def test_an_event_from_the_future_is_refused_and_fires_nothing(
         r"at most 5 min ahead is accepted",
         reason,
     ), reason
-    assert metric(worker.web_port, "supervisor_worker_events_rejected_total") == before + 1
+    assert worker_total(worker.web_port, "supervisor_worker_events_rejected_total") == before + 1
     future_rejected = metric_sample(
         worker.web_port, "supervisor_worker_events_rejected_total", 'reason="future"'
     )

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -47,7 +45,7 @@ from supervisor.simulate import Catalogue, Scenario
 from supervisor.worker.main import topics
 from tests.core.factories import event_doc
 
-from .conftest import CLOCK_START, running_worker, worker_env
+from .conftest import CLOCK_START, running_worker, worker_env, worker_total
 from .kafka_io import alerts_of, collect_until_quiet, produce_pipelined, wait_for
 
 pytestmark = pytest.mark.integration
@@ -301,17 +299,6 @@ def reference_timers(docs: Sequence[Doc]) -> tuple[list[str], list[tuple[str, da
 # -- the two paths --------------------------------------------------------------------
 
 
-def metric(port: int, name: str) -> float:
-    """The sum of a counter's samples on the worker's /metrics (0 if unreachable)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
-    return sum(float(v) for v in re.findall(pattern, text, re.M))
-
-
 @dataclass
 class Output:
     """What one path said: alerts and resolutions (an alert a late event proved wrong,
@@ -381,7 +368,7 @@ async def through_kafka(
         ]
 
         def all_seen() -> bool:
-            return sum(metric(worker.web_port, c) for c in counters) >= len(lines)
+            return sum(worker_total(worker.web_port, c) for c in counters) >= len(lines)
 
         assert await wait_for(all_seen, wait), f"{label}: the worker did not consume every event"
         seen = time.monotonic() - began

@@ -59,7 +59,7 @@ from supervisor.settings import Settings
 from supervisor.worker.main import topics
 from tests.processes import kill, spawn, terminate
 
-from .conftest import CLOCK_START, wait_ready, worker_env
+from .conftest import CLOCK_START, wait_ready, worker_env, worker_total
 from .kafka_io import alerts_of, collect, collect_until_quiet, produce_paced, wait_for
 from .test_replay_parity import (
     CLOCK,
@@ -67,7 +67,6 @@ from .test_replay_parity import (
     Output,
     assert_same_alerts,
     crafted_events,
-    metric,
     reference_timers,
     simulated_events,
     through_replay,
@@ -244,7 +243,7 @@ async def test_workers_share_partitions_survive_a_kill_and_a_join(
         if number == kill_at:
             # mid-stream: a has handled the batches before this one and is handling this
             # one when the signal comes (sent right after this hook), alerts in flight
-            assert metric(a.port, "supervisor_worker_events_consumed_total") > 0
+            assert worker_total(a.port, "supervisor_worker_events_consumed_total") > 0
 
             delay = random.uniform(0.05, 0.4)  # any moment must do
 
