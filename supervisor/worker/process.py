@@ -18,6 +18,7 @@ from supervisor.core.engine import Engine
 from supervisor.core.runner import DueIndex
 from supervisor.kafka.admin import MESSAGE_MAX_BYTES, PRODUCER_MAX_REQUEST_SIZE
 from supervisor.settings import Settings
+from supervisor.worker import transport
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.reload import RulesWatcher
 from supervisor.worker.watchdog import HeldLock
@@ -72,8 +73,8 @@ class Worker:
 
 
 def faust_app(settings: Settings) -> faust.App:
-    """The worker's Faust app, as `settings` say."""
-    return faust.App(
+    """The worker's Faust app, as `settings` say, on the eager transport (transport.py)."""
+    app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
         store=settings.store,
@@ -96,6 +97,8 @@ def faust_app(settings: Settings) -> faust.App:
         # waits for an acknowledgement, so no event waits for it
         producer_linger=settings.producer_linger_seconds,
     )
+    transport.install(app)
+    return app
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,108 @@
+"""The worker's Kafka transport: Faust's aiokafka transport, with a consumer that hands
+each fetched message to the streams without four tasks of its own.
+
+Why: faust-streaming's fetch loop (`Consumer._drain_messages`) hands every message to
+the conductor with `self.wait_first(callback(message), self.suspend_flow.wait())`, so
+that a rebalance (which sets `suspend_flow`) abandons a hand-over still waiting on a
+full stream buffer. `wait_first` wraps each of its arguments, and the service's
+`stopped` and `crashed` events, in a task, waits for the first with `asyncio.wait` and
+cancels the rest: four tasks and a wait for every message, about a tenth of the worker's
+CPU (bench/RESULTS.md), although almost every hand-over finishes without waiting for
+anything (the flow is not suspended, the buffer not full, the payload raw bytes).
+
+`EagerConsumer.wait_first` first runs such a hand-over synchronously, up to its first
+wait, as Python 3.12's eager tasks do: one that finishes there is done, with no task at
+all, and gives the loop one turn (as the tasks did: without it the fetch loop hands a
+hundred messages over between two turns, the stream's buffer fills, Faust pauses the
+partitions and waits on the broker); one that has to wait (a full buffer, flow control)
+goes on in a task raced against `suspend_flow` exactly as before. Nothing Faust decides changes: the same code runs in
+the same order, in a copy of the context as a task would, and a stopped or crashed
+consumer takes Faust's own path. Only the fetch loop calls `wait_first` with a coroutine
+(`Service.wait` with an event takes the unchanged path).
+
+The override rests on a private loop of faust-streaming (pinned in pyproject.toml);
+tests/worker/test_transport.py fails if that loop stops handing its messages over
+through `wait_first`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitArgT, WaitResults
+from mode.utils.times import Seconds
+
+
+@types.coroutine
+def _carry_on(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Any, Any]:
+    """Drive `coro`, already stepped once and waiting on `waiting`, to its end: what it
+    waits on is passed up to the task running this, and what the task sends (or throws:
+    a cancellation) is passed down."""
+    while True:
+        try:
+            sent = yield waiting
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # every throw (a cancellation) is `coro`'s
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                waiting = coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+async def _rest(coro: Coroutine[Any, Any, Any], waiting: Any) -> Any:
+    return await _carry_on(coro, waiting)
+
+
+def _close(coros: tuple[WaitArgT, ...]) -> None:
+    """Close the coroutines never started (or Python warns that they were never awaited)."""
+    for coro in coros:
+        if inspect.iscoroutine(coro):
+            coro.close()
+
+
+class EagerConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, whose hand-over of a fetched message runs eagerly."""
+
+    async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
+        # mode types `timeout` as Seconds with a default of None: passed on only when given
+        limit: dict[str, Seconds] = {} if timeout is None else {"timeout": timeout}
+        first = coros[0] if coros else None
+        if not inspect.iscoroutine(first) or self._stopped.is_set() or self._crashed.is_set():
+            return await super().wait_first(*coros, **limit)
+        context = contextvars.copy_context()
+        try:
+            waiting = context.run(first.send, None)
+        except StopIteration as done:
+            _close(coros[1:])
+            await asyncio.sleep(0)  # one turn of the loop a message, as the tasks took
+            return WaitResults([first], [done.value], False)
+        except BaseException:  # raised by the hand-over: Faust's wait_first raises it too
+            _close(coros[1:])
+            raise
+        rest = self.loop.create_task(_rest(first, waiting), context=context)
+        return await super().wait_first(rest, *coros[1:], **limit)
+
+
+class EagerTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with `EagerConsumer`."""
+
+    Consumer = EagerConsumer
+
+
+def install(app: faust.App) -> None:
+    """Give `app` the eager transport (before anything reads `app.transport`)."""
+    app.transport = EagerTransport(app.conf.broker_consumer, app)

@@ -1,0 +1,121 @@
+"""The eager hand-over (supervisor/worker/transport.py): what Faust's fetch loop asks of
+`wait_first` is answered as before, without the tasks when nothing has to wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faust.transport import consumer as faust_consumer
+
+from supervisor.settings import Settings
+from supervisor.worker.process import faust_app
+from supervisor.worker.transport import EagerConsumer
+
+LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="outside")
+
+
+@pytest.fixture
+async def consumer(tmp_path: Path) -> EagerConsumer:
+    """The worker's consumer, built and not started (no broker needed), on this loop."""
+    settings = Settings.from_env(
+        {"SUPERVISOR_DATA_DIR": str(tmp_path / "data"), "SUPERVISOR_STORE": "memory://"}
+    )
+    built: Any = faust_app(settings).consumer
+    assert isinstance(built, EagerConsumer)
+    built.loop = asyncio.get_running_loop()
+    return built
+
+
+async def test_a_hand_over_that_never_waits_runs_in_the_fetch_loops_own_task(
+    consumer: EagerConsumer,
+) -> None:
+    ran_in: list[asyncio.Task[Any] | None] = []
+
+    async def hand_over() -> str:
+        ran_in.append(asyncio.current_task())
+        LABEL.set("inside")  # a task's context is a copy: so is the eager step's
+        return "delivered"
+
+    suspended = asyncio.Event()
+    waiter = suspended.wait()
+    results = await consumer.wait_first(hand_over(), waiter)
+    assert results.results == ["delivered"] and not results.stopped
+    assert ran_in == [asyncio.current_task()]  # no task of its own
+    assert LABEL.get() == "outside"
+    assert inspect.getcoroutinestate(waiter) == inspect.CORO_CLOSED  # never awaited
+
+
+async def test_a_hand_over_that_waits_goes_on_in_a_task(consumer: EagerConsumer) -> None:
+    room = asyncio.Event()
+
+    async def hand_over() -> str:
+        await room.wait()  # a full stream buffer
+        return "delivered"
+
+    waiting = asyncio.ensure_future(consumer.wait_first(hand_over(), asyncio.Event().wait()))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    room.set()
+    results = await asyncio.wait_for(waiting, 1)
+    assert results.results == ["delivered"] and not results.stopped
+
+
+async def test_a_suspended_flow_abandons_a_hand_over_still_waiting(
+    consumer: EagerConsumer,
+) -> None:
+    """A rebalance sets `suspend_flow`: the message is not delivered, as with Faust's own."""
+    cancelled = asyncio.Event()
+
+    async def hand_over() -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "delivered"
+
+    suspend = asyncio.Event()
+    waiting = asyncio.ensure_future(consumer.wait_first(hand_over(), suspend.wait()))
+    await asyncio.sleep(0.01)
+    suspend.set()
+    results = await asyncio.wait_for(waiting, 1)
+    assert results.results == [True]  # the suspension won
+    await asyncio.wait_for(cancelled.wait(), 1)
+
+
+@pytest.mark.parametrize("waits_first", [False, True])
+async def test_an_error_of_the_hand_over_reaches_the_fetch_loop(
+    consumer: EagerConsumer, waits_first: bool
+) -> None:
+    async def hand_over() -> None:
+        if waits_first:
+            await asyncio.sleep(0)
+        raise ValueError("undecodable")
+
+    other = asyncio.Event().wait()
+    with pytest.raises(ValueError, match="undecodable"):
+        await consumer.wait_first(hand_over(), other)
+    if not waits_first:
+        assert inspect.getcoroutinestate(other) == inspect.CORO_CLOSED
+
+
+async def test_a_stopped_consumer_takes_fausts_own_path(consumer: EagerConsumer) -> None:
+    consumer._stopped.set()
+
+    async def hand_over() -> str:
+        return "delivered"
+
+    results = await consumer.wait_first(hand_over(), asyncio.Event().wait())
+    assert results.stopped  # Faust's answer: the consumer is stopping
+
+
+def test_fausts_fetch_loop_still_hands_messages_over_through_wait_first() -> None:
+    """The override answers the call in faust-streaming's private fetch loop; a release
+    that hands messages over another way must fail here, not quietly lose the saving."""
+    loop = inspect.getsource(faust_consumer.Consumer._drain_messages)
+    assert "self.wait_first(" in loop and "callback(message), self.suspend_flow.wait()" in loop
