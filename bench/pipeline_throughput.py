@@ -100,11 +100,14 @@ async def bare_consumer(server: str, topic: str, total: int) -> dict[str, float]
 
 
 def noop_faust_child(
-    topic: str, total: int, app_id: str, server: str, port: int, result: Path
+    topic: str, total: int, app_id: str, server: str, port: int, result: Path, eager: bool
 ) -> None:
     """The no-op agent: a Faust app like the worker's, that only counts. Writes its timing
-    as JSON to `result` (Faust sends standard output to its log), then stops."""
+    as JSON to `result` (Faust sends standard output to its log), then stops. `eager`: on
+    the worker's transport (supervisor/worker/transport.py) instead of Faust's."""
     import faust
+
+    from supervisor.worker import transport
 
     app = faust.App(
         app_id,
@@ -118,6 +121,8 @@ def noop_faust_child(
         stream_wait_empty=False,
         autodiscover=False,
     )
+    if eager:
+        transport.install(app)
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     state = {"seen": 0, "first": 0.0, "last": 0.0, "cpu": 0.0}
 
@@ -144,8 +149,10 @@ def noop_faust_child(
     worker.execute_from_commandline()
 
 
-def run_noop_faust(server: str, topic: str, total: int, log: Path) -> dict[str, float]:
-    app_id = f"bench-noop-{c.run_id()}"
+def run_noop_faust(
+    server: str, topic: str, total: int, log: Path, *, eager: bool = False
+) -> dict[str, float]:
+    app_id = f"bench-noop-{'eager-' if eager else ''}{c.run_id()}"
     result = log.with_suffix(".json")
     process = subprocess.Popen(
         [
@@ -158,6 +165,7 @@ def run_noop_faust(server: str, topic: str, total: int, log: Path) -> dict[str, 
             server,
             str(c.free_port()),
             str(result),
+            "eager" if eager else "faust",
         ],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -239,8 +247,10 @@ def run_worker(
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--noop-faust-child":
-        topic, total, app_id, server, port, result = sys.argv[2:8]
-        noop_faust_child(topic, int(total), app_id, server, int(port), Path(result))
+        topic, total, app_id, server, port, result, variant = sys.argv[2:9]
+        noop_faust_child(
+            topic, int(total), app_id, server, int(port), Path(result), variant == "eager"
+        )
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=30_000)
@@ -254,7 +264,9 @@ def main() -> None:
         help="another checkout (e.g. a git worktree of an earlier commit) whose worker also "
         "reads the topic, with its own consumer group, after this one's",
     )
-    parser.add_argument("--skip", nargs="*", default=[], choices=["aiokafka", "faust", "worker"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["aiokafka", "faust", "eager", "worker"]
+    )
     args = parser.parse_args()
 
     server = c.bootstrap()
@@ -282,6 +294,14 @@ def main() -> None:
         print(
             f"faust     {results['faust']['rate']:>9,.0f} events/s (no-op agent; "
             f"{results['faust']['cpu_ms_per_event']:.3f} ms CPU an event)"
+        )
+    if "eager" not in args.skip:
+        results["eager"] = run_noop_faust(
+            server, settings.topic_events, args.events, home / "noop-eager.log", eager=True
+        )
+        print(
+            f"eager     {results['eager']['rate']:>9,.0f} events/s (no-op agent on the "
+            f"worker's transport; {results['eager']['cpu_ms_per_event']:.3f} ms CPU an event)"
         )
     if "worker" not in args.skip:
         results["worker"] = run_worker(env, args.events, home / "worker.log", args.profile)
