@@ -15,10 +15,10 @@ wait, as Python 3.12's eager tasks do: one that finishes there is done, with no 
 all, and gives the loop one turn (as the tasks did: without it the fetch loop hands a
 hundred messages over between two turns, the stream's buffer fills, Faust pauses the
 partitions and waits on the broker); one that has to wait (a full buffer, flow control)
-goes on in a task raced against `suspend_flow` exactly as before. Nothing Faust decides changes: the same code runs in
-the same order, in a copy of the context as a task would, and a stopped or crashed
-consumer takes Faust's own path. Only the fetch loop calls `wait_first` with a coroutine
-(`Service.wait` with an event takes the unchanged path).
+goes on in a task raced against `suspend_flow` exactly as before. Nothing Faust decides
+changes: the same code runs in the same order, in a copy of the context as a task would,
+and a stopped or crashed consumer takes Faust's own path. Only the fetch loop calls
+`wait_first` with a coroutine (`Service.wait` with an event takes the unchanged path).
 
 The override rests on a private loop of faust-streaming (pinned in pyproject.toml);
 tests/worker/test_transport.py fails if that loop stops handing its messages over
