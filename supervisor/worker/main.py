@@ -24,7 +24,7 @@ from typing import Any
 
 import faust
 
-from supervisor import masking
+from supervisor import collector, masking
 from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
 from supervisor.shutdown import ShutdownDeadline
@@ -138,4 +138,5 @@ def run(settings: Settings, clock_start: datetime | None = None) -> None:
     # DEBUG for it, so every debug record of Faust and aiokafka is built and masked, then
     # dropped (a fifth of the worker's throughput, bench/RESULTS.md).
     runner.spinner = None
+    collector.tune()  # the app is wired and the rules loaded: kept for the process's life
     runner.execute_from_commandline()
