@@ -7,12 +7,14 @@ Run on purpose (not in CI), with a broker (see bench/_common.py):
 One run: N case events of a realistic mix (the simulator's stories of Hechi's centers,
 `supervisor/simulate/`: normal, late and irregular cases begun over the last 40 days,
 every event up to now, in time order) are produced once into a fresh topic with the
-worker's partition count. Then three consumers read all of it, one after the other, each
+worker's partition count. Then four consumers read all of it, one after the other, each
 with its own consumer group / app id:
 
     aiokafka   a bare AIOKafkaConsumer, getmany() loop, nothing done per record
     faust      a no-op Faust agent on the same topic (same App options as the worker:
                raw serialisers, stream_wait_empty=False, `stream.events()`), own process
+    eager      the same no-op agent on the worker's transport (its consumer hands each
+               message over eagerly: supervisor/worker/transport.py)
     worker     the real `supervisor worker` process, all rules on, RocksDB table,
                alerts, facts and dead letters published; done when its
                events_consumed+rejected+duplicates metric (/metrics) reaches N
