@@ -64,6 +64,7 @@ def _carry_on(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, An
 
 
 async def _rest(coro: Coroutine[Any, Any, Any], waiting: Any) -> Any:
+    """`_carry_on` as a native coroutine: a task takes no generator from Python 3.12."""
     return await _carry_on(coro, waiting)
 
 
