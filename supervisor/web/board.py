@@ -37,7 +37,7 @@ async def headline(services: Services, who: Principal) -> dict[str, Any]:
         "last_event_at": local(last_event, zone),
         "last_arrival_at": local(last_arrival, zone),
         "now": services.now().isoformat(timespec="seconds"),
-        "seq": services.hub.head,  # the journal position the figures include
+        "seq": services.hub.stored,  # the journal position the figures include
     }
 
 

@@ -8,8 +8,10 @@ Two `AIOKafkaConsumer`s without a consumer group:
   journal.py), fetched as soon as a record is there; and the case facts and events
   (every partition), for which the broker holds a fetch up to `GATHER_MS` to gather
   more. Each batch is written to the database with its offsets in one transaction (one
-  lane at a time), then the journal's records are applied to the hub for the walls. So
-  an alert reaches the walls without waiting for statistics, and the facts and events
+  lane at a time); the journal's records are applied to the hub for the walls as soon
+  as they are read, before their transaction, which may wait for the other lane's (the
+  API's read-your-write waits for both: hub.py, "Ahead of the read model"). So an
+  alert reaches the walls without waiting for statistics, and the facts and events
   of a busy day are written a few hundred at a time instead of a few dozen, which
   halves the web service's CPU an event (bench/RESULTS.md); a wall's figures, counted
   again at most once a second, are at most that quarter of a second later. A restart
@@ -440,31 +442,52 @@ class AlertFeed:
                 for r in found
             ]
             if records:
+                if lane.journal:  # to the walls at once; the read model follows
+                    self._push(records, ahead=True)
                 async with self._writing:
-                    await self.project(projection, records)
+                    await self.project(projection, records, pushed=lane.journal)
             if time.monotonic() >= next_probe:
                 await self._probe(consumer, *(n for n in lane.topics if n not in missing))
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 if missing and missing & await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT):
                     return
 
-    async def project(self, projection: Projection, records: list[Record]) -> Outcome:
+    async def project(
+        self, projection: Projection, records: list[Record], *, pushed: bool = False
+    ) -> Outcome:
         """Write one batch to the read model (waiting out a database that is down),
-        then apply its journal records to the hub, in order."""
+        then apply its journal records to the hub, in order, unless they were `pushed`
+        there already (`_push` with `ahead`); then the hub knows the read model holds
+        them (`AlertHub.stored_to`)."""
         started = time.monotonic()
         outcome: Outcome = await self._with_database(lambda: projection.apply(records))
         self._metrics.projection_batch_seconds.observe(time.monotonic() - started)
         self._count(projection, records, outcome)
         if self.on_projected is not None and outcome.written:
             self.on_projected()
-        for record in records:
-            if record.topic == self._settings.topic_alerts and record.partition == 0:
-                self._guarded(
-                    record,
-                    record.topic,
-                    lambda r=record: self.handle_alert(r.value, r.timestamp_ms, r.offset),  # type: ignore[misc]
-                )
+        journal = self._push(records) if not pushed else self._journal(records)
+        if journal:
+            self._hub.stored_to(journal[-1].offset)
         return outcome
+
+    def _journal(self, records: list[Record]) -> list[Record]:
+        """The batch's journal records (the alerts topic's one partition), in order."""
+        alerts = self._settings.topic_alerts
+        return [r for r in records if r.topic == alerts and r.partition == 0]
+
+    def _push(self, records: list[Record], *, ahead: bool = False) -> list[Record]:
+        """Apply the batch's journal records to the hub, in order, and return them;
+        `ahead`: before the read model has them."""
+        journal = self._journal(records)
+        if ahead and journal:
+            self._hub.ahead_of_store(journal[0].offset)
+        for record in journal:
+            self._guarded(
+                record,
+                record.topic,
+                lambda r=record: self.handle_alert(r.value, r.timestamp_ms, r.offset),  # type: ignore[misc]
+            )
+        return journal
 
     def _count(self, projection: Projection, records: list[Record], outcome: Outcome) -> None:
         projected = self._metrics.projected

@@ -40,6 +40,13 @@ larger than `MAX_RECORD_BYTES`, nested deeper than `MAX_DEPTH` (it would be pars
 fail to be encoded for every wall and API answer that shows it), not JSON, or of the
 wrong types. The reasons name the field, never its value: they go to the log.
 
+Ahead of the read model. The feed applies the journal's records here as soon as they
+are read, before their database transaction (a wall is not kept waiting for the
+statistics written beside them), and says when the read model holds them too
+(`ahead_of_store`, `stored_to`). `stored` is the last position both have; the API's
+read-your-write (`wait_for`) waits for it, since it answers from both. Meanwhile a wall
+may show an alert the API does not know yet, for one transaction.
+
 Threading. The hub is not thread-safe: call it from the event loop that serves the
 sockets (handlers are `async def` for that reason; tests use the TestClient's portal).
 """
@@ -458,6 +465,8 @@ class AlertHub:
         self.journal = Journal(keep=max(keep, capacity), replayable=replayable)
         self._subscribers: dict[Subscription, Scope] = {}
         self._advanced = asyncio.Event()
+        #: the first position applied here and not yet held by the read model, if any
+        self._unstored: int | None = None
 
     def __len__(self) -> int:
         return len(self.journal)
@@ -469,6 +478,23 @@ class AlertHub:
     def head(self) -> int:
         """The last journal position applied (-1 before the first)."""
         return self.journal.head
+
+    @property
+    def stored(self) -> int:
+        """The last position applied here and held by the read model too."""
+        return self.head if self._unstored is None else self._unstored - 1
+
+    def ahead_of_store(self, seq: int) -> None:
+        """Positions from `seq` on are about to be applied before the read model has
+        them (`stored_to` says when it does)."""
+        if self._unstored is None and seq > self.head:
+            self._unstored = seq
+
+    def stored_to(self, seq: int) -> None:
+        """The read model holds every position up to `seq`."""
+        if self._unstored is not None and seq >= self._unstored:
+            self._unstored = None if seq >= self.head else seq + 1
+        self._wake()
 
     @property
     def subscriber_count(self) -> int:
@@ -492,9 +518,13 @@ class AlertHub:
             for subscription, visible in self._subscribers.items():
                 if visible(center):
                     subscription.offer(text)
+        self._wake()
+        return applied
+
+    def _wake(self) -> None:
+        """Tell `wait_for` that a position moved."""
         self._advanced.set()
         self._advanced = asyncio.Event()
-        return applied
 
     def publish(self, alert: Mapping[str, Any]) -> bool:
         """Apply an alert at the next position (tests and tools without Kafka)."""
@@ -505,10 +535,10 @@ class AlertHub:
         return self.apply(self.head + 1, resolution).message is not None
 
     async def wait_for(self, seq: int, timeout: float) -> bool:
-        """Wait until position `seq` has been applied (a change the API wrote is read
-        back before the API answers); False on timeout."""
+        """Wait until position `seq` has been applied here and stored in the read model
+        (a change the API wrote is read back before the API answers); False on timeout."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while self.head < seq:
+        while self.stored < seq:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 return False

@@ -159,6 +159,25 @@ def test_api_alerts_filters_and_pages(client: TestClient, publish: Callable[...,
     assert page["seq"] == 3 and page["items"][0]["status"] == "open"
 
 
+def test_api_alerts_says_the_position_its_read_model_holds(
+    client: TestClient, app: FastAPI, publish: Callable[..., None]
+) -> None:
+    """An alert on the walls before its transaction is not in the page, so the page's
+    position must not count it: a wall applies the socket's messages after that position
+    to the list it fetched."""
+    publish(make_alert(1), make_alert(2))
+    hub: AlertHub = app.state.hub
+    hub.ahead_of_store(2)
+
+    async def ahead() -> None:
+        hub.apply(2, make_alert(3))
+
+    assert client.portal is not None
+    client.portal.call(ahead)
+    page = client.get("/api/alerts").json()
+    assert page["seq"] == 1 and len(page["items"]) == 2
+
+
 @pytest.mark.parametrize(
     "query",
     [

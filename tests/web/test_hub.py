@@ -259,3 +259,27 @@ async def test_wait_for_returns_once_the_position_is_applied() -> None:
     hub.publish(make_alert(2))
     assert await waiter is True
     assert await hub.wait_for(7, timeout=0.05) is False
+
+
+async def test_positions_applied_ahead_of_the_read_model_are_waited_for_until_stored() -> None:
+    """The feed shows the walls a batch before its transaction: the API's read-your-write
+    waits until the read model holds it too."""
+    hub = AlertHub(5)
+    hub.publish(make_alert(1))  # position 0, applied without a read model to wait for
+    assert hub.stored == 0
+    hub.ahead_of_store(1)
+    for n in (1, 2, 3):
+        hub.apply(n, make_alert(n + 1))
+    assert (hub.head, hub.stored) == (3, 0)
+    waiter = asyncio.create_task(hub.wait_for(2, timeout=2))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # on the walls, not yet in the read model
+    hub.stored_to(2)
+    assert await waiter is True
+    assert hub.stored == 2
+    hub.ahead_of_store(4)  # already ahead from 3: unchanged
+    assert hub.stored == 2
+    hub.stored_to(3)
+    assert hub.stored == hub.head == 3
+    hub.stored_to(3)  # said twice: nothing changes
+    assert hub.stored == 3

@@ -1,15 +1,27 @@
-"""The projection's two lanes (supervisor/web/consumer.py): the journal read at once, the
-facts and events gathered by the broker, and "caught up" only once both are. On the real
+"""The projection's two lanes (supervisor/web/consumer.py): the journal read at once and
+shown to the walls before its transaction, the facts and events gathered by the broker,
+and "caught up" only once both are. On the real
 broker, the lanes are exercised by the integration tests (end to end, facts, faults)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from contextlib import suppress
+from types import SimpleNamespace
+from typing import Any, cast
+
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from supervisor.settings import Settings
+from supervisor.store.projection import Outcome, Projection
+from supervisor.store.projection import Record as ProjectedRecord
 from supervisor.web.consumer import GATHER_BYTES, GATHER_MS, AlertFeed
 from supervisor.web.hub import AlertHub
 from supervisor.web.metrics import WebMetrics
+from tests.web.test_hardening import projected_feed
+from tests.web.test_hub import make_alert
 
 
 def feed() -> AlertFeed:
@@ -39,3 +51,67 @@ def test_caught_up_waits_for_every_lane() -> None:
     assert not alert_feed.caught_up.is_set()
     alert_feed._lane_caught_up(figures)
     assert alert_feed.caught_up.is_set()
+
+
+class OneBatch:
+    """Just what a lane asks of its consumer: one fetch with `records`, then nothing."""
+
+    def __init__(self, topic: str, records: list[Any]) -> None:
+        self.tp = TopicPartition(topic, 0)
+        self.batch: dict[TopicPartition, list[Any]] | None = {self.tp: records}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {self.tp}
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: 0 for tp in tps}  # nothing was there at the start
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        if self.batch is not None:
+            batch, self.batch = self.batch, None
+            return batch
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+
+class HeldWrites:
+    """The read model, whose transactions wait until `release` is set (the other lane's
+    transaction, or a slow disk)."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        self.topics = projection.topics
+        self.release = asyncio.Event()
+
+    async def apply(self, records: list[ProjectedRecord]) -> Outcome:
+        await self.release.wait()
+        return await self.projection.apply(records)
+
+
+async def test_an_alert_reaches_the_walls_before_its_transaction() -> None:
+    settings = Settings.from_env({})
+    registry = CollectorRegistry()
+    alert_feed, projection, database = await projected_feed(settings, registry)
+    held = HeldWrites(projection)
+    record = SimpleNamespace(offset=0, value=json.dumps(make_alert(1)).encode(), timestamp=None)
+    journal, _ = alert_feed.lanes()
+    hub = alert_feed._hub
+    consumer: Any = OneBatch(settings.topic_alerts, [record])
+    lane = asyncio.create_task(alert_feed._consume_lane(consumer, cast(Any, held), journal, set()))
+    try:
+        async with asyncio.timeout(5):
+            while hub.head < 0:
+                await asyncio.sleep(0.01)
+        assert make_alert(1)["alert_id"] in hub  # on the walls ...
+        assert hub.stored == -1 and await projection.positions() == {}  # ... not stored
+        assert await hub.wait_for(0, timeout=0.05) is False  # the API waits for both
+        held.release.set()
+        assert await hub.wait_for(0, timeout=5) is True
+        assert await projection.positions() == {(settings.topic_alerts, 0): 1}
+        received = {"rule_id": "deadline.overdue", "severity": "red"}
+        assert registry.get_sample_value("supervisor_web_alerts_received_total", received) == 1
+    finally:
+        lane.cancel()
+        with suppress(asyncio.CancelledError):
+            await lane
+        await database.dispose()

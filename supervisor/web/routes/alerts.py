@@ -58,6 +58,9 @@ async def list_alerts(
     superseded). `q` is free text over title, message, center and item (every word
     must match)."""
     await services.caught_up()
+    # Taken before the search: the page holds at least this position (a record stored
+    # meanwhile is in it too, and the socket's copy of it is applied again, harmlessly).
+    seq = services.hub.stored
     query = await alert_query(services, who, center_id, below, filters, limit=limit, offset=offset)
     page = await services.read.search(query)
     return AlertPage(
@@ -65,7 +68,7 @@ async def list_alerts(
         total_exact=page.total_exact,
         offset=offset,
         limit=limit,
-        seq=services.hub.head,
+        seq=seq,
         items=page.items,
     )
 
