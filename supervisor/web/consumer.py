@@ -9,8 +9,9 @@ Two `AIOKafkaConsumer`s without a consumer group:
   (every partition), for which the broker holds a fetch up to `GATHER_MS` to gather
   more. Each batch is written to the database with its offsets in one transaction (one
   lane at a time); the journal's records are applied to the hub for the walls as soon
-  as they are read, before their transaction, which may wait for the other lane's (the
-  API's read-your-write waits for both: hub.py, "Ahead of the read model"). So an
+  as they are read, and written behind, while the lane fetches on (write_behind.py):
+  their transaction may wait for the other lane's (the API's read-your-write waits for
+  both: hub.py, "Ahead of the read model"). So an
   alert reaches the walls without waiting for statistics, and the facts and events
   of a busy day are written a few hundred at a time instead of a few dozen, which
   halves the web service's CPU an event (bench/RESULTS.md); a wall's figures, counted
@@ -40,9 +41,10 @@ the record's (a bug) is handled the same way, with its traceback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -63,6 +65,7 @@ from supervisor.web.hub import (
 )
 from supervisor.web.journal import kind_of
 from supervisor.web.metrics import WebMetrics
+from supervisor.web.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +425,40 @@ class AlertFeed:
         self, consumer: AIOKafkaConsumer, projection: Projection, lane: Lane, missing: set[str]
     ) -> None:
         """Project the lane's batches until cancelled, or until a missing topic appears
-        (then return: the caller assigns it too)."""
+        (then return: the caller assigns it too). The journal's are pushed to the hub at
+        once and written behind (write_behind.py); the others written as they come."""
+
+        async def write(records: list[Record], *, pushed: bool = False) -> None:
+            async with self._writing:
+                await self.project(projection, records, pushed=pushed)
+
+        if not lane.journal:
+            await self._read_lane(consumer, lane, missing, write)
+            return
+        behind: WriteBehind[Record] = WriteBehind(
+            functools.partial(write, pushed=True), BATCH_RECORDS
+        )
+
+        async def show(records: list[Record]) -> None:
+            self._push(records, ahead=True)  # to the walls at once; the read model follows
+            await behind.put(records)
+
+        behind.start()
+        try:
+            await self._read_lane(consumer, lane, missing, show)
+            await behind.drain()
+        finally:
+            await behind.stop()
+
+    async def _read_lane(
+        self,
+        consumer: AIOKafkaConsumer,
+        lane: Lane,
+        missing: set[str],
+        take: Callable[[list[Record]], Awaitable[None]],
+    ) -> None:
+        """Hand the lane's batches to `take` until cancelled, or until a missing topic
+        appears."""
         # Caught up: every partition read to where it ended at the start, so that the
         # figures a wall asks for first already count what the topics held.
         ends = await consumer.end_offsets(list(consumer.assignment()))
@@ -442,10 +478,7 @@ class AlertFeed:
                 for r in found
             ]
             if records:
-                if lane.journal:  # to the walls at once; the read model follows
-                    self._push(records, ahead=True)
-                async with self._writing:
-                    await self.project(projection, records, pushed=lane.journal)
+                await take(records)
             if time.monotonic() >= next_probe:
                 await self._probe(consumer, *(n for n in lane.topics if n not in missing))
                 next_probe = time.monotonic() + PROBE_INTERVAL

@@ -44,8 +44,9 @@ Ahead of the read model. The feed applies the journal's records here as soon as 
 are read, before their database transaction (a wall is not kept waiting for the
 statistics written beside them), and says when the read model holds them too
 (`ahead_of_store`, `stored_to`). `stored` is the last position both have; the API's
-read-your-write (`wait_for`) waits for it, since it answers from both. Meanwhile a wall
-may show an alert the API does not know yet, for one transaction.
+read-your-write (`wait_for`) waits for it, since it answers from both, and so does
+every read of the API (`Services.caught_up`, at most two seconds): an alert a wall was
+shown is one the API knows.
 
 Threading. The hub is not thread-safe: call it from the event loop that serves the
 sockets (handlers are `async def` for that reason; tests use the TestClient's portal).

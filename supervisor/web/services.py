@@ -49,6 +49,9 @@ READY_TIMEOUT: Final = 5.0
 #: Seconds the figures, the board and the lists (polled every few seconds) wait at most
 #: for the journal to be read to its end after a restart.
 HEADLINE_CATCH_UP: Final = 5.0
+#: Seconds a read waits at most for the read model to hold what the walls were shown
+#: (the journal's transaction, which may wait for one of statistics).
+SHOWN_WAIT: Final = 2.0
 #: How long a stopping service waits for the order watch's present look to end.
 WATCH_STOP_SECONDS: Final = 15.0
 
@@ -200,12 +203,16 @@ class Services:
 
     async def caught_up(self, timeout: float = HEADLINE_CATCH_UP) -> None:
         """After a restart, wait (a little) for the journal to be read to its end; 503
-        while the read model is not ready."""
+        while the read model is not ready. Then wait (at most `SHOWN_WAIT`) until the read
+        model holds what the walls were shown: an alert a socket brought is one the API
+        knows (hub.py, "Ahead of the read model")."""
         if not await self.read_state.wait_ready(READY_TIMEOUT):
             raise HTTPException(503, "the read model is not ready yet; try again shortly")
         if self.consuming and not self.feed.caught_up.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.feed.caught_up.wait(), timeout)
+        if self.hub.stored < self.hub.head:  # a database that is slow or down: answered
+            await self.hub.wait_for(self.hub.head, SHOWN_WAIT)  # from what it holds
 
     def now(self) -> datetime:
         """The service's clock: local time in the settings' zone, or the tests' clock."""

@@ -162,7 +162,8 @@ def test_api_alerts_filters_and_pages(client: TestClient, publish: Callable[...,
 def test_api_alerts_says_the_position_its_read_model_holds(
     client: TestClient, app: FastAPI, publish: Callable[..., None]
 ) -> None:
-    """An alert on the walls before its transaction is not in the page, so the page's
+    """An alert on the walls whose transaction does not come (a database that is down)
+    is not in the page once the read waited its time (`SHOWN_WAIT`), so the page's
     position must not count it: a wall applies the socket's messages after that position
     to the list it fetched."""
     publish(make_alert(1), make_alert(2))

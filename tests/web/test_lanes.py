@@ -53,12 +53,12 @@ def test_caught_up_waits_for_every_lane() -> None:
     assert alert_feed.caught_up.is_set()
 
 
-class OneBatch:
-    """Just what a lane asks of its consumer: one fetch with `records`, then nothing."""
+class Fetches:
+    """Just what a lane asks of its consumer: one fetch per batch given, then nothing."""
 
-    def __init__(self, topic: str, records: list[Any]) -> None:
+    def __init__(self, topic: str, *batches: list[Any]) -> None:
         self.tp = TopicPartition(topic, 0)
-        self.batch: dict[TopicPartition, list[Any]] | None = {self.tp: records}
+        self.batches = [{self.tp: records} for records in batches]
 
     def assignment(self) -> set[TopicPartition]:
         return {self.tp}
@@ -67,9 +67,8 @@ class OneBatch:
         return {tp: 0 for tp in tps}  # nothing was there at the start
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
-        if self.batch is not None:
-            batch, self.batch = self.batch, None
-            return batch
+        if self.batches:
+            return self.batches.pop(0)
         await asyncio.sleep(timeout_ms / 1000)
         return {}
 
@@ -88,28 +87,34 @@ class HeldWrites:
         return await self.projection.apply(records)
 
 
-async def test_an_alert_reaches_the_walls_before_its_transaction() -> None:
+def journal_record(offset: int) -> Any:
+    value = json.dumps(make_alert(offset + 1)).encode()
+    return SimpleNamespace(offset=offset, value=value, timestamp=None)
+
+
+async def test_alerts_reach_the_walls_while_their_transaction_waits() -> None:
+    """The journal lane pushes what it reads and fetches on: the transaction waits (for
+    the other lane's) behind it, and the API's read-your-write waits for that."""
     settings = Settings.from_env({})
     registry = CollectorRegistry()
     alert_feed, projection, database = await projected_feed(settings, registry)
     held = HeldWrites(projection)
-    record = SimpleNamespace(offset=0, value=json.dumps(make_alert(1)).encode(), timestamp=None)
     journal, _ = alert_feed.lanes()
     hub = alert_feed._hub
-    consumer: Any = OneBatch(settings.topic_alerts, [record])
+    consumer: Any = Fetches(settings.topic_alerts, [journal_record(0)], [journal_record(1)])
     lane = asyncio.create_task(alert_feed._consume_lane(consumer, cast(Any, held), journal, set()))
     try:
         async with asyncio.timeout(5):
-            while hub.head < 0:
+            while hub.head < 1:  # the second fetch did not wait for the first's write
                 await asyncio.sleep(0.01)
-        assert make_alert(1)["alert_id"] in hub  # on the walls ...
+        assert make_alert(2)["alert_id"] in hub  # on the walls ...
         assert hub.stored == -1 and await projection.positions() == {}  # ... not stored
         assert await hub.wait_for(0, timeout=0.05) is False  # the API waits for both
         held.release.set()
-        assert await hub.wait_for(0, timeout=5) is True
-        assert await projection.positions() == {(settings.topic_alerts, 0): 1}
+        assert await hub.wait_for(1, timeout=5) is True
+        assert await projection.positions() == {(settings.topic_alerts, 0): 2}
         received = {"rule_id": "deadline.overdue", "severity": "red"}
-        assert registry.get_sample_value("supervisor_web_alerts_received_total", received) == 1
+        assert registry.get_sample_value("supervisor_web_alerts_received_total", received) == 2
     finally:
         lane.cancel()
         with suppress(asyncio.CancelledError):
