@@ -9,13 +9,13 @@ Two `AIOKafkaConsumer`s without a consumer group:
   (every partition), for which the broker holds a fetch up to `GATHER_MS` to gather
   more. Each batch is written to the database with its offsets in one transaction (one
   lane at a time); the journal's records are applied to the hub for the walls as soon
-  as they are read, and written behind, while the lane fetches on (write_behind.py):
-  their transaction may wait for the other lane's (the API's read-your-write waits for
-  both: hub.py, "Ahead of the read model"). So an
-  alert reaches the walls without waiting for statistics, and the facts and events
-  of a busy day are written a few hundred at a time instead of a few dozen, which
-  halves the web service's CPU an event (bench/RESULTS.md); a wall's figures, counted
-  again at most once a second, are at most that quarter of a second later. A restart
+  as they are read, and written behind while the lane fetches on (write_behind.py):
+  their transaction may wait for the other lane's (the API's reads wait for both:
+  hub.py, "Ahead of the read model"). So an alert reaches the walls without waiting
+  for statistics, and the facts and events of a busy day are written a few hundred at
+  a time instead of a few dozen, which halves the web service's CPU an event
+  (bench/RESULTS.md); a wall's figures, counted again at most once a second, are at
+  most that quarter of a second later. A restart
   reads only what the database does not hold yet: start-up does not grow with history.
   A database that is down is retried with backoff, the batch kept: nothing is lost and
   the rest waits (/healthz says so).
