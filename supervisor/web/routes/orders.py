@@ -49,6 +49,7 @@ def _refused(exc: DeskError) -> HTTPException:
 async def issue_order(body: IssueBody, who: Viewer, services: Wired) -> dict[str, Any]:
     """督办: an inspector orders the alert's (or case's) center to put it right and reply
     within `days` working days of its calendar."""
+    await services.caught_up()  # an alert a socket brought is one the desk finds
     try:
         order = await services.order_desk.issue(
             who,
@@ -83,6 +84,7 @@ async def list_orders(
     paging); `status` repeated for several (`?status=issued&status=returned`: those
     waiting for a reply); `overdue=true`: the replies that are late. The header
     `X-Total-Count` says how many match in all."""
+    await services.caught_up()  # a step a socket told of is one this list holds
     now = services.now()
     statuses: list[str] | None = sorted(set(status)) if status else None
     if overdue:
@@ -108,6 +110,7 @@ async def list_orders(
 @router.get("/api/orders/{order_id}")
 async def get_order(order_id: str, who: Viewer, services: Wired) -> dict[str, Any]:
     """One order with every step (who, when, what)."""
+    await services.caught_up()  # a step a socket told of is one this order shows
     try:
         order = await services.order_desk.visible(who, order_id)
     except DeskError as exc:
@@ -126,6 +129,7 @@ async def order_step(
     """回复 (a director: what was done), 办结 (an inspector: the reply is accepted) or
     退回 (an inspector: a new reply is due in the same number of working days)."""
     note = (body or StepBody()).note
+    await services.caught_up()  # the order as the sockets told of it
     try:
         order = await services.order_desk.step(who, order_id, action, note)
     except DeskError as exc:
@@ -136,6 +140,7 @@ async def order_step(
 @router.get("/api/queue")
 async def my_queue(who: Viewer, services: Wired) -> list[dict[str, Any]]:
     """What waits for the caller (supervisor/web/queues.py)."""
+    await services.caught_up()  # what a socket told of is in the queues
     return await work_queues(
         services.read, who, await services.read_state.scope(who), services.now()
     )
