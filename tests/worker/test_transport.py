@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faust.transport import conductor as faust_conductor
 from faust.transport import consumer as faust_consumer
+from faust.transport import producer as faust_producer
 
 from supervisor.settings import Settings
 from supervisor.worker.process import faust_app
-from supervisor.worker.transport import EagerConsumer
+from supervisor.worker.transport import PRODUCER_BUFFER, EagerConsumer, RoomyProducer
 
 LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="outside")
 
@@ -119,3 +121,32 @@ def test_fausts_fetch_loop_still_hands_messages_over_through_wait_first() -> Non
     that hands messages over another way must fail here, not quietly lose the saving."""
     loop = inspect.getsource(faust_consumer.Consumer._drain_messages)
     assert "self.wait_first(" in loop and "callback(message), self.suspend_flow.wait()" in loop
+
+
+def test_a_flushs_changelog_messages_do_not_stop_the_streams(tmp_path: Path) -> None:
+    """Hundreds of table writes queued at once (a batch flush) leave the next message
+    free to go on: its wait for the producer's buffer to ebb returns without waiting for
+    a single send (a coroutine that finishes at its first step)."""
+    settings = Settings.from_env(
+        {"SUPERVISOR_DATA_DIR": str(tmp_path / "data"), "SUPERVISOR_STORE": "memory://"}
+    )
+    producer: Any = faust_app(settings).producer
+    assert isinstance(producer, RoomyProducer)
+    buffer = producer.buffer
+    assert buffer.max_messages == PRODUCER_BUFFER
+    for _ in range(2000):  # a batch of 2,000 cases written
+        buffer.pending.put_nowait(object())
+    ebb = buffer.wait_until_ebb()
+    with pytest.raises(StopIteration):
+        ebb.send(None)
+    assert buffer.size > faust_producer.ProducerBuffer.max_messages  # Faust's would wait
+
+
+def test_fausts_streams_still_wait_on_the_producers_buffer_bound() -> None:
+    """The room given rests on how faust-streaming bounds its producer's buffer: each
+    message handed to the streams first waits until fewer than `max_messages` are
+    queued. A release that bounds it another way must fail here."""
+    conductor = inspect.getsource(faust_conductor.ConductorCompiler.build)
+    assert "await wait_until_producer_ebb()" in conductor
+    ebb = inspect.getsource(faust_producer.ProducerBuffer.wait_until_ebb)
+    assert "if self.size > self.max_messages:" in ebb
