@@ -62,7 +62,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import orjson
@@ -75,8 +75,6 @@ from supervisor.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-#: What a fact says about its event rather than its case: left out of the comparison.
-EVENT_FIELDS = frozenset({"event_type", "occurred_at"})
 #: Events whose facts are rows the assessment counts (ratings, follow-ups, complaints and
 #: their answers): always sent.
 COUNTED = frozenset(
@@ -101,8 +99,26 @@ def _iso(instant: datetime | None, engine: Engine, state: CaseState) -> str | No
     return engine.calendar_of(state).local(instant).isoformat()
 
 
-def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
-    """The fact of `event` applied to its case, whose state after the event is `state`."""
+class Figures(NamedTuple):
+    """What a fact says about its case, before its times are written out: what
+    `FactPublisher.changed` compares (unformatted, so an unchanged fact, about half of
+    them, is never written out)."""
+
+    case_id: str
+    center_id: str
+    status: str
+    accepted_at: datetime | None
+    concluded_at: datetime | None
+    deadline: datetime | None
+    statutory_deadline: datetime | None
+    on_time: bool | None
+    department: str | None
+    window_id: str | None
+    staff_id: str | None
+
+
+def figures(engine: Engine, event: CaseEvent, state: CaseState) -> Figures:
+    """The figures of `event`'s fact, whose case's state after the event is `state`."""
     deadline = engine.promised_deadline(state)
     on_time: bool | None = None
     if (
@@ -112,21 +128,42 @@ def fact(engine: Engine, event: CaseEvent, state: CaseState) -> dict[str, Any]:
         and deadline is not None
     ):
         on_time = state.concluded_at <= deadline
+    return Figures(
+        state.case_id,
+        state.center_id,
+        state.status,
+        state.accepted_at,
+        state.concluded_at,
+        deadline,
+        engine.statutory_deadline(state),
+        on_time,
+        # who handled it (contract §7): the event's own, else the case's latest known
+        event.department or state.department,
+        event.window_id or state.window_id,
+        event.staff_id or state.staff_id,
+    )
+
+
+def fact(
+    engine: Engine, event: CaseEvent, state: CaseState, of: Figures | None = None
+) -> dict[str, Any]:
+    """The fact of `event` applied to its case, whose state after the event is `state`
+    (`of`: its figures, when already known)."""
+    known = figures(engine, event, state) if of is None else of
     return {
-        "case_id": state.case_id,
-        "center_id": state.center_id,
+        "case_id": known.case_id,
+        "center_id": known.center_id,
         "event_type": event.type.value,
         "occurred_at": _iso(event.occurred_at, engine, state),
-        "status": state.status,
-        "accepted_at": _iso(state.accepted_at, engine, state),
-        "concluded_at": _iso(state.concluded_at, engine, state),
-        "deadline": _iso(deadline, engine, state),
-        "statutory_deadline": _iso(engine.statutory_deadline(state), engine, state),
-        "on_time": on_time,
-        # who handled it (contract §7): the event's own, else the case's latest known
-        "department": event.department or state.department,
-        "window_id": event.window_id or state.window_id,
-        "staff_id": event.staff_id or state.staff_id,
+        "status": known.status,
+        "accepted_at": _iso(known.accepted_at, engine, state),
+        "concluded_at": _iso(known.concluded_at, engine, state),
+        "deadline": _iso(known.deadline, engine, state),
+        "statutory_deadline": _iso(known.statutory_deadline, engine, state),
+        "on_time": known.on_time,
+        "department": known.department,
+        "window_id": known.window_id,
+        "staff_id": known.staff_id,
         **_rating(event),
     }
 
@@ -178,28 +215,28 @@ class FactPublisher:
         self._sizes: dict[int, int] = {}  # partition -> their bytes
         self._unchanged = metrics.facts.labels("unchanged")
 
-    def changed(self, document: dict[str, Any], event: CaseEvent) -> bool:
-        """Whether the fact says something new about its case (or is counted), noting it
-        as the case's last."""
-        figures = hash(tuple(v for k, v in document.items() if k not in EVENT_FIELDS))
+    def changed(self, case: Figures, event: CaseEvent) -> bool:
+        """Whether the fact says something new about its case (or is counted), noting its
+        figures as the case's last."""
+        digest = hash(case)
         last = self._last
-        case_id = document["case_id"]
+        case_id = case.case_id
         known = last.get(case_id)
-        last[case_id] = figures
+        last[case_id] = digest
         last.move_to_end(case_id)
         if len(last) > FIGURES_MAX:
             last.popitem(last=False)
-        return known != figures or event.type in COUNTED
+        return known != digest or event.type in COUNTED
 
     async def __call__(
         self, engine: Engine, event: CaseEvent, state: CaseState, partition: int
     ) -> None:
         try:
-            document = fact(engine, event, state)
-            if not self.changed(document, event):
+            case = figures(engine, event, state)
+            if not self.changed(case, event):
                 self._unchanged.inc()
                 return
-            value = orjson.dumps(document)
+            value = orjson.dumps(fact(engine, event, state, case))
         except Exception:  # a statistic must never stop the supervision
             self._metrics.facts.labels("failed").inc()
             log.exception("case fact of %s not made", state.case_id)
