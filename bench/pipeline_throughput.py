@@ -3,6 +3,7 @@
 Run on purpose (not in CI), with a broker (see bench/_common.py):
 
     .venv/bin/python bench/pipeline_throughput.py [--events 30000] [--seed 7]
+        [--baseline-tree DIR] [--rounds N]
 
 One run: N case events of a realistic mix (the simulator's stories of Hechi's centers,
 `supervisor/simulate/`: normal, late and irregular cases begun over the last 40 days,
@@ -19,6 +20,11 @@ with its own consumer group / app id:
                alerts, facts and dead letters published; done when its
                events_consumed+rejected+duplicates metric (/metrics) reaches N
 
+With `--baseline-tree`, the worker of another checkout reads the same topic too, with
+its own consumer group; with `--rounds N` all of it is repeated on fresh topics, the two
+workers taking turns at reading first, and the mean of the worker's ratio to the baseline
+is printed.
+
 Each rate is (events read after the first) / (time from the first to the last), so start
 up and group joins are not counted. Goal: worker >= 0.5 x faust (it was 0.8 before the
 batched worker; see bench/RESULTS.md).
@@ -30,6 +36,7 @@ import argparse
 import asyncio
 import json
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -264,7 +271,15 @@ def main() -> None:
         "--baseline-tree",
         type=Path,
         help="another checkout (e.g. a git worktree of an earlier commit) whose worker also "
-        "reads the topic, with its own consumer group, after this one's",
+        "reads the topic, with its own consumer group, after this one's (before it in "
+        "even rounds)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds, each on a topic of its own; with --baseline-tree the two workers "
+        "take turns at reading first",
     )
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["aiokafka", "faust", "eager", "worker"]
@@ -272,6 +287,14 @@ def main() -> None:
     args = parser.parse_args()
 
     server = c.bootstrap()
+    rounds = [one_round(args, server, number) for number in range(1, args.rounds + 1)]
+    if len(rounds) > 1:
+        summarise(rounds)
+
+
+def one_round(args: argparse.Namespace, server: str, number: int) -> dict[str, dict[str, float]]:
+    """Every reader over a topic of its own; in an even round the baseline's worker reads
+    before this tree's (which reads first may matter: bench/RESULTS.md, 2026-12-06)."""
     run = c.run_id()
     home = Path(tempfile.mkdtemp(prefix=f"bench-throughput-{run}-"))
     env = c.run_env(server, run, home)
@@ -280,9 +303,9 @@ def main() -> None:
     began = time.perf_counter()
     asyncio.run(c.produce_all(server, settings.topic_events, messages))
     print(
-        f"run {run}: {len(messages)} events produced to {settings.topic_events} "
-        f"({settings.partitions} partitions) in {time.perf_counter() - began:.1f} s; "
-        f"load {c.load_average()}; logs in {home}"
+        f"round {number}, run {run}: {len(messages)} events produced to "
+        f"{settings.topic_events} ({settings.partitions} partitions) in "
+        f"{time.perf_counter() - began:.1f} s; load {c.load_average()}; logs in {home}"
     )
     print("mix:", event_mix(messages))
     results: dict[str, dict[str, float]] = {}
@@ -305,27 +328,32 @@ def main() -> None:
             f"eager     {results['eager']['rate']:>9,.0f} events/s (no-op agent on the "
             f"worker's transport; {results['eager']['cpu_ms_per_event']:.3f} ms CPU an event)"
         )
-    if "worker" not in args.skip:
-        results["worker"] = run_worker(env, args.events, home / "worker.log", args.profile)
-        print(
-            f"worker    {results['worker']['rate']:>9,.0f} events/s "
-            f"({results['worker']['alerts']:.0f} alerts raised; "
-            f"{results['worker']['cpu_ms_per_event']:.3f} ms CPU an event)"
-        )
-        figures = results["worker"]
-        print(
-            f"          case states staged {figures['states_staged']:,.0f}, written "
-            f"{figures['states_written']:,.0f}; facts sent {figures['facts_published']:,.0f}, "
-            f"unchanged {figures['facts_unchanged']:,.0f}"
-        )
+    workers: list[str] = [] if "worker" in args.skip else ["worker"]
     if args.baseline_tree is not None:
-        tree = args.baseline_tree.resolve()
-        before = c.run_env(server, run, home, SUPERVISOR_APP_ID=f"bench-{run}-baseline")
-        results["baseline"] = run_worker(before, args.events, home / "baseline.log", tree=tree)
-        print(
-            f"baseline  {results['baseline']['rate']:>9,.0f} events/s (the worker of {tree}; "
-            f"{results['baseline']['cpu_ms_per_event']:.3f} ms CPU an event)"
-        )
+        workers.insert(0 if number % 2 == 0 else len(workers), "baseline")
+    for name in workers:
+        if name == "worker":
+            results["worker"] = run_worker(env, args.events, home / "worker.log", args.profile)
+            print(
+                f"worker    {results['worker']['rate']:>9,.0f} events/s "
+                f"({results['worker']['alerts']:.0f} alerts raised; "
+                f"{results['worker']['cpu_ms_per_event']:.3f} ms CPU an event)"
+            )
+            figures = results["worker"]
+            print(
+                f"          case states staged {figures['states_staged']:,.0f}, written "
+                f"{figures['states_written']:,.0f}; facts sent "
+                f"{figures['facts_published']:,.0f}, unchanged {figures['facts_unchanged']:,.0f}"
+            )
+        else:
+            assert args.baseline_tree is not None
+            tree = args.baseline_tree.resolve()
+            before = c.run_env(server, run, home, SUPERVISOR_APP_ID=f"bench-{run}-baseline")
+            results["baseline"] = run_worker(before, args.events, home / "baseline.log", tree=tree)
+            print(
+                f"baseline  {results['baseline']['rate']:>9,.0f} events/s (the worker of "
+                f"{tree}; {results['baseline']['cpu_ms_per_event']:.3f} ms CPU an event)"
+            )
     if "faust" in results:
         base = results["faust"]["rate"]
         for _name, figures in results.items():
@@ -341,6 +369,24 @@ def main() -> None:
         {"run": run, "events": args.events, "mix": event_mix(messages), "results": results},
     )
     print(f"figures saved in {path}")
+    return results
+
+
+def summarise(rounds: list[dict[str, dict[str, float]]]) -> None:
+    """Each reader's mean over the rounds, and the worker's mean ratio to the baseline's
+    (per round, so that a slow minute of the machine weighs on both sides of it)."""
+    print(f"over {len(rounds)} rounds:")
+    for name in rounds[0]:
+        rates = [result[name]["rate"] for result in rounds]
+        cpu = [result[name]["cpu_ms_per_event"] for result in rounds if name != "aiokafka"]
+        line = f"  {name:<9} {statistics.mean(rates):>9,.0f} events/s (mean)"
+        if cpu:
+            line += f"; {statistics.mean(cpu):.3f} ms CPU an event"
+        print(line)
+    if "worker" in rounds[0] and "baseline" in rounds[0]:
+        ratios = [result["worker"]["rate"] / result["baseline"]["rate"] for result in rounds]
+        shown = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"  worker / baseline per round: {shown} (mean {statistics.mean(ratios):.2f})")
 
 
 if __name__ == "__main__":
