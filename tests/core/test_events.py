@@ -329,15 +329,45 @@ def test_nesting_up_to_the_bound_is_valid_and_one_more_is_not() -> None:
         ("amount", 10**400, "payload.amount: number out of range (an integer beyond 64 bits)"),
     ],
 )
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["text", "bytes"])
 def test_integers_beyond_64_bits_are_refused_with_their_field(
-    field: str, value: int, reason: str
+    field: str, value: int, reason: str, as_bytes: bool
 ) -> None:
     document = _by_type("fee_charged")
     document["payload"][field] = value
+    raw = json.dumps(document)
     with pytest.raises(InvalidEvent) as caught:
-        decode(json.dumps(document))
+        decode(raw.encode() if as_bytes else raw)
     assert caught.value.reason == reason
     assert str(value)[:12] not in caught.value.reason
+
+
+def _outcome(raw: bytes | str) -> object:
+    try:
+        return decode(raw)
+    except InvalidEvent as exc:
+        return exc.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from(["", " ", "7", "-", "12345678901234567", "\u5e74"]),
+)
+def test_an_integer_of_any_size_reads_the_same_from_bytes_as_from_text(
+    value: int, beside: str
+) -> None:
+    """Kafka delivers bytes and replay lines may be text: the check for integers orjson
+    would read as floats has a search of each kind, and both decide alike (an integer
+    beyond 64 bits is refused, whatever digits stand beside it)."""
+    document = _by_type("fee_charged")
+    document["payload"]["x"] = value
+    document["payload"]["note"] = f"{beside}{abs(value)}{beside}"
+    raw = json.dumps(document, ensure_ascii=False)
+    outcome = _outcome(raw)
+    assert _outcome(raw.encode()) == outcome
+    if not -(2**63) <= value < 2**64:
+        assert outcome == "payload.x: number out of range (an integer beyond 64 bits)"
 
 
 def test_the_extreme_numbers_that_fit_are_valid_and_storable() -> None:
