@@ -205,14 +205,15 @@ class Services:
         """After a restart, wait (a little) for the journal to be read to its end; 503
         while the read model is not ready. Then wait (at most `SHOWN_WAIT`) until the read
         model holds what the walls were shown: an alert a socket brought is one the API
-        knows (hub.py, "Ahead of the read model")."""
+        knows (hub.py, "Ahead of the read model"), unless the feed finds the database
+        down: nothing is stored then, so the read answers at once from what it holds."""
         if not await self.read_state.wait_ready(READY_TIMEOUT):
             raise HTTPException(503, "the read model is not ready yet; try again shortly")
         if self.consuming and not self.feed.caught_up.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.feed.caught_up.wait(), timeout)
-        if self.hub.stored < self.hub.head:  # a database that is slow or down: answered
-            await self.hub.wait_for(self.hub.head, SHOWN_WAIT)  # from what it holds
+        if self.hub.stored < self.hub.head and self.feed.database_ok:  # a slow database
+            await self.hub.wait_for(self.hub.head, SHOWN_WAIT)
 
     def now(self) -> datetime:
         """The service's clock: local time in the settings' zone, or the tests' clock."""

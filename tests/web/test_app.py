@@ -179,6 +179,37 @@ def test_api_alerts_says_the_position_its_read_model_holds(
     assert page["seq"] == 1 and len(page["items"]) == 2
 
 
+def test_a_read_waits_for_a_slow_database_not_for_one_found_down(
+    client: TestClient, app: FastAPI, publish: Callable[..., None], monkeypatch: Any
+) -> None:
+    """With the walls ahead of the read model, a read waits (at most `SHOWN_WAIT`) for
+    the read model to hold what they show; while the feed finds the database down,
+    nothing will be stored meanwhile, so it answers at once from what it holds."""
+    publish(make_alert(1))
+    hub: AlertHub = app.state.hub
+    hub.ahead_of_store(1)
+
+    async def ahead() -> None:
+        hub.apply(1, make_alert(2))
+
+    assert client.portal is not None
+    client.portal.call(ahead)
+    waited: list[int] = []
+
+    async def wait_for(seq: int, timeout: float) -> bool:
+        waited.append(seq)
+        return False
+
+    monkeypatch.setattr(hub, "wait_for", wait_for)
+    feed = app.state.services.feed
+    feed.database_ok = False
+    page = client.get("/api/alerts").json()
+    assert waited == [] and page["seq"] == 0 and len(page["items"]) == 1
+    feed.database_ok = True
+    client.get("/api/alerts")
+    assert waited == [1]
+
+
 @pytest.mark.parametrize(
     "query",
     [
