@@ -159,6 +159,23 @@ def test_api_alerts_filters_and_pages(client: TestClient, publish: Callable[...,
     assert page["seq"] == 3 and page["items"][0]["status"] == "open"
 
 
+def walls_ahead(
+    client: TestClient, app: FastAPI, publish: Callable[..., None], *, stored: int
+) -> AlertHub:
+    """`stored` alerts in the read model, and one more on the walls only: its
+    transaction not done (a database slow or down). Returns the app's hub."""
+    publish(*(make_alert(n) for n in range(1, stored + 1)))
+    hub: AlertHub = app.state.hub
+    hub.ahead_of_store(stored)
+
+    async def ahead() -> None:
+        hub.apply(stored, make_alert(stored + 1))
+
+    assert client.portal is not None
+    client.portal.call(ahead)
+    return hub
+
+
 def test_api_alerts_says_the_position_its_read_model_holds(
     client: TestClient, app: FastAPI, publish: Callable[..., None]
 ) -> None:
@@ -166,15 +183,7 @@ def test_api_alerts_says_the_position_its_read_model_holds(
     is not in the page once the read waited its time (`SHOWN_WAIT`), so the page's
     position must not count it: a wall applies the socket's messages after that position
     to the list it fetched."""
-    publish(make_alert(1), make_alert(2))
-    hub: AlertHub = app.state.hub
-    hub.ahead_of_store(2)
-
-    async def ahead() -> None:
-        hub.apply(2, make_alert(3))
-
-    assert client.portal is not None
-    client.portal.call(ahead)
+    walls_ahead(client, app, publish, stored=2)
     page = client.get("/api/alerts").json()
     assert page["seq"] == 1 and len(page["items"]) == 2
 
@@ -185,15 +194,7 @@ def test_a_read_waits_for_a_slow_database_not_for_one_found_down(
     """With the walls ahead of the read model, a read waits (at most `SHOWN_WAIT`) for
     the read model to hold what they show; while the feed finds the database down,
     nothing will be stored meanwhile, so it answers at once from what it holds."""
-    publish(make_alert(1))
-    hub: AlertHub = app.state.hub
-    hub.ahead_of_store(1)
-
-    async def ahead() -> None:
-        hub.apply(1, make_alert(2))
-
-    assert client.portal is not None
-    client.portal.call(ahead)
+    hub = walls_ahead(client, app, publish, stored=1)
     waited: list[int] = []
 
     async def wait_for(seq: int, timeout: float) -> bool:
