@@ -249,3 +249,42 @@ def test_a_restored_offset_never_moves_a_partition_already_followed() -> None:
     seen.handled(P0, 500)
     seen.restore(P0, 238)  # kept through the rebalance: its own position stands
     assert seen.gap(P0, 501, committed=None) is None
+
+
+async def test_a_partition_kept_through_a_rebalance_resumes_from_what_was_written(
+    broker: list[tuple[int, int]],
+) -> None:
+    """Every rebalance revokes all partitions, the kept ones too, and drops their states
+    judged and not written: the position judged goes with them. Kept, it lost the span
+    read back below the committed offset in the first generation: Faust resumes at 241,
+    and 238-239 were neither written nor read again."""
+    seen = Continuity(EVENTS)
+    seen.assigned([P0])
+    seen.restore(P0, 238)  # written by the last owner; Faust committed 241
+    first = events_at(EVENTS, 0, 241, 242, 243)
+    committed = 241
+    out = [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of(first),
+            bootstrap="b:9092",
+            ticks_topic="ticks",
+            committed=lambda tp: committed,
+        )
+    ]
+    assert out == [238, 239, 241, 242, 243]  # judged, but not written before ...
+    seen.revoked([P0, TP("ticks", 0)])  # ... the rebalance that keeps P0 here
+    seen.assigned([P0])
+    seen.restore(P0, 238)  # still what was written
+    again = events_at(EVENTS, 0, 241, 242)  # Faust resumes at the committed offset
+    out = [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of(again),
+            bootstrap="b:9092",
+            ticks_topic="ticks",
+            committed=lambda tp: committed,
+        )
+    ]
+    assert out == [238, 239, 241, 242]
+    assert broker == [(238, 241), (238, 241)]

@@ -177,8 +177,8 @@ class CaseAgent:
         self._next_offset: dict[int, int] = {}  # partition -> next offset, as of the batch
         #: partition -> the stream's events (Faust's) judged and not acknowledged yet
         self._held: dict[int, list[Any]] = {}
-        self._revocations = 0
-        self._revoked: set[int] = set()  # the partitions of the last revocation
+        self._revocations = 0  # revocations so far
+        self._revoked_at: dict[int, int] = {}  # partition -> its last revocation's number
         self._draining = False  # a stop began: no further event is judged
         self._handed_over: set[int] = set()  # partitions revoked since the stop began
         #: set whenever judged events were acknowledged or dropped, for `drain`
@@ -205,8 +205,8 @@ class CaseAgent:
                 if self._draining and message.topic != self.topics.ticks:
                     continue  # a stop began: judged at the next start, so never acknowledged
                 flushed = await self.handle(message)
-            if self._revocations != revocations and partition in self._revoked:
-                continue  # its partition was handed over meanwhile: the next owner's now
+            if self.revoked_since(partition, revocations):
+                continue  # its partition was revoked meanwhile: judged again by its owner
             held = self._held.setdefault(partition, [])
             held.append(event)
             if flushed:
@@ -222,15 +222,16 @@ class CaseAgent:
         far, this one included, may then be acknowledged)."""
         engine = self._engine()
         partition = message.partition
+        since = self._revocations  # a revocation after it makes the message another's
         # cases whose alerts were all acknowledged: stored again without them
         self.store.write_settled(partition)
         if message.topic == self.topics.ticks:
             await self.flush(partition)
-            await self.fire(engine, message)
+            await self.fire(engine, message, since)
             return True
         self.gate.handled(message.tp, message.offset)
         self._next_offset[partition] = message.offset + 1
-        await self.judge(engine, message)
+        await self.judge(engine, message, since)
         count = self._batched[partition] = self._batched.get(partition, 0) + 1
         now = time.monotonic()
         began = self._since.setdefault(partition, now)
@@ -314,20 +315,29 @@ class CaseAgent:
         acknowledged (their states were dropped unwritten: the next owner reads them),
         and so is a message of theirs being handled now."""
         self._revocations += 1
-        self._revoked = set(partitions)
         if self._draining:
             self._handed_over |= partitions
         self.facts.drop(partitions)
         for partition in partitions:
+            self._revoked_at[partition] = self._revocations
             self._held.pop(partition, None)
             self._batched.pop(partition, None)
             self._since.pop(partition, None)
             self._next_offset.pop(partition, None)
         self._acknowledged.set()
 
-    async def fire(self, engine: Engine, message: KafkaMessage) -> None:
+    def revoked_since(self, partition: int, revocations: int) -> bool:
+        """Whether `partition` was revoked since the agent had made `revocations`
+        revocations: what was judged there since then is another generation's to judge
+        (its owner's, perhaps this worker again), so nothing of it may be staged or
+        written. Faust revokes partitions while the agent awaits (the producer, the
+        broker's acknowledgements): it does not wait for the message in hand."""
+        return self._revoked_at.get(partition, 0) > revocations
+
+    async def fire(self, engine: Engine, message: KafkaMessage, since: int) -> None:
         """A batch of due cases of this partition (worker/ticks.py): all their alerts
-        acknowledged together, then their states written."""
+        acknowledged together, then their states written, unless the partition was
+        revoked meanwhile (`since`: the revocations before the message was taken)."""
         current = self._now()
         fired: list[Outcome] = []
         index = self.store.index
@@ -365,9 +375,11 @@ class CaseAgent:
         # A batch of deadlines waits for its acknowledgements (one round trip), so each
         # case is written once, not with and then without its alerts.
         await self.outputs.outbox.acknowledged(outcome.state.case_id for outcome in fired)
+        self.outputs.alert_log.raised(alert for outcome in fired for alert in outcome.alerts)
+        if self.revoked_since(message.partition, since):
+            return  # the partition's next owner fires them again (its recovery indexed them)
         for outcome in fired:
             self.store.keep(outcome.state, message.partition, by_event=False)
-        self.outputs.alert_log.raised(alert for outcome in fired for alert in outcome.alerts)
 
     def evaluate(self, engine: Engine, message: KafkaMessage) -> tuple[Processed, Any]:
         """The pipeline's stages on the message (no `now`: deadlines the event time
@@ -403,8 +415,8 @@ class CaseAgent:
             result = Processed(None, None, rejected=failure.reason)
         return result, stored
 
-    async def judge(self, engine: Engine, message: KafkaMessage) -> None:
-        """An event: its stages, then emit what they decided."""
+    async def judge(self, engine: Engine, message: KafkaMessage, since: int) -> None:
+        """An event: its stages, then emit what they decided (`since`: as for `fire`)."""
         result, stored = self.evaluate(engine, message)
         if result.rejected is not None:
             await self.outputs.refuse(message, result.rejected, future=result.rejected_future)
@@ -413,7 +425,7 @@ class CaseAgent:
         if result.duplicate:
             self.metrics.events_duplicate.inc()
             return
-        await self.emit(engine, message, result.event, result, stored)
+        await self.emit(engine, message, result.event, result, stored, since)
 
     async def emit(
         self,
@@ -422,10 +434,12 @@ class CaseAgent:
         event: CaseEvent,
         result: Processed,
         stored: dict[str, Any] | None,
+        since: int,
     ) -> None:
         """A judged event's way out: counted, its alerts, resolutions and changes handed
         to the producer, its state staged, its fact framed (sent with the batch:
-        facts.py) and its center told (centers.py)."""
+        facts.py) and its center told (centers.py); nothing staged, framed or told once
+        its partition was revoked (`since`: as for `fire`)."""
         assert result.state is not None
         self._consumed(event.type.value).inc()
         home = tick_batches.partition_of(event.case_id, self.topics.partitions)
@@ -444,6 +458,9 @@ class CaseAgent:
                 ingested=ingested,
             )
             self.outputs.alert_log.raised(result.alerts)
+            if self.revoked_since(message.partition, since):
+                return  # judged again by the partition's owner: staged, it would outlive
+                # the revocation that dropped the partition's states (case_store.py)
         self.store.stage(result.state, message.partition, by_event=True, value=stored)
         self._staged.inc()
         await self.facts(engine, event, result.state, message.partition)

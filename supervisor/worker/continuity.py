@@ -12,11 +12,10 @@ joining mid-stream: a case's `decided` never applied, so a false `workflow.no_de
 a bad rating never applied, so a missing `evaluation.negative`), in about one run of six.
 
 How: per events partition the worker keeps the next offset it expects: the one after
-the last it handled, or, for a partition it did not own in the previous generation,
-the committed offset it resumed from (the partition's start when nothing was committed:
-a worker once skipped a partition's first eight events). A message beyond it means the
-messages in between
-never reached the agent: they are read from the broker with a plain consumer (no group,
+the last it handled since the partition was assigned, or, before that, the committed
+offset it resumed from (the partition's start when nothing was committed: a worker once
+skipped a partition's first eight events). A message beyond it means the messages in
+between never reached the agent: they are read from the broker with a plain consumer (no group,
 nothing committed) and handled first, in order, so each case still sees its events in
 order; then the message itself. Offsets of a partition are contiguous for the
 producers the centers use; a real hole (records deleted by retention, transaction
@@ -24,12 +23,20 @@ markers) simply reads back nothing. Re-delivered messages (an offset below the
 expected one) are handled as before: the engine ignores an event_id it already applied.
 
 A worker taking a partition over also resumes from where its previous owner had got to:
-the agent records the next offset it has to handle in the `handled` table about once a
-second (worker/case_agent.py), and after the recovery `restore` starts the partition there
-instead of at Faust's committed offset. A span Faust acknowledged without the previous
-owner handling it (the owner was killed, or lost the partition, before a later message
-showed the gap) is then read back like any gap; what the owner did handle in its last
-second comes again and is ignored as applied (tests/integration/test_read_back.py).
+the agent records the next offset it has to handle in the `handled` table with each batch
+of states it writes (worker/case_agent.py), and after the recovery `restore` starts the
+partition there instead of at Faust's committed offset. A span Faust acknowledged
+without the previous owner handling it (the owner was killed, or lost the partition,
+before a later message showed the gap) is then read back like any gap; what the owner
+did handle in its last batch comes again and is ignored as applied
+(tests/integration/test_read_back.py).
+
+This holds for a partition a worker keeps through a rebalance too: every rebalance
+revokes all partitions, and the states judged there and not written yet are dropped
+(case_store.py), so the position judged is forgotten with them (`revoked`) and the one
+written restored. Kept instead, it once lost a span read back below the committed
+offset: judged, dropped unwritten, and never read again, since Faust resumes at the
+committed offset (a false `workflow.step_skipped` in tests/integration/test_scale_out.py).
 
 Stale ticks: a tick sent before this worker's current assignment (by the worker that
 owned the partition before, or by this one in an earlier generation) is dropped: the
@@ -105,10 +112,20 @@ class Continuity:
             del self._next[tp]
         self._assigned_at = time.time() if at is None else at
 
+    def revoked(self, tps: Iterable[Any]) -> None:
+        """Partitions revoked (at a rebalance, all of them, kept or not): their
+        positions are forgotten. The states judged there and not written yet were
+        dropped with them (case_store.py), so a partition assigned back must start from
+        what was written (`restore`), not from what was judged: Faust resumes at the
+        committed offset, and what was read back below it would otherwise be lost."""
+        for tp in tps:
+            self._next.pop(tp, None)
+
     def restore(self, tp: Any, offset: int) -> None:
-        """After a recovery: the next offset the partition's previous owner had still to
-        handle (recorded in a table, see worker/case_agent.py), for a partition this
-        worker did not own before. Reading then resumes from Faust's committed offset,
+        """After a recovery: the next offset the partition's last owner (perhaps this
+        worker, before the rebalance) had still to handle, as written with its states
+        (recorded in a table, see worker/case_agent.py), for a partition not followed
+        since the assignment. Reading then resumes from Faust's committed offset,
         which may be past it: what Faust acknowledged without the previous owner
         handling it is read back, as any gap (what it did handle comes again and is
         ignored as applied)."""

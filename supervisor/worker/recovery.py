@@ -9,8 +9,9 @@
   now owned are scheduled again, in the background, and the alerts a case lists as not
   acknowledged are sent again (outbox.py): the worker that wrote it may have died before
   they were. A reload of the rules reindexes too (changed thresholds move deadlines).
-- **Revocation**: partitions handed to another worker are forgotten by the gate, the
-  outbox and the store.
+- **Revocation**: partitions revoked (at a rebalance, all of them, those kept too) are
+  forgotten by the gate, the continuity check, the outbox and the store: what was
+  judged there and not written is judged again.
 
 `Recovery` reads the tables through `get` and `keys` only (a dict in the unit tests);
 app.py connects its methods to Faust's signals and recovery callbacks.
@@ -73,6 +74,7 @@ class Recovery:
         """Partitions handed to another worker: no longer ours to gate, write or tick."""
         revoked = list(revoked)
         self.gate.revoked(revoked)
+        self.continuity.revoked(revoked)  # with the states dropped: see continuity.py
         gone = {tp.partition for tp in revoked if tp.topic == self.events_topic}
         self.store.outbox.revoked(gone)
         self.store.revoked(gone)

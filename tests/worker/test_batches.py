@@ -17,7 +17,7 @@ from supervisor.worker import ticks as tick_batches
 from supervisor.worker.outbox import UNACKNOWLEDGED
 from tests.core.factories import event_doc
 
-from .fakes import TICKS, Message, Parts
+from .fakes import TICKS, Message, Parts, Producer
 from .test_case_agent import CASE, accepted, event_message
 
 OTHER = "451221-2026-0000002"
@@ -357,3 +357,60 @@ async def test_a_message_whose_partition_is_revoked_while_handled_is_not_acknowl
     assert acked == []
     stored = parts.store.load(CASE)
     assert stored is not None and len(stored.history) == 1  # the second was not written
+
+
+class GatedProducer(Producer):
+    """A producer whose `send` waits until `gate` opens: the agent awaits it, as it awaits
+    a real producer's buffer, and Faust may revoke partitions meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def send(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        await self.gate.wait()
+        return await super().send(key, value)
+
+
+async def test_an_event_whose_partition_is_revoked_while_its_alert_is_sent_is_not_staged() -> None:
+    """Faust revokes without waiting for the message in hand (stream_wait_empty is off):
+    staged after the revocation, the state would outlive the drop of the partition's
+    batch, and a partition won back later would read it instead of its owner's."""
+    producer = GatedProducer()
+    producer.gate.set()
+    parts = Parts(producer=producer, batch_events=10)
+    parts.clock.move(hours=1)
+    first = accepted(fee_standard=10.0)
+    await parts.agent.handle(event_message(first, offset=0))
+    producer.gate.clear()
+    handling = asyncio.ensure_future(
+        parts.agent.handle(event_message(fee_charged(50.0), offset=1))  # an alert to send
+    )
+    await asyncio.sleep(0.01)
+    parts.store.revoked({PARTITION})
+    parts.agent.revoked({PARTITION})
+    producer.gate.set()
+    await handling
+    assert parts.store.pending_states() == []
+    assert parts.store.load(CASE) is None  # judged again, from the start, by its owner
+    assert parts.facts == [first["event_id"]]  # no fact for the second either
+
+
+async def test_a_deadline_whose_partition_is_revoked_while_it_fires_is_not_written() -> None:
+    producer = GatedProducer()
+    producer.gate.set()
+    parts = Parts(producer=producer)
+    await parts.agent.handle(event_message(accepted(days=1), offset=0))
+    written = dict(parts.table)
+    parts.clock.move(days=3)
+    parts.released.add(CASE)
+    producer.gate.clear()
+    key, value = tick_batches.encode([CASE])
+    firing = asyncio.ensure_future(parts.agent.handle(Message(TICKS, PARTITION, 0, key, value)))
+    await asyncio.sleep(0.01)
+    parts.store.revoked({PARTITION})
+    parts.agent.revoked({PARTITION})
+    producer.gate.set()
+    await firing
+    assert parts.producer.sent  # handed over before the revocation was known ...
+    assert parts.table == written  # ... but the next owner writes the case, not this one

@@ -117,5 +117,9 @@ async def test_where_the_last_owner_had_got_to_is_restored_and_revoked_partition
     await restore.restore_handled()
     assert continuity.unhandled(TP(EVENTS, 1), 50) == (42, 50)
     parts.store.homes[CASE] = 1
+    continuity.handled(TP(EVENTS, 1), 60)  # judged since, not written
     restore.revoked([TP(EVENTS, 1)])
     assert parts.store.homes == {}
+    continuity.assigned([TP(EVENTS, 1)])  # kept by this worker
+    await restore.restore_handled()
+    assert continuity.unhandled(TP(EVENTS, 1), 50) == (42, 50)  # from what was written
