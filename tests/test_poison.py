@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
-from faust.serializers import codecs
 
 from supervisor.core.pipeline import process
 from supervisor.core.state import CaseState
@@ -26,6 +25,7 @@ from supervisor.kafka.admin import (
     PRODUCER_MAX_REQUEST_SIZE,
 )
 from supervisor.settings import Settings
+from supervisor.worker import json_table
 from supervisor.worker.app import create_app
 from supervisor.worker.metrics import rejection_reason
 from supervisor.worker.refusals import (
@@ -75,9 +75,9 @@ def test_the_worker_sets_its_producer_limit_and_its_changelogs_topic_limit(
 
 def test_a_case_of_many_near_64_kib_events_outgrows_the_bound() -> None:
     """Each event is valid (under 64 KiB), but a case keeps every event's document: the
-    state of a case with enough of them, encoded as the changelog holds it (Faust's
-    codec), passes CASE_STATE_MAX_BYTES, and the event that would pass it is refused
-    with a reason that names the bound and no value of the event."""
+    state of a case with enough of them, encoded as the changelog holds it
+    (worker/json_table.py), passes CASE_STATE_MAX_BYTES, and the event that would pass it
+    is refused with a reason that names the bound and no value of the event."""
     the_engine = engine()
     case = "451221-2026-0000777"
     states: dict[str, CaseState] = {}
@@ -105,7 +105,7 @@ def test_a_case_of_many_near_64_kib_events_outgrows_the_bound() -> None:
         result = process(the_engine, raw, states.get)
         assert result.rejected is None and result.state is not None
         states[case] = result.state
-        sizes.append(encoded_size(result.state.to_json(), lambda v: codecs.dumps("json", v)))
+        sizes.append(encoded_size(result.state.to_json(), json_table.dumps))
     assert sizes[5] is not None and sizes[5] < CASE_STATE_MAX_BYTES
     assert sizes[-1] is not None and sizes[-1] > CASE_STATE_MAX_BYTES
     first_over = next(n for n, size in enumerate(sizes) if state_refusal(size) is not None)

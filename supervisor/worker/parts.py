@@ -14,22 +14,22 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, cast
 
 import faust
-from faust.serializers import codecs
 from prometheus_client import CollectorRegistry
 
 from supervisor import deadletters
 from supervisor.centers import CenterRegistry
 from supervisor.core.engine import Engine
 from supervisor.settings import Settings
+from supervisor.worker import json_table
 from supervisor.worker.alert_log import AlertLog
 from supervisor.worker.case_store import CaseStore
 from supervisor.worker.clock import GuardedClock, jump_counter
 from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import GroupGate, TickGate, committed_offsets, group_offsets
+from supervisor.worker.json_table import JsonTable
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import Outbox
 from supervisor.worker.outputs import Outputs
@@ -103,14 +103,12 @@ class Parts:
         metrics.rules_reloaded_at.set(time.time())
         channels = declare(app, settings)
         outputs = _outputs(app, settings, channels, metrics, centers)
-        cases = channels.cases
         store = CaseStore(
-            cases,
+            JsonTable(channels.cases),
             outbox=outputs.outbox,
             index=worker.index,
             engine=lambda: worker.engine,
-            # measured as the changelog holds it (the table's codec: Faust's JSON, orjson)
-            dumps=partial(codecs.dumps, cases.value_serializer or app.conf.value_serializer),
+            dumps=json_table.dumps,  # measured as the changelog holds it
             settle_seconds=settings.settle_seconds,
         )
         gate = TickGate(settings.topic_events)

@@ -122,7 +122,8 @@ class Channels:
 
 def declare(app: faust.App, settings: Settings) -> Channels:
     """The worker's topics and tables on `app` (raw bytes in and out of the topics; JSON
-    keys and values in the tables' changelogs, Faust's default)."""
+    keys and values in the tables' changelogs: Faust's codec, but for the values of
+    `cases`, which the worker encodes itself, once: worker/json_table.py)."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(settings.topic_events, ticks_topic(settings), **raw)
     ticks = app.topic(ticks_topic(settings), partitions=settings.partitions, internal=True, **raw)
@@ -131,7 +132,8 @@ def declare(app: faust.App, settings: Settings) -> Channels:
         "cases",
         default=None,
         partitions=settings.partitions,
-        key_type=str,  # keys and values are JSON in the changelog (Faust's default)
+        key_type=str,  # keys are JSON in the changelog (Faust's default) ...
+        value_type=bytes,  # ... and so are values, encoded once (json_table.py): raw here
         extra_topic_configs={"max.message.bytes": str(MESSAGE_MAX_BYTES)},
     )
     handled = app.Table("handled", default=None, partitions=settings.partitions, key_type=str)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from supervisor.worker import json_table
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.outbox import UNACKNOWLEDGED
 from tests.core.factories import event_doc
@@ -295,8 +296,6 @@ async def test_a_case_is_measured_exactly_before_it_nears_the_bound() -> None:
     """States are not encoded per event while their case is far below the bound, yet the
     event refused is the one an exact measure of every state refuses (about the ninth
     of these 63 KB events: tests/test_poison.py)."""
-    from faust.serializers import codecs
-
     from supervisor.core.pipeline import process
     from supervisor.worker.refusals import encoded_size, state_refusal
 
@@ -318,7 +317,7 @@ async def test_a_case_is_measured_exactly_before_it_nears_the_bound() -> None:
     for n, raw in enumerate(raws):
         result = process(parts.engine, raw, states.get)
         assert result.state is not None
-        size = encoded_size(result.state.to_json(), lambda v: codecs.dumps("json", v))
+        size = encoded_size(result.state.to_json(), json_table.dumps)
         if state_refusal(size) is not None:
             expected = n
             break
