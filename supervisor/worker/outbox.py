@@ -29,13 +29,14 @@ written down with its case meanwhile, so a crash does not lose it either.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 log = logging.getLogger("supervisor.worker.outbox")
 
@@ -88,8 +89,9 @@ def identity(document: Document) -> tuple[str, str]:
 
 def encode(document: Document) -> tuple[bytes, bytes]:
     """Kafka key and value of an alert or resolution message (as the contract's alert
-    format: UTF-8 JSON, keyed by alert_id); the same bytes when sent again."""
-    body = json.dumps(document, ensure_ascii=False).encode()
+    format: UTF-8 JSON, keyed by alert_id); the same bytes when sent again, also from
+    the table (orjson both ways: json_table.py)."""
+    body = orjson.dumps(document)
     return str(document["alert_id"]).encode(), body
 
 
