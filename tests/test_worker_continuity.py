@@ -3,7 +3,7 @@ the real rebalances are in tests/integration/test_scale_out.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -101,6 +101,18 @@ async def stream_of(items: list[Event]) -> AsyncIterator[Event]:
         yield item
 
 
+async def offsets_through(
+    seen: Continuity, items: list[Event], committed: Callable[[TP], int | None]
+) -> list[int]:
+    """The offsets of what `seen.checked` yields from `items` (read back ones included)."""
+    return [
+        e.message.offset
+        async for e in seen.checked(
+            stream_of(items), bootstrap="b:9092", ticks_topic="ticks", committed=committed
+        )
+    ]
+
+
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """Offsets 0-999 of events partition 0 exist, but 240 (a hole); the reads made."""
@@ -127,12 +139,7 @@ async def test_the_stream_gets_what_skipped_it_back_in_place(
     counted: list[int] = []
     seen = Continuity(EVENTS, read_back=counted.append)
     stream = events_at(EVENTS, 0, 235, 236, 237, 241, 242)  # 238-240 skipped
-    out = [
-        e.message.offset
-        async for e in seen.checked(
-            stream_of(stream), bootstrap="b:9092", ticks_topic="ticks", committed=lambda tp: 235
-        )
-    ]
+    out = await offsets_through(seen, stream, lambda tp: 235)
     assert out == [235, 236, 237, 238, 239, 241, 242]  # 240: a hole, nothing there
     assert broker == [(238, 241)]  # one read: the consumer's position passes the hole
     assert seen.read_back_total == 3 and counted == [3]  # the metric is told
@@ -180,15 +187,7 @@ async def test_a_tick_sent_before_the_assignment_is_dropped(
     seen.assigned([P0], at=1000.0)
     stale, fresh = events_at("ticks", 0, 7, 8)
     stale.message.timestamp, fresh.message.timestamp = 999.5, 1000.5
-    out = [
-        e.message.offset
-        async for e in seen.checked(
-            stream_of([stale, fresh]),
-            bootstrap="b:9092",
-            ticks_topic="ticks",
-            committed=lambda tp: None,
-        )
-    ]
+    out = await offsets_through(seen, [stale, fresh], lambda tp: None)
     assert out == [8] and seen.stale_ticks == 1 and len(stale_counted) == 1
 
 
@@ -215,12 +214,7 @@ async def test_a_read_back_the_broker_does_not_deliver_is_tried_again_never_skip
     monkeypatch.setattr("supervisor.worker.continuity.asyncio.sleep", no_wait)
     seen = Continuity(EVENTS)
     stream = events_at(EVENTS, 0, 10, 13)  # 11-12 skipped
-    out = [
-        e.message.offset
-        async for e in seen.checked(
-            stream_of(stream), bootstrap="b:9092", ticks_topic="ticks", committed=lambda tp: 10
-        )
-    ]
+    out = await offsets_through(seen, stream, lambda tp: 10)
     assert out == [10, 11, 12, 13]
     assert attempts == [11, 11, 11]
 
@@ -234,12 +228,7 @@ async def test_a_partition_taken_over_resumes_from_where_its_last_owner_had_got_
     seen.assigned([P0])
     seen.restore(P0, 238)
     stream = events_at(EVENTS, 0, 241, 242)
-    out = [
-        e.message.offset
-        async for e in seen.checked(
-            stream_of(stream), bootstrap="b:9092", ticks_topic="ticks", committed=lambda tp: 241
-        )
-    ]
+    out = await offsets_through(seen, stream, lambda tp: 241)
     assert out == [238, 239, 241, 242]  # 240: a hole in the fake broker
     assert broker == [(238, 241)]
 
@@ -263,28 +252,12 @@ async def test_a_partition_kept_through_a_rebalance_resumes_from_what_was_writte
     seen.restore(P0, 238)  # written by the last owner; Faust committed 241
     first = events_at(EVENTS, 0, 241, 242, 243)
     committed = 241
-    out = [
-        e.message.offset
-        async for e in seen.checked(
-            stream_of(first),
-            bootstrap="b:9092",
-            ticks_topic="ticks",
-            committed=lambda tp: committed,
-        )
-    ]
+    out = await offsets_through(seen, first, lambda tp: committed)
     assert out == [238, 239, 241, 242, 243]  # judged, but not written before ...
     seen.revoked([P0, TP("ticks", 0)])  # ... the rebalance that keeps P0 here
     seen.assigned([P0])
     seen.restore(P0, 238)  # still what was written
     again = events_at(EVENTS, 0, 241, 242)  # Faust resumes at the committed offset
-    out = [
-        e.message.offset
-        async for e in seen.checked(
-            stream_of(again),
-            bootstrap="b:9092",
-            ticks_topic="ticks",
-            committed=lambda tp: committed,
-        )
-    ]
+    out = await offsets_through(seen, again, lambda tp: committed)
     assert out == [238, 239, 241, 242]
     assert broker == [(238, 241), (238, 241)]

@@ -11,16 +11,16 @@ lost for good, not only late. tests/integration/test_scale_out.py showed it (a w
 joining mid-stream: a case's `decided` never applied, so a false `workflow.no_decision`;
 a bad rating never applied, so a missing `evaluation.negative`), in about one run of six.
 
-How: per events partition the worker keeps the next offset it expects: the one after
-the last it handled since the partition was assigned, or, before that, the committed
-offset it resumed from (the partition's start when nothing was committed: a worker once
-skipped a partition's first eight events). A message beyond it means the messages in
-between never reached the agent: they are read from the broker with a plain consumer (no group,
+How: per events partition the worker keeps the next offset it expects: the one after the
+last it handled since the partition was assigned, or, before that, the committed offset
+it resumed from (the partition's start when nothing was committed: a worker once skipped
+a partition's first eight events). A message beyond it means the messages in between
+never reached the agent: they are read from the broker with a plain consumer (no group,
 nothing committed) and handled first, in order, so each case still sees its events in
-order; then the message itself. Offsets of a partition are contiguous for the
-producers the centers use; a real hole (records deleted by retention, transaction
-markers) simply reads back nothing. Re-delivered messages (an offset below the
-expected one) are handled as before: the engine ignores an event_id it already applied.
+order; then the message itself. Offsets of a partition are contiguous for the producers
+the centers use; a real hole (records deleted by retention, transaction markers) simply
+reads back nothing. Re-delivered messages (an offset below the expected one) are handled
+as before: the engine ignores an event_id it already applied.
 
 A worker taking a partition over also resumes from where its previous owner had got to:
 the agent records the next offset it has to handle in the `handled` table with each batch

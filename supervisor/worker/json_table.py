@@ -26,8 +26,8 @@ def dumps(value: Any) -> bytes:
 
 
 class JsonTable:
-    """`table` (raw bytes values: a Faust table declared with `value_serializer="raw"`)
-    with JSON objects for values: what the case store and the recovery read and write."""
+    """`table` (raw bytes values: a Faust table declared with `value_type=bytes`) with
+    JSON objects for values: what the case store and the recovery read and write."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
