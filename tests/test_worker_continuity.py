@@ -236,7 +236,9 @@ async def test_a_partition_taken_over_resumes_from_where_its_last_owner_had_got_
 def test_a_restored_offset_never_moves_a_partition_already_followed() -> None:
     seen = Continuity(EVENTS)
     seen.handled(P0, 500)
-    seen.restore(P0, 238)  # kept through the rebalance: its own position stands
+    # followed since its assignment (a restore that comes late, or again): its own
+    # position stands; a rebalance forgets it first (`revoked`, the test below)
+    seen.restore(P0, 238)
     assert seen.gap(P0, 501, committed=None) is None
 
 
