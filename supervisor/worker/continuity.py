@@ -36,7 +36,8 @@ revokes all partitions, and the states judged there and not written yet are drop
 (case_store.py), so the position judged is forgotten with them (`revoked`) and the one
 written restored. Kept instead, it once lost a span read back below the committed
 offset: judged, dropped unwritten, and never read again, since Faust resumes at the
-committed offset (a false `workflow.step_skipped` in tests/integration/test_scale_out.py).
+committed offset (a false `workflow.step_skipped` in tests/integration/test_scale_out.py;
+tests/integration/test_kept_partition.py recreates it).
 
 Stale ticks: a tick sent before this worker's current assignment (by the worker that
 owned the partition before, or by this one in an earlier generation) is dropped: the
