@@ -29,7 +29,6 @@ from supervisor.worker.case_store import CaseStore
 from supervisor.worker.clock import GuardedClock, jump_counter
 from supervisor.worker.continuity import Continuity
 from supervisor.worker.gate import GroupGate, TickGate, committed_offsets, group_offsets
-from supervisor.worker.json_table import JsonTable
 from supervisor.worker.metrics import WorkerMetrics
 from supervisor.worker.outbox import Outbox
 from supervisor.worker.outputs import Outputs
@@ -104,7 +103,7 @@ class Parts:
         channels = declare(app, settings)
         outputs = _outputs(app, settings, channels, metrics, centers)
         store = CaseStore(
-            JsonTable(channels.cases),
+            json_table.JsonTable(channels.cases),
             outbox=outputs.outbox,
             index=worker.index,
             engine=lambda: worker.engine,

@@ -8,7 +8,6 @@ from typing import Any
 
 from faust.serializers import codecs
 
-from supervisor.settings import Settings
 from supervisor.worker import json_table
 from supervisor.worker.json_table import JsonTable
 from supervisor.worker.outbox import UNACKNOWLEDGED
@@ -16,6 +15,7 @@ from supervisor.worker.parts import Parts
 
 from .fakes import Parts as FakeParts
 from .test_case_agent import accepted, event_message
+from .test_wiring import settings
 
 #: A stored value as the case store writes one: a state with non-ASCII text, nested
 #: objects and fractions, and an alert not acknowledged yet.
@@ -59,11 +59,7 @@ async def test_the_case_store_works_through_it() -> None:
 
 
 def test_the_worker_stores_raw_values_and_encodes_them_itself(tmp_path: Path) -> None:
-    parts = Parts.build(
-        Settings.from_env(
-            {"SUPERVISOR_DATA_DIR": str(tmp_path / "data"), "SUPERVISOR_STORE": "memory://"}
-        )
-    )
+    parts = Parts.build(settings(tmp_path))
     assert parts.channels.cases.value_serializer == "raw"
     assert isinstance(parts.store.table, JsonTable)
     assert parts.store.table.table is parts.channels.cases
