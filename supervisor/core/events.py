@@ -37,6 +37,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SkipValidation,
     StrictBool,
     StrictStr,
     ValidationError,
@@ -68,7 +69,8 @@ class EventType(StrEnum):
     COMPLAINT_ANSWERED = "complaint_answered"
 
 
-_EVENT_TYPES = frozenset(kind.value for kind in EventType)
+#: Each type by its text (a dict lookup: calling `EventType` costs more than validating a field).
+_EVENT_TYPES: Final = {kind.value: kind for kind in EventType}
 
 #: Contract §1: an event is at most 64 KiB as encoded on the topic. A replay line counts
 #: without its line ending. Checked on the raw bytes before parsing, so a larger message
@@ -283,16 +285,19 @@ class CaseEvent(BaseModel):
     window_id: StrictStr | None = Field(default=None, max_length=64)
     department: StrictStr | None = Field(default=None, max_length=128)
     applicant: Applicant | None = None
-    payload: Payload | None = None
+    # Validated by `_typed_payload` against its type's model, which leaves a model or
+    # nothing here: the union is not tried again, member by member.
+    payload: SkipValidation[Payload | None] = None
 
     @field_validator("type", mode="before")
     @classmethod
     def _type_is_a_known_string(cls, value: Any) -> EventType:
         if not isinstance(value, str):
             raise _Problem("must be a string (an event type of contract §1)")
-        if value not in _EVENT_TYPES:
+        kind = _EVENT_TYPES.get(value)
+        if kind is None:
             raise _Problem("unknown event type")
-        return EventType(value)
+        return kind
 
     @field_validator("occurred_at", mode="before")
     @classmethod
@@ -587,10 +592,22 @@ def from_document(document: Any) -> CaseEvent:
         raise InvalidEvent(_describe(exc)) from None
     # What the case history keeps of the event, from the document just validated rather
     # than dumped again from the model (see history_document).
-    kept = {key: value for key, value in document.items() if key not in _NOT_KEPT}
-    kept["occurred_at"] = event.occurred_at.isoformat()
+    if any(key in document for key in _NOT_KEPT):
+        kept = {key: value for key, value in document.items() if key not in _NOT_KEPT}
+    else:
+        kept = document.copy()
+    if not written_as_python_writes(document["occurred_at"]):
+        kept["occurred_at"] = event.occurred_at.isoformat()
     event.__dict__[_KEPT] = (id(event.__dict__), kept)
     return event
+
+
+def written_as_python_writes(instant: str) -> bool:
+    """Whether an RFC 3339 date-time (one the validator accepted) is written as
+    `datetime.isoformat` writes it back: `2026-11-27T09:15:00+08:00`, an upper-case T, no
+    fraction, a numeric offset and not `-00:00`. Most events' are; the others are written
+    again for the history (rewriting every one costs more than the test)."""
+    return len(instant) == 25 and instant[10] == "T" and instant[19:] != "-00:00"
 
 
 #: Where an event decoded by `from_document` keeps its history document, beside its fields

@@ -343,6 +343,34 @@ def test_a_decoded_event_keeps_its_document_without_the_applicant() -> None:
     assert from_document(dumped) == from_document(kept)
 
 
+#: Wall times (naive: each is written out with an offset below), away from the ends of
+#: Python's range, where an offset can carry the instant out of it.
+_WALL_TIMES = st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9000, 12, 31))  # noqa: DTZ001
+_OFFSETS = st.sampled_from(["Z", "z", "+00:00", "-00:00", "+08:00", "-05:30", "+14:00"])
+
+
+@settings(max_examples=300)
+@given(
+    when=_WALL_TIMES,
+    separator=st.sampled_from(["T", "t"]),
+    fraction=st.sampled_from(["", ".5", ".123456", ".1234567"]),
+    offset=_OFFSETS,
+)
+def test_the_kept_time_is_written_as_python_writes_it_whatever_the_sender_wrote(
+    when: datetime, separator: str, fraction: str, offset: str
+) -> None:
+    written = when.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + fraction + offset
+    item = from_document(event_doc("submitted", written))
+    kept = history_document(item)
+    assert kept["occurred_at"] == item.occurred_at.isoformat()
+
+
+def test_a_kept_document_is_a_copy_also_without_an_applicant() -> None:
+    doc = event_doc("submitted", "2026-11-16T09:00:00+08:00")
+    kept = history_document(from_document(doc))
+    assert kept == doc and kept is not doc
+
+
 def test_an_event_changed_by_model_copy_is_dumped_not_taken_from_its_old_document() -> None:
     item = event("submitted", "2026-11-16T09:00:00+08:00")
     moved = item.model_copy(update={"occurred_at": at("2026-11-17T09:00:00+08:00")})
