@@ -225,6 +225,19 @@ def test_an_event_within_the_tolerance_is_applied() -> None:
     assert late.rejected is not None and "is 5 min 1 s ahead" in late.rejected
 
 
+def test_an_earlier_reading_is_checked_again_on_the_clock_before_refusing() -> None:
+    engine = make_engine()
+    readings = [START + timedelta(minutes=10)]
+    check = FutureCheck(START, timedelta(seconds=300), latest=lambda: readings[0])
+    # 9 min ahead of the kept reading, within 5 min of the clock now: applied.
+    ahead = process(engine, accepted_line("2026-11-27T09:09:00+08:00"), lambda c: None, check)
+    assert ahead.rejected is None
+    # Beyond it even now: refused, with the fresh reading's time and distance.
+    far = process(engine, accepted_line("2026-11-27T09:16:00+08:00"), lambda c: None, check)
+    assert far.rejected_future and far.rejected is not None
+    assert "is 6 min ahead of the worker's clock (2026-11-27T09:10:00+08:00)" in far.rejected
+
+
 def test_a_malformed_message_is_not_taken_for_a_future_one() -> None:
     check = FutureCheck(START, timedelta(seconds=300))
     result = process(make_engine(), b"\xff not json", lambda case: None, check)

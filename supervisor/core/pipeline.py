@@ -59,20 +59,29 @@ class Processed:
 @dataclass(frozen=True)
 class FutureCheck:
     """Refuse an event whose `occurred_at` is more than `tolerance` after `now`, the time
-    by `clock` (named in the reason, e.g. "the worker's clock")."""
+    by `clock` (named in the reason, e.g. "the worker's clock").
+
+    With `latest` (the clock itself), `now` may be an earlier reading of it, kept for
+    many events because a reading costs more than the check: an event within
+    `tolerance` of it is within `tolerance` of any later time too, and one beyond it is
+    checked again against a fresh reading before it is refused."""
 
     now: datetime
     tolerance: timedelta
     clock: str = "the worker's clock"
+    latest: Callable[[], datetime] | None = None
 
     def reason(self, event: CaseEvent) -> str | None:
         """Why the event is refused, or None when it is not too far ahead."""
-        ahead = event.occurred_at - self.now
+        if event.occurred_at - self.now <= self.tolerance:
+            return None
+        now = self.now if self.latest is None else self.latest()
+        ahead = event.occurred_at - now
         if ahead <= self.tolerance:
             return None
         return (
             f"from the future: occurred_at {event.occurred_at.isoformat()} is "
-            f"{_duration(ahead)} ahead of {self.clock} ({self.now.isoformat(timespec='seconds')}); "
+            f"{_duration(ahead)} ahead of {self.clock} ({now.isoformat(timespec='seconds')}); "
             f"at most {_duration(self.tolerance)} ahead is accepted"
         )
 

@@ -78,6 +78,8 @@ BATCH_SECONDS = 2.0
 #: A flush waits at most this long for the batch's alerts to be acknowledged (seconds);
 #: those still unacknowledged are written down with their case (outbox.py).
 ACK_WAIT = 1.0
+#: The future check's reading of the clock is taken again after this long (seconds).
+READING_SECONDS = 1.0
 #: A graceful stop waits at most this long for the batches in hand to be written
 #: (seconds): well inside the stop's deadline (supervisor/shutdown.py), which Faust's own
 #: stop needs a few seconds of.
@@ -184,6 +186,8 @@ class CaseAgent:
         #: set whenever judged events were acknowledged or dropped, for `drain`
         self._acknowledged = asyncio.Event()
         self._warned_misrouted: set[str] = set()
+        self._future: FutureCheck | None = None
+        self._future_read = 0.0  # monotonic time of its reading
         # Children of labelled metrics, looked up once per label value (labels() costs a
         # few µs, several times an event): both label sets are bounded (event types,
         # centers).
@@ -391,7 +395,7 @@ class CaseAgent:
         stored: dict[str, Any] | None = None
         try:
             # An event stamped too far ahead of the clock is refused (pipeline.py).
-            future = FutureCheck(self._latest(), self._future_tolerance)
+            future = self._future_check()
             result = pipeline.run(
                 pipeline.Message(message.value or b"", engine, self.store.load, future)
             )
@@ -414,6 +418,17 @@ class CaseAgent:
                 )
             result = Processed(None, None, rejected=failure.reason)
         return result, stored
+
+    def _future_check(self) -> FutureCheck:
+        """The check of events from the future, on a reading of the clock at most
+        `READING_SECONDS` old (an event beyond it is checked again on a fresh one before
+        it is refused: FutureCheck): reading the guarded clock for every event cost more
+        than the check itself."""
+        now = time.monotonic()
+        if self._future is None or now - self._future_read >= READING_SECONDS:
+            self._future = FutureCheck(self._latest(), self._future_tolerance, latest=self._latest)
+            self._future_read = now
+        return self._future
 
     async def judge(self, engine: Engine, message: KafkaMessage, since: int) -> None:
         """An event: its stages, then emit what they decided (`since`: as for `fire`)."""

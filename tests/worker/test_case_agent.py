@@ -73,6 +73,15 @@ async def test_an_event_from_the_future_is_refused_as_such() -> None:
     assert parts.sample("supervisor_worker_events_rejected_total", reason="future") == 1
 
 
+async def test_the_future_check_reads_the_clock_again_before_refusing() -> None:
+    parts = Parts()
+    parts.clock.move(days=-2)
+    await parts.agent.handle(event_message(b"{not json", offset=0))  # a reading kept
+    parts.clock.move(days=2)  # now the event below is in the present
+    await parts.agent.handle(event_message(accepted(), offset=1))
+    assert len(parts.producer.letters) == 1 and CASE in parts.table
+
+
 async def test_a_redelivered_event_is_counted_and_changes_nothing() -> None:
     parts = Parts()
     document = accepted()
