@@ -211,7 +211,7 @@ class CaseStore:
         if not staged:
             return 0
         for case_id, entry in staged.items():
-            self._write(entry.state, partition, entry.value)
+            self._write(entry.state, partition, entry.value, bounded=True)
             del self._staged_states[case_id]
         self.writes += len(staged)
         return len(staged)
@@ -238,28 +238,40 @@ class CaseStore:
         if by_event:
             self.touched[state.case_id] = time.monotonic()
 
-    def _write(self, state: CaseState, partition: int, value: dict[str, Any] | None) -> None:
-        """The table write (`value`: the state's JSON measured already; else measured
-        here, against what the producer can send at all: a deadline's write)."""
+    def _write(
+        self,
+        state: CaseState,
+        partition: int,
+        value: dict[str, Any] | None,
+        *,
+        bounded: bool = False,
+    ) -> None:
+        """The table write (`value`: the state's JSON measured already). A state staged
+        by an event is `bounded`: `measured` measured it or knew its size far below the
+        limit, so it is written without an encoding to measure it again. Any other (a
+        deadline's write) is measured here, against what the producer can send at all."""
         if value is None:
             value = state.to_json()
-            size = self.stored_size(value, state.case_id, [])
-            if size is None or size > refusals.STATE_WRITE_MAX_BYTES:
-                log.error(
-                    "case %s not written: its state cannot be stored (%s bytes)",
-                    state.case_id,
-                    size,
-                )
-                self._cache.pop(state.case_id, None)  # the table's stands
-                self._bounds.pop(state.case_id, None)
+            if not bounded and not self._fits(state.case_id, value):
                 return
-            self._bounds[state.case_id] = size
         home = self.homes.get(state.case_id)
         if home is not None:
             value[HOME] = home  # read back at a recovery (reindex)
         # assigned again: the changelog is written; with the alerts not acknowledged yet
         self.table[state.case_id] = self.outbox.stored(state.case_id, partition, value)
         self._remember(state)
+
+    def _fits(self, case_id: str, value: dict[str, Any]) -> bool:
+        """Whether the case's stored value, its state's JSON `value`, is one the producer
+        can send; else logged, and the table's value stands."""
+        size = self.stored_size(value, case_id, [])
+        if size is None or size > refusals.STATE_WRITE_MAX_BYTES:
+            log.error("case %s not written: its state cannot be stored (%s bytes)", case_id, size)
+            self._cache.pop(case_id, None)  # the table's stands
+            self._bounds.pop(case_id, None)
+            return False
+        self._bounds[case_id] = size
+        return True
 
     def write_settled(self, partition: int) -> None:
         """Write again, without them, the cases of `partition` whose alerts were all

@@ -297,6 +297,26 @@ async def test_a_stop_whose_ticks_do_not_come_back_leaves_the_batch_to_the_next_
     assert parts.table == {} and acked == []  # as after a crash: judged again at the start
 
 
+async def test_a_staged_state_is_written_without_measuring_it_again() -> None:
+    """The first event of a case measures its state (an encoding); the second stays
+    within the bound it gave; the batch's write of the case measures nothing again."""
+    parts = Parts(batch_events=2)
+    parts.clock.move(hours=1)
+    dumps = parts.store._dumps
+    measured: list[Any] = []
+
+    def counting(value: Any) -> bytes:
+        measured.append(value)
+        return dumps(value)
+
+    parts.store._dumps = counting
+    assert not await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    assert await parts.agent.handle(event_message(fee_charged(5.0), offset=1))
+    assert len(measured) == 1 and parts.store.writes == 1
+    stored = parts.table[CASE]
+    assert len(stored["history"]) == 2
+
+
 async def test_a_case_is_measured_exactly_before_it_nears_the_bound() -> None:
     """States are not encoded per event while their case is far below the bound, yet the
     event refused is the one an exact measure of every state refuses (about the ninth
