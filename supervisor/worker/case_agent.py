@@ -194,10 +194,6 @@ class CaseAgent:
         self._staged = metrics.case_states.labels("staged")
         self._written = metrics.case_states.labels("written")
         self._consumed = functools.cache(metrics.events_consumed.labels)
-        # Counted per event here, added to the counters at each flush: a counter's
-        # lock for each event cost more than the rest of its bookkeeping.
-        self._consumed_since: dict[str, int] = {}  # event type -> judged since
-        self._staged_since = 0
         self._last_event = functools.cache(metrics.center_last_event.labels)
 
     async def run(self, events: AsyncIterable[Any], ack: Callable[[Any], Awaitable[Any]]) -> None:
@@ -260,7 +256,6 @@ class CaseAgent:
         `handled` table: continuity.py). Inside stream iteration of that partition."""
         self._batched[partition] = 0
         self._since.pop(partition, None)
-        self._count()
         cases = self.store.staged_cases(partition)
         if cases:
             wait = min(self.ack_wait, DRAIN_ACK_WAIT) if self._draining else self.ack_wait
@@ -270,16 +265,6 @@ class CaseAgent:
         if offset is not None:
             self.handled[str(partition)] = offset  # all before it: judged and written
         await self.facts.flush(partition)  # the batch's facts, now that it is written
-
-    def _count(self) -> None:
-        """The events judged and states staged since the last flush (of any partition),
-        added to their counters: /metrics shows them at most a batch late."""
-        for kind, count in self._consumed_since.items():
-            self._consumed(kind).inc(count)
-        self._consumed_since.clear()
-        if self._staged_since:
-            self._staged.inc(self._staged_since)
-            self._staged_since = 0
 
     async def drain(
         self,
@@ -471,8 +456,7 @@ class CaseAgent:
         facts.py) and its center told (centers.py); nothing staged, framed or told once
         its partition was revoked (`since`: as for `fire`)."""
         assert result.state is not None
-        kind = event.type.value
-        self._consumed_since[kind] = self._consumed_since.get(kind, 0) + 1
+        self._consumed(event.type.value).inc()
         home = tick_batches.partition_of(event.case_id, self.topics.partitions)
         if self.store.note_partition(event.case_id, message.partition, home):
             self.misrouted(event.center_id, message.partition)
@@ -493,7 +477,7 @@ class CaseAgent:
                 return  # judged again by the partition's owner: staged, it would outlive
                 # the revocation that dropped the partition's states (case_store.py)
         self.store.stage(result.state, message.partition, by_event=True, value=stored)
-        self._staged_since += 1
+        self._staged.inc()
         await self.facts(engine, event, result.state, message.partition)
         await self._forward(event)
         if message.timestamp:

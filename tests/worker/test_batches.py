@@ -60,12 +60,7 @@ async def test_a_batch_writes_each_changed_case_once_and_reads_what_it_staged() 
     assert parts.store.load(CASE) is not None
     assert [d["rule_id"] for d in parts.producer.documents()] == ["fee.overcharge"]
     assert len(parts.index) == 1  # scheduled when staged
-    consumed = "supervisor_worker_events_consumed_total"
-    assert parts.sample(consumed, type="accepted") == 0  # counted with the batch
     assert await parts.agent.handle(message_of(OTHER, other_case(), offset=2))
-    assert parts.sample(consumed, type="accepted") == 2
-    assert parts.sample(consumed, type="fee_charged") == 1
-    assert parts.sample("supervisor_worker_case_states_total", step="staged") == 3
     table = parts.table
     assert isinstance(table, CountingTable)
     assert table.writes == {CASE: 1, OTHER: 1}
