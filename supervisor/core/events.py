@@ -592,7 +592,7 @@ def from_document(document: Any) -> CaseEvent:
         raise InvalidEvent(_describe(exc)) from None
     # What the case history keeps of the event, from the document just validated rather
     # than dumped again from the model (see history_document).
-    if any(key in document for key in _NOT_KEPT):
+    if not _NOT_KEPT.isdisjoint(document):
         kept = {key: value for key, value in document.items() if key not in _NOT_KEPT}
     else:
         kept = document.copy()
