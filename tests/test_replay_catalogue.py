@@ -54,14 +54,17 @@ def test_the_contract_examples_replay_cleanly_complaint_answered_included() -> N
     } == set()
 
 
-def test_an_unanswered_complaint_fires_at_24_00_of_the_15th_working_day() -> None:
+def test_an_unanswered_complaint_fires_at_24_00_of_the_15th_working_day(tmp_path: Path) -> None:
     events = [
         accepted("2026-11-23T09:00:00+08:00"),
         by_staff("decided", "2026-11-23T15:00:00+08:00", outcome="approve"),
         by_staff("concluded", "2026-11-24T09:00:00+08:00"),
         event_doc("complained", "2026-11-25T08:30:00+08:00", case_id=CASE),
     ]
-    out = alerts(replay("-", "--until", "2026-12-17T00:00:00+08:00", stdin=lines(*events)).stdout)
+    judge = ("--rules", str(with_catalogue(tmp_path / "rules")))
+    out = alerts(
+        replay("-", *judge, "--until", "2026-12-17T00:00:00+08:00", stdin=lines(*events)).stdout
+    )
     [complaint] = [a for a in out if a["rule_id"] == "complaint.unanswered"]
     assert complaint["alert_id"] == f"complaint.unanswered:{CASE}"
     assert complaint["raised_at"] == "2026-12-17T00:00:00+08:00"
@@ -69,7 +72,12 @@ def test_an_unanswered_complaint_fires_at_24_00_of_the_15th_working_day() -> Non
     # a deadline's attribution is the case's latest known (contract §7)
     assert {k: complaint["details"][k] for k in WHO} == WHO
     answered = [*events, by_staff("complaint_answered", "2026-12-16T23:59:59+08:00")]
-    out = alerts(replay("-", "--until", "2027-01-31T00:00:00+08:00", stdin=lines(*answered)).stdout)
+    out = alerts(
+        replay("-", *judge, "--until", "2027-01-31T00:00:00+08:00", stdin=lines(*answered)).stdout
+    )
+    assert [a for a in out if a["rule_id"] == "complaint.unanswered"] == []
+    # contract §8: with no catalogue configured (the shipped rules), it is silent
+    out = alerts(replay("-", "--until", "2027-01-31T00:00:00+08:00", stdin=lines(*events)).stdout)
     assert [a for a in out if a["rule_id"] == "complaint.unanswered"] == []
 
 

@@ -56,7 +56,8 @@ class TimerRules(NamedTuple):
             suspension=rules.get("suspension.too_long"),
             delivery=rules.get("delivery.overdue"),
             rectify=rules.get("evaluation.unrectified"),
-            complaint=rules.get("complaint.unanswered"),
+            # contract §8: like the catalogue's own rules, silent without a catalogue
+            complaint=rules.get("complaint.unanswered") if rules.catalogue is not None else None,
             stage=rules.get("stage.overdue") is not None
             and rules.catalogue is not None
             and rules.catalogue.has_steps,

@@ -293,9 +293,8 @@ class EventHandlers(Raising):
         return []
 
     def _on_complained(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
-        """Each complaint is counted on its own (contract §8). Unlike the catalogue's
-        rules, `complaint.unanswered` needs no item catalogue: it judges the complaint
-        against its answer, not the item."""
+        """Each complaint is counted on its own (contract §8); like the catalogue's
+        rules, `complaint.unanswered` is silent while no item catalogue is configured."""
         if self._timer_rules.complaint is not None:
             number = state.occurrences.get("complaint", 0) + 1
             state.occurrences = {**state.occurrences, "complaint": number}

@@ -120,8 +120,7 @@ PARAMS: dict[str, type[_Strict]] = {
     "evaluation.negative": NegativeEvaluationParams,
     "evaluation.unrectified": UnrectifiedParams,
     "center.silent": SilenceParams,
-    # contract §8: silent without an item catalogue (complaint.unanswered excepted, see
-    # the engine's _on_complained)
+    # contract §8: silent without an item catalogue
     "catalogue.unknown_item": NoParams,
     "catalogue.limit_mismatch": NoParams,
     "stage.overdue": NoParams,
