@@ -1,18 +1,23 @@
 """Personal data masked wherever people read it: 张*丰, 4527**********1234,
 138****1111.
 
-An applicant's name, ID number and phone are kept in the case record (the event history
-in the worker's table, the dead-letter topic keeps a rejected message's original bytes),
-but never appear unmasked on the wall, in the API, in alert text or in logs. Pure
-functions, plus a logging filter:
+An applicant's name, ID number and phone come in an event's `applicant` object, which a
+case's history does not keep (the dead-letter topic keeps a rejected message's original
+bytes); they never appear unmasked on the wall, in the API, in alert text or in logs.
+Pure functions, plus a logging filter:
 
 - `mask_name`, `mask_id_number`, `mask_phone`: one known field;
 - `mask_applicant`: the contract's `applicant` object; `mask_document`: any JSON value;
 - `mask_text`: free text (an alert message, a rejection reason, a log line), in which
   every Chinese resident ID number (18 characters, the last may be X, with a plausible
   area and birth date) and every mainland mobile number (1[3-9] and 9 digits, also
-  written 138-0000-1111, 138 0000 1111 or +86…) is masked. Names cannot be found in free
-  text: the code never writes one there.
+  written 138-0000-1111, 138 0000 1111 or +86…) is masked. A name cannot be told from
+  other words in free text, so:
+- `mask_name_in`: an event's free text (an item name, a reason, a comment) with its own
+  applicant's name masked wherever it stands, when a center typed it there. The decoder
+  applies it to every event that names its applicant, so alert messages quoting the
+  item name never show it; a later event that does not name the applicant again cannot
+  be searched for the name, which no case keeps.
 - `MaskingFilter` and `install()`: every log record of the process masked (see
   `install` for why a filter on the root logger alone is not enough).
 
@@ -115,6 +120,37 @@ def mask_applicant(applicant: Mapping[str, Any] | None) -> dict[str, Any] | None
         else:
             masked[key] = _mask_value(value)
     return masked
+
+
+#: The payload fields of an event that hold what a person typed, quoted by alerts and
+#: pages (contract §1's payloads: item names, reasons, comments, materials asked for).
+#: Fields the rules compare (steps, outcomes, codes) are left as they are.
+FREE_TEXT: Final = frozenset({"item_name", "reason", "legal_basis", "comment", "missing_materials"})
+
+
+def mask_name_in(payload: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """`payload` with `name` (an applicant's, two characters or more) masked in each of
+    its free-text fields (`FREE_TEXT`), or None when none of them holds it."""
+    name = name.strip()
+    if len(name) < 2:  # one character is in too many words to be masked everywhere
+        return None
+    changed: dict[str, Any] = {}
+    for key in FREE_TEXT.intersection(payload):
+        value = payload[key]
+        if isinstance(value, str) and name in value:
+            changed[key] = _without_name(value, name)
+        elif isinstance(value, list) and any(isinstance(v, str) and name in v for v in value):
+            changed[key] = [_without_name(v, name) if isinstance(v, str) else v for v in value]
+    return {**payload, **changed} if changed else None
+
+
+def _without_name(text: str, name: str) -> str:
+    """`text` with every occurrence of `name` masked, overlapping ones too (阿阿阿 in
+    阿阿阿阿阿): each round stars at least one more of its characters."""
+    masked = mask_name(name)
+    while name in text:
+        text = text.replace(name, masked)
+    return text
 
 
 def mask_document(value: Any) -> Any:

@@ -22,6 +22,7 @@ from supervisor.masking import (
     mask_applicant,
     mask_id_number,
     mask_name,
+    mask_name_in,
     mask_phone,
     mask_text,
 )
@@ -144,6 +145,35 @@ def test_a_masked_name_is_never_the_name(name: str) -> None:
     assert masked != name
     assert len(masked) == len(name)
     assert masked[0] == name[0]
+
+
+def test_an_applicant_s_name_in_free_text() -> None:
+    payload = {
+        "item_code": "李小梅",  # compared by the rules: left as it is
+        "item_name": "李小梅个体户营业执照",
+        "missing_materials": ["李小梅身份证复印件", "营业场所证明", 3],
+        "reason": None,
+    }
+    assert mask_name_in(payload, " 李小梅 ") == {
+        "item_code": "李小梅",
+        "item_name": "李*梅个体户营业执照",
+        "missing_materials": ["李*梅身份证复印件", "营业场所证明", 3],
+        "reason": None,
+    }
+    assert mask_name_in(payload, "王五") is None  # nowhere: the payload as it is
+    assert mask_name_in({"item_name": "李记小吃店"}, "李") is None  # one character: in words
+
+
+@given(
+    st.text(alphabet="阿李梅*", min_size=2, max_size=4),
+    st.lists(st.text(alphabet="阿李梅小 ", max_size=12), max_size=3),
+)
+def test_a_name_masked_in_free_text_is_nowhere_in_it(name: str, texts: list[str]) -> None:
+    payload = {"comment": "".join(texts), "missing_materials": texts}
+    masked = mask_name_in(payload, name) or payload
+    if "*" not in name:  # a name with a star in it may be what masking leaves
+        assert name not in json.dumps(masked, ensure_ascii=False)
+    assert len(masked["comment"]) == len(payload["comment"])
 
 
 @given(st.text(st.sampled_from("0123456789X-+ 86abc电话号码"), max_size=60))
@@ -338,3 +368,22 @@ def test_events_with_applicants_through_the_pipeline_leave_nothing_unmasked() ->
     overcharge = next(a for a in alerts if a["rule_id"] == "fee.overcharge")
     assert "申请人电话138****1111，身份证4527**********1234" in str(overcharge["message"])
     assert "138****1111" in json.dumps(overcharge["details"], ensure_ascii=False)
+
+
+def test_an_applicant_s_name_typed_into_the_item_name_is_masked_in_alerts() -> None:
+    """Contract §3: an alert's title and message never show an applicant's name, even when
+    the center typed it into the item name of the event that names the applicant."""
+    applicant = {"name": "李小梅", "id_number": "452727198805060021", "phone": "13977881234"}
+    accepted = event_doc(
+        "accepted",
+        "2026-11-16T10:00:00+08:00",
+        case_id="451221-2026-0009998",
+        item_code="451221-XK-0042",
+        item_name="李小梅个体户营业执照",
+        promised_limit={"value": 1, "unit": "working_day"},
+    ) | {"applicant": applicant}
+    result = process(engine(), json.dumps(accepted, ensure_ascii=False), lambda _: None)
+    assert result.state is not None and result.rejected is None
+    assert result.state.item_name == "李*梅个体户营业执照"
+    # the case's history keeps neither the applicant nor the name
+    assert "李小梅" not in json.dumps(result.state.to_json(), ensure_ascii=False)

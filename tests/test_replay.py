@@ -346,3 +346,23 @@ def test_a_line_over_64_kib_is_reported_and_skipped_and_one_of_64_kib_is_not(
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == ["line 2: event is 65,537 bytes; at most 65,536 allowed"]
     assert [a["rule_id"] for a in alerts(result.stdout)] == ["fee.overcharge"]
+
+
+def test_no_applicant_s_personal_data_in_the_output_even_typed_into_the_item_name() -> None:
+    # contract §3: title and message never show an applicant's name, ID number or phone
+    name, id_number, phone = "李小梅", "452727198805060021", "13977881234"
+    accepted = event_doc(
+        "accepted",
+        "2026-11-16T10:00:00+08:00",
+        case_id="451202-2026-0000321",
+        center_id="451202",
+        item_code="451202-XK-0001",
+        item_name=f"{name}个体户营业执照（电话{phone}，身份证{id_number}）",
+        promised_limit={"value": 1, "unit": "working_day"},
+    ) | {"applicant": {"name": name, "id_number": id_number, "phone": phone}}
+    result = replay("-", "--until", "2026-12-31T00:00:00+08:00", stdin=lines(accepted))
+    out = alerts(result.stdout)
+    assert {a["rule_id"] for a in out} == {"deadline.warning", "deadline.overdue"}
+    for secret in (name, id_number, phone):
+        assert secret not in result.stdout
+    assert "李*梅个体户营业执照（电话139****1234，身份证4527**********0021）" in out[0]["message"]

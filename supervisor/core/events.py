@@ -45,7 +45,7 @@ from pydantic import (
     model_validator,
 )
 
-from supervisor.masking import mask_text
+from supervisor.masking import mask_name_in, mask_text
 
 
 class EventType(StrEnum):
@@ -586,6 +586,9 @@ def _decode_slowly(raw: bytes | str) -> CaseEvent:
 def from_document(document: Any) -> CaseEvent:
     if not isinstance(document, dict):
         raise InvalidEvent("an event must be a JSON object")
+    applicant = document.get("applicant")
+    if applicant is not None:
+        document = _applicant_name_masked(document, applicant)
     try:
         event = CaseEvent.model_validate(document, strict=False)
     except ValidationError as exc:
@@ -600,6 +603,18 @@ def from_document(document: Any) -> CaseEvent:
         kept["occurred_at"] = event.occurred_at.isoformat()
     event.__dict__[_KEPT] = (id(event.__dict__), kept)
     return event
+
+
+def _applicant_name_masked(document: dict[str, Any], applicant: Any) -> dict[str, Any]:
+    """The document with its applicant's name masked in its payload's free text (an item
+    name a center typed with the name in it): alert messages quote that text, and never
+    show an applicant's name (contract §3). The same document when there is none."""
+    name = applicant.get("name") if isinstance(applicant, dict) else None
+    payload = document.get("payload")
+    if not isinstance(name, str) or not isinstance(payload, dict):
+        return document
+    masked = mask_name_in(payload, name)
+    return document if masked is None else {**document, "payload": masked}
 
 
 def written_as_python_writes(instant: str) -> bool:
