@@ -238,7 +238,7 @@ def test_keys_it_does_not_know_are_ignored() -> None:
 _PYDANTIC_DATETIME = TypeAdapter(datetime)
 #: Bounds for hypothesis's datetimes (naive: it adds the time zones itself).
 _FIRST, _LAST = datetime(1, 1, 2), datetime(9999, 12, 30)  # noqa: DTZ001
-_FROM_1970, _TO_2999 = datetime(1970, 1, 2), datetime(2999, 12, 30)  # noqa: DTZ001
+_TO_2999 = datetime(2999, 12, 30)  # noqa: DTZ001
 
 
 @given(
@@ -264,8 +264,10 @@ def test_a_datetime_is_written_as_pydantic_wrote_it(value: datetime) -> None:
 
 
 _text = st.text(max_size=8)
+# From 1992: China kept summer time from 1986 to 1991, and a time in an autumn fold is not
+# equal to itself read back with a fixed offset (PEP 495); no case is from then.
 _aware = st.datetimes(
-    min_value=_FROM_1970,
+    min_value=datetime(1992, 1, 1),  # noqa: DTZ001
     max_value=_TO_2999,
     timezones=st.sampled_from([CN, UTC, P8, timezone(timedelta(hours=-5, minutes=-30))]),
 )
