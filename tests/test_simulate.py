@@ -171,29 +171,28 @@ def elapsed_end(start: datetime, limit: dict[str, Any]) -> datetime:
 
 
 def overdue_stages(events: Sequence[Event], steps: Sequence[dict[str, Any]]) -> list[str]:
-    """Contract §8, the way a supervisor on the clock judges it: a stage starts when the
-    step before it is completed, and runs from acceptance while that step is not; it is
-    overdue when its step is not completed (and the case not ended) when it ends.
-    Suspensions are not counted out (no story here suspends inside a late stage)."""
+    """Contract §8, read over the whole story: a stage starts at acceptance (the first) or
+    when the step before it is completed, at acceptance when that step is never completed
+    (a later step completed, or the case ended without it); it is overdue when its step is
+    not completed (and the case not ended) when it ends. A stage whose step before it is
+    still under way has not started. Suspensions are not counted out (no story here
+    suspends inside a late stage)."""
     accepted = next(when(e) for e in events if e["type"] == "accepted")
     done: dict[str, datetime] = {}
     for event in events:
         if event["type"] == "step_completed":
             done.setdefault(event["payload"]["step"], when(event))
-    ended = min(
-        (when(e) for e in events if e["type"] in {"concluded", "withdrawn"}),
-        default=datetime.max.replace(tzinfo=CN),
-    )
+    never = datetime.max.replace(tzinfo=CN)
+    ended = min((when(e) for e in events if e["type"] in {"concluded", "withdrawn"}), default=never)
+    reached = max((i for i, step in enumerate(steps) if step["step"] in done), default=-1)
     late: list[str] = []
     for index, step in enumerate(steps):
         name = step["step"]
         finished = min(done.get(name, ended), ended)
-        before = done.get(steps[index - 1]["step"]) if index else None
-        from_acceptance = elapsed_end(accepted, step["limit"])
-        ends = [from_acceptance] if before is None or before > from_acceptance else []
-        if before is not None:
-            ends.append(elapsed_end(before, step["limit"]))
-        if any(end < finished for end in ends):
+        before = done.get(steps[index - 1]["step"]) if index else accepted
+        if before is None and (index <= reached or ended != never):
+            before = accepted  # the step before it was never completed
+        if before is not None and elapsed_end(before, step["limit"]) < finished:
             late.append(name)
     return late
 

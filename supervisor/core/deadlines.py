@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from supervisor.core.calendar import DAY, MEMO_SIZE, WorkCalendar
-from supervisor.core.catalogue import Item
+from supervisor.core.catalogue import CatalogueLimit, Item
 from supervisor.core.context import EngineContext
 from supervisor.core.rules import WarningParams
 from supervisor.core.state import CaseState, LimitState
@@ -114,14 +114,22 @@ class Deadlines(EngineContext):
         self._warnings[key] = warning
         return warning
 
-    def _stage_ends(self, state: CaseState, item: Item) -> list[tuple[str, datetime]]:
-        """When each catalogue step of the case not completed yet reaches its limit.
+    def _stage_ends(
+        self, state: CaseState, item: Item, *, final: bool = False
+    ) -> list[tuple[str, datetime]]:
+        """When each catalogue step of the case that can still be late reaches its limit:
+        a step not completed yet, or one completed after its limit (known only now, see
+        below: its instant has passed, so it fires at once).
 
-        A stage starts at acceptance, or when the step before it was completed; its limit
-        is elapsed time from that instant (working time for `working_day`: 1 working day
-        is 24 hours of working days; calendar time for `natural_day`), moved later by the
-        time the case spent suspended inside it. Read from the case's events (its
-        history, in event time), since only cases of catalogued items with steps need it."""
+        A stage starts at acceptance (the first), or when the step before it was
+        completed; when that step is never completed, at acceptance (contract §8). That
+        is known once a step after it is completed, or, `final`, when the case closes;
+        until then the stage has not started and waits for the step before it, since a
+        step under way is not a step skipped. Its limit is elapsed time from its start
+        (working time for `working_day`: 1 working day is 24 hours of working days;
+        calendar time for `natural_day`), moved later by the time the case spent
+        suspended inside it. Read from the case's events (its history, in event time),
+        since only cases of catalogued items with steps need it."""
         cal = self.calendar_of(state)
         accepted_at = state.accepted_at
         assert accepted_at is not None
@@ -146,33 +154,53 @@ class Deadlines(EngineContext):
             elif kind in ("resumed", "concluded", "withdrawn") and since is not None:
                 suspended.append((since, at))
                 since = None
+        # the last step completed: every step before it not completed was skipped
+        reached = max(
+            (index for index, step in enumerate(item.steps) if step.step in completed),
+            default=-1,
+        )
         ends = []
-        previous: str | None = None
-        for step in item.steps:
-            name = step.step
-            start = completed.get(previous, accepted_at) if previous is not None else accepted_at
-            previous = name
-            if name in completed:
-                continue
-            working = step.limit.unit == "working_day"
+        for index, step in enumerate(item.steps):
+            before = completed.get(item.steps[index - 1].step) if index else accepted_at
+            if before is not None:
+                start = before
+            elif final or index <= reached:  # the step before it never completed
+                start = accepted_at
+            else:
+                continue  # not started: the step before it is under way
             try:
-                if working:
-                    end = cal.add(start, step.limit.value * DAY)
-                else:
-                    end = cal.local(start + timedelta(days=step.limit.value))
-                for begun, ended in suspended:
-                    if ended <= start:
-                        continue
-                    if begun >= end:
-                        break
-                    if working:
-                        end = cal.add(end, cal.between(max(begun, start), ended))
-                    else:
-                        end = end + (ended - max(begun, start))
+                end = self._stage_end(cal, step.limit, start, suspended)
             except (ValueError, OverflowError):
                 continue  # past the calendar's range: left out, as a case deadline is
-            ends.append((name, end))
+            done = completed.get(step.step)
+            if done is None or done > end:
+                ends.append((step.step, end))
         return ends
+
+    @staticmethod
+    def _stage_end(
+        cal: WorkCalendar,
+        limit: CatalogueLimit,
+        start: datetime,
+        suspended: list[tuple[datetime, datetime]],
+    ) -> datetime:
+        """A stage's end: its limit from `start`, moved later by the time suspended inside
+        it (`suspended`: the case's stretches, in order)."""
+        working = limit.unit == "working_day"
+        if working:
+            end = cal.add(start, limit.value * DAY)
+        else:
+            end = cal.local(start + timedelta(days=limit.value))
+        for begun, ended in suspended:
+            if ended <= start:
+                continue
+            if begun >= end:
+                break
+            if working:
+                end = cal.add(end, cal.between(max(begun, start), ended))
+            else:
+                end = end + (ended - max(begun, start))
+        return end
 
 
 def _occurred(document: dict[str, Any]) -> datetime:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from supervisor.core.context import Outcome
-from supervisor.core.events import CaseEvent, history_document
+from supervisor.core.events import CaseEvent, EventType, history_document
 from supervisor.core.handlers import ALLOWED, EventHandlers
 from supervisor.core.render import EVENT_ZH, STATUS_ZH
 from supervisor.core.reorder import is_late, reorder
@@ -38,6 +38,10 @@ from supervisor.core.state import CaseState
 from supervisor.core.timers import Pending, Timers
 
 __all__ = ["ALLOWED", "EVENT_ZH", "STATUS_ZH", "Engine", "Outcome", "Pending"]
+
+#: Events that close an open case: its stages waiting for a step never completed are
+#: judged then (Timers._fire_stages_at_close).
+_CLOSING = frozenset({EventType.CONCLUDED, EventType.WITHDRAWN})
 
 
 class Engine(EventHandlers, Timers):
@@ -67,6 +71,8 @@ class Engine(EventHandlers, Timers):
         last = state.last_event_at
         if last is None or at > last:
             state.last_event_at = at
+        if event.type in _CLOSING and state.status == "open":
+            alerts += self._fire_stages_at_close(state, at)
         # who handled it (contract §7): the case's latest known, for its deadlines; the
         # event's own, for what it raises (read by _raise from the event)
         department, window_id, staff_id = event.department, event.window_id, event.staff_id

@@ -11,10 +11,8 @@ complaint_answered. Violations are of other kinds (see `IRREGULARITIES`) and nev
 that order.
 
 Handling steps follow the item's catalogue (contract §8): each `step_completed` in the
-catalogue's order, within its stage's limit, unless the story means a late stage. A
-stage whose step before it is not completed yet runs from acceptance (that is how the
-engine times it), so a story in time also completes each step before the limit of every
-later step counted from acceptance. Every event a member of staff writes carries the
+catalogue's order, within its stage's limit (counted from the step before it), unless
+the story means a late stage. Every event a member of staff writes carries the
 department, window and staff member (§7).
 """
 
@@ -316,31 +314,17 @@ class CasePlan:
 
         Moments are drawn in office hours over (start, latest], then each step is kept
         inside its stage: before its limit counted from the step before it (`since`, or
-        acceptance), and before the limit of every later step counted from acceptance
-        (a stage whose step before is not completed runs from acceptance), less
-        `_STAGE_MARGIN`. When several steps must be done before such a later limit, a
-        step takes at most its share of the time left to it. A drawn moment outside
-        those bounds is drawn again inside them."""
+        acceptance), less `_STAGE_MARGIN`. A drawn moment outside that bound is drawn
+        again inside it."""
         cal, rng = self.cal, self.rng
         steps = self.item.steps[first:]
         end = max(latest, start + timedelta(minutes=5))
         drawn = cal.office_points(rng, start, end, len(steps) + 1)
-        from_acceptance = [cal.after(accepted, step.limit) for step in steps]
         times: list[datetime] = []
         previous = start
         stage_start = accepted if since is None else since
         for index, step in enumerate(steps):
             bound = cal.after(stage_start, step.limit) - _STAGE_MARGIN
-            ahead = [  # later stages that would run out from acceptance (not already out)
-                (limit, later)
-                for later, limit in enumerate(from_acceptance)
-                if later > index and limit - _STAGE_MARGIN > previous
-            ]
-            if ahead:
-                first_end = min(limit for limit, _ in ahead)
-                last = max(later for limit, later in ahead if limit == first_end)
-                share = (first_end - _STAGE_MARGIN - previous) / (last - index)
-                bound = min(bound, previous + share)
             at = drawn[index]
             if not previous < at <= bound:
                 at = cal.office_points(rng, previous, max(bound, previous + _MINUTE), 1)[0]

@@ -88,8 +88,7 @@ def of(alerts: list[Alert], rule_id: str) -> list[Alert]:
 
 
 def stage(alerts: list[Alert], step: str) -> list[Alert]:
-    """The `stage.overdue` alerts of one step (every stage whose step before it is not
-    completed runs from acceptance, so several steps' stages run at once)."""
+    """The `stage.overdue` alerts of one step."""
     return [a for a in of(alerts, "stage.overdue") if a.alert_id.endswith(f":{step}")]
 
 
@@ -220,9 +219,10 @@ def test_suspended_time_inside_a_stage_is_not_counted() -> None:
     [alert] = stage(run(*events, until="2026-11-25T05:00:00+08:00"), "review")
     assert alert.raised_at == at("2026-11-25T05:00:00+08:00")
     assert stage(run(*events, until="2026-11-25T04:59:59+08:00"), "review") == []
-    # site inspection (2 natural days from acceptance, review never completed): Wednesday
-    # 09:00, plus the 20 hours of calendar time suspended: Thursday 05:00
-    [site] = stage(run(*events, until="2026-11-26T05:00:00+08:00"), "site_inspection")
+    # closed with review never completed: site inspection ran from acceptance (2 natural
+    # days: Wednesday 09:00), plus the 20 hours of calendar time suspended: Thursday 05:00
+    closed = run(*events, event("withdrawn", "2026-11-27T09:00:00+08:00"))
+    [site] = stage(closed, "site_inspection")
     assert site.raised_at == at("2026-11-26T05:00:00+08:00")
 
 
@@ -245,12 +245,34 @@ def test_the_next_stage_starts_when_the_step_before_is_completed() -> None:
     assert stage(run(*events, until="2026-11-26T13:59:59+08:00"), "site_inspection") == []
 
 
+def test_no_stage_runs_before_the_step_before_it_is_completed() -> None:
+    # Each step completed within its own stage, each stage from the completion before it:
+    # review Monday 09:00 -> Tuesday 09:00 (done 08:00), site inspection 2 natural days
+    # (done Wednesday 20:00), approval 1 working day (done Thursday 15:00). Approval's
+    # limit from acceptance passed on Tuesday, while the step before it was under way.
+    events = [
+        take("2026-11-23T09:00:00+08:00"),
+        event("step_completed", "2026-11-24T08:00:00+08:00", step="review"),
+        event("step_completed", "2026-11-25T20:00:00+08:00", step="site_inspection"),
+        event("step_completed", "2026-11-26T15:00:00+08:00", step="approval"),
+    ]
+    assert of(run(*events, until="2026-12-31T00:00:00+08:00"), "stage.overdue") == []
+
+
 def test_a_stage_whose_step_before_is_never_completed_starts_at_acceptance() -> None:
     # approval (1 working day) after site inspection, never completed: from acceptance,
-    # Monday 09:00 -> Tuesday 09:00 (review's own stage ends then too).
-    alerts = run(take("2026-11-23T09:00:00+08:00"), until="2026-11-24T09:00:00+08:00")
+    # Monday 09:00 -> Tuesday 09:00. Known once approval is completed (Wednesday), and
+    # raised at its instant; review's own stage ends then too.
+    events = [
+        take("2026-11-23T09:00:00+08:00"),
+        event("step_completed", "2026-11-25T10:00:00+08:00", step="approval"),
+    ]
+    waiting = run(events[0], until="2026-11-25T09:59:59+08:00")
+    assert [a.alert_id for a in of(waiting, "stage.overdue")] == [f"stage.overdue:{CASE}:review"]
+    alerts = run(*events, until="2026-11-25T10:00:00+08:00")
     assert {a.alert_id.rsplit(":", 1)[1]: a.raised_at for a in of(alerts, "stage.overdue")} == {
         "review": at("2026-11-24T09:00:00+08:00"),
+        "site_inspection": at("2026-11-25T09:00:00+08:00"),  # review skipped: from acceptance
         "approval": at("2026-11-24T09:00:00+08:00"),
     }
 

@@ -448,29 +448,58 @@ def test_the_regional_holiday_is_a_center_matter() -> None:
 
 def test_a_natural_day_stage_is_calendar_time_even_over_a_holiday() -> None:
     """review done 30 September 11:00: site inspection (2 calendar days) ends on National
-    Day itself, 2 October 11:00, not rolled. Approval (3 working days) runs from
-    acceptance while site inspection is not done (ending Saturday 10 October 10:00, the
-    make-up day); once site inspection is done on the holiday, from then: 8, 9 and 10
-    October whole, ending at 24:00 of the make-up Saturday."""
+    Day itself, 2 October 11:00, not rolled. Approval (3 working days) has not started
+    while site inspection is under way; once site inspection is done on the holiday, it
+    runs from then: 8, 9 and 10 October whole, ending at 24:00 of the make-up Saturday."""
     base = Case().accepted("2026-09-30T10:00", item_code=LONG).step("2026-09-30T11:00", "review")
     near_miss(base, base.ident("stage.overdue", "site_inspection"), t("2026-10-02T11:00"))
-    near_miss(base, base.ident("stage.overdue", "approval"), t("2026-10-10T10:00"))
+    assert base.ident("stage.overdue", "approval") not in base.run("2026-10-20T00:00")
     done = Case().accepted("2026-09-30T10:00", item_code=LONG).step("2026-09-30T11:00", "review")
     done.step("2026-10-02T11:00", "site_inspection")  # on its last second: in time
     assert done.ident("stage.overdue", "site_inspection") not in done.run("2026-10-20T00:00")
     near_miss(done, done.ident("stage.overdue", "approval"), t("2026-10-11T00:00"))
 
 
-def test_a_later_stage_runs_from_acceptance_until_the_step_before_it_is_completed() -> None:
-    """§8: a stage starts when the step before it is completed, "or at acceptance, if that
-    step is never completed": while site inspection is not done, approval's half working
-    day runs from acceptance, and its alert stands once it has fired."""
+def test_a_later_stage_starts_when_the_step_before_it_is_completed() -> None:
+    """§8: "each next one starts when the step before it is completed": approval's half
+    working day does not run while site inspection is under way (past half a working day
+    from acceptance), and runs from site inspection's completion on the holiday of 2
+    October: 12 working hours of Thursday 8 October."""
     case = Case().accepted("2026-09-30T10:00").step("2026-09-30T11:00", "review")
-    near_miss(case, case.ident("stage.overdue", "approval"), t("2026-09-30T22:00"))
+    approval = case.ident("stage.overdue", "approval")
+    assert approval not in case.run("2026-10-02T10:59:59")
     case.step("2026-10-02T11:00", "site_inspection")
-    assert case.run("2026-10-20T00:00")[case.ident("stage.overdue", "approval")].raised_at == (
-        t("2026-09-30T22:00")
-    )
+    alert = near_miss(case, approval, t("2026-10-08T12:00"))
+    assert working_seconds(t("2026-10-02T11:00"), alert.raised_at) == 0.5 * DAY_S
+
+
+@pytest.mark.parametrize(
+    ("done", "late"), [("2026-09-30T22:00", False), ("2026-10-08T09:00", True)]
+)
+def test_a_stage_whose_step_before_is_never_completed_runs_from_acceptance(
+    done: str, late: bool
+) -> None:
+    """§8: "or at acceptance, if that step is never completed": approval completed without
+    site inspection ran from acceptance, half a working day to 22:00; completed after
+    that, its alert is raised at that instant, once the skip is known."""
+    case = Case().accepted("2026-09-30T10:00").step("2026-09-30T11:00", "review")
+    case.step(done, "approval")
+    alerts = case.run("2026-10-31T00:00")
+    approval = alerts.get(case.ident("stage.overdue", "approval"))
+    assert (approval.raised_at if approval else None) == (t("2026-09-30T22:00") if late else None)
+    # site inspection itself ran from review's completion: 2 calendar days, 2 October 11:00
+    assert alerts[case.ident("stage.overdue", "site_inspection")].raised_at == t("2026-10-02T11:00")
+
+
+@pytest.mark.parametrize("last", ["concluded", "withdrawn"])
+def test_a_case_closed_judges_the_stages_after_a_step_never_completed(last: str) -> None:
+    """Closed with site inspection never completed: approval ran from acceptance and its
+    limit (30 September 22:00) was reached while the case was open."""
+    case = Case().accepted("2026-09-30T10:00").step("2026-09-30T11:00", "review")
+    case.add(last, "2026-10-01T09:00")
+    found = {i: a.raised_at for i, a in case.run("2026-10-31T00:00").items()}
+    assert found[case.ident("stage.overdue", "approval")] == t("2026-09-30T22:00")
+    assert case.ident("stage.overdue", "site_inspection") not in found  # ends 2 October
 
 
 def suspended_over_national_day() -> Case:
@@ -497,7 +526,11 @@ def suspended_over_national_day() -> Case:
 )
 def test_a_suspension_inside_a_stage_over_national_day(step: str, due: str) -> None:
     case = suspended_over_national_day()
-    alert = near_miss(case, case.ident("stage.overdue", step), t(due))
+    if step == "review":
+        alert = near_miss(case, case.ident("stage.overdue", step), t(due))
+    else:  # review never completed: the later stages run from acceptance, known at the close
+        alert = case.add("concluded", "2026-10-12T12:00").run()[case.ident("stage.overdue", step)]
+        assert alert.raised_at == t(due)
     assert alert.details["deadline"] == human(t(due))
     # the oracle: the working time used is the limit plus the working time suspended
     limit = STEPS[step]
@@ -522,8 +555,8 @@ def test_a_suspension_counts_only_inside_the_stage() -> None:
     """Review done Monday 23 November 12:00 (in time), then suspended 14:00 until Tuesday
     10:00 (20 working hours) and again Wednesday 00:00-06:00 (6 more): review's stage is
     over and is not moved; site inspection (2 calendar days from 12:00 Monday) moves by
-    the 26 hours of calendar time, approval (from acceptance, half a day) too by 26
-    working hours."""
+    the 26 hours of calendar time. Closed with site inspection never completed, approval
+    (from acceptance, half a day) moves too, by 26 working hours."""
     case = (
         Case()
         .accepted("2026-11-23T09:00")
@@ -537,7 +570,8 @@ def test_a_suspension_counts_only_inside_the_stage() -> None:
     near_miss(case, case.ident("stage.overdue", "site_inspection"), t("2026-11-26T14:00"))
     # approval from acceptance: 12 working hours from 09:00 Monday, 5 used before the first
     # suspension, 7 left from Tuesday 10:00: Tuesday 17:00, before the second suspension
-    near_miss(case, case.ident("stage.overdue", "approval"), t("2026-11-24T17:00"))
+    closed = case.add("concluded", "2026-11-27T09:00").run()
+    assert closed[case.ident("stage.overdue", "approval")].raised_at == t("2026-11-24T17:00")
 
 
 def test_a_suspension_straddling_the_stage_start_counts_from_the_start() -> None:
@@ -638,6 +672,17 @@ instants = st.integers(0, 360 * 86400 - 1).map(
 centers = st.sampled_from([GUANGXI, ELSEWHERE])
 
 
+def running_stages(start: datetime, center: str) -> dict[str, datetime]:
+    """Each step's stage end when it starts at `start`: accepted then (review), or the
+    steps before it completed then."""
+    dues: dict[str, datetime] = {}
+    case = Case(center).accepted(start)
+    for step in STEPS:
+        dues[step] = stage_dues(case)[step]
+        case.step(start, step)
+    return dues
+
+
 def stage_dues(case: Case) -> dict[str, datetime]:
     """The case's pending stage timers by step, as the engine computes them."""
     runner = Runner(engine())
@@ -655,30 +700,27 @@ def stage_dues(case: Case) -> dict[str, datetime]:
 @PROPERTY
 @given(start=instants, center=centers)
 def test_stages_end_where_the_oracle_says_and_fire_there(start: datetime, center: str) -> None:
-    case = Case(center).accepted(start)
-    dues = stage_dues(case)
-    assert dues == {
+    assert running_stages(start, center) == {
         "review": working_end(start, 1.0 * DAY_S, center),
         "site_inspection": start + timedelta(days=2),
         "approval": working_end(start, 0.5 * DAY_S, center),
     }
-    first = min(dues.values())
-    before = case.run(first - SECOND)
+    case = Case(center).accepted(start)
+    [(step, due)] = stage_dues(case).items()  # the later stages wait for review
+    assert step == "review"
+    before = case.run(due - SECOND)
     assert not [a for a in before.values() if a.rule_id == "stage.overdue"]
-    at_due = case.run(first)
-    assert {i.rsplit(":", 1)[1] for i, a in at_due.items() if a.rule_id == "stage.overdue"} == {
-        step for step, due in dues.items() if due == first
-    }
+    at_due = case.run(due)
+    assert [i for i, a in at_due.items() if a.rule_id == "stage.overdue"] == [
+        case.ident("stage.overdue", "review")
+    ]
 
 
 @PROPERTY
 @given(a=instants, b=instants, center=centers)
 def test_a_stage_deadline_is_monotone_in_its_start(a: datetime, b: datetime, center: str) -> None:
     early, late = min(a, b), max(a, b)
-    before, after = (
-        stage_dues(Case(center).accepted(early)),
-        stage_dues(Case(center).accepted(late)),
-    )
+    before, after = running_stages(early, center), running_stages(late, center)
     for step in STEPS:
         assert before[step] <= after[step], step
 
