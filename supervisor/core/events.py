@@ -126,8 +126,12 @@ def _json_integer(value: Any) -> int:
 Number = Annotated[float, BeforeValidator(_json_number)]
 Integer = Annotated[int, BeforeValidator(_json_integer)]
 
-# RFC 3339 date-time with a mandatory offset (what the schema's `format: date-time` means).
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+#: RFC 3339's date-time with a mandatory offset (what the schema's `format: date-time`
+#: means): offset hours 00-23 and minutes 00-59 (Python would read +08:60 as +09:00); the
+#: other fields' ranges are checked by parsing it.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)\Z"
+)
 
 
 def _no_nulls(model: type[BaseModel], data: Any) -> Any:

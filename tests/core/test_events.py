@@ -80,6 +80,9 @@ MUTATIONS: list[tuple[str, str, Any]] = [
     ("submitted", "occurred_at", "2026-11-27T09:15:00.123+08:00"),
     ("submitted", "occurred_at", "2026-02-30T09:15:00+08:00"),
     ("submitted", "occurred_at", "yesterday"),
+    ("submitted", "occurred_at", "2026-11-27T09:15:00+08:60"),  # minutes 00-59 only
+    ("submitted", "occurred_at", "2026-11-27T09:15:00-00:60"),
+    ("submitted", "occurred_at", "2026-11-27T09:15:00+23:59"),
     ("submitted", "occurred_at", 1764206100),
     ("submitted", "staff_id", "s" * 65),
     ("submitted", "department", None),
