@@ -146,10 +146,15 @@ def mask_name_in(payload: Mapping[str, Any], name: str) -> dict[str, Any] | None
 
 def _without_name(text: str, name: str) -> str:
     """`text` with every occurrence of `name` masked, overlapping ones too (阿阿阿 in
-    阿阿阿阿阿): each round stars at least one more of its characters."""
+    阿阿阿阿阿): a round that changes the text stars one more character at least, and a
+    round that changes nothing (a sender's name of stars, which masking leaves as it is)
+    ends it."""
     masked = mask_name(name)
     while name in text:
-        text = text.replace(name, masked)
+        replaced = text.replace(name, masked)
+        if replaced == text:
+            break
+        text = replaced
     return text
 
 
