@@ -31,13 +31,13 @@ from datetime import datetime
 
 from supervisor.core.context import Outcome
 from supervisor.core.events import CaseEvent, EventType, history_document
-from supervisor.core.handlers import ALLOWED, EventHandlers
+from supervisor.core.handlers import EventHandlers
 from supervisor.core.render import EVENT_ZH, STATUS_ZH
 from supervisor.core.reorder import is_late, reorder
 from supervisor.core.state import CaseState
 from supervisor.core.timers import Pending, Timers
 
-__all__ = ["ALLOWED", "EVENT_ZH", "STATUS_ZH", "Engine", "Outcome", "Pending"]
+__all__ = ["EVENT_ZH", "STATUS_ZH", "Engine", "Outcome", "Pending"]
 
 #: Events that close an open case: its stages waiting for a step never completed are
 #: judged then (Timers._fire_stages_at_close).

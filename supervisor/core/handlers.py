@@ -39,23 +39,34 @@ from supervisor.core.rules import (
 from supervisor.core.state import CaseState, Complaint, Rating
 
 E = EventType
-#: What each status allows (contract §1, "The order a case may take").
-_BEFORE_ACCEPTANCE = {
-    E.SUBMITTED,
-    E.ACCEPTED,
-    E.SUPPLEMENT_REQUESTED,
-    E.SUPPLEMENT_RECEIVED,
-    E.NOT_ACCEPTED,
-    E.WITHDRAWN,
-}
-_AFTER_CLOSE = {E.DELIVERED, E.EVALUATED, E.RECTIFIED, E.COMPLAINED, E.COMPLAINT_ANSWERED}
-ALLOWED: dict[str, set[EventType]] = {
-    "received": _BEFORE_ACCEPTANCE,
-    "open": set(EventType) - {E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED},
-    "concluded": _AFTER_CLOSE,
-    "not_accepted": _AFTER_CLOSE,
-    "withdrawn": _AFTER_CLOSE,
-}
+#: What each phase of a case allows (contract §1, "The order a case may take"): before
+#: `accepted` (a case refused at the door or withdrawn before acceptance is still there),
+#: between `accepted` and `concluded` (a case withdrawn after acceptance too), after
+#: `concluded`.
+_BEFORE_ACCEPTANCE = frozenset(
+    {
+        E.SUBMITTED,
+        E.ACCEPTED,
+        E.SUPPLEMENT_REQUESTED,
+        E.SUPPLEMENT_RECEIVED,
+        E.NOT_ACCEPTED,
+        E.WITHDRAWN,
+    }
+)
+_WHILE_OPEN = frozenset(EventType) - {E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED}
+_AFTER_CONCLUSION = frozenset(
+    {E.DELIVERED, E.EVALUATED, E.RECTIFIED, E.COMPLAINED, E.COMPLAINT_ANSWERED}
+)
+
+
+def allowed(state: CaseState) -> frozenset[EventType]:
+    """The event types the case's place in contract §1's order allows next: its phase
+    is told by `accepted` and `concluded` alone, as the contract tells it."""
+    if state.status == "concluded":
+        return _AFTER_CONCLUSION
+    if state.accepted_at is None:
+        return _BEFORE_ACCEPTANCE
+    return _WHILE_OPEN
 
 
 class EventHandlers(Raising):
@@ -64,7 +75,7 @@ class EventHandlers(Raising):
     def _apply_event(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         alerts: list[Alert] = []
         kind = event.type
-        if kind not in ALLOWED[state.status]:
+        if kind not in allowed(state):
             alerts += self._raise(
                 state,
                 "workflow.out_of_order",

@@ -467,10 +467,10 @@ BEFORE_ACCEPTED = {
 WHILE_OPEN = {
     "supplement_requested", "supplement_received", "step_completed", "suspended", "resumed",
     "extended", "fee_charged", "decided", "concluded", "delivered", "withdrawn", "evaluated",
-    "rectified", "complained",
+    "rectified", "complained", "complaint_answered",
 }  # fmt: skip
-AFTER_CONCLUDED = {"delivered", "evaluated", "rectified", "complained"}
-ALL_TYPES = sorted(WHILE_OPEN | {"submitted", "accepted", "not_accepted"})
+AFTER_CONCLUDED = {"delivered", "evaluated", "rectified", "complained", "complaint_answered"}
+ALL_TYPES = sorted(WHILE_OPEN | AFTER_CONCLUDED | {"submitted", "accepted", "not_accepted"})
 
 # Payloads that make each event lawful in itself, so only its place in the story is judged.
 HARMLESS: dict[str, dict[str, object]] = {
@@ -494,8 +494,31 @@ STORY = {
         accepted("2026-11-02T09:05:00+08:00", immediate=True),
         event("concluded", "2026-11-02T09:10:00+08:00"),
     ],
+    # Refused at the door, or withdrawn before acceptance: still before `accepted`, which
+    # §1 still allows (once).
+    "not_accepted": [
+        event("submitted", "2026-11-02T09:00:00+08:00"),
+        event("not_accepted", "2026-11-02T09:05:00+08:00", **HARMLESS["not_accepted"]),
+    ],
+    "withdrawn before acceptance": [
+        event("submitted", "2026-11-02T09:00:00+08:00"),
+        event("withdrawn", "2026-11-02T09:05:00+08:00"),
+    ],
+    # Withdrawn after acceptance: between `accepted` and `concluded`, as §1 tells phases.
+    "withdrawn after acceptance": [
+        event("submitted", "2026-11-02T09:00:00+08:00"),
+        accepted("2026-11-02T09:05:00+08:00", immediate=True),
+        event("withdrawn", "2026-11-02T09:10:00+08:00"),
+    ],
 }
-ALLOWED = {"received": BEFORE_ACCEPTED, "open": WHILE_OPEN, "concluded": AFTER_CONCLUDED}
+ALLOWED = {
+    "received": BEFORE_ACCEPTED,
+    "open": WHILE_OPEN,
+    "concluded": AFTER_CONCLUDED,
+    "not_accepted": BEFORE_ACCEPTED,
+    "withdrawn before acceptance": BEFORE_ACCEPTED,
+    "withdrawn after acceptance": WHILE_OPEN,
+}
 
 
 @pytest.mark.parametrize("status", list(STORY))
@@ -509,6 +532,22 @@ def test_each_event_in_each_state_is_in_order_or_flagged(status: str, kind: str)
     alerts = run(*STORY[status], late)
     expected = [] if kind in ALLOWED[status] else [f"workflow.out_of_order:{CASE}:x"]
     assert [a.alert_id for a in alerts] == expected
+
+
+def test_a_case_refused_at_the_door_may_still_be_accepted_and_its_clock_runs() -> None:
+    # §1: before `accepted`, `not_accepted` and `withdrawn` are allowed, and `accepted`
+    # once: a refused (or withdrawn) application accepted later is timed from then.
+    for first in ("not_accepted", "withdrawn"):
+        alerts = run(
+            event("submitted", "2026-11-02T09:00:00+08:00"),
+            event(first, "2026-11-02T09:05:00+08:00", **HARMLESS.get(first, {})),
+            accepted("2026-11-04T10:00:00+08:00", 1, statutory=None),
+            until=FAR,
+        )
+        assert of(alerts, "deadline.overdue") == [
+            (f"deadline.overdue:{CASE}", "red", "2026-11-06T00:00:00+08:00")
+        ], first
+        assert of(alerts, "workflow.out_of_order") == []
 
 
 # -- rules that fire on a timer ---------------------------------------------------------
