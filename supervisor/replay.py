@@ -9,7 +9,9 @@ Reads events one JSON object a line (`-` for standard input), prints every alert
 as one JSON object a line in order of `raised_at`, and reports each bad line on standard
 error with its number and reason without stopping. Alerts are held until the end because
 a late line may raise an alert earlier than one already raised; ties keep the order in
-which the engine raised them.
+which the engine raised them. The file is the whole story: at its end each open case is
+`finish`ed (a catalogue step it never completed is never completed, contract §8), and an
+alert a late line moved is printed under the id event-time order gives it.
 
 `--watch-centers` adds `center.silent` for the registered centers in the input; it is off
 by default because a file is often an extract (one case, a sample) whose gaps prove
@@ -21,6 +23,7 @@ after the alerts (or instead of them), optionally comparing with a second rule d
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -68,12 +71,26 @@ def replay(
         except (ValueError, OverflowError) as exc:  # e.g. a time beyond the calendar
             print(f"line {number}: cannot apply this event: {mask_text(str(exc))}", file=errors)
     raised += runner.advance(until)
+    raised += runner.finish()  # the file is the whole story (contract §8's stages)
     for case_id, reason in runner.errors:
         print(f"case {case_id}: deadlines not computed: {mask_text(reason)}", file=errors)
     # An alert a later line proved wrong (a case's events out of event-time order in the
     # file) is not printed: the output is what the events say in event-time order.
     wrong = {resolution.alert_id for resolution in runner.resolved}
-    return sorted((a for a in raised if a.alert_id not in wrong), key=lambda a: a.raised_at)
+    standing = (_unrevised(a, wrong) for a in raised if a.alert_id not in wrong)
+    return sorted(standing, key=lambda a: a.raised_at)
+
+
+def _unrevised(alert: Alert, wrong: set[str]) -> Alert:
+    """The alert under the id event-time order gives it. A firing after a late line
+    proved the first one wrong is a revision (`<id>:r2`, supervisor/core/reorder.py), so
+    that the alerts topic's readers, who saw the first id, see the new one; replay never
+    printed the first, so it prints the revision under the first id, as the same lines
+    in event-time order print it."""
+    base, marker, number = alert.alert_id.rpartition(":r")
+    if marker and number.isdigit() and base in wrong:
+        return dataclasses.replace(alert, alert_id=base)
+    return alert
 
 
 def framed(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]]:

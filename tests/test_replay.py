@@ -294,6 +294,42 @@ def test_one_case_out_of_event_time_order_gives_the_event_time_order_result() ->
     assert "deadline.overdue" not in rules and "workflow.out_of_order" not in rules
 
 
+def test_an_alert_moved_by_a_late_line_keeps_the_id_event_time_order_gives_it() -> None:
+    """An approved extension listed after a later decision moves the deadline by a
+    working day: the first overdue alert is proved wrong and the rule fires again, at
+    the new deadline. The alerts topic needs a new id for it (`:r2`: its readers saw the
+    first); replay never printed the first, and prints it as the sorted lines do."""
+    case = "451221-2026-0000777"
+    events = [
+        event_doc(
+            "accepted",
+            "2026-11-02T09:00:00+08:00",
+            case_id=case,
+            item_code="451221-XK-0042",
+            promised_limit={"value": 3, "unit": "working_day"},
+        ),
+        event_doc("decided", "2026-11-10T10:00:00+08:00", case_id=case, outcome="approve"),
+        event_doc(
+            "extended",
+            "2026-11-03T09:00:00+08:00",
+            case_id=case,
+            value=1,
+            unit="working_day",
+            approved_by="局长",
+            reason="需现场核查",
+        ),
+    ]
+    until = ("--until", "2026-11-30T00:00:00+08:00")
+    late = replay("-", *until, stdin=lines(*events))
+    ordered = sorted(events, key=lambda d: str(d["occurred_at"]))
+    assert late.returncode == 0 and late.stderr == ""
+    assert late.stdout == replay("-", *until, stdin=lines(*ordered)).stdout
+    overdue = [a for a in alerts(late.stdout) if a["rule_id"] == "deadline.overdue"]
+    assert [(a["alert_id"], a["raised_at"]) for a in overdue] == [
+        (f"deadline.overdue:{case}", "2026-11-07T00:00:00+08:00")
+    ]
+
+
 def test_center_silence_is_judged_only_on_request() -> None:
     examples = (ROOT / "tests/fixtures/contract-examples.jsonl").read_text(encoding="utf-8")
     plain = replay("-", stdin=examples)

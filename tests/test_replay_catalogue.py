@@ -140,6 +140,29 @@ def test_the_catalogues_rules_with_a_rules_directory_of_ones_own(tmp_path: Path)
     }
 
 
+def test_replay_judges_its_file_as_the_whole_story_of_each_case(tmp_path: Path) -> None:
+    # Contract §8: a stage starts when the step before it is completed, "or at acceptance,
+    # if that step is never completed": in a replay, never completed in the file. Accepted
+    # Friday 10:00 and nothing completed: review and site inspection (2 working days
+    # each) end Tuesday 10:00, approval (1 working day) Monday 10:00, all from acceptance.
+    rules = with_catalogue(tmp_path / "rules")
+    result = replay(
+        "-",
+        "--rules",
+        str(rules),
+        "--until",
+        "2026-12-31T00:00:00+08:00",
+        stdin=lines(accepted("2026-11-20T10:00:00+08:00")),
+    )
+    assert result.returncode == 0, result.stderr
+    stages = {a["alert_id"]: a["raised_at"] for a in alerts(result.stdout)}
+    assert {k: v for k, v in stages.items() if k.startswith("stage.")} == {
+        f"stage.overdue:{CASE}:review": "2026-11-24T10:00:00+08:00",
+        f"stage.overdue:{CASE}:site_inspection": "2026-11-24T10:00:00+08:00",
+        f"stage.overdue:{CASE}:approval": "2026-11-23T10:00:00+08:00",
+    }
+
+
 def test_the_shipped_rules_have_no_catalogue_so_its_rules_are_silent() -> None:
     events = [
         event_doc(

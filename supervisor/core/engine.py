@@ -89,6 +89,22 @@ class Engine(EventHandlers, Timers):
         changes, self._by, self._changes = self._changes, None, None
         return Outcome(state, alerts, changes=changes or ())
 
+    def finish(self, state: CaseState, now: datetime) -> Outcome:
+        """The case's story ends at `now` (`advance`d to it already): replay's end of
+        input, the whole of what is known. A catalogue step it never completed is never
+        completed, so the stages after it run from acceptance (contract §8) and fire if
+        their limit was reached by `now`. The live worker never calls it: there, a step
+        under way may still be completed, and those stages wait for a later step or the
+        case's close."""
+        if state.status != "open":
+            return Outcome(state)
+        state = state.copy_for_update()
+        now = self.calendar_of(state).local(now)
+        self._by = self._changes = None
+        alerts = self._fire_stages_at_close(state, now, inclusive=True)
+        changes, self._changes = self._changes, None
+        return Outcome(state, alerts, changes=changes or ())
+
     def advance(self, state: CaseState, now: datetime) -> Outcome:
         """Fire every timer of the case due at or before `now`."""
         due = self.next_due(state)

@@ -175,6 +175,25 @@ class Runner:
                 alerts += judged.alerts
         return alerts
 
+    def finish(self) -> list[Alert]:
+        """The input ended (replay, after `advance`): each open case's story ends at the
+        clock (`Engine.finish`: its catalogue steps never completed are never completed).
+        Returns the alerts that raised."""
+        if self.clock is None:
+            return []
+        alerts: list[Alert] = []
+        for state in list(self.store.values()):
+            try:
+                outcome = self.engine.finish(state, self.clock)
+            except (ValueError, OverflowError) as exc:
+                self.errors.append((state.case_id, str(exc)))
+                continue
+            if outcome.alerts or outcome.changes:
+                self._keep(outcome)
+                alerts += outcome.alerts
+                self.changes += outcome.changes
+        return alerts
+
     def _keep(self, outcome: Outcome) -> None:
         if not outcome.duplicate:
             self._store(outcome.state)

@@ -260,12 +260,15 @@ class Timers(Raising):
                 alerts += self._raise(state, rule_id, due, fields, occurrence=occurrence)
         return alerts
 
-    def _fire_stages_at_close(self, state: CaseState, at: datetime) -> list[Alert]:
+    def _fire_stages_at_close(
+        self, state: CaseState, at: datetime, *, inclusive: bool = False
+    ) -> list[Alert]:
         """An open case closing at `at` (concluded, withdrawn; its event in the history
-        already): the stages that waited for a step before them, which is now known never
+        already), or whose story ends there (replay's end of input: `Engine.finish`):
+        the stages that waited for a step before them, which is now known never
         completed, run from acceptance (contract §8), and each whose limit was reached
-        before the case closed fires at that instant. The timers due before `at` fired
-        already, before the event."""
+        before `at` (`inclusive`: or at it) fires at that instant. The timers due before
+        `at` fired already."""
         if not self._timer_rules.stage or state.accepted_at is None:
             return []
         item = self._item_of(state)
@@ -273,7 +276,7 @@ class Timers(Raising):
             return []
         alerts = []
         for step, due in self._stage_ends(state, item, final=True):
-            if due < at and _unfired(
+            if (due < at or (inclusive and due == at)) and _unfired(
                 "stage.overdue", state.case_id, step, state.fired, state.retracted
             ):
                 fields = self._timer_fields(state, "stage.overdue", due, step)

@@ -277,6 +277,36 @@ def test_a_stage_whose_step_before_is_never_completed_starts_at_acceptance() -> 
     }
 
 
+def test_at_the_end_of_replays_input_a_step_never_completed_is_never_completed() -> None:
+    # Accepted Monday 09:00, review completed Monday 20:00, nothing after: site inspection
+    # (2 natural days) from then, Wednesday 20:00; approval's step before it is never
+    # completed in the input, so approval runs from acceptance: Tuesday 09:00. The live
+    # worker (no `finish`) cannot know that yet: approval waits for site inspection.
+    events = [
+        take("2026-11-23T09:00:00+08:00"),
+        event("step_completed", "2026-11-23T20:00:00+08:00", step="review"),
+    ]
+    runner = Runner(catalogued())
+    for item in events:
+        runner.feed(item)
+    live = of(runner.advance(at("2026-12-31T00:00:00+08:00")), "stage.overdue")
+    assert [(a.alert_id, a.raised_at) for a in live] == [
+        (f"stage.overdue:{CASE}:site_inspection", at("2026-11-25T20:00:00+08:00"))
+    ]
+    ended = runner.finish()
+    assert [(a.alert_id, a.raised_at) for a in ended] == [
+        (f"stage.overdue:{CASE}:approval", at("2026-11-24T09:00:00+08:00"))
+    ]
+    assert runner.finish() == []  # once
+    # a case concluded, withdrawn or not accepted is not open: nothing more at its end
+    for last in ("concluded", "withdrawn"):
+        closed = Runner(catalogued())
+        for item in [*events, event(last, "2026-11-23T21:00:00+08:00")]:
+            closed.feed(item)
+        closed.advance(at("2026-12-31T00:00:00+08:00"))
+        assert of(closed.finish(), "stage.overdue") == []
+
+
 def test_no_stage_fires_for_a_concluded_or_withdrawn_case() -> None:
     for last in ("concluded", "withdrawn"):
         events = [take("2026-11-23T09:00:00+08:00"), event(last, "2026-11-23T10:00:00+08:00")]

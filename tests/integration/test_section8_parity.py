@@ -285,6 +285,30 @@ def reference(rules: Path, docs: list[Doc]) -> tuple[list[str], list[tuple[str, 
     return [a.rule_id for a in raised], pending
 
 
+def at_the_end_of_input(rules: Path, docs: list[Doc]) -> set[str]:
+    """The alerts replay raises only because its input ended (`Runner.finish`: a stage
+    after a step the file never completes runs from acceptance, contract §8): the live
+    worker, for which a step under way may still be completed, raises them only once a
+    later step is completed or the case closes. Each is a `stage.overdue`."""
+    runner = Runner(build_engine(rules, "Asia/Shanghai"))
+    for doc in docs:
+        try:
+            runner.feed(decode(json.dumps(doc)))
+        except InvalidEvent:
+            continue
+    runner.advance(CLOCK)
+    ended = runner.finish()
+    assert {a.rule_id for a in ended} <= {"stage.overdue"}, ended
+    return {a.alert_id for a in ended}
+
+
+def as_the_worker_sees_it(replayed: Output, ended: set[str]) -> Output:
+    """Replay's output without what only the end of its input raised."""
+    assert ended <= replayed.alerts.keys()
+    alerts = {i: a for i, a in replayed.alerts.items() if i not in ended}
+    return Output(alerts, replayed.resolutions, replayed.changes, replayed.records)
+
+
 def through_replay(path: Path, rules: Path) -> Output:
     """The real command: `supervisor replay FILE --rules DIR --until <clock start>`."""
     command = Path(sys.executable).with_name("supervisor")
@@ -321,8 +345,13 @@ async def test_section8_alerts_are_the_same_through_kafka_and_replay(
     rules = rules_with_catalogue(tmp_path / "rules")
     docs, expected = event_set()
     lines = [json.dumps(d, ensure_ascii=False) for d in docs]
-    replayed = through_replay(write_lines(tmp_path / "events.jsonl", lines), rules)
-    print(f"replay: {len(replayed.alerts)} alerts\n{summary(replayed.alerts)}")
+    ended = at_the_end_of_input(rules, docs)
+    assert ended, "no case is cut with a step under way and a later stage past due"
+    replayed = as_the_worker_sees_it(
+        through_replay(write_lines(tmp_path / "events.jsonl", lines), rules), ended
+    )
+    print(f"replay: {len(replayed.alerts)} alerts (and {len(ended)} at the end of its input)")
+    print(summary(replayed.alerts))
     # the hand-written cases' §8 alerts, to the second, and no other §8 alert of theirs
     crafted_ids = {d["case_id"] for d in crafted()[0]}
     found = {
