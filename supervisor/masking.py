@@ -15,9 +15,12 @@ Pure functions, plus a logging filter:
   other words in free text, so:
 - `mask_name_in`: an event's free text (an item name, a reason, a comment) with its own
   applicant's name masked wherever it stands, when a center typed it there. The decoder
-  applies it to every event that names its applicant, so alert messages quoting the
-  item name never show it; a later event that does not name the applicant again cannot
-  be searched for the name, which no case keeps.
+  applies it to every event that names its applicant, so neither the alerts nor the
+  case's history show it there.
+- `applicant_marks` and `mask_marked`: a case keeps a mark of its applicant's name, ID
+  number and phone (the masked form and a digest, never the value), and its alerts'
+  text is masked by them, so a value typed into another event of the case (an item
+  name on `accepted`, the applicant named on `submitted`) never shows either.
 - `MaskingFilter` and `install()`: every log record of the process masked (see
   `install` for why a filter on the root logger alone is not enough).
 
@@ -28,9 +31,10 @@ the original. Already-masked text is left as it is (`mask_text` is idempotent).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 MASK: Final = "*"
@@ -126,6 +130,50 @@ def mask_applicant(applicant: Mapping[str, Any] | None) -> dict[str, Any] | None
 #: pages (contract §1's payloads: item names, reasons, comments, materials asked for).
 #: Fields the rules compare (steps, outcomes, codes) are left as they are.
 FREE_TEXT: Final = frozenset({"item_name", "reason", "legal_basis", "comment", "missing_materials"})
+
+
+def applicant_marks(applicant: Mapping[str, Any]) -> list[str]:
+    """Marks of an applicant's name, ID number and phone, for a case to keep instead of
+    them: each the value's masked form and a digest of it (`<masked>#<digest>`), so the
+    case's alerts can mask the value wherever a center typed it (`mask_marked`), in any
+    event of the case, without the case holding it. A value of one character, or one
+    masking leaves as it is (stars), is not marked."""
+    marks = []
+    for key, rule in _FIELDS.items():
+        value = applicant.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or len(value.strip()) < 2:
+            continue
+        value = value.strip()
+        masked = rule(value)
+        if masked != value and MASK in masked:
+            marks.append(f"{masked}#{_digest(value)}")
+    return marks
+
+
+def mask_marked(text: str, marks: Sequence[str]) -> str:
+    """`text` with each value of `marks` (`applicant_marks`) masked wherever it stands,
+    overlapping occurrences too: each stretch of the value's length that begins as its
+    masked form does and whose digest is the value's. Each replacement stars one more
+    character at least (a value masking leaves as it is has no mark), so it ends."""
+    for mark in marks:
+        masked, _, digest = mark.rpartition("#")
+        head, size = masked[: masked.find(MASK)], len(masked)
+        changed = True
+        while changed:
+            changed = False
+            start = text.find(head)
+            while start != -1 and start + size <= len(text):
+                if _digest(text[start : start + size]) == digest:
+                    text = text[:start] + masked + text[start + size :]
+                    changed = True
+                start = text.find(head, start + 1)
+    return text
+
+
+def _digest(value: str) -> str:
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=12).hexdigest()
 
 
 def mask_name_in(payload: Mapping[str, Any], name: str) -> dict[str, Any] | None:

@@ -19,8 +19,10 @@ from supervisor.core.pipeline import process
 from supervisor.core.state import CaseState
 from supervisor.masking import (
     MaskingFilter,
+    applicant_marks,
     mask_applicant,
     mask_id_number,
+    mask_marked,
     mask_name,
     mask_name_in,
     mask_phone,
@@ -175,6 +177,37 @@ def test_a_name_masked_in_free_text_is_nowhere_in_it(name: str, texts: list[str]
     if "*" not in name:  # a name with a star in it may be what masking leaves
         assert name not in json.dumps(masked, ensure_ascii=False)
     assert len(masked["comment"]) == len(payload["comment"])
+
+
+def test_a_case_s_marks_mask_its_applicant_in_any_text_and_hold_no_value() -> None:
+    applicant = {"name": "李小梅", "id_number": "452727880506002", "phone": "0778-2281234"}
+    marks = applicant_marks(applicant)
+    assert len(marks) == 3
+    for value in applicant.values():
+        assert not any(value in mark for mark in marks)  # the masked form and a digest only
+    text = "李小梅申请（证件452727880506002，电话0778-2281234），李小梅本人"
+    masked = "李*梅申请（证件4527*******6002，电话077*-***1234），李*梅本人"
+    assert mask_marked(text, marks) == masked
+    assert mask_marked("李小妹申请，李梅", marks) == "李小妹申请，李梅"  # another name stays
+    # a one-character name, or one of stars, is not marked
+    assert applicant_marks({"name": "李"}) == applicant_marks({"name": "**"}) == []
+
+
+@given(
+    st.text(alphabet="阿李梅小*", min_size=2, max_size=4),
+    st.lists(st.text(alphabet="阿李梅小* ", max_size=12), max_size=3),
+)
+def test_a_marked_name_is_nowhere_in_the_text_masked_by_its_mark(
+    name: str, texts: list[str]
+) -> None:
+    # names of stars too (a hostile sender's): the masking ends
+    text = name.join(texts) if len(texts) > 1 else "".join(texts) + name
+    marks = applicant_marks({"name": name})
+    masked = mask_marked(text, marks)
+    if marks:
+        assert name not in masked
+    assert len(masked) == len(text)
+    assert mask_marked(text, []) == text
 
 
 @given(st.text(st.sampled_from("0123456789X-+ 86abc电话号码"), max_size=60))

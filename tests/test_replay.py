@@ -402,3 +402,29 @@ def test_no_applicant_s_personal_data_in_the_output_even_typed_into_the_item_nam
     for secret in (name, id_number, phone):
         assert secret not in result.stdout
     assert "李*梅个体户营业执照（电话139****1234，身份证4527**********0021）" in out[0]["message"]
+
+
+def test_the_applicant_named_on_one_event_is_masked_where_another_quotes_it() -> None:
+    # contract §1's examples name the applicant on `submitted`; a center typed the name,
+    # an old 15-digit ID number and a landline into the item name of `accepted`
+    name, id_number, phone = "李小梅", "452727880506002", "0778-2281234"
+    case = "451202-2026-0000322"
+    submitted = event_doc(
+        "submitted", "2026-11-16T09:00:00+08:00", case_id=case, center_id="451202"
+    ) | {"applicant": {"name": name, "id_number": id_number, "phone": phone}}
+    accepted = event_doc(
+        "accepted",
+        "2026-11-16T10:00:00+08:00",
+        case_id=case,
+        center_id="451202",
+        item_code="451202-XK-0001",
+        item_name=f"{name}个体户营业执照（电话{phone}，证件{id_number}）",
+        promised_limit={"value": 1, "unit": "working_day"},
+    )
+    for order in ((submitted, accepted), (accepted, submitted)):  # a late `submitted` too
+        result = replay("-", "--until", "2026-12-31T00:00:00+08:00", stdin=lines(*order))
+        out = alerts(result.stdout)
+        assert {a["rule_id"] for a in out} >= {"deadline.warning", "deadline.overdue"}
+        for secret in (name, id_number, phone):
+            assert secret not in result.stdout
+        assert "李*梅个体户营业执照（电话077*-***1234，证件4527*******6002）" in out[0]["message"]

@@ -36,6 +36,7 @@ from supervisor.core.render import EVENT_ZH, STATUS_ZH
 from supervisor.core.reorder import is_late, reorder
 from supervisor.core.state import CaseState
 from supervisor.core.timers import Pending, Timers
+from supervisor.masking import applicant_marks
 
 __all__ = ["EVENT_ZH", "STATUS_ZH", "Engine", "Outcome", "Pending"]
 
@@ -66,8 +67,11 @@ class Engine(EventHandlers, Timers):
         at = self.calendar.for_center(state.center_id).local(event.occurred_at)
         self._by = self._changes = None
         alerts = self._fire_timers(state, at, inclusive=False)
-        # the applicant is not kept: no rule needs it, and the changelog should not hold it
+        # the applicant is not kept: no rule needs it, and the changelog should not hold it;
+        # its marks are, by which the case's alerts mask it (contract §3)
         state.history.append(history_document(event))
+        if event.applicant is not None:
+            self._mark_applicant(state, event)
         last = state.last_event_at
         if last is None or at > last:
             state.last_event_at = at
@@ -88,6 +92,14 @@ class Engine(EventHandlers, Timers):
             alerts += self._declarative_on_event(state, event, at)
         changes, self._by, self._changes = self._changes, None, None
         return Outcome(state, alerts, changes=changes or ())
+
+    @staticmethod
+    def _mark_applicant(state: CaseState, event: CaseEvent) -> None:
+        assert event.applicant is not None
+        marks = applicant_marks(event.applicant.model_dump(exclude_none=True))
+        new = [mark for mark in marks if mark not in state.applicant_marks]
+        if new:
+            state.applicant_marks = [*state.applicant_marks, *new]
 
     def finish(self, state: CaseState, now: datetime) -> Outcome:
         """The case's story ends at `now` (`advance`d to it already): replay's end of

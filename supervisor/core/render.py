@@ -16,6 +16,7 @@ from supervisor.core.calendar import WorkCalendar
 from supervisor.core.events import EventType
 from supervisor.core.rules import Rule
 from supervisor.core.state import CaseState
+from supervisor.masking import mask_marked
 
 E = EventType
 STATUS_ZH = {
@@ -77,16 +78,22 @@ def render_alert(
         **fields,
     }
     # Placeholders carry what centers typed (item names, steps, ids): an ID number or a
-    # phone among them is masked, so alert text never shows one (contract §3).
+    # phone among them is masked, and so is the case's applicant wherever a center typed
+    # the name, number or phone (the case's marks), so alert text never shows one
+    # (contract §3).
+    marks = state.applicant_marks
     title, message = rule.render(values)
     title, message = masked(title), masked(message)
+    if marks:
+        title, message = mask_marked(title, marks), mask_marked(message, marks)
     details: dict[str, object] = {}
     for key, value in values.items():
         if key == "case_id" or key == "center_id":
             continue
         if isinstance(value, str):  # masked(value), its memo first
             known = masks.get(value)
-            details[key] = known if known is not None else masked(value)
+            text = known if known is not None else masked(value)
+            details[key] = mask_marked(text, marks) if marks else text
         else:
             details[key] = value
     details["basis"] = rule.spec.basis
@@ -96,8 +103,10 @@ def render_alert(
         ("window_id", window_id),
         ("staff_id", staff_id),
     ):
-        if key not in details:
-            details[key] = None if value is None else masked(value)
+        if key not in details and value is not None:
+            details[key] = mask_marked(masked(value), marks) if marks else masked(value)
+        elif key not in details:
+            details[key] = None
     return Alert(
         alert_id=ident,
         rule_id=rule_id,

@@ -116,7 +116,13 @@ def _rebuild(
     """The case judged afresh from `events` in order, its timers fired up to where it had
     been judged before, with the alert ids in `retracted` revised: the new state, and the
     alerts it raised and the changes it made to them, by alert id."""
-    fresh = CaseState(case_id=state.case_id, center_id=state.center_id, retracted=retracted)
+    # the history keeps no applicant: the case's marks of it come along (contract §3)
+    fresh = CaseState(
+        case_id=state.case_id,
+        center_id=state.center_id,
+        retracted=retracted,
+        applicant_marks=state.applicant_marks,
+    )
     raised: dict[str, Alert] = {}
     changes: dict[str, CaseChange] = {}
     for item in events:

@@ -110,6 +110,9 @@ class CaseState:
     retracted: list[str] = field(default_factory=list)  # ids a late event proved wrong
     # alert id -> what the case did to it (contract §6: closed, superseded, concluded_late)
     changed: dict[str, str] = field(default_factory=dict)
+    # the applicant's name, ID number and phone as marks (masking.applicant_marks: their
+    # masked form and a digest), by which its alerts' text is masked (contract §3)
+    applicant_marks: list[str] = field(default_factory=list)
 
     #: Not a fact of the case: what the engine derived from its facts and remembers with
     #: them (timers.py: the pending timers, with what they were computed from). Never
@@ -422,6 +425,7 @@ _DECODERS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("fired", _dict_of(_datetime)),
     ("retracted", _list_of(_str)),
     ("changed", _dict_of(_str)),
+    ("applicant_marks", _list_of(_str)),
 )
 _REQUIRED = frozenset({"case_id", "center_id"})
 #: The facts of a state (its constructor's arguments, in order), read at once.

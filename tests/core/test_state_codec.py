@@ -335,6 +335,7 @@ states = st.builds(
     fired=st.dictionaries(_text, _aware, max_size=3),
     retracted=st.lists(_text, max_size=3),
     changed=st.dictionaries(_text, _text, max_size=3),
+    applicant_marks=st.lists(_text, max_size=3),
 )
 
 
