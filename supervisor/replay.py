@@ -10,8 +10,9 @@ as one JSON object a line in order of `raised_at`, and reports each bad line on 
 error with its number and reason without stopping. Alerts are held until the end because
 a late line may raise an alert earlier than one already raised; ties keep the order in
 which the engine raised them. The file is the whole story: at its end each open case is
-`finish`ed (a catalogue step it never completed is never completed, contract §8), and an
-alert a late line moved is printed under the id event-time order gives it.
+`finish`ed (a catalogue step it never completed is never completed, contract §8), and
+an alert a late line moved or restated (who handled it, the item) is printed with the id
+and content event-time order gives it.
 
 `--watch-centers` adds `center.silent` for the registered centers in the input; it is off
 by default because a file is often an extract (one case, a sample) whose gaps prove
@@ -77,7 +78,10 @@ def replay(
     # An alert a later line proved wrong (a case's events out of event-time order in the
     # file) is not printed: the output is what the events say in event-time order.
     wrong = {resolution.alert_id for resolution in runner.resolved}
-    standing = (_unrevised(a, wrong) for a in raised if a.alert_id not in wrong)
+    restated = runner.restated
+    standing = (
+        _unrevised(restated.get(a.alert_id, a), wrong) for a in raised if a.alert_id not in wrong
+    )
     return sorted(standing, key=lambda a: a.raised_at)
 
 

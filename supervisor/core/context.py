@@ -68,13 +68,16 @@ class TimerRules(NamedTuple):
 class Outcome:
     """The case after the step, the alerts it raised, the alerts a late event proved
     wrong, what the case did to its alerts (contract §6), and whether it was a
-    re-delivery."""
+    re-delivery. `restated`: after a late event, the alerts that stand (same id, same
+    instant) as event-time order renders them now (who handled it, the item: the late
+    event may tell them); replay prints these, the alerts topic keeps what it sent."""
 
     state: CaseState
     alerts: list[Alert] = field(default_factory=list)
     duplicate: bool = False
     resolved: list[Resolution] = field(default_factory=list)
     changes: Sequence[CaseChange] = ()
+    restated: Sequence[Alert] = ()
 
 
 class EngineContext:

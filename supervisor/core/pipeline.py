@@ -54,6 +54,7 @@ class Processed:
     resolved: list[Resolution] = field(default_factory=list)  # proved wrong by a late event
     rejected_future: bool = False  # rejected for an occurred_at too far ahead (FutureCheck)
     changes: list[CaseChange] = field(default_factory=list)  # what the case did to its alerts
+    restated: list[Alert] = field(default_factory=list)  # see Outcome.restated
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def evaluate(message: Message) -> Processed:
         list(outcome.alerts),
         resolved=list(outcome.resolved),
         changes=list(outcome.changes),
+        restated=list(outcome.restated),
     )
 
 

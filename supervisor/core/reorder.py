@@ -107,7 +107,12 @@ def reorder(engine: Engine, state: CaseState, late: CaseEvent) -> Outcome:
         )
         for ident in wrong
     ]
-    return Outcome(fresh, new, resolved=resolved, changes=changes)
+    restated = [
+        alert
+        for ident, alert in raised.items()
+        if ident not in wrong and state.fired.get(ident) == alert.raised_at
+    ]
+    return Outcome(fresh, new, resolved=resolved, changes=changes, restated=restated)
 
 
 def _rebuild(

@@ -99,6 +99,8 @@ class Runner:
         self.errors: list[tuple[str, str]] = []
         self.resolved: list[Resolution] = []  # alerts that late events proved wrong
         self.changes: list[CaseChange] = []  # what cases did to their alerts (contract §6)
+        #: alert id -> the alert as event-time order renders it now, after a late event
+        self.restated: dict[str, Alert] = {}
 
     def feed(self, event: CaseEvent) -> list[Alert]:
         """Apply one event: its own case's passed deadlines fire, the clock moves on. A late
@@ -112,6 +114,7 @@ class Runner:
                 duplicate=outcome.duplicate,
                 resolved=outcome.resolved,
                 changes=list(outcome.changes),
+                restated=list(outcome.restated),
             )
         )
 
@@ -132,6 +135,8 @@ class Runner:
             self.resolved += processed.resolved
         if processed.changes:
             self.changes += processed.changes
+        for alert in processed.restated:
+            self.restated[alert.alert_id] = alert
         if self.clock is None or event.occurred_at > self.clock:
             self.clock = event.occurred_at
         alerts = processed.alerts  # its own list: nothing else holds it
