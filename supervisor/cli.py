@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from collections.abc import Coroutine
 from datetime import datetime
 from enum import StrEnum
@@ -139,6 +142,11 @@ def replay(
     except RuleError as exc:
         typer.echo(f"supervisor replay: rules refused: {exc}", err=True)
         raise typer.Exit(2) from None
+    except BrokenPipeError:
+        # the reader of the output went away (`supervisor replay FILE | head`): stop
+        # quietly, with the status a shell gives a filter SIGPIPE stopped
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(128 + signal.SIGPIPE) from None
     except OSError as exc:
         typer.echo(f"supervisor replay: cannot read {events}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None

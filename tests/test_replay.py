@@ -428,3 +428,37 @@ def test_the_applicant_named_on_one_event_is_masked_where_another_quotes_it() ->
         for secret in (name, id_number, phone):
             assert secret not in result.stdout
         assert "李*梅个体户营业执照（电话077*-***1234，证件4527*******6002）" in out[0]["message"]
+
+
+def test_a_reader_that_stops_early_stops_replay_quietly(tmp_path: Path) -> None:
+    # `supervisor replay FILE | head`: no traceback, no "cannot read FILE", the status a
+    # shell gives a filter that SIGPIPE stopped (128 + 13)
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        lines(
+            *(
+                event_doc(
+                    "accepted",
+                    "2026-11-16T10:00:00+08:00",
+                    case_id=f"451221-2026-{n:07d}",
+                    item_code="451221-XK-0042",
+                    promised_limit={"value": 1, "unit": "working_day"},
+                )
+                for n in range(2000)
+            )
+        ),
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "supervisor.cli", "replay", str(events)]
+    until = ["--until", "2026-12-31T00:00:00+08:00"]
+    with subprocess.Popen(
+        [*command, *until], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()  # far more than a pipe holds is still to come
+        status = process.wait(timeout=120)
+        stderr = process.stderr.read().decode()
+    assert json.loads(first)["rule_id"] == "deadline.warning"
+    assert status == 141
+    assert stderr == ""
