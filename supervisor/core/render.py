@@ -82,20 +82,19 @@ def render_alert(
     # the name, number or phone (the case's marks), so alert text never shows one
     # (contract §3).
     marks = state.applicant_marks
+
+    def shown(text: str) -> str:
+        known = masks.get(text)  # masked(text), its memo first
+        text = known if known is not None else masked(text)
+        return mask_marked(text, marks) if marks else text
+
     title, message = rule.render(values)
-    title, message = masked(title), masked(message)
-    if marks:
-        title, message = mask_marked(title, marks), mask_marked(message, marks)
+    title, message = shown(title), shown(message)
     details: dict[str, object] = {}
     for key, value in values.items():
         if key == "case_id" or key == "center_id":
             continue
-        if isinstance(value, str):  # masked(value), its memo first
-            known = masks.get(value)
-            text = known if known is not None else masked(value)
-            details[key] = mask_marked(text, marks) if marks else text
-        else:
-            details[key] = value
+        details[key] = shown(value) if isinstance(value, str) else value
     details["basis"] = rule.spec.basis
     # who handled it (contract §7): the event's, or for a deadline the case's latest
     for key, value in (
@@ -103,10 +102,8 @@ def render_alert(
         ("window_id", window_id),
         ("staff_id", staff_id),
     ):
-        if key not in details and value is not None:
-            details[key] = mask_marked(masked(value), marks) if marks else masked(value)
-        elif key not in details:
-            details[key] = None
+        if key not in details:
+            details[key] = None if value is None else shown(value)
     return Alert(
         alert_id=ident,
         rule_id=rule_id,
