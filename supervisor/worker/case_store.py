@@ -206,15 +206,35 @@ class CaseStore:
 
     def flush(self, partition: int) -> int:
         """Write each case staged on `partition` once, its latest state; returns how many.
-        Called inside stream iteration of a message of that partition."""
+        Called inside stream iteration of a message of that partition.
+
+        A case whose events come on two partitions (a producer that keys them otherwise
+        than by `case_id`) may be staged on both, the later state made from the earlier:
+        whichever partition is written first writes the later state, which holds the
+        events of both (the other's are judged again after a crash, and change nothing:
+        their ids are in it), and the other then has nothing left to write for it."""
         staged = self._staged.pop(partition, None)
         if not staged:
             return 0
+        written = 0
         for case_id, entry in staged.items():
+            latest = self._staged_states.pop(case_id, None)
+            if latest is None:
+                continue  # its later state, staged on another partition, is written
+            if latest is not entry.state:
+                entry = self._unstage_elsewhere(case_id, latest)
             self._write(entry.state, partition, entry.value, bounded=True)
-            del self._staged_states[case_id]
-        self.writes += len(staged)
-        return len(staged)
+            written += 1
+        self.writes += written
+        return written
+
+    def _unstage_elsewhere(self, case_id: str, state: CaseState) -> Staged:
+        """The entry of the case's `state`, staged on another partition, taken from it."""
+        for cases in self._staged.values():
+            entry = cases.get(case_id)
+            if entry is not None and entry.state is state:
+                return cases.pop(case_id)
+        return Staged(state, None)  # staged nowhere else: measured at the write
 
     def keep(
         self,
@@ -315,8 +335,16 @@ class CaseStore:
         for case_id in [c for c, partition in self.homes.items() if partition in partitions]:
             del self.homes[case_id]
         for partition in partitions:
-            for case_id in self._staged.pop(partition, {}):
-                self._staged_states.pop(case_id, None)
+            for case_id, entry in self._staged.pop(partition, {}).items():
+                if self._staged_states.get(case_id) is not entry.state:
+                    continue  # a later state of the case is staged on another partition
+                del self._staged_states[case_id]
+                # an earlier state of it staged on a partition kept is the latest again (a
+                # state holds one event more than the state it was made from, at least)
+                kept = [c[case_id] for c in self._staged.values() if case_id in c]
+                if kept:
+                    latest = max(kept, key=lambda other: len(other.state.history))
+                    self._staged_states[case_id] = latest.state
         self._cache.clear()
         self._bounds.clear()
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from supervisor.worker.ticks import partition_of
 from tests.core.factories import event_doc
@@ -126,6 +129,80 @@ async def test_a_case_on_another_partition_than_murmur2_still_gets_its_deadline(
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics") as response:
         text = response.read().decode()
     assert re.search(r"^supervisor_worker_events_misrouted_total [1-9]", text, re.M)
+
+
+async def test_a_case_whose_events_come_on_several_partitions_is_judged_whole(
+    worker: RunningWorker,
+) -> None:
+    """A producer that keys a case's events otherwise than by case_id (none, another key)
+    spreads them over partitions: within one batch the case is staged on several, and
+    each partition's write must leave it whole. Three events of each case on three
+    partitions: the second `supplement_requested` of each is judged on the first
+    (supplement.repeated), and the agent never crashes on the writes."""
+    partitions = int(worker.env["SUPERVISOR_PARTITIONS"])
+    cases = [case_id() for _ in range(8)]
+    producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for case in cases:
+            home = partition_of(case, partitions)
+            documents = [
+                accepted_doc(case, "2026-11-26T10:00:00+08:00", 5),
+                event_doc("supplement_requested", "2026-11-26T10:10:00+08:00", case_id=case),
+                event_doc("supplement_requested", "2026-11-26T10:20:00+08:00", case_id=case),
+            ]
+            for shift, document in enumerate(documents):
+                await producer.send_and_wait(
+                    worker.events,
+                    key=None,
+                    value=json.dumps(document).encode(),
+                    partition=(home + shift) % partitions,
+                )
+    finally:
+        await producer.stop()
+    wanted = {f"supplement.repeated:{case}" for case in cases}
+    records = await collect(
+        worker.bootstrap,
+        worker.alerts,
+        lambda rs: wanted <= {a["alert_id"] for a in alerts_of(rs)},
+    )
+    assert wanted <= {a["alert_id"] for a in alerts_of(records)}
+    # every batch written: only then are its events committed (a write that failed
+    # would leave its partition's events uncommitted)
+    assert await wait_for_async(lambda: committed_to_the_end(worker), timeout=60)
+    log = worker.log.read_text(encoding="utf-8", errors="replace")
+    assert "Crashed" not in log and "KeyError" not in log
+
+
+async def committed_to_the_end(worker: RunningWorker) -> bool:
+    """Whether the worker's group committed every events partition to its end."""
+    partitions = [
+        TopicPartition(worker.events, p) for p in range(int(worker.env["SUPERVISOR_PARTITIONS"]))
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=worker.bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(worker.env["SUPERVISOR_APP_ID"])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=worker.bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions)
+
+
+async def wait_for_async(
+    condition: Callable[[], Awaitable[bool]], timeout: float, every: float = 0.5
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(every)
+    return False
 
 
 async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_flows(

@@ -102,6 +102,53 @@ async def test_a_misrouted_case_lives_on_the_partition_its_events_come_from() ->
     assert parts.sample("supervisor_worker_events_misrouted_total") == 1
 
 
+def events_of(stored: dict[str, Any]) -> list[str]:
+    return [document["event_id"] for document in stored["history"]]
+
+
+async def test_a_case_on_two_partitions_is_written_whole_whichever_comes_first() -> None:
+    # A producer that keys a case's events otherwise than by case_id (no key, another
+    # key) puts them on two partitions: the case is staged on both, the later state made
+    # from the earlier. Each order of the two writes leaves the whole case, nothing
+    # stops, and the event after them is judged on all three (supplement.repeated).
+    home = tick_batches.partition_of(CASE, 3)
+    other = (home + 1) % 3
+    opened = accepted()
+    first = event_doc("supplement_requested", "2026-11-23T09:30:00+08:00", case_id=CASE)
+    for order in ((home, other), (other, home)):
+        parts = Parts(batch_events=100)
+        parts.clock.move(hours=2)
+        await parts.agent.handle(event_message(opened, offset=0, partition=home))
+        await parts.agent.handle(event_message(first, offset=0, partition=other))
+        for partition in order:
+            await parts.agent.flush(partition)
+        assert events_of(parts.table[CASE]) == [opened["event_id"], first["event_id"]]
+        assert parts.store.writes == 1  # the later state, once
+        again = event_doc("supplement_requested", "2026-11-23T10:00:00+08:00", case_id=CASE)
+        await parts.agent.handle(event_message(again, offset=1, partition=home))
+        await parts.agent.flush(home)
+        assert len(events_of(parts.table[CASE])) == 3
+        rules = {document["rule_id"] for document in parts.producer.documents()}
+        assert "supplement.repeated" in rules
+
+
+async def test_a_revoked_partition_leaves_a_two_partition_case_its_earlier_state() -> None:
+    home = tick_batches.partition_of(CASE, 3)
+    other = (home + 1) % 3
+    parts = Parts(batch_events=100)
+    parts.clock.move(hours=2)
+    document = accepted()
+    await parts.agent.handle(event_message(document, offset=0, partition=home))
+    later = event_doc("supplement_requested", "2026-11-23T09:30:00+08:00", case_id=CASE)
+    await parts.agent.handle(event_message(later, offset=0, partition=other))
+    parts.agent.revoked({other})
+    parts.store.revoked({other})
+    state = parts.store.load(CASE)
+    assert state is not None and [d["event_id"] for d in state.history] == [document["event_id"]]
+    await parts.agent.flush(home)
+    assert events_of(parts.table[CASE]) == [document["event_id"]]
+
+
 async def test_a_released_tick_fires_the_deadline_and_writes_the_case_once_acknowledged() -> None:
     parts = Parts()
     partition = tick_batches.partition_of(CASE, 3)
