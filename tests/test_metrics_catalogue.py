@@ -101,7 +101,7 @@ def test_names_follow_the_prometheus_conventions(name: str) -> None:
         ("occurred_at: Field required", "invalid"),
         ("payload.fee_charged: must be a number", "invalid"),
         ("engine error: KeyError('x')", "engine_error"),
-        ("from the future: occurred_at 2026-11-28T09:00:00+08:00 is 1 d ahead", "future"),
+        ("from the future: occurred_at is 1 d ahead", "future"),
         ("payload.reason: the future of the case", "invalid"),
     ],
 )

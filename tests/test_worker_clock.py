@@ -208,7 +208,7 @@ def test_an_event_too_far_ahead_is_refused_with_how_far_and_of_which_clock() -> 
     result = process(engine, line, lambda case: None, check)
     assert result.rejected_future and result.state is None and result.alerts == []
     assert result.rejected == (
-        "from the future: occurred_at 2027-11-29T09:00:00+08:00 is 367 d ahead of the "
+        "from the future: occurred_at is 367 d ahead of the "
         "worker's clock (2026-11-27T09:00:00+08:00); at most 5 min ahead is accepted"
     )
     unchecked = process(engine, line, lambda case: None)  # replay: no clock, trusted

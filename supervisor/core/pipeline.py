@@ -80,9 +80,10 @@ class FutureCheck:
         ahead = event.occurred_at - now
         if ahead <= self.tolerance:
             return None
+        # how far ahead, not the value itself: a reason never echoes the message
         return (
-            f"from the future: occurred_at {event.occurred_at.isoformat()} is "
-            f"{_duration(ahead)} ahead of {self.clock} ({now.isoformat(timespec='seconds')}); "
+            f"from the future: occurred_at is {_duration(ahead)} ahead of {self.clock} "
+            f"({now.isoformat(timespec='seconds')}); "
             f"at most {_duration(self.tolerance)} ahead is accepted"
         )
 

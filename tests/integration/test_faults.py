@@ -357,7 +357,7 @@ async def test_an_event_from_the_future_is_refused_and_fires_nothing(
     assert len(dead) == 1 and json.loads(dead[0].value) == future
     reason = dict(dead[0].headers)["reason"].decode()
     assert re.fullmatch(
-        r"from the future: occurred_at 2026-12-18T09:00:00\+08:00 is 20 d \d+ h \d+ min \d+ s "
+        r"from the future: occurred_at is 20 d \d+ h \d+ min \d+ s "
         r"ahead of the worker's clock \(2026-11-27T\d\d:\d\d:\d\d\+08:00\); "
         r"at most 5 min ahead is accepted",
         reason,
