@@ -108,8 +108,9 @@ class Engine(EventHandlers, Timers):
         their limit was reached by `now`. The live worker never calls it: there, a step
         under way may still be completed, and those stages wait for a later step or the
         case's close."""
-        if state.status != "open":
-            return Outcome(state)
+        item = self._item_of(state) if self._timer_rules.stage else None
+        if state.status != "open" or item is None or not item.steps:
+            return Outcome(state)  # no stage to judge: the case is not copied
         state = state.copy_for_update()
         now = self.calendar_of(state).local(now)
         self._by = self._changes = None
