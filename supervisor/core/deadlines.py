@@ -134,7 +134,7 @@ class Deadlines(EngineContext):
         accepted_at = state.accepted_at
         assert accepted_at is not None
         completed: dict[str, datetime] = {}
-        suspended: list[tuple[datetime, datetime]] = []
+        suspended: list[tuple[datetime, datetime | None]] = []
         since: datetime | None = None
         started = False
         for document in sorted(state.history, key=_occurred):
@@ -154,6 +154,8 @@ class Deadlines(EngineContext):
             elif kind in ("resumed", "concluded", "withdrawn") and since is not None:
                 suspended.append((since, at))
                 since = None
+        if since is not None:  # suspended still (replay's end of input): no time runs
+            suspended.append((since, None))
         # the last step completed: every step before it not completed was skipped
         reached = max(
             (index for index, step in enumerate(item.steps) if step.step in completed),
@@ -172,6 +174,8 @@ class Deadlines(EngineContext):
                 end = self._stage_end(cal, step.limit, start, suspended)
             except (ValueError, OverflowError):
                 continue  # past the calendar's range: left out, as a case deadline is
+            if end is None:
+                continue  # the case was suspended before the limit was reached, and still is
             done = completed.get(step.step)
             if done is None or done > end:
                 ends.append((step.step, end))
@@ -182,20 +186,24 @@ class Deadlines(EngineContext):
         cal: WorkCalendar,
         limit: CatalogueLimit,
         start: datetime,
-        suspended: list[tuple[datetime, datetime]],
-    ) -> datetime:
+        suspended: list[tuple[datetime, datetime | None]],
+    ) -> datetime | None:
         """A stage's end: its limit from `start`, moved later by the time suspended inside
-        it (`suspended`: the case's stretches, in order)."""
+        it (`suspended`: the case's stretches, in order; the last may still be open, its
+        end None). None when an open stretch begins before the limit is reached: the
+        stage's clock is stopped, and no end is known yet."""
         working = limit.unit == "working_day"
         if working:
             end = cal.add(start, limit.value * DAY)
         else:
             end = cal.local(start + timedelta(days=limit.value))
         for begun, ended in suspended:
-            if ended <= start:
+            if ended is not None and ended <= start:
                 continue
             if begun >= end:
                 break
+            if ended is None:
+                return None
             if working:
                 end = cal.add(end, cal.between(max(begun, start), ended))
             else:

@@ -307,6 +307,31 @@ def test_at_the_end_of_replays_input_a_step_never_completed_is_never_completed()
         assert of(closed.finish(), "stage.overdue") == []
 
 
+def test_at_the_end_of_replays_input_a_case_still_suspended_reaches_no_stage_limit() -> None:
+    # Accepted Monday 09:00, suspended at 10:00 and never resumed: one hour of review ran,
+    # and no stage's clock runs while suspended, so nothing is late however far the input
+    # ends. A stage whose limit was reached before the suspension still fires at its end.
+    quiet = Runner(catalogued())
+    quiet.feed(take("2026-11-23T09:00:00+08:00"))
+    quiet.feed(event("suspended", "2026-11-23T10:00:00+08:00", reason_code="expert_review"))
+    assert of(quiet.advance(at("2026-12-31T00:00:00+08:00")), "stage.overdue") == []
+    assert of(quiet.finish(), "stage.overdue") == []
+    late = Runner(catalogued())
+    fired = [
+        *late.feed(take("2026-11-23T09:00:00+08:00")),
+        *late.feed(event("step_completed", "2026-11-23T20:00:00+08:00", step="review")),
+        *late.feed(event("suspended", "2026-11-26T10:00:00+08:00", reason_code="expert_review")),
+        *late.advance(at("2026-12-31T00:00:00+08:00")),
+        *late.finish(),
+    ]
+    # site inspection: 2 natural days from Monday 20:00; approval from acceptance (its
+    # step before is never completed), 1 working day: Tuesday 09:00 (before the stretch)
+    assert sorted((a.alert_id, a.raised_at) for a in of(fired, "stage.overdue")) == [
+        (f"stage.overdue:{CASE}:approval", at("2026-11-24T09:00:00+08:00")),
+        (f"stage.overdue:{CASE}:site_inspection", at("2026-11-25T20:00:00+08:00")),
+    ]
+
+
 def test_no_stage_fires_for_a_concluded_or_withdrawn_case() -> None:
     for last in ("concluded", "withdrawn"):
         events = [take("2026-11-23T09:00:00+08:00"), event(last, "2026-11-23T10:00:00+08:00")]
