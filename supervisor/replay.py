@@ -28,7 +28,7 @@ import dataclasses
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +44,8 @@ from supervisor.core.engine import Engine
 from supervisor.core.rules import RuleBook
 from supervisor.core.runner import Runner
 from supervisor.core.silence import CenterWatch
-from supervisor.masking import mask_text
+from supervisor.core.state import CaseState
+from supervisor.masking import mask_marked, mask_text
 
 
 def replay(
@@ -78,11 +79,33 @@ def replay(
     # An alert a later line proved wrong (a case's events out of event-time order in the
     # file) is not printed: the output is what the events say in event-time order.
     wrong = {resolution.alert_id for resolution in runner.resolved}
-    restated = runner.restated
+    restated, cases = runner.restated, runner.store
     standing = (
-        _unrevised(restated.get(a.alert_id, a), wrong) for a in raised if a.alert_id not in wrong
+        _masked_as_known(_unrevised(restated.get(a.alert_id, a), wrong), cases)
+        for a in raised
+        if a.alert_id not in wrong
     )
     return sorted(standing, key=lambda a: a.raised_at)
+
+
+def _masked_as_known(alert: Alert, cases: Mapping[str, CaseState]) -> Alert:
+    """The alert masked by every applicant mark its case holds at the end of the input.
+    An applicant named only by a later event of the case (its name typed into an item
+    name on `accepted`, named on `delivered`) was not known when the alert was rendered;
+    replay prints once it has read everything, so it never shows one (contract §3). The
+    live worker cannot take back what it published: there, the marks known then apply."""
+    state = cases.get(alert.case_id)
+    marks = state.applicant_marks if state is not None else None
+    if not marks:
+        return alert
+    title, message = mask_marked(alert.title, marks), mask_marked(alert.message, marks)
+    details = {
+        key: mask_marked(value, marks) if isinstance(value, str) else value
+        for key, value in alert.details.items()
+    }
+    if title == alert.title and message == alert.message and details == alert.details:
+        return alert
+    return dataclasses.replace(alert, title=title, message=message, details=details)
 
 
 def _unrevised(alert: Alert, wrong: set[str]) -> Alert:

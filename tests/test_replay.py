@@ -430,6 +430,38 @@ def test_the_applicant_named_on_one_event_is_masked_where_another_quotes_it() ->
         assert "李*梅个体户营业执照（电话077*-***1234，证件4527*******6002）" in out[0]["message"]
 
 
+def test_an_applicant_named_only_by_a_later_event_is_masked_in_earlier_alerts() -> None:
+    # the name typed into `accepted`'s item name, a fee on a free item raised at once,
+    # and the applicant named only on `delivered`, days later in event time: replay has
+    # read the whole story before it prints, so the fee alert never shows the name
+    name = "赵六"
+    case = "451202-2026-0000323"
+    accepted = event_doc(
+        "accepted",
+        "2026-11-16T10:00:00+08:00",
+        case_id=case,
+        center_id="451202",
+        item_code="451202-XK-0001",
+        item_name=f"{name}的申请",
+        fee_standard=0,
+        promised_limit={"value": 3, "unit": "working_day"},
+    )
+    ours = {"case_id": case, "center_id": "451202"}
+    fee = event_doc("fee_charged", "2026-11-16T10:05:00+08:00", **ours, amount=1)
+    decided = event_doc("decided", "2026-11-16T11:00:00+08:00", **ours, outcome="approve")
+    concluded = event_doc("concluded", "2026-11-16T11:30:00+08:00", **ours)
+    delivered = event_doc("delivered", "2026-11-18T09:00:00+08:00", **ours) | {
+        "applicant": {"name": name}
+    }
+    result = replay("-", stdin=lines(accepted, fee, decided, concluded, delivered))
+    assert result.returncode == 0, result.stderr
+    out = alerts(result.stdout)
+    assert [a["rule_id"] for a in out] == ["fee.overcharge"]
+    assert name not in result.stdout
+    assert "赵*的申请" in out[0]["message"]
+    assert out[0]["details"]["item_name"] == "赵*的申请"
+
+
 def test_a_reader_that_stops_early_stops_replay_quietly(tmp_path: Path) -> None:
     # `supervisor replay FILE | head`: no traceback, no "cannot read FILE", the status a
     # shell gives a filter that SIGPIPE stopped (128 + 13)
