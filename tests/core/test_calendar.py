@@ -208,3 +208,14 @@ def test_a_bad_calendar_file_is_refused_with_its_name(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("regions:\n  - {prefix: '45', holidays: [2026-04-20]}\n")
     with pytest.raises(ValueError, match=r"bad\.yaml.*holidays"):
         CalendarBook.load(tmp_path)
+
+
+def test_the_shipped_guangxi_calendar_has_sanyuesan_of_2026_and_2027() -> None:
+    # 壮族三月三: the 3rd and 4th days of the 3rd lunar month, for the centers under 45 only
+    from supervisor.core.calendar import CalendarBook
+
+    book = CalendarBook.load(Path(__file__).resolve().parents[2] / "rules" / "calendar")
+    hechi, beijing = book.for_center("451221"), book.for_center("110101")
+    for day in (date(2026, 4, 20), date(2027, 4, 9)):  # a Monday, a Friday
+        assert not hechi.is_working_day(day)
+        assert beijing.is_working_day(day)

@@ -264,7 +264,7 @@ def test_the_calendar_this_file_assumes() -> None:
     regional days come from the shipped calendar file."""
     regions = yaml.safe_load((ROOT / "rules/calendar/regions.yaml").read_text(encoding="utf-8"))
     [guangxi] = [r for r in regions["regions"] if r["prefix"] == "45"]
-    assert set(guangxi["days_off"]) == SANYUESAN_2026
+    assert {d for d in guangxi["days_off"] if d.year == 2026} == SANYUESAN_2026
     book = engine().calendar
     for center in (GUANGXI, ELSEWHERE):
         calendar = book.for_center(center)
