@@ -196,6 +196,8 @@ class EventHandlers(Raising):
         extension = self._limit(payload.value, payload.unit)
         label = extension.label()
         alerts = []
+        # where it applies: the promised deadline it extends (before it), or its own time
+        extended = self.promised_deadline(state) if payload.unit == "natural_day" else None
         if payload.approved_by:
             state.approved_extensions = [*state.approved_extensions, extension]
         else:
@@ -206,7 +208,7 @@ class EventHandlers(Raising):
             length = (
                 payload.value * DAY
                 if payload.unit == "working_day"
-                else self.calendar_of(state).between(at, at + timedelta(days=payload.value))
+                else self._natural_extension_length(state, extended or at, payload.value)
             )
             if (
                 state.extension_count > params.max_extensions
@@ -219,6 +221,17 @@ class EventHandlers(Raising):
                     {"count": state.extension_count, "extension": label},
                 )
         return alerts
+
+    def _natural_extension_length(self, state: CaseState, base: datetime, days: float) -> float:
+        """The working time a `natural_day` extension of `days` adds at `base` (the
+        promised deadline it moves, or the event's time without one), for
+        `extension.repeated`'s "longer than N working days": 15 calendar days that span
+        National Day are fewer working days than the same 15 in November."""
+        cal = self.calendar_of(state)
+        try:
+            return cal.between(base, cal.extend(base, days, "natural_day"))
+        except (ValueError, OverflowError):
+            return cal.between(base, base + timedelta(days=days))
 
     def _on_fee_charged(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         state.fees_charged += event.payload_as(FeeChargedPayload).amount

@@ -458,6 +458,32 @@ def test_a_month_long_natural_day_extension_is_longer_than_10_working_days() -> 
     ]
 
 
+@pytest.mark.parametrize("days,repeated", [(15, True), (14, False)])
+def test_a_natural_day_extension_is_as_long_as_the_working_time_it_adds(
+    days: int, repeated: bool
+) -> None:
+    # Accepted Wed 23 September with 30 working days: the promised deadline is 24:00 of
+    # Wed 11 November (Mid-Autumn and National Day off, Saturday 10 October on). An
+    # extension filed on Thu 24 September moves that deadline: 15 calendar days from it
+    # hold 11 working days (longer than 10), 14 hold 10; counted from the filing, across
+    # the holidays, either would be 5.
+    alerts = run(
+        accepted("2026-09-23T10:00:00+08:00", 30, statutory=None),
+        event(
+            "extended",
+            "2026-09-24T10:00:00+08:00",
+            value=days,
+            unit="natural_day",
+            approved_by="局长",
+        ),
+        until=FAR,
+    )
+    moved = at("2026-11-12T00:00:00+08:00") + timedelta(days=days)
+    assert of(alerts, "deadline.overdue") == [
+        (f"deadline.overdue:{CASE}", "red", moved.isoformat())
+    ]
+    assert bool(of(alerts, "extension.repeated")) is repeated
+
 # -- workflow.out_of_order: the whole of contract §1 "The order a case may take" --------
 
 BEFORE_ACCEPTED = {
