@@ -198,11 +198,23 @@ def run(
     unconfirmed = sorted(engine.calendar.unconfirmed_years_seen)
     if unconfirmed:
         print(
-            f"note: no official holiday schedule for {', '.join(map(str, unconfirmed))}; "
+            f"note: no official holiday schedule for {_years(unconfirmed)}; "
             "counted weekends and statutory holidays only (no make-up days)",
             file=sys.stderr,
         )
     return 0
+
+
+def _years(years: list[int]) -> str:
+    """Sorted years as people write them: runs of consecutive years as ranges, so a
+    limit of a million days reads "2027-4764", not three thousand numbers."""
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][1] + 1:
+            runs[-1][1] = year
+        else:
+            runs.append([year, year])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _runner(engine: Engine, registry: CenterRegistry, watch_centers: bool) -> Runner:
