@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from supervisor.core.calendar import WorkCalendar
+from supervisor.masking import mask_text
 
 Record = dict[str, Any]
 Action = Literal["issue", "reply", "close", "return"]
@@ -295,10 +296,17 @@ def shown_due(due: datetime) -> str:
     return f"{due:%m月%d日 %H:%M}"
 
 
-def overdue_alert(order: Order, center_name: str = "") -> Record:
+def overdue_alert(
+    order: Order,
+    center_name: str = "",
+    handled_by: Mapping[str, str | None] | None = None,
+) -> Record:
     """The red alert of an order whose reply is late (contract §3's shape; its id is
-    the order's and the round's, so each late round raises it once)."""
+    the order's and the round's, so each late round raises it once). `handled_by`: who
+    handled the case (contract §7: `department`, `window_id`, `staff_id`, as the case's
+    latest fact says), carried into its details like every alert's, masked like them."""
     due = order.due_at
+    known = handled_by or {}
     where = center_name or order.center_id
     return {
         "alert_id": f"{RULE_ID}:{order.order_id}:{order.round}",
@@ -318,5 +326,10 @@ def overdue_alert(order: Order, center_name: str = "") -> Record:
             "due_at": due.isoformat(timespec="seconds"),
             "days": order.days,
             "source_alert_id": order.alert_id,
+            **{key: _shown(known.get(key)) for key in ("department", "window_id", "staff_id")},
         },
     }
+
+
+def _shown(value: str | None) -> str | None:
+    return None if value is None else mask_text(value)

@@ -176,6 +176,17 @@ def test_a_late_reply_raises_one_red_alert_a_round() -> None:
     )
     assert alert["raised_at"] == "2026-12-12T00:00:00+08:00"  # when it became true
     assert "东兰县政务服务中心未在5个工作日内（12月11日 24:00前）回复督办单" in alert["message"]
+    # who handled the case (contract §7), masked like every alert's details; None unknown
+    assert {
+        k: alert["details"][k] for k in ("department", "window_id", "staff_id")
+    } == dict.fromkeys(("department", "window_id", "staff_id"))
+    handled = {"department": "东兰县民政局", "window_id": "W-03", "staff_id": "13800001111"}
+    shown = orders.overdue_alert(order, "", handled)["details"]
+    assert (shown["department"], shown["window_id"], shown["staff_id"]) == (
+        "东兰县民政局",
+        "W-03",
+        "138****1111",
+    )
     order = step(order, "reply", "director", "已整改", 11)
     assert not order.overdue(order.due_at + timedelta(days=30))
     order = step(order, "return", "inspector", "请补充", 12, due_at=AT + timedelta(days=30))

@@ -345,6 +345,21 @@ class ReadModel:
         entry = rows.entry_from(row._mapping, history)
         return entry.view(), history
 
+    async def handled_by(self, case_id: str) -> dict[str, str | None]:
+        """Who handled the case as its latest fact says (contract §7: `department`,
+        `window_id`, `staff_id`; each None when unknown, or the case is)."""
+        async with self.db.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(cases.c.department, cases.c.window_id, cases.c.staff_id).where(
+                        cases.c.case_id == case_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return {"department": None, "window_id": None, "staff_id": None}
+        return {"department": row.department, "window_id": row.window_id, "staff_id": row.staff_id}
+
     async def alert_status(self, alert_id: str) -> tuple[str, str] | None:
         """(status, center_id) of an alert, or None."""
         async with self.db.engine.connect() as connection:

@@ -234,9 +234,12 @@ class OrderWatch:
                 offset=offset,
             )
             for order in late:
-                alert = orders.overdue_alert(order, self.names.get(order.center_id, ""))
-                if await self.read.alert_status(alert["alert_id"]) is not None:
+                name = self.names.get(order.center_id, "")
+                ident = orders.overdue_alert(order)["alert_id"]
+                if await self.read.alert_status(ident) is not None:
                     continue  # raised before (by this service or another)
+                handled_by = await self.read.handled_by(order.case_id)
+                alert = orders.overdue_alert(order, name, handled_by)
                 written.append((order, alert, await self.writer.write(alert)))
                 raised.append(alert["alert_id"])
                 if len(raised) == WATCH_BATCH:

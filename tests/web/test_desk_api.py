@@ -152,6 +152,13 @@ def test_a_late_reply_raises_a_red_alert_that_the_reply_closes(
         ("red", "open", "451224103")
     ]
     assert alerts["items"][0]["raised_at"] == order["due_at"]
+    # who handled the case, as its latest fact says (contract §7: every alert's details)
+    details = alerts["items"][0]["details"]
+    assert {key: details[key] for key in ("department", "window_id", "staff_id")} == {
+        "department": "东兰县民政局",
+        "window_id": "W12",  # the seeded fact's
+        "staff_id": "nd-0107",
+    }
     late = queue(client, people["inspector"])["orders_overdue"]
     assert late["total"] == 1 and late["items"][0]["overdue"] is True
     assert (
