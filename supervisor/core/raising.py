@@ -9,6 +9,7 @@ conclusion or withdrawal closes the warning or marks the overdue alerts conclude
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from supervisor.core.alerts import Alert, CaseChange, ChangeKind, alert_id, rule_of
@@ -134,7 +135,7 @@ class Raising(Deadlines):
             deadline = state.fired.get(ident)
             if deadline is None or ident in state.changed:
                 continue
-            late = round(cal.between(deadline, at) / DAY, 2)
+            late = working_days_to_the_hundredth(cal.between(deadline, at))
             self._change(
                 state,
                 ident,
@@ -144,3 +145,12 @@ class Raising(Deadlines):
                 late_working_days=late,
                 details={"deadline": human_time(deadline, cal)},
             )
+
+
+def working_days_to_the_hundredth(seconds: float) -> float:
+    """Working seconds as working days to 0.01 (contract §6's `late_working_days`),
+    rounded half up as people round by hand: three hours late is 0.13, not the 0.12
+    that `round`'s half-to-even gives."""
+    days = Decimal(seconds) / Decimal(DAY)
+    return float(days.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+

@@ -19,7 +19,8 @@ from supervisor import orders
 from supervisor.assessment.periods import Period
 from supervisor.assessment.run import Assessment
 from supervisor.centers import level_of, region_name
-from supervisor.core.calendar import DAY, CalendarBook
+from supervisor.core.calendar import CalendarBook
+from supervisor.core.raising import working_days_to_the_hundredth
 from supervisor.masking import mask_applicant, mask_text
 from supervisor.store.queries import Counts
 
@@ -206,7 +207,7 @@ def late_working_days(
 ) -> float:
     """Working days of the center's calendar from its deadline to `end` (aware times),
     to two decimals, as the engine counts the lateness of an alert."""
-    return round(calendars.for_center(center_id).between(deadline, end) / DAY, 2)
+    return working_days_to_the_hundredth(calendars.for_center(center_id).between(deadline, end))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from supervisor.core.alerts import Alert, CaseChange
 from supervisor.core.events import CaseEvent
 from supervisor.core.runner import Runner
@@ -118,6 +120,24 @@ def test_late_working_days_skip_days_off() -> None:
     _, changes = run(accepted(ACCEPTED), event("concluded", concluded))
     [late] = [c for c in changes if c.change == "concluded_late"]
     assert late.late_working_days == 4.25
+
+
+@pytest.mark.parametrize(
+    "concluded,days",
+    [
+        ("2026-12-01T03:00:00+08:00", 0.13),  # 0.125: half up, as by hand (round gives 0.12)
+        ("2026-12-01T15:00:00+08:00", 0.63),  # 0.625 (round: 0.62)
+        ("2026-12-01T00:07:12+08:00", 0.01),  # 0.005
+        ("2026-12-01T00:07:11+08:00", 0.0),  # 0.00499...
+    ],
+)
+def test_late_working_days_are_rounded_to_the_hundredth_half_up(
+    concluded: str, days: float
+) -> None:
+    # deadline Monday 30 November 24:00; concluded on Tuesday, a working day
+    _, changes = run(accepted(ACCEPTED), event("concluded", concluded))
+    [late] = [c for c in changes if c.change == "concluded_late"]
+    assert late.late_working_days == days
 
 
 def test_both_red_cards_are_annotated_when_the_statutory_deadline_passed_too() -> None:
