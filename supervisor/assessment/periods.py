@@ -60,7 +60,7 @@ def period(text: str) -> Period:
     if found := _MONTH.match(text):
         year, month = int(found[1]), int(found[2])
         if not 1 <= month <= 12:
-            raise ValueError(f"{text!r}: a month is 01 to 12")
+            raise ValueError("a month is 01 to 12")
         first = date(_year(year, text), month, 1)
         following = date(year + (month == 12), month % 12 + 1, 1)
         return Period(text, first, following - timedelta(days=1))
@@ -72,10 +72,10 @@ def period(text: str) -> Period:
     if found := _YEAR.match(text):
         year = _year(int(found[1]), text)
         return Period(text, date(year, 1, 1), date(year, 12, 31))
-    raise ValueError(f"{text!r}: a period is a month (2026-11), a quarter (2026-Q4) or a year")
+    raise ValueError("a period is a month (2026-11), a quarter (2026-Q4) or a year (2026)")
 
 
 def _year(year: int, text: str) -> int:
     if not EARLIEST_YEAR <= year <= LATEST_YEAR:
-        raise ValueError(f"{text!r}: the year lies in {EARLIEST_YEAR}–{LATEST_YEAR}")
+        raise ValueError(f"the year lies in {EARLIEST_YEAR}–{LATEST_YEAR}")
     return year

@@ -134,7 +134,10 @@ async def prepared(
             disposition=body.disposition,
             reason=mask_text(body.reason),
             accountability=(
-                {"person": body.person.strip(), "measure": mask_text(body.measure.strip())}
+                {
+                    "person": mask_text(body.person.strip()),
+                    "measure": mask_text(body.measure.strip()),
+                }
                 if body.person or body.measure
                 else None
             ),

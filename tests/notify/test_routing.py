@@ -220,7 +220,7 @@ def line_of(text: str, fragment: str) -> int:
         ("    below: true\n", "    below: true\n    bellow: true\n", "bellow: Extra inputs"),
         ("    below: true\n", "    below: yes please\n", "below: Input should be a valid boolean"),
         ("    severity: red\n", "    severity: orange\n", "severity.0: Input should be 'yellow'"),
-        ('    rules: ["deadline.*"]\n', '    rules: ["deadline*"]\n', "is not a rule id"),
+        ('    rules: ["deadline.*"]\n', '    rules: ["deadline*"]\n', "not a rule id"),
         (
             "      email: {address: fees@example.invalid}\n",
             "      sms: {number: '10086'}\n",

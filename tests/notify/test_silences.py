@@ -192,7 +192,7 @@ def test_ended_silences_are_forgotten_after_a_month() -> None:
     [
         ({"center_id": None}, "needs a center, a rule or a case"),
         ({"center_id": "4512"}, "not a 6- or 9-digit division code"),
-        ({"center_id": None, "rule": "deadline*"}, "is not a rule id"),
+        ({"center_id": None, "rule": "deadline*"}, "not a rule id"),
         ({"center_id": None, "case_id": "x", "below": True}, "'below' needs a center"),
         ({"until": f"{MON}T09:00:00+08:00"}, "must end after it begins"),
         ({"until": "2026-12-31T09:00:00+08:00"}, "at most 31 days"),

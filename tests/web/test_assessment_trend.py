@@ -193,3 +193,8 @@ def test_bad_requests_are_refused_and_none_fails(
         assert answer.status_code == status, (query, answer.text)
     assert len(trend(client, "period=2026-11&months=24")["periods"]) == 24
     assert trend(client, "period=2026-11&months=1")["units"]  # one month: November's
+    # a refusal says what a period is, never what was sent (a phone typed into the box)
+    for path in ("/api/assessment/trend", "/api/assessment", "/api/report"):
+        answer = client.get(f"{path}?period=13800001111", headers=director)
+        assert answer.status_code == 422, (path, answer.text)
+        assert "a period is a month" in answer.text and "13800001111" not in answer.text

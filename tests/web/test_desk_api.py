@@ -325,7 +325,7 @@ def test_a_resolution_held_to_account_names_the_person_and_the_measure(
         path,
         json={
             "disposition": "held_accountable",
-            "person": "窗口工作人员张某",
+            "person": "窗口工作人员张某 13800001111",  # a phone typed beside the name
             "measure": "诫勉谈话，扣减当月绩效",
             "note": "超期属实",
         },
@@ -336,9 +336,10 @@ def test_a_resolution_held_to_account_names_the_person_and_the_measure(
     assert shown["status"] == "resolved" and shown["disposition"] == "held_accountable"
     last = shown["history"][-1]
     assert last["accountability"] == {
-        "person": "窗口工作人员张某",
+        "person": "窗口工作人员张某 138****1111",  # masked before the journal, as notes are
         "measure": "诫勉谈话，扣减当月绩效",
     }
+    assert "13800001111" not in done.text
     export = client.get(
         f"/api/export/alerts?format=csv&case_id={shown['case_id']}", headers=inspector
     )

@@ -260,6 +260,13 @@ def test_invalid_silences_are_422(client: TestClient, fields: dict[str, Any]) ->
     assert client.get("/api/silences").json()["items"] == []
 
 
+def test_a_refused_rule_is_not_echoed(client: TestClient) -> None:
+    # an ID number typed into the rule box: the refusal says what a rule is, not the value
+    response = client.post("/api/silences", json=body(rule="452701199001011234"))
+    assert response.status_code == 422, response.text
+    assert "not a rule id" in response.text and "452701199001011234" not in response.text
+
+
 def test_missing_until_or_lift_reason_is_422(client: TestClient) -> None:
     payload = body()
     del payload["until"]
