@@ -153,4 +153,3 @@ def working_days_to_the_hundredth(seconds: float) -> float:
     that `round`'s half-to-even gives."""
     days = Decimal(seconds) / Decimal(DAY)
     return float(days.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-

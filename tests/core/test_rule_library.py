@@ -484,6 +484,7 @@ def test_a_natural_day_extension_is_as_long_as_the_working_time_it_adds(
     ]
     assert bool(of(alerts, "extension.repeated")) is repeated
 
+
 # -- workflow.out_of_order: the whole of contract §1 "The order a case may take" --------
 
 BEFORE_ACCEPTED = {
