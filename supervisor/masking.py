@@ -96,11 +96,43 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Free text with every ID number and mobile number in it masked."""
+    """Free text with every ID number and mobile number in it masked, in ASCII digits or
+    in the full-width ones a Chinese input method types (１３８００００１１１１)."""
     if not text:
         return text
+    if _FULL_WIDTH_DIGIT.search(text) is not None:
+        return _mask_full_width(text)
     text = _ID_NUMBER.sub(lambda m: _keep(m.group(0), 4, 4), text)
     return _MOBILE.sub(lambda m: (m.group("country") or "") + _keep(m.group("number"), 3, 4), text)
+
+
+_FULL_WIDTH_DIGIT: Final = re.compile("[\uff10-\uff19]")
+#: Full-width digits, X, plus, hyphen and the ideographic space as their ASCII forms: one
+#: character for one, so a match in the ASCII form is at the same place in the text.
+_AS_ASCII: Final = str.maketrans(
+    {
+        **{chr(0xFF10 + n): str(n) for n in range(10)},
+        "\uff38": "X",
+        "\uff58": "x",
+        "\uff0b": "+",
+        "\uff0d": "-",
+        "\u3000": " ",
+    }
+)
+
+
+def _mask_full_width(text: str) -> str:
+    """`mask_text` for text with full-width digits: the numbers are found in its ASCII
+    form and masked in the text itself, at the same places (`_AS_ASCII`)."""
+    chars = list(text)
+    for found in _ID_NUMBER.finditer(text.translate(_AS_ASCII)):
+        start, end = found.span()
+        chars[start:end] = _keep(text[start:end], 4, 4)
+    text = "".join(chars)
+    for found in _MOBILE.finditer(text.translate(_AS_ASCII)):
+        start, end = found.span("number")
+        chars[start:end] = _keep(text[start:end], 3, 4)
+    return "".join(chars)
 
 
 _FIELDS: Final = {"name": mask_name, "id_number": mask_id_number, "phone": mask_phone}

@@ -115,9 +115,13 @@ ids = st.builds(
     st.booleans(),
 )
 phones = st.builds(lambda seed: people.phone(random.Random(seed)), st.integers(0, 2**32))
-#: Text around a value: anything but digits and X (which would make it a longer number).
+#: Text around a value: anything but digits and X (which would make it a longer number),
+#: ASCII or full-width.
 around = st.text(
-    st.characters(blacklist_categories=["Cs"], blacklist_characters="0123456789Xx"),
+    st.characters(
+        blacklist_categories=["Cs"],
+        blacklist_characters="0123456789Xx０１２３４５６７８９Ｘｘ",
+    ),
     max_size=20,
 )
 
@@ -210,7 +214,28 @@ def test_a_marked_name_is_nowhere_in_the_text_masked_by_its_mark(
     assert mask_marked(text, []) == text
 
 
-@given(st.text(st.sampled_from("0123456789X-+ 86abc电话号码"), max_size=60))
+#: ASCII digits as a Chinese input method types them (full width).
+WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def test_numbers_typed_in_full_width_digits_are_masked() -> None:
+    typed = "电话１３８００００１１１１，身份证４５２７０１１９９００１０１１２３Ｘ，又 13800001111"
+    masked = "电话１３８****１１１１，身份证４５２７**********１２３Ｘ，又 138****1111"
+    assert mask_text(typed) == masked
+    assert mask_text("价格１２３元，编号２０２６１１") == "价格１２３元，编号２０２６１１"
+
+
+@given(ids, phones, around, around.filter(bool), around)
+def test_full_width_digits_are_masked_as_ascii_ones_are(
+    id_number: str, phone: str, before: str, between: str, after: str
+) -> None:
+    text = before + id_number + between + phone + after
+    wide = mask_text(text.translate(WIDE))
+    assert wide == mask_text(text).translate(WIDE)
+    assert id_number.translate(WIDE) not in wide and phone.translate(WIDE) not in wide
+
+
+@given(st.text(st.sampled_from("0123456789X-+ 86abc电话号码１３８０"), max_size=60))
 def test_masking_text_is_idempotent_and_keeps_its_length(text: str) -> None:
     once = mask_text(text)
     assert mask_text(once) == once
