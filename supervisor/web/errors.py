@@ -1,6 +1,7 @@
 """How the API answers a request it cannot serve, whatever the route: a request that does
-not validate (422, without the value sent) and a database that does not answer (503,
-never a 500). `install` registers both on an app."""
+not validate (422, without the value sent), a database that does not answer and a change
+the journal could not take in time (503, never a 500 or a hang). `install` registers
+them on an app."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from supervisor.web.consumer import DATABASE_DOWN
+from supervisor.web.writer import JournalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     for error in DATABASE_DOWN:
         app.add_exception_handler(error, database_down)
+    app.add_exception_handler(JournalUnavailable, journal_down)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -62,3 +65,17 @@ async def database_down(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"detail": "the database is unavailable; try again shortly"}, status_code=503
     )
+
+
+#: What a person reads when a change could not be written: it may still be applied.
+JOURNAL_DOWN: Final = (
+    "预警日志暂时无法写入（消息队列不可用），本次操作未确认；请稍后刷新查看，再决定是否重试"
+)
+
+
+async def journal_down(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a change the journal (Kafka) could not take in time (never a hang): the
+    person is told it was not confirmed, and to look before trying again, since a record
+    whose wait ended may still be written when the broker is back."""
+    log.warning("a change could not be written to the journal: %s", exc)
+    return JSONResponse({"detail": JOURNAL_DOWN}, status_code=503)

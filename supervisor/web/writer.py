@@ -12,13 +12,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from supervisor.settings import Settings
 from supervisor.store.projection import Projection, Record
 from supervisor.web.consumer import AlertFeed
+
+#: Seconds a write waits for the broker before the request is answered 503: with the
+#: broker away, aiokafka waits for metadata without end, and a person's click with it.
+WRITE_TIMEOUT: Final = 15.0
+
+
+class JournalUnavailable(Exception):
+    """The journal (the alerts topic) could not take a record in time: answered 503
+    (errors.py). A record whose wait ended may still be written once the broker is back;
+    the journal's read-back check then applies it or refuses it, as for any record."""
 
 
 class JournalWriter(Protocol):
@@ -50,14 +61,20 @@ class KafkaJournalWriter:
             await self._producer.stop()
             self._producer = None
 
-    async def write(self, record: dict[str, Any]) -> int:
+    async def write(self, record: dict[str, Any], timeout: float = WRITE_TIMEOUT) -> int:
+        """The record's position once the broker has it; JournalUnavailable when the
+        broker does not take it within `timeout` seconds or refuses it."""
         if self._producer is None:
             raise RuntimeError("the journal writer is not started")
-        metadata = await self._producer.send_and_wait(
+        sending = self._producer.send_and_wait(
             self._settings.topic_alerts,
             key=str(record.get("alert_id") or record.get("silence_id") or "").encode(),
             value=json.dumps(record, ensure_ascii=False).encode(),
         )
+        try:
+            metadata = await asyncio.wait_for(sending, timeout)
+        except (TimeoutError, KafkaError) as exc:
+            raise JournalUnavailable(type(exc).__name__) from exc
         return int(metadata.offset)
 
 

@@ -7,6 +7,8 @@ signed-in browser acts with its CSRF value only."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterator
@@ -27,7 +29,10 @@ from supervisor.auth import TokenStore
 from supervisor.settings import Settings
 from supervisor.store.db import Database
 from supervisor.web.app import create_app
+from supervisor.web.errors import JOURNAL_DOWN
+from supervisor.web.services import STATE_ATTRIBUTE as SERVICES
 from supervisor.web.sessions import CSRF_HEADER
+from supervisor.web.writer import JournalUnavailable, KafkaJournalWriter
 from tests.web.test_app import CENTERS, NO_HEADER, ws_url
 from tests.web.test_history_api import CASE, seed, write
 from tests.web.test_hub import make_alert
@@ -588,3 +593,46 @@ def test_the_assessment_in_each_callers_scope(
     for query, who, status in refused:
         answer = client.get(f"/api/assessment?{query}", headers=people[who])
         assert answer.status_code == status, (query, answer.text)
+
+
+class _Unwritable:
+    """A journal whose broker is away: every write waits, then gives up (as
+    KafkaJournalWriter does after WRITE_TIMEOUT)."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def write(self, record: dict[str, Any]) -> int:
+        raise JournalUnavailable("KafkaTimeoutError")
+
+
+def test_a_change_the_journal_cannot_take_is_a_503_that_says_so(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
+) -> None:
+    services = getattr(app.state, SERVICES)
+    setattr(app.state, SERVICES, dataclasses.replace(services, writer=_Unwritable()))
+    answer = client.post(
+        f"/api/alerts/{MINE}/resolve",
+        json={"disposition": "verified", "note": "x"},
+        headers=people["inspector"],
+    )
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["detail"] == JOURNAL_DOWN
+    # reads go on
+    assert client.get(f"/api/alerts/{MINE}", headers=people["inspector"]).status_code == 200
+
+
+async def test_the_kafka_writer_gives_up_on_a_broker_that_does_not_answer() -> None:
+    class Silent:  # aiokafka's producer with the broker away: metadata never comes
+        async def send_and_wait(self, *args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(3600)
+
+    writer = KafkaJournalWriter(Settings.from_env({}))
+    writer._producer = Silent()
+    started = time.monotonic()
+    with pytest.raises(JournalUnavailable):
+        await writer.write({"alert_id": "a"}, timeout=0.2)
+    assert time.monotonic() - started < 60  # gave up: not the hour it would have waited
