@@ -61,21 +61,21 @@ def period(text: str) -> Period:
         year, month = int(found[1]), int(found[2])
         if not 1 <= month <= 12:
             raise ValueError("a month is 01 to 12")
-        first = date(_year(year, text), month, 1)
+        first = date(_year(year), month, 1)
         following = date(year + (month == 12), month % 12 + 1, 1)
         return Period(text, first, following - timedelta(days=1))
     if found := _QUARTER.match(text):
-        year, quarter = _year(int(found[1]), text), int(found[2])
+        year, quarter = _year(int(found[1])), int(found[2])
         first = date(year, 3 * quarter - 2, 1)
         following = date(year + (quarter == 4), (3 * quarter) % 12 + 1, 1)
         return Period(f"{year}-Q{quarter}", first, following - timedelta(days=1))
     if found := _YEAR.match(text):
-        year = _year(int(found[1]), text)
+        year = _year(int(found[1]))
         return Period(text, date(year, 1, 1), date(year, 12, 31))
     raise ValueError("a period is a month (2026-11), a quarter (2026-Q4) or a year (2026)")
 
 
-def _year(year: int, text: str) -> int:
+def _year(year: int) -> int:
     if not EARLIEST_YEAR <= year <= LATEST_YEAR:
         raise ValueError(f"the year lies in {EARLIEST_YEAR}–{LATEST_YEAR}")
     return year
