@@ -139,7 +139,7 @@ class EventHandlers(Raising):
 
     def _refusal_reason(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
         if not (event.payload_as(ReasonPayload).reason or "").strip():
-            return self._raise(state, "rejection.no_reason", at, {"decision": "不予受理"})
+            return self._raise_again(state, "rejection.no_reason", at, {"decision": "不予受理"})
         return []
 
     def _on_supplement_requested(
@@ -258,7 +258,9 @@ class EventHandlers(Raising):
                 state, "workflow.step_skipped", at, {"missing_steps": "、".join(missing)}
             )
         if payload.outcome == "deny" and not (payload.reason or "").strip():
-            alerts += self._raise(state, "rejection.no_reason", at, {"decision": "不予许可决定"})
+            alerts += self._raise_again(
+                state, "rejection.no_reason", at, {"decision": "不予许可决定"}
+            )
         return alerts
 
     def _on_concluded(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:

@@ -485,6 +485,20 @@ def test_a_natural_day_extension_is_as_long_as_the_working_time_it_adds(
     assert bool(of(alerts, "extension.repeated")) is repeated
 
 
+def test_each_decision_without_a_reason_is_its_own_violation() -> None:
+    # refused at the door without a reason, accepted later, then denied without one: two
+    # acts of the office each lacking its reason, two alerts (the second numbered)
+    alerts = run(
+        event("not_accepted", "2026-11-02T09:00:00+08:00", reason="", legal_basis="《条例》"),
+        accepted("2026-11-03T09:00:00+08:00"),
+        event("decided", "2026-11-04T09:00:00+08:00", outcome="deny", legal_basis="《条例》"),
+    )
+    assert of(alerts, "rejection.no_reason") == [
+        (f"rejection.no_reason:{CASE}", "red", "2026-11-02T09:00:00+08:00"),
+        (f"rejection.no_reason:{CASE}:2", "red", "2026-11-04T09:00:00+08:00"),
+    ]
+
+
 # -- workflow.out_of_order: the whole of contract §1 "The order a case may take" --------
 
 BEFORE_ACCEPTED = {
