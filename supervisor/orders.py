@@ -296,6 +296,11 @@ def shown_due(due: datetime) -> str:
     return f"{due:%m月%d日 %H:%M}"
 
 
+def overdue_alert_id(order: Order) -> str:
+    """The id of the order's late-reply alert for its present round."""
+    return f"{RULE_ID}:{order.order_id}:{order.round}"
+
+
 def overdue_alert(
     order: Order,
     center_name: str = "",
@@ -309,7 +314,7 @@ def overdue_alert(
     known = handled_by or {}
     where = center_name or order.center_id
     return {
-        "alert_id": f"{RULE_ID}:{order.order_id}:{order.round}",
+        "alert_id": overdue_alert_id(order),
         "rule_id": RULE_ID,
         "severity": "red",
         "case_id": order.case_id,

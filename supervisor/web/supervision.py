@@ -181,7 +181,7 @@ class OrderDesk:
 
     async def _close_overdue(self, order: Order, now: datetime) -> None:
         """The reply came: the round's overdue alert, if raised and still open, closes."""
-        alert_id = orders.overdue_alert(order)["alert_id"]
+        alert_id = orders.overdue_alert_id(order)
         status = await self.read.alert_status(alert_id)
         if status is None or status[0] not in OPEN_STATUSES:
             return
@@ -235,8 +235,7 @@ class OrderWatch:
             )
             for order in late:
                 name = self.names.get(order.center_id, "")
-                ident = orders.overdue_alert(order)["alert_id"]
-                if await self.read.alert_status(ident) is not None:
+                if await self.read.alert_status(orders.overdue_alert_id(order)) is not None:
                     continue  # raised before (by this service or another)
                 handled_by = await self.read.handled_by(order.case_id)
                 alert = orders.overdue_alert(order, name, handled_by)
