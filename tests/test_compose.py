@@ -541,9 +541,32 @@ def test_prometheus_loads_the_repository_configuration_and_rules() -> None:
     rule_files = prometheus_config()["rule_files"]
     loaded = {in_prometheus(str(PurePosixPath(config_path).parent / name)) for name in rule_files}
     assert loaded == {ALERTS}
-    # The web job's token file is mounted from secrets/ (kept out of the repository).
+    # The web job's token file is mounted from secrets/prometheus/ (kept out of the
+    # repository), and nothing else of secrets/: the notifier's passwords stay out of it.
     token = prometheus_jobs()["supervisor-web"]["authorization"]["credentials_file"]
-    assert in_prometheus(token).parent == ROOT / "secrets"
+    assert in_prometheus(token).parent == ROOT / "secrets" / "prometheus"
+    sources = set(volume_mounts("prometheus").values())
+    assert "./secrets" not in sources and "./secrets/prometheus" in sources
+
+
+def test_the_unauthenticated_consoles_are_not_open_to_the_network() -> None:
+    """Prometheus has no sign-in (the city's figures, which the web service's /metrics
+    keeps behind an ops token): published on the host's loopback only. Grafana's
+    administrator password has no default: compose refuses to start without one."""
+    (published,) = service("prometheus")["ports"]
+    assert str(published).startswith("127.0.0.1:")
+    password = service("grafana")["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password == "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}"
+
+
+def test_every_process_that_reads_the_rules_reads_the_same_files() -> None:
+    """The workers, the web service (its rule page, the calendars that date orders, the
+    assessment scheme) and the notifier read the host's rules/, in one time zone: an edit
+    never leaves the console judging by other rules than the workers."""
+    for name in ("worker", "web", "notify"):
+        assert volume_mounts(name).get("/app/rules") == "./rules", name
+    for name in ("worker", "web", "notify", "simulator"):
+        assert environment(name).get("SUPERVISOR_TIMEZONE") == "Asia/Shanghai", name
 
 
 def test_prometheus_scrapes_every_worker_the_web_service_and_the_notifier() -> None:
@@ -711,7 +734,7 @@ def test_the_deployment_page_explains_the_deployment() -> None:
     for needed in (
         "docker compose up",
         "--scale worker=",
-        "secrets/prometheus-web-token",
+        "secrets/prometheus/web-token",
         "secrets/notify.env",
         "GRAFANA_ADMIN_PASSWORD",
     ):
