@@ -21,6 +21,7 @@ T = TypeVar("T")
 app = typer.Typer(
     help="政务服务电子监察 — electronic supervision of government service centers.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",  # paragraphs of the docstrings wrap to the terminal
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -57,7 +58,8 @@ class ReportFormat(StrEnum):
 def _mount_kafka() -> None:
     from supervisor.kafka.cli import app as kafka_app
 
-    app.add_typer(kafka_app, name="kafka", help="The project's local Kafka broker (KRaft).")
+    if not any(group.name == "kafka" for group in app.registered_groups):
+        app.add_typer(kafka_app, name="kafka", help="The project's local Kafka broker (KRaft).")
 
 
 @app.command()
@@ -113,8 +115,9 @@ def replay(
         ),
     ] = False,
 ) -> None:
-    """Run events from a file through the rule engine; print the alerts (contract §5)
-    and, with --report, a summary per rule and per center (a backtest)."""
+    """Run events from a file through the rule engine and print the alerts (contract §5).
+
+    With --report, a summary per rule and per center too (a backtest)."""
     from supervisor.core.rules import RuleError
     from supervisor.replay import ReportOptions, run
 
@@ -242,12 +245,16 @@ app.add_typer(rules_app, name="rules")
 
 @rules_app.command("check")
 def rules_check(
-    directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(metavar="DIR", help="The rules directory (default: SUPERVISOR_RULES_DIR)."),
+    ] = None,
 ) -> None:
-    """Load the rule files (and rules/calendar/, rules/catalogue/, the notification routing
-    and the assessment scheme) as the services would;
-    print what is wrong with the file and line, and exit 1; or say how many rules and
-    catalogued items are in force."""
+    """Validate the rule, calendar and catalogue files as the services would load them.
+
+    Checks the rules, rules/calendar/, rules/catalogue/, the notification routing and the
+    assessment scheme. Prints what is wrong with the file and line, and exits 1; or says
+    how many rules and catalogued items are in force."""
     from supervisor.core.calendar import CalendarBook
     from supervisor.core.rules import RuleBook, RuleError
 
@@ -280,12 +287,21 @@ def rules_check(
 
 @rules_app.command("doc")
 def rules_doc(
-    directory: Annotated[Path | None, typer.Argument(metavar="[DIR]")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(metavar="DIR", help="The rules directory (default: SUPERVISOR_RULES_DIR)."),
+    ] = None,
 ) -> None:
     """Print the inspectors' page of the rules (Markdown), e.g. > rules/README.md."""
+    from supervisor.core.rules import RuleError
     from supervisor.rules_doc import render
 
-    typer.echo(render(directory or Settings.from_env().rules_dir), nl=False)
+    try:
+        page = render(directory or Settings.from_env().rules_dir)
+    except RuleError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(page, nl=False)
 
 
 token_app = typer.Typer(
@@ -391,7 +407,7 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(metavar="ID", help="The id (svt_<id> as listed).")],
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The id (`svt_<id>` as listed).")],
 ) -> None:
     """Revoke a token; a running web service refuses it within a few seconds."""
     from supervisor.auth import TokenError, TokenStore
@@ -409,7 +425,9 @@ def token_revoke(
 
 
 notify_app = typer.Typer(
-    help="The notification service: alerts to the directors by webhook and email.",
+    help="The notification service: alerts to the directors by webhook and email.\n\n"
+    "`supervisor notify` alone runs it: it reads the alert journal, sends the "
+    "notifications and escalates; /metrics and /healthz on SUPERVISOR_NOTIFY_PORT (6067).",
     invoke_without_command=True,
 )
 app.add_typer(notify_app, name="notify")
@@ -428,8 +446,7 @@ def notify(
         ),
     ] = None,
 ) -> None:
-    """Run the notifier (no subcommand): reads the alert journal, sends notifications,
-    escalates; /metrics and /healthz on SUPERVISOR_NOTIFY_PORT."""
+    """Run the notifier when no subcommand is given (the group's help says so)."""
     if ctx.invoked_subcommand is not None:
         return
     from supervisor.notify.service import run
@@ -468,13 +485,14 @@ def notify_replay_dead_letter(
         str,
         typer.Argument(
             metavar="KEY",
-            help="A dead letter's key (<notification id>|<channel>), or a notification id "
+            help="A dead letter's key (`<notification id>|<channel>`), or a notification id "
             "for every channel of it.",
         ),
     ],
 ) -> None:
-    """Put a dead letter back in the outbox: the running notifier tries it again, with a
-    fresh retry budget and the same idempotency key."""
+    """Put a dead letter back in the outbox, for the running notifier to try again.
+
+    It gets a fresh retry budget and keeps its idempotency key."""
     import asyncio
 
     from supervisor.notify.service import replay_dead_letter
@@ -541,15 +559,22 @@ def dlq_list(
 
 @dlq_app.command("export")
 def dlq_export(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="Written with mode 0600.")],
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Written with mode 0600; - for stdout.")
+    ],
     kind: KindOption = None,
 ) -> None:
-    """Write the dead letters that are JSON documents to FILE, one event a line, to be
-    corrected, checked with `supervisor replay FILE` and sent with `supervisor dlq resend`.
-    The file holds applicants' data as sent: keep it out of shared places."""
+    """Write the dead letters that are JSON documents to FILE, one event a line.
+
+    To be corrected, checked with `supervisor replay FILE` and sent with `supervisor dlq
+    resend`. The file holds applicants' data as sent: keep it out of shared places."""
     from supervisor import deadletters
 
-    written, skipped = deadletters.export(_dead_letters(kind), path)
+    letters = _dead_letters(kind)
+    if str(path) == "-":
+        written, skipped = deadletters.write_events(letters, sys.stdout)
+    else:
+        written, skipped = deadletters.export(letters, path)
     for letter in skipped:
         typer.echo(f"{letter.left_out}, left out: {letter.source}: {letter.reason}", err=True)
     typer.echo(f"{written} events written to {path}; {len(skipped)} left out", err=True)
@@ -557,9 +582,12 @@ def dlq_export(
 
 @dlq_app.command("resend")
 def dlq_resend(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="Events, one JSON object a line.")],
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Events, one JSON object a line; - for stdin.")
+    ],
 ) -> None:
     """Publish the corrected events of FILE to the case-events topic, keyed by case_id.
+
     Lines that are still not valid events are refused with their reason (exit status 1),
     the valid ones are sent all the same; an event already applied is ignored by the
     worker, so sending twice is harmless."""
@@ -568,7 +596,7 @@ def dlq_resend(
     from supervisor import deadletters
 
     settings = Settings.from_env()
-    with path.open(encoding="utf-8") as lines:
+    with sys.stdin if str(path) == "-" else path.open(encoding="utf-8") as lines:
         sent, refused = asyncio.run(
             deadletters.resend(settings.bootstrap_servers, settings.topic_events, lines)
         )
@@ -658,7 +686,12 @@ def assess(
     scope: Annotated[
         str | None, typer.Option(help="a center's code: it and the centers below it")
     ] = None,
-    output: Annotated[AssessFormat, typer.Option("--format")] = AssessFormat.text,
+    output: Annotated[
+        AssessFormat,
+        typer.Option(
+            "--format", help="text (aligned), json (one object), xlsx (a workbook) or pdf."
+        ),
+    ] = AssessFormat.text,
     file: Annotated[
         Path | None,
         typer.Option(
@@ -668,9 +701,11 @@ def assess(
         ),
     ] = None,
 ) -> None:
-    """绩效考核: score, grade and rank each center (county, department, window, staff
-    member) for a period from the read model, by rules/assessment/scheme.yaml, with the
-    change against the period before; as text, JSON, a workbook or a PDF."""
+    """绩效考核: score, grade and rank the centers for a month, quarter or year.
+
+    Each center (or county, department, window, staff member) from the read model, by
+    rules/assessment/scheme.yaml, with the change against the period before; as text,
+    JSON, a workbook or a PDF."""
     import json
     from zoneinfo import ZoneInfo
 
@@ -739,14 +774,15 @@ def report(
         typer.Option(
             "--output",
             metavar="FILE.pdf",
-            help="where the PDF is written (default: 电子监察通报_<period>_<scope>.pdf here; "
+            help="where the PDF is written (default: `电子监察通报_<period>_<scope>.pdf` here; "
             "- for stdout)",
         ),
     ] = None,
 ) -> None:
-    """月度电子监察通报: the monthly report of a county or of the city as a PDF (headline
-    figures, the assessment's ranking and grades, trends, alerts by rule, the worst
-    overdue cases masked, supervision orders and their replies)."""
+    """月度电子监察通报: the monthly report of a county or of the city, as a PDF.
+
+    Headline figures, the assessment's ranking and grades, trends, alerts by rule, the
+    worst overdue cases (masked), supervision orders and their replies."""
     from zoneinfo import ZoneInfo
 
     from supervisor.assessment.periods import period as parse_period
@@ -811,8 +847,9 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Bring the database's schema to this version's newest revision (every web service
-    also does it at start); say where it stands."""
+    """Migrate the read model's schema to this version, and say where it stands.
+
+    Every web service also does it at start."""
     import asyncio
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -841,8 +878,30 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
+    """The console script. What an operator can put right (a setting, a broker that does
+    not answer, a file that cannot be read or written) ends the command with one
+    `refused:` line naming it, exit status 1, instead of a traceback; anything else is a
+    bug and keeps its traceback."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from supervisor.settings import SettingError
+
     _mount_kafka()
-    app(prog_name="supervisor")
+    try:
+        app(prog_name="supervisor")
+    except SettingError as exc:
+        _refuse(str(exc))
+    except KafkaConnectionError:
+        bootstrap = Settings.from_env().bootstrap_servers
+        _refuse(f"cannot reach Kafka at {bootstrap} (set KAFKA_BOOTSTRAP_SERVERS)")
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _refuse(f"{exc.strerror or exc}{where}")
+
+
+def _refuse(reason: str) -> None:
+    print(f"refused: {reason}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -245,16 +245,21 @@ def export(letters: Iterable[DeadLetter], path: Path) -> tuple[int, list[DeadLet
     """Write the letters that are whole JSON documents to `path`, one a line (mode 0600:
     they hold applicants' data); return how many were written and the ones left out (not
     JSON, or truncated: `DeadLetter.left_out` says which)."""
-    written, skipped = 0, []
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        for letter in letters:
-            line = letter.event_line()
-            if line is None:
-                skipped.append(letter)
-                continue
-            out.write(line + "\n")
-            written += 1
+        return write_events(letters, out)
+
+
+def write_events(letters: Iterable[DeadLetter], out: TextIO) -> tuple[int, list[DeadLetter]]:
+    """`export` to an open text stream (standard output, for a container's `exec`)."""
+    written, skipped = 0, []
+    for letter in letters:
+        line = letter.event_line()
+        if line is None:
+            skipped.append(letter)
+            continue
+        out.write(line + "\n")
+        written += 1
     return written, skipped
 
 

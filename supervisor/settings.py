@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: The directory above the package. Running from the sources (a checkout's editable
 #: install, the Docker image) it is the repository's root; in an installed wheel it is
@@ -279,10 +280,11 @@ class Settings:
                     values[name] = _flag(raw)
                 else:
                     values[name] = raw
-            except _OriginError:
+            except SettingError:
                 raise
             except ValueError as exc:
-                raise ValueError(f"{var}={raw!r} is not a valid {kind}") from exc
+                raise SettingError(f"{var}={raw!r} is not a valid {kind}") from exc
+        _check_timezone(str(values["timezone"]))
         for name, (source, file_name) in DERIVED_DEFAULTS.items():
             if name not in values:
                 source_value = values[source]
@@ -328,8 +330,20 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"{raw!r} is neither true nor false")
 
 
-class _OriginError(ValueError):
-    """A bad entry of SUPERVISOR_WEB_ORIGINS; its message is the whole explanation."""
+class SettingError(ValueError):
+    """An environment variable the settings cannot use; the message names it and says
+    why (the command line prints it as one line, not a traceback)."""
+
+
+def _check_timezone(name: str) -> None:
+    """SUPERVISOR_TIMEZONE names a zone of the IANA database: refused at start, not at the
+    first deadline computed in it."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            f"SUPERVISOR_TIMEZONE={name!r} is not a time zone (e.g. Asia/Shanghai)"
+        ) from None
 
 
 def _origins(var: str, raw: str) -> tuple[str, ...]:
@@ -340,6 +354,6 @@ def _origins(var: str, raw: str) -> tuple[str, ...]:
         if not origin:
             continue
         if not _ORIGIN.match(origin):
-            raise _OriginError(f"{var}: {part.strip()!r} is not an origin (scheme://host[:port])")
+            raise SettingError(f"{var}: {part.strip()!r} is not an origin (scheme://host[:port])")
         origins.append(origin)
     return tuple(origins)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from supervisor.deadletters import (
     once_each,
     record,
     resend,
+    write_events,
 )
 from supervisor.kafka.admin import PRODUCER_MAX_REQUEST_SIZE
 from tests.core.factories import event_doc
@@ -53,6 +55,18 @@ def test_an_export_keeps_json_documents_one_a_line_and_is_private(tmp_path: Path
     assert (written, [s.kind for s in skipped]) == (1, ["malformed"])
     assert path.stat().st_mode & 0o777 == 0o600
     assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [doc]
+
+
+def test_an_export_to_a_stream_writes_the_same_lines(tmp_path: Path) -> None:
+    # `supervisor dlq export -` in a container: the same lines on standard output.
+    doc = event_doc("submitted", "2026-11-27T09:00:00+08:00")
+    letters = [letter(json.dumps(doc).encode(), "occurred_at: bad"), letter(b"{", "not JSON")]
+    out = io.StringIO()
+    written, skipped = write_events(letters, out)
+    assert (written, len(skipped)) == (1, 1)
+    path = tmp_path / "out.jsonl"
+    export(letters, path)
+    assert out.getvalue() == path.read_text(encoding="utf-8")
 
 
 def test_lines_that_are_still_invalid_are_refused_and_not_sent() -> None:

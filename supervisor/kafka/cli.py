@@ -62,7 +62,7 @@ def start(
 def stop(
     timeout: float = typer.Option(local.STOP_TIMEOUT_S, help="Seconds before SIGKILL."),
 ) -> None:
-    """Stop the broker this kafka_home started (clean shutdown, SIGKILL after a timeout)."""
+    """Stop the broker started from SUPERVISOR_KAFKA_HOME (SIGKILL after a timeout)."""
     settings = Settings.from_env()
     began = time.monotonic()
     stopped = local.stop(settings, timeout=timeout)
