@@ -634,10 +634,10 @@ def _run_refusing(work: Coroutine[Any, Any, T]) -> T:
 
     try:
         return asyncio.run(work)
-    except (DatabaseError, OSError, SQLAlchemyError) as exc:
+    except (OSError, SQLAlchemyError) as exc:
         typer.echo(f"refused: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
-    except NoChineseFont as exc:
+    except (DatabaseError, NoChineseFont) as exc:  # their messages say it all
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
 
@@ -736,7 +736,7 @@ def assess(
     async def run() -> str | bytes:
         database = Database(settings.database)
         try:
-            await database.upgrade()
+            await database.require_current()
             read = ReadModel(database, settings.timezone)
             centers = await _centers_within(read, registry, scope)
             result = await assess_period(read, scheme, when, calendars, by.value, centers, names)
@@ -815,7 +815,7 @@ def report(
     async def run() -> bytes:
         database = Database(settings.database)
         try:
-            await database.upgrade()
+            await database.require_current()
             read = ReadModel(database, settings.timezone)
             centers = None if place == city else await _centers_within(read, registry, place)
             made = await gather(

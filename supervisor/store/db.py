@@ -78,16 +78,20 @@ class Database:
     """One read model: its engine, its migrations, and what differs between back ends."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.given_url = url  # as configured: what messages name
         self.url = async_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         options: dict[str, Any] = {}
+        #: The SQLite file (None: in memory, or not SQLite).
+        self.file: Path | None = None
         if self.dialect == "sqlite" and parsed.database in (None, "", ":memory:"):
             # an in-memory database lives in its one connection (tests, tools)
             options["poolclass"] = StaticPool
             options["connect_args"] = {"check_same_thread": False}
         elif self.dialect == "sqlite":  # the embedded default lives in the data directory
-            Path(str(parsed.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.file = Path(str(parsed.database)).expanduser()
+            self.file.parent.mkdir(parents=True, exist_ok=True)
         elif self.dialect == "postgresql":
             options["pool_size"] = pool_size
             options["pool_pre_ping"] = True
@@ -123,6 +127,28 @@ class Database:
         """The schema revision the database is at (None: never migrated)."""
         async with self.engine.connect() as connection:
             return await connection.run_sync(_current)
+
+    async def require_current(self) -> None:
+        """For a command that only reads (assess, report): the read model must be there,
+        at this version's schema. It is never created or migrated as a side effect: an
+        unset or mistyped URL would answer from an empty database made on the spot, and a
+        newer command line would migrate a production database under its web services."""
+        where = shown(self.given_url)
+        if self.file is not None and not self.file.exists():
+            raise DatabaseError(
+                f"no read model at {where}: set SUPERVISOR_DATABASE_URL (or SUPERVISOR_DATA_DIR)"
+            )
+        at, head = await self.revision(), head_revision()
+        if at is None:
+            raise DatabaseError(
+                f"no read model at {where} (never migrated): set SUPERVISOR_DATABASE_URL, "
+                "or run `supervisor db upgrade` to create one"
+            )
+        if at != head:
+            raise DatabaseError(
+                f"the read model at {where} is at schema revision {at}, this version reads "
+                f"{head}: run `supervisor db upgrade` (the web services do it at start)"
+            )
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -117,3 +117,38 @@ def test_assess_as_a_pdf_goes_to_stdout_but_never_to_a_terminal(
     assert refused.exit_code == 1 and "give --output FILE" in refused.output
     wrong = runner.invoke(app, ["assess", "--period", "2026-11", "--output", "x.txt"])
     assert wrong.exit_code == 1 and "only for --format xlsx or pdf" in wrong.output
+
+
+def test_assess_and_report_never_make_or_migrate_a_read_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They only read: with no read model where the settings point (an unset or mistyped
+    URL), or one at another schema revision, they refuse and say what to do, instead of
+    answering from an empty database made on the spot or migrating a production one."""
+    monkeypatch.setenv("SUPERVISOR_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SUPERVISOR_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    commands = (["assess", "--period", "2026-11"], ["report", "--period", "2026-11"])
+    for command in commands:
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 1, refused.output
+        assert "refused: no read model at sqlite:///" in refused.output
+    assert not (tmp_path / "supervisor.db").exists()
+
+    async def behind() -> None:  # a read model of an older version of the service
+        database = Database(f"sqlite:///{tmp_path / 'supervisor.db'}")
+        try:
+            await database.upgrade()
+            async with database.engine.begin() as connection:
+                await connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'old1'")
+        finally:
+            await database.dispose()
+
+    asyncio.run(behind())
+    for command in commands:
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 1, refused.output
+        assert "at schema revision old1" in refused.output
+        assert "run `supervisor db upgrade`" in refused.output
+    assert not list(tmp_path.glob("*.pdf"))
