@@ -238,9 +238,10 @@ class Journal:
         self._evicted_ids: set[str] = set()
         self.silences = SilenceState()
         self._silence_audit: dict[str, list[Record]] = {}
-        #: each recent order's center, from its issue: a step is routed by it rather
-        #: than by what the step itself says (bounded like the alerts kept)
-        self._order_centers: OrderedDict[str, str] = OrderedDict()
+        #: each recent order's (center, case, alert), from its issue: a step is routed by
+        #: its center rather than by what the step itself says, and told with its case
+        #: and alert, which a step's record does not name (bounded like the alerts kept)
+        self._orders_issued: OrderedDict[str, tuple[str, Any, Any]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -484,17 +485,21 @@ class Journal:
         journal has not seen issued, and that names no center (written before steps
         did), goes to those who see every center only."""
         order_id = str(record.get("order_id", ""))
-        center = self._order_centers.get(order_id) or str(record.get("center_id") or "")
+        issued = self._orders_issued.get(order_id)
+        center = (issued[0] if issued else "") or str(record.get("center_id") or "")
         if record.get("action") == "issue" and center:
-            self._order_centers[order_id] = center
-            while len(self._order_centers) > self.keep:
-                self._order_centers.popitem(last=False)
+            case_id, alert_id = record.get("case_id"), record.get("alert_id")
+            issued = (center, case_id, alert_id)
+            self._orders_issued[order_id] = issued
+            while len(self._orders_issued) > self.keep:
+                self._orders_issued.popitem(last=False)
         told = {
             "order_id": order_id,
             "action": record.get("action"),
             "center_id": center or None,
-            "case_id": record.get("case_id"),
-            "alert_id": record.get("alert_id"),
+            # a step's record names neither: the issue's does
+            "case_id": issued[1] if issued else record.get("case_id"),
+            "alert_id": issued[2] if issued else record.get("alert_id"),
             "at": record.get("at"),
         }
         message = {"type": "order", "seq": seq, "order": told}

@@ -48,6 +48,16 @@ WATCH_BATCH: Final = 500
 
 WaitFor = Callable[[int, float], Awaitable[bool]]
 
+#: An order is open until the inspector closes it (办结): a reply may still be sent back.
+OPEN_ORDER: Final = frozenset({"issued", "returned", "replied"})
+#: Alerts no order may be issued on, and why: nothing is left for the center to put
+#: right (an order on one would owe a reply, and count in the assessment, for nothing).
+NOTHING_TO_ORDER: Final = {
+    "withdrawn": "此预警已撤销，不能督办",
+    "closed": "此预警已随办件关闭（按期办结或撤回），不能督办",
+    "superseded": "此预警已被同一办件的红色预警取代，请对红色预警督办",
+}
+
 
 class DeskError(Exception):
     """A step refused, with the HTTP status and the reason (Chinese: the console shows
@@ -82,6 +92,7 @@ class OrderDesk:
         self.calendars = calendars
         self.clock = clock
         self.names = dict(center_names or {})
+        self._issuing = asyncio.Lock()
 
     async def issue(
         self,
@@ -91,34 +102,60 @@ class OrderDesk:
         case_id: str | None,
         requirement: str,
         days: int = orders.DEFAULT_DAYS,
-    ) -> Order:
+    ) -> tuple[Order, bool]:
         """督办: order the center of an alert (or of a case) to put it right and reply
-        within `days` working days."""
+        within `days` working days. Returns the order and whether it is new: the same
+        order asked again while the first is open is that first one."""
         if who.role is not Role.inspector:
             raise DeskError(403, "只有纪检监察人员可以下发督办单")
+        if not requirement.strip():
+            raise DeskError(422, "请填写督办要求")
+        alert_id = (alert_id or "").strip() or None
         center_id, case_id = await self._subject(who, alert_id, case_id)
-        now = self.clock()
-        due = orders.reply_due(self.calendars.for_center(center_id), now, days)
-        order_id = f"DB{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
-        try:
-            record = orders.issue_record(
-                order_id,
-                center_id=center_id,
-                case_id=case_id,
-                alert_id=alert_id,
-                requirement=mask_text(requirement),
-                days=days,
-                due_at=due,
-                by=by_of(who),
-                at=now,
-            )
-        except ValueError as exc:
-            raise DeskError(422, str(exc)) from None
-        return await self._written(record, order_id, who)
+        requirement = mask_text(requirement)
+        async with self._issuing:  # the check and the write, one request at a time
+            same = await self._same_open_order(center_id, case_id, alert_id, requirement, days)
+            if same is not None:
+                return same, False
+            now = self.clock()
+            due = orders.reply_due(self.calendars.for_center(center_id), now, days)
+            order_id = f"DB{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
+            try:
+                record = orders.issue_record(
+                    order_id,
+                    center_id=center_id,
+                    case_id=case_id,
+                    alert_id=alert_id,
+                    requirement=requirement,
+                    days=days,
+                    due_at=due,
+                    by=by_of(who),
+                    at=now,
+                )
+            except ValueError as exc:
+                raise DeskError(422, str(exc)) from None
+            return await self._written(record, order_id, who), True
+
+    async def _same_open_order(
+        self, center_id: str, case_id: str, alert_id: str | None, requirement: str, days: int
+    ) -> Order | None:
+        """An order still open (not 办结) with the same subject, requirement and days: the
+        request is a repeat (a double click, a retry after a lost answer), answered with
+        that order rather than a second one, which would owe a second reply and raise a
+        second red alert when late."""
+        found = await self.read.orders(
+            [center_id], statuses=sorted(OPEN_ORDER), case_id=case_id, alert_id=alert_id
+        )
+        for order in found:
+            if (order.alert_id, order.requirement, order.days) == (alert_id, requirement, days):
+                return order
+        return None
 
     async def step(self, who: Principal, order_id: str, action: orders.Action, note: str) -> Order:
         """回复 (reply), 办结 (close) or 退回 (return) an order."""
         order = await self.visible(who, order_id)
+        if action == "reply" and not note.strip():
+            raise DeskError(422, "请填写回复内容（整改情况）")
         if who.role is Role.director and not who.may_act(order.center_id):
             raise DeskError(403, "此督办单不在您的职责范围内")
         try:
@@ -162,6 +199,9 @@ class OrderDesk:
             found = await self.read.alert(alert_id)
             if found is None or not who.may_see(str(found[0]["center_id"])):
                 raise DeskError(404, "没有这条预警")
+            refused = NOTHING_TO_ORDER.get(str(found[0]["status"]))
+            if refused is not None:
+                raise DeskError(409, refused)
             return str(found[0]["center_id"]), str(found[0]["case_id"])
         if case_id:
             case = await self.read.case(case_id)

@@ -440,7 +440,8 @@ def test_each_step_of_an_order_reaches_the_sockets_that_may_see_it(
             ("order", order_id, "reply"),
         ]
         assert {m["order"]["center_id"] for m in told} == {"451224103"}
-        assert told[0]["order"]["alert_id"] == MINE and told[0]["order"]["case_id"] == CASE
+        # each step with the order's alert and case (a step's record names neither)
+        assert {(m["order"]["alert_id"], m["order"]["case_id"]) for m in told} == {(MINE, CASE)}
         write(client, app, make_alert(8, center_id="451221"))
         assert theirs.receive_json()["type"] == "alert"  # the first it hears: no order
     with client.websocket_connect(
@@ -448,6 +449,95 @@ def test_each_step_of_an_order_reaches_the_sockets_that_may_see_it(
     ) as resumed:
         missed = [resumed.receive_json() for _ in range(2)]
         assert [m["seq"] for m in missed] == [m["seq"] for m in told]
+
+
+def test_the_same_order_asked_again_while_open_is_the_first_one(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """A double click or a retry after a lost answer issues no second order (which would
+    owe a second reply and raise a second red alert when late): 200 with the first; an
+    order that says something else is a new one, and so is the same once it is closed."""
+    first = issue(client, people)
+    asked = {"alert_id": MINE, "requirement": "请核实超期原因，约谈窗口人员并整改"}
+    again = client.post("/api/orders", json=asked, headers=people["inspector"])
+    assert again.status_code == 200 and again.json()["order_id"] == first["order_id"]
+    other = issue(client, people, requirement="请说明延误原因")
+    assert other["order_id"] != first["order_id"]
+    longer = issue(client, people, days=10)  # another time to reply: another order
+    assert longer["order_id"] not in (first["order_id"], other["order_id"])
+    for step, who in (("reply", "director"), ("close", "inspector")):
+        done = client.post(
+            f"/api/orders/{first['order_id']}/{step}", json={"note": "已整改"}, headers=people[who]
+        )
+        assert done.status_code == 200, done.text
+    renewed = issue(client, people)  # the first is closed: ordering it again is new
+    assert renewed["order_id"] != first["order_id"]
+
+
+def test_no_order_on_an_alert_nothing_is_left_to_put_right_for(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
+) -> None:
+    """An alert withdrawn, closed with its case, or superseded by the red one: an order
+    on it would owe a reply and count in the assessment for nothing. Refused in Chinese,
+    as a blank requirement or reply is."""
+    warning = make_alert(5, center_id="451224103", severity="yellow", rule_id="deadline.warning")
+    closed = make_alert(6, center_id="451224103", severity="yellow", rule_id="deadline.warning")
+    withdrawn = make_alert(7, center_id="451224103")
+    write(client, app, warning, closed, withdrawn)
+    at = "2026-11-27T10:00:00+08:00"
+    write(
+        client,
+        app,
+        {
+            "kind": "case_change",
+            "alert_id": warning["alert_id"],
+            "change": "superseded",
+            "superseded_by": MINE,
+            "at": at,
+        },
+        {
+            "kind": "case_change",
+            "alert_id": closed["alert_id"],
+            "change": "closed",
+            "reason": "concluded_in_time",
+            "at": at,
+        },
+    )
+    for step, body, who in (
+        ("appeal", {"reason": "中心上报的数据有误"}, "director"),
+        ("appeal/accept", {}, "inspector"),  # the appeal holds: withdrawn (摘牌)
+    ):
+        taken = client.post(
+            f"/api/alerts/{withdrawn['alert_id']}/{step}", json=body, headers=people[who]
+        )
+        assert taken.status_code == 200, taken.text
+    for alert, said in (
+        (warning, "红色预警取代"),
+        (closed, "随办件关闭"),
+        (withdrawn, "已撤销"),
+    ):
+        refused = client.post(
+            "/api/orders",
+            json={"alert_id": alert["alert_id"], "requirement": "请整改"},
+            headers=people["inspector"],
+        )
+        assert refused.status_code == 409 and said in refused.json()["detail"], refused.text
+    blank = client.post(
+        "/api/orders", json={"alert_id": MINE, "requirement": "  "}, headers=people["inspector"]
+    )
+    assert blank.status_code == 422 and blank.json()["detail"] == "请填写督办要求"
+    order = issue(client, people)
+    empty = client.post(
+        f"/api/orders/{order['order_id']}/reply", json={"note": ""}, headers=people["director"]
+    )
+    assert empty.status_code == 422 and "回复内容" in empty.json()["detail"]
+    for days in (True, "5", 2.5):
+        sloppy = client.post(
+            "/api/orders",
+            json={"alert_id": MINE, "requirement": "请整改", "days": days},
+            headers=people["inspector"],
+        )
+        assert sloppy.status_code == 422, (days, sloppy.text)
 
 
 def test_orders_are_listed_by_several_statuses_a_page_at_a_time(
@@ -490,7 +580,7 @@ def test_the_watch_finds_a_newly_late_order_behind_a_backlog_of_late_ones(
     monkeypatch.setattr(supervision, "WATCH_BATCH", 2)
     watch = app.state.order_watch
     assert client.portal is not None
-    backlog = [issue(client, people, days=1) for _ in range(3)]
+    backlog = [issue(client, people, days=1, requirement=f"第{n}次督办") for n in range(3)]
     clock.now = datetime.fromisoformat(backlog[0]["due_at"]) + timedelta(hours=1)
     first = client.portal.call(watch.check, clock.now)
     assert len(first) == 2  # at most WATCH_BATCH a look
@@ -498,7 +588,7 @@ def test_the_watch_finds_a_newly_late_order_behind_a_backlog_of_late_ones(
     assert len(second) == 1 and set(first + second) == {
         f"supervision.reply_overdue:{o['order_id']}:1" for o in backlog
     }
-    newcomer = issue(client, people, days=1)
+    newcomer = issue(client, people, days=1, requirement="再次督办")
     clock.now = datetime.fromisoformat(newcomer["due_at"]) + timedelta(days=3)
     assert client.portal.call(watch.check, clock.now) == [
         f"supervision.reply_overdue:{newcomer['order_id']}:1"

@@ -30,7 +30,7 @@ class IssueBody(BaseModel):
     alert_id: str | None = Field(default=None, max_length=512)
     case_id: str | None = Field(default=None, max_length=128)
     requirement: str = Field(min_length=1, max_length=orders.MAX_NOTE)
-    days: int = Field(default=orders.DEFAULT_DAYS, ge=1, le=orders.MAX_DAYS)
+    days: int = Field(default=orders.DEFAULT_DAYS, ge=1, le=orders.MAX_DAYS, strict=True)
 
 
 class StepBody(BaseModel):
@@ -46,12 +46,15 @@ def _refused(exc: DeskError) -> HTTPException:
 
 
 @router.post("/api/orders", status_code=201)
-async def issue_order(body: IssueBody, who: Viewer, services: Wired) -> dict[str, Any]:
+async def issue_order(
+    body: IssueBody, who: Viewer, services: Wired, response: Response
+) -> dict[str, Any]:
     """督办: an inspector orders the alert's (or case's) center to put it right and reply
-    within `days` working days of its calendar."""
+    within `days` working days of its calendar. The same order asked again while the
+    first is open answers that one (200), not a second order (201)."""
     await services.caught_up()  # an alert a socket brought is one the desk finds
     try:
-        order = await services.order_desk.issue(
+        order, new = await services.order_desk.issue(
             who,
             alert_id=body.alert_id,
             case_id=body.case_id,
@@ -60,6 +63,8 @@ async def issue_order(body: IssueBody, who: Viewer, services: Wired) -> dict[str
         )
     except DeskError as exc:
         raise _refused(exc) from None
+    if not new:
+        response.status_code = 200
     return order.view(services.now())
 
 
