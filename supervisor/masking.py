@@ -31,10 +31,11 @@ the original. Already-masked text is left as it is (`mask_text` is idempotent).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 MASK: Final = "*"
@@ -236,6 +237,85 @@ def _without_name(text: str, name: str) -> str:
             break
         text = replaced
     return text
+
+
+def masked_names(documents: Iterable[Any]) -> list[str]:
+    """The applicants' names, as masked, of a case's stored event documents (their
+    `applicant.name`: `mask_applicant` masked it), each once, in order: what
+    `mask_shaped` masks the case's other texts by, where the name itself is gone."""
+    given = []
+    for document in documents:
+        applicant = document.get("applicant") if isinstance(document, Mapping) else None
+        name = applicant.get("name") if isinstance(applicant, Mapping) else None
+        if isinstance(name, str):
+            given.append(name)
+    return shaped_names(given)
+
+
+def shaped_names(names: Iterable[str | None]) -> list[str]:
+    """Of masked names, those `mask_shaped` can find the name by, each once, in order."""
+    return list(dict.fromkeys(n for n in names if n is not None and _shape(n) is not None))
+
+
+def mask_shaped(value: Any, names: Sequence[str]) -> Any:
+    """Any JSON value with each stretch of its strings shaped like one of `names` (an
+    applicant's name as `mask_name` left it: 黄*强, 欧**娜, 张*) masked as the name was.
+
+    Where only the masked name is kept (the read model, the web service), an applicant's
+    name typed into another event's item name, a reason, a comment, or into a note a
+    person writes about the case, is found by its shape: the same first and last
+    characters and as many letters between. A stretch that has that shape and is not the
+    name is masked too; for the case's own texts that is the safer mistake."""
+    patterns = [pattern for pattern in map(_shape, names) if pattern is not None]
+    if not patterns:
+        return value
+    return _shaped(value, patterns)
+
+
+def mask_shaped_event(document: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """A stored event document with `mask_shaped` applied to its payload's free text
+    (`FREE_TEXT`: item names, reasons, comments, materials asked for), where a center
+    types an applicant's name; the fields rules compare and the ids stay as they are."""
+    payload = document.get("payload")
+    if not names or not isinstance(payload, Mapping):
+        return dict(document)
+    fields = {key: mask_shaped(payload[key], names) for key in FREE_TEXT.intersection(payload)}
+    return {**document, "payload": {**payload, **fields}}
+
+
+def _shaped(value: Any, patterns: Sequence[tuple[re.Pattern[str], str]]) -> Any:
+    if isinstance(value, str):
+        for pattern, masked in patterns:
+            value = pattern.sub(masked, value)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _shaped(item, patterns) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shaped(item, patterns) for item in value]
+    return value
+
+
+#: One letter of a name between its kept first and last characters: a Han character or
+#: a letter, or the separators of a transcribed name (阿卜杜·热合曼, John Smith).
+_NAME_LETTER: Final = r"(?:[^\W\d_]|[·・ ])"
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape(masked: str) -> tuple[re.Pattern[str], str] | None:
+    """The pattern of the names `masked` (a `mask_name` result) stands for, and `masked`;
+    None for what is not such a result (no star, only stars, stars at either end)."""
+    if len(masked) < 2 or MASK not in masked or masked.strip(MASK) != masked.rstrip(MASK):
+        return None
+    head = masked[0]
+    if head == MASK or head.isspace():
+        return None
+    if len(masked) == 2:  # 张* for 张三
+        return re.compile(re.escape(head) + _NAME_LETTER.replace(" ]", "]")), masked
+    middle, tail = masked[1:-1], masked[-1]
+    if tail == MASK or middle.strip(MASK):
+        return None
+    pattern = f"{re.escape(head)}{_NAME_LETTER}{{{len(middle)}}}{re.escape(tail)}"
+    return re.compile(pattern), masked
 
 
 def mask_document(value: Any) -> Any:

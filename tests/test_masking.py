@@ -446,3 +446,45 @@ def test_an_applicant_s_name_typed_into_the_item_name_is_masked_in_alerts() -> N
     assert result.state.item_name == "李*梅个体户营业执照"
     # the case's history keeps neither the applicant nor the name
     assert "李小梅" not in json.dumps(result.state.to_json(), ensure_ascii=False)
+
+
+# -- names found by their masked form's shape (where only the masked name is kept) --------
+
+HAN = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
+
+
+@given(
+    name=st.text(HAN, min_size=2, max_size=4),
+    before=st.text(HAN, max_size=6),
+    after=st.text(HAN, max_size=6),
+)
+def test_a_name_is_masked_by_its_masked_form_wherever_it_is_typed(
+    name: str, before: str, after: str
+) -> None:
+    text = f"{before}{name}，{name}{after}"
+    shown = masking.mask_shaped(text, [masking.mask_name(name)])
+    assert name not in shown and len(shown) == len(text)
+    assert masking.mask_shaped(shown, [masking.mask_name(name)]) == shown  # idempotent
+
+
+def test_only_masked_names_have_a_shape_and_only_free_text_is_searched() -> None:
+    assert masking.masked_names(
+        [{"applicant": {"name": n}} for n in ("黄*强", "*", "**", "*强", "黄强", "黄*强")]
+    ) == ["黄*强"]
+    assert masking.mask_shaped("J. Smith met John Smith", ["J********h"]) == (
+        "J. Smith met J********h"
+    )
+    document = {
+        "type": "step_completed",
+        "case_id": "黄志强",
+        "payload": {
+            "step": "黄志强",
+            "reason": "黄志强未到场",
+            "missing_materials": ["黄志强证明"],
+        },
+    }
+    assert masking.mask_shaped_event(document, ["黄*强"]) == {
+        "type": "step_completed",
+        "case_id": "黄志强",
+        "payload": {"step": "黄志强", "reason": "黄*强未到场", "missing_materials": ["黄*强证明"]},
+    }

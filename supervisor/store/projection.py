@@ -39,9 +39,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, tuple_
+from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from supervisor.masking import mask_shaped_event, shaped_names
 from supervisor.orders import ORDER, Order
 from supervisor.orders import apply as apply_order
 from supervisor.store import rows
@@ -433,12 +434,58 @@ class Projection:
             assert occurred is not None  # an event always has its time
             _note_seen(seen, row["center_id"], occurred, record)
         if stored:
+            await self._mask_names(connection, stored)
             await connection.execute(
                 self.db.upsert(case_events, ("case_id", "event_id"), update=()),
                 list(stored.values()),
             )
             await self._seen(connection, seen)
         outcome.written[self.topics.events] = len(stored)
+
+    async def _mask_names(
+        self, connection: AsyncConnection, stored: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> None:
+        """An applicant's name typed into the free text of another event of the case (an
+        item name, a reason, a comment) is masked too, whichever event came first: the
+        new rows by every name the case's events give, the rows stored before by the
+        names only the new ones give. The read model keeps no name, only its masked form
+        (`applicant_name`), so the name is found by that form's shape
+        (`masking.mask_shaped`)."""
+        batch: dict[str, list[dict[str, Any]]] = {}
+        for (case_id, _), row in stored.items():
+            batch.setdefault(case_id, []).append(row)
+        known: dict[str, list[str]] = {}
+        for chunk in _chunks(sorted(batch)):
+            found = await connection.execute(
+                select(case_events.c.case_id, case_events.c.applicant_name).where(
+                    case_events.c.case_id.in_(chunk), case_events.c.applicant_name.is_not(None)
+                )
+            )
+            for case_id, name in found:
+                known.setdefault(case_id, []).append(name)
+        added: dict[str, list[str]] = {}  # names the rows stored before are not masked by
+        for case_id, new in batch.items():
+            before = shaped_names(known.get(case_id, ()))
+            names = shaped_names([*before, *(row["applicant_name"] for row in new)])
+            if not names:
+                continue
+            for row in new:
+                row["document"] = mask_shaped_event(row["document"], names)
+            if fresh := [name for name in names if name not in before]:
+                added[case_id] = fresh
+        remasked = []
+        for chunk in _chunks(sorted(added)):
+            kept = await connection.execute(
+                select(case_events.c.case_id, case_events.c.event_id, case_events.c.document).where(
+                    case_events.c.case_id.in_(chunk)
+                )
+            )
+            for case_id, event_id, document in kept:
+                masked = mask_shaped_event(document, added[case_id])
+                if masked != document:
+                    remasked.append({"case": case_id, "event": event_id, "document": masked})
+        if remasked:
+            await connection.execute(_REMASK, remasked)
 
     # -- retention ----------------------------------------------------------------------
 
@@ -508,6 +555,13 @@ _EARLY_OF: Final = (
 _EARLY_ARRIVED: Final = delete(alert_early).where(alert_early.c.alert_id.in_(_ids()))
 _POSITIONS_OF: Final = select(positions).where(
     tuple_(positions.c.topic, positions.c.partition).in_(bindparam("keys", expanding=True))
+)
+
+
+_REMASK: Final = (
+    update(case_events)
+    .where(case_events.c.case_id == bindparam("case"), case_events.c.event_id == bindparam("event"))
+    .values(document=bindparam("document"))
 )
 
 

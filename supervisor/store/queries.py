@@ -34,6 +34,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from supervisor.masking import mask_shaped_event, masked_names
 from supervisor.orders import Order
 from supervisor.store import rows, search
 from supervisor.store.db import Database
@@ -409,6 +410,8 @@ class ReadModel:
         if row is None and not events:
             return None
         fact = dict(row.fact) if row is not None else {}
+        timeline = [document for document, _ in events]
+        names = masked_names(timeline)
         return {
             "case_id": case_id,
             "center_id": row.center_id if row is not None else events[0].center_id,
@@ -426,8 +429,19 @@ class ReadModel:
             "last_event_at": _latest(
                 fact.get("occurred_at"), events[-1].document.get("occurred_at") if events else None
             ),
-            "timeline": [document for document, _ in events],
+            # masked again by the case's names: rows kept before the projection did so
+            "timeline": [mask_shaped_event(document, names) for document in timeline],
         }
+
+    async def applicant_names(self, case_id: str) -> list[str]:
+        """The case's applicants' names as its events gave them, masked: a note a person
+        writes about the case is masked by them (`masking.mask_shaped`) before it is
+        kept, as the case's own texts are."""
+        async with self.db.engine.connect() as connection:
+            documents = await connection.scalars(
+                select(case_events.c.document).where(case_events.c.case_id == case_id)
+            )
+            return masked_names(documents)
 
     async def decided_appeals(
         self, centers: Sequence[str] | None, since: datetime, limit: int = 50

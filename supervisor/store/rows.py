@@ -286,8 +286,13 @@ def event_row(raw: bytes | str) -> Row:
     ValueError) for a message that is not a contract event."""
     event = decode(raw)
     document = mask_document(history_document(event))
+    name = None
     if event.applicant is not None:
-        document["applicant"] = mask_applicant(event.applicant.model_dump(exclude_none=True))
+        document["applicant"] = applicant = mask_applicant(
+            event.applicant.model_dump(exclude_none=True)
+        )
+        named = (applicant or {}).get("name")
+        name = named[:64] if isinstance(named, str) and named else None
     if event.occurred_at.year not in YEARS:
         raise ValueError("event 'occurred_at' is out of range")
     return {
@@ -297,4 +302,5 @@ def event_row(raw: bytes | str) -> Row:
         "type": event.type.value,
         "occurred_at": utc(event.occurred_at),
         "document": document,
+        "applicant_name": name,
     }

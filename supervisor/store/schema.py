@@ -207,6 +207,9 @@ case_events: Final = Table(
     Column("type", String(32), nullable=False),
     Column("occurred_at", DateTime, nullable=False),
     Column("document", JSON, nullable=False),
+    #: the applicant's name as masked (黄*强), when the event gives one: the case's other
+    #: events are masked by it (masking.mask_shaped), read without their documents
+    Column("applicant_name", String(64)),
     Index("ix_case_events_case_occurred", "case_id", "occurred_at"),
     Index("ix_case_events_occurred", "occurred_at"),
 )

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor.auth import Principal
 from supervisor.lifecycle import ROLES_FOR, TRANSITIONS, Action, Refused, check
-from supervisor.masking import mask_text
+from supervisor.masking import mask_shaped, mask_text
 from supervisor.store.export import DISPOSITION_ZH, STATUS_ZH
 from supervisor.web.hub import Alert
 from supervisor.web.journal import Record, lifecycle_record
@@ -123,6 +123,12 @@ async def prepared(
     if refusal is not None:
         status, detail = refusal
         raise HTTPException(status, detail)
+    # personal data never goes to the journal: numbers, and the case's applicant's name
+    names = await services.read.applicant_names(str(shown["case_id"]))
+
+    def masked(text: str) -> str:
+        return str(mask_shaped(mask_text(text), names))
+
     try:
         check(str(shown["status"]), action)
         return lifecycle_record(
@@ -130,14 +136,11 @@ async def prepared(
             action,
             by={"name": who.name, "role": who.role, "center": who.center, "token": who.id},
             at=services.now(),
-            note=mask_text(body.note),  # personal data never goes to the journal
+            note=masked(body.note),
             disposition=body.disposition,
-            reason=mask_text(body.reason),
+            reason=masked(body.reason),
             accountability=(
-                {
-                    "person": mask_text(body.person.strip()),
-                    "measure": mask_text(body.measure.strip()),
-                }
+                {"person": masked(body.person.strip()), "measure": masked(body.measure.strip())}
                 if body.person or body.measure
                 else None
             ),

@@ -31,7 +31,7 @@ from typing import Any, Final
 from supervisor import orders
 from supervisor.auth import Principal, Role
 from supervisor.core.calendar import CalendarBook
-from supervisor.masking import mask_text
+from supervisor.masking import mask_shaped, mask_text
 from supervisor.orders import Order, OrderRefused
 from supervisor.store.queries import ReadModel
 from supervisor.web.journal import CASE_CHANGE, OPEN_STATUSES
@@ -112,7 +112,7 @@ class OrderDesk:
             raise DeskError(422, "请填写督办要求")
         alert_id = (alert_id or "").strip() or None
         center_id, case_id = await self._subject(who, alert_id, case_id)
-        requirement = mask_text(requirement)
+        requirement = await self._masked(requirement, case_id)
         async with self._issuing:  # the check and the write, one request at a time
             same = await self._same_open_order(center_id, case_id, alert_id, requirement, days)
             if same is not None:
@@ -172,7 +172,7 @@ class OrderDesk:
                 order_id,
                 action,
                 center_id=order.center_id,
-                note=mask_text(note),
+                note=await self._masked(note, order.case_id),
                 by=by_of(who),
                 at=now,
                 due_at=due,
@@ -183,6 +183,11 @@ class OrderDesk:
         if action == "reply":
             await self._close_overdue(order, now)
         return done
+
+    async def _masked(self, text: str, case_id: str) -> str:
+        """What a person typed, as it may be kept: ID and phone numbers masked, and the
+        case's applicant's name (the report that lists orders says it is masked)."""
+        return str(mask_shaped(mask_text(text), await self.read.applicant_names(case_id)))
 
     async def visible(self, who: Principal, order_id: str) -> Order:
         """The order if it exists and is in the caller's scope; else 404 for both."""

@@ -24,9 +24,9 @@ from supervisor.store.db import Database
 from supervisor.store.queries import ReadModel
 from supervisor.store.schema import case_facts
 from supervisor.web.journal import lifecycle_record
+from tests.store.migrating import downgrade_to, upgrade_to
 from tests.store.test_projection import fact, journal
 from tests.store.test_queries import facts, project, read  # noqa: F401 (a fixture)
-from tests.store.test_search import _downgrade_to, _upgrade_to
 from tests.web.test_hub import make_alert
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,7 +231,7 @@ async def test_the_levels_of_an_older_database_are_copied_from_the_facts(
     db = Database(database_url)
     try:
         async with db.engine.begin() as connection:
-            await connection.run_sync(_upgrade_to, "0004")
+            await connection.run_sync(upgrade_to, "0004")
         documents = [
             fact("c1", "evaluated", "2026-11-02T10:00:00+08:00", "concluded", level=2),
             fact("c1", "rectified", "2026-11-03T10:00:00+08:00", "concluded"),
@@ -257,7 +257,7 @@ async def test_the_levels_of_an_older_database_are_copied_from_the_facts(
             ("rectified", None),
         ]
         async with db.engine.begin() as connection:
-            await connection.run_sync(_downgrade_to, "0004")
+            await connection.run_sync(downgrade_to, "0004")
     finally:
         await db.dispose()
 

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import column, func, insert, select, table, text
 
 from supervisor.store.db import Database, head_revision
 from supervisor.store.projection import Projection, Record, Topics
+from supervisor.store.queries import ReadModel
 from supervisor.store.schema import (
     alert_early,
     alert_history,
@@ -32,6 +33,8 @@ from supervisor.store.schema import (
 )
 from supervisor.store.search import declared
 from supervisor.web.journal import lifecycle_record
+from tests.core.factories import event_doc
+from tests.store.migrating import downgrade_to, upgrade_to
 from tests.web.test_hub import make_alert, make_resolution
 
 TOPICS = Topics("alerts", "facts", "events")
@@ -276,6 +279,112 @@ async def test_events_are_stored_masked_and_invalid_ones_are_left_out(
     for personal in ("李小梅", "452727198805060021", "13977881234"):
         assert personal not in dump
     assert "4527**********0021" in dump and "139****1234" in dump
+
+
+async def test_an_applicants_name_typed_into_another_event_is_masked_either_way(
+    database: Database,
+) -> None:
+    """The name is given by one event (`applicant`) and typed by a center into the free
+    text of others; the read model keeps only its masked form, and masks the others by
+    it whether they came before the naming event (stored rows masked again) or after."""
+    projection = Projection(database, TOPICS)
+    case = "451222-2026-0000009"
+
+    def doc(kind: str, at: str, **payload: Any) -> dict[str, Any]:
+        return event_doc(kind, f"2026-11-{at}+08:00", case_id=case, center_id="451222", **payload)
+
+    submitted = {**doc("submitted", "02T09:00:00"), "applicant": {"name": "黄志强"}}
+    accepted = doc(
+        "accepted",
+        "02T09:30:00",
+        item_code="X-1",
+        item_name="黄志强宅基地审批",
+        promised_limit={"value": 5, "unit": "working_day"},
+        immediate=False,
+    )
+    asked = doc("supplement_requested", "03T10:00:00", missing_materials=["黄志强的户口簿"])
+    rated = doc("evaluated", "05T10:00:00", level=2, comment="我是黄志强，窗口态度差")
+    step = doc("step_completed", "04T10:00:00", step="黄志强", outcome="pass")  # not free text
+
+    def records(*documents: dict[str, Any], start: int) -> list[Record]:
+        return [
+            Record("events", 0, start + n, json.dumps(d, ensure_ascii=False).encode())
+            for n, d in enumerate(documents)
+        ]
+
+    await projection.apply(records(accepted, asked, start=0))  # before the name is known
+    await projection.apply(records(submitted, step, start=2))
+    await projection.apply(records(rated, start=4))  # after it
+    async with database.engine.connect() as connection:
+        stored = dict(
+            (await connection.execute(select(case_events.c.type, case_events.c.document))).all()
+        )
+    assert stored["accepted"]["payload"]["item_name"] == "黄*强宅基地审批"
+    assert stored["supplement_requested"]["payload"]["missing_materials"] == ["黄*强的户口簿"]
+    assert stored["evaluated"]["payload"]["comment"] == "我是黄*强，窗口态度差"
+    assert stored["submitted"]["applicant"] == {"name": "黄*强"}
+    assert stored["step_completed"]["payload"]["step"] == "黄志强"  # what rules compare
+
+
+async def test_a_timeline_kept_before_names_were_masked_across_events_is_shown_masked(
+    database: Database,
+) -> None:
+    """Rows a read model kept before its projection masked a name across events are
+    masked by the case's names when the timeline is read."""
+    case = "451222-2026-0000010"
+    at = datetime(2026, 11, 2, 1, tzinfo=UTC).replace(tzinfo=None)
+    kept = [
+        {"type": "submitted", "applicant": {"name": "黄*强"}},
+        {"type": "accepted", "payload": {"item_name": "黄志强宅基地审批"}},
+    ]
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            case_events.insert(),
+            [
+                {"case_id": case, "event_id": f"e{n}", "center_id": "451222",
+                 "type": document["type"], "occurred_at": at, "document": document}
+                for n, document in enumerate(kept)
+            ],
+        )  # fmt: skip
+    shown = await ReadModel(database, "Asia/Shanghai").case(case)
+    assert shown is not None
+    assert shown["timeline"][1]["payload"]["item_name"] == "黄*强宅基地审批"
+
+
+async def test_the_applicants_names_of_an_older_database_are_copied_from_the_events(
+    database_url: str,
+) -> None:
+    """A database from before the `applicant_name` column: the migration copies each
+    event's masked name from its document, and the way back drops the column."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(upgrade_to, "0007")
+        before = table(
+            "case_events",
+            *(column(c.name, c.type) for c in case_events.c if c.name != "applicant_name"),
+        )
+        at = datetime(2026, 11, 2, 1, tzinfo=UTC).replace(tzinfo=None)
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                insert(before),
+                [
+                    {"case_id": "c1", "event_id": "e1", "center_id": "451222", "type": "submitted",
+                     "occurred_at": at, "document": {"applicant": {"name": "黄*强"}}},
+                    {"case_id": "c1", "event_id": "e2", "center_id": "451222", "type": "accepted",
+                     "occurred_at": at, "document": {"payload": {"item_name": "x"}}},
+                ],
+            )  # fmt: skip
+        await db.upgrade()
+        async with db.engine.connect() as connection:
+            found = await connection.execute(
+                select(case_events.c.event_id, case_events.c.applicant_name)
+            )
+            assert sorted(found.all()) == [("e1", "黄*强"), ("e2", None)]
+        async with db.engine.begin() as connection:
+            await connection.run_sync(downgrade_to, "0007")
+    finally:
+        await db.dispose()
 
 
 async def test_an_unreadable_record_is_reported_with_its_place_and_the_rest_flows(

@@ -12,17 +12,17 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Select, Text, column, func, insert, select, table, text
 
 from supervisor.store import queries, rows, search
-from supervisor.store.db import Database, alembic_config
+from supervisor.store.db import Database
 from supervisor.store.projection import Projection
 from supervisor.store.queries import AlertQuery, ReadModel
 from supervisor.store.schema import alert_search, alerts
 from supervisor.web.journal import Entry, lifecycle_record
+from tests.store.migrating import downgrade_to, upgrade_to
 from tests.store.test_projection import AT, BY, TOPICS, journal
 from tests.web.test_hub import make_alert
 
@@ -224,7 +224,7 @@ async def test_a_database_made_before_the_index_gets_it_with_its_grams(
     db = Database(database_url)
     try:
         async with db.engine.begin() as connection:
-            await connection.run_sync(_upgrade_to, "0001")
+            await connection.run_sync(upgrade_to, "0001")
         entry_rows = [
             rows.alert_row(
                 Entry(alert=a, seq=n, updated_seq=n, raised=0.0), NAMES[str(a["center_id"])]
@@ -291,7 +291,7 @@ async def test_grams_move_out_of_the_alerts_of_an_older_database(database_url: s
     db = Database(database_url)
     try:
         async with db.engine.begin() as connection:
-            await connection.run_sync(_upgrade_to, "0003")
+            await connection.run_sync(upgrade_to, "0003")
         made = [
             rows.alert_row(
                 Entry(alert=a, seq=n, updated_seq=n, raised=0.0), NAMES[str(a["center_id"])]
@@ -313,25 +313,13 @@ async def test_grams_move_out_of_the_alerts_of_an_older_database(database_url: s
         for term in TERMS:
             assert await ids(read, term) == await by_like(read, term), term
         async with db.engine.begin() as connection:
-            await connection.run_sync(_downgrade_to, "0003")
+            await connection.run_sync(downgrade_to, "0003")
             kept = await connection.scalar(
                 text("SELECT count(*) FROM alerts WHERE search_grams LIKE '%不动%'")
             )
         assert kept == 10
     finally:
         await db.dispose()
-
-
-def _downgrade_to(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
-
-
-def _upgrade_to(connection: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, revision)
 
 
 async def ids(read: ReadModel, term: str, **filters: Any) -> list[str]:

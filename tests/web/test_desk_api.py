@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -538,6 +539,36 @@ def test_no_order_on_an_alert_nothing_is_left_to_put_right_for(
             headers=people["inspector"],
         )
         assert sloppy.status_code == 422, (days, sloppy.text)
+
+
+def test_what_people_type_about_a_case_is_kept_without_its_applicants_name(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """An order's requirement, a reply, a lifecycle note and 问责 that name the case's
+    applicant (李小梅, given by the case's `submitted`) are kept with the name masked,
+    as the case's own texts are, and with phone numbers masked as before."""
+    order = issue(client, people, requirement="请联系申请人李小梅（13977881234）核实")
+    assert order["requirement"] == "请联系申请人李*梅（139****1234）核实"
+    replied = client.post(
+        f"/api/orders/{order['order_id']}/reply",
+        json={"note": "已向李小梅说明并致歉"},
+        headers=people["director"],
+    )
+    assert replied.status_code == 200, replied.text
+    assert replied.json()["history"][-1]["note"] == "已向李*梅说明并致歉"
+    resolved = client.post(
+        f"/api/alerts/{MINE}/resolve",
+        json={
+            "disposition": "held_accountable",
+            "note": "李小梅的办件超期",
+            "person": "窗口人员甲",
+            "measure": "向李小梅当面道歉",
+        },
+        headers=people["inspector"],
+    )
+    assert resolved.status_code == 200, resolved.text
+    said = json.dumps(resolved.json(), ensure_ascii=False)
+    assert "李小梅" not in said and "李*梅的办件超期" in said and "向李*梅当面道歉" in said
 
 
 def test_orders_are_listed_by_several_statuses_a_page_at_a_time(
