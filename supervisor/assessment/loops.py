@@ -14,9 +14,12 @@ period, how many were acted on in time. Pure: the facts and the calendars come i
   counted, in time when it came by its due.
 
 A bad rating, a complaint or a reply to an order counts in the period its due time falls
-in (24:00 of the last day of a month is that month's), whether acted on early or not at
-all; a rating counts among the ratings of the period it was given in. Each is counted
-for the unit its fact names (who handled the case, contract §7; an order: its case's).
+in (24:00 of the last day of a month is that month's), once that time has passed, acted
+on in time or not; before it, only once acted on, as in time: in a month still in
+progress, what still has time and has not been acted on yet is not counted, neither in
+time nor late (`counted`). A rating counts among the ratings of the period it was given
+in. Each is counted for the unit its fact names (who handled the case, contract §7; an
+order: its case's).
 """
 
 from __future__ import annotations
@@ -75,19 +78,34 @@ class LoopCounts:
     appeals_upheld: int = 0
 
 
+def counted(due: datetime, done: datetime | None, now: datetime) -> tuple[bool, bool]:
+    """Whether something due at `due` and acted on at `done` (None: not yet) counts at
+    `now`, and whether in time (by its due, to the second). It counts once its due time
+    has passed, or earlier once acted on (then in time): a month still in progress must
+    not count as late what still has time."""
+    in_time = done is not None and done <= due
+    return due <= now or in_time, in_time
+
+
 def closed_loops(
-    facts: Iterable[LoopFact], calendars: CalendarBook, since: datetime, until: datetime
+    facts: Iterable[LoopFact],
+    calendars: CalendarBook,
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime,
 ) -> dict[str, LoopCounts]:
-    """The loops of [since, until) per unit key, from the facts of the period and of
-    enough time before it that every bad rating and complaint due in it is among them."""
+    """The loops of [since, until) per unit key as they stand at `now` (aware; `counted`),
+    from the facts of the period and of enough time before it that every bad rating and
+    complaint due in it is among them."""
     by_case: dict[str, list[LoopFact]] = {}
     for one in facts:
         by_case.setdefault(one.case_id, []).append(one)
     found: dict[str, LoopCounts] = {}
     for case_facts in by_case.values():
         case_facts.sort(key=lambda one: one.at)
-        _ratings(case_facts, calendars, since, until, found)
-        _complaints(case_facts, calendars, since, until, found)
+        _ratings(case_facts, calendars, since, until, now, found)
+        _complaints(case_facts, calendars, since, until, now, found)
     return found
 
 
@@ -96,6 +114,7 @@ def _ratings(
     calendars: CalendarBook,
     since: datetime,
     until: datetime,
+    now: datetime,
     found: dict[str, LoopCounts],
 ) -> None:
     rectified = [one.at for one in facts if one.event_type == "rectified"]
@@ -111,10 +130,12 @@ def _ratings(
         due = calendars.for_center(rating.center_id).working_deadline(
             rating.at, RECTIFY_WORKING_DAYS
         )
-        if since < due <= until:
-            counts.bad_due += 1
-            follow_up = next((at for at in rectified if at >= rating.at), None)
-            counts.bad_rectified_in_time += follow_up is not None and follow_up <= due
+        if not since < due <= until:
+            continue
+        follow_up = next((at for at in rectified if at >= rating.at), None)
+        due_now, in_time = counted(due, follow_up, now)
+        counts.bad_due += due_now
+        counts.bad_rectified_in_time += in_time
 
 
 def _complaints(
@@ -122,6 +143,7 @@ def _complaints(
     calendars: CalendarBook,
     since: datetime,
     until: datetime,
+    now: datetime,
     found: dict[str, LoopCounts],
 ) -> None:
     waiting: list[LoopFact] = []
@@ -136,22 +158,25 @@ def _complaints(
         due = calendars.for_center(complaint.center_id).working_deadline(
             complaint.at, ANSWER_WORKING_DAYS
         )
-        if since < due <= until:
+        due_now, in_time = counted(due, answer, now)
+        if since < due <= until and due_now:
             counts = found.setdefault(complaint.key, LoopCounts())
             counts.complaints_due += 1
-            counts.complaints_answered_in_time += answer is not None and answer <= due
+            counts.complaints_answered_in_time += in_time
 
 
 def order_replies(
-    orders: Iterable[tuple[str, Order]], since: datetime, until: datetime
+    orders: Iterable[tuple[str, Order]], since: datetime, until: datetime, *, now: datetime
 ) -> dict[str, LoopCounts]:
-    """The replies to supervision orders due in (since, until] per unit key, and how
-    many came by their due (督办单按期回复率)."""
+    """The replies to supervision orders due in (since, until] per unit key as they stand
+    at `now` (aware; `counted`: a reply not due yet and not come yet is not counted), and
+    how many came by their due (督办单按期回复率)."""
     found: dict[str, LoopCounts] = {}
     for key, order in orders:
         for due, replied in rounds(order):
-            if since < due <= until:
+            due_now, in_time = counted(due, replied, now)
+            if since < due <= until and due_now:
                 counts = found.setdefault(key, LoopCounts())
                 counts.order_replies_due += 1
-                counts.order_replies_in_time += replied is not None and replied <= due
+                counts.order_replies_in_time += in_time
     return found

@@ -18,7 +18,8 @@ from supervisor.store.queries import Counts
 def measures_of(counts: Counts, loops: LoopCounts | None = None) -> Measures:
     """The measures of one unit from its counts and its closed loops (loops.py). Cards
     by the severity each alert was raised with (a rule's severity changed since does
-    not change past cards); a card withdrawn on an appeal upheld (摘牌) is no card.
+    not change past cards); a card withdrawn is no card, whether on an appeal upheld
+    (摘牌) or by the system when a late event proved it wrong (`Counts.withdrawn_cards`).
     评价率 is the ratings given over the cases concluded (at most 1: a rating may come
     for a case concluded the month before)."""
     handled = max(counts.accepted, counts.concluded, 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeVar, get_args
 
 from supervisor.assessment.loops import (
@@ -88,10 +88,14 @@ async def assess_period(
     by: By = "center",
     centers: Sequence[str] | None = None,
     names: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Assessment:
     """The units of `centers` (None: every center) over `when`, scored by `scheme`, with
-    their change against the period before."""
-    return (await assess_trend(read, scheme, [when], calendars, by, centers, names))[0]
+    their change against the period before, as they stand at `now` (aware; None: the
+    clock's now): of a period still in progress, the bad ratings, complaints and replies
+    to orders not due yet and not acted on yet are not counted (loops.counted)."""
+    return (await assess_trend(read, scheme, [when], calendars, by, centers, names, now=now))[0]
 
 
 async def assess_trend(
@@ -102,18 +106,21 @@ async def assess_trend(
     by: By = "center",
     centers: Sequence[str] | None = None,
     names: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> list[Assessment]:
     """`assess_period` for each of `periods` (consecutive, oldest first, as
-    `Period.trailing` gives them), each period's measures read once (a trend of six
-    months reads seven, not twelve), PARALLEL_READS periods at a time where the
-    database allows it: the database works on one period while Python judges the loops
-    of another, and a second core reads its own."""
+    `Period.trailing` gives them), all at the same `now`, each period's measures read
+    once (a trend of six months reads seven, not twelve), PARALLEL_READS periods at a
+    time where the database allows it: the database works on one period while Python
+    judges the loops of another, and a second core reads its own."""
     spans = list(dict.fromkeys(span for when in periods for span in _with_before(when)))
     gate = asyncio.Semaphore(PARALLEL_READS if read.db.concurrent_reads else 1)
+    at = now if now is not None else datetime.now(UTC)
 
     async def measures(span: Period) -> dict[str, Measures]:
         async with gate:
-            return await measures_over(read, scheme, span, calendars, by, centers)
+            return await measures_over(read, scheme, span, calendars, by, centers, now=at)
 
     measured = dict(zip(spans, await asyncio.gather(*map(measures, spans)), strict=True))
     results = []
@@ -143,16 +150,21 @@ async def measures_over(
     calendars: CalendarBook,
     by: By,
     centers: Sequence[str] | None,
+    *,
+    now: datetime,
 ) -> dict[str, Measures]:
-    """Each unit's measures over `span`: its cases and cards counted by the database, its
-    loops judged from their facts only when the scheme scores one."""
+    """Each unit's measures over `span` as they stand at `now`: its cases and cards
+    counted by the database, its loops judged from their facts only when the scheme
+    scores one."""
     since, until = read.day_range(span.first, span.last)
     grouping: Grouping = "center" if by == "county" else by
     counted = {
         unit_key(counts.key): counts
         for counts in await read.figures(since, until, centers, grouping)
     }
-    loops = await closed_loops_of(read, calendars, since, until, grouping, centers, scheme.measures)
+    loops = await closed_loops_of(
+        read, calendars, since, until, grouping, centers, scheme.measures, now=now
+    )
     if by == "county":
         counted = {
             county: _summed(Counts((county,)), each) for county, each in _rolled_up(counted).items()
@@ -199,19 +211,21 @@ async def closed_loops_of(
     by: Grouping,
     centers: Sequence[str] | None,
     measures: Set[str],
+    *,
+    now: datetime,
 ) -> dict[str, LoopCounts]:
-    """Each unit's loops over [since, until), of those that `measures` need (the rest
-    is not read): the ratings given counted by the database, and the bad ratings and
-    complaints due judged from their facts (loops.py), read from LOOKBACK before the
-    period, bad ratings only; the replies to supervision orders due; the appeals
-    decided."""
+    """Each unit's loops over [since, until) as they stand at `now`, of those that
+    `measures` need (the rest is not read): the ratings given counted by the database,
+    and the bad ratings and complaints due judged from their facts (loops.py), read from
+    LOOKBACK before the period, bad ratings only; the replies to supervision orders due;
+    the appeals decided."""
     loops: dict[str, LoopCounts] = {}
     if measures & LOOP_MEASURES:
-        loops = await _ratings_and_complaints(read, calendars, since, until, by, centers)
+        loops = await _ratings_and_complaints(read, calendars, since, until, by, centers, now)
     if measures & ORDER_MEASURES:
         due = await read.orders_due(since, until, centers, by)
         for unit, counted in order_replies(
-            ((unit_key(key), order) for key, order in due), since, until
+            ((unit_key(key), order) for key, order in due), since, until, now=now
         ).items():
             loop = loops.setdefault(unit, LoopCounts())
             loop.order_replies_due = counted.order_replies_due
@@ -232,6 +246,7 @@ async def _ratings_and_complaints(
     until: datetime,
     by: Grouping,
     centers: Sequence[str] | None,
+    now: datetime,
 ) -> dict[str, LoopCounts]:
     facts = [
         LoopFact(unit_key(key), case_id, center_id, event_type, at, level)
@@ -239,7 +254,7 @@ async def _ratings_and_complaints(
             since - LOOKBACK, until, centers, by, ratings_at_most=BAD_LEVEL
         )
     ]
-    loops = closed_loops(facts, calendars, since, until)
+    loops = closed_loops(facts, calendars, since, until, now=now)
     rated = await read.rating_counts(since, until, centers, by, GOOD_LEVEL, BAD_LEVEL)
     for key, (given, good, bad) in rated.items():
         loop = loops.setdefault(unit_key(key), LoopCounts())

@@ -60,11 +60,11 @@ async def gather(
     counts = await read.figures(since, until, centers, "center")
     by: By = "county" if city else "center"
     trend = await assess_trend(
-        read, scheme, when.trailing(TREND_PERIODS), calendars, by, centers, names
+        read, scheme, when.trailing(TREND_PERIODS), calendars, by, centers, names, now=now
     )
     ranking = trend[-1]  # the same as assess_period(when, by): its last period
     grades = (
-        await assess_period(read, scheme, when, calendars, "center", centers, names)
+        await assess_period(read, scheme, when, calendars, "center", centers, names, now=now)
         if city
         else None
     )

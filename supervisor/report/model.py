@@ -35,9 +35,10 @@ TREND_PERIODS: Final = 6
 @dataclass(frozen=True)
 class Headline:
     """The period's figures over every center of the report: cases accepted, concluded
-    (on time, overdue), refused and withdrawn, and the cards raised (of which
-    `red_withdrawn` and `yellow_withdrawn` were withdrawn on an appeal upheld, 摘牌, and
-    cost no center anything in the assessment)."""
+    (on time, overdue), refused and withdrawn, and the cards raised, of which
+    `red_withdrawn` and `yellow_withdrawn` were withdrawn since and cost no center
+    anything in the assessment: `red_delisted` and `yellow_delisted` on an appeal upheld
+    (摘牌), the rest by the system when a late event proved them wrong (系统撤销)."""
 
     accepted: int = 0
     concluded: int = 0
@@ -49,12 +50,24 @@ class Headline:
     yellow: int = 0
     red_withdrawn: int = 0
     yellow_withdrawn: int = 0
+    red_delisted: int = 0
+    yellow_delisted: int = 0
 
     @property
     def on_time_rate(self) -> float | None:
         """On time among the concluded cases judged against a deadline; None for none."""
         judged = self.on_time + self.overdue
         return self.on_time / judged if judged else None
+
+    @property
+    def red_withdrawn_by_system(self) -> int:
+        """Red cards the system withdrew (a late event proved them wrong)."""
+        return self.red_withdrawn - self.red_delisted
+
+    @property
+    def yellow_withdrawn_by_system(self) -> int:
+        """Yellow cards the system withdrew (a late event proved them wrong)."""
+        return self.yellow_withdrawn - self.yellow_delisted
 
 
 @dataclass(frozen=True)
@@ -107,17 +120,20 @@ class OrderLine:
     status_text: str
     replies: tuple[Reply, ...]
     overdue: bool  # a reply is owed and its due time has passed
+    replied_late: bool = False  # a reply came after the due time it answered
 
 
 @dataclass(frozen=True)
 class OrderSummary:
-    """The orders of the period in numbers: issued, replied to (at least once), closed,
-    and those still owing a reply past their due time."""
+    """The orders of the period in numbers: issued, replied to (at least once; of them,
+    `replied_late`: a reply came after its due time), closed, and those still owing a
+    reply past their due time."""
 
     issued: int = 0
     replied: int = 0
     closed: int = 0
     overdue: int = 0
+    replied_late: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,7 +175,7 @@ def is_city(scope: str | None) -> bool:
 def headline_of(counts: Iterable[Counts]) -> Headline:
     """The figures of every group summed into the report's headline."""
     total = [0] * 6
-    red = yellow = red_withdrawn = yellow_withdrawn = 0
+    red = yellow = red_withdrawn = yellow_withdrawn = red_delisted = yellow_delisted = 0
     for each in counts:
         for i, value in enumerate(
             (
@@ -176,6 +192,8 @@ def headline_of(counts: Iterable[Counts]) -> Headline:
         yellow += each.severities.get("yellow", 0)
         red_withdrawn += each.withdrawn_cards.get("red", 0)
         yellow_withdrawn += each.withdrawn_cards.get("yellow", 0)
+        red_delisted += each.delisted_cards.get("red", 0)
+        yellow_delisted += each.delisted_cards.get("yellow", 0)
     accepted, concluded, on_time, overdue, not_accepted, withdrawn = total
     return Headline(
         accepted,
@@ -188,6 +206,8 @@ def headline_of(counts: Iterable[Counts]) -> Headline:
         yellow,
         red_withdrawn,
         yellow_withdrawn,
+        red_delisted,
+        yellow_delisted,
     )
 
 
@@ -285,7 +305,8 @@ def order_lines(
     found: Iterable[orders.Order], names: Mapping[str, str], now: datetime
 ) -> list[OrderLine]:
     """The orders as the report lists them, in the order given: each with its center's
-    name, its requirement and every reply (masked), and whether a reply is overdue now."""
+    name, its requirement and every reply (masked), whether a reply is overdue now, and
+    whether one came after the due time it answered (`orders.rounds`)."""
     return [
         OrderLine(
             order_id=order.order_id,
@@ -299,6 +320,9 @@ def order_lines(
             status_text=order.view()["status_text"],
             replies=tuple(_replies(order.history)),
             overdue=order.overdue(now),
+            replied_late=any(
+                replied is not None and replied > due for due, replied in orders.rounds(order)
+            ),
         )
         for order in found
     ]
@@ -319,12 +343,14 @@ def _replies(history: Sequence[Mapping[str, Any]]) -> list[Reply]:
 
 def order_summary(lines: Sequence[OrderLine], issued: int, overdue: int) -> OrderSummary:
     """The orders in numbers: `issued` in the period (more than listed, perhaps), those
-    listed that were replied to and closed, and `overdue` (counted by the database)."""
+    listed that were replied to (and of them, late) and closed, and `overdue` (counted by
+    the database)."""
     return OrderSummary(
         issued=issued,
         replied=sum(1 for line in lines if line.replies),
         closed=sum(1 for line in lines if line.status == "closed"),
         overdue=overdue,
+        replied_late=sum(1 for line in lines if line.replies and line.replied_late),
     )
 
 

@@ -103,8 +103,11 @@ class Counts:
     withdrawn: int = 0
     alerts: dict[str, int] = field(default_factory=dict)  # raised, by rule
     severities: dict[str, int] = field(default_factory=dict)  # raised, by severity
-    #: of those raised, withdrawn since on an appeal upheld (摘牌), by severity
+    #: of those raised, withdrawn since, by severity: on an appeal upheld (摘牌), or by
+    #: the system when a late event proved them wrong (系统撤销); no card either way
     withdrawn_cards: dict[str, int] = field(default_factory=dict)
+    #: of those withdrawn, the ones withdrawn on an appeal upheld (摘牌), by severity
+    delisted_cards: dict[str, int] = field(default_factory=dict)
 
     @property
     def on_time_rate(self) -> float | None:
@@ -550,8 +553,10 @@ class ReadModel:
         by: Grouping = "center",
     ) -> list[Counts]:
         """Cases accepted, concluded (on time, overdue), refused and withdrawn in
-        [since, until), and alerts raised then by rule, per group; groups with nothing
-        are left out."""
+        [since, until), and alerts raised then by rule and by severity, with those
+        withdrawn since, and of those the ones withdrawn on an appeal upheld (摘牌: an
+        `accept_appeal` in their history; the others the system withdrew), per group;
+        groups with nothing are left out."""
         lo, hi = rows.utc(since), rows.utc(until)
         key_names = GROUPINGS[by]
         statement = (
@@ -560,6 +565,14 @@ class ReadModel:
             else self._case_counts(lo, hi, centers, [cases.c[name] for name in key_names])
         )
         alert_keys = [alerts.c[name] for name in key_names]
+        upheld = (
+            select(alert_history.c.seq)
+            .where(
+                alert_history.c.alert_id == alerts.c.alert_id,
+                alert_history.c.action == "accept_appeal",
+            )
+            .exists()
+        )
         by_rule = (
             select(
                 *alert_keys,
@@ -567,6 +580,7 @@ class ReadModel:
                 alerts.c.severity,
                 func.count(),
                 _count(alerts.c.status == "withdrawn"),
+                _count((alerts.c.status == "withdrawn") & upheld),
             )
             .where(
                 _scoped(alerts.c.center_id, centers),
@@ -593,6 +607,9 @@ class ReadModel:
                 if withdrawn := int(row[width + 3]):
                     cards = counts.withdrawn_cards
                     cards[severity] = cards.get(severity, 0) + withdrawn
+                if delisted := int(row[width + 4]):
+                    cards = counts.delisted_cards
+                    cards[severity] = cards.get(severity, 0) + delisted
         return [found[k] for k in sorted(found, key=lambda k: tuple(p or "" for p in k))]
 
     @staticmethod

@@ -37,7 +37,9 @@ async def assessment(
     scheme = await _ready(services, who, center_id)
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
     calendars = services.order_desk.calendars  # the centers' working days
-    result = await assess_period(services.read, scheme, when, calendars, by, scope, services.names)
+    result = await assess_period(
+        services.read, scheme, when, calendars, by, scope, services.names, now=services.now()
+    )
     return as_json(result)
 
 
@@ -61,7 +63,7 @@ async def assessment_trend(
     periods = when.trailing(months)
     calendars = services.order_desk.calendars  # the centers' working days
     results = await assess_trend(
-        services.read, scheme, periods, calendars, by, scope, services.names
+        services.read, scheme, periods, calendars, by, scope, services.names, now=services.now()
     )
     return trend_json(scheme, by, periods, results, services.names)
 

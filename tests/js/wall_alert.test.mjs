@@ -75,7 +75,7 @@ test("closed by its case, escalated, concluded late", () => {
     status: "closed",
     last_change: { action: "case_closed", reason: "concluded_in_time", by: { role: "system" }, at: "2026-12-05T11:00:00+08:00" },
   });
-  assert.equal(changeText(closed, zh, undefined, NOW), "系统 12-05 11:00 办件已按期办结或撤回，预警关闭（按期办结）");
+  assert.equal(changeText(closed, zh, undefined, NOW), "系统 12-05 11:00 预警关闭（办件已按期办结）");
   const escalated = alert({
     last_change: { action: "escalate", level: 2, to_center: "451200", recipient_name: "赵局长", by: { role: "system" }, at: "2026-12-05T11:30:00+08:00" },
   });
@@ -104,4 +104,20 @@ test("a row is rebuilt only when the alert's state moved", () => {
   assert.notEqual(stateKey(a), stateKey({ ...a, status: "acknowledged" }));
   assert.notEqual(stateKey(a), stateKey({ ...a, updated_seq: 9 }));
   assert.notEqual(stateKey(a), stateKey({ ...a, disposition: "verified" }));
+});
+
+test("closed: each cause said as it is; a reply to an order claims no case concluded", () => {
+  const closedBy = (reason) => alert({
+    alert_id: "supervision.reply_overdue:DB-0001:1",
+    status: "closed",
+    last_change: { action: "case_closed", reason, by: { role: "system" }, at: "2026-12-05T11:00:00+08:00" },
+  });
+  const replied = changeText(closedBy("order_replied"), zh, undefined, NOW);
+  assert.equal(replied, "系统 12-05 11:00 预警关闭（督办单已回复）");
+  assert.doesNotMatch(replied, /办结|撤回/);
+  assert.equal(changeText(closedBy("order_replied"), en, undefined, NOW), "System closed the alert (supervision order answered) at 12-05 11:00");
+  assert.equal(changeText(closedBy("case_withdrawn"), zh, undefined, NOW), "系统 12-05 11:00 预警关闭（申请人已撤回办件）");
+  assert.equal(changeText(closedBy("concluded_in_time"), en, undefined, NOW), "System closed the alert (case concluded in time) at 12-05 11:00");
+  // a cause the page does not know: the step alone, which is true whatever the cause
+  assert.equal(changeText(closedBy("something_new"), zh, undefined, NOW), "系统 12-05 11:00 预警关闭");
 });

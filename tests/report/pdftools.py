@@ -1,7 +1,7 @@
 """Reading a PDF back the way a person would see it, with poppler's tools (Debian's
-poppler-utils, installed by scripts/bootstrap): its text (`pdftotext -layout`), its
-fonts (`pdffonts`), and its pages as PNG (`pdftoppm`), kept in test-output/report/ for
-people to look at."""
+poppler-utils, installed by scripts/bootstrap): its text (`pdftotext -layout`; `-raw`
+to read a wrapped table cell's lines together), its fonts (`pdffonts`), and its pages
+as PNG (`pdftoppm`), kept in test-output/report/ for people to look at."""
 
 from __future__ import annotations
 
@@ -18,6 +18,20 @@ def text_of(pdf: bytes) -> str:
     """The PDF's text, laid out as on the page (a table's row on one line)."""
     done = subprocess.run(
         ["pdftotext", "-layout", "-enc", "UTF-8", "-", "-"],
+        input=pdf,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.decode("utf-8")
+
+
+def text_in_order(pdf: bytes) -> str:
+    """The PDF's text in the order it was written (`pdftotext -raw`): the lines a table's
+    cell wraps to one after the other, which the layout of `text_of` interleaves with
+    the cells beside it."""
+    done = subprocess.run(
+        ["pdftotext", "-raw", "-enc", "UTF-8", "-", "-"],
         input=pdf,
         capture_output=True,
         check=True,

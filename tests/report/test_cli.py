@@ -58,6 +58,11 @@ def test_supervisor_report_writes_the_countys_pdf(data_dir: Path) -> None:
     ):
         refused = runner.invoke(app, ["report", *arguments])
         assert refused.exit_code == 1 and said in refused.output, refused.output
+    # a well-formed code the registry does not know: reported on (GET /api/report too)
+    unknown = runner.invoke(app, ["report", "--period", "2026-11", "--scope", "999999"])
+    assert unknown.exit_code == 0, unknown.output
+    text = text_of((data_dir / "电子监察通报_2026-11_999999.pdf").read_bytes())
+    assert "999999政务服务电子监察通报" in text and "南丹" not in text
 
 
 def test_assess_as_a_workbook_says_what_json_says(data_dir: Path) -> None:

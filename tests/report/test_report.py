@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from supervisor import orders
 from supervisor.assessment.periods import period
 from supervisor.assessment.run import Assessment, assess_period, assess_trend
 from supervisor.assessment.scheme import load_scheme
@@ -23,9 +25,11 @@ from supervisor.report.model import Report
 from supervisor.report.pdf import report_pdf
 from supervisor.report.render import score
 from supervisor.store.db import Database
+from supervisor.store.projection import Projection
 from supervisor.store.queries import ReadModel
-from tests.report.month import J2, N1, NAMES, NOW, seed
-from tests.report.pdftools import fonts_of, pages_as_png, text_of
+from tests.report.month import CN, DIRECTOR, J2, N1, NAMES, NOW, issued, seed
+from tests.report.pdftools import fonts_of, pages_as_png, text_in_order, text_of
+from tests.store.test_projection import TOPICS, journal
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEME = load_scheme(ROOT / "rules" / "assessment" / "scheme.yaml")
@@ -199,18 +203,25 @@ def test_a_month_with_nothing_still_makes_a_report(tmp_path: Path) -> None:
 
 
 def test_the_headline_says_how_many_cards_were_withdrawn(tmp_path: Path) -> None:
-    """Cards withdrawn on an appeal upheld (摘牌) cost nothing in the assessment: the
-    headline counts them among the cards raised and says how many."""
+    """Cards withdrawn cost nothing in the assessment: the headline counts them among the
+    cards raised and says how many, those withdrawn on an appeal upheld (摘牌) apart
+    from those the system withdrew when a late event proved them wrong (系统撤销)."""
     from supervisor.report.model import Headline, OrderSummary, headline_of
     from supervisor.store.queries import Counts
 
     counted = [
-        Counts(("451202",), severities={"red": 3, "yellow": 1}, withdrawn_cards={"red": 1}),
+        Counts(
+            ("451202",),
+            severities={"red": 3, "yellow": 1},
+            withdrawn_cards={"red": 2, "yellow": 1},
+            delisted_cards={"red": 1},
+        ),
         Counts(("451202101",), severities={"red": 1}),
     ]
     headline = headline_of(counted)
-    assert (headline.red, headline.red_withdrawn, headline.yellow) == (4, 1, 1)
-    assert headline.yellow_withdrawn == 0
+    assert (headline.red, headline.red_withdrawn, headline.red_delisted) == (4, 2, 1)
+    assert (headline.yellow, headline.yellow_withdrawn, headline.yellow_delisted) == (1, 1, 0)
+    assert (headline.red_withdrawn_by_system, headline.yellow_withdrawn_by_system) == (1, 1)
     empty = Assessment(SCHEME, NOVEMBER, "center", [], NAMES)
     report = Report(
         scope="451202",
@@ -227,6 +238,50 @@ def test_the_headline_says_how_many_cards_were_withdrawn(tmp_path: Path) -> None
         orders=[],
         order_summary=OrderSummary(),
     )
-    text = text_of(report_pdf(report))
-    assert "4件（其中摘牌1件）" in re.sub(r"\s+", "", text)
+    text = re.sub(r"\s+", "", text_in_order(report_pdf(report)))
+    assert "红牌预警4件（其中摘牌1件，系统撤销1件）" in text
+    assert "黄牌预警1件（其中系统撤销1件）" in text
+    assert "二者均不计入考核" in text
     assert Headline().red_withdrawn == 0
+
+
+async def test_the_headline_says_how_many_replies_came_late(read: ReadModel) -> None:
+    """南丹县's report, read on 12-08: DB-ND (due 11-19) was never replied; DB-LATE, due
+    11-27 24:00, was replied on 12-07, late. The headline and the orders' section say
+    that one of the replies came late, and the order's row says 逾期回复."""
+    late = [
+        issued("DB-LATE", "451221", N1, datetime(2026, 11, 20, 10, 0, tzinfo=CN),
+               datetime(2026, 11, 28, 0, 0, tzinfo=CN)),
+        orders.step_record(
+            "DB-LATE", "reply", center_id="451221", note="已整改", by=DIRECTOR,
+            at=datetime(2026, 12, 7, 16, 0, tzinfo=CN),
+        ),
+    ]  # fmt: skip
+    await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*late, start=100))
+    report = await gather(
+        read,
+        SCHEME,
+        NOVEMBER,
+        CALENDARS,
+        scope="451221",
+        centers=within("451221"),
+        names=NAMES,
+        now=datetime(2026, 12, 8, 9, 0, tzinfo=CN),
+        rule_titles=TITLES,
+    )
+    summary = report.order_summary
+    assert (summary.issued, summary.replied, summary.overdue) == (2, 1, 1)
+    assert summary.replied_late == 1
+    assert [(line.order_id, line.replied_late) for line in report.orders] == [
+        ("DB-ND", False),
+        ("DB-LATE", True),
+    ]
+    text = text_in_order(report_pdf(report))
+    flat = re.sub(r"\s+", "", text)
+    assert "督办单2件（已回复1，其中逾期1；逾期未回复1）" in flat
+    assert (
+        "本期下发督办单2件，已回复1件（其中逾期回复1件），已办结0件；截至生成时逾期未回复1件。"
+        in flat
+    )
+    row = re.sub(r"\s+", "", text.split("DB-LATE", 1)[1])
+    assert "已回复，待审核逾期回复" in row.split("已整改", 1)[0]  # the status, then the reply

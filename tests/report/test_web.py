@@ -113,6 +113,28 @@ def test_each_caller_gets_the_report_of_their_own_scope(
     assert client.get("/api/report?period=2026-11").status_code == 401
 
 
+def test_a_report_of_what_is_not_a_centers_code_is_refused(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """`center_id` is 6 or 9 digits, as `supervisor report --scope` requires: anything
+    else is 422 in Chinese, without the value sent. A well-formed code the registry does
+    not know is reported on, as the CLI does (an unregistered center is supervised too):
+    its report has no figures but its own."""
+    for code in ("abc", "45120", "4512021", "45120210a", "４５１２０２"):
+        answer = client.get(
+            f"/api/report?period=2026-11&center_id={code}", headers=people["inspector"]
+        )
+        assert answer.status_code == 422, (code, answer.text)
+        assert answer.json()["detail"] == "服务中心编码（center_id）应为 6 位或 9 位数字"
+        assert code not in answer.text
+    unknown = client.get("/api/report?period=2026-11&center_id=999999", headers=people["inspector"])
+    assert unknown.status_code == 200, unknown.text
+    text = text_of(unknown.content)
+    assert "999999政务服务电子监察通报" in text and "南丹" not in text and "金城江" not in text
+    outside = client.get("/api/report?period=2026-11&center_id=999999", headers=people["jcj"])
+    assert outside.status_code == 403
+
+
 def test_the_assessment_as_files_in_each_callers_scope(
     client: TestClient, people: dict[str, dict[str, str]]
 ) -> None:

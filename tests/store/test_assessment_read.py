@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from supervisor.assessment.run import as_json, as_text, assess_period, assess_tr
 from supervisor.assessment.scheme import load_scheme
 from supervisor.cli import app
 from supervisor.core.calendar import CalendarBook
+from supervisor.report.model import headline_of
 from supervisor.store import rows
 from supervisor.store.db import Database
 from supervisor.store.queries import ReadModel
@@ -27,7 +28,7 @@ from supervisor.web.journal import lifecycle_record
 from tests.store.migrating import downgrade_to, upgrade_to
 from tests.store.test_projection import fact, journal
 from tests.store.test_queries import facts, project, read  # noqa: F401 (a fixture)
-from tests.web.test_hub import make_alert
+from tests.web.test_hub import make_alert, make_resolution
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEME = load_scheme(ROOT / "rules" / "assessment" / "scheme.yaml")
@@ -369,3 +370,66 @@ grades:
     # 10-27 and never given: 0.
     october = await assess_period(read, scheme, period("2026-10"), CALENDARS, "county")
     assert [(u.key, u.score) for u in october.units] == [("451221", 100.0), ("451224", 0.0)]
+
+
+async def test_a_card_proved_wrong_is_no_card_and_only_an_appeal_upheld_is_delisted(
+    read: ReadModel,  # noqa: F811 (the fixture)
+) -> None:
+    """On the month of `seed`: the red card (民政局) withdrawn by the system, a late event
+    having proved it wrong (系统撤销); the yellow one (市场监管局) appealed and upheld
+    (摘牌). Neither costs 南丹县 anything; the figures tell the two apart, and the
+    report's headline calls only the second 摘牌."""
+    await seed(read)
+    red, yellow = "deadline.overdue:451221-2026-0000001", "deadline.warning:451221-2026-0000002"
+    proved_wrong = make_resolution(make_alert(1), resolved_at="2026-11-12T09:30:00+08:00")
+    await project(read, *journal(proved_wrong, *appeal(yellow, "accept_appeal", "11-25"), start=2))
+    assert (await read.alert_status(red) or ("",))[0] == "withdrawn"
+    assert (await read.alert_status(yellow) or ("",))[0] == "withdrawn"
+    since, until = read.day_range(date(2026, 11, 1), date(2026, 11, 30))
+    nandan = next(c for c in await read.figures(since, until) if c.key == ("451221",))
+    assert nandan.severities == {"red": 1, "yellow": 1}
+    assert nandan.withdrawn_cards == {"red": 1, "yellow": 1}
+    assert nandan.delisted_cards == {"yellow": 1}
+    headline = headline_of([nandan])
+    assert (headline.red_delisted, headline.red_withdrawn_by_system) == (0, 1)
+    assert (headline.yellow_delisted, headline.yellow_withdrawn_by_system) == (1, 0)
+    # 2/3 on time -> 66.67 points over the 100 of on_time; no card: nothing deducted
+    by_center = await assess_period(read, SCHEME, period("2026-11"), CALENDARS)
+    assert [(u.key, u.score) for u in by_center.units] == [("451224", 100.0), ("451221", 66.7)]
+
+
+async def test_a_month_in_progress_is_assessed_as_it_stands_now(
+    read: ReadModel,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """December, assessed at 12-07 10:00: DB-4 was replied in time (due 12-04 24:00),
+    DB-5 is due 12-11 24:00 and not replied yet: one reply due, in time (100%), not one
+    of two. Once December is over, DB-5's reply never given is late (50%); the trend
+    judges every period at the same instant."""
+    await seed(read)
+    records = [
+        order_step("DB-4", "issue", "11-27", "12-05", case_id="c1"),
+        order_step("DB-4", "reply", "12-03"),
+        order_step("DB-5", "issue", "12-04", "12-12", case_id="c1"),
+    ]
+    await project(read, *journal(*records, start=2))
+    scheme_file = tmp_path / "scheme.yaml"
+    scheme_file.write_text(
+        """name: 督办
+indicators:
+  - {id: replied, name: 督办单按期回复率, measure: order_reply_rate, weight: 100}
+grades:
+  - {name: 合格, min: 0}
+""",
+        encoding="utf-8",
+    )
+    scheme = load_scheme(scheme_file)
+    december = period("2026-12")
+    mid = datetime.fromisoformat("2026-12-07T10:00:00+08:00")
+    now = await assess_period(read, scheme, december, CALENDARS, now=mid)
+    assert [(u.key, u.indicators[0].value) for u in now.units] == [("451221", 1.0)]
+    [trend] = await assess_trend(read, scheme, [december], CALENDARS, now=mid)
+    assert trend == now
+    over = datetime.fromisoformat("2027-01-01T00:00:00+08:00")
+    later = await assess_period(read, scheme, december, CALENDARS, now=over)
+    assert [(u.key, u.indicators[0].value) for u in later.units] == [("451221", 0.5)]

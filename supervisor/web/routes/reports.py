@@ -7,8 +7,11 @@
   `GET /api/assessment` as a workbook or a PDF of its ranking.
 
 Scope as everywhere: a director gets only their center and those below it, in every
-figure, file and report (403 for a center outside it); 422 for a period that is not one;
-503 in Chinese when the scheme cannot be read or no font can show Chinese. A PDF takes a
+figure, file and report (403 for a center outside it); 422 for a period that is not one,
+and for a report's `center_id` that is not a center's code (6 or 9 digits, as
+`supervisor report --scope` requires; a well-formed code the registry does not know is
+reported on, as by the CLI: events of unregistered centers are supervised too); 503 in
+Chinese when the scheme cannot be read or no font can show Chinese. A PDF takes a
 core for a second or so: it is made in a worker thread, never on the event loop that
 serves the wall.
 """
@@ -31,6 +34,7 @@ from supervisor.assessment.periods import period as parse_period
 from supervisor.assessment.run import Assessment, By, assess_period
 from supervisor.assessment.scheme import Scheme, SchemeError, load_scheme
 from supervisor.auth import Principal, Role
+from supervisor.centers import is_valid_code
 from supervisor.report.charts import NoChineseFont
 from supervisor.report.gather import gather
 from supervisor.report.model import is_city
@@ -43,6 +47,8 @@ router = APIRouter()
 
 #: What the caller is told when the scheme cannot be read (the log says why).
 NO_SCHEME: Final = "考核评分方案有误，暂不能考核；请运维人员检查"
+#: What the caller is told when a report's `center_id` is not a center's code.
+NOT_A_CENTER: Final = "服务中心编码（center_id）应为 6 位或 9 位数字"
 #: What the caller is told when no font on the server can show Chinese.
 NO_FONT: Final = "服务器缺少中文字体，暂不能生成文件；请运维人员安装 fonts-noto-cjk"
 _FILE_NAME_BAD: Final = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
@@ -101,13 +107,15 @@ async def monthly_report(
     """月度电子监察通报 as a PDF: headline figures, the assessment's ranking (the city's:
     counties, each with its townships, and every center's grade), trends, alerts by rule,
     the worst overdue cases (masked), supervision orders and their replies. Of
-    `center_id` and the centers below it (the city's code: the city); without it, of
-    the caller's own center (an inspector's: the city)."""
+    `center_id` and the centers below it (the city's code: the city; 422 unless it is 6
+    or 9 digits); without it, of the caller's own center (an inspector's: the city)."""
     when = _period(period)
     if center_id is None:
         place = who.center if who.role is Role.director and who.center else _city(services)
-    else:
+    elif is_valid_code(center_id):
         place = center_id
+    else:
+        raise HTTPException(422, NOT_A_CENTER)
     require_center(who, place)
     scheme = _scheme(services)
     await services.caught_up()
@@ -144,7 +152,9 @@ async def _assessed(
     await services.caught_up()
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
     calendars = services.order_desk.calendars
-    return await assess_period(services.read, scheme, when, calendars, by, scope, services.names)
+    return await assess_period(
+        services.read, scheme, when, calendars, by, scope, services.names, now=services.now()
+    )
 
 
 @router.get("/api/assessment/export", response_class=Response)
