@@ -238,13 +238,13 @@ def test_lines_the_engine_cannot_use_are_reported_and_the_rest_is_processed(
 
 
 def test_the_years_without_a_schedule_are_noted_once_as_a_range() -> None:
-    # 1,000 calendar days from 16 November 2026 end in August 2029: every year from 2027
-    # on is counted by the fallback calendar, and the note says so in one short line
+    # 700 working days from 16 November 2026 end in 2029: every year from 2027 on is
+    # counted by the fallback calendar, and the note says so in one short line
     accepted = event_doc(
         "accepted",
         "2026-11-16T10:00:00+08:00",
         item_code="451221-XK-0042",
-        promised_limit={"value": 1000, "unit": "natural_day"},
+        promised_limit={"value": 700, "unit": "working_day"},
     )
     result = replay("-", "--until", "2030-01-01T00:00:00+08:00", stdin=lines(accepted))
     assert result.returncode == 0, result.stderr

@@ -46,7 +46,9 @@ class Deadlines(EngineContext):
     def _deadline(
         self, state: CaseState, limit: LimitState, *, suspensions: bool = True
     ) -> datetime:
-        """Limit from acceptance, then approved extensions, then time spent suspended.
+        """Limit from acceptance, then approved extensions, then time spent suspended;
+        a natural-day extension after the time suspended before it (`suspended_before`),
+        since calendar days counted from another instant end elsewhere.
 
         Remembered by what it depends on (`_limit_key` and the time suspended), because
         the case's timers are computed again after most events (acceptance, decision,
@@ -61,10 +63,14 @@ class Deadlines(EngineContext):
         if known is not None:
             return known
         deadline = cal.deadline(accepted_at, limit.value, limit.unit)
+        moved = 0.0  # of the time suspended, what the deadline was moved by so far
         for extension in state.approved_extensions:
+            if suspensions and extension.suspended_before > moved:
+                deadline = cal.add(deadline, extension.suspended_before - moved)
+                moved = extension.suspended_before
             deadline = cal.extend(deadline, extension.value, extension.unit)
-        if suspended:
-            deadline = cal.add(deadline, suspended)
+        if suspended > moved:
+            deadline = cal.add(deadline, suspended - moved)
         if len(self._deadlines) >= MEMO_SIZE:
             self._deadlines.clear()
         self._deadlines[key] = deadline
@@ -84,7 +90,9 @@ class Deadlines(EngineContext):
             cal.local(state.accepted_at).toordinal(),
             limit.value,
             limit.unit,
-            tuple([(e.value, e.unit) for e in extensions]) if extensions else (),
+            tuple([(e.value, e.unit, e.suspended_before) for e in extensions])
+            if extensions
+            else (),
         )
 
     def _warning_at(self, state: CaseState, limit: LimitState, params: WarningParams) -> datetime:
@@ -103,12 +111,22 @@ class Deadlines(EngineContext):
         if known is not None:
             return known
         start = cal.clock_start(state.accepted_at)
-        total = cal.between(start, self._deadline(state, limit, suspensions=False))
-        if params.mode == "share":
-            used = params.share * total
+        suspended = state.suspended_seconds
+        if params.mode == "share" and limit.unit == "natural_day":
+            # a limit of calendar days elapses in calendar time: the share of the span
+            # from the clock's start to the deadline, then moved as the deadline is
+            plain = self._deadline(state, limit, suspensions=False)
+            warning = start + (plain - start) * params.share
+            if suspended:
+                warning = cal.add(warning, suspended)
         else:
-            used = max(0.0, total - params.remaining_working_days * DAY)
-        warning = cal.add(start, used + state.suspended_seconds)
+            # the limit as extended, in working time (the deadline less the time suspended)
+            total = cal.between(start, self._deadline(state, limit)) - suspended
+            if params.mode == "share":
+                used = params.share * total
+            else:
+                used = max(0.0, total - params.remaining_working_days * DAY)
+            warning = cal.add(start, used + suspended)
         if len(self._warnings) >= MEMO_SIZE:
             self._warnings.clear()
         self._warnings[key] = warning

@@ -6,6 +6,7 @@ rules that judge events as they come.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -184,10 +185,9 @@ class EventHandlers(Raising):
         if state.suspended_since is None or state.accepted_at is None:
             state.suspended_since = None
             return
-        counted_from = max(
-            state.suspended_since, self.calendar_of(state).clock_start(state.accepted_at)
-        )
-        state.suspended_seconds += self.calendar_of(state).between(counted_from, at)
+        # every working second suspended moves the deadline (contract §2), the day of
+        # acceptance's too, although the limit's clock starts at its end
+        state.suspended_seconds += self.calendar_of(state).between(state.suspended_since, at)
         state.suspended_since = None
 
     def _on_extended(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -199,6 +199,9 @@ class EventHandlers(Raising):
         # where it applies: the promised deadline it extends (before it), or its own time
         extended = self.promised_deadline(state) if payload.unit == "natural_day" else None
         if payload.approved_by:
+            if payload.unit == "natural_day" and state.suspended_seconds:
+                # counted from the deadline as it stands now, time suspended included
+                extension = dataclasses.replace(extension, suspended_before=state.suspended_seconds)
             state.approved_extensions = [*state.approved_extensions, extension]
         else:
             alerts += self._raise_again(state, "extension.unapproved", at, {"extension": label})

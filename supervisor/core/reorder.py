@@ -7,7 +7,8 @@ those that hold stand unchanged. `Engine.apply` sends a late event here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
 
 from supervisor.core.alerts import Alert, CaseChange, Resolution, rule_of
 from supervisor.core.context import Outcome
@@ -19,30 +20,75 @@ if TYPE_CHECKING:
     from supervisor.core.engine import Engine
 
 
+#: Events stamped with the same second, in the order a case takes them (contract §1):
+#: a center's system often stamps a step and the next one alike (accepted and suspended,
+#: the last step and the conclusion), and sends them in any order. Equal ranks keep the
+#: order they came in.
+STEP_RANK: Final = {
+    "submitted": 0,
+    "supplement_requested": 1,
+    "supplement_received": 2,
+    "not_accepted": 3,
+    "accepted": 4,
+    "suspended": 5,
+    "resumed": 5,
+    "extended": 5,
+    "fee_charged": 5,
+    "step_completed": 6,
+    "decided": 7,
+    "withdrawn": 8,
+    "concluded": 9,
+    "delivered": 10,
+    "evaluated": 11,
+    "complained": 11,
+    "rectified": 12,
+    "complaint_answered": 12,
+}
+
+
+def in_case_order(event: CaseEvent) -> tuple[datetime, int]:
+    """The key events of one case are judged by: event time, then `STEP_RANK`."""
+    return event.occurred_at, STEP_RANK.get(event.type, 5)
+
+
 def is_late(state: CaseState, event: CaseEvent) -> bool:
     """An event earlier than what the case has already been judged on: an earlier event,
-    or a timer fired at or after the event's time."""
-    if state.last_event_at is not None and event.occurred_at < state.last_event_at:
-        return True
+    one of the same second that comes before one of them in a case's order
+    (`STEP_RANK`), or a timer fired at or after the event's time."""
+    last = state.last_event_at
+    if last is not None:
+        if event.occurred_at < last:
+            return True
+        if event.occurred_at == last and _before_a_tie(state, event):
+            return True
     return state.advanced_to is not None and event.occurred_at <= state.advanced_to
+
+
+def _before_a_tie(state: CaseState, event: CaseEvent) -> bool:
+    """Whether an event of the case with the same time as `event` comes after it in a
+    case's order (read from the history only for an event of that very second)."""
+    rank = STEP_RANK.get(event.type, 5)
+    for document in state.history:
+        if STEP_RANK.get(document.get("type", ""), 5) > rank:
+            kept = document.get("occurred_at")
+            if isinstance(kept, str) and datetime.fromisoformat(kept) == event.occurred_at:
+                return True
+    return False
 
 
 def reorder(engine: Engine, state: CaseState, late: CaseEvent) -> Outcome:
     """Judge the case again with the late event in its place in event time.
 
-    The case is rebuilt from its events sorted by `occurred_at` (ties keep arrival
-    order), its timers fired up to where it had been judged before, with and without
-    the late event; what the late event changes counts. An alert the new
-    judgement no longer supports, or supports at another instant (a late approved
-    extension moved the deadline), is resolved with the reason, never dropped; an id
-    once resolved is never raised again as itself: a firing of the same rule gets the
-    next revision id (`...:r2`), at its right `raised_at`. Alerts that hold as they
-    were stand unchanged (same id, same `raised_at`)."""
-    history = sorted(
-        (from_document(document) for document in state.history),
-        key=lambda item: item.occurred_at,
-    )
-    events = sorted([*history, late], key=lambda item: item.occurred_at)
+    The case is rebuilt from its events in a case's order (`in_case_order`: event time,
+    same-second ties by `STEP_RANK`, then arrival), its timers fired up to where it had
+    been judged before, with and without the late event; what the late event changes
+    counts. An alert the new judgement no longer supports, or supports at another
+    instant (a late approved extension moved the deadline), is resolved with the reason,
+    never dropped; an id once resolved is never raised again as itself: a firing of the
+    same rule gets the next revision id (`...:r2`), at its right `raised_at`. Alerts that
+    hold as they were stand unchanged (same id, same `raised_at`)."""
+    history = sorted((from_document(document) for document in state.history), key=in_case_order)
+    events = sorted([*history, late], key=in_case_order)
     # The case judged without the late event too, under the same rules: only what the
     # late event changes is resolved or raised, so rules changed by a live reload since
     # an alert fired never re-raise it.

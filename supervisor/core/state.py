@@ -34,10 +34,16 @@ class StateDecodeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LimitState:
-    """A time limit: a number of working or natural days."""
+    """A time limit: a number of working or natural days.
+
+    For an approved `natural_day` extension, `suspended_before` is the working time the
+    case had spent suspended (closed stretches) when it was approved: it moves the
+    deadline as it stood then, suspensions before it included, and calendar days are
+    counted from there (contract §2: each moves the deadline it finds)."""
 
     value: float
     unit: Unit
+    suspended_before: float = 0.0
 
     def label(self) -> str:
         number = f"{self.value:g}"
@@ -253,6 +259,12 @@ def _odd_offset(offset: timedelta) -> str:
 
 
 def _limit_json(limit: LimitState) -> dict[str, Any]:
+    if limit.suspended_before:
+        return {
+            "value": float(limit.value),
+            "unit": limit.unit,
+            "suspended_before": float(limit.suspended_before),
+        }
     return {"value": float(limit.value), "unit": limit.unit}
 
 
@@ -329,7 +341,10 @@ def _limit(value: object) -> LimitState:
     unit = value["unit"]
     if unit not in _UNITS or type(unit) is not str:
         raise ValueError("not a time limit unit")
-    return LimitState(_float(value["value"]), cast("Unit", unit))
+    before = value.get("suspended_before")  # absent: stored before it was kept, or none
+    if before is None:
+        return LimitState(_float(value["value"]), cast("Unit", unit))
+    return LimitState(_float(value["value"]), cast("Unit", unit), _float(before))
 
 
 def _opt_limit(value: object) -> LimitState | None:

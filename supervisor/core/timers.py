@@ -141,7 +141,11 @@ class Timers(Raising):
             except (ValueError, OverflowError):
                 day = None
             extensions = state.approved_extensions
-            extended = tuple([(e.value, e.unit) for e in extensions]) if extensions else ()
+            extended = (
+                tuple([(e.value, e.unit, e.suspended_before) for e in extensions])
+                if extensions
+                else ()
+            )
             suspended = state.suspended_seconds
             if promised is not None:
                 limit_key = (cal, day, promised.value, promised.unit, extended)

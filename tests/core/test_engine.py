@@ -345,3 +345,92 @@ def test_reasons_are_checked_whatever_the_state() -> None:
         "rejection.no_reason",
         "workflow.out_of_order",
     ]
+
+
+# -- contract §2's time rules where suspensions, extensions and ties meet --------------
+
+
+def test_a_natural_day_extension_moves_the_deadline_it_finds_suspensions_included() -> None:
+    # 2 working days from Mon 21 Sep: 24:00 Wed 23. Suspended Tue 22 10:00 to Thu 24
+    # 10:00 (two working days): 24:00 Mon 28 (Fri 25 is Mid-Autumn, then the weekend).
+    # Extended by 3 calendar days after that: 24:00 Thu 1 Oct, a holiday, so 24:00 of the
+    # next working day, Thu 8 Oct. Counted from the deadline before the suspension
+    # instead, the 3 days ended on 30 Sep, and the case was overdue 8 days early.
+    alerts = run(
+        accepted("2026-09-21T10:00:00+08:00", 2, statutory=(2, "working_day")),
+        event("suspended", "2026-09-22T10:00:00+08:00", reason_code="inspection"),
+        event("resumed", "2026-09-24T10:00:00+08:00"),
+        event(
+            "extended",
+            "2026-09-25T09:00:00+08:00",
+            value=3,
+            unit="natural_day",
+            approved_by="局长",
+            reason="需补充现场核查",
+        ),
+        until="2026-10-31T00:00:00+08:00",
+    )
+    assert ("deadline.overdue", "2026-10-09T00:00:00+08:00") in raised(alerts)
+    assert ("deadline.statutory_overdue", "2026-10-09T00:00:00+08:00") in raised(alerts)
+
+
+def test_time_suspended_on_the_day_of_acceptance_moves_the_deadline_too() -> None:
+    # The limit's clock starts at 24:00 of the day of acceptance, but the deadline moves by
+    # every working second suspended (contract §2): 4 hours on Mon 2 Nov.
+    alerts = run(
+        accepted("2026-11-02T10:00:00+08:00", 2, statutory=None),
+        event("suspended", "2026-11-02T11:00:00+08:00", reason_code="hearing"),
+        event("resumed", "2026-11-02T15:00:00+08:00"),
+        until="2026-11-30T00:00:00+08:00",
+    )
+    assert ("deadline.overdue", "2026-11-05T04:00:00+08:00") in raised(alerts)
+
+
+def test_a_natural_day_limit_warns_at_80_percent_of_its_calendar_days() -> None:
+    # 10 calendar days from Mon 28 Sep: 24:00 Thu 8 Oct; 8 of them have elapsed at 24:00
+    # Tue 6 Oct, in the National Day holidays (a calendar limit runs through them).
+    alerts = run(
+        accepted("2026-09-28T10:00:00+08:00", 10, "natural_day", statutory=None),
+        until="2026-10-31T00:00:00+08:00",
+    )
+    assert raised(alerts) == [
+        ("deadline.warning", "2026-10-07T00:00:00+08:00"),
+        ("deadline.overdue", "2026-10-09T00:00:00+08:00"),
+    ]
+
+
+def test_events_of_the_same_second_are_judged_in_a_cases_order_whatever_came_first() -> None:
+    # A center stamped the acceptance and the suspension alike and sent the suspension
+    # first: judged after the acceptance, it stops the clock, and the workflow.out_of_order
+    # raised when it came alone is resolved as wrong. 5 working days suspended (Mon 2
+    # 10:00 to Mon 9 10:00) move 24:00 Wed 4 to 24:00 Wed 11, in either order of arrival.
+    at = "2026-11-02T10:00:00+08:00"
+    accept = accepted(at, 2, statutory=None, event_id="tie-1")
+    suspend = event("suspended", at, reason_code="inspection", event_id="tie-2")
+    resume = event("resumed", "2026-11-09T10:00:00+08:00", event_id="tie-3")
+    for story in ([suspend, accept, resume], [accept, suspend, resume]):
+        runner = Runner(engine())
+        alerts: list[Alert] = []
+        for item in story:
+            alerts += runner.feed(item)
+        alerts += runner.advance(datetime.fromisoformat("2026-11-30T00:00:00+08:00"))
+        wrong = {resolution.alert_id for resolution in runner.resolved}
+        standing = [a for a in alerts if a.alert_id not in wrong]
+        assert raised(standing) == [
+            ("deadline.warning", "2026-11-11T14:24:00+08:00"),
+            ("deadline.overdue", "2026-11-12T00:00:00+08:00"),
+        ]
+
+
+def test_a_step_stamped_with_its_decision_is_no_step_skipped_whatever_came_first() -> None:
+    at = "2026-11-03T10:00:00+08:00"
+    accept = accepted("2026-11-02T10:00:00+08:00", 5, required_steps=["审查"])
+    step = event("step_completed", at, step="审查", outcome="pass", event_id="s-1")
+    decide = event("decided", at, outcome="approve", event_id="d-1")
+    for story in ([accept, decide, step], [accept, step, decide]):
+        runner = Runner(engine())
+        alerts: list[Alert] = []
+        for item in story:
+            alerts += runner.feed(item)
+        wrong = {resolution.alert_id for resolution in runner.resolved}
+        assert [a.rule_id for a in alerts if a.alert_id not in wrong] == []

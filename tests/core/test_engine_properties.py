@@ -407,7 +407,6 @@ def test_a_suspension_moves_the_overdue_alert_by_the_working_time_suspended(
 ) -> None:
     base = [accepted(accepted_at.isoformat(), limit[0], limit[1], statutory=None)]
     without = overdue_at(base)
-    counted_from = CAL.clock_start(accepted_at)  # the day of acceptance is not counted
 
     # Each stretch starts somewhere before the deadline as it then stands (after the
     # previous stretch ended), at a whole second, and lasts up to 40 calendar days.
@@ -419,7 +418,8 @@ def test_a_suspension_moves_the_overdue_alert_by_the_working_time_suspended(
             break
         begin = cursor + timedelta(seconds=int(share * room))
         end = begin + timedelta(seconds=length)
-        stretch = CAL.between(max(begin, counted_from), end)
+        # every working second suspended, the day of acceptance's too (contract §2)
+        stretch = CAL.between(begin, end)
         events += [
             event("suspended", begin.isoformat(), reason_code="testing"),
             event("resumed", end.isoformat()),
