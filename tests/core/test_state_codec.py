@@ -272,7 +272,12 @@ _aware = st.datetimes(
     timezones=st.sampled_from([CN, UTC, P8, timezone(timedelta(hours=-5, minutes=-30))]),
 )
 _number = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6).map(float)
-_limit = st.builds(LimitState, _number, st.sampled_from(["working_day", "natural_day"]))
+_limit = st.builds(
+    LimitState,
+    _number,
+    st.sampled_from(["working_day", "natural_day"]),
+    st.one_of(st.just(0.0), _number),  # suspended_before: kept only when not 0
+)
 _document = st.fixed_dictionaries(
     {"event_id": _text, "type": _text, "occurred_at": _text},
     optional={
