@@ -77,7 +77,7 @@ def test_the_shipped_rules_pass() -> None:
             "rules:\n  - id: fee.overcharge\n    severity: red\n",
             "r.yaml:2: rules[0] (fee.overcharge): title: Field required",
         ),
-        ("rules: [\n", "r.yaml: not valid YAML"),
+        ("rules: [\n", "r.yaml:2:1: not valid YAML: expected the node content"),
         (
             LOCAL_ENTRY.replace("kind: count", "kind: ratio"),
             "r.yaml:3: rules[0] (local.twice): kind: unknown rule kind 'ratio'; known: builtin,"

@@ -10,6 +10,7 @@ put in force. `supervisor rules check` refuses each kind of bad catalogue with f
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -269,7 +270,8 @@ def test_rules_check_refuses_a_bad_catalogue_with_file_and_line(
     result = check(rules)
     assert result.returncode == 1, result.stdout
     line = line_of(text, needle)
-    assert f"items.yaml:{line}: " in result.stderr, result.stderr
+    # file:line, and the column too where the parser found the problem
+    assert re.search(rf"items\.yaml:{line}:(\d+:)? ", result.stderr), result.stderr
     assert said in result.stderr, result.stderr
 
 

@@ -29,7 +29,7 @@ from typing import Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from supervisor.core.yaml_lines import line_of
+from supervisor.core.yaml_lines import line_of, not_yaml
 
 #: The measures the service computes for a unit (a center, a department, a window or a
 #: staff member) over a period: name -> (Chinese name, kind). A rate is between 0 and 1
@@ -148,7 +148,7 @@ def load_scheme(path: Path | str) -> Scheme:
         document = yaml.safe_load(text)
         tree = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise SchemeError(f"{path}: not valid YAML: {exc}") from None
+        raise SchemeError(not_yaml(path, exc)) from None
     if not isinstance(document, dict):
         raise SchemeError(f"{path}:1: a scheme is a mapping with name, indicators and grades")
     try:

@@ -26,6 +26,8 @@ import holidays
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from supervisor.core.yaml_lines import not_yaml
+
 DAY = 86400.0
 _EPOCH = date(2001, 1, 1)  # the index starts where the official schedules do
 _LAST_YEAR = 2199  # past this a limit is a data error, not a deadline
@@ -388,7 +390,7 @@ class CalendarBook:
                     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
                     regions += CalendarConfig.model_validate(document).regions
                 except yaml.YAMLError as exc:
-                    raise ValueError(f"{path}: not valid YAML: {exc}") from None
+                    raise ValueError(not_yaml(path, exc)) from None
                 except ValidationError as exc:
                     error = exc.errors()[0]
                     where = ".".join(str(part) for part in error["loc"])

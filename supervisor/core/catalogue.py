@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from supervisor.core.yaml_lines import line_of
+from supervisor.core.yaml_lines import line_of, not_yaml
 
 
 class _Strict(BaseModel):
@@ -127,10 +127,7 @@ def _load_file(path: Path) -> list[tuple[Item, int]]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        # the parser's mark, when it has one (0-based): file and line, as every refusal
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise CatalogueError(f"{where}: not valid YAML: {exc}") from None
+        raise CatalogueError(not_yaml(path, exc)) from None
     if not isinstance(document, dict) or set(document) != {"items"}:
         raise CatalogueError(f"{path}:1: a catalogue file is a mapping with one key, 'items'")
     tree = yaml.compose(text)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from supervisor.core.catalogue import Catalogue, CatalogueError
 from supervisor.core.declarative import KIND_PARAMS, KINDS
-from supervisor.core.yaml_lines import line_of
+from supervisor.core.yaml_lines import line_of, not_yaml
 
 _line = line_of  # the name supervisor.notify.routing imports
 
@@ -221,7 +221,7 @@ def _load_file(path: Path) -> list[Rule]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RuleError(f"{path}: not valid YAML: {exc}") from None
+        raise RuleError(not_yaml(path, exc)) from None
     composed: list[yaml.Node | None] = []
 
     def tree() -> yaml.Node | None:

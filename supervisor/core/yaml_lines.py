@@ -3,7 +3,19 @@ the file and the line a person should look at."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
+
+
+def not_yaml(path: Path, exc: yaml.YAMLError) -> str:
+    """A file that does not parse, as one line: `file:line:column: not valid YAML: the
+    problem` (the parser's own message spans several lines and quotes
+    `<unicode string>` instead of the file)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or "cannot be parsed"
+    return f"{where}: not valid YAML: {problem}"
 
 
 def line_of(node: yaml.Node | None, path: list[str | int]) -> int:

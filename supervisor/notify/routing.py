@@ -67,6 +67,7 @@ from pydantic import (
 from supervisor import orders
 from supervisor.centers import is_valid_code, parent_code
 from supervisor.core.rules import SilenceParams, _first_error, _line
+from supervisor.core.yaml_lines import not_yaml
 
 Severity = Literal["yellow", "red"]
 SEVERITIES: tuple[Severity, ...] = ("yellow", "red")
@@ -336,7 +337,7 @@ def load_routing(path: Path | str, known_rules: Collection[str] | None = None) -
         document = yaml.safe_load(text)
         tree = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise RoutingError(f"{path}: not valid YAML: {exc}") from None
+        raise RoutingError(not_yaml(path, exc)) from None
 
     def refuse(problem: str, loc: Iterable[str | int]) -> RoutingError:
         return RoutingError(f"{path}:{_line(tree, list(loc))}: {problem}")
