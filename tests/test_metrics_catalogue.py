@@ -107,3 +107,17 @@ def test_names_follow_the_prometheus_conventions(name: str) -> None:
 )
 def test_dead_letter_reasons_map_to_a_bounded_label(reason: str, label: str) -> None:
     assert rejection_reason(reason) == label
+
+
+def test_the_lifecycle_changes_of_each_action_are_exported_at_zero_from_the_start() -> None:
+    """A `rate()` over a series needs a sample before its first increment: the actions are
+    a fixed set, so each series exists at 0 before anyone acts."""
+    from prometheus_client import generate_latest
+
+    from supervisor.lifecycle import ACTIONS
+
+    registry = CollectorRegistry()
+    _web(registry)
+    scraped = generate_latest(registry).decode()
+    for action in ACTIONS:
+        assert f'supervisor_web_lifecycle_changes_total{{action="{action}"}} 0.0' in scraped

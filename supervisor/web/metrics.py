@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from supervisor.lifecycle import ACTIONS
+
 #: Buckets for the delay from the alert's production to its push to the sockets: live
 #: pushes take milliseconds; the upper buckets show a lagging consumer.
 PUSH_DELAY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -82,6 +84,8 @@ class WebMetrics:
             ["action"],
             registry=registry,
         )
+        for action in ACTIONS:  # at 0 from the start, so a rate() sees the first change
+            self.lifecycle_changes.labels(action)
         self.projected = Counter(
             "supervisor_web_projected_records",
             "Records read into the read model, by topic (alerts, facts, events) and "
