@@ -47,6 +47,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supervisor.auth import PREFIX, Principal, Role, TokenStore, token_id_of
+from supervisor.centers import is_valid_code
 from supervisor.web.sessions import COOKIE, CSRF_HEADER, UNSAFE_METHODS, Sessions
 
 log = logging.getLogger(__name__)
@@ -192,8 +193,15 @@ async def maybe_authenticate(request: Request) -> Principal | None:
 MaybeAnyone = Annotated[Principal | None, Depends(maybe_authenticate)]
 
 
+#: A `center_id` asked for that no center can have (contract §1: 6 or 9 digits).
+NOT_A_CENTER: Final = "服务中心编码（center_id）应为 6 位或 9 位数字"
+
+
 def require_center(principal: Principal, center_id: str, *, act: bool = False) -> None:
-    """403 unless the principal may see (or, with `act`, act on) `center_id`."""
+    """422 for what is not a center's code; 403 unless the principal may see (or, with
+    `act`, act on) `center_id`."""
+    if not is_valid_code(center_id):
+        raise HTTPException(422, NOT_A_CENTER)
     allowed = principal.may_act(center_id) if act else principal.may_see(center_id)
     if not allowed:
         raise HTTPException(403, "this center is outside your scope")

@@ -184,7 +184,8 @@ def test_bad_requests_are_refused_and_none_fails(
         ("period=2026-11&months=1e9", director, 422),
         ("period=2026-11&by=floor", director, 422),
         ("period=2026-11&center_id=" + "4" * 40, director, 422),
-        ("period=2026-11&center_id=%00", director, 403),
+        ("period=2026-11&center_id=%00", director, 422),  # no center's code
+        ("period=2026-11&center_id=451221", director, 403),  # another county's
         ("period=2026-11", as_(tokens, "ops"), 403),
         ("period=2026-11", {"Authorization": "Bearer svt_nope"}, 401),
     ]
@@ -193,6 +194,13 @@ def test_bad_requests_are_refused_and_none_fails(
         assert answer.status_code == status, (query, answer.text)
     assert len(trend(client, "period=2026-11&months=24")["periods"]) == 24
     assert trend(client, "period=2026-11&months=1")["units"]  # one month: November's
+    # what is not a center's code is refused by every view of the assessment, as by the
+    # report, instead of answering an empty assessment
+    for path in ("/api/assessment", "/api/assessment/export?format=xlsx&"):
+        joiner = "" if path.endswith("&") else "?"
+        answer = client.get(f"{path}{joiner}period=2026-11&center_id=abc", headers=director)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"] == "服务中心编码（center_id）应为 6 位或 9 位数字"
     # a refusal says what a period is, never what was sent (a phone typed into the box)
     for path in ("/api/assessment/trend", "/api/assessment", "/api/report"):
         answer = client.get(f"{path}?period=13800001111", headers=director)

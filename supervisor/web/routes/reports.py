@@ -39,7 +39,7 @@ from supervisor.report.charts import NoChineseFont
 from supervisor.report.gather import gather
 from supervisor.report.model import is_city
 from supervisor.report.pdf import report_pdf
-from supervisor.web.security import Viewer, require_center
+from supervisor.web.security import NOT_A_CENTER, Viewer, require_center
 from supervisor.web.services import Services, Wired
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ router = APIRouter()
 #: What the caller is told when the scheme cannot be read (the log says why).
 NO_SCHEME: Final = "考核评分方案有误，暂不能考核；请运维人员检查"
 #: What the caller is told when a report's `center_id` is not a center's code.
-NOT_A_CENTER: Final = "服务中心编码（center_id）应为 6 位或 9 位数字"
 #: What the caller is told when no font on the server can show Chinese.
 NO_FONT: Final = "服务器缺少中文字体，暂不能生成文件；请运维人员安装 fonts-noto-cjk"
 _FILE_NAME_BAD: Final = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
