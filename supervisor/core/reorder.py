@@ -55,13 +55,10 @@ def is_late(state: CaseState, event: CaseEvent) -> bool:
     """An event earlier than what the case has already been judged on: an earlier event,
     one of the same second that comes before one of them in a case's order
     (`STEP_RANK`), or a timer fired at or after the event's time."""
-    last = state.last_event_at
-    if last is not None:
-        if event.occurred_at < last:
-            return True
-        if event.occurred_at == last and _before_a_tie(state, event):
-            return True
-    return state.advanced_to is not None and event.occurred_at <= state.advanced_to
+    last, at = state.last_event_at, event.occurred_at
+    if last is not None and at <= last and (at < last or _before_a_tie(state, event)):
+        return True  # one comparison for an event after the last, the usual case
+    return state.advanced_to is not None and at <= state.advanced_to
 
 
 def _before_a_tie(state: CaseState, event: CaseEvent) -> bool:

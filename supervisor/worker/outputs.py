@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Container, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -111,6 +112,7 @@ class Outputs:
                 )
             )
         for resolution in resolutions:
+            resolution = proved_wrong_at(resolution, published_at)
             messages.append((resolution.to_dict(), partial(self.resolution_delivered, resolution)))
         for change in changes:
             messages.append((change.to_dict(), partial(self.change_delivered, change)))
@@ -151,3 +153,16 @@ class Outputs:
         source = f"{message.topic}/{message.partition}/{message.offset}"
         letter = deadletters.record(message.key, message.value, reason, source)
         await refusals.store(self._send_letter, letter)
+
+
+def proved_wrong_at(resolution: Resolution, now: datetime) -> Resolution:
+    """The resolution dated when the late event that proves the alert wrong was judged.
+
+    The engine has no clock: it dates a resolution by the case's own latest instant
+    (replay's event time), which in the live worker is when its last deadline fired, not
+    when the late event came: a township's batch judged a week later was dated a week
+    early, before the upload existed. The worker's clock reading, in the resolution's
+    offset, is the later of the two."""
+    if now <= resolution.resolved_at:
+        return resolution
+    return replace(resolution, resolved_at=now.astimezone(resolution.resolved_at.tzinfo))

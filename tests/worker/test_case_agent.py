@@ -183,3 +183,30 @@ async def test_alerts_not_acknowledged_are_stored_with_the_case_then_settled() -
     await asyncio.sleep(0)  # the outbox hears of it
     await parts.agent.handle(Message(TICKS, partition, 1, b"", b"[]"))  # an empty tick
     assert UNACKNOWLEDGED not in parts.table[CASE]  # written again without them
+
+
+async def test_a_resolution_is_dated_when_the_late_event_was_judged() -> None:
+    """The engine dates it by the case's last instant (when its deadline fired, a week
+    before a township's upload, say); published, it is dated by the worker's clock."""
+    from datetime import datetime
+
+    from supervisor.core.alerts import Resolution
+
+    parts = Parts()
+    fired = datetime.fromisoformat("2026-11-24T00:00:00+08:00")
+    wrong = Resolution(
+        alert_id=f"deadline.overdue:{CASE}",
+        rule_id="deadline.overdue",
+        case_id=CASE,
+        center_id="451221",
+        resolved_at=fired,
+        reason="迟到事件",
+        details={},
+    )
+    parts.clock.at = datetime.fromisoformat("2026-12-01T01:30:30+00:00")
+    await parts.outputs.raise_alerts(CASE, [], [wrong], parts.clock())
+    [(_, value)] = parts.producer.sent
+    assert json.loads(value)["resolved_at"] == "2026-12-01T09:30:30+08:00"
+    # a clock behind the case's own time (a rehearsal's) never dates it earlier
+    await parts.outputs.raise_alerts(CASE, [], [wrong], fired.replace(day=20))
+    assert json.loads(parts.producer.sent[-1][1])["resolved_at"] == "2026-11-24T00:00:00+08:00"
