@@ -41,6 +41,22 @@ def topics(settings: Settings) -> dict[str, int]:
         settings.topic_dlq: n,
         settings.topic_facts: n,  # keyed by case_id, like the events
         centers_topic(settings): 1,  # one owner judges every center's silence
+        **changelogs(settings),
+    }
+
+
+def changelogs(settings: Settings) -> dict[str, int]:
+    """The changelog topics of the worker's tables (`cases` and `handled` on the events'
+    partitions, `centers` on its one), as Faust names them. Created here, before Faust
+    starts, so that they are in the metadata with a leader for each partition: created by
+    Faust as it started, on a fresh broker one could be missing from the metadata its
+    first assignment read (the centers table's was: `PartitionsMismatch` at every write
+    of a center, so `center.silent` was never judged until a restart)."""
+    app_id, n = settings.app_id, settings.partitions
+    return {
+        f"{app_id}-cases-changelog": n,
+        f"{app_id}-handled-changelog": n,
+        f"{app_id}-centers-changelog": 1,
     }
 
 
@@ -59,6 +75,8 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
         settings.topic_alerts: keep(settings.journal_retention_days),
         settings.topic_facts: keep(settings.facts_retention_days),
         settings.topic_dlq: keep(settings.dlq_retention_days),
+        # compacted, as Faust makes a table's changelog: the latest value of each key
+        **{changelog: {"cleanup.policy": "compact"} for changelog in changelogs(settings)},
     }
 
 

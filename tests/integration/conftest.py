@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.kafka.admin import ensure_topics
 from supervisor.settings import Settings
-from supervisor.worker.main import topics
+from supervisor.worker.main import create_topics
 from tests.processes import spawn, terminate
 
 #: The worker's clock starts here (a working Friday) and then runs in real time, so the
@@ -103,9 +102,7 @@ def running_worker(env: dict[str, str], log: Path) -> Iterator[RunningWorker]:
     can auto-create them with the broker's default partition count."""
     settings = Settings.from_env(env)
     with ThreadPoolExecutor(1) as pool:  # callable from async tests too (own event loop)
-        pool.submit(
-            asyncio.run, ensure_topics(settings.bootstrap_servers, topics(settings))
-        ).result()
+        pool.submit(asyncio.run, create_topics(settings)).result()
     started = time.monotonic()
     process = spawn(["worker", "--clock-start", CLOCK_START], env, log)
     port = settings.worker_web_port
