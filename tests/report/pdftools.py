@@ -16,22 +16,19 @@ OUTPUT: Final = ROOT / "test-output" / "report"
 
 def text_of(pdf: bytes) -> str:
     """The PDF's text, laid out as on the page (a table's row on one line)."""
-    done = subprocess.run(
-        ["pdftotext", "-layout", "-enc", "UTF-8", "-", "-"],
-        input=pdf,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return done.stdout.decode("utf-8")
+    return _pdftotext(pdf, "-layout")
 
 
 def text_in_order(pdf: bytes) -> str:
     """The PDF's text in the order it was written (`pdftotext -raw`): the lines a table's
     cell wraps to one after the other, which the layout of `text_of` interleaves with
     the cells beside it."""
+    return _pdftotext(pdf, "-raw")
+
+
+def _pdftotext(pdf: bytes, mode: str) -> str:
     done = subprocess.run(
-        ["pdftotext", "-raw", "-enc", "UTF-8", "-", "-"],
+        ["pdftotext", mode, "-enc", "UTF-8", "-", "-"],
         input=pdf,
         capture_output=True,
         check=True,
