@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -899,7 +899,7 @@ def main() -> None:
         _refuse(f"{exc.strerror or exc}{where}")
 
 
-def _refuse(reason: str) -> None:
+def _refuse(reason: str) -> NoReturn:
     print(f"refused: {reason}", file=sys.stderr)
     raise SystemExit(1)
 
