@@ -97,7 +97,7 @@ def alert_row(entry: Entry, center_name: str = "") -> Row:
             "before_appeal": entry.before_appeal,
             "resolution": entry.resolution,
             "concluded_late": entry.concluded_late,
-            "last_change": entry.history[-1] if entry.history else None,
+            "last_change": entry.last_change,
         },
     }
 

@@ -136,9 +136,20 @@ class Entry:
             shown.update(self.concluded_late)
         if self.escalation_level:
             shown["escalation_level"] = self.escalation_level
-        if self.history:
-            shown["last_change"] = self.history[-1]
+        last = self.last_change
+        if last is not None:
+            shown["last_change"] = last
         return shown
+
+    @property
+    def last_change(self) -> Record | None:
+        """The last step that changed something about the alert: a delivery attempt of the
+        notifier is logged in its history but is no step (shown as the last, it hid why
+        an alert closed, or that a withdrawal was an appeal upheld)."""
+        for change in reversed(self.history):
+            if change.get("action") != "notify":
+                return change
+        return None
 
 
 def lifecycle_record(

@@ -4,8 +4,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  alertFilters, alertQuery, hashFor, orderQuery, parseHash,
+  alertFilters, alertQuery, hashFor, orderQuery, parseHash, periodProblem,
 } from "../../dashboards/console/js/route.js";
+import { TEXTS } from "../../dashboards/console/js/texts.js";
 
 test("an alert id with ':' and '/' survives the hash", () => {
   const id = "deadline.overdue:451224103-2026/0000042";
@@ -76,4 +77,32 @@ test("the API query: the centers below, the whole last day, the page", () => {
   });
   const download = alertQuery({ q: "超期", center_id: "451224", below: "0" }, { paged: false });
   assert.deepEqual(Object.fromEntries(download), { q: "超期", center_id: "451224" });
+});
+
+test("the search form refuses the dates the API refuses, naming the field", () => {
+  const zh = TEXTS["zh-CN"];
+  const en = TEXTS.en;
+  // the API takes times in the years 2000-2100 (supervisor/web/bounds.py); the end date
+  // is sent as the midnight after it, so 2100-12-31 would go as 2101-01-01
+  assert.equal(alertQuery({ until: "2100-12-30" }, { paged: false }).get("until"), "2100-12-31T00:00:00+08:00");
+  assert.equal(periodProblem({ since: "2000-01-01", until: "2100-12-30" }, zh), null);
+  assert.equal(periodProblem({ since: "2100-12-31" }, zh), null);
+  assert.equal(periodProblem({}, zh), null);
+  assert.deepEqual(periodProblem({ until: "2100-12-31" }, zh), {
+    field: "until", text: "截止日期须在 2000-01-01 至 2100-12-30 之间",
+  });
+  assert.deepEqual(periodProblem({ since: "1999-12-31" }, zh), {
+    field: "since", text: "起始日期须在 2000-01-01 至 2100-12-31 之间",
+  });
+  assert.deepEqual(periodProblem({ since: "2101-01-01" }, en), {
+    field: "since", text: "From: choose a date from 2000-01-01 to 2100-12-31",
+  });
+  assert.equal(periodProblem({ until: "0201-05-01" }, en).text, "To: choose a date from 2000-01-01 to 2100-12-30");
+  assert.equal(periodProblem({ until: "?" }, zh).field, "until"); // typed in part
+  assert.deepEqual(periodProblem({ since: "2026-12-02", until: "2026-12-01" }, zh), {
+    field: "until", text: "截止日期不能早于起始日期",
+  });
+  // an address with such a date (typed, or bookmarked) does not send it either
+  assert.deepEqual(alertFilters({ since: "1999-12-31", until: "2100-12-31" }), {});
+  assert.deepEqual(alertFilters({ since: "2000-01-01", until: "2100-12-30" }), { since: "2000-01-01", until: "2100-12-30" });
 });

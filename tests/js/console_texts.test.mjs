@@ -41,3 +41,13 @@ test("an alert closed is said as closed, its cause beneath: each cause as it is"
   assert.doesNotMatch(en.historyAction.case_closed, /concluded|withdrawn/i);
   assert.equal(en.closedReason.order_replied, "The supervision order was answered");
 });
+
+test("a case concluded late: how late, and never 0 days late", () => {
+  assert.equal(zh.detail.concludedLate("2026-12-07 19:38", 0), "办件已于 2026-12-07 19:38 办结，超期不足 0.01 个工作日");
+  assert.equal(zh.detail.concludedLate("2026-12-07 19:38", 0.004), "办件已于 2026-12-07 19:38 办结，超期不足 0.01 个工作日");
+  assert.equal(en.detail.concludedLate("2026-12-07 19:38", 0), "Case concluded 2026-12-07 19:38, less than 0.01 working days late");
+  assert.equal(zh.detail.concludedLate("2026-12-07 19:38", 0.01), "办件已于 2026-12-07 19:38 办结，超期 0.01 个工作日");
+  assert.equal(en.detail.concludedLate("2026-12-07 19:38", 2.5), "Case concluded 2026-12-07 19:38, 2.5 working days late");
+  // no figure given: late, without a number
+  assert.equal(zh.detail.concludedLate("2026-12-07 19:38", undefined), "办件已于 2026-12-07 19:38 超期办结");
+});

@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { changeText, stateKey, tagOf, whoText, withdrawnBySystem } from "../../dashboards/wall/js/alert.js";
+import {
+  changeText, closedReasonOf, stateKey, tagOf, whoText, withdrawnBySystem,
+} from "../../dashboards/wall/js/alert.js";
 import { TEXTS } from "../../dashboards/wall/js/texts.js";
 
 const zh = TEXTS["zh-CN"];
@@ -29,7 +31,7 @@ test("the tag: none while open; each status its own, the two withdrawals told ap
   assert.deepEqual(tagOf(alert({ status: "appealed" }), en), ["Under appeal", "appealed"]);
   assert.deepEqual(tagOf(alert({ status: "resolved", disposition: "held_accountable" }), zh), ["已办结（问责）", "resolved"]);
   assert.deepEqual(tagOf(alert({ status: "resolved" }), en), ["Resolved", "resolved"]);
-  assert.deepEqual(tagOf(alert({ status: "closed" }), zh), ["已按期办结", "closed"]);
+  assert.deepEqual(tagOf(alert({ status: "closed" }), zh), ["已关闭", "closed"]); // no cause known
   assert.deepEqual(tagOf(alert({ status: "superseded" }), zh), ["已转红牌", "superseded"]);
   const bySystem = alert({ status: "withdrawn", last_change: { action: "system_withdraw" } });
   const byAppeal = alert({ status: "withdrawn", last_change: { action: "accept_appeal", by: inspector } });
@@ -120,4 +122,55 @@ test("closed: each cause said as it is; a reply to an order claims no case concl
   assert.equal(changeText(closedBy("concluded_in_time"), en, undefined, NOW), "System closed the alert (case concluded in time) at 12-05 11:00");
   // a cause the page does not know: the step alone, which is true whatever the cause
   assert.equal(changeText(closedBy("something_new"), zh, undefined, NOW), "系统 12-05 11:00 预警关闭");
+});
+
+test("a closed alert's tag says why it closed: only a case concluded in time is 已按期办结", () => {
+  const closedBy = (reason, action = "case_closed") => alert({
+    severity: "yellow",
+    status: "closed",
+    last_change: { action, reason, by: { role: "system" }, at: "2026-12-07T19:40:00+08:00" },
+  });
+  const tags = (texts) => ["concluded_in_time", "case_withdrawn", "order_replied", "something_new", "toString", undefined]
+    .map((reason) => tagOf(closedBy(reason), texts));
+  assert.deepEqual(tags(zh), [
+    ["已按期办结", "closed"],
+    ["办件已撤回", "closed"],
+    ["督办单已回复", "closed"],
+    ["已关闭", "closed"],
+    ["已关闭", "closed"],
+    ["已关闭", "closed"],
+  ]);
+  assert.deepEqual(tags(en).map(([text]) => text), [
+    "Concluded in time", "Case withdrawn", "Order answered", "Closed", "Closed", "Closed",
+  ]);
+  // the row the audit saw: a withdrawn case no longer claims to be concluded in time
+  const withdrawn = closedBy("case_withdrawn");
+  assert.equal(
+    `${tagOf(withdrawn, zh)[0]} | ${changeText(withdrawn, zh, undefined, NOW)}`,
+    "办件已撤回 | 系统 12-07 19:40 预警关闭（申请人已撤回办件）",
+  );
+  for (const reason of ["case_withdrawn", "order_replied"]) {
+    assert.doesNotMatch(tagOf(closedBy(reason), zh)[0], /办结/);
+    assert.doesNotMatch(tagOf(closedBy(reason), en)[0], /concluded/i);
+  }
+  // the cause is the closing step's: a later step (the server sends the last only) hides it
+  assert.equal(closedReasonOf(closedBy("case_withdrawn")), "case_withdrawn");
+  assert.equal(closedReasonOf(closedBy("concluded_in_time", "notify")), "");
+  assert.deepEqual(tagOf(closedBy("concluded_in_time", "notify"), zh), ["已关闭", "closed"]);
+  // the footer counts them all as 已关闭, whatever the tag
+  assert.equal(zh.shownPart.closed(3), "已关闭 3 条");
+});
+
+test("a case concluded less than 0.01 working days late is not said to be 0 days late", () => {
+  const late = (days) => alert({
+    case_concluded_at: "2026-12-07T11:38:00Z",
+    late_working_days: days,
+    last_change: { action: "case_concluded_late", by: { role: "system" }, at: "2026-12-07T19:38:00+08:00" },
+  });
+  assert.equal(changeText(late(0), zh, undefined, NOW), "办件已于 12-07 19:38 办结，超期不足 0.01 个工作日");
+  assert.equal(changeText(late(0.004), zh, undefined, NOW), "办件已于 12-07 19:38 办结，超期不足 0.01 个工作日");
+  assert.equal(changeText(late(0), en, undefined, NOW), "Case concluded 12-07 19:38, less than 0.01 working days late");
+  assert.equal(changeText(late(0.01), zh, undefined, NOW), "办件已于 12-07 19:38 办结，超期 0.01 个工作日");
+  assert.equal(changeText(late(1.25), en, undefined, NOW), "Case concluded 12-07 19:38, 1.25 working days late");
+  assert.equal(changeText(late(2.0000001), zh, undefined, NOW), "办件已于 12-07 19:38 办结，超期 2 个工作日");
 });

@@ -333,6 +333,12 @@ def test_a_delivery_attempt_is_a_quiet_history_entry() -> None:
     assert entry is not None and entry.status == "open"
     assert entry.history[-1]["action"] == "notify"
     assert (entry.history[-1]["channel"], entry.history[-1]["outcome"]) == ("webhook", "retry")
+    # an attempt is no step: the alert's last change stays the step before it (none here;
+    # after a closing step, that step, so the wall still says why it closed)
+    assert "last_change" not in entry.view()
+    journal.apply(2, change(a["alert_id"], "acknowledge"))
+    journal.apply(3, {**attempt, "attempt": 2, "outcome": "sent"})
+    assert journal.get(a["alert_id"]).view()["last_change"]["action"] == "acknowledge"  # type: ignore[union-attr]
 
 
 ACCOUNTABLE_ALERT = "deadline.overdue:451224103-2026-0000042"

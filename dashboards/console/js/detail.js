@@ -12,7 +12,9 @@
 import * as api from "./api.js";
 import * as desk from "./desk.js";
 import { facts, h } from "./dom.js";
-import { formatDeadline, formatDue, formatTime, thresholdValue } from "./format.js";
+import {
+  formatDeadline, formatDue, formatTime, payloadText, shownThresholds, thresholdValue,
+} from "./format.js";
 import { stepForm } from "./forms.js";
 import { actionPath, alertActions, mayIssueOrder } from "./permissions.js";
 import { hashFor } from "./route.js";
@@ -263,7 +265,7 @@ export function alertScreen(root, route) {
     const texts = t();
     const rule = rules.get(alert.rule_id);
     if (!rule) return panel(texts.detail.ruleSection, h("p", {}, h("code", {}, alert.rule_id)));
-    const thresholds = Object.entries(rule.thresholds ?? {});
+    const thresholds = shownThresholds(rule.thresholds);
     return panel(
       texts.detail.ruleSection,
       h("p", { class: "rule__title", dataset: { rule: rule.id } }, severityBadge(rule.severity), " ", rule.title),
@@ -373,22 +375,11 @@ export function alertScreen(root, route) {
   function eventDetails(event) {
     const texts = t();
     const lines = Object.entries(event.payload ?? {}).map(
-      ([key, value]) => `${texts.payload[key] ?? key}：${payloadValue(value)}`,
+      ([key, value]) => `${texts.payload[key] ?? key}：${payloadText(event.type, key, value, texts)}`,
     );
     const applicant = Object.values(event.applicant ?? {}).filter(Boolean).join(" ");
     if (applicant) lines.push(`${texts.detail.applicant}：${applicant}`);
     return lines.length ? h("ul", { class: "timeline__details" }, lines.map((line) => h("li", {}, line))) : null;
-  }
-
-  function payloadValue(value) {
-    const texts = t();
-    if (Array.isArray(value)) return value.join("、");
-    if (typeof value === "boolean") return value ? texts.yes : texts.no;
-    if (value && typeof value === "object" && "value" in value) {
-      return `${value.value} ${texts.unit[value.unit] ?? value.unit ?? ""}`.trim();
-    }
-    if (value && typeof value === "object") return JSON.stringify(value);
-    return String(value);
   }
 
   function historyPanel() {

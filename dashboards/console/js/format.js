@@ -87,3 +87,42 @@ export function excerpt(text, max) {
   const value = String(text ?? "");
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 }
+
+/** The parameters of a rule that apply: a rule with a `mode` (deadline.warning: `share`,
+ * or `remaining`) is given every mode's parameter by /api/rules, but only the configured
+ * mode's is used; the others are left out so nobody reads them as also in force. */
+const MODE_PARAMS = { share: ["share"], remaining: ["remaining_working_days"] };
+
+/** [key, value] of the thresholds to show, in the API's order. */
+export function shownThresholds(thresholds) {
+  const entries = Object.entries(thresholds ?? {});
+  const mode = thresholds?.mode;
+  if (typeof mode !== "string" || !Object.hasOwn(MODE_PARAMS, mode)) return entries;
+  const unused = new Set(
+    Object.entries(MODE_PARAMS).filter(([name]) => name !== mode).flatMap(([, keys]) => keys),
+  );
+  return entries.filter(([key]) => !unused.has(key));
+}
+
+/** One field of a case event's payload as text: a code (an outcome, a reason code, a
+ * unit) in the reader's language where `texts.payloadValue[eventType][key]` knows it, as
+ * it is otherwise; a list joined, a yes/no, a time limit ({value, unit}). */
+export function payloadText(eventType, key, value, texts) {
+  const codes = texts.payloadValue[eventType]?.[key];
+  if (typeof value === "string" && codes && Object.hasOwn(codes, value)) return codes[value];
+  if (Array.isArray(value)) return value.join("、");
+  if (typeof value === "boolean") return value ? texts.yes : texts.no;
+  if (value && typeof value === "object" && "value" in value) {
+    const unit = Object.hasOwn(texts.unit, value.unit) ? texts.unit[value.unit] : value.unit ?? "";
+    return `${value.value} ${unit}`.trim();
+  }
+  if (value && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** "王监察（纪检监察）" of a journal's `by`; the system once (系统, not 系统（系统）). */
+export function personText(by, texts) {
+  if (!by) return "";
+  if (by.role === "system") return texts.role.system;
+  return texts.person(by.name ?? "", texts.role[by.role] ?? by.role ?? "");
+}

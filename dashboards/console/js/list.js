@@ -12,7 +12,8 @@ import { h } from "./dom.js";
 import { bulkOutcomes, errorText } from "./errors.js";
 import { excerpt, formatTime } from "./format.js";
 import {
-  ALERT_STATUSES, PAGE_SIZE, SEVERITIES, alertQuery, filtersOnly, hashFor,
+  ALERT_STATUSES, FIRST_DATE, LAST_SINCE, LAST_UNTIL, PAGE_SIZE, SEVERITIES, alertQuery, filtersOnly,
+  hashFor, periodProblem,
 } from "./route.js";
 import { t } from "./texts.js";
 import { alertLink, caseText, failure, loading, pagerLinks, severityBadge, statusTag, viewTitle } from "./ui.js";
@@ -42,6 +43,9 @@ export function alertsScreen(root, route) {
   const results = h("div", { class: "results" });
   const pager = h("nav", { class: "pager", "aria-label": texts.list.page(page, 0) });
 
+  // the button's label is written by showSelection(), otherwise only once a page of
+  // results arrives: while loading, or when the search failed, it was an empty pill
+  showSelection();
   root.replaceChildren(
     viewTitle(texts.list.title),
     form,
@@ -72,8 +76,8 @@ export function alertsScreen(root, route) {
       ...desk.centerList().map(([code, name]) => [code, code.length > 6 ? `\u3000${name}` : name]),
     ]);
     controls.below = h("input", { id: "filter-below", name: "below", type: "checkbox" });
-    controls.since = h("input", { id: "filter-since", name: "since", type: "date", min: "2000-01-01", max: "2100-12-31" });
-    controls.until = h("input", { id: "filter-until", name: "until", type: "date", min: "2000-01-01", max: "2100-12-31" });
+    controls.since = h("input", { id: "filter-since", name: "since", type: "date", min: FIRST_DATE, max: LAST_SINCE });
+    controls.until = h("input", { id: "filter-until", name: "until", type: "date", min: FIRST_DATE, max: LAST_UNTIL });
     desk.rules().then(
       (rules) => {
         const chosen = controls.rule_id.value || filters.rule_id || "";
@@ -132,6 +136,7 @@ export function alertsScreen(root, route) {
     controls.since.value = filters.since ?? "";
     controls.until.value = filters.until ?? "";
     formError.hidden = true;
+    for (const name of ["since", "until"]) controls[name].removeAttribute("aria-invalid");
   }
 
   function search() {
@@ -142,15 +147,21 @@ export function alertsScreen(root, route) {
       rule_id: controls.rule_id.value,
       center_id: controls.center_id.value,
       below: controls.center_id.value && !controls.below.checked ? "0" : "",
-      since: controls.since.value,
-      until: controls.until.value,
+      since: typedDate(controls.since),
+      until: typedDate(controls.until),
     };
-    if (chosen.since && chosen.until && chosen.until < chosen.since) {
-      formError.textContent = texts.list.badPeriod;
+    // checked here as the API checks it: a date it refuses would only come back as a
+    // general 422, and its 重试 would repeat it
+    const problem = periodProblem(chosen, texts);
+    for (const name of ["since", "until"]) controls[name].removeAttribute("aria-invalid");
+    if (problem) {
+      formError.textContent = problem.text;
       formError.hidden = false;
-      controls.until.focus();
+      controls[problem.field].setAttribute("aria-invalid", "true");
+      controls[problem.field].focus();
       return;
     }
+    formError.hidden = true; // the same search again reloads without passing fillForm()
     go(chosen);
   }
 
@@ -360,6 +371,12 @@ export function alertsScreen(root, route) {
       aborter?.abort();
     },
   };
+}
+
+/** A date input's value; a date typed in part (the browser's value is then "") is kept
+ * as what it is, not a date, so that the form says so rather than search without it. */
+function typedDate(input) {
+  return input.value || (input.validity?.badInput ? "?" : "");
 }
 
 /** Select `value` in `select`, adding it as an option when it is not one yet (a rule or

@@ -34,10 +34,16 @@ export function mayViewAssessment(role) {
   return BOTH.includes(role);
 }
 
+/** Alert statuses no order may be issued on (supervisor/web/supervision.py
+ * NOTHING_TO_ORDER answers 409): nothing is left for the center to put right. Withdrawn:
+ * found wrong; closed: with its case (concluded in time, withdrawn) or by the reply to an
+ * order; superseded: the case's red alert is the one to order on. */
+const NOTHING_TO_ORDER = new Set(["withdrawn", "closed", "superseded"]);
+
 /** Whether `role` may issue a supervision order on an alert in `status`: inspectors, on
- * an alert that still stands (a withdrawn one was found wrong). */
+ * an alert that still stands. */
 export function mayIssueOrder(role, status) {
-  return role === "inspector" && status !== "withdrawn";
+  return role === "inspector" && !NOTHING_TO_ORDER.has(status);
 }
 
 /** The steps `role` may take on a supervision order in `status`. */

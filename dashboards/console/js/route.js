@@ -77,11 +77,46 @@ export function alertFilters(params) {
     chosen.center_id = params.center_id;
     if (params.below === "0") chosen.below = "0";
   }
-  if (isDate(params.since)) chosen.since = params.since;
-  if (isDate(params.until)) chosen.until = params.until;
+  if (sinceAccepted(params.since)) chosen.since = params.since;
+  if (untilAccepted(params.until)) chosen.until = params.until;
   const page = Number.parseInt(params.page, 10);
   if (page > 1 && page <= 10000 / PAGE_SIZE + 1) chosen.page = String(page);
   return chosen;
+}
+
+/** The dates the API takes: it refuses (422) a time outside the years 2000–2100, by its
+ * own date (supervisor/web/bounds.py check_moment). A start date is sent as its midnight
+ * (dayStart), so it may be any day of those years; an end date as the midnight after it
+ * (dayAfter), so 2100-12-31 would be sent as 2101-01-01: its last day is 2100-12-30. (The
+ * API would take an end date of 1999-12-31, sent as 2000-01-01; nothing is that old, and
+ * the message is simpler with one first day.) */
+export const FIRST_DATE = "2000-01-01";
+export const LAST_SINCE = "2100-12-31";
+export const LAST_UNTIL = "2100-12-30";
+
+/** Whether `date` (YYYY-MM-DD) is a start date the API takes. */
+export function sinceAccepted(date) {
+  return isDate(date) && date >= FIRST_DATE && date <= LAST_SINCE;
+}
+
+/** Whether `date` (YYYY-MM-DD) is an end date the API takes, sent as the day after. */
+export function untilAccepted(date) {
+  return isDate(date) && date >= FIRST_DATE && date <= LAST_UNTIL;
+}
+
+/** What is wrong with a period typed into the search form, before it is sent: null, or
+ * {field: "since" | "until", text} naming the field (a date the API would refuse, or an
+ * end before the start). Empty dates are no filter. */
+export function periodProblem({ since, until }, texts) {
+  const list = texts.list;
+  if (since && !sinceAccepted(since)) {
+    return { field: "since", text: list.badDate(list.since, FIRST_DATE, LAST_SINCE) };
+  }
+  if (until && !untilAccepted(until)) {
+    return { field: "until", text: list.badDate(list.until, FIRST_DATE, LAST_UNTIL) };
+  }
+  if (since && until && until < since) return { field: "until", text: list.badPeriod };
+  return null;
 }
 
 /** Only the filters of `params` (no page), in a stable order. */

@@ -7,6 +7,14 @@ import { LANGUAGES, languageChoice } from "../../common/language.js";
 export { LANGUAGES };
 const choice = languageChoice("supervisor.console.lang");
 
+/** How late a case concluded late was, in working days to 0.01 ("2", "1.25"); "0" when
+ * it rounds to nothing (the service gives 0.00 under 0.005 days, though the case was late:
+ * said "less than 0.01", never "0 days late"); null when the service gave no number. */
+export function lateDays(days) {
+  if (typeof days !== "number" || !Number.isFinite(days)) return null;
+  return String(Math.round(days * 100) / 100);
+}
+
 export const TEXTS = {
   "zh-CN": {
     title: "政务服务电子监察 · 监察工作台",
@@ -144,6 +152,7 @@ export const TEXTS = {
       page: (page, pages) => (pages ? `第 ${page} / ${pages} 页` : `第 ${page} 页`),
       empty: "没有符合条件的预警",
       badPeriod: "截止日期不能早于起始日期",
+      badDate: (field, from, to) => `${field}须在 ${from} 至 ${to} 之间`,
     },
 
     detail: {
@@ -166,7 +175,11 @@ export const TEXTS = {
       caseStatus: "办件状态",
       handledBy: "承办",
       onTime: { true: "按期办结", false: "超期办结" },
-      concludedLate: (at, days) => `办件已于 ${at} 办结，超期 ${days} 个工作日`,
+      concludedLate: (at, days) => {
+        const late = lateDays(days);
+        if (late === null) return `办件已于 ${at} 超期办结`;
+        return late === "0" ? `办件已于 ${at} 办结，超期不足 0.01 个工作日` : `办件已于 ${at} 办结，超期 ${late} 个工作日`;
+      },
       noCase: "暂无该办件的时限和过程记录。",
       timeline: "办件过程（个人信息已脱敏）",
       applicant: "申请人",
@@ -258,6 +271,29 @@ export const TEXTS = {
       comment: "评价内容",
     },
     unit: { working_day: "个工作日", natural_day: "个自然日" },
+    // the payload's values that are codes (the contract's case-event schema), by event
+    // type and field; a code not listed is shown as it is
+    payloadValue: {
+      decided: { outcome: { approve: "准予", deny: "不予" } },
+      // free text in the schema; "pass" is the one the contract's examples use
+      step_completed: { outcome: { pass: "通过" } },
+      // 《行政许可法》第四十五条 的特别程序
+      suspended: {
+        reason_code: {
+          hearing: "听证",
+          testing: "检测",
+          inspection: "检验",
+          quarantine: "检疫",
+          appraisal: "鉴定",
+          expert_review: "专家评审",
+          bidding: "招标",
+          auction: "拍卖",
+          public_notice: "公示",
+          other: "其他",
+        },
+      },
+      extended: { unit: { working_day: "工作日", natural_day: "自然日" } },
+    },
     yes: "是",
     no: "否",
     channel: { webhook: "接口推送", email: "邮件" },
@@ -588,6 +624,7 @@ export const TEXTS = {
       page: (page, pages) => (pages ? `Page ${page} of ${pages}` : `Page ${page}`),
       empty: "No alert matches",
       badPeriod: "The end date cannot be before the start date",
+      badDate: (field, from, to) => `${field}: choose a date from ${from} to ${to}`,
     },
 
     detail: {
@@ -610,7 +647,13 @@ export const TEXTS = {
       caseStatus: "Case status",
       handledBy: "Handled by",
       onTime: { true: "concluded in time", false: "concluded late" },
-      concludedLate: (at, days) => `Case concluded ${at}, ${days} working days late`,
+      concludedLate: (at, days) => {
+        const late = lateDays(days);
+        if (late === null) return `Case concluded late, ${at}`;
+        return late === "0"
+          ? `Case concluded ${at}, less than 0.01 working days late`
+          : `Case concluded ${at}, ${late} working days late`;
+      },
       noCase: "No time limits or events of this case are on record.",
       timeline: "Case events (personal data masked)",
       applicant: "Applicant",
@@ -700,6 +743,25 @@ export const TEXTS = {
       comment: "Comment",
     },
     unit: { working_day: "working days", natural_day: "calendar days" },
+    payloadValue: {
+      decided: { outcome: { approve: "approved", deny: "denied" } },
+      step_completed: { outcome: { pass: "passed" } },
+      suspended: {
+        reason_code: {
+          hearing: "hearing",
+          testing: "testing",
+          inspection: "inspection",
+          quarantine: "quarantine",
+          appraisal: "appraisal",
+          expert_review: "expert review",
+          bidding: "tendering",
+          auction: "auction",
+          public_notice: "public notice",
+          other: "other",
+        },
+      },
+      extended: { unit: { working_day: "working days", natural_day: "calendar days" } },
+    },
     yes: "yes",
     no: "no",
     channel: { webhook: "Webhook", email: "Email" },

@@ -3,6 +3,7 @@
 
 import { h } from "./dom.js";
 import { errorText } from "./errors.js";
+import { personText } from "./format.js";
 import { hashFor } from "./route.js";
 import { t } from "./texts.js";
 
@@ -33,11 +34,9 @@ export function orderStatusTag(order, id) {
   return h("span", { class: `tag tag--order-${order.status}`, id }, text);
 }
 
-/** "王监察（纪检监察）" of a journal's `by`. */
+/** "王监察（纪检监察）" of a journal's `by`; the system's steps just 系统. */
 export function byText(by) {
-  if (!by) return "";
-  const texts = t();
-  return texts.person(by.name ?? "", texts.role[by.role] ?? by.role ?? "");
+  return personText(by, t());
 }
 
 /** The case an alert is about, or "whole center" (center.silent has no case). */

@@ -4,8 +4,9 @@
  *
  * Statuses: open, acknowledged (已签收) and appealed (申诉中) are open business; resolved
  * (已办结, with the disposition), withdrawn (已撤销 by the system after a late event, with
- * its reason; 已摘牌 after an accepted appeal), closed (by its case) and superseded (by the
- * case's red alert) need nobody any more, and are greyed.
+ * its reason; 已摘牌 after an accepted appeal), closed (by its case, or by the reply to a
+ * supervision order: 已按期办结, 办件已撤回, 督办单已回复, else 已关闭) and superseded (by
+ * the case's red alert) need nobody any more, and are greyed.
  *
  * Pure: no DOM (node imports it). The texts are passed in (texts.js `t()`). */
 
@@ -68,14 +69,24 @@ export function dispositionText(a, texts) {
   return a.disposition ? texts.disposition[a.disposition] || String(a.disposition) : "";
 }
 
+/** Why a closed alert closed ("concluded_in_time", "case_withdrawn", "order_replied"), as
+ * its closing step (`case_closed`) says; "" when that is not the alert's last change (the
+ * alert as the server sends it carries its last change only). */
+export function closedReasonOf(a) {
+  const change = lastChangeOf(a);
+  return change && change.action === "case_closed" && typeof change.reason === "string" ? change.reason : "";
+}
+
 /** The status tag: [text, modifier] (modifier: the status, or "withdrawn" / "delisted"
- * for the two kinds of withdrawal), or null for an open alert. */
+ * for the two kinds of withdrawal), or null for an open alert. A closed alert's tag says
+ * why it closed: only a case concluded in time is 已按期办结. */
 export function tagOf(a, texts) {
   const status = statusOf(a);
   if (status === "open") return null;
   if (status === "withdrawn") {
     return withdrawnBySystem(a) ? [texts.tag.withdrawn(), "withdrawn"] : [texts.tag.delisted(), "delisted"];
   }
+  if (status === "closed") return [texts.tag.closed(closedReasonOf(a)), status];
   return [texts.tag[status](dispositionText(a, texts)), status];
 }
 
