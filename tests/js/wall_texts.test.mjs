@@ -8,20 +8,9 @@ import { test } from "node:test";
 import {
   DEFAULT_LANGUAGE, LANGUAGES, TEXTS, language, otherLanguage, setLanguage, storedLanguage, t,
 } from "../../dashboards/wall/js/texts.js";
+import { shape } from "./texts_shape.mjs";
 
 const page = readFileSync(new URL("../../dashboards/wall/index.html", import.meta.url), "utf8");
-
-/** Every key path of a texts table, with the kind of its value. */
-function shape(table, prefix = "") {
-  const out = {};
-  for (const [key, value] of Object.entries(table)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    if (Array.isArray(value)) out[path] = `array of ${value.length}`;
-    else if (value && typeof value === "object") Object.assign(out, shape(value, path));
-    else out[path] = typeof value === "function" ? `function/${value.length}` : typeof value;
-  }
-  return out;
-}
 
 test("both languages have the same keys, each a text or a function of the same arguments", () => {
   assert.deepEqual(LANGUAGES, Object.keys(TEXTS));
