@@ -113,12 +113,12 @@ class Deadlines(EngineContext):
         start = cal.clock_start(state.accepted_at)
         suspended = state.suspended_seconds
         if params.mode == "share" and limit.unit == "natural_day":
-            # a limit of calendar days elapses in calendar time: the share of the span
-            # from the clock's start to the deadline, then moved as the deadline is
+            # a limit of calendar days elapses in calendar time: the warning falls where
+            # the rest of it (20 % of the calendar span from the clock's start to the
+            # deadline without suspensions) remains before the deadline as it now
+            # stands, so it moves with the deadline, and never after it
             plain = self._deadline(state, limit, suspensions=False)
-            warning = start + (plain - start) * params.share
-            if suspended:
-                warning = cal.add(warning, suspended)
+            warning = self._deadline(state, limit) - (plain - start) * (1 - params.share)
         else:
             # the limit as extended, in working time (the deadline less the time suspended)
             total = cal.between(start, self._deadline(state, limit)) - suspended

@@ -434,3 +434,27 @@ def test_a_step_stamped_with_its_decision_is_no_step_skipped_whatever_came_first
             alerts += runner.feed(item)
         wrong = {resolution.alert_id for resolution in runner.resolved}
         assert [a.rule_id for a in alerts if a.alert_id not in wrong] == []
+
+
+def test_a_natural_day_warning_comes_before_its_deadline_whatever_moved_it() -> None:
+    # 1 calendar day from Fri 23 Jan (24:00 Sat 24, a day off: 24:00 Mon 26); suspended
+    # Sun 25 14:17 to Tue 27 16:17 (Mon 26 and 16h17 of Tue: 40h17 of working time);
+    # then 5 more calendar days. The warning falls a fifth of the limit's calendar span
+    # before the deadline as it stands, never after it.
+    alerts = run(
+        accepted("2026-01-23T12:17:00+08:00", 1, "natural_day", statutory=None),
+        event("suspended", "2026-01-25T14:17:00+08:00", reason_code="inspection"),
+        event("resumed", "2026-01-27T16:17:00+08:00"),
+        event(
+            "extended",
+            "2026-01-27T17:17:00+08:00",
+            value=5,
+            unit="natural_day",
+            approved_by="局长",
+            reason="补充材料",
+        ),
+        until="2026-02-10T00:00:00+08:00",
+    )
+    shown = dict(raised(alerts))
+    assert shown["deadline.overdue"] == "2026-02-02T16:17:00+08:00"
+    assert shown["deadline.warning"] < shown["deadline.overdue"]
