@@ -44,7 +44,7 @@ class Center:
 
 def is_valid_code(code: str) -> bool:
     """True for a 6-digit (city/county) or 9-digit (township) code, as the schema requires."""
-    return bool(CODE_PATTERN.match(code))
+    return bool(CODE_PATTERN.fullmatch(code))  # `$` alone would let a final newline by
 
 
 def parent_code(code: str) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 import faust
 import pytest
 
-from supervisor.centers import Center, CenterRegistry, parent_code
+from supervisor.centers import Center, CenterRegistry, is_valid_code, parent_code
 from supervisor.core.alerts import Alert, Resolution
 from supervisor.core.calendar import CalendarBook
 from supervisor.core.events import CaseEvent
@@ -301,3 +301,11 @@ async def test_forward_sends_when_the_buffer_is_full_and_at_shutdown(
     await forward(seen(county, "09:05:00"))
     await app.on_before_shutdown.send()
     assert [(key, times_of(value)) for key, value in sent[2:]] == [(county.encode(), ["09:05:00"])]
+
+
+@pytest.mark.parametrize(
+    ("code", "valid"),
+    [("451200", True), ("451221101", True), ("451200\n", False), ("4512001", False), ("", False)],
+)
+def test_a_code_is_six_or_nine_digits_and_nothing_after(code: str, valid: bool) -> None:
+    assert is_valid_code(code) is valid
