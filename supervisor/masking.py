@@ -296,21 +296,23 @@ def _shaped(value: Any, patterns: Sequence[tuple[re.Pattern[str], str]]) -> Any:
 
 
 #: One letter of a name between its kept first and last characters: a Han character or
-#: a letter, or the separators of a transcribed name (阿卜杜·热合曼, John Smith).
-_NAME_LETTER: Final = r"(?:[^\W\d_]|[·・ ])"
+#: a letter, or a separator of a transcribed name as people type it (阿卜杜·热合曼 with a
+#: middle dot, a bullet, a hyphen or a full stop; John Smith, Jean-Luc).
+_NAME_LETTER: Final = r"(?:[^\W\d_]|[·・•‧∙‐‑－.．\- \u3000])"
 
 
 @functools.lru_cache(maxsize=4096)
 def _shape(masked: str) -> tuple[re.Pattern[str], str] | None:
     """The pattern of the names `masked` (a `mask_name` result) stands for, and `masked`;
-    None for what is not such a result (no star, only stars, stars at either end)."""
-    if len(masked) < 2 or MASK not in masked or masked.strip(MASK) != masked.rstrip(MASK):
+    None for what is not such a result (no star, only stars, stars at either end), and
+    for a name of two characters: 李* keeps only the surname, whose shape is every word
+    that begins with it (方案, 文件, 于是), so masking by it would rewrite what people
+    wrote; such a name is masked where its own event quotes it (`mask_name_in`)."""
+    if len(masked) < 3 or MASK not in masked or masked.strip(MASK) != masked.rstrip(MASK):
         return None
     head = masked[0]
     if head == MASK or head.isspace():
         return None
-    if len(masked) == 2:  # 张* for 张三
-        return re.compile(re.escape(head) + _NAME_LETTER.replace(" ]", "]")), masked
     middle, tail = masked[1:-1], masked[-1]
     if tail == MASK or middle.strip(MASK):
         return None

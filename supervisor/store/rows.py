@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from supervisor.core.events import decode, history_document
-from supervisor.masking import mask_applicant, mask_document
+from supervisor.masking import mask_applicant, mask_document, mask_name_in
 from supervisor.orders import Order
 from supervisor.store.search import stored as stored_grams
 from supervisor.web.hub import parse_raised_at
@@ -288,9 +288,14 @@ def event_row(raw: bytes | str) -> Row:
     document = mask_document(history_document(event))
     name = None
     if event.applicant is not None:
-        document["applicant"] = applicant = mask_applicant(
-            event.applicant.model_dump(exclude_none=True)
-        )
+        given = event.applicant.model_dump(exclude_none=True)
+        given_name = given.get("name")
+        if isinstance(given_name, str) and isinstance(document.get("payload"), dict):
+            # the name as given, wherever its own event quotes it (any length: one of two
+            # characters has no shape to be found by elsewhere, masking.mask_shaped)
+            payload = document["payload"]
+            document["payload"] = mask_name_in(payload, given_name) or payload
+        document["applicant"] = applicant = mask_applicant(given)
         named = (applicant or {}).get("name")
         name = named[:64] if isinstance(named, str) and named else None
     if event.occurred_at.year not in YEARS:

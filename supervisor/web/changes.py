@@ -140,7 +140,9 @@ async def prepared(
             disposition=body.disposition,
             reason=masked(body.reason),
             accountability=(
-                {"person": masked(body.person.strip()), "measure": masked(body.measure.strip())}
+                # who was held to account is staff, named as typed (numbers masked): never
+                # rewritten by the shape of the applicant's name
+                {"person": mask_text(body.person.strip()), "measure": masked(body.measure.strip())}
                 if body.person or body.measure
                 else None
             ),

@@ -326,6 +326,24 @@ async def test_an_applicants_name_typed_into_another_event_is_masked_either_way(
     assert stored["step_completed"]["payload"]["step"] == "黄志强"  # what rules compare
 
 
+async def test_a_two_character_name_is_masked_where_its_own_event_quotes_it(
+    database: Database,
+) -> None:
+    """李娜 masks to 李*, whose shape is every word that begins with 李: no shape to find it
+    by in other events, but the event that names her masks it in its own free text."""
+    projection = Projection(database, TOPICS)
+    rated = {
+        **event_doc("evaluated", "2026-11-05T10:00:00+08:00", case_id="451222-2026-0000011",
+                    center_id="451222", level=2, comment="我是李娜，李子园窗口态度差"),
+        "applicant": {"name": "李娜"},
+    }  # fmt: skip
+    await projection.apply([Record("events", 0, 0, json.dumps(rated, ensure_ascii=False).encode())])
+    async with database.engine.connect() as connection:
+        document = await connection.scalar(select(case_events.c.document))
+    assert document["payload"]["comment"] == "我是李*，李子园窗口态度差"
+    assert document["applicant"] == {"name": "李*"}
+
+
 async def test_a_timeline_kept_before_names_were_masked_across_events_is_shown_masked(
     database: Database,
 ) -> None:
