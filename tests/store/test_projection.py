@@ -340,6 +340,7 @@ async def test_a_two_character_name_is_masked_where_its_own_event_quotes_it(
     await projection.apply([Record("events", 0, 0, json.dumps(rated, ensure_ascii=False).encode())])
     async with database.engine.connect() as connection:
         document = await connection.scalar(select(case_events.c.document))
+    assert document is not None
     assert document["payload"]["comment"] == "我是李*，李子园窗口态度差"
     assert document["applicant"] == {"name": "李*"}
 
