@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 
+from supervisor.masking import mask_shaped, masked_names
 from supervisor.orders import Order
 from supervisor.report.model import LateCase
 from supervisor.store import rows
@@ -96,7 +97,9 @@ async def late_cases(
 
 async def case_details(read: ReadModel, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each case's item name (from its `accepted` event) and applicant's name (from the
-    first event that names one), from the events as stored, masked when they came."""
+    first event that names one), from the events as stored, masked when they came; the
+    item name masked by the case's names again, for rows kept before the projection did
+    so (masking.mask_shaped)."""
     if not case_ids:
         return {}
     statement = (
@@ -105,11 +108,13 @@ async def case_details(read: ReadModel, case_ids: Sequence[str]) -> dict[str, di
         .order_by(case_events.c.case_id, case_events.c.occurred_at, case_events.c.event_id)
     )
     details: dict[str, dict[str, Any]] = {}
+    names: dict[str, list[str]] = {}  # each case's applicants' names, masked
     async with read.db.engine.connect() as connection:
         for case_id, document in await connection.execute(statement):
             told = details.setdefault(case_id, {})
             if not isinstance(document, Mapping):
                 continue
+            names.setdefault(case_id, []).extend(masked_names([document]))
             payload = document.get("payload")
             if (
                 isinstance(payload, Mapping)
@@ -120,6 +125,10 @@ async def case_details(read: ReadModel, case_ids: Sequence[str]) -> dict[str, di
             applicant = document.get("applicant")
             if isinstance(applicant, Mapping) and applicant.get("name") and "applicant" not in told:
                 told["applicant"] = str(applicant["name"])
+    # an item name kept before the projection masked names across a case's events
+    for case_id, told in details.items():
+        if "item_name" in told and names.get(case_id):
+            told["item_name"] = mask_shaped(told["item_name"], names[case_id])
     return details
 
 

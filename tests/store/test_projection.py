@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import column, func, insert, select, table, text
 
+from supervisor.report.queries import case_details
 from supervisor.store.db import Database, head_revision
 from supervisor.store.projection import Projection, Record, Topics
 from supervisor.store.queries import ReadModel
@@ -365,9 +366,13 @@ async def test_a_timeline_kept_before_names_were_masked_across_events_is_shown_m
                 for n, document in enumerate(kept)
             ],
         )  # fmt: skip
-    shown = await ReadModel(database, "Asia/Shanghai").case(case)
+    read = ReadModel(database, "Asia/Shanghai")
+    shown = await read.case(case)
     assert shown is not None
     assert shown["timeline"][1]["payload"]["item_name"] == "黄*强宅基地审批"
+    # the monthly report's worst cases read the same rows: their item names likewise
+    details = await case_details(read, [case])
+    assert details[case] == {"item_name": "黄*强宅基地审批", "applicant": "黄*强"}
 
 
 async def test_the_applicants_names_of_an_older_database_are_copied_from_the_events(
