@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -48,6 +50,10 @@ WATCH_BATCH: Final = 500
 
 WaitFor = Callable[[int, float], Awaitable[bool]]
 
+#: How long an order this service wrote is remembered by what was asked, for a retry
+#: whose first answer was lost before the read model held the order; and how many.
+ISSUED_SECONDS: Final = 120.0
+ISSUED_KEPT: Final = 1000
 #: An order is open until the inspector closes it (办结): a reply may still be sent back.
 OPEN_ORDER: Final = frozenset({"issued", "returned", "replied"})
 #: Alerts no order may be issued on, and why: nothing is left for the center to put
@@ -93,6 +99,8 @@ class OrderDesk:
         self.clock = clock
         self.names = dict(center_names or {})
         self._issuing = asyncio.Lock()
+        #: orders this service wrote lately, by what was asked: (order id, monotonic time)
+        self._issued: OrderedDict[tuple[Any, ...], tuple[str, float]] = OrderedDict()
 
     async def issue(
         self,
@@ -114,7 +122,10 @@ class OrderDesk:
         center_id, case_id = await self._subject(who, alert_id, case_id)
         requirement = await self._masked(requirement, case_id)
         async with self._issuing:  # the check and the write, one request at a time
-            same = await self._same_open_order(center_id, case_id, alert_id, requirement, days)
+            asked = (center_id, case_id, alert_id, requirement, days)
+            same = await self._same_open_order(*asked)
+            if same is None:
+                same = await self._issued_here_lately(asked)
             if same is not None:
                 return same, False
             now = self.clock()
@@ -134,7 +145,24 @@ class OrderDesk:
                 )
             except ValueError as exc:
                 raise DeskError(422, str(exc)) from None
+            # before the write: its answer may be lost (a 504) while the journal holds it
+            self._issued[asked] = (order_id, time.monotonic())
+            while len(self._issued) > ISSUED_KEPT:
+                self._issued.popitem(last=False)
             return await self._written(record, order_id, who), True
+
+    async def _issued_here_lately(self, asked: tuple[Any, ...]) -> Order | None:
+        """The same order written by this service within ISSUED_SECONDS: the request is a
+        retry of one whose answer was lost before the read model held it (a 504). It is
+        that order once read back; until then the retry is told to look again rather than
+        given a second order. (Another web service's recent orders are not known here.)"""
+        issued = self._issued.get(asked)
+        if issued is None or time.monotonic() - issued[1] > ISSUED_SECONDS:
+            return None
+        order = await self.read.order(issued[0])
+        if order is None:
+            raise DeskError(504, "此督办单已提交，尚未确认；请稍后刷新查看，勿重复下发")
+        return order if order.status in OPEN_ORDER else None
 
     async def _same_open_order(
         self, center_id: str, case_id: str, alert_id: str | None, requirement: str, days: int

@@ -475,6 +475,47 @@ def test_the_same_order_asked_again_while_open_is_the_first_one(
     assert renewed["order_id"] != first["order_id"]
 
 
+def test_a_retry_after_an_answer_lost_in_a_504_is_the_order_written(
+    client: TestClient,
+    app: FastAPI,
+    people: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first answer was lost (the journal took the order, the read model had not read
+    it back in time: 504), and the retry comes while the lists still lack it: the retry
+    is told to look again, then, once the order can be read, answered with it; never a
+    second order."""
+    desk = app.state.order_desk
+    wait_for, read_order = desk.wait_for, desk.read.order
+
+    async def too_slow(seq: int, timeout: float) -> bool:
+        return False
+
+    async def no_list(*args: Any, **kwargs: Any) -> list[Any]:
+        return []  # the read model behind: no list holds the order yet
+
+    async def not_yet(order_id: str) -> Any:
+        return None
+
+    asked = {"alert_id": MINE, "requirement": "请核实超期原因并整改"}
+    desk.wait_for = too_slow
+    try:
+        lost = client.post("/api/orders", json=asked, headers=people["inspector"])
+    finally:
+        desk.wait_for = wait_for
+    assert lost.status_code == 504, lost.text
+    monkeypatch.setattr(desk.read, "orders", no_list)
+    monkeypatch.setattr(desk.read, "order", not_yet)
+    early = client.post("/api/orders", json=asked, headers=people["inspector"])
+    assert early.status_code == 504 and "勿重复下发" in early.json()["detail"]
+    monkeypatch.setattr(desk.read, "order", read_order)
+    retried = client.post("/api/orders", json=asked, headers=people["inspector"])
+    assert retried.status_code == 200, retried.text
+    monkeypatch.undo()
+    listed = client.get(f"/api/orders?alert_id={MINE}", headers=people["inspector"]).json()
+    assert [o["order_id"] for o in listed] == [retried.json()["order_id"]]
+
+
 def test_no_order_on_an_alert_nothing_is_left_to_put_right_for(
     client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
 ) -> None:
