@@ -882,8 +882,6 @@ def main() -> None:
     not answer, a file that cannot be read or written) ends the command with one
     `refused:` line naming it, exit status 1, instead of a traceback; anything else is a
     bug and keeps its traceback."""
-    from aiokafka.errors import KafkaConnectionError
-
     from supervisor.settings import SettingError
 
     _mount_kafka()
@@ -891,12 +889,21 @@ def main() -> None:
         app(prog_name="supervisor")
     except SettingError as exc:
         _refuse(str(exc))
-    except KafkaConnectionError:
-        bootstrap = Settings.from_env().bootstrap_servers
-        _refuse(f"cannot reach Kafka at {bootstrap} (set KAFKA_BOOTSTRAP_SERVERS)")
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        _refuse(f"{exc.strerror or exc}{where}")
+    except Exception as exc:
+        if _broker_unreachable(exc):
+            bootstrap = Settings.from_env().bootstrap_servers
+            _refuse(f"cannot reach Kafka at {bootstrap} (set KAFKA_BOOTSTRAP_SERVERS)")
+        if isinstance(exc, OSError):
+            where = f": {exc.filename}" if exc.filename else ""
+            _refuse(f"{exc.strerror or exc}{where}")
+        raise
+
+
+def _broker_unreachable(exc: BaseException) -> bool:
+    """aiokafka's "cannot bootstrap", looked up only once a command failed: a command
+    that never loaded aiokafka (replay, rules, --help) does not pay its import."""
+    errors = sys.modules.get("aiokafka.errors")
+    return errors is not None and isinstance(exc, errors.KafkaConnectionError)
 
 
 def _refuse(reason: str) -> NoReturn:

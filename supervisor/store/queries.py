@@ -34,7 +34,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from supervisor.masking import mask_shaped_event, masked_names
+from supervisor.masking import mask_shaped_event, masked_names, shaped_names
 from supervisor.orders import Order
 from supervisor.store import rows, search
 from supervisor.store.db import Database
@@ -441,10 +441,12 @@ class ReadModel:
         writes about the case is masked by them (`masking.mask_shaped`) before it is
         kept, as the case's own texts are."""
         async with self.db.engine.connect() as connection:
-            documents = await connection.scalars(
-                select(case_events.c.document).where(case_events.c.case_id == case_id)
+            given = await connection.scalars(
+                select(case_events.c.applicant_name).where(
+                    case_events.c.case_id == case_id, case_events.c.applicant_name.is_not(None)
+                )
             )
-            return masked_names(documents)
+            return shaped_names(given)
 
     async def decided_appeals(
         self, centers: Sequence[str] | None, since: datetime, limit: int = 50
