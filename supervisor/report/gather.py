@@ -5,7 +5,8 @@ What each figure comes from: the headline and the alerts by rule from
 `ReadModel.figures` (the same counts the statistics API gives); the ranking, the grades
 and the trend from `assess_period` and `assess_trend` (the same scores `supervisor assess`
 gives, never recomputed); the worst overdue cases and the orders of the period from the
-report's queries (queries.py); the late replies from `ReadModel.count_orders`.
+report's queries (queries.py); the orders still owing a reply past their due time,
+whenever issued, from `ReadModel.count_orders`.
 """
 
 from __future__ import annotations
@@ -71,11 +72,8 @@ async def gather(
     late = await queries.late_cases(read, since, until, end, centers)
     worst = worst_cases(late, calendars, end, names, WORST_CASES)
     worst = with_details(worst, await queries.case_details(read, [c.case_id for c in worst]))
-    found, issued = await queries.period_orders(read, since, until, centers, LISTED_ORDERS)
-    lines = order_lines(found, names, now)
-    overdue = await read.count_orders(
-        centers, statuses=sorted(orders.AWAITING_REPLY), due_before=end
-    )
+    lines = order_lines(await queries.period_orders(read, since, until, centers), names, now)
+    owing = await read.count_orders(centers, statuses=sorted(orders.AWAITING_REPLY), due_before=now)
     return Report(
         scope=scope,
         scope_name=names.get(scope, scope),
@@ -88,8 +86,8 @@ async def gather(
         trend=trend,
         rules=rules_of(counts, rule_titles or {}),
         worst=worst,
-        orders=lines,
-        order_summary=order_summary(lines, issued, overdue),
+        orders=lines[:LISTED_ORDERS],
+        order_summary=order_summary(lines, owing),
     )
 
 

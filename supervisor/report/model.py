@@ -125,15 +125,17 @@ class OrderLine:
 
 @dataclass(frozen=True)
 class OrderSummary:
-    """The orders of the period in numbers: issued, replied to (at least once; of them,
-    `replied_late`: a reply came after its due time), closed, and those still owing a
-    reply past their due time."""
+    """The orders issued in the period in numbers: issued, replied to (at least once; of
+    them, `replied_late`: a reply came after its due time), closed, and `overdue`: those
+    still owing a reply past their due time when the report is made. `owing`: every
+    order of the scope owing a reply past its due time then, whenever it was issued."""
 
     issued: int = 0
     replied: int = 0
     closed: int = 0
     overdue: int = 0
     replied_late: int = 0
+    owing: int = 0
 
 
 @dataclass(frozen=True)
@@ -341,16 +343,16 @@ def _replies(history: Sequence[Mapping[str, Any]]) -> list[Reply]:
     return replies
 
 
-def order_summary(lines: Sequence[OrderLine], issued: int, overdue: int) -> OrderSummary:
-    """The orders in numbers: `issued` in the period (more than listed, perhaps), those
-    listed that were replied to (and of them, late) and closed, and `overdue` (counted by
-    the database)."""
+def order_summary(lines: Sequence[OrderLine], owing: int) -> OrderSummary:
+    """The period's orders (`lines`: every one issued in it, not only those the report
+    lists) in numbers, and `owing` (counted by the database, whenever issued)."""
     return OrderSummary(
-        issued=issued,
+        issued=len(lines),
         replied=sum(1 for line in lines if line.replies),
         closed=sum(1 for line in lines if line.status == "closed"),
-        overdue=overdue,
+        overdue=sum(1 for line in lines if line.overdue),
         replied_late=sum(1 for line in lines if line.replies and line.replied_late),
+        owing=owing,
     )
 
 

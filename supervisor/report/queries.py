@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from supervisor.masking import mask_shaped, masked_names
 from supervisor.orders import Order
@@ -137,10 +137,10 @@ async def period_orders(
     since: datetime,
     until: datetime,
     centers: Sequence[str] | None,
-    limit: int,
-) -> tuple[list[Order], int]:
-    """The orders issued in [since, until) (aware), the first `limit` by when they were
-    issued, and how many there are in all."""
+) -> list[Order]:
+    """Every order issued in [since, until) (aware), by when it was issued: the report's
+    figures count them all (a month's orders are a few hundred at most), its table lists
+    the first of them."""
     condition = and_(
         _scoped(orders.c.center_id, centers),
         orders.c.issued_at >= rows.utc(since),
@@ -148,6 +148,5 @@ async def period_orders(
     )
     listed = select(orders).where(condition).order_by(orders.c.issued_at, orders.c.order_id)
     async with read.db.engine.connect() as connection:
-        found = (await connection.execute(listed.limit(limit))).all()
-        total = await connection.scalar(select(func.count()).select_from(orders).where(condition))
-    return [rows.order_from(row._mapping) for row in found], int(total or 0)
+        found = (await connection.execute(listed)).all()
+    return [rows.order_from(row._mapping) for row in found]

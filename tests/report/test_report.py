@@ -280,8 +280,56 @@ async def test_the_headline_says_how_many_replies_came_late(read: ReadModel) -> 
     flat = re.sub(r"\s+", "", text)
     assert "督办单2件（已回复1，其中逾期1；逾期未回复1）" in flat
     assert (
-        "本期下发督办单2件，已回复1件（其中逾期回复1件），已办结0件；截至生成时逾期未回复1件。"
+        "本期下发督办单2件，已回复1件（其中逾期回复1件），已办结0件，截至生成时逾期未回复1件。"
         in flat
     )
     row = re.sub(r"\s+", "", text.split("DB-LATE", 1)[1])
     assert "已回复，待审核逾期回复" in row.split("已整改", 1)[0]  # the status, then the reply
+
+
+async def test_the_orders_are_counted_all_and_those_owed_from_before_apart(
+    read: ReadModel,
+) -> None:
+    """南丹县's report for November, read on 12-08, with 35 more orders of November
+    (more than the report lists; the last 20 of them replied; due 12-21) and one of October still
+    owing its reply (due 10-20): the figures count every November order, not only the
+    listed ones, and the October order is counted apart, as owed from before."""
+    more = []
+    for n in range(35):
+        order_id = f"DB-NOV-{n:02d}"
+        more.append(
+            issued(order_id, "451221", N1, datetime(2026, 11, 21, 9, n, tzinfo=CN),
+                   datetime(2026, 12, 21, 0, 0, tzinfo=CN))
+        )  # fmt: skip
+        if n >= 15:  # the last 20: some beyond the listed 30
+            more.append(
+                orders.step_record(
+                    order_id, "reply", center_id="451221", note="已整改", by=DIRECTOR,
+                    at=datetime(2026, 12, 1, 10, 0, tzinfo=CN),
+                )
+            )  # fmt: skip
+    more.append(
+        issued("DB-OCT", "451221", N1, datetime(2026, 10, 12, 10, 0, tzinfo=CN),
+               datetime(2026, 10, 20, 0, 0, tzinfo=CN))
+    )  # fmt: skip
+    await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*more, start=100))
+    report = await gather(
+        read,
+        SCHEME,
+        NOVEMBER,
+        CALENDARS,
+        scope="451221",
+        centers=within("451221"),
+        names=NAMES,
+        now=datetime(2026, 12, 8, 9, 0, tzinfo=CN),
+        rule_titles=TITLES,
+    )
+    summary = report.order_summary
+    # DB-ND (never replied, due 11-19) and the 35: 20 replied, 15 not due until 12-21
+    assert (summary.issued, summary.replied, summary.overdue, summary.owing) == (36, 20, 1, 2)
+    assert len(report.orders) == 30 and "DB-OCT" not in [o.order_id for o in report.orders]
+    flat = re.sub(r"\s+", "", text_in_order(report_pdf(report)))
+    assert "督办单36件（已回复20；逾期未回复1）" in flat
+    owed = "已办结0件，截至生成时逾期未回复1件；连同往期下发的，截至生成时共有2件逾期未回复。"
+    assert owed in flat
+    assert "仅列出最早下发的30件" in flat
