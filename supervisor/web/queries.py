@@ -18,6 +18,7 @@ from supervisor.store.queries import AlertQuery, ReadModel
 from supervisor.web.bounds import check_moment
 from supervisor.web.hub import Alert
 from supervisor.web.services import Services
+from supervisor.web.step_names import item_code_of
 
 #: The statuses `GET /api/alerts?status=` filters on: journal.STATUSES, spelt out for
 #: the OpenAPI schema and the 422 of an unknown one (a test checks they agree).
@@ -92,11 +93,13 @@ async def visible_alert(
 
 
 async def visible_case(services: Services, case_id: str, who: Principal) -> dict[str, Any]:
-    """One case with every alert of it in the caller's scope; 404 for a case outside the
-    scope as for an unknown one."""
+    """One case with every alert of it in the caller's scope, and the names of its item's
+    handling steps by code (`step_names`, from the item catalogue: empty without one);
+    404 for a case outside the scope as for an unknown one."""
     found = await services.read.case(case_id)
     if found is None or not who.may_see(str(found["center_id"])):
         raise HTTPException(404, "no such case")
+    found["step_names"] = services.step_names.of(item_code_of(found["timeline"]))
     query = AlertQuery(centers=await services.read_state.scope(who), case_id=case_id, limit=500)
     found["alerts"] = (await services.read.search(query)).items
     return found

@@ -37,6 +37,7 @@ from supervisor.web.metrics import WebMetrics
 from supervisor.web.readmodel import ReadModelState
 from supervisor.web.rulesheet import RuleSheet
 from supervisor.web.sessions import Sessions
+from supervisor.web.step_names import StepNames
 from supervisor.web.supervision import OrderDesk, OrderWatch
 from supervisor.web.writer import JournalWriter, KafkaJournalWriter, LocalJournalWriter
 
@@ -101,6 +102,7 @@ class Services:
     order_desk: OrderDesk
     order_watch: OrderWatch
     rule_sheet: RuleSheet
+    step_names: StepNames
 
     @classmethod
     def build(
@@ -163,6 +165,7 @@ class Services:
             order_desk=OrderDesk(read, writer, hub.wait_for, calendars, now, names),
             order_watch=OrderWatch(read, writer, now, hub.wait_for, names),
             rule_sheet=RuleSheet(settings.rules_dir),
+            step_names=StepNames(settings.rules_dir),
         )
 
     @asynccontextmanager

@@ -35,6 +35,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -75,6 +76,25 @@ VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 COOKIE = "supervisor_session"
 #: 东兰县, its township 三石镇 (the case's), and 南丹县 (another county).
 COUNTY, TOWNSHIP, OTHER_COUNTY = "451224", "451224103", "451221"
+RULES = Path(__file__).resolve().parents[2] / "rules"
+#: The case's item in the web service's item catalogue: its step reads by this name.
+CATALOGUE = """items:
+  - item_code: 451224-SH-0007
+    name: 社会团体成立登记
+    promised_limit: {value: 5, unit: working_day}
+    steps:
+      - {step: review, name: 材料审查, limit: {value: 2, unit: working_day}}
+"""
+
+
+def rules_with_catalogue(target: Path) -> Path:
+    """The shipped rules with an item catalogue naming the case's handling step."""
+    shutil.copytree(RULES, target)
+    (target / "catalogue").mkdir()
+    (target / "catalogue" / "items.yaml").write_text(CATALOGUE, encoding="utf-8")
+    return target
+
+
 CASE = f"{TOWNSHIP}-2026-0000042"
 DUE_AT_MIDNIGHT = re.compile(r"^\d{2}月\d{2}日 24:00$")
 WHEN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
@@ -312,6 +332,7 @@ async def console_server(
         "SUPERVISOR_WEB_PORT": str(port),
         "SUPERVISOR_DATA_DIR": str(tmp_path / "data"),
         "SUPERVISOR_TOKENS_FILE": str(tmp_path / "tokens.json"),
+        "SUPERVISOR_RULES_DIR": str(rules_with_catalogue(tmp_path / "rules")),
     }
     server = ConsoleServer(
         url=f"http://127.0.0.1:{port}",
@@ -527,6 +548,7 @@ async def test_the_desk_from_search_to_supervision(
         events = await detail.locator(".timeline").inner_text()
         assert "李*梅" in events and "139****1234" in events and "李小梅" not in events
         assert "需补正材料：验资报告" in events and "承诺时限：5 个工作日" in events
+        assert "规定环节：材料审查" in events  # the step by its name in the item catalogue
         sent = await detail.locator('.history__item[data-action="notify"]').all_inner_texts()
         assert any("接口推送 → 李主任：已送达" in line for line in sent)
         assert any("发送失败" in line and "SMTP 550" in line for line in sent)

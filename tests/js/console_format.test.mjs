@@ -99,6 +99,18 @@ test("a case event's codes read as words; an unknown code as it is", () => {
   assert.equal(payloadText("supplement_requested", "missing_materials", ["身份证", "营业执照"], zh), "身份证、营业执照");
 });
 
+test("a handling step reads by its catalogue name, by its code when the catalogue has none", () => {
+  const names = { review: "受理审查", site_inspection: "实地踏勘" };
+  assert.equal(payloadText("step_completed", "step", "site_inspection", zh, names), "实地踏勘");
+  assert.equal(payloadText("step_completed", "step", "approval", zh, names), "approval");
+  assert.equal(payloadText("step_completed", "step", "review", zh), "review");
+  assert.equal(payloadText("step_completed", "step", "toString", zh, names), "toString");
+  assert.equal(
+    payloadText("accepted", "required_steps", ["review", "site_inspection", "approval"], zh, names),
+    "受理审查、实地踏勘、approval",
+  );
+});
+
 test("who did a step: a person with their role, the system once", () => {
   assert.equal(personText({ name: "系统", role: "system" }, zh), "系统");
   assert.equal(personText({ name: "系统", role: "system" }, en), "System");

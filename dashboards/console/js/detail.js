@@ -375,7 +375,7 @@ export function alertScreen(root, route) {
   function eventDetails(event) {
     const texts = t();
     const lines = Object.entries(event.payload ?? {}).map(
-      ([key, value]) => `${texts.payload[key] ?? key}：${payloadText(event.type, key, value, texts)}`,
+      ([key, value]) => `${texts.payload[key] ?? key}：${payloadText(event.type, key, value, texts, kase?.step_names ?? {})}`,
     );
     const applicant = Object.values(event.applicant ?? {}).filter(Boolean).join(" ");
     if (applicant) lines.push(`${texts.detail.applicant}：${applicant}`);

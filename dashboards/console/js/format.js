@@ -106,8 +106,13 @@ export function shownThresholds(thresholds) {
 
 /** One field of a case event's payload as text: a code (an outcome, a reason code, a
  * unit) in the reader's language where `texts.payloadValue[eventType][key]` knows it, as
- * it is otherwise; a list joined, a yes/no, a time limit ({value, unit}). */
-export function payloadText(eventType, key, value, texts) {
+ * it is otherwise; a handling step (`step`, `required_steps`) by the name the item
+ * catalogue gives it (`stepNames`, the case's `step_names`), its code otherwise; a list
+ * joined, a yes/no, a time limit ({value, unit}). */
+export function payloadText(eventType, key, value, texts, stepNames = {}) {
+  const stepName = (code) => (typeof code === "string" && Object.hasOwn(stepNames, code) ? stepNames[code] : code);
+  if (key === "step") return String(stepName(value));
+  if (key === "required_steps" && Array.isArray(value)) return value.map(stepName).join("、");
   const codes = texts.payloadValue[eventType]?.[key];
   if (typeof value === "string" && codes && Object.hasOwn(codes, value)) return codes[value];
   if (Array.isArray(value)) return value.join("、");

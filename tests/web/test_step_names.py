@@ -1,0 +1,80 @@
+"""The names of a case's handling steps, read from the item catalogue (web/step_names.py):
+by item, read again after a while, and none (the codes shown) when the catalogue is
+missing or cannot be read."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from supervisor.web.step_names import RELOAD_SECONDS, StepNames, item_code_of
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = (ROOT / "rules" / "examples" / "catalogue.yaml").read_text(encoding="utf-8")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def rules_with(tmp_path: Path, text: str | None) -> Path:
+    if text is not None:
+        (tmp_path / "catalogue").mkdir()
+        (tmp_path / "catalogue" / "items.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_each_item_names_its_own_steps(tmp_path: Path) -> None:
+    names = StepNames(rules_with(tmp_path, EXAMPLE))
+    assert names.of("451221-XK-0042") == {
+        "review": "审查",
+        "site_inspection": "现场核查",
+        "approval": "审批",
+    }
+    assert names.of("451224-GG-0007")["review"] == "受理审查"
+    assert names.of("451221-XX-9999") == {} and names.of(None) == {}
+
+
+def test_without_a_catalogue_no_step_is_named(tmp_path: Path) -> None:
+    assert StepNames(rules_with(tmp_path, None)).of("451221-XK-0042") == {}
+
+
+def test_a_catalogue_that_cannot_be_read_names_none_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="supervisor.web"):
+        names = StepNames(rules_with(tmp_path, "items: [oops"))
+        assert names.of("451221-XK-0042") == {}
+    assert "the item catalogue cannot be read" in caplog.text and "items.yaml" in caplog.text
+
+
+def test_an_edit_of_the_catalogue_shows_after_the_reload_interval(tmp_path: Path) -> None:
+    clock = Clock()
+    rules = rules_with(tmp_path, EXAMPLE)
+    names = StepNames(rules, clock)
+    assert names.of("451221-XK-0042")["review"] == "审查"
+    (rules / "catalogue" / "items.yaml").write_text(
+        EXAMPLE.replace("name: 审查,", "name: 材料审查,"), encoding="utf-8"
+    )
+    clock.at = RELOAD_SECONDS - 1
+    assert names.of("451221-XK-0042")["review"] == "审查"
+    clock.at = RELOAD_SECONDS
+    assert names.of("451221-XK-0042")["review"] == "材料审查"
+
+
+def test_a_case_is_of_the_item_its_latest_acceptance_names() -> None:
+    timeline = [
+        {"type": "submitted", "payload": {}},
+        {"type": "accepted", "payload": {"item_code": "A"}},
+        {"type": "accepted", "payload": {"item_code": "B"}},  # out of order, kept anyway
+        {"type": "concluded"},
+    ]
+    assert item_code_of(timeline) == "B"
+    assert item_code_of([{"type": "submitted", "payload": {}}]) is None
+    assert item_code_of([{"type": "accepted", "payload": "not a mapping"}]) is None
