@@ -5,6 +5,7 @@ missing or cannot be read."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_an_edit_of_the_catalogue_shows_after_the_reload_interval(tmp_path: Path
 
 
 def test_a_case_is_of_the_item_its_latest_acceptance_names() -> None:
-    timeline = [
+    timeline: list[Mapping[str, object]] = [
         {"type": "submitted", "payload": {}},
         {"type": "accepted", "payload": {"item_code": "A"}},
         {"type": "accepted", "payload": {"item_code": "B"}},  # out of order, kept anyway
@@ -77,4 +78,5 @@ def test_a_case_is_of_the_item_its_latest_acceptance_names() -> None:
     ]
     assert item_code_of(timeline) == "B"
     assert item_code_of([{"type": "submitted", "payload": {}}]) is None
-    assert item_code_of([{"type": "accepted", "payload": "not a mapping"}]) is None
+    odd: list[Mapping[str, object]] = [{"type": "accepted", "payload": "not a mapping"}]
+    assert item_code_of(odd) is None
