@@ -22,6 +22,10 @@ DIRECTOR = {"name": "李主任", "role": "director", "token": "svt_ba9876543210"
 COUNTY = "451221"  # 南丹县: director-451221
 TOWNSHIP = "451221101"  # 南丹县大厂镇 (no director of its own)
 CITY = "451200"
+# Their directors. The shipped file routes every red alert of the city (county and
+# township centers included) to the city director as well: route 全市红色预警.
+COUNTY_DIRECTOR = "director-451221"
+CITY_DIRECTOR = "director-451200"
 
 
 def t(text: str) -> datetime:
@@ -94,6 +98,11 @@ def withdrawal(record: dict[str, Any], at: str) -> dict[str, Any]:
         "reason": "迟到数据：办件已按时办结。",
         "details": {},
     }
+
+
+def sent_to(outcome: Outcome) -> list[str]:
+    """The recipient of each notification of `outcome`'s outbox, in its order."""
+    return [n.recipient.id for n in outcome.outbox]
 
 
 class Run:

@@ -13,7 +13,17 @@ import pytest
 from supervisor.notify.plan import record_kind
 from supervisor.web.journal import STATUSES, Entry, Journal
 
-from .factories import COUNTY, TOWNSHIP, Run, alert, change, planner, t, withdrawal
+from .factories import (
+    COUNTY,
+    COUNTY_DIRECTOR,
+    TOWNSHIP,
+    Run,
+    alert,
+    change,
+    planner,
+    t,
+    withdrawal,
+)
 
 MON = "2026-11-23"
 
@@ -66,7 +76,9 @@ def test_a_warning_closed_by_its_case_leaves_the_digest() -> None:
     assert out.ignored is None
     assert run.state.alerts[closed["alert_id"]].status == "closed"
     out = run.advance(f"{MON}T09:30:00+08:00")
-    assert [[a.alert_id for a in n.alerts] for n in out.outbox] == [[kept["alert_id"]]]
+    assert [(n.recipient.id, [a.alert_id for a in n.alerts]) for n in out.outbox] == [
+        (COUNTY_DIRECTOR, [kept["alert_id"]]),
+    ]
 
 
 def test_a_digest_left_empty_by_a_closed_warning_is_not_sent() -> None:
@@ -141,10 +153,16 @@ def test_a_superseded_change_after_the_worker_withdrew_it_changes_nothing() -> N
 def test_a_red_alert_closed_by_its_case_is_neither_repeated_nor_escalated() -> None:
     run = Run(planner(hold_outside_office_hours=False))
     red = alert(center=TOWNSHIP)
+    aid = red["alert_id"]
     run.apply(red, f"{MON}T09:00:00+08:00")
     run.apply(case_change(red, "closed", f"{MON}T09:30:00+08:00"), f"{MON}T09:30:00+08:00")
     assert run.advance("2026-11-30T17:00:00+08:00").outbox == []
-    assert [i.rsplit(":", 2)[-2] for i in run.ids()] == ["alert", "alert"]  # township+county
+    # only the first notifications: city and county directors, inspection office
+    assert run.ids() == [
+        f"{aid}:director-451200:alert:0",
+        f"{aid}:director-451221:alert:0",
+        f"{aid}:inspection-office:alert:0",
+    ]
 
 
 def test_a_late_concluded_red_alert_gets_no_reminder_nor_escalation_afterwards() -> None:

@@ -15,7 +15,20 @@ import pytest
 from supervisor import orders
 from supervisor.notify.plan import NotifyState, record_kind
 
-from .factories import CITY, COUNTY, TOWNSHIP, Run, alert, change, planner, t, withdrawal
+from .factories import (
+    CITY,
+    CITY_DIRECTOR,
+    COUNTY,
+    COUNTY_DIRECTOR,
+    TOWNSHIP,
+    Run,
+    alert,
+    change,
+    planner,
+    sent_to,
+    t,
+    withdrawal,
+)
 
 MON = "2026-11-23"
 
@@ -28,8 +41,10 @@ def test_a_red_alert_goes_out_at_once_to_each_recipient() -> None:
     red = alert(severity="red", center=TOWNSHIP)
     out = run.apply(red, f"{MON}T10:00:00+08:00")
     aid = red["alert_id"]
-    # the county director (route with below) and the inspection office (red deadline.*)
+    # the city and county directors (routes with below), in the file's order, and the
+    # inspection office (red deadline.*)
     assert [n.id for n in out.outbox] == [
+        f"{aid}:director-451200:alert:0",
         f"{aid}:director-451221:alert:0",
         f"{aid}:inspection-office:alert:0",
     ]
@@ -41,7 +56,7 @@ def test_a_red_alert_goes_out_at_once_to_each_recipient() -> None:
 
 def test_a_red_alert_of_another_rule_skips_the_deadline_route() -> None:
     out = Run().apply(alert(rule="workflow.no_decision"), f"{MON}T10:00:00+08:00")
-    assert [n.recipient.id for n in out.outbox] == ["director-451221"]
+    assert sent_to(out) == [CITY_DIRECTOR, COUNTY_DIRECTOR]
 
 
 def test_yellow_alerts_wait_for_one_digest_per_center_and_recipient() -> None:
@@ -54,12 +69,16 @@ def test_yellow_alerts_wait_for_one_digest_per_center_and_recipient() -> None:
     assert run.apply(other, f"{MON}T10:20:00+08:00").outbox == []
     assert run.advance(f"{MON}T10:29:59+08:00").outbox == []
     out = run.advance(f"{MON}T10:30:00+08:00")  # 30 minutes after the first one
-    assert [n.id for n in out.outbox] == ["digest:451221:director-451221:1"]
-    digest = out.outbox[0]
-    assert digest.kind == "digest" and digest.severity == "yellow"
-    assert [x.alert_id for x in digest.alerts] == [a["alert_id"], b["alert_id"]]
+    assert [n.id for n in out.outbox] == [
+        "digest:451221:director-451221:1",
+    ]
+    for digest in out.outbox:
+        assert digest.kind == "digest" and digest.severity == "yellow"
+        assert [x.alert_id for x in digest.alerts] == [a["alert_id"], b["alert_id"]]
     out = run.advance(f"{MON}T10:50:00+08:00")
-    assert [n.id for n in out.outbox] == ["digest:451222:director-451222:1"]
+    assert [n.id for n in out.outbox] == [
+        "digest:451222:director-451222:1",
+    ]
     assert run.advance(f"{MON}T18:00:00+08:00").outbox == []
 
 
@@ -79,7 +98,9 @@ def test_an_alert_resolved_acknowledged_or_withdrawn_before_its_digest_is_left_o
     )
     run.apply(withdrawal(withdrawn, f"{MON}T10:12:00+08:00"), f"{MON}T10:12:00+08:00")
     out = run.advance(f"{MON}T10:30:00+08:00")
-    assert [[x.alert_id for x in n.alerts] for n in out.outbox] == [[kept["alert_id"]]]
+    assert [(n.recipient.id, [x.alert_id for x in n.alerts]) for n in out.outbox] == [
+        (COUNTY_DIRECTOR, [kept["alert_id"]]),
+    ]
 
 
 def test_a_digest_left_empty_is_not_sent_and_numbers_stay_dense() -> None:
@@ -91,10 +112,14 @@ def test_a_digest_left_empty_is_not_sent_and_numbers_stay_dense() -> None:
     )
     assert run.advance(f"{MON}T11:00:00+08:00").outbox == []
     run.apply(alert(2, severity="yellow"), f"{MON}T11:00:00+08:00")
-    assert run.advance(f"{MON}T11:30:00+08:00").outbox[0].id == "digest:451221:director-451221:1"
+    assert [n.id for n in run.advance(f"{MON}T11:30:00+08:00").outbox] == [
+        "digest:451221:director-451221:1",
+    ]
     run.apply(alert(3, severity="yellow"), f"{MON}T11:40:00+08:00")
     assert run.plan.next_due(run.state) == t(f"{MON}T13:30:00+08:00")  # 12:10: lunch, held
-    assert run.advance(f"{MON}T13:30:00+08:00").outbox[0].id == "digest:451221:director-451221:2"
+    assert [n.id for n in run.advance(f"{MON}T13:30:00+08:00").outbox] == [
+        "digest:451221:director-451221:2",
+    ]
 
 
 def test_a_digest_due_at_night_waits_for_office_hours_unless_told_otherwise() -> None:
@@ -103,18 +128,24 @@ def test_a_digest_due_at_night_waits_for_office_hours_unless_told_otherwise() ->
     run.apply(alert(severity="yellow"), f"{friday}T17:20:00+08:00")
     assert run.advance("2026-11-29T23:59:59+08:00").outbox == []  # the weekend
     out = run.advance("2026-11-30T09:00:00+08:00")
-    assert [n.due_at for n in out.outbox] == [t("2026-11-30T09:00:00+08:00")]
+    assert [(n.recipient.id, n.due_at) for n in out.outbox] == [
+        (COUNTY_DIRECTOR, t("2026-11-30T09:00:00+08:00")),
+    ]
     eager = Run(planner(hold_outside_office_hours=False))
     eager.apply(alert(severity="yellow"), f"{friday}T17:20:00+08:00")
-    assert [n.due_at for n in eager.advance(f"{friday}T17:50:00+08:00").outbox] == [
-        t(f"{friday}T17:50:00+08:00")
+    assert [
+        (n.recipient.id, n.due_at) for n in eager.advance(f"{friday}T17:50:00+08:00").outbox
+    ] == [
+        (COUNTY_DIRECTOR, t(f"{friday}T17:50:00+08:00")),
     ]
 
 
 def test_digest_interval_is_configurable() -> None:
     run = Run(planner(digest_minutes=5))
     run.apply(alert(severity="yellow"), f"{MON}T10:00:00+08:00")
-    assert len(run.advance(f"{MON}T10:05:00+08:00").outbox) == 1
+    assert [n.id for n in run.advance(f"{MON}T10:05:00+08:00").outbox] == [
+        "digest:451221:director-451221:1",
+    ]
 
 
 # -- repeats -------------------------------------------------------------------------------
@@ -122,7 +153,7 @@ def test_digest_interval_is_configurable() -> None:
 
 def test_an_open_red_alert_is_repeated_every_interval_in_office_hours() -> None:
     run = Run(planner(escalate_after_working_hours=0))
-    red = alert(rule="workflow.no_decision")  # one recipient: the county director
+    red = alert(rule="workflow.no_decision")  # two recipients: the city and county directors
     aid = red["alert_id"]
     run.apply(red, f"{MON}T09:00:00+08:00")
     assert run.advance(f"{MON}T12:59:59+08:00").outbox == []
@@ -130,21 +161,33 @@ def test_an_open_red_alert_is_repeated_every_interval_in_office_hours() -> None:
     assert run.advance(f"{MON}T13:00:00+08:00").outbox == []
     out = run.advance(f"{MON}T13:30:00+08:00")
     assert [(n.id, n.kind, n.repeat) for n in out.outbox] == [
-        (f"{aid}:director-451221:repeat:1", "repeat", 1)
+        (f"{aid}:director-451200:repeat:1", "repeat", 1),
+        (f"{aid}:director-451221:repeat:1", "repeat", 1),
     ]
     # 13:30 + 4 h = 17:30, office closes: Tuesday 09:00
     assert run.advance(f"{MON}T23:00:00+08:00").outbox == []
     out = run.advance("2026-11-24T09:00:00+08:00")
-    assert [n.id for n in out.outbox] == [f"{aid}:director-451221:repeat:2"]
+    assert [n.id for n in out.outbox] == [
+        f"{aid}:director-451200:repeat:2",
+        f"{aid}:director-451221:repeat:2",
+    ]
 
 
 def test_repeats_on_the_clock_and_after_downtime_only_one() -> None:
     run = Run(planner(escalate_after_working_hours=0, hold_outside_office_hours=False))
     red = alert(rule="workflow.no_decision")
     run.apply(red, f"{MON}T09:00:00+08:00")
-    assert len(run.advance(f"{MON}T13:00:00+08:00").outbox) == 1
+    out = run.advance(f"{MON}T13:00:00+08:00")
+    assert [(n.recipient.id, n.repeat) for n in out.outbox] == [
+        (CITY_DIRECTOR, 1),
+        (COUNTY_DIRECTOR, 1),
+    ]
     out = run.advance("2026-11-25T09:00:00+08:00")  # the notifier was down for two days
-    assert [n.repeat for n in out.outbox] == [2]
+    # one repeat each, not a burst
+    assert [(n.recipient.id, n.repeat) for n in out.outbox] == [
+        (CITY_DIRECTOR, 2),
+        (COUNTY_DIRECTOR, 2),
+    ]
     assert run.state.alerts[red["alert_id"]].next_repeat == t("2026-11-25T13:00:00+08:00")
 
 
@@ -164,7 +207,13 @@ def test_acknowledging_stops_repeats_and_max_repeats_caps_them() -> None:
     for hour in range(13, 24, 4):
         capped.advance(f"{MON}T{hour:02d}:00:00+08:00")
     capped.advance("2026-11-30T09:00:00+08:00")
-    assert [i.rsplit(":", 1)[1] for i in capped.ids() if ":repeat:" in i] == ["1", "2"]
+    aid = red["alert_id"]
+    assert [i for i in capped.ids() if ":repeat:" in i] == [
+        f"{aid}:director-451200:repeat:1",
+        f"{aid}:director-451221:repeat:1",
+        f"{aid}:director-451200:repeat:2",
+        f"{aid}:director-451221:repeat:2",
+    ]
     assert capped.plan.next_due(capped.state) is None
 
 
@@ -225,18 +274,26 @@ def test_escalation_counts_the_centers_regional_holidays() -> None:
 def test_a_township_with_its_own_director_climbs_township_county_city() -> None:
     run = Run()
     red = alert(center="451221100")  # 城关镇 has its own director
+    aid = red["alert_id"]
     out = run.apply(red, f"{MON}T09:00:00+08:00")
-    assert sorted(n.recipient.id for n in out.outbox) == [
+    assert sorted(sent_to(out)) == [
+        "director-451200",
         "director-451221",
         "director-451221100",
         "inspection-office",
     ]
     run.advance(f"{MON}T17:30:00+08:00")
-    assert [
-        (s.level, s.center_id, s.recipient_id) for s in run.state.alerts[red["alert_id"]].steps
-    ] == [
+    assert [(s.level, s.center_id, s.recipient_id) for s in run.state.alerts[aid].steps] == [
         (1, COUNTY, "director-451221"),
         (2, CITY, "director-451200"),
+    ]
+    # the escalation chain does not look at the routes: the county and city directors had
+    # the alert at once (routes with below) and are sent each step all the same, as a
+    # separate 升级督办 (escalated) message; only the directors above the township are
+    # in the chain, its own director is not
+    assert [i for i in run.ids() if ":escalation:" in i] == [
+        f"{aid}:director-451221:escalation:1",
+        f"{aid}:director-451200:escalation:2",
     ]
 
 
@@ -307,8 +364,13 @@ def test_a_yellow_alert_resolved_before_its_digest_but_read_after_is_left_out() 
         change(first["alert_id"], "resolve", f"{MON}T09:10:00+08:00"), f"{MON}T09:40:00+08:00"
     )
     later = run.advance(f"{MON}T09:40:00+08:00")
-    digested = [a.alert_id for n in [*out.outbox, *later.outbox] for a in n.alerts]
-    assert digested == [second["alert_id"]]  # the digest went out, without the first
+    digested = [
+        (n.recipient.id, [a.alert_id for a in n.alerts]) for n in [*out.outbox, *later.outbox]
+    ]
+    # the digests went out, without the first
+    assert digested == [
+        (COUNTY_DIRECTOR, [second["alert_id"]]),
+    ]
 
 
 def test_resolution_and_withdrawal_stop_escalation() -> None:

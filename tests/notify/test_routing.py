@@ -179,6 +179,32 @@ def test_every_registered_center_reaches_a_director_and_climbs_to_the_city() -> 
         assert chain == (expected if expected is not None else [center.parent, "451200"])
 
 
+def test_each_director_hears_of_their_center_and_those_below() -> None:
+    """Directors receive the alerts of their own center and of those below it: a county's
+    director every alert of the county and its townships, not another county's; the city
+    director the city center's and every red one of the city at once, the yellow ones of
+    the centers below staying with their county (a digest per center would be a hundred
+    digests every half hour)."""
+    table = routing()
+
+    def reached(center: str, severity: str) -> list[str]:
+        alert = {"center_id": center, "severity": severity, "rule_id": "workflow.no_decision"}
+        return [r.id for r in table.recipients(alert)]
+
+    for severity in ("red", "yellow"):
+        assert reached("451200", severity) == ["director-451200"]
+        assert "director-451222" not in reached("451221", severity)
+        assert "director-451221" not in reached("451222", severity)
+    assert reached("451221", "red") == ["director-451200", "director-451221"]
+    assert reached("451221100", "red") == [
+        "director-451200",
+        "director-451221",
+        "director-451221100",
+    ]
+    assert reached("451221", "yellow") == ["director-451221"]
+    assert reached("451221100", "yellow") == ["director-451221", "director-451221100"]
+
+
 def test_no_secret_and_no_reachable_address_in_the_shipped_file() -> None:
     text = ROUTING.read_text(encoding="utf-8")
     table = routing()

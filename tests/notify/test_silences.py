@@ -11,7 +11,21 @@ import pytest
 from supervisor.notify import silences
 from supervisor.notify.silences import SilenceError, SilenceState
 
-from .factories import COUNTY, INSPECTOR, TOWNSHIP, Run, alert, change, t
+from .factories import (
+    CITY_DIRECTOR,
+    COUNTY,
+    COUNTY_DIRECTOR,
+    INSPECTOR,
+    TOWNSHIP,
+    Run,
+    alert,
+    change,
+    sent_to,
+    t,
+)
+
+#: Who a red `deadline.overdue` alert of the county or a township below it goes to.
+RED_DEADLINE = [CITY_DIRECTOR, COUNTY_DIRECTOR, "inspection-office"]
 
 MON = "2026-11-23"
 
@@ -51,7 +65,7 @@ def test_a_silence_holds_then_expires_by_itself() -> None:
     ]
     assert run.advance(f"{MON}T12:30:00+08:00").audit == []  # audited once
     after = alert(2, center=TOWNSHIP)
-    assert len(run.apply(after, f"{MON}T13:30:00+08:00").outbox) == 2
+    assert sent_to(run.apply(after, f"{MON}T13:30:00+08:00")) == RED_DEADLINE
     # the muted alert stays muted: never notified, never escalated
     later = run.advance("2026-11-30T17:30:00+08:00")
     assert {e.alert_id for e in later.escalations} == {after["alert_id"]}
@@ -72,7 +86,7 @@ def test_a_silence_lifted_early() -> None:
     )
     assert lifted["action"] == "lift" and lifted["by"]["name"] == "王监察"
     run.apply(lifted, f"{MON}T10:00:00+08:00")
-    assert len(run.apply(alert(2), f"{MON}T10:01:00+08:00").outbox) == 2
+    assert sent_to(run.apply(alert(2), f"{MON}T10:01:00+08:00")) == RED_DEADLINE
     assert run.advance(f"{MON}T12:00:00+08:00").audit == []  # lifted: no expiry record
     listed = silences.listing(run.state.silences, t(f"{MON}T12:00:00+08:00"))
     assert [(s.id, status) for s, status in listed] == [(record["silence_id"], "lifted")]
@@ -82,7 +96,7 @@ def test_without_below_the_centers_under_it_are_not_silenced() -> None:
     run = Run()
     run.apply(silence()[1], f"{MON}T09:00:00+08:00")
     assert run.apply(alert(1, center=COUNTY), f"{MON}T09:30:00+08:00").outbox == []
-    assert len(run.apply(alert(2, center=TOWNSHIP), f"{MON}T09:30:00+08:00").outbox) == 2
+    assert sent_to(run.apply(alert(2, center=TOWNSHIP), f"{MON}T09:30:00+08:00")) == RED_DEADLINE
 
 
 def test_a_silence_by_rule_prefix_and_by_case() -> None:
@@ -91,15 +105,21 @@ def test_a_silence_by_rule_prefix_and_by_case() -> None:
     assert (
         run.apply(alert(1, rule="deadline.statutory_overdue"), f"{MON}T09:30:00+08:00").outbox == []
     )
-    assert len(run.apply(alert(2, rule="fee.overcharge"), f"{MON}T09:30:00+08:00").outbox) == 2
+    assert sent_to(run.apply(alert(2, rule="fee.overcharge"), f"{MON}T09:30:00+08:00")) == [
+        CITY_DIRECTOR,
+        COUNTY_DIRECTOR,
+        "inspection-office",  # red fee.overcharge: the inspection office's route too
+    ]
     case = alert(3, rule="workflow.no_decision")
     by_case = Run()
     by_case.apply(silence(center_id=None, case_id=case["case_id"])[1], f"{MON}T09:00:00+08:00")
     assert by_case.apply(case, f"{MON}T09:30:00+08:00").outbox == []
-    assert (
-        len(by_case.apply(alert(4, rule="workflow.no_decision"), f"{MON}T09:30:00+08:00").outbox)
-        == 1
-    )
+    assert sent_to(
+        by_case.apply(alert(4, rule="workflow.no_decision"), f"{MON}T09:30:00+08:00")
+    ) == [
+        CITY_DIRECTOR,
+        COUNTY_DIRECTOR,
+    ]
 
 
 def test_a_yellow_alert_silenced_when_its_digest_falls_due_is_left_out() -> None:
@@ -112,7 +132,9 @@ def test_a_yellow_alert_silenced_when_its_digest_falls_due_is_left_out() -> None
         f"{MON}T09:10:00+08:00",
     )
     out = run.advance(f"{MON}T09:30:00+08:00")
-    assert [[a.alert_id for a in n.alerts] for n in out.outbox] == [[kept["alert_id"]]]
+    assert [(n.recipient.id, [a.alert_id for a in n.alerts]) for n in out.outbox] == [
+        (COUNTY_DIRECTOR, [kept["alert_id"]]),
+    ]
     assert [(s.alert_id, s.kind) for s in out.suppressed] == [(held["alert_id"], "digest")]
 
 
