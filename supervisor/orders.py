@@ -20,6 +20,8 @@ and where, is checked here for the role and by the caller for the scope.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -239,6 +241,42 @@ def _moment(record: Mapping[str, Any], key: str) -> datetime:
     if moment is None or moment.utcoffset() is None or not 2000 <= moment.year <= 2100:
         raise ValueError(f"'{key}' must be a time with its UTC offset (years 2000-2100)")
     return moment
+
+
+#: What makes two orders the same order: (center, case, alert, requirement, days).
+Asked = tuple[str, str, str | None, str, int]
+
+
+def asked_of(order: Order) -> Asked:
+    """What `order` asks, of whom and about what."""
+    return (order.center_id, order.case_id, order.alert_id, order.requirement, order.days)
+
+
+def order_id_for(at: datetime, asked: Asked, earlier: int, attempt: int = 0) -> str:
+    """The id of the order `asked` at `at`, after `earlier` such orders were closed.
+
+    Derived from what is asked, not drawn at random, so that two web services asked for
+    the same order at once (a double click spread over two replicas) write one id, and the
+    journal keeps the first (`repeats_issue`). `attempt` moves it on when another order
+    already holds the id (six hex digits: a clash is rare, not impossible)."""
+    said = json.dumps([*asked, earlier, attempt], ensure_ascii=False)
+    digest = hashlib.sha256(said.encode()).hexdigest()[:6].upper()
+    return f"DB{at:%Y%m%d}-{digest}"
+
+
+def repeats_issue(order: Order | None, record: Mapping[str, Any]) -> bool:
+    """Whether `record` issues again the order `order` is, asking the same: the same order
+    written twice (`order_id_for`), which changes nothing."""
+    if order is None or record.get("action") != "issue":
+        return False
+    again = (
+        record.get("center_id"),
+        record.get("case_id"),
+        record.get("alert_id"),
+        record.get("note"),
+        record.get("days"),
+    )
+    return again == asked_of(order)
 
 
 def apply(order: Order | None, record: Mapping[str, Any], seq: int) -> Order:

@@ -219,3 +219,31 @@ def test_any_sequence_of_steps_follows_the_table(steps: list[tuple[str, str]]) -
             assert (order.status, order.round, len(order.history)) == before
         else:
             assert expected is not None and order.status == expected
+
+
+def test_an_orders_id_says_what_it_asks() -> None:
+    """The same order asked twice gets one id (two web services write one order); another
+    requirement, subject or number of days, a closed one before it, or a retry after a
+    clash, another id."""
+    asked: orders.Asked = ("451224", "451224-2026-0000001", "deadline.overdue:x", "请整改", 5)
+    first = orders.order_id_for(AT, asked, 0)
+    assert first == orders.order_id_for(AT + timedelta(hours=3), asked, 0)
+    assert first.startswith("DB20261204-") and len(first) == len("DB20261204-") + 6
+    others = {
+        orders.order_id_for(AT, ("451224", asked[1], asked[2], "请说明原因", 5), 0),
+        orders.order_id_for(AT, ("451224", asked[1], None, "请整改", 5), 0),
+        orders.order_id_for(AT, (*asked[:4], 10), 0),
+        orders.order_id_for(AT, asked, 1),
+        orders.order_id_for(AT, asked, 0, attempt=1),
+    }
+    assert first not in others and len(others) == 5
+    order = issued()
+    again = orders.issue_record(
+        order.order_id, center_id=order.center_id, case_id=order.case_id,
+        alert_id=order.alert_id, requirement=order.requirement, days=order.days,
+        due_at=order.due_at, by={"name": "张监察", "role": "inspector"}, at=AT,
+    )  # fmt: skip
+    assert orders.repeats_issue(order, again)
+    assert not orders.repeats_issue(order, {**again, "note": "请说明原因"})
+    assert not orders.repeats_issue(None, again)
+    assert not orders.repeats_issue(order, {**again, "action": "reply"})

@@ -43,7 +43,7 @@ from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, tupl
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supervisor.masking import mask_shaped_event, shaped_names
-from supervisor.orders import ORDER, Order
+from supervisor.orders import ORDER, Order, repeats_issue
 from supervisor.orders import apply as apply_order
 from supervisor.store import rows
 from supervisor.store.db import Database
@@ -254,7 +254,9 @@ class Projection:
     ) -> None:
         """Apply supervision orders' steps, in journal order, to the stored orders. A
         step its order's status or its author's role does not allow (two people acting
-        at once) changes nothing and is reported like a record that cannot be read."""
+        at once) changes nothing and is reported like a record that cannot be read; the
+        same order issued again (two web services asked for it at once) changes nothing
+        and is no error."""
         ids = sorted({str(item["order_id"]) for _, item in steps})
         known: dict[str, Order] = {}
         for chunk in _chunks(ids):
@@ -263,6 +265,8 @@ class Projection:
         changed: set[str] = set()
         for record, item in steps:
             order_id = str(item["order_id"])
+            if repeats_issue(known.get(order_id), item):
+                continue
             try:
                 known[order_id] = apply_order(known.get(order_id), item, record.offset)
             except ValueError as exc:  # OrderRefused too: our own words, no value

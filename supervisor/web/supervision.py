@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -54,6 +53,8 @@ WaitFor = Callable[[int, float], Awaitable[bool]]
 #: whose first answer was lost before the read model held the order; and how many.
 ISSUED_SECONDS: Final = 120.0
 ISSUED_KEPT: Final = 1000
+#: Ids an order is given in turn when another order holds the one before (orders.py).
+ID_ATTEMPTS: Final = 3
 #: An order is open until the inspector closes it (办结): a reply may still be sent back.
 OPEN_ORDER: Final = frozenset({"issued", "returned", "replied"})
 #: Alerts no order may be issued on, and why: nothing is left for the center to put
@@ -122,34 +123,55 @@ class OrderDesk:
         center_id, case_id = await self._subject(who, alert_id, case_id)
         requirement = await self._masked(requirement, case_id)
         async with self._issuing:  # the check and the write, one request at a time
-            asked = (center_id, case_id, alert_id, requirement, days)
-            same = await self._same_open_order(*asked)
+            asked: orders.Asked = (center_id, case_id, alert_id, requirement, days)
+            same, closed = await self._orders_like(asked)
             if same is None:
                 same = await self._issued_here_lately(asked)
             if same is not None:
                 return same, False
             now = self.clock()
             due = orders.reply_due(self.calendars.for_center(center_id), now, days)
-            order_id = f"DB{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
-            try:
-                record = orders.issue_record(
-                    order_id,
-                    center_id=center_id,
-                    case_id=case_id,
-                    alert_id=alert_id,
-                    requirement=requirement,
-                    days=days,
-                    due_at=due,
-                    by=by_of(who),
-                    at=now,
-                )
-            except ValueError as exc:
-                raise DeskError(422, str(exc)) from None
-            # before the write: its answer may be lost (a 504) while the journal holds it
-            self._issued[asked] = (order_id, time.monotonic())
-            while len(self._issued) > ISSUED_KEPT:
-                self._issued.popitem(last=False)
-            return await self._written(record, order_id, who), True
+            for attempt in range(ID_ATTEMPTS):
+                order_id = orders.order_id_for(now, asked, closed, attempt)
+                try:
+                    record = orders.issue_record(
+                        order_id,
+                        center_id=center_id,
+                        case_id=case_id,
+                        alert_id=alert_id,
+                        requirement=requirement,
+                        days=days,
+                        due_at=due,
+                        by=by_of(who),
+                        at=now,
+                    )
+                except ValueError as exc:
+                    raise DeskError(422, str(exc)) from None
+                # before the write: its answer may be lost (a 504) while the journal holds it
+                self._issued[asked] = (order_id, time.monotonic())
+                while len(self._issued) > ISSUED_KEPT:
+                    self._issued.popitem(last=False)
+                issued = await self._issue_written(record, order_id, asked)
+                if issued is not None:
+                    return issued
+            raise DeskError(409, "督办单编号冲突，请重试")
+
+    async def _issue_written(
+        self, record: dict[str, Any], order_id: str, asked: orders.Asked
+    ) -> tuple[Order, bool] | None:
+        """The order `record` issues, once read back, and whether this request made it:
+        another web service may have written the same order first (the same id, as
+        `orders.order_id_for` derives it), which is then the answer; None when another
+        order holds the id (try the next)."""
+        seq = await self.writer.write(record)
+        if not await self.wait_for(seq, READ_BACK_SECONDS):
+            raise DeskError(504, "已写入，但未能及时读回；请稍后刷新")
+        order = await self.read.order(order_id)
+        if order is None:  # the journal refused the record: nothing else can be the cause
+            raise DeskError(409, "另一操作先于此操作生效，请刷新后重试")
+        if any(step.get("seq") == seq for step in order.history):
+            return order, True
+        return (order, False) if orders.asked_of(order) == asked else None
 
     async def _issued_here_lately(self, asked: tuple[Any, ...]) -> Order | None:
         """The same order written by this service within ISSUED_SECONDS: the request is a
@@ -164,20 +186,17 @@ class OrderDesk:
             raise DeskError(504, "此督办单已提交，尚未确认；请稍后刷新查看，勿重复下发")
         return order if order.status in OPEN_ORDER else None
 
-    async def _same_open_order(
-        self, center_id: str, case_id: str, alert_id: str | None, requirement: str, days: int
-    ) -> Order | None:
-        """An order still open (not 办结) with the same subject, requirement and days: the
-        request is a repeat (a double click, a retry after a lost answer), answered with
-        that order rather than a second one, which would owe a second reply and raise a
-        second red alert when late."""
-        found = await self.read.orders(
-            [center_id], statuses=sorted(OPEN_ORDER), case_id=case_id, alert_id=alert_id
-        )
-        for order in found:
-            if (order.alert_id, order.requirement, order.days) == (alert_id, requirement, days):
-                return order
-        return None
+    async def _orders_like(self, asked: orders.Asked) -> tuple[Order | None, int]:
+        """The order still open (not 办结) that asks the same of the same center about the
+        same, if any, and how many such orders were closed. An open one means the request
+        is a repeat (a double click, a retry after a lost answer), answered with that order
+        rather than a second one, which would owe a second reply and raise a second red
+        alert when late; the closed ones make a new order's id (`orders.order_id_for`)."""
+        center_id, case_id, alert_id = asked[:3]
+        found = await self.read.orders([center_id], case_id=case_id, alert_id=alert_id)
+        like = [order for order in found if orders.asked_of(order) == asked]
+        open_one = next((order for order in like if order.status in OPEN_ORDER), None)
+        return open_one, sum(1 for order in like if order.status == "closed")
 
     async def step(self, who: Principal, order_id: str, action: orders.Action, note: str) -> Order:
         """回复 (reply), 办结 (close) or 退回 (return) an order."""

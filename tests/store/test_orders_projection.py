@@ -119,6 +119,23 @@ async def test_a_step_out_of_turn_or_malformed_is_skipped_and_the_rest_flows(
     assert await read.order("DB-9") is None
 
 
+async def test_the_same_order_issued_twice_is_kept_once_and_no_error(read: ReadModel) -> None:
+    """Two web services asked for the same order at once write the same id (its id says
+    what it asks: orders.order_id_for); the first stands, the second changes nothing and
+    is no malformed record. An issue of another order under a held id is refused."""
+    other = {**issue("DB-1"), "note": "请说明延误原因"}
+    records = journal(
+        issue("DB-1"), issue("DB-1"), other, step("DB-1", "reply", DIRECTOR, "已整改")
+    )
+    outcome = await Projection(read.db, TOPICS).apply(records)
+    assert [
+        (record.offset, "不能进行此操作" in reason) for record, reason in outcome.malformed
+    ] == [(2, True)]
+    order = await read.order("DB-1")
+    assert order is not None and order.requirement == "请核实超期原因并整改"
+    assert [h["seq"] for h in order.history] == [0, 3] and order.status == "replied"
+
+
 def test_the_walls_journal_tells_of_orders_and_the_notifier_passes_them_by() -> None:
     live = Journal(keep=100)
     applied = live.apply(0, issue("DB-1"))

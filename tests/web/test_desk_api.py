@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
+from supervisor import orders
 from supervisor.auth import TokenStore
 from supervisor.settings import Settings
 from supervisor.store.db import Database
@@ -514,6 +515,53 @@ def test_a_retry_after_an_answer_lost_in_a_504_is_the_order_written(
     monkeypatch.undo()
     listed = client.get(f"/api/orders?alert_id={MINE}", headers=people["inspector"]).json()
     assert [o["order_id"] for o in listed] == [retried.json()["order_id"]]
+
+
+def test_the_same_order_asked_of_two_web_services_at_once_is_one_order(
+    client: TestClient,
+    app: FastAPI,
+    people: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A double click spread over two replicas: the second service asks before its read
+    model holds the first's order, and remembers nothing of it. The order's id says what
+    it asks, so the second writes the same id, the journal keeps the first, and the
+    second is answered with it: one order, owing one reply."""
+    first = issue(client, people)
+    desk = app.state.order_desk
+
+    async def behind(*args: Any, **kwargs: Any) -> list[Any]:
+        return []  # this service's read model has not read the other's order yet
+
+    monkeypatch.setattr(desk.read, "orders", behind)
+    desk._issued.clear()  # another service: it wrote nothing itself
+    asked = {"alert_id": MINE, "requirement": "请核实超期原因，约谈窗口人员并整改"}
+    again = client.post("/api/orders", json=asked, headers=people["inspector"])
+    assert again.status_code == 200, again.text
+    assert again.json()["order_id"] == first["order_id"]
+    monkeypatch.undo()
+    listed = client.get(f"/api/orders?alert_id={MINE}", headers=people["inspector"]).json()
+    assert [o["order_id"] for o in listed] == [first["order_id"]]
+    assert [h["action"] for h in listed[0]["history"]] == ["issue"]
+
+
+def test_an_order_whose_id_is_taken_by_another_takes_the_next(
+    client: TestClient, people: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six hex digits can clash: an order whose id another order holds is written again
+    under the next id, and both orders stand."""
+    first = issue(client, people)
+    derive = orders.order_id_for
+
+    def clashing(at: datetime, asked: orders.Asked, earlier: int, attempt: int = 0) -> str:
+        return first["order_id"] if attempt == 0 else derive(at, asked, earlier, attempt)
+
+    monkeypatch.setattr(orders, "order_id_for", clashing)
+    second = issue(client, people, requirement="请说明延误原因")
+    assert second["order_id"] not in (first["order_id"], "")
+    assert second["requirement"] == "请说明延误原因"
+    listed = client.get(f"/api/orders?alert_id={MINE}", headers=people["inspector"]).json()
+    assert sorted(o["order_id"] for o in listed) == sorted([first["order_id"], second["order_id"]])
 
 
 def test_no_order_on_an_alert_nothing_is_left_to_put_right_for(
