@@ -860,8 +860,14 @@ async def test_a_directors_wall_shows_only_their_centers(
     history = earlier_alerts(datetime.now(UTC))  # none of them in the county
     mine = wall_server.wall(wall_server.director)
     page = await open_wall(browser, mine, 0, errors)
-    await page.locator("#viewer").wait_for(timeout=5_000)
-    assert await page.locator("#viewer").inner_text() == f"李主任 · 中心负责人 · {names[COUNTY]}"
+    viewer = page.locator("#viewer")
+    await viewer.wait_for(timeout=5_000)
+    # the center by its short name (东兰县), the whole line read, not cut; the full name
+    # in its tooltip
+    assert names[COUNTY].startswith("东兰县") and names[COUNTY] != "东兰县"
+    assert await viewer.inner_text() == "李主任 · 中心负责人 · 东兰县"
+    assert await viewer.evaluate("node => node.scrollWidth <= node.clientWidth")
+    assert await viewer.get_attribute("title") == f"李主任 · 中心负责人 · {names[COUNTY]}"
     assert await page.locator("#empty").is_visible()
     inspector = await open_wall(
         browser, wall_server.wall(wall_server.inspector), len(history), errors

@@ -41,7 +41,8 @@ export function showNotice() {
   els.notice.hidden = false;
 }
 
-/** 王监察 · 纪检监察 (a director's: and their center). */
+/** 王监察 · 纪检监察 (a director's: and their center, by its short name, so the line
+ * fits the header; the full name is its tooltip). */
 export function showViewer() {
   const me = state.me;
   if (!me || state.refused) {
@@ -49,8 +50,13 @@ export function showViewer() {
     return;
   }
   const shown = [me.name, t().role[me.role] || me.role];
-  if (me.role === "director" && me.center) shown.push(state.centers.name(me.center));
+  const full = [...shown];
+  if (me.role === "director" && me.center) {
+    shown.push(state.centers.shortName(me.center));
+    full.push(state.centers.name(me.center));
+  }
   els.viewer.textContent = shown.filter(Boolean).join(" · ");
+  els.viewer.title = full.filter(Boolean).join(" · ");
   els.viewer.hidden = false;
 }
 
