@@ -287,7 +287,10 @@ class EventHandlers(Raising):
         return alerts
 
     def _on_delivered(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
-        state.delivered_at = state.delivered_at or at
+        # the latest: a delivery before the decision hands over no decision's result
+        # (timers.py: delivery.overdue counts a delivery at or after the decision)
+        if state.delivered_at is None or at > state.delivered_at:
+            state.delivered_at = at
         return []
 
     def _on_withdrawn(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:

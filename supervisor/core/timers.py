@@ -200,10 +200,11 @@ class Timers(Raising):
                 if due is not None:
                     pending.append(("suspension.too_long", occurrence, due))
         decided_at = state.decided_at
+        delivered_at = state.delivered_at
         if (
             state.decided_outcome == "approve"
             and decided_at
-            and not state.delivered_at
+            and (delivered_at is None or delivered_at < decided_at)
             and state.status != "withdrawn"
             and on.delivery is not None
             and _unfired("delivery.overdue", case_id, None, fired, retracted)

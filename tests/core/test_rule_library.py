@@ -721,6 +721,23 @@ TIMERS = [
         id="delivery.overdue, across National Day",
     ),
     pytest.param(
+        # A delivery before the decision hands over no result of it: the clock of the
+        # approval Mon 2 Nov 10:00 runs as without it.
+        Timer(
+            "delivery.overdue",
+            [
+                accepted("2026-11-02T09:00:00+08:00", 5, statutory=None),
+                event("delivered", "2026-11-02T09:30:00+08:00"),
+                event("decided", "2026-11-02T10:00:00+08:00", outcome="approve"),
+                event("concluded", "2026-11-02T11:00:00+08:00"),
+            ],
+            "2026-11-17T00:00:00+08:00",
+            deliver,
+            "yellow",
+        ),
+        id="delivery.overdue, delivered before the decision",
+    ),
+    pytest.param(
         # Bad rating Mon 2 Nov; 15 working days: 3..6, 9..13, 16..20, 23 → 24:00 Mon 23.
         Timer(
             "evaluation.unrectified",
