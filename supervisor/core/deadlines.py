@@ -141,13 +141,15 @@ class Deadlines(EngineContext):
 
         A stage starts at acceptance (the first), or when the step before it was
         completed; when that step is never completed, at acceptance (contract §8). That
-        is known once a step after it is completed, or, `final`, when the case closes;
+        is known only when the case closes (`final`; replay: at the end of its input):
         until then the stage has not started and waits for the step before it, since a
-        step under way is not a step skipped. Its limit is elapsed time from its start
-        (working time for `working_day`: 1 working day is 24 hours of working days;
-        calendar time for `natural_day`), moved later by the time the case spent
-        suspended inside it. Read from the case's events (its history, in event time),
-        since only cases of catalogued items with steps need it."""
+        step under way is not a step skipped, even once a step after it is completed
+        (the step before may still be completed later, and then starts the stage). Its
+        limit is elapsed time from its start (working time for `working_day`: 1 working
+        day is 24 hours of working days; calendar time for `natural_day`), moved later
+        by the time the case spent suspended inside it. Read from the case's events (its
+        history, in event time), since only cases of catalogued items with steps need
+        it."""
         cal = self.calendar_of(state)
         accepted_at = state.accepted_at
         assert accepted_at is not None
@@ -174,17 +176,12 @@ class Deadlines(EngineContext):
                 since = None
         if since is not None:  # suspended still (replay's end of input): no time runs
             suspended.append((since, None))
-        # the last step completed: every step before it not completed was skipped
-        reached = max(
-            (index for index, step in enumerate(item.steps) if step.step in completed),
-            default=-1,
-        )
         ends = []
         for index, step in enumerate(item.steps):
             before = completed.get(item.steps[index - 1].step) if index else accepted_at
             if before is not None:
                 start = before
-            elif final or index <= reached:  # the step before it never completed
+            elif final:  # the step before it never completed
                 start = accepted_at
             else:
                 continue  # not started: the step before it is under way

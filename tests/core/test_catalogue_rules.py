@@ -260,21 +260,49 @@ def test_no_stage_runs_before_the_step_before_it_is_completed() -> None:
 
 
 def test_a_stage_whose_step_before_is_never_completed_starts_at_acceptance() -> None:
-    # approval (1 working day) after site inspection, never completed: from acceptance,
-    # Monday 09:00 -> Tuesday 09:00. Known once approval is completed (Wednesday), and
-    # raised at its instant; review's own stage ends then too.
+    # Approval (1 working day, after site inspection) completed Wednesday with neither
+    # review nor site inspection completed. That tells nothing yet: a step before it may
+    # still be completed, and then starts the stage after it; so site inspection and
+    # approval wait (review's own stage ends Tuesday 09:00). Once the case is concluded,
+    # they were never completed: both ran from acceptance, Monday 09:00, and are raised
+    # at their instants.
     events = [
         take("2026-11-23T09:00:00+08:00"),
         event("step_completed", "2026-11-25T10:00:00+08:00", step="approval"),
     ]
-    waiting = run(events[0], until="2026-11-25T09:59:59+08:00")
+    waiting = run(*events, until="2026-11-26T09:00:00+08:00")
     assert [a.alert_id for a in of(waiting, "stage.overdue")] == [f"stage.overdue:{CASE}:review"]
-    alerts = run(*events, until="2026-11-25T10:00:00+08:00")
+    closed = [*events, event("concluded", "2026-11-26T09:00:00+08:00")]
+    alerts = run(*closed, until="2026-11-26T09:00:00+08:00")
     assert {a.alert_id.rsplit(":", 1)[1]: a.raised_at for a in of(alerts, "stage.overdue")} == {
         "review": at("2026-11-24T09:00:00+08:00"),
-        "site_inspection": at("2026-11-25T09:00:00+08:00"),  # review skipped: from acceptance
+        "site_inspection": at("2026-11-25T09:00:00+08:00"),  # 2 calendar days
         "approval": at("2026-11-24T09:00:00+08:00"),
     }
+
+
+def test_a_step_completed_after_the_one_after_it_starts_that_ones_stage() -> None:
+    # §8: "each next one starts when the step before it is completed". Review in time
+    # (Monday 15:00), approval completed Wednesday 10:00, then site inspection Wednesday
+    # 10:05 (in time: 2 calendar days from review). Approval's stage starts at 10:05, and
+    # approval was done before it: in time. Not judged from acceptance because approval
+    # came first (it would have ended Tuesday 09:00).
+    events = [
+        take("2026-11-23T09:00:00+08:00"),
+        event("step_completed", "2026-11-23T15:00:00+08:00", step="review"),
+        event("step_completed", "2026-11-25T10:00:00+08:00", step="approval"),
+        event("step_completed", "2026-11-25T10:05:00+08:00", step="site_inspection"),
+        event("concluded", "2026-11-25T11:00:00+08:00"),
+    ]
+    for until in ("2026-11-25T10:00:00+08:00", "2026-11-25T12:00:00+08:00"):
+        shown = [e for e in events if e.occurred_at <= at(until)]
+        assert of(run(*shown, until=until), "stage.overdue") == [], until
+    runner = Runner(catalogued())
+    for item in events[:4]:  # replay's input ends with the case still open
+        runner.feed(item)
+    assert (
+        of(runner.advance(at("2026-11-30T00:00:00+08:00")) + runner.finish(), "stage.overdue") == []
+    )
 
 
 def test_at_the_end_of_replays_input_a_step_never_completed_is_never_completed() -> None:

@@ -481,9 +481,11 @@ def test_a_stage_whose_step_before_is_never_completed_runs_from_acceptance(
 ) -> None:
     """§8: "or at acceptance, if that step is never completed": approval completed without
     site inspection ran from acceptance, half a working day to 22:00; completed after
-    that, its alert is raised at that instant, once the skip is known."""
+    that, its alert is raised at that instant, once the skip is known: when the case is
+    concluded without site inspection (on 8 October, after every limit here)."""
     case = Case().accepted("2026-09-30T10:00").step("2026-09-30T11:00", "review")
     case.step(done, "approval")
+    case.add("concluded", "2026-10-08T10:00")
     alerts = case.run("2026-10-31T00:00")
     approval = alerts.get(case.ident("stage.overdue", "approval"))
     assert (approval.raised_at if approval else None) == (t("2026-09-30T22:00") if late else None)
