@@ -88,9 +88,11 @@ class EventHandlers(Raising):
                 },
                 occurrence=event.event_id,
             )
-            if kind in (E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED):
-                # a second start of the case is recorded, not applied; a refusal is still
-                # checked for its reason
+            if kind in (E.SUBMITTED, E.ACCEPTED, E.NOT_ACCEPTED, E.CONCLUDED):
+                # a second start of the case is recorded, not applied, and so is a
+                # conclusion before acceptance or a second one: applied, it would end the
+                # case's supervision before it began (the acceptance after it refused in
+                # turn, no deadline run); a refusal is still checked for its reason
                 if kind is E.NOT_ACCEPTED:
                     alerts += self._refusal_reason(state, event, at)
                 return alerts

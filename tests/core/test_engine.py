@@ -226,6 +226,28 @@ def test_out_of_order_event_is_flagged_once_per_event() -> None:
     assert [a.alert_id for a in alerts] == ["workflow.out_of_order:451221-2026-0000001:late-step"]
 
 
+def test_a_conclusion_before_acceptance_is_flagged_and_the_case_still_supervised() -> None:
+    """Contract §4's own example of an event out of order: `concluded` before
+    `accepted`. It is flagged and not applied, so the acceptance after it starts the case
+    and its deadline runs; a second conclusion is flagged and moves nothing."""
+    alerts = run(
+        event("submitted", "2026-10-08T08:00:00+08:00"),
+        event("concluded", "2026-10-08T08:30:00+08:00", event_id="stray"),
+        accepted("2026-10-08T09:00:00+08:00", 1, statutory=None),
+        event("concluded", "2026-10-12T10:00:00+08:00", event_id="late-end"),
+        event("concluded", "2026-10-13T10:00:00+08:00", event_id="again"),
+        until="2026-10-14T00:00:00+08:00",
+    )
+    case = "451221-2026-0000001"
+    assert [a.alert_id for a in alerts if a.rule_id == "workflow.out_of_order"] == [
+        f"workflow.out_of_order:{case}:stray",
+        f"workflow.out_of_order:{case}:again",
+    ]
+    # 1 working day from Thursday 8 October (Saturday 10 is a make-up working day)
+    [overdue] = [a for a in alerts if a.rule_id == "deadline.overdue"]
+    assert overdue.raised_at == datetime.fromisoformat("2026-10-10T00:00:00+08:00")
+
+
 def test_decided_before_required_steps_is_step_skipped() -> None:
     alerts = run(
         accepted(ACCEPTED, 3, required_steps=["review", "site_inspection"]),
