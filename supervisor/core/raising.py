@@ -45,10 +45,12 @@ class Raising(Deadlines):
         at: datetime,
         fields: dict[str, object],
         occurrence: str | None = None,
+        handled_by: tuple[str | None, str | None, str | None] | None = None,
     ) -> list[Alert]:
         """The rule's alert on the case at `at`, if the rule is enabled and has not fired
         for this case and occurrence; noted in the case's fired alerts. An overdue alert
-        supersedes the case's open warning (contract §6)."""
+        supersedes the case's open warning (contract §6). Who handled it (§7): `handled_by`
+        when given, else the event being judged's, else the case's latest known."""
         rule = self.rules.get(rule_id)
         ident = revision(alert_id(rule_id, state.case_id, occurrence), state.retracted)
         if rule is None or ident in state.fired:
@@ -60,11 +62,12 @@ class Raising(Deadlines):
             if warning is not None:  # contract §6: the case shows once, with its worst
                 self._change(state, warning, "superseded", raised_at, superseded_by=ident)
         by = self._by
-        handled_by = (
-            (state.department, state.window_id, state.staff_id)
-            if by is None
-            else (by.department, by.window_id, by.staff_id)
-        )
+        if handled_by is None:
+            handled_by = (
+                (state.department, state.window_id, state.staff_id)
+                if by is None
+                else (by.department, by.window_id, by.staff_id)
+            )
         return [
             render_alert(
                 rule,

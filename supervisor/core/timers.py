@@ -285,7 +285,14 @@ class Timers(Raising):
                 "stage.overdue", state.case_id, step, state.fired, state.retracted
             ):
                 fields = self._timer_fields(state, "stage.overdue", due, step)
-                alerts += self._raise(state, "stage.overdue", due, fields, occurrence=step)
+                alerts += self._raise(
+                    state,
+                    "stage.overdue",
+                    due,
+                    fields,
+                    occurrence=step,
+                    handled_by=handled_by_at(state, due),
+                )
         return alerts
 
     def _timer_fields(
@@ -312,6 +319,27 @@ class Timers(Raising):
                 self._deadline(state, state.promised), self.calendar_of(state)
             )
         return fields
+
+
+def handled_by_at(state: CaseState, at: datetime) -> tuple[str | None, str | None, str | None]:
+    """Who handled the case as known at `at` (contract §7: a deadline's, the latest known
+    for the case): each of department, window and staff the latest its events up to `at`
+    gave. For an alert raised at an instant already past (a stage found, at the case's
+    close, to have run from acceptance), so that it says what was known then, not what
+    later events told."""
+    known: list[str | None] = [None, None, None]
+    for document in sorted(state.history, key=_occurred_at):
+        if _occurred_at(document) > at:
+            break
+        for index, key in enumerate(("department", "window_id", "staff_id")):
+            value = document.get(key)
+            if isinstance(value, str):
+                known[index] = value
+    return (known[0], known[1], known[2])
+
+
+def _occurred_at(document: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(document["occurred_at"])
 
 
 def _waiting(

@@ -281,6 +281,35 @@ def test_a_stage_whose_step_before_is_never_completed_starts_at_acceptance() -> 
     }
 
 
+def by(who: str, item: CaseEvent) -> CaseEvent:
+    """`item` handled by department D<who>, window W<who>, staff s<who>."""
+    return item.model_copy(
+        update={"department": f"D{who}", "window_id": f"W{who}", "staff_id": f"s{who}"}
+    )
+
+
+def test_a_stage_found_late_says_who_handled_the_case_at_its_instant() -> None:
+    # Contract §7: a deadline's details carry who handled the case, the latest known. The
+    # stages after a step never completed are found at the close (Thursday), but their
+    # limits were reached Tuesday and Wednesday 09:00, when A had handled the case; B's
+    # step came Wednesday 10:00 and C concluded it: they are not whom the alerts name.
+    events = [
+        by("A", take("2026-11-23T09:00:00+08:00")),
+        by("B", event("step_completed", "2026-11-25T10:00:00+08:00", step="approval")),
+        by("C", event("concluded", "2026-11-26T09:00:00+08:00")),
+    ]
+    alerts = of(run(*events, until="2026-11-26T09:00:00+08:00"), "stage.overdue")
+    named = {
+        a.alert_id.rsplit(":", 1)[1]: (a.details["department"], a.details["staff_id"])
+        for a in alerts
+    }
+    assert named == {
+        "review": ("DA", "sA"),
+        "site_inspection": ("DA", "sA"),
+        "approval": ("DA", "sA"),
+    }
+
+
 def test_a_step_completed_after_the_one_after_it_starts_that_ones_stage() -> None:
     # §8: "each next one starts when the step before it is completed". Review in time
     # (Monday 15:00), approval completed Wednesday 10:00, then site inspection Wednesday
