@@ -106,7 +106,7 @@ class Engine(EventHandlers, Timers):
         input, the whole of what is known. A catalogue step it never completed is never
         completed, so the stages after it run from acceptance (contract §8) and fire if
         their limit was reached by `now`. The live worker never calls it: there, a step
-        under way may still be completed, and those stages wait for a later step or the
+        under way may still be completed, and those stages wait for it or for the
         case's close."""
         item = self._item_of(state) if self._timer_rules.stage else None
         if state.status != "open" or item is None or not item.steps:

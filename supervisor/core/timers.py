@@ -200,11 +200,10 @@ class Timers(Raising):
                 if due is not None:
                     pending.append(("suspension.too_long", occurrence, due))
         decided_at = state.decided_at
-        delivered_at = state.delivered_at
         if (
             state.decided_outcome == "approve"
             and decided_at
-            and (delivered_at is None or delivered_at < decided_at)
+            and not _delivered_since(state, decided_at)
             and state.status != "withdrawn"
             and on.delivery is not None
             and _unfired("delivery.overdue", case_id, None, fired, retracted)
@@ -319,6 +318,22 @@ class Timers(Raising):
                 self._deadline(state, state.promised), self.calendar_of(state)
             )
         return fields
+
+
+def _delivered_since(state: CaseState, decided_at: datetime) -> bool:
+    """Whether the case was delivered at or after its decision (delivery.overdue: one
+    before it hands over no result of it). `delivered_at` is the latest delivery; a state
+    stored before it was (when it was the first) may hold an earlier one, so an earlier
+    one is checked against the case's history."""
+    delivered_at = state.delivered_at
+    if delivered_at is None:
+        return False
+    if delivered_at >= decided_at:
+        return True
+    return any(
+        document.get("type") == "delivered" and _occurred_at(document) >= decided_at
+        for document in state.history
+    )
 
 
 def handled_by_at(state: CaseState, at: datetime) -> tuple[str | None, str | None, str | None]:

@@ -5,8 +5,8 @@ What each figure comes from: the headline and the alerts by rule from
 `ReadModel.figures` (the same counts the statistics API gives); the ranking, the grades
 and the trend from `assess_period` and `assess_trend` (the same scores `supervisor assess`
 gives, never recomputed); the worst overdue cases and the orders of the period from the
-report's queries (queries.py); the orders still owing a reply past their due time,
-whenever issued, from `ReadModel.count_orders`.
+report's queries (queries.py); the orders of earlier periods still owing a reply past
+their due time, from `ReadModel.count_orders`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ async def gather(
     worst = worst_cases(late, calendars, end, names, WORST_CASES)
     worst = with_details(worst, await queries.case_details(read, [c.case_id for c in worst]))
     lines = order_lines(await queries.period_orders(read, since, until, centers), names, now)
-    owing = await read.count_orders(centers, statuses=sorted(orders.AWAITING_REPLY), due_before=now)
+    owing = await read.count_orders(
+        centers, statuses=sorted(orders.AWAITING_REPLY), due_before=now, issued_before=since
+    )
     return Report(
         scope=scope,
         scope_name=names.get(scope, scope),

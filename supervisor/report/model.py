@@ -127,8 +127,8 @@ class OrderLine:
 class OrderSummary:
     """The orders issued in the period in numbers: issued, replied to (at least once; of
     them, `replied_late`: a reply came after its due time), closed, and `overdue`: those
-    still owing a reply past their due time when the report is made. `owing`: every
-    order of the scope owing a reply past its due time then, whenever it was issued."""
+    still owing a reply past their due time when the report is made. `owing`: the
+    orders of the scope issued before the period still owing one then."""
 
     issued: int = 0
     replied: int = 0
@@ -345,7 +345,7 @@ def _replies(history: Sequence[Mapping[str, Any]]) -> list[Reply]:
 
 def order_summary(lines: Sequence[OrderLine], owing: int) -> OrderSummary:
     """The period's orders (`lines`: every one issued in it, not only those the report
-    lists) in numbers, and `owing` (counted by the database, whenever issued)."""
+    lists) in numbers, and `owing` (those of earlier periods, counted by the database)."""
     return OrderSummary(
         issued=len(lines),
         replied=sum(1 for line in lines if line.replies),

@@ -172,8 +172,10 @@ def _order_conditions(
     case_id: str | None,
     alert_id: str | None,
     due_before: datetime | None,
+    issued_before: datetime | None = None,
 ) -> ColumnElement[bool]:
-    """Orders in scope, of some statuses, of a case or an alert, due before an instant."""
+    """Orders in scope, of some statuses, of a case or an alert, due before an instant,
+    issued before one."""
     conditions = [_scoped(orders.c.center_id, centers)]
     if statuses is not None:
         conditions.append(orders.c.status.in_(list(statuses)))
@@ -183,6 +185,8 @@ def _order_conditions(
         conditions.append(orders.c.alert_id == alert_id)
     if due_before is not None:
         conditions.append(orders.c.due_at <= rows.utc(due_before))
+    if issued_before is not None:
+        conditions.append(orders.c.issued_at < rows.utc(issued_before))
     return and_(*conditions)
 
 
@@ -517,9 +521,13 @@ class ReadModel:
         case_id: str | None = None,
         alert_id: str | None = None,
         due_before: datetime | None = None,
+        issued_before: datetime | None = None,
     ) -> int:
-        """How many orders `orders()` pages through with the same filters."""
-        condition = _order_conditions(centers, statuses, case_id, alert_id, due_before)
+        """How many orders `orders()` pages through with the same filters (and, given,
+        issued before an instant)."""
+        condition = _order_conditions(
+            centers, statuses, case_id, alert_id, due_before, issued_before
+        )
         statement = select(func.count()).select_from(orders).where(condition)
         async with self.db.engine.connect() as connection:
             counted = await connection.scalar(statement)

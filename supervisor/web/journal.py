@@ -497,6 +497,10 @@ class Journal:
         did), goes to those who see every center only."""
         order_id = str(record.get("order_id", ""))
         issued = self._orders_issued.get(order_id)
+        if record.get("action") == "issue" and issued is not None:
+            # the same order issued again (two web services asked at once), or another
+            # under an id already held: the read model keeps the first, and so do we
+            return Applied(None)
         center = (issued[0] if issued else "") or str(record.get("center_id") or "")
         if record.get("action") == "issue" and center:
             case_id, alert_id = record.get("case_id"), record.get("alert_id")

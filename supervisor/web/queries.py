@@ -99,7 +99,7 @@ async def visible_case(services: Services, case_id: str, who: Principal) -> dict
     found = await services.read.case(case_id)
     if found is None or not who.may_see(str(found["center_id"])):
         raise HTTPException(404, "no such case")
-    found["step_names"] = services.step_names.of(item_code_of(found["timeline"]))
+    found["step_names"] = await services.step_names.of(item_code_of(found["timeline"]))
     query = AlertQuery(centers=await services.read_state.scope(who), case_id=case_id, limit=500)
     found["alerts"] = (await services.read.search(query)).items
     return found

@@ -184,6 +184,8 @@ class OrderDesk:
         order = await self.read.order(issued[0])
         if order is None:
             raise DeskError(504, "此督办单已提交，尚未确认；请稍后刷新查看，勿重复下发")
+        if orders.asked_of(order) != asked:  # the id was another order's: ours was refused
+            return None
         return order if order.status in OPEN_ORDER else None
 
     async def _orders_like(self, asked: orders.Asked) -> tuple[Order | None, int]:

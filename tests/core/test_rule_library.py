@@ -1004,6 +1004,32 @@ CONTRACT_CASE_RULES = {
 }  # fmt: skip
 
 
+def test_a_case_stored_with_its_first_delivery_is_read_as_delivered_after_the_decision() -> None:
+    """A state stored before `delivered_at` kept the latest delivery holds the first: one
+    before the decision, though the case was delivered again after it. Read back, it owes
+    no delivery (its history says so); without that later delivery it does."""
+    eng = engine()
+    events = [
+        accepted("2026-11-02T09:00:00+08:00", 5, statutory=None),
+        event("delivered", "2026-11-02T09:30:00+08:00"),
+        event("decided", "2026-11-02T10:00:00+08:00", outcome="approve"),
+        event("concluded", "2026-11-02T11:00:00+08:00"),
+        event("delivered", "2026-11-03T10:00:00+08:00"),
+    ]
+    state = None
+    for item in events:
+        state = eng.apply(state, item).state
+    assert state is not None and state.delivered_at == datetime.fromisoformat(
+        "2026-11-03T10:00:00+08:00"
+    )
+    stored = state.to_json()
+    stored["delivered_at"] = "2026-11-02T09:30:00+08:00"  # as the earlier version kept it
+    old = type(state).from_json(stored)
+    assert not [t for t in eng.timers(old) if t.startswith("delivery.overdue")]
+    stored["history"] = stored["history"][:-1]  # never delivered after the decision
+    assert [t for t in eng.timers(type(state).from_json(stored)) if t.startswith("delivery")]
+
+
 def test_the_library_covers_every_case_rule_of_the_contract() -> None:
     covered = {str(row.values[0]) for row in EVENT_RULES}
     covered |= {row.values[0].rule_id for row in TIMERS if isinstance(row.values[0], Timer)}

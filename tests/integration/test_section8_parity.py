@@ -288,8 +288,8 @@ def reference(rules: Path, docs: list[Doc]) -> tuple[list[str], list[tuple[str, 
 def at_the_end_of_input(rules: Path, docs: list[Doc]) -> set[str]:
     """The alerts replay raises only because its input ended (`Runner.finish`: a stage
     after a step the file never completes runs from acceptance, contract §8): the live
-    worker, for which a step under way may still be completed, raises them only once a
-    later step is completed or the case closes. Each is a `stage.overdue`."""
+    worker, for which a step under way may still be completed, raises them only once the
+    case closes. Each is a `stage.overdue`."""
     runner = Runner(build_engine(rules, "Asia/Shanghai"))
     for doc in docs:
         try:

@@ -291,9 +291,10 @@ async def test_the_orders_are_counted_all_and_those_owed_from_before_apart(
     read: ReadModel,
 ) -> None:
     """南丹县's report for November, read on 12-08, with 35 more orders of November
-    (more than the report lists; the last 20 of them replied; due 12-21) and one of October still
-    owing its reply (due 10-20): the figures count every November order, not only the
-    listed ones, and the October order is counted apart, as owed from before."""
+    (more than the report lists; the last 20 of them replied; due 12-21), one of October
+    still owing its reply (due 10-20) and one of December already late (due 12-04): the
+    figures count every November order, not only the listed ones; the October one is
+    counted apart, as owed from before; the December one is not this report's."""
     more = []
     for n in range(35):
         order_id = f"DB-NOV-{n:02d}"
@@ -312,6 +313,10 @@ async def test_the_orders_are_counted_all_and_those_owed_from_before_apart(
         issued("DB-OCT", "451221", N1, datetime(2026, 10, 12, 10, 0, tzinfo=CN),
                datetime(2026, 10, 20, 0, 0, tzinfo=CN))
     )  # fmt: skip
+    more.append(
+        issued("DB-DEC", "451221", N1, datetime(2026, 12, 1, 10, 0, tzinfo=CN),
+               datetime(2026, 12, 4, 0, 0, tzinfo=CN))
+    )  # fmt: skip
     await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*more, start=100))
     report = await gather(
         read,
@@ -326,10 +331,10 @@ async def test_the_orders_are_counted_all_and_those_owed_from_before_apart(
     )
     summary = report.order_summary
     # DB-ND (never replied, due 11-19) and the 35: 20 replied, 15 not due until 12-21
-    assert (summary.issued, summary.replied, summary.overdue, summary.owing) == (36, 20, 1, 2)
+    assert (summary.issued, summary.replied, summary.overdue, summary.owing) == (36, 20, 1, 1)
     assert len(report.orders) == 30 and "DB-OCT" not in [o.order_id for o in report.orders]
     flat = re.sub(r"\s+", "", text_in_order(report_pdf(report)))
     assert "督办单36件（已回复20；逾期未回复1）" in flat
-    owed = "已办结0件，截至生成时逾期未回复1件；连同往期下发的，截至生成时共有2件逾期未回复。"
+    owed = "已办结0件，截至生成时逾期未回复1件；往期下发的督办单另有1件截至生成时逾期未回复。"
     assert owed in flat
     assert "仅列出最早下发的30件" in flat

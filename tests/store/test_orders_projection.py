@@ -136,6 +136,21 @@ async def test_the_same_order_issued_twice_is_kept_once_and_no_error(read: ReadM
     assert [h["seq"] for h in order.history] == [0, 3] and order.status == "replied"
 
 
+def test_the_walls_journal_tells_no_one_of_an_order_issued_again() -> None:
+    """The same order issued twice, or another center's under an id already held: the
+    read model keeps the first, and the sockets hear only of it, its case and its
+    center, never of the second's."""
+    live = Journal(keep=100)
+    assert live.apply(0, issue("DB-1")).message is not None
+    assert live.apply(1, issue("DB-1")).message is None
+    assert live.apply(2, issue("DB-1", center="451299")).message is None
+    replied = live.apply(3, step("DB-1", "reply", DIRECTOR, "已整改")).message
+    assert replied is not None
+    told = replied["order"]
+    assert (told["center_id"], told["case_id"]) == ("451224", "451224-2026-0000001")
+    assert live.since(-1, lambda center: center == "451299") == []
+
+
 def test_the_walls_journal_tells_of_orders_and_the_notifier_passes_them_by() -> None:
     live = Journal(keep=100)
     applied = live.apply(0, issue("DB-1"))

@@ -564,6 +564,38 @@ def test_an_order_whose_id_is_taken_by_another_takes_the_next(
     assert sorted(o["order_id"] for o in listed) == sorted([first["order_id"], second["order_id"]])
 
 
+def test_a_retry_after_a_504_on_a_taken_id_is_not_answered_with_the_other_order(
+    client: TestClient,
+    app: FastAPI,
+    people: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The id the desk wrote was another order's and its read-back timed out (504): the
+    retry is not 'the same order' as that other one; it is issued under the next id."""
+    first = issue(client, people)
+    desk = app.state.order_desk
+    derive, wait_for = orders.order_id_for, desk.wait_for
+
+    def clashing(at: datetime, asked: orders.Asked, earlier: int, attempt: int = 0) -> str:
+        return first["order_id"] if attempt == 0 else derive(at, asked, earlier, attempt)
+
+    async def too_slow(seq: int, timeout: float) -> bool:
+        return False
+
+    monkeypatch.setattr(orders, "order_id_for", clashing)
+    asked = {"alert_id": MINE, "requirement": "请说明延误原因"}
+    desk.wait_for = too_slow
+    try:
+        lost = client.post("/api/orders", json=asked, headers=people["inspector"])
+    finally:
+        desk.wait_for = wait_for
+    assert lost.status_code == 504, lost.text
+    retried = client.post("/api/orders", json=asked, headers=people["inspector"])
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["order_id"] != first["order_id"]
+    assert retried.json()["requirement"] == "请说明延误原因"
+
+
 def test_no_order_on_an_alert_nothing_is_left_to_put_right_for(
     client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from supervisor.core.catalogue import Catalogue
 from supervisor.web.step_names import RELOAD_SECONDS, StepNames, item_code_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,52 +32,63 @@ def rules_with(tmp_path: Path, text: str | None) -> Path:
     return tmp_path
 
 
-def test_each_item_names_its_own_steps(tmp_path: Path) -> None:
+async def test_each_item_names_its_own_steps(tmp_path: Path) -> None:
     names = StepNames(rules_with(tmp_path, EXAMPLE))
-    assert names.of("451221-XK-0042") == {
+    assert await names.of("451221-XK-0042") == {
         "review": "审查",
         "site_inspection": "现场核查",
         "approval": "审批",
     }
-    assert names.of("451224-GG-0007")["review"] == "受理审查"
-    assert names.of("451221-XX-9999") == {} and names.of(None) == {}
+    assert (await names.of("451224-GG-0007"))["review"] == "受理审查"
+    assert await names.of("451221-XX-9999") == {} and await names.of(None) == {}
 
 
-def test_without_a_catalogue_no_step_is_named(tmp_path: Path) -> None:
-    assert StepNames(rules_with(tmp_path, None)).of("451221-XK-0042") == {}
+async def test_without_a_catalogue_no_step_is_named(tmp_path: Path) -> None:
+    assert await StepNames(rules_with(tmp_path, None)).of("451221-XK-0042") == {}
 
 
-def test_a_catalogue_that_cannot_be_read_names_none_and_says_why(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("broken", [b"items: [oops", b"items:\n  - item_code: \xff\n"])
+async def test_a_catalogue_that_cannot_be_read_names_none_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, broken: bytes
 ) -> None:
+    """Not YAML, or not UTF-8 at all: no step named, the case still shown."""
+    rules = rules_with(tmp_path, "")
+    (rules / "catalogue" / "items.yaml").write_bytes(broken)
     with caplog.at_level(logging.WARNING, logger="supervisor.web"):
-        names = StepNames(rules_with(tmp_path, "items: [oops"))
-        assert names.of("451221-XK-0042") == {}
-    assert "the item catalogue cannot be read" in caplog.text and "items.yaml" in caplog.text
+        names = StepNames(rules)
+        assert await names.of("451221-XK-0042") == {}
+    assert "the item catalogue cannot be read" in caplog.text
 
 
-def test_an_edit_of_the_catalogue_shows_after_the_reload_interval(tmp_path: Path) -> None:
+async def test_an_edit_of_the_catalogue_shows_after_the_reload_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = Clock()
     rules = rules_with(tmp_path, EXAMPLE)
     names = StepNames(rules, clock)
-    assert names.of("451221-XK-0042")["review"] == "审查"
+    assert (await names.of("451221-XK-0042"))["review"] == "审查"
     (rules / "catalogue" / "items.yaml").write_text(
         EXAMPLE.replace("name: 审查,", "name: 材料审查,"), encoding="utf-8"
     )
     clock.at = RELOAD_SECONDS - 1
-    assert names.of("451221-XK-0042")["review"] == "审查"
+    assert (await names.of("451221-XK-0042"))["review"] == "审查"
     clock.at = RELOAD_SECONDS
-    assert names.of("451221-XK-0042")["review"] == "材料审查"
+    assert (await names.of("451221-XK-0042"))["review"] == "材料审查"
+    # files unchanged: looked at again, not read again
+    loads = []
+    monkeypatch.setattr(Catalogue, "load", classmethod(lambda cls, d: loads.append(d)))
+    clock.at = 3 * RELOAD_SECONDS
+    assert (await names.of("451221-XK-0042"))["review"] == "材料审查" and loads == []
 
 
-def test_a_case_is_of_the_item_its_latest_acceptance_names() -> None:
+def test_a_case_is_of_the_item_its_first_acceptance_names() -> None:
     timeline: list[Mapping[str, object]] = [
         {"type": "submitted", "payload": {}},
         {"type": "accepted", "payload": {"item_code": "A"}},
-        {"type": "accepted", "payload": {"item_code": "B"}},  # out of order, kept anyway
+        {"type": "accepted", "payload": {"item_code": "B"}},  # a second: the engine ignores it
         {"type": "concluded"},
     ]
-    assert item_code_of(timeline) == "B"
+    assert item_code_of(timeline) == "A"
     assert item_code_of([{"type": "submitted", "payload": {}}]) is None
     odd: list[Mapping[str, object]] = [{"type": "accepted", "payload": "not a mapping"}]
     assert item_code_of(odd) is None
