@@ -32,7 +32,13 @@ def test_a_period_its_days_label_and_the_one_before(
     assert found.before().name == before
 
 
-@pytest.mark.parametrize("text", ["2026-13", "2026-00", "2026-Q5", "1999", "2101-01", "11/2026"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-13", "2026-00", "2026-Q5", "1999", "2101-01", "11/2026",
+        "٢٠٢٦-١١", "２０２６-Q4", "২০২৬", "2026-1１",  # digits of other scripts
+    ],
+)  # fmt: skip
 def test_what_is_not_a_period_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"a month|the year lies|a period is"):
         period(text)

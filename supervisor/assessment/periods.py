@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
-_MONTH: Final = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER: Final = re.compile(r"^(\d{4})-[Qq]([1-4])$")
-_YEAR: Final = re.compile(r"^(\d{4})$")
+# ASCII digits only: \d takes ٢٠٢٦ and ２０２６ too
+_MONTH: Final = re.compile(r"^([0-9]{4})-([0-9]{2})\Z")
+_QUARTER: Final = re.compile(r"^([0-9]{4})-[Qq]([1-4])\Z")
+_YEAR: Final = re.compile(r"^([0-9]{4})\Z")
 EARLIEST_YEAR: Final = 2000
 LATEST_YEAR: Final = 2100
 

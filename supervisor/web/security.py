@@ -28,7 +28,10 @@ so that no route can forget them:
   included), `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff` and
   `Referrer-Policy: no-referrer` (the wall's URL carries its token);
 - `BodyLimit`: a request body larger than `MAX_BODY_BYTES` is refused with 413 before
-  any handler reads it, whether it says its length (Content-Length) or not (chunked).
+  any handler reads it, whether it says its length (Content-Length) or not (chunked);
+  and a NUL character anywhere in the path, the query or the body with 422 (no text a
+  person writes holds one, and PostgreSQL cannot store one: the database would refuse
+  the value, and the request would read as "the database is down").
 """
 
 from __future__ import annotations
@@ -394,8 +397,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: What a request with a NUL character is told (422).
+HAS_NUL: Final = "请求中含有空字符（NUL），无法处理"
+#: A NUL in a query string or a path, encoded (%00) or not.
+_NUL_IN_URL: Final = re.compile(rb"%00|\x00")
+#: A NUL in a JSON body: the escape \u0000 (after an even run of backslashes, so not a
+#: backslash written out and followed by "u0000"), or the byte itself.
+_NUL_IN_JSON: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000|\x00")
+
+
 class BodyLimit:
-    """ASGI middleware: refuses a request body over `limit` bytes with 413.
+    """ASGI middleware: refuses a request body over `limit` bytes with 413, and a NUL in
+    the path, the query or the body with 422 (`HAS_NUL`).
 
     A declared `Content-Length` over the limit is refused before anything is read. A body
     without one (chunked) is read here, up to the limit, before the app runs: one more
@@ -437,8 +450,17 @@ class BodyLimit:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
+        whole = b"".join(chunks)
+        path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
+        if (
+            _NUL_IN_URL.search(path)
+            or _NUL_IN_URL.search(scope.get("query_string", b""))
+            or _NUL_IN_JSON.search(whole)
+        ):  # after the size: a body too large is a 413 whatever it holds
+            await _refuse(send, 422, HAS_NUL)
+            return
         if first is None:
-            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            first = {"type": "http.request", "body": whole, "more_body": False}
         replayed = False
 
         async def replay() -> Message:

@@ -15,11 +15,12 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
+from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException
 from prometheus_client import CollectorRegistry
 from starlette.requests import HTTPConnection
@@ -103,6 +104,8 @@ class Services:
     order_watch: OrderWatch
     rule_sheet: RuleSheet
     step_names: StepNames
+    #: Files (PDF, workbook) made at a time in worker threads (routes/reports.py).
+    files: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
 
     @classmethod
     def build(
@@ -223,8 +226,10 @@ class Services:
         return self.clock()
 
 
-def services_of(connection: HTTPConnection) -> Services:
-    """Dependency: the app's Services (`app.state.services`), for a request or a socket."""
+async def services_of(connection: HTTPConnection) -> Services:
+    """Dependency: the app's Services (`app.state.services`), for a request or a socket.
+    A coroutine, so that FastAPI runs it on the event loop: a plain function would take
+    one of the worker threads every request needs, which a burst of reports can hold."""
     services = getattr(connection.app.state, STATE_ATTRIBUTE, None)
     if not isinstance(services, Services):
         raise RuntimeError(f"app.state.{STATE_ATTRIBUTE} holds no Services")

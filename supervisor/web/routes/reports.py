@@ -13,7 +13,9 @@ and for a report's `center_id` that is not a center's code (6 or 9 digits, as
 reported on, as by the CLI: events of unregistered centers are supervised too); 503 in
 Chinese when the scheme cannot be read or no font can show Chinese. A PDF takes a
 core for a second or so: it is made in a worker thread, never on the event loop that
-serves the wall.
+serves the wall, and one file at a time (`Services.files`); the requests waiting for their turn
+wait on the loop, holding no thread, and at most FILES_WAITING of them (503 in Chinese
+beyond: a burst of report requests must not keep everything else waiting).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ NO_SCHEME: Final = "考核评分方案有误，暂不能考核；请运维人员
 NO_FONT: Final = "服务器缺少中文字体，暂不能生成文件；请运维人员安装 fonts-noto-cjk"
 _FILE_NAME_BAD: Final = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
 
+#: What the caller is told when too many files are being made already.
+TOO_MANY_FILES: Final = "正在生成的文件较多，请稍后再试"
+#: How many requests may wait for their turn to have a file made (Services.files).
+FILES_WAITING: Final = 8
+
 Period_ = Annotated[str, Query(max_length=16, description="2026-11, 2026-Q4 or 2026")]
 CenterId = Annotated[str | None, Query(max_length=16)]
 
@@ -86,10 +93,21 @@ def _scheme(services: Services) -> Scheme:
         raise HTTPException(503, NO_SCHEME) from None
 
 
-async def _pdf_of(make: Callable[..., bytes], *args: Any) -> bytes:
-    """A PDF made in a worker thread; 503 when no font can show Chinese."""
+async def _made(services: Services, make: Callable[..., bytes], *args: Any) -> bytes:
+    """A file made in a worker thread, one at a time (`Services.files`); 503 when
+    FILES_WAITING requests wait for their turn already."""
+    files = services.files
+    if files.borrowed_tokens >= files.total_tokens and (
+        files.statistics().tasks_waiting >= FILES_WAITING
+    ):
+        raise HTTPException(503, TOO_MANY_FILES, headers={"Retry-After": "10"})
+    return await to_thread.run_sync(make, *args, limiter=files)
+
+
+async def _pdf_of(services: Services, make: Callable[..., bytes], *args: Any) -> bytes:
+    """A PDF made in a worker thread (`_made`); 503 when no font can show Chinese."""
     try:
-        return await to_thread.run_sync(make, *args)
+        return await _made(services, make, *args)
     except NoChineseFont as exc:
         log.error("no PDF: %s", exc)
         raise HTTPException(503, NO_FONT) from None
@@ -137,7 +155,7 @@ async def monthly_report(
         now=services.now(),
         rule_titles=titles,
     )
-    pdf = await _pdf_of(report_pdf, made)
+    pdf = await _pdf_of(services, report_pdf, made)
     return _file(pdf, PDF_MEDIA_TYPE, f"电子监察通报_{when.name}_{place}.pdf")
 
 
@@ -172,5 +190,5 @@ async def export_assessment(
     result = await _assessed(services, who, when, by, center_id)
     name = f"{stem(result)}{f'_{center_id}' if center_id else ''}.{format}"
     if format == "xlsx":
-        return _file(await to_thread.run_sync(as_xlsx, result), XLSX_MEDIA_TYPE, name)
-    return _file(await _pdf_of(as_pdf, result, services.now()), PDF_MEDIA_TYPE, name)
+        return _file(await _made(services, as_xlsx, result), XLSX_MEDIA_TYPE, name)
+    return _file(await _pdf_of(services, as_pdf, result, services.now()), PDF_MEDIA_TYPE, name)
