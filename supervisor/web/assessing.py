@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 
 #: How many periods a trend may cover (two years of months): each is scored on its own.
 TREND_MAX: Final = 24
+#: What a ranking by county over part of a county is told (422).
+PART_OF_A_COUNTY: Final = "按县区考核须包含整个县区（本级及所辖乡镇），请按服务中心查看"
+
+
+def whole_counties(by: By, scope: Sequence[str] | None) -> None:
+    """422 for a ranking by county over a scope that holds a township without its county
+    (a township's director, or `center_id` a township): the county would be scored on
+    that part of it, under the county's name."""
+    if by == "county" and scope is not None:
+        held = set(scope)
+        if any(code[:6] not in held for code in held):
+            raise HTTPException(422, PART_OF_A_COUNTY)
 
 
 async def assessment(
@@ -36,6 +48,7 @@ async def assessment(
     when = _period(period)
     scheme = await _ready(services, who, center_id)
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
+    whole_counties(by, scope)
     calendars = services.order_desk.calendars  # the centers' working days
     result = await assess_period(
         services.read, scheme, when, calendars, by, scope, services.names, now=services.now()
@@ -60,6 +73,7 @@ async def assessment_trend(
         raise HTTPException(422, f"months: 1 to {TREND_MAX}")
     scheme = await _ready(services, who, center_id)
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
+    whole_counties(by, scope)
     periods = when.trailing(months)
     calendars = services.order_desk.calendars  # the centers' working days
     results = await assess_trend(

@@ -862,10 +862,20 @@ def test_the_assessment_in_each_callers_scope(
         ("period=2026-11&center_id=451221", "director", 403),
         ("period=2026-11&by=floor", "director", 422),
         ("period=2026-11", "ops", 403),
+        # by county over a township alone would score the county on part of it
+        ("period=2026-11&by=county&center_id=451224103", "director", 422),
+        ("period=2026-11&by=county&center_id=451224103", "inspector", 422),
     ]
     for query, who, status in refused:
         answer = client.get(f"/api/assessment?{query}", headers=people[who])
         assert answer.status_code == status, (query, answer.text)
+    exported = client.get(
+        "/api/assessment/export?period=2026-11&by=county&center_id=451224103",
+        headers=people["director"],
+    )
+    assert exported.status_code == 422 and "整个县区" in exported.json()["detail"]
+    whole = client.get("/api/assessment?period=2026-11&by=county", headers=people["director"])
+    assert whole.status_code == 200, whole.text
 
 
 class _Unwritable:

@@ -41,6 +41,7 @@ from supervisor.report.charts import NoChineseFont
 from supervisor.report.gather import gather
 from supervisor.report.model import is_city
 from supervisor.report.pdf import report_pdf
+from supervisor.web.assessing import whole_counties
 from supervisor.web.security import NOT_A_CENTER, Viewer, require_center
 from supervisor.web.services import Services, Wired
 
@@ -168,6 +169,7 @@ async def _assessed(
     scheme = _scheme(services)
     await services.caught_up()
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
+    whole_counties(by, scope)
     calendars = services.order_desk.calendars
     return await assess_period(
         services.read, scheme, when, calendars, by, scope, services.names, now=services.now()
