@@ -105,7 +105,8 @@ def test_on_time_is_judged_only_for_a_conclusion_after_acceptance() -> None:
     )
     assert exactly[-1]["on_time"] is True  # at the deadline itself: not yet overdue
     never_accepted = story(the_engine, event("concluded", "2026-11-20T10:00:00+08:00"))
-    assert never_accepted[-1]["status"] == "concluded"
+    # a conclusion before acceptance is out of order: flagged, not applied
+    assert never_accepted[-1]["status"] == "received"
     assert never_accepted[-1]["on_time"] is None and never_accepted[-1]["deadline"] is None
     withdrawn = story(
         the_engine,
