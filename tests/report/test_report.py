@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -245,6 +246,23 @@ def test_the_headline_says_how_many_cards_were_withdrawn(tmp_path: Path) -> None
     assert Headline().red_withdrawn == 0
 
 
+async def nandan_on_december_8(read: ReadModel, records: list[dict[str, Any]]) -> Report:
+    """南丹县's report for November, made on 8 December at 09:00, with `records` added to
+    the month's journal."""
+    await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*records, start=100))
+    return await gather(
+        read,
+        SCHEME,
+        NOVEMBER,
+        CALENDARS,
+        scope="451221",
+        centers=within("451221"),
+        names=NAMES,
+        now=datetime(2026, 12, 8, 9, 0, tzinfo=CN),
+        rule_titles=TITLES,
+    )
+
+
 async def test_the_headline_says_how_many_replies_came_late(read: ReadModel) -> None:
     """南丹县's report, read on 12-08: DB-ND (due 11-19) was never replied; DB-LATE, due
     11-27 24:00, was replied on 12-07, late. The headline and the orders' section say
@@ -257,18 +275,7 @@ async def test_the_headline_says_how_many_replies_came_late(read: ReadModel) -> 
             at=datetime(2026, 12, 7, 16, 0, tzinfo=CN),
         ),
     ]  # fmt: skip
-    await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*late, start=100))
-    report = await gather(
-        read,
-        SCHEME,
-        NOVEMBER,
-        CALENDARS,
-        scope="451221",
-        centers=within("451221"),
-        names=NAMES,
-        now=datetime(2026, 12, 8, 9, 0, tzinfo=CN),
-        rule_titles=TITLES,
-    )
+    report = await nandan_on_december_8(read, late)
     summary = report.order_summary
     assert (summary.issued, summary.replied, summary.overdue) == (2, 1, 1)
     assert summary.replied_late == 1
@@ -317,18 +324,7 @@ async def test_the_orders_are_counted_all_and_those_owed_from_before_apart(
         issued("DB-DEC", "451221", N1, datetime(2026, 12, 1, 10, 0, tzinfo=CN),
                datetime(2026, 12, 4, 0, 0, tzinfo=CN))
     )  # fmt: skip
-    await Projection(read.db, TOPICS, center_names=NAMES).apply(journal(*more, start=100))
-    report = await gather(
-        read,
-        SCHEME,
-        NOVEMBER,
-        CALENDARS,
-        scope="451221",
-        centers=within("451221"),
-        names=NAMES,
-        now=datetime(2026, 12, 8, 9, 0, tzinfo=CN),
-        rule_titles=TITLES,
-    )
+    report = await nandan_on_december_8(read, more)
     summary = report.order_summary
     # DB-ND (never replied, due 11-19) and the 35: 20 replied, 15 not due until 12-21
     assert (summary.issued, summary.replied, summary.overdue, summary.owing) == (36, 20, 1, 1)

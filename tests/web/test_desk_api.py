@@ -91,6 +91,11 @@ def issue(client: TestClient, people: dict[str, dict[str, str]], **body: Any) ->
     return dict(response.json())
 
 
+async def too_slow(seq: int, timeout: float) -> bool:
+    """A read-back that never comes in time (the desk answers 504)."""
+    return False
+
+
 def queue(client: TestClient, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
     response = client.get("/api/queue", headers=headers)
     assert response.status_code == 200, response.text
@@ -490,9 +495,6 @@ def test_a_retry_after_an_answer_lost_in_a_504_is_the_order_written(
     desk = app.state.order_desk
     wait_for, read_order = desk.wait_for, desk.read.order
 
-    async def too_slow(seq: int, timeout: float) -> bool:
-        return False
-
     async def no_list(*args: Any, **kwargs: Any) -> list[Any]:
         return []  # the read model behind: no list holds the order yet
 
@@ -579,9 +581,6 @@ def test_a_retry_after_a_504_on_a_taken_id_is_not_answered_with_the_other_order(
 
     def clashing(at: datetime, asked: orders.Asked, earlier: int, attempt: int = 0) -> str:
         return first["order_id"] if attempt == 0 else derive(at, asked, earlier, attempt)
-
-    async def too_slow(seq: int, timeout: float) -> bool:
-        return False
 
     monkeypatch.setattr(orders, "order_id_for", clashing)
     asked = {"alert_id": MINE, "requirement": "请说明延误原因"}
