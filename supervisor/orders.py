@@ -257,7 +257,8 @@ def order_id_for(at: datetime, asked: Asked, earlier: int, attempt: int = 0) -> 
 
     Derived from what is asked, not drawn at random, so that two web services asked for
     the same order at once (a double click spread over two replicas) write one id, and the
-    journal keeps the first (`repeats_issue`). `attempt` moves it on when another order
+    read model keeps the first (`repeats_issue`). Its date is the service's clock's: two
+    requests either side of midnight are two orders. `attempt` moves it on when another order
     already holds the id (six hex digits: a clash is rare, not impossible)."""
     said = json.dumps([*asked, earlier, attempt], ensure_ascii=False)
     digest = hashlib.sha256(said.encode()).hexdigest()[:6].upper()
