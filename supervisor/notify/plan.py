@@ -770,7 +770,8 @@ class Planner:
         else:
             track.repeats += 1
             track.touched_at = due
-            for recipient in self._recipients(track):
+            reminded = self.routing.repeated_to(info.as_match())
+            for recipient in [r for r in self._recipients(track) if r.id in reminded]:
                 notification = self._notification(
                     track, recipient, "repeat", f"repeat:{track.repeats}", due
                 )

@@ -30,10 +30,14 @@ The file has four sections (every one optional but `recipients` and `routes`):
         below: true                # with the centers below them
         severity: [red, yellow]    # omitted: both (a single value is accepted)
         rules: ["deadline.*", fee.overcharge]   # ids or prefixes; omitted: every rule
+        repeat: true               # false: its recipients get no repeat of a red alert
         to: [director-451221]
 
 A route matches an alert when every criterion given holds (each list is "any of"); the
-recipients of an alert are those of every matching route, each once, in file order.
+recipients of an alert are those of every matching route, each once, in file order. A
+red alert's repeats go to those of the matching routes that do not say `repeat: false`
+(a city director told of every red alert of the city at once need not be reminded of
+each every few hours: the county's director is).
 Unknown keys, wrong types, unknown channels, severities, malformed rule patterns, codes
 that are not division codes, references to unknown recipients and duplicate keys are
 refused with the file, the line and the problem, as rule files are (core/rules.py). With
@@ -204,6 +208,7 @@ class RouteSpec(_Strict):
     below: bool = False
     severity: list[Severity] = Field(default=list(SEVERITIES), min_length=1)
     rules: list[str] | None = None
+    repeat: bool = True
     to: list[str] = Field(min_length=1)
 
     @field_validator("severity", mode="before")
@@ -249,6 +254,7 @@ class Route:
     severity: frozenset[str]
     rules: tuple[str, ...] | None
     to: tuple[Recipient, ...]
+    repeat: bool = True
 
     def matches(self, alert: Mapping[str, Any]) -> bool:
         center = str(alert.get("center_id", ""))
@@ -290,6 +296,11 @@ class Routing:
 
     def recipients(self, alert: Mapping[str, Any]) -> list[Recipient]:
         return recipients(alert, self.routes)
+
+    def repeated_to(self, alert: Mapping[str, Any]) -> set[str]:
+        """The ids of the recipients a repeat of `alert` goes to: those of the matching
+        routes that do not say `repeat: false`."""
+        return {r.id for r in recipients(alert, [r for r in self.routes if r.repeat])}
 
     def with_settings(self, **changes: Any) -> Routing:
         """The same routes with some settings changed (validated as in the file)."""
@@ -402,6 +413,7 @@ def load_routing(path: Path | str, known_rules: Collection[str] | None = None) -
                 severity=frozenset(route.severity),
                 rules=None if route.rules is None else tuple(route.rules),
                 to=tuple(by_id[ident] for ident in dict.fromkeys(route.to)),
+                repeat=route.repeat,
             )
         )
     return Routing(routes, spec.recipients, spec.directors, spec.settings)
