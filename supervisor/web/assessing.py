@@ -24,18 +24,20 @@ log = logging.getLogger(__name__)
 
 #: How many periods a trend may cover (two years of months): each is scored on its own.
 TREND_MAX: Final = 24
+#: A township's division code has nine digits (a county's six).
+TOWNSHIP_DIGITS: Final = 9
 #: What a ranking by county over part of a county is told (422).
 PART_OF_A_COUNTY: Final = "按县区考核须包含整个县区（本级及所辖乡镇），请按服务中心查看"
 
 
-def whole_counties(by: By, scope: Sequence[str] | None) -> None:
-    """422 for a ranking by county over a scope that holds a township without its county
-    (a township's director, or `center_id` a township): the county would be scored on
-    that part of it, under the county's name."""
-    if by == "county" and scope is not None:
-        held = set(scope)
-        if any(code[:6] not in held for code in held):
-            raise HTTPException(422, PART_OF_A_COUNTY)
+def whole_counties(by: By, who: Principal, center_id: str | None) -> None:
+    """422 for a ranking by county below a county: `center_id` a township, or without it
+    a township's director. The county would be scored on that part of it, under the
+    county's name. Decided from the request, not from the centers in scope: a township
+    seen in events whose county never sent one is no part of a county to refuse."""
+    root = center_id if center_id is not None else who.center
+    if by == "county" and root is not None and len(root) == TOWNSHIP_DIGITS:
+        raise HTTPException(422, PART_OF_A_COUNTY)
 
 
 async def assessment(
@@ -48,7 +50,7 @@ async def assessment(
     when = _period(period)
     scheme = await _ready(services, who, center_id)
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
-    whole_counties(by, scope)
+    whole_counties(by, who, center_id)
     calendars = services.order_desk.calendars  # the centers' working days
     result = await assess_period(
         services.read, scheme, when, calendars, by, scope, services.names, now=services.now()
@@ -73,7 +75,7 @@ async def assessment_trend(
         raise HTTPException(422, f"months: 1 to {TREND_MAX}")
     scheme = await _ready(services, who, center_id)
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
-    whole_counties(by, scope)
+    whole_counties(by, who, center_id)
     periods = when.trailing(months)
     calendars = services.order_desk.calendars  # the centers' working days
     results = await assess_trend(

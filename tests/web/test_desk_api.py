@@ -36,8 +36,9 @@ from supervisor.web.security import HAS_NUL
 from supervisor.web.services import STATE_ATTRIBUTE as SERVICES
 from supervisor.web.sessions import CSRF_HEADER
 from supervisor.web.writer import JournalUnavailable, KafkaJournalWriter
+from tests.store.test_projection import fact
 from tests.web.test_app import CENTERS, NO_HEADER, ws_url
-from tests.web.test_history_api import CASE, seed, write
+from tests.web.test_history_api import CASE, project, seed, write
 from tests.web.test_hub import make_alert
 
 NOON = datetime.fromisoformat("2026-11-27T12:00:00+08:00")  # a Friday
@@ -875,6 +876,27 @@ def test_the_assessment_in_each_callers_scope(
     assert exported.status_code == 422 and "整个县区" in exported.json()["detail"]
     whole = client.get("/api/assessment?period=2026-11&by=county", headers=people["director"])
     assert whole.status_code == 200, whole.text
+
+
+def test_a_township_whose_county_never_reported_leaves_the_city_ranked_by_county(
+    client: TestClient, app: FastAPI, store: TokenStore
+) -> None:
+    """Events of unregistered centers are supervised: a township of a county that is in
+    no registry and sent nothing itself (451299101) is in the city's scope without its
+    county. Ranking the city by county is still the city's ranking, not a refusal."""
+    city = {"Authorization": f"Bearer {store.issue('director', '市主任', center='451200')}"}
+    accepted = "2026-11-26T09:00:00+08:00"
+    write(client, app, make_alert(5, center_id="451299101"))
+    township_case = fact(
+        "451299101-2026-0000005", "accepted", accepted, "open",
+        center_id="451299101", accepted_at=accepted,
+    )  # fmt: skip
+    project(client, app, app.state.settings.topic_facts, township_case)
+    app.state.read_state._seen = (0.0, [])  # the centers seen, read again
+    for query in ("", "&center_id=451200"):
+        ranked = client.get(f"/api/assessment?period=2026-11&by=county{query}", headers=city)
+        assert ranked.status_code == 200, (query, ranked.text)
+        assert "451299" in [u["center_id"] for u in ranked.json()["units"]]
 
 
 class _Unwritable:

@@ -94,15 +94,22 @@ def _scheme(services: Services) -> Scheme:
         raise HTTPException(503, NO_SCHEME) from None
 
 
-async def _made(services: Services, make: Callable[..., bytes], *args: Any) -> bytes:
-    """A file made in a worker thread, one at a time (`Services.files`); 503 when
-    FILES_WAITING requests wait for their turn already."""
+def _room(services: Services) -> None:
+    """503 when FILES_WAITING requests wait for their turn to have a file made already:
+    checked before a report's figures are read too, so a burst is refused before it
+    costs the database anything."""
     files = services.files
     if files.borrowed_tokens >= files.total_tokens and (
         files.statistics().tasks_waiting >= FILES_WAITING
     ):
         raise HTTPException(503, TOO_MANY_FILES, headers={"Retry-After": "10"})
-    return await to_thread.run_sync(make, *args, limiter=files)
+
+
+async def _made(services: Services, make: Callable[..., bytes], *args: Any) -> bytes:
+    """A file made in a worker thread, one at a time (`Services.files`); 503 when
+    FILES_WAITING requests wait for their turn already (`_room`)."""
+    _room(services)
+    return await to_thread.run_sync(make, *args, limiter=services.files)
 
 
 async def _pdf_of(services: Services, make: Callable[..., bytes], *args: Any) -> bytes:
@@ -135,6 +142,7 @@ async def monthly_report(
     else:
         raise HTTPException(422, NOT_A_CENTER)
     require_center(who, place)
+    _room(services)
     scheme = _scheme(services)
     await services.caught_up()
     city = is_city(place)
@@ -169,7 +177,7 @@ async def _assessed(
     scheme = _scheme(services)
     await services.caught_up()
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
-    whole_counties(by, scope)
+    whole_counties(by, who, center_id)
     calendars = services.order_desk.calendars
     return await assess_period(
         services.read, scheme, when, calendars, by, scope, services.names, now=services.now()
@@ -189,6 +197,7 @@ async def export_assessment(
     points earned or deducted) or a PDF of the ranking, in the caller's scope; with
     `center_id`, that center and those below it."""
     when = _period(period)
+    _room(services)
     result = await _assessed(services, who, when, by, center_id)
     name = f"{stem(result)}{f'_{center_id}' if center_id else ''}.{format}"
     if format == "xlsx":
