@@ -770,8 +770,11 @@ class Planner:
         else:
             track.repeats += 1
             track.touched_at = due
+            # those of the routes that repeat; when none does (a center only a route
+            # with `repeat: false` covers), all of them: a red alert is always reminded
             reminded = self.routing.repeated_to(info.as_match())
-            for recipient in [r for r in self._recipients(track) if r.id in reminded]:
+            everyone = self._recipients(track)
+            for recipient in [r for r in everyone if r.id in reminded] or everyone:
                 notification = self._notification(
                     track, recipient, "repeat", f"repeat:{track.repeats}", due
                 )

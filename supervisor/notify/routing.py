@@ -37,7 +37,8 @@ A route matches an alert when every criterion given holds (each list is "any of"
 recipients of an alert are those of every matching route, each once, in file order. A
 red alert's repeats go to those of the matching routes that do not say `repeat: false`
 (a city director told of every red alert of the city at once need not be reminded of
-each every few hours: the county's director is).
+each every few hours: the county's director is); when none of them repeats, to all of
+them (plan.py), so that a red alert is always reminded.
 Unknown keys, wrong types, unknown channels, severities, malformed rule patterns, codes
 that are not division codes, references to unknown recipients and duplicate keys are
 refused with the file, the line and the problem, as rule files are (core/rules.py). With

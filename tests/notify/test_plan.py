@@ -226,6 +226,17 @@ def test_a_route_that_says_repeat_false_gets_no_reminders() -> None:
     ]
 
 
+def test_a_red_alert_only_a_no_repeat_route_covers_is_still_reminded() -> None:
+    """A township of a county with no route of its own (451299101: in no registry) is
+    covered by the city's red route alone, which says `repeat: false`; no one else would
+    remind anyone of it, so its recipients are reminded after all."""
+    run = Run(planner(escalate_after_working_hours=0, hold_outside_office_hours=False))
+    stray = alert(3, center="451299101", rule="workflow.no_decision")
+    assert sent_to(run.apply(stray, f"{MON}T09:00:00+08:00")) == [CITY_DIRECTOR]
+    repeats = run.advance(f"{MON}T13:00:00+08:00")
+    assert [n.id for n in repeats.outbox] == [f"{stray['alert_id']}:director-451200:repeat:1"]
+
+
 def test_yellow_alerts_are_not_repeated() -> None:
     run = Run()
     run.apply(alert(severity="yellow"), f"{MON}T09:00:00+08:00")
