@@ -101,7 +101,7 @@ class OrderDesk:
         self.names = dict(center_names or {})
         self._issuing = asyncio.Lock()
         #: orders this service wrote lately, by what was asked: (order id, monotonic time)
-        self._issued: OrderedDict[tuple[Any, ...], tuple[str, float]] = OrderedDict()
+        self._issued: OrderedDict[orders.Asked, tuple[str, float]] = OrderedDict()
 
     async def issue(
         self,
@@ -173,7 +173,7 @@ class OrderDesk:
             return order, True
         return (order, False) if orders.asked_of(order) == asked else None
 
-    async def _issued_here_lately(self, asked: tuple[Any, ...]) -> Order | None:
+    async def _issued_here_lately(self, asked: orders.Asked) -> Order | None:
         """The same order written by this service within ISSUED_SECONDS: the request is a
         retry of one whose answer was lost before the read model held it (a 504). It is
         that order once read back; until then the retry is told to look again rather than

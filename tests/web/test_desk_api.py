@@ -97,6 +97,29 @@ async def too_slow(seq: int, timeout: float) -> bool:
     return False
 
 
+def post_unread(
+    client: TestClient, app: FastAPI, asked: dict[str, Any], headers: dict[str, str]
+) -> Any:
+    """`POST /api/orders` whose read-back never comes in time: its answer is lost."""
+    desk = app.state.order_desk
+    wait_for = desk.wait_for
+    desk.wait_for = too_slow
+    try:
+        return client.post("/api/orders", json=asked, headers=headers)
+    finally:
+        desk.wait_for = wait_for
+
+
+def ids_clashing_with(monkeypatch: pytest.MonkeyPatch, taken: str) -> None:
+    """Every order's first id is `taken` (another order's); its next ones as derived."""
+    derive = orders.order_id_for
+
+    def clashing(at: datetime, asked: orders.Asked, earlier: int, attempt: int = 0) -> str:
+        return taken if attempt == 0 else derive(at, asked, earlier, attempt)
+
+    monkeypatch.setattr(orders, "order_id_for", clashing)
+
+
 def queue(client: TestClient, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
     response = client.get("/api/queue", headers=headers)
     assert response.status_code == 200, response.text
@@ -494,7 +517,7 @@ def test_a_retry_after_an_answer_lost_in_a_504_is_the_order_written(
     is told to look again, then, once the order can be read, answered with it; never a
     second order."""
     desk = app.state.order_desk
-    wait_for, read_order = desk.wait_for, desk.read.order
+    read_order = desk.read.order
 
     async def no_list(*args: Any, **kwargs: Any) -> list[Any]:
         return []  # the read model behind: no list holds the order yet
@@ -503,11 +526,7 @@ def test_a_retry_after_an_answer_lost_in_a_504_is_the_order_written(
         return None
 
     asked = {"alert_id": MINE, "requirement": "请核实超期原因并整改"}
-    desk.wait_for = too_slow
-    try:
-        lost = client.post("/api/orders", json=asked, headers=people["inspector"])
-    finally:
-        desk.wait_for = wait_for
+    lost = post_unread(client, app, asked, people["inspector"])
     assert lost.status_code == 504, lost.text
     monkeypatch.setattr(desk.read, "orders", no_list)
     monkeypatch.setattr(desk.read, "order", not_yet)
@@ -555,12 +574,7 @@ def test_an_order_whose_id_is_taken_by_another_takes_the_next(
     """Six hex digits can clash: an order whose id another order holds is written again
     under the next id, and both orders stand."""
     first = issue(client, people)
-    derive = orders.order_id_for
-
-    def clashing(at: datetime, asked: orders.Asked, earlier: int, attempt: int = 0) -> str:
-        return first["order_id"] if attempt == 0 else derive(at, asked, earlier, attempt)
-
-    monkeypatch.setattr(orders, "order_id_for", clashing)
+    ids_clashing_with(monkeypatch, first["order_id"])
     second = issue(client, people, requirement="请说明延误原因")
     assert second["order_id"] not in (first["order_id"], "")
     assert second["requirement"] == "请说明延误原因"
@@ -577,19 +591,9 @@ def test_a_retry_after_a_504_on_a_taken_id_is_not_answered_with_the_other_order(
     """The id the desk wrote was another order's and its read-back timed out (504): the
     retry is not 'the same order' as that other one; it is issued under the next id."""
     first = issue(client, people)
-    desk = app.state.order_desk
-    derive, wait_for = orders.order_id_for, desk.wait_for
-
-    def clashing(at: datetime, asked: orders.Asked, earlier: int, attempt: int = 0) -> str:
-        return first["order_id"] if attempt == 0 else derive(at, asked, earlier, attempt)
-
-    monkeypatch.setattr(orders, "order_id_for", clashing)
+    ids_clashing_with(monkeypatch, first["order_id"])
     asked = {"alert_id": MINE, "requirement": "请说明延误原因"}
-    desk.wait_for = too_slow
-    try:
-        lost = client.post("/api/orders", json=asked, headers=people["inspector"])
-    finally:
-        desk.wait_for = wait_for
+    lost = post_unread(client, app, asked, people["inspector"])
     assert lost.status_code == 504, lost.text
     retried = client.post("/api/orders", json=asked, headers=people["inspector"])
     assert retried.status_code == 201, retried.text
