@@ -46,6 +46,30 @@ class DeadlineServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+class QuietClientFaults(logging.Filter):
+    """Logs a client's malformed WebSocket frame as one warning line, not an error.
+
+    uvicorn answers a text frame that is not UTF-8 as it should (the socket is closed with
+    1007), but logs it at ERROR with the decoder's traceback: no fault of the service,
+    and a hostile client could fill the log with tracebacks, one a frame."""
+
+    MESSAGES = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in self.MESSAGES:
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_client_faults(logger: str = "uvicorn.error") -> None:
+    """Attach `QuietClientFaults` to uvicorn's error log (idempotent)."""
+    target = logging.getLogger(logger)
+    if not any(isinstance(existing, QuietClientFaults) for existing in target.filters):
+        target.addFilter(QuietClientFaults())
+
+
 def server_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     """How uvicorn serves `app`."""
     return uvicorn.Config(
@@ -76,6 +100,7 @@ def run(settings: Settings) -> None:
     )
     # uvicorn logs request paths with their query string, and the wall passes ?token=.
     install_log_redaction()
+    quiet_client_faults()
     masking.install()  # no applicant's ID number or phone in any log line
     server = DeadlineServer(server_config(settings, create_app(settings)))
     with contextlib.suppress(KeyboardInterrupt):  # SIGINT raised again once stopped
