@@ -198,7 +198,10 @@ class RuleBook:
         return len(self._rules)
 
     @classmethod
-    def load(cls, directory: Path | str) -> RuleBook:
+    def load(cls, directory: Path | str, *, catalogue: bool = True) -> RuleBook:
+        """The rule files of `directory` and, unless `catalogue` is false (a reader of
+        the rules alone: a city's catalogue takes seconds to validate), its item
+        catalogue (`directory/catalogue`)."""
         directory = Path(directory)
         files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
         if not files:
@@ -209,11 +212,13 @@ class RuleBook:
                 if rule.id in rules:
                     raise RuleError(f"{path}: rule {rule.id!r} is defined twice")
                 rules[rule.id] = rule
+        if not catalogue:
+            return cls(rules)
         try:
-            catalogue = Catalogue.load(directory / "catalogue")
+            items = Catalogue.load(directory / "catalogue")
         except CatalogueError as exc:
             raise RuleError(str(exc)) from None
-        return cls(rules, catalogue)
+        return cls(rules, items)
 
 
 def _load_file(path: Path) -> list[Rule]:

@@ -150,7 +150,7 @@ async def monthly_report(
     names = dict(services.names)
     names.setdefault(place, services.read_state.registry.name(place))
     try:
-        titles = {rule["id"]: rule["title"] for rule in services.rule_sheet.shown()}
+        titles = {rule["id"]: rule["title"] for rule in await services.rule_sheet.shown()}
     except Exception:  # rules that cannot be read: the chart shows the rules' ids
         titles = {}
     made = await gather(

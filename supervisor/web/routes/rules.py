@@ -17,6 +17,6 @@ router = APIRouter(tags=["rules"])
 async def list_rules(who: Viewer, services: Wired) -> list[dict[str, Any]]:
     """Every rule: id, severity, title, basis, whether enabled, thresholds."""
     try:
-        return services.rule_sheet.shown()
+        return await services.rule_sheet.shown()
     except RuleError:
         raise HTTPException(503, "the rules cannot be read now; the worker keeps its own") from None
