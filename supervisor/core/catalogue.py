@@ -21,6 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from supervisor.core.numerals import limit_label
 from supervisor.core.yaml_lines import line_of, not_yaml
 
 
@@ -35,8 +36,7 @@ class CatalogueLimit(_Strict):
     unit: Literal["working_day", "natural_day"]
 
     def label(self) -> str:
-        number = f"{self.value:g}"
-        return f"{number}个工作日" if self.unit == "working_day" else f"{number}个自然日"
+        return limit_label(self.value, self.unit)
 
 
 class CatalogueStep(_Strict):

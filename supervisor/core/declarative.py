@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from supervisor.core.calendar import WorkCalendar
 from supervisor.core.events import PAYLOADS, CaseEvent, EventType
+from supervisor.core.numerals import limit_label, plain
 
 Scalar = str | int | float | bool
 
@@ -118,8 +119,7 @@ class Limit(_Strict):
     unit: Literal["working_day", "natural_day"] = "working_day"
 
     def label(self) -> str:
-        number = f"{self.value:g}"
-        return f"{number}个工作日" if self.unit == "working_day" else f"{number}个自然日"
+        return limit_label(self.value, self.unit)
 
 
 Where = dict[str, Scalar | list[Scalar]]
@@ -264,9 +264,9 @@ def on_event(
             return None
         value = {"last": values[-1], "sum": sum(values), "max": max(values)}[params.aggregate]
         if params.above is not None and value > params.above:
-            return {"value": f"{value:g}", "bound": f"{params.above:g}"}
+            return {"value": plain(value), "bound": plain(params.above)}
         if params.below is not None and value < params.below:
-            return {"value": f"{value:g}", "bound": f"{params.below:g}"}
+            return {"value": plain(value), "bound": plain(params.below)}
         return None
     if not matches(document, params.event, params.where):
         return None

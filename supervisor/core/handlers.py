@@ -27,6 +27,7 @@ from supervisor.core.events import (
     StepCompletedPayload,
     SuspendedPayload,
 )
+from supervisor.core.numerals import plain
 from supervisor.core.raising import Raising
 from supervisor.core.render import EVENT_ZH, STATUS_ZH, human_time
 from supervisor.core.rules import (
@@ -161,7 +162,7 @@ class EventHandlers(Raising):
         if late is not None and state.submitted_at is not None:
             days = params_as(late.params, WorkingDaysParams).working_days
             if at > self.calendar_of(state).working_deadline(state.submitted_at, days):
-                alerts += self._raise(state, "supplement.late", at, {"working_days": f"{days:g}"})
+                alerts += self._raise(state, "supplement.late", at, {"working_days": plain(days)})
         return alerts
 
     def _on_step_completed(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:
@@ -249,7 +250,7 @@ class EventHandlers(Raising):
             state,
             "fee.overcharge",
             at,
-            {"charged": f"{state.fees_charged:g}", "fee_standard": f"{state.fee_standard:g}"},
+            {"charged": plain(state.fees_charged), "fee_standard": plain(state.fee_standard)},
         )
 
     def _on_decided(self, state: CaseState, event: CaseEvent, at: datetime) -> list[Alert]:

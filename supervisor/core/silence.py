@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from supervisor.core.alerts import Alert, Resolution, alert_id
 from supervisor.core.calendar import CalendarBook, WorkCalendar
+from supervisor.core.numerals import plain
 from supervisor.core.rules import RuleBook, SilenceParams
 
 RULE_ID = "center.silent"
@@ -187,7 +188,7 @@ class CenterWatch:
             "center_id": state.center_id,
             "case_id": "",
             "since": since.strftime("%Y-%m-%d %H:%M"),
-            "working_hours": f"{params.working_hours:g}",
+            "working_hours": plain(params.working_hours),
         }
         title, message = rule.render(values)
         details = {k: v for k, v in values.items() if k not in ("case_id", "center_id")}

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Literal, cast, get_args
 
+from supervisor.core.numerals import limit_label
+
 Status = Literal["received", "open", "concluded", "not_accepted", "withdrawn"]
 Unit = Literal["working_day", "natural_day"]
 
@@ -46,8 +48,7 @@ class LimitState:
     suspended_before: float = 0.0
 
     def label(self) -> str:
-        number = f"{self.value:g}"
-        return f"{number}个工作日" if self.unit == "working_day" else f"{number}个自然日"
+        return limit_label(self.value, self.unit)
 
 
 @dataclass(frozen=True, slots=True)

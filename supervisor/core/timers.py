@@ -18,6 +18,7 @@ from supervisor.core.alerts import Alert, alert_id
 from supervisor.core.calendar import DAY
 from supervisor.core.context import nth, params_as, revision
 from supervisor.core.declarative import AbsenceParams, DeadlineParams
+from supervisor.core.numerals import plain
 from supervisor.core.raising import Raising
 from supervisor.core.render import human_time
 from supervisor.core.rules import RuleBook, UnrectifiedParams, WarningParams, WorkingDaysParams
@@ -312,7 +313,7 @@ class Timers(Raising):
         if rule is not None and isinstance(rule.params, AbsenceParams):
             fields["limit"] = rule.params.within.label()
         if rule is not None and isinstance(rule.params, WorkingDaysParams | UnrectifiedParams):
-            fields["working_days"] = f"{rule.params.working_days:g}"
+            fields["working_days"] = plain(rule.params.working_days)
         if rule_id == "deadline.warning" and state.promised:
             fields["deadline"] = human_time(
                 self._deadline(state, state.promised), self.calendar_of(state)
