@@ -123,10 +123,21 @@ def _unrevised(alert: Alert, wrong: set[str]) -> Alert:
 def framed(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str]]:
     """The file's framing, before the pipeline: each non-blank line with its 1-based
     number (an editor's, as `events.numbered` gives them) and without its line ending (LF
-    or CRLF), so that a line is bounded like a Kafka message."""
+    or CRLF), so that a line is bounded like a Kafka message. A byte order mark at the
+    start of the file is the file's, not its first event's (Windows' Notepad writes one;
+    RFC 8259 lets a reader ignore it): it is dropped, where a Kafka message that begins
+    with one is refused."""
     for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = _without_bom(line)
         if line.strip():
             yield number, _without_line_ending(line)
+
+
+def _without_bom(line: bytes | str) -> bytes | str:
+    if isinstance(line, bytes):
+        return line[3:] if line.startswith(b"\xef\xbb\xbf") else line
+    return line[1:] if line.startswith("\ufeff") else line
 
 
 def _without_line_ending(line: bytes | str) -> bytes | str:

@@ -511,3 +511,46 @@ def test_a_reader_that_stops_early_stops_replay_quietly(tmp_path: Path) -> None:
     assert json.loads(first)["rule_id"] == "deadline.warning"
     assert status == 141
     assert stderr == ""
+
+
+def test_a_file_that_begins_with_a_byte_order_mark_loses_no_event(tmp_path: Path) -> None:
+    """A file saved with a BOM (Windows' Notepad writes one): the mark is the file's, and
+    its first event is read; a BOM anywhere else is not JSON, and that line says so."""
+    events = tmp_path / "events.jsonl"
+    first, accepted, fee = story()
+    events.write_bytes(
+        b"\xef\xbb\xbf" + lines(first, accepted).encode() + b"\xef\xbb\xbf" + lines(fee).encode()
+    )
+    result = replay(str(events))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "line 3: not JSON: it begins with a byte order mark (BOM); send UTF-8 without one"
+    ]
+    events.write_bytes(b"\xef\xbb\xbf" + lines(*story()).encode())
+    result = replay(str(events))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert [a["rule_id"] for a in alerts(result.stdout)] == ["fee.overcharge"]
+
+
+def test_amounts_are_written_in_full_in_the_alert_text() -> None:
+    """A fee of 1,234,567.5 元 is written as such, not as 1.23457e+06 (six significant
+    digits and an exponent); a sum of fees reads 0.3, not 0.30000000000000004."""
+    submitted, accepted, _ = story()
+    charged = [
+        event_doc("fee_charged", "2026-10-08T09:00:00+08:00", case_id=CASE, amount=1234567.5),
+        event_doc("fee_charged", "2026-10-08T10:00:00+08:00", case_id="C2", amount=0.1),
+        event_doc("fee_charged", "2026-10-08T10:01:00+08:00", case_id="C2", amount=0.2),
+    ]
+    accepted_two = {
+        **accepted,
+        "event_id": "C2-accepted",
+        "case_id": "C2",
+        "payload": {**accepted["payload"], "fee_standard": 0.25},
+    }
+    result = replay("-", stdin=lines(submitted, accepted, accepted_two, *charged))
+    assert result.returncode == 0, result.stderr
+    messages = [a["message"] for a in alerts(result.stdout)]
+    assert len(messages) == 2
+    assert "已收费 1234567.5 元" in messages[0]
+    assert "已收费 0.3 元，超过收费标准 0.25 元" in messages[1]
+    assert "e+" not in result.stdout

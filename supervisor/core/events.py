@@ -345,7 +345,8 @@ class CaseEvent(BaseModel):
         if payload is None:
             if "payload" in data or required:
                 if required:
-                    raise _Problem(f"required for a {kind} event", field="payload")
+                    article = "an" if str(kind)[:1] in "aeiou" else "a"
+                    raise _Problem(f"required for {article} {kind} event", field="payload")
                 raise _Problem("must be an object", field="payload")
             return data
         if not isinstance(payload, dict):
@@ -580,11 +581,23 @@ def _decode_slowly(raw: bytes | str) -> CaseEvent:
     except _OutOfRange as exc:
         raise InvalidEvent(str(exc)) from None
     except json.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidEvent(_not_json_reason(exc)) from None
     except RecursionError:  # the parser recurses per level: thousands of them overflow
         raise InvalidEvent(_NESTED_TOO_DEEPLY) from None
     _check_tree(document)
     return from_document(document)
+
+
+def _not_json_reason(exc: json.JSONDecodeError) -> str:
+    """Why a text is not JSON, in words a center's developer reads: where, by character
+    (an event is one line of a file, a line within it would read as the file's), and a
+    byte order mark or an empty message named as such, not as Python's hint."""
+    if not exc.doc.strip():
+        return "not JSON: the message is empty"
+    if exc.pos == 0 and exc.doc.startswith("\ufeff"):
+        return "not JSON: it begins with a byte order mark (BOM); send UTF-8 without one"
+    where = f"character {exc.pos + 1}"
+    return f"not JSON: {exc.msg} at {where}"
 
 
 def from_document(document: Any) -> CaseEvent:

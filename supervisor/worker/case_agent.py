@@ -493,9 +493,9 @@ class CaseAgent:
         if center_id not in self._warned_misrouted:
             self._warned_misrouted.add(center_id)
             log.error(
-                "center %s: events keyed by case_id arrive on partition %d, not on the one "
-                "Kafka's default partitioner (murmur2) gives. Its producer must use murmur2 "
-                "(librdkafka: partitioner=murmur2_random)",
+                "center %s: events arrive on partition %d, not on the one Kafka's default "
+                "partitioner (murmur2) gives their case_id. Its producer must key each event "
+                "by its case_id and use murmur2 (librdkafka: partitioner=murmur2_random)",
                 center_id,
                 partition,
             )

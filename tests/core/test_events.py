@@ -187,6 +187,10 @@ def test_non_objects_and_empty_objects_are_rejected_by_both(document: Any) -> No
     [
         (b"\xff\xfe", "not UTF-8"),
         (b"{not json", "not JSON"),
+        (b'{"a": 1} x', "not JSON: Extra data at character 10"),
+        (b"", "not JSON: the message is empty"),
+        (b"\xef\xbb\xbf{}", "not JSON: it begins with a byte order mark (BOM)"),
+        (b'{"type": "accepted"}', "payload: required for an accepted event"),
         (b"[1]", "must be a JSON object"),
         (
             b'{"schema_version":"1","event_id":"e","case_id":"c","center_id":"451200",'
