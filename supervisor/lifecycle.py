@@ -4,7 +4,8 @@ notifier (which stops reminding once an alert no longer needs anyone) both read 
 so that they can never disagree on what a step does.
 
     open ──acknowledge──▶ acknowledged
-    open | acknowledged ──resolve(disposition, note)──▶ resolved   (核实/整改/问责/误报)
+    open | acknowledged ──resolve(disposition, note)──▶ resolved   (核实/整改/问责/误报;
+                                                                 a director: yellow, 核实/整改)
     open | acknowledged ──appeal(reason)──▶ appealed                (预警申诉, director)
     appealed ──accept_appeal──▶ withdrawn                           (摘牌, inspector)
     appealed ──reject_appeal──▶ the status before the appeal        (inspector)
@@ -48,7 +49,8 @@ DISPOSITIONS: Final = {
     "false_alarm": "误报",
 }
 #: Who may take which step: inspectors all but appeal; directors acknowledge, resolve and
-#: appeal alerts of their own scope (the scope is the caller's to check).
+#: appeal alerts of their own scope (the scope is the caller's to check; what a director
+#: may resolve, and how: `may_resolve`, `dispositions_for`).
 ROLES_FOR: Final[dict[str, frozenset[str]]] = {
     "acknowledge": frozenset({"inspector", "director"}),
     "resolve": frozenset({"inspector", "director"}),
@@ -56,6 +58,31 @@ ROLES_FOR: Final[dict[str, frozenset[str]]] = {
     "accept_appeal": frozenset({"inspector"}),
     "reject_appeal": frozenset({"inspector"}),
 }
+#: What a director may resolve (处置) in their scope: yellow warnings, as 核实 or 整改. A red
+#: alert is a violation on record, the inspectors' to close: the center answers it by
+#: putting it right and replying to the order (督办); a director who finds an alert wrong
+#: appeals (申诉) for an inspector to withdraw it (摘牌), and 问责 is the inspectors' to
+#: record. Without this the supervised center could clear its own red cards as 误报,
+#: past the appeal, the order's time limit and its escalation.
+DIRECTOR_RESOLVES: Final = frozenset({"yellow"})
+DIRECTOR_DISPOSITIONS: Final = frozenset({"verified", "rectified"})
+
+
+def may_resolve(role: str, severity: str) -> bool:
+    """Whether someone of `role` may resolve an alert of `severity` (its status and the
+    disposition aside: `dispositions_for`)."""
+    if role == "director":
+        return severity in DIRECTOR_RESOLVES
+    return role in ROLES_FOR["resolve"]
+
+
+def dispositions_for(role: str) -> frozenset[str]:
+    """The dispositions someone of `role` may resolve an alert with."""
+    if role == "director":
+        return DIRECTOR_DISPOSITIONS
+    return frozenset(DISPOSITIONS) if role in ROLES_FOR["resolve"] else frozenset()
+
+
 #: What a case's own events do to an alert still open (contract §6): `closed` and
 #: `superseded` are statuses; `concluded_late` changes none.
 CASE_CHANGES: Final = frozenset({"closed", "superseded", "concluded_late"})

@@ -15,7 +15,15 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor.auth import Principal
-from supervisor.lifecycle import ROLES_FOR, TRANSITIONS, Action, Refused, check
+from supervisor.lifecycle import (
+    ROLES_FOR,
+    TRANSITIONS,
+    Action,
+    Refused,
+    check,
+    dispositions_for,
+    may_resolve,
+)
 from supervisor.masking import mask_shaped, mask_text
 from supervisor.store.export import DISPOSITION_ZH, STATUS_ZH
 from supervisor.web.hub import Alert
@@ -120,6 +128,8 @@ async def prepared(
         role = ROLE_ZH.get(str(who.role), str(who.role))
         raise HTTPException(403, f"{role}不能对预警{ACTION_ZH[action]}")
     refusal = why_not(str(shown["status"]), action, body)
+    if refusal is None and action == "resolve":
+        refusal = resolution_refused(str(who.role), str(shown.get("severity")), body)
     if refusal is not None:
         status, detail = refusal
         raise HTTPException(status, detail)
@@ -165,6 +175,22 @@ async def confirmed(
     return {**shown, "history": history}
 
 
+def resolution_refused(role: str, severity: str, body: ChangeBody) -> tuple[int, str] | None:
+    """Why someone of `role` may not resolve an alert of `severity` as `body` says (403,
+    in Chinese, with the way that is open to them), or None (lifecycle.may_resolve)."""
+    if not may_resolve(role, severity):
+        return 403, (
+            "红色预警由纪检监察人员处置。请签收并整改、回复督办单；认为预警有误的，请提出申诉"
+        )
+    mine = dispositions_for(role)
+    if body.disposition is not None and body.disposition not in mine:
+        allowed = "、".join(name for key, name in DISPOSITION_ZH.items() if key in mine)
+        return 403, (
+            f"中心负责人只能将预警处置为{allowed}；认为预警有误的，请提出申诉，由纪检监察人员摘牌"
+        )
+    return None
+
+
 def why_not(status: str, action: Action, body: ChangeBody) -> tuple[int, str] | None:
     """Why `action` cannot be taken on an alert that is `status` with `body`, as the
     HTTP status and the reason a person reads (Chinese); None when it can. The same
@@ -182,4 +208,6 @@ def why_not(status: str, action: Action, body: ChangeBody) -> tuple[int, str] | 
         return 422, "只有处置为「已问责」时才填写被问责人和问责措施"
     if action == "appeal" and not body.reason.strip():
         return 422, "申诉须说明理由"
+    if action == "reject_appeal" and not body.note.strip():  # the director reads why
+        return 422, "驳回申诉须说明理由"
     return None

@@ -205,6 +205,8 @@ class OrderDesk:
         order = await self.visible(who, order_id)
         if action == "reply" and not note.strip():
             raise DeskError(422, "请填写回复内容（整改情况）")
+        if action == "return" and not note.strip():  # the center must know what to redo
+            raise DeskError(422, "请填写退回理由（还需整改什么）")
         if who.role is Role.director and not who.may_act(order.center_id):
             raise DeskError(403, "此督办单不在您的职责范围内")
         try:

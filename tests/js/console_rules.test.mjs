@@ -5,12 +5,19 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { ApiError, bulkOutcomes, errorText } from "../../dashboards/console/js/errors.js";
-import { actionPath, alertActions, mayIssueOrder, orderActions } from "../../dashboards/console/js/permissions.js";
+import {
+  actionPath, alertActions, dispositionsFor, mayIssueOrder, orderActions,
+} from "../../dashboards/console/js/permissions.js";
 import { TEXTS } from "../../dashboards/console/js/texts.js";
 
 test("the alert steps follow the role and the status", () => {
-  assert.deepEqual(alertActions("director", "open"), ["acknowledge", "resolve", "appeal"]);
-  assert.deepEqual(alertActions("director", "acknowledged"), ["resolve", "appeal"]);
+  assert.deepEqual(alertActions("director", "open", "yellow"), ["acknowledge", "resolve", "appeal"]);
+  assert.deepEqual(alertActions("director", "acknowledged", "yellow"), ["resolve", "appeal"]);
+  // a red alert is the inspectors' to close; the director appeals one found wrong
+  assert.deepEqual(alertActions("director", "open", "red"), ["acknowledge", "appeal"]);
+  assert.deepEqual(alertActions("inspector", "acknowledged", "red"), ["resolve"]);
+  assert.deepEqual(dispositionsFor("director"), ["verified", "rectified"]);
+  assert.deepEqual(dispositionsFor("inspector"), ["verified", "rectified", "held_accountable", "false_alarm"]);
   assert.deepEqual(alertActions("director", "appealed"), []);
   assert.deepEqual(alertActions("inspector", "open"), ["acknowledge", "resolve"]);
   assert.deepEqual(alertActions("inspector", "appealed"), ["accept_appeal", "reject_appeal"]);

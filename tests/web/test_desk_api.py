@@ -944,3 +944,65 @@ async def test_the_kafka_writer_gives_up_on_a_broker_that_does_not_answer() -> N
     with pytest.raises(JournalUnavailable):
         await writer.write({"alert_id": "a"}, timeout=0.2)
     assert time.monotonic() - started < 60  # gave up: not the hour it would have waited
+
+
+def test_a_director_resolves_yellow_warnings_only_and_never_as_a_false_alarm(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """The supervised center cannot clear its own red cards (a violation on record is the
+    inspectors' to close) nor call an alert wrong itself (that is an appeal, for an
+    inspector to withdraw); it resolves a yellow warning as 已核实 or 已整改."""
+    director, inspector = people["director"], people["inspector"]
+    red = client.post(
+        f"/api/alerts/{MINE}/resolve", json={"disposition": "rectified"}, headers=director
+    )
+    assert red.status_code == 403
+    assert red.json()["detail"].startswith("红色预警由纪检监察人员处置")
+    yellow = make_alert(3, center_id="451224", severity="yellow")["alert_id"]
+    for disposition in ("false_alarm", "held_accountable"):
+        body: dict[str, str] = {"disposition": disposition}
+        if disposition == "held_accountable":
+            body |= {"person": "窗口人员甲", "measure": "批评教育"}
+        refused = client.post(f"/api/alerts/{yellow}/resolve", json=body, headers=director)
+        assert refused.status_code == 403, disposition
+        assert refused.json()["detail"].startswith("中心负责人只能将预警处置为已核实、已整改")
+    assert client.get(f"/api/alerts/{yellow}", headers=director).json()["status"] == "open"
+    done = client.post(
+        f"/api/alerts/{yellow}/resolve", json={"disposition": "rectified"}, headers=director
+    )
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+    closed = client.post(
+        f"/api/alerts/{MINE}/resolve", json={"disposition": "false_alarm"}, headers=inspector
+    )
+    assert closed.status_code == 200 and closed.json()["disposition"] == "false_alarm"
+
+
+def test_sending_back_a_reply_or_refusing_an_appeal_says_why(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """The center reads what it must still put right, and why its appeal failed: an
+    order sent back, or an appeal refused, without a reason is refused (the console
+    asked for one; the API did not)."""
+    director, inspector = people["director"], people["inspector"]
+    order = issue(client, people)
+    path = f"/api/orders/{order['order_id']}"
+    assert (
+        client.post(f"{path}/reply", json={"note": "已整改"}, headers=director).status_code == 200
+    )
+    for body in ({}, {"note": "  "}):
+        back = client.post(f"{path}/return", json=body, headers=inspector)
+        assert back.status_code == 422 and back.json()["detail"] == "请填写退回理由（还需整改什么）"
+    assert (
+        client.post(f"{path}/return", json={"note": "请补充"}, headers=inspector).status_code == 200
+    )
+
+    appealed = client.post(
+        f"/api/alerts/{MINE}/appeal", json={"reason": "录入错误"}, headers=director
+    )
+    assert appealed.status_code == 200, appealed.text
+    refused = client.post(f"/api/alerts/{MINE}/appeal/reject", json={}, headers=inspector)
+    assert refused.status_code == 422 and refused.json()["detail"] == "驳回申诉须说明理由"
+    rejected = client.post(
+        f"/api/alerts/{MINE}/appeal/reject", json={"note": "系统记录无误"}, headers=inspector
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "acknowledged"

@@ -16,7 +16,7 @@ import {
   formatDeadline, formatDue, formatTime, payloadText, shownThresholds, thresholdValue,
 } from "./format.js";
 import { stepForm } from "./forms.js";
-import { actionPath, alertActions, mayIssueOrder } from "./permissions.js";
+import { actionPath, alertActions, dispositionsFor, mayIssueOrder } from "./permissions.js";
 import { hashFor } from "./route.js";
 import { t } from "./texts.js";
 import {
@@ -102,7 +102,7 @@ export function alertScreen(root, route) {
   function actionsPanel() {
     const texts = t();
     const role = desk.who().role;
-    const actions = alertActions(role, alert.status);
+    const actions = alertActions(role, alert.status, alert.severity);
     if (mayIssueOrder(role, alert.status)) actions.push("issue");
     const slot = h("div", { class: "actions__form", id: "action-form" });
     const buttons = actions.map((action) =>
@@ -185,7 +185,10 @@ export function alertScreen(root, route) {
             name: "disposition",
             label: form.disposition,
             kind: "select",
-            options: [["", form.choose], ...Object.entries(texts.disposition)],
+            options: [
+              ["", form.choose],
+              ...dispositionsFor(desk.who().role).map((key) => [key, texts.disposition[key]]),
+            ],
             required: form.needDisposition,
           },
           { name: "person", label: form.person, required: form.needPerson, maxLength: PERSON_MAX, shownWhen: accountable },

@@ -15,10 +15,25 @@ const ALERT_STEPS = [
   { action: "reject_appeal", roles: ["inspector"], from: ["appealed"], path: "appeal/reject" },
 ];
 
-/** The alert actions `role` may take on an alert in `status`, in the order shown. */
-export function alertActions(role, status) {
+/** What a director may resolve (supervisor/lifecycle.py may_resolve, dispositions_for):
+ * yellow warnings, as 已核实 or 已整改. A red alert is the inspectors' to close; a director
+ * who finds an alert wrong appeals. */
+const DIRECTOR_RESOLVES = new Set(["yellow"]);
+const DISPOSITIONS = ["verified", "rectified", "held_accountable", "false_alarm"];
+const DIRECTOR_DISPOSITIONS = ["verified", "rectified"];
+
+/** The alert actions `role` may take on an alert in `status` of `severity`, in the order
+ * shown. */
+export function alertActions(role, status, severity) {
   return ALERT_STEPS.filter((step) => step.roles.includes(role) && step.from.includes(status))
+    .filter((step) => step.action !== "resolve" || role !== "director" || DIRECTOR_RESOLVES.has(severity))
     .map((step) => step.action);
+}
+
+/** The dispositions `role` may resolve an alert with, in the order shown. */
+export function dispositionsFor(role) {
+  if (role === "director") return DIRECTOR_DISPOSITIONS;
+  return BOTH.includes(role) ? DISPOSITIONS : [];
 }
 
 /** The API path ending of an alert action ("appeal/accept"). */
