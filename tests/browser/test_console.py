@@ -507,6 +507,11 @@ async def test_the_desk_from_search_to_supervision(
     await page.locator('[data-nav="alerts"]').click()
     await page.locator(f'tr[data-alert-id="{story.elsewhere["alert_id"]}"]').wait_for()
     await screenshot(page, "console-alerts.png")
+    # the rule filter lists the rules by their titles, once they are read
+    overdue_rule = page.locator('#filter-rule_id option[value="deadline.overdue"]')
+    await overdue_rule.wait_for(state="attached", timeout=10_000)
+    assert await overdue_rule.inner_text() == "办件超期"
+    assert "[object" not in await page.locator("#filter-rule_id").inner_html()
     await page.locator("#filter-q").fill("三石镇 超期")
     await page.locator("#filter-q").press("Enter")
     await page.locator("#results-summary", has_text="共 1 条").wait_for(timeout=10_000)

@@ -83,7 +83,7 @@ export function alertsScreen(root, route) {
         const chosen = controls.rule_id.value || filters.rule_id || "";
         controls.rule_id.replaceChildren(
           h("option", { value: "" }, texts.any),
-          [...rules.values()].map((rule) => h("option", { value: rule.id }, rule.title)),
+          ...[...rules.values()].map((rule) => h("option", { value: rule.id }, rule.title)),
         );
         keepOption(controls.rule_id, chosen);
       },
