@@ -78,15 +78,19 @@ SEVERITY_ZH: Final = {"red": "红牌", "yellow": "黄牌"}
 """An alert's severity as inspectors call it (contract §3: red is a violation)."""
 
 STATUS_ZH: Final = {
-    "open": "待处理",
+    "open": "待签收",
     "acknowledged": "已签收",
     "appealed": "申诉中",
     "resolved": "已办结",
     "withdrawn": "已撤销",
     "closed": "已关闭",
-    "superseded": "已被取代",
+    "superseded": "已转红牌",
 }
-"""An alert's status (the journal's lifecycle and contract §6) in Chinese."""
+"""An alert's status (the journal's lifecycle and contract §6) in Chinese, in the words
+of the wall and the console."""
+DELISTED_ZH: Final = "已摘牌"
+"""A withdrawn alert whose last step was an appeal upheld (摘牌), not the system's
+withdrawal after a late event: the wall and the console tell the two apart."""
 
 DISPOSITION_ZH: Final = {
     "verified": "已核实",
@@ -154,6 +158,15 @@ def _alert_count(rule_id: str) -> Callable[[Row], object]:
     return value
 
 
+def _status(row: Row) -> object:
+    """The alert's status in Chinese (`STATUS_ZH`), 已摘牌 for an appeal upheld."""
+    last = row.get("last_change")
+    upheld = isinstance(last, Mapping) and last.get("action") == "accept_appeal"
+    if row.get("status") == "withdrawn" and upheld:
+        return DELISTED_ZH
+    return _named("status", STATUS_ZH)(row)
+
+
 def _percent(row: Row) -> object:
     """The on-time rate (a share 0..1, or None when no case was judged) as a percentage
     with one decimal, which is how the wall and the reports show it; empty when None."""
@@ -176,7 +189,7 @@ ALERT_COLUMNS: Final[tuple[Column, ...]] = (
     Column("title", "标题", _field("title"), 20),
     Column("message", "内容", _field("message"), 60),
     Column("raised_at", "预警时间", _field("raised_at"), 26),
-    Column("status", "状态", _named("status", STATUS_ZH), 10),
+    Column("status", "状态", _status, 10),
     Column("disposition", "处置", _named("disposition", DISPOSITION_ZH), 10),
     Column("case_concluded_at", "办结时间", _field("case_concluded_at"), 26),
     Column("late_working_days", "超期工作日", _field("late_working_days"), 12),

@@ -279,7 +279,8 @@ describe("the rows shown", () => {
     }
     upsert(feed, alert({ status: undefined, resolution: { reason: "late event" } }));
     assert.deepEqual(countByStatus(oneRowPerCase(trim(feed))), [
-      ["acknowledged", 1], ["resolved", 2], ["withdrawn", 2], ["superseded", 1],
+      // the system's withdrawal apart from a withdrawal on appeal (已摘牌)
+      ["acknowledged", 1], ["resolved", 2], ["withdrawn", 1], ["delisted", 1], ["superseded", 1],
     ]);
     assert.deepEqual(countByStatus([]), []);
   });

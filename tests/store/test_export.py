@@ -176,7 +176,7 @@ def test_alert_without_optional_fields_gives_empty_cells() -> None:
     alert.update(status="open", title="t", message="m", details={})
     row = csv_rows(ALERT_COLUMNS, [alert])[1]
     assert row[4] == "" and row[6:9] == ["", "", ""]
-    assert row[12:] == ["待处理", "", "", ""]
+    assert row[12:] == ["待签收", "", "", ""]
 
 
 def test_who_handled_it_comes_from_the_details_else_the_top_level() -> None:
@@ -187,18 +187,25 @@ def test_who_handled_it_comes_from_the_details_else_the_top_level() -> None:
 @pytest.mark.parametrize(
     ("status", "zh"),
     [
-        ("open", "待处理"),
+        ("open", "待签收"),
         ("acknowledged", "已签收"),
         ("appealed", "申诉中"),
         ("resolved", "已办结"),
         ("withdrawn", "已撤销"),
         ("closed", "已关闭"),
-        ("superseded", "已被取代"),
+        ("superseded", "已转红牌"),
         ("something_new", "something_new"),
     ],
 )
 def test_statuses_are_shown_in_chinese(status: str, zh: str) -> None:
     assert csv_rows(ALERT_COLUMNS, [{**ALERT, "status": status}])[1][12] == zh
+
+
+def test_a_withdrawal_on_appeal_is_shown_as_delisted_as_the_console_does() -> None:
+    upheld = {**ALERT, "status": "withdrawn", "last_change": {"action": "accept_appeal"}}
+    by_system = {**ALERT, "status": "withdrawn", "last_change": {"action": "system_withdraw"}}
+    rows = csv_rows(ALERT_COLUMNS, [upheld, by_system])
+    assert [row[12] for row in rows[1:]] == ["已摘牌", "已撤销"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@
  * Pure: no DOM (node imports it); what the page draws of an entry is the page's business
  * (rows.js keeps its elements by entry). */
 
-import { isAlert, isOpen, lastChangeOf, FROM_OPEN, stateKey, statusOf } from "./alert.js";
+import {
+  isAlert, isOpen, lastChangeOf, FROM_OPEN, stateKey, statusOf, withdrawnBySystem,
+} from "./alert.js";
 
 /** The rows a list keeps (newest raised_at first). */
 export const MAX_ROWS = 200;
@@ -157,11 +159,16 @@ export function oneRowPerCase(sorted) {
 }
 
 /** The footer's count of the rows shown that are not plainly open: [[status, n]…] in
- * SHOWN_STATUSES' order, those with none left out. */
+ * SHOWN_STATUSES' order, those with none left out; "delisted" (摘牌, an appeal upheld)
+ * counted apart from "withdrawn" (by the system), after it. */
 export function countByStatus(shown) {
-  const counts = new Map(SHOWN_STATUSES.map((status) => [status, 0]));
+  // 已摘牌 (an appeal upheld) apart from 已撤销 (the system's), as their rows say
+  const order = SHOWN_STATUSES.flatMap((status) => status === "withdrawn" ? [status, "delisted"] : [status]);
+  const counts = new Map(order.map((status) => [status, 0]));
   for (const item of shown) {
-    const status = statusOf((item.entry || item).alert);
+    const a = (item.entry || item).alert;
+    let status = statusOf(a);
+    if (status === "withdrawn" && !withdrawnBySystem(a)) status = "delisted";
     if (counts.has(status)) counts.set(status, counts.get(status) + 1);
   }
   return [...counts].filter(([, n]) => n > 0);
