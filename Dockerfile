@@ -13,6 +13,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The monthly report and the assessment's PDF: WeasyPrint draws with Pango, and with a
+# Chinese font, which fontconfig finds (without one, supervisor/report refuses to make a
+# PDF of blank boxes: 503).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libpango-1.0-0 libpangoft2-1.0-0 fontconfig fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
+
 # The tree lives in /app and is installed in editable mode, so the package runs from
 # /app/supervisor as it does in a checkout: it reads the wall and the default rules in
 # place, at /app/dashboards/wall and /app/rules (supervisor/settings.py, `package_path`:

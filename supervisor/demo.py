@@ -99,8 +99,10 @@ def run(settings: Settings, rate: float = 5.0, open_browser: bool = False) -> in
         print(
             f"\n  政务服务电子监察 wall: {url}\n  (an inspector's token, valid one day; more with "
             "`supervisor token issue`)\n  metrics: "
-            f"http://{settings.web_host}:{settings.web_port}/metrics and "
-            f"http://{settings.web_host}:{settings.worker_web_port}/metrics\n"
+            f"http://{settings.web_host}:{settings.worker_web_port}/metrics (the worker) and "
+            f"http://{settings.web_host}:{settings.web_port}/metrics (the web service: an ops "
+            "token as `Authorization: Bearer …`, from `supervisor token issue --role ops "
+            "--name prometheus`)\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -921,6 +921,15 @@ def test_the_image_runs_the_console_script() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the image must not run as root"
 
 
+def test_the_image_can_make_the_reports_pdf() -> None:
+    """WeasyPrint needs Pango, and the report a Chinese font (supervisor/report refuses to
+    make a PDF without one): the slim base image has neither."""
+    runs = [arguments for keyword, arguments in dockerfile() if keyword == "RUN"]
+    installed = " ".join(run for run in runs if "apt-get" in run).split()
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "fontconfig", "fonts-noto-cjk"):
+        assert package in installed, package
+
+
 def test_the_image_environment_is_settings_variables() -> None:
     env = image_env()
     ours = {var for var in env if var.startswith(("SUPERVISOR_", "KAFKA_"))}
