@@ -61,6 +61,7 @@ def test_a_small_month_scored_graded_and_ranked_as_by_hand() -> None:
     first = next(u for u in ranked if u.key == "451221")
     assert [(i.id, i.value, i.points, i.deducted) for i in first.indicators] == [
         ("on_time", 0.95, 95.0, None),
+        ("order_replies", None, None, None),  # no order: scored on the on-time rate alone
         ("red_cards", 2.0, None, 4.0),
         ("yellow_cards", 8.0, None, 4.0),
     ]
@@ -89,7 +90,7 @@ GOOD = SCHEME.read_text(encoding="utf-8")
 @pytest.mark.parametrize(
     ("old", "new", "says", "at"),
     [
-        ("    weight: 100\n", "    weight: 90\n", "add up to 90, not 100", "- id: on_time"),
+        ("    weight: 80\n", "    weight: 70\n", "add up to 90, not 100", "- id: on_time"),
         ("measure: on_time_rate", "measure: on_time", "'on_time' is not one of", "measure: on_"),
         (
             "    measure: red_per_100\n",

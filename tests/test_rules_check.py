@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +204,11 @@ def test_a_bad_assessment_scheme_is_refused_with_file_and_line(tmp_path: Path) -
     result = check(tmp_path / "rules")
     assert result.returncode == 1
     line = text.splitlines().index("    measure: reds") + 1
-    assert f"scheme.yaml:{line}: indicators.1: measure: 'reds' is not one of" in result.stderr
+    red = [
+        i for i, one in enumerate(yaml.safe_load(text)["indicators"]) if one["id"] == "red_cards"
+    ]
+    where = f"scheme.yaml:{line}: indicators.{red[0]}: measure: 'reds' is not one of"
+    assert where in result.stderr
 
 
 def test_a_bad_calendar_file_is_refused_too(tmp_path: Path) -> None:

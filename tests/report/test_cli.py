@@ -80,7 +80,7 @@ def test_assess_as_a_workbook_says_what_json_says(data_dir: Path) -> None:
     header, *rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert header == [
         "排名", "县（市、区）", "中心编码", "分组", "得分", "等级", "较上期",
-        "按期办结率", "红牌扣分", "黄牌扣分",
+        "按期办结率", "督办单按期回复率", "红牌扣分", "黄牌扣分",
     ]  # fmt: skip
 
     def points(part: dict[str, Any]) -> Any:
@@ -96,7 +96,7 @@ def test_assess_as_a_workbook_says_what_json_says(data_dir: Path) -> None:
     assert [[None if cell == "" else cell for cell in row] for row in rows] == expected
     assert [row[:5] for row in expected] == [
         [1, "河池市政务服务中心", "451200", None, 100.0],
-        [2, "金城江区政务服务中心", "451202", None, 26.7],
+        [2, "金城江区政务服务中心", "451202", None, 33.3],
         [3, "南丹县政务服务中心", "451221", None, 0.0],
     ]
 

@@ -107,7 +107,9 @@ async def test_the_county_report_shows_its_centers_as_assessed(
     assert report.ranking == assessed and report.grades is None and not report.city
     assert [(u.key, u.score, u.grade, u.rank) for u in assessed.units] == [
         ("451202101", 100.0, "优秀", 1),
-        ("451202", 10.0, "不合格", 2),
+        # 金城江区's own center: 1 of 2 on time (40 of 80 points), its one order replied
+        # in time (20 of 20), a red and a yellow card in 4 handled: 60 - 30 - 10
+        ("451202", 20.0, "不合格", 2),
     ]
     trend = await assess_trend(
         read, SCHEME, NOVEMBER.trailing(6), CALENDARS, "center", within("451202"), NAMES
@@ -154,11 +156,12 @@ async def test_the_city_report_ranks_the_counties_and_grades_every_center(
     by_county = await assess_period(read, SCHEME, NOVEMBER, CALENDARS, "county", None, NAMES)
     by_center = await assess_period(read, SCHEME, NOVEMBER, CALENDARS, "center", None, NAMES)
     assert report.city and report.ranking == by_county and report.grades == by_center
-    # 金城江区 with its township: j1, d1 on time, J2 late: 2/3; a red card and a yellow
-    # one in 5 cases handled (20 per 100): 66.67 - 30 - 10 = 26.7
+    # 金城江区 with its township: j1, d1 on time, J2 late: 2/3 (53.33 of 80 points); its
+    # one order replied in time (20 of 20); a red card and a yellow one in 5 cases
+    # handled (20 per 100): 73.33 - 30 - 10 = 33.3
     assert [(u.key, u.score, u.rank) for u in by_county.units] == [
         ("451200", 100.0, 1),
-        ("451202", 26.7, 2),
+        ("451202", 33.3, 2),
         ("451221", 0.0, 3),
     ]
     assert [r.order_id for r in report.orders] == ["DB-JCJ", "DB-ND"]
