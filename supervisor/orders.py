@@ -5,7 +5,10 @@ to reply within N working days of that center's calendar (default 5). The center
 director replies with what was done (整改情况); the inspector closes the order or sends it
 back, which asks for a new reply within the same number of working days. A reply not
 given in time raises the red alert `supervision.reply_overdue`, which escalates like any
-red alert; it is closed when the reply comes.
+red alert; it is closed when the reply comes. An inspector withdraws (撤销) an order
+that no longer has anything to put right (its alert withdrawn on appeal, or closed with
+its case), with the reason: no reply is owed any more, none counts as asked, and the
+round's late-reply alert, if raised, closes.
 
 Orders live in the alert journal (the audit trail) as records of kind `order`, one per
 step, with who and when; the read model keeps each order and its history. This module
@@ -16,6 +19,7 @@ and where, is checked here for the role and by the caller for the scope.
     (none) ──issue (inspector)──▶ issued ──reply (director)──▶ replied ──close──▶ closed
                                   returned ◀──return (inspector)──┘
                                   returned ──reply (director)──▶ replied
+    issued | returned ──cancel (inspector, with the reason)──▶ cancelled
 """
 
 from __future__ import annotations
@@ -31,12 +35,13 @@ from supervisor.core.calendar import WorkCalendar
 from supervisor.masking import mask_text
 
 Record = dict[str, Any]
-Action = Literal["issue", "reply", "close", "return"]
-Status = Literal["issued", "replied", "returned", "closed"]
+Action = Literal["issue", "reply", "close", "return", "cancel"]
+Status = Literal["issued", "replied", "returned", "closed", "cancelled"]
 
 #: The journal record's kind.
 ORDER: Final = "order"
-ACTIONS: Final[tuple[Action, ...]] = ("issue", "reply", "close", "return")
+ACTIONS: Final[tuple[Action, ...]] = ("issue", "reply", "close", "return", "cancel")
+STATUSES: Final[tuple[Status, ...]] = ("issued", "replied", "returned", "closed", "cancelled")
 #: The statuses in which the center owes a reply.
 AWAITING_REPLY: Final = frozenset({"issued", "returned"})
 #: Working days a reply is due in, by default and at most.
@@ -54,6 +59,7 @@ ROLE_OF: Final[dict[str, str]] = {
     "issue": "inspector",
     "close": "inspector",
     "return": "inspector",
+    "cancel": "inspector",
     "reply": "director",
 }
 _NEXT: Final[dict[tuple[str | None, str], Status]] = {
@@ -62,12 +68,15 @@ _NEXT: Final[dict[tuple[str | None, str], Status]] = {
     ("returned", "reply"): "replied",
     ("replied", "close"): "closed",
     ("replied", "return"): "returned",
+    ("issued", "cancel"): "cancelled",
+    ("returned", "cancel"): "cancelled",
 }
 _SAYS: Final = {
     "issued": "已下发，待回复",
     "replied": "已回复，待审核",
     "returned": "已退回，待重新回复",
     "closed": "已办结",
+    "cancelled": "已撤销",
 }
 
 
@@ -200,9 +209,9 @@ def validated(record: Mapping[str, Any]) -> Record:
         raise ValueError("not an order record")
     action = record.get("action")
     if action not in ACTIONS:
-        raise ValueError("'action' is not one of issue, reply, close, return")
+        raise ValueError("'action' is not one of issue, reply, close, return, cancel")
     _text(record, "order_id", MAX_ID, required=True)
-    _text(record, "note", MAX_NOTE, required=action in ("issue", "reply"))
+    _text(record, "note", MAX_NOTE, required=action in ("issue", "reply", "cancel"))
     _moment(record, "at")
     by = record.get("by")
     if not isinstance(by, Mapping) or not isinstance(by.get("name"), str):
@@ -318,6 +327,8 @@ def rounds(order: Order) -> list[tuple[datetime, datetime | None]]:
             found.append((_moment(step, "due_at"), None))
         elif action == "reply" and found and found[-1][1] is None:
             found[-1] = (found[-1][0], _moment(step, "at"))
+        elif action == "cancel" and found and found[-1][1] is None:
+            found.pop()  # withdrawn: the reply it waited for is asked no more
     return found
 
 

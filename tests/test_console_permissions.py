@@ -15,7 +15,7 @@ from supervisor import lifecycle, orders
 ROOT = Path(__file__).resolve().parent.parent
 PERMISSIONS = ROOT / "dashboards" / "console" / "js" / "permissions.js"
 ROLES = ("inspector", "director", "ops")
-ORDER_STATUSES = ("issued", "replied", "returned", "closed")
+ORDER_STATUSES = orders.STATUSES
 SEVERITIES = ("yellow", "red")
 
 DUMP = """

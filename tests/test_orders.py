@@ -88,6 +88,31 @@ def test_each_round_is_due_and_answered_or_not() -> None:
     assert orders.rounds(order)[1] == (new_due, AT + timedelta(days=13))
 
 
+def test_a_withdrawn_order_owes_no_reply_and_asked_none() -> None:
+    """撤销: an order with nothing left to put right. Its unanswered round is asked no more
+    (督办单按期回复率 does not count it); a round answered before stays answered."""
+    order = step(issued(), "cancel", "inspector", "预警已摘牌", 11)
+    assert (order.status, order.awaiting_reply, orders.rounds(order)) == ("cancelled", False, [])
+    assert order.view(AT + timedelta(days=30))["overdue"] is False
+    assert order.view()["status_text"] == "已撤销"
+    answered = step(issued(), "reply", "director", "已整改", 11)
+    new_due = datetime(2026, 12, 25, 0, 0, tzinfo=CN)
+    answered = step(answered, "return", "inspector", "请补充", 12, due_at=new_due)
+    answered = step(answered, "cancel", "inspector", "办件已按期办结", 13)
+    assert orders.rounds(answered) == [
+        (datetime(2026, 12, 12, 0, 0, tzinfo=CN), AT + timedelta(days=11))
+    ]
+    for action, role in (("reply", "director"), ("close", "inspector"), ("cancel", "inspector")):
+        with pytest.raises(orders.OrderRefused):
+            orders.check("cancelled", action, role)
+    with pytest.raises(orders.OrderRefused, match="只能由纪检监察人员"):
+        orders.check("issued", "cancel", "director")
+    with pytest.raises(orders.OrderRefused):
+        orders.check("replied", "cancel", "inspector")  # a reply to check: close or return it
+    with pytest.raises(ValueError, match="'note' must not be empty"):
+        step(issued(), "cancel", "inspector", " ", 11)
+
+
 @pytest.mark.parametrize(
     ("steps", "action", "role", "says"),
     [

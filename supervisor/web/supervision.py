@@ -57,6 +57,10 @@ ISSUED_KEPT: Final = 1000
 ID_ATTEMPTS: Final = 3
 #: An order is open until the inspector closes it (办结): a reply may still be sent back.
 OPEN_ORDER: Final = frozenset({"issued", "returned", "replied"})
+#: Why a late reply's alert closes, by the step that answers it.
+ANSWERED_BY: Final = {"reply": "order_replied", "cancel": "order_cancelled"}
+#: An order that asks nothing more: closed (办结), or withdrawn (撤销).
+ENDED_ORDER: Final = frozenset({"closed", "cancelled"})
 #: Alerts no order may be issued on, and why: nothing is left for the center to put
 #: right (an order on one would owe a reply, and count in the assessment, for nothing).
 NOTHING_TO_ORDER: Final = {
@@ -198,15 +202,17 @@ class OrderDesk:
         found = await self.read.orders([center_id], case_id=case_id, alert_id=alert_id)
         like = [order for order in found if orders.asked_of(order) == asked]
         open_one = next((order for order in like if order.status in OPEN_ORDER), None)
-        return open_one, sum(1 for order in like if order.status == "closed")
+        return open_one, sum(1 for order in like if order.status in ENDED_ORDER)
 
     async def step(self, who: Principal, order_id: str, action: orders.Action, note: str) -> Order:
-        """回复 (reply), 办结 (close) or 退回 (return) an order."""
+        """回复 (reply), 办结 (close), 退回 (return) or 撤销 (cancel) an order."""
         order = await self.visible(who, order_id)
         if action == "reply" and not note.strip():
             raise DeskError(422, "请填写回复内容（整改情况）")
         if action == "return" and not note.strip():  # the center must know what to redo
             raise DeskError(422, "请填写退回理由（还需整改什么）")
+        if action == "cancel" and not note.strip():  # the record says why it was dropped
+            raise DeskError(422, "请填写撤销理由")
         if who.role is Role.director and not who.may_act(order.center_id):
             raise DeskError(403, "此督办单不在您的职责范围内")
         try:
@@ -231,8 +237,8 @@ class OrderDesk:
         except ValueError as exc:
             raise DeskError(422, str(exc)) from None
         done = await self._written(record, order_id, who)
-        if action == "reply":
-            await self._close_overdue(order, now)
+        if action in ("reply", "cancel"):
+            await self._close_overdue(order, now, ANSWERED_BY[action])
         return done
 
     async def _masked(self, text: str, case_id: str) -> str:
@@ -275,8 +281,9 @@ class OrderDesk:
             raise DeskError(409, "另一操作先于此操作生效，请刷新后重试")
         return order
 
-    async def _close_overdue(self, order: Order, now: datetime) -> None:
-        """The reply came: the round's overdue alert, if raised and still open, closes."""
+    async def _close_overdue(self, order: Order, now: datetime, reason: str) -> None:
+        """The reply came, or the order was withdrawn: the round's overdue alert, if
+        raised and still open, closes (`reason`: order_replied, order_cancelled)."""
         alert_id = orders.overdue_alert_id(order)
         status = await self.read.alert_status(alert_id)
         if status is None or status[0] not in OPEN_STATUSES:
@@ -286,7 +293,7 @@ class OrderDesk:
                 "kind": CASE_CHANGE,
                 "alert_id": alert_id,
                 "change": "closed",
-                "reason": "order_replied",
+                "reason": reason,
                 "at": now.isoformat(timespec="seconds"),
             }
         )
@@ -359,12 +366,13 @@ class OrderWatch:
             after = await self.read.order(order.order_id)
             if after is not None and after.awaiting_reply and after.round == order.round:
                 continue
+            cancelled = after is not None and after.status == "cancelled"
             await self.writer.write(
                 {
                     "kind": CASE_CHANGE,
                     "alert_id": alert["alert_id"],
                     "change": "closed",
-                    "reason": "order_replied",
+                    "reason": ANSWERED_BY["cancel" if cancelled else "reply"],
                     "at": now.isoformat(timespec="seconds"),
                 }
             )

@@ -42,8 +42,12 @@ test("the order steps follow the role and the status", () => {
   assert.deepEqual(orderActions("director", "returned"), ["reply"]);
   assert.deepEqual(orderActions("director", "replied"), []);
   assert.deepEqual(orderActions("inspector", "replied"), ["close", "return"]);
-  assert.deepEqual(orderActions("inspector", "issued"), []);
+  // an order with nothing left to put right is withdrawn (撤销) while a reply is owed
+  assert.deepEqual(orderActions("inspector", "issued"), ["cancel"]);
+  assert.deepEqual(orderActions("inspector", "returned"), ["cancel"]);
   assert.deepEqual(orderActions("inspector", "closed"), []);
+  assert.deepEqual(orderActions("inspector", "cancelled"), []);
+  assert.deepEqual(orderActions("director", "cancelled"), []);
 });
 
 test("a failure says what happened, in Chinese first", () => {

@@ -22,6 +22,7 @@ test("an alert closed is said as closed, its cause beneath: each cause as it is"
     concluded_in_time: "办件已按期办结",
     case_withdrawn: "申请人已撤回办件",
     order_replied: "督办单已回复",
+    order_cancelled: "督办单已撤销",
   });
   // a reply to an order closes its late-reply alert while the case is still open
   for (const said of [zh.historyAction.case_closed, zh.closedReason.order_replied]) {

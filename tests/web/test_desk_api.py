@@ -1006,3 +1006,37 @@ def test_sending_back_a_reply_or_refusing_an_appeal_says_why(
         f"/api/alerts/{MINE}/appeal/reject", json={"note": "系统记录无误"}, headers=inspector
     )
     assert rejected.status_code == 200 and rejected.json()["status"] == "acknowledged"
+
+
+def test_an_order_with_nothing_left_to_put_right_is_withdrawn_with_its_reason(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]], clock: Clock
+) -> None:
+    """撤销: the alert was delisted, or its case concluded in time, after the order was
+    issued. An inspector withdraws the order with the reason: no reply is owed any more,
+    its late-reply alert closes, and the same order may be issued again later."""
+    director, inspector = people["director"], people["inspector"]
+    order = issue(client, people, days=2)
+    path = f"/api/orders/{order['order_id']}"
+    clock.now = datetime.fromisoformat(order["due_at"]) + timedelta(hours=1)
+    assert client.portal is not None
+    [late] = client.portal.call(app.state.order_watch.check, clock.now)
+
+    assert client.post(f"{path}/cancel", json={"note": "撤销"}, headers=director).status_code == 403
+    unsaid = client.post(f"{path}/cancel", json={}, headers=inspector)
+    assert unsaid.status_code == 422 and unsaid.json()["detail"] == "请填写撤销理由"
+    done = client.post(f"{path}/cancel", json={"note": "预警已摘牌"}, headers=inspector)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["status_text"]) == ("cancelled", "已撤销")
+    assert done.json()["overdue"] is False
+    shown = client.get(f"/api/alerts/{late}", headers=inspector).json()
+    assert shown["status"] == "closed" and shown["history"][-1]["reason"] == "order_cancelled"
+    assert queue(client, director)["orders_to_answer"]["total"] == 0
+    assert queue(client, inspector)["orders_overdue"]["total"] == 0
+    assert (
+        client.post(f"{path}/reply", json={"note": "已整改"}, headers=director).status_code == 409
+    )
+    listed = client.get("/api/orders?status=cancelled", headers=inspector).json()
+    assert [o["order_id"] for o in listed] == [order["order_id"]]
+
+    again = issue(client, people, days=2)  # asked again: a new order, owing a reply
+    assert again["order_id"] != order["order_id"] and again["status"] == "issued"

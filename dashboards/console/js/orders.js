@@ -261,6 +261,7 @@ export function orderScreen(root, route) {
       reply: { label: orders.replyNote, required: texts.form.needReply },
       close: { label: orders.closeNote },
       return: { label: orders.returnNote, required: texts.form.needReturnNote },
+      cancel: { label: orders.cancelNote, required: texts.form.needCancelNote },
     }[step];
     return stepForm({
       name: step,

@@ -65,5 +65,7 @@ export function mayIssueOrder(role, status) {
 export function orderActions(role, status) {
   if (role === "director" && (status === "issued" || status === "returned")) return ["reply"];
   if (role === "inspector" && status === "replied") return ["close", "return"];
+  // 撤销: an order with nothing left to put right (its alert delisted, its case concluded)
+  if (role === "inspector" && (status === "issued" || status === "returned")) return ["cancel"];
   return [];
 }

@@ -17,7 +17,7 @@ export const SEVERITIES = ["red", "yellow"];
 export const ALERT_STATUSES = [
   "open", "acknowledged", "appealed", "resolved", "withdrawn", "closed", "superseded",
 ];
-export const ORDER_STATUSES = ["issued", "replied", "returned", "closed"];
+export const ORDER_STATUSES = ["issued", "replied", "returned", "closed", "cancelled"];
 /** Groups of order statuses a person asks for together: waiting for the center's reply
  * (issued, or sent back), and not yet closed. */
 export const ORDER_GROUPS = {

@@ -248,6 +248,7 @@ export const TEXTS = {
       concluded_in_time: "办件已按期办结",
       case_withdrawn: "申请人已撤回办件",
       order_replied: "督办单已回复",
+      order_cancelled: "督办单已撤销",
     },
     payload: {
       item_code: "事项编码",
@@ -348,6 +349,7 @@ export const TEXTS = {
         reply: "提交回复",
         close: "确认办结",
         return: "确认退回",
+        cancel: "确认撤销",
       },
       busy: "正在提交…",
       needDisposition: "请选择处置结果",
@@ -359,6 +361,7 @@ export const TEXTS = {
       badDays: "回复期限须为 1 至 60 个工作日",
       needReply: "请填写整改情况",
       needReturnNote: "请填写退回理由",
+      needCancelNote: "请填写撤销理由",
       tooLong: (max) => `不能超过 ${max} 个字`,
     },
     done: {
@@ -370,6 +373,7 @@ export const TEXTS = {
       reply: "整改情况已回复，等待审核。",
       close: "督办单已办结。",
       return: "督办单已退回，等待重新回复。",
+      cancel: "督办单已撤销，不再需要回复。",
     },
 
     orders: {
@@ -385,6 +389,7 @@ export const TEXTS = {
         replied: "已回复，待审核",
         returned: "已退回，待重新回复",
         closed: "已办结",
+        cancelled: "已撤销",
       },
       columns: {
         id: "督办单号",
@@ -408,7 +413,7 @@ export const TEXTS = {
       round: (n) => `第 ${n} 轮`,
       roundLabel: "轮次",
       steps: "办理过程",
-      step: { issue: "下发督办单", reply: "回复整改情况", close: "办结", return: "退回" },
+      step: { issue: "下发督办单", reply: "回复整改情况", close: "办结", return: "退回", cancel: "撤销督办" },
       stepDue: (due) => `回复期限：${due}`,
       reply: "回复整改情况",
       replyNote: "整改情况",
@@ -416,6 +421,8 @@ export const TEXTS = {
       closeNote: "办结意见（可选）",
       return: "退回",
       returnNote: "退回理由",
+      cancel: "撤销督办",
+      cancelNote: "撤销理由（例如：预警已摘牌、办件已按期办结）",
       issuedDone: (id) => `已下发督办单 ${id}。`,
     },
 
@@ -720,6 +727,7 @@ export const TEXTS = {
       concluded_in_time: "The case was concluded in time",
       case_withdrawn: "The applicant withdrew the case",
       order_replied: "The supervision order was answered",
+      order_cancelled: "The supervision order was withdrawn",
     },
     payload: {
       item_code: "Item code",
@@ -816,6 +824,7 @@ export const TEXTS = {
         reply: "Send reply",
         close: "Close the order",
         return: "Send back",
+        cancel: "Withdraw the order",
       },
       busy: "Sending…",
       needDisposition: "Choose a disposition",
@@ -827,6 +836,7 @@ export const TEXTS = {
       badDays: "The reply time is 1 to 60 working days",
       needReply: "Say what was done",
       needReturnNote: "Say why the reply is sent back",
+      needCancelNote: "Say why the order is withdrawn",
       tooLong: (max) => `At most ${max} characters`,
     },
     done: {
@@ -838,6 +848,7 @@ export const TEXTS = {
       reply: "Reply sent; an inspector will check it.",
       close: "The order is closed.",
       return: "The order was sent back for a new reply.",
+      cancel: "The order is withdrawn; no reply is owed.",
     },
 
     orders: {
@@ -853,6 +864,7 @@ export const TEXTS = {
         replied: "Replied, to check",
         returned: "Sent back, awaiting a new reply",
         closed: "Closed",
+        cancelled: "Withdrawn",
       },
       columns: {
         id: "Order",
@@ -876,7 +888,7 @@ export const TEXTS = {
       round: (n) => `round ${n}`,
       roundLabel: "Round",
       steps: "Steps",
-      step: { issue: "Issued", reply: "Replied", close: "Closed", return: "Sent back" },
+      step: { issue: "Issued", reply: "Replied", close: "Closed", return: "Sent back", cancel: "Withdrawn" },
       stepDue: (due) => `reply due ${due}`,
       reply: "Reply",
       replyNote: "What was done",
@@ -884,6 +896,8 @@ export const TEXTS = {
       closeNote: "Comment (optional)",
       return: "Send back",
       returnNote: "Why it is sent back",
+      cancel: "Withdraw the order",
+      cancelNote: "Why it is withdrawn (e.g. the alert was delisted, the case concluded in time)",
       issuedDone: (id) => `Supervision order ${id} issued.`,
     },
 

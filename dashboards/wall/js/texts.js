@@ -87,7 +87,7 @@ export const TEXTS = {
       delisted: () => "已摘牌",
       // by why it closed: only a case concluded in time may be said to be concluded
       // (docs/alerts.md); a cause the page does not know is said as closed, no more
-      closed: (reason) => pick({ concluded_in_time: "已按期办结", case_withdrawn: "办件已撤回", order_replied: "督办单已回复" }, reason, "已关闭"),
+      closed: (reason) => pick({ concluded_in_time: "已按期办结", case_withdrawn: "办件已撤回", order_replied: "督办单已回复", order_cancelled: "督办单已撤销" }, reason, "已关闭"),
       superseded: () => "已转红牌",
     },
     change: {
@@ -102,7 +102,7 @@ export const TEXTS = {
     },
     // why an alert closed, after the step (预警关闭（督办单已回复）): a reply to an order
     // closes its late-reply alert while the case is still open
-    closedReason: { concluded_in_time: "办件已按期办结", case_withdrawn: "申请人已撤回办件", order_replied: "督办单已回复" },
+    closedReason: { concluded_in_time: "办件已按期办结", case_withdrawn: "申请人已撤回办件", order_replied: "督办单已回复", order_cancelled: "督办单已撤销" },
     concludedLate: (at, days) => (lateDays(days) === "0"
       ? `办件已于 ${at} 办结，超期不足 0.01 个工作日`
       : `办件已于 ${at} 办结，超期 ${lateDays(days)} 个工作日`),
@@ -205,7 +205,7 @@ export const TEXTS = {
       resolved: (d) => (d ? `Resolved (${d})` : "Resolved"),
       withdrawn: () => "Withdrawn",
       delisted: () => "Delisted",
-      closed: (reason) => pick({ concluded_in_time: "Concluded in time", case_withdrawn: "Case withdrawn", order_replied: "Order answered" }, reason, "Closed"),
+      closed: (reason) => pick({ concluded_in_time: "Concluded in time", case_withdrawn: "Case withdrawn", order_replied: "Order answered", order_cancelled: "Order withdrawn" }, reason, "Closed"),
       superseded: () => "Now red",
     },
     change: {
@@ -218,7 +218,7 @@ export const TEXTS = {
       superseded: "the case is overdue: the warning became a red card",
       case_concluded_late: "the case was concluded",
     },
-    closedReason: { concluded_in_time: "case concluded in time", case_withdrawn: "case withdrawn by the applicant", order_replied: "supervision order answered" },
+    closedReason: { concluded_in_time: "case concluded in time", case_withdrawn: "case withdrawn by the applicant", order_replied: "supervision order answered", order_cancelled: "supervision order withdrawn" },
     concludedLate: (at, days) => (lateDays(days) === "0"
       ? `Case concluded ${at}, less than 0.01 working days late`
       : `Case concluded ${at}, ${lateDays(days)} working days late`),

@@ -68,7 +68,7 @@ async def issue_order(
     return order.view(services.now())
 
 
-OrderStatus = Literal["issued", "replied", "returned", "closed"]
+OrderStatus = Literal["issued", "replied", "returned", "closed", "cancelled"]
 
 
 @router.get("/api/orders")
@@ -126,13 +126,14 @@ async def get_order(order_id: str, who: Viewer, services: Wired) -> dict[str, An
 @router.post("/api/orders/{order_id}/{action}")
 async def order_step(
     order_id: str,
-    action: Literal["reply", "close", "return"],
+    action: Literal["reply", "close", "return", "cancel"],
     who: Viewer,
     services: Wired,
     body: StepBody | None = None,
 ) -> dict[str, Any]:
-    """回复 (a director: what was done), 办结 (an inspector: the reply is accepted) or
-    退回 (an inspector: a new reply is due in the same number of working days)."""
+    """回复 (a director: what was done), 办结 (an inspector: the reply is accepted),
+    退回 (an inspector: a new reply is due in the same number of working days) or 撤销
+    (an inspector, with the reason: nothing is left to put right; no reply is owed)."""
     note = (body or StepBody()).note
     await services.caught_up()  # the order as the sockets told of it
     try:
