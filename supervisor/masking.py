@@ -10,9 +10,11 @@ Pure functions, plus a logging filter:
 - `mask_applicant`: the contract's `applicant` object; `mask_document`: any JSON value;
 - `mask_text`: free text (an alert message, a rejection reason, a log line), in which
   every Chinese resident ID number (18 characters, the last may be X, with a plausible
-  area and birth date) and every mainland mobile number (1[3-9] and 9 digits, also
-  written 138-0000-1111, 138 0000 1111 or +86…) is masked. A name cannot be told from
-  other words in free text, so:
+  area and birth date; and the first generation's 15 digits), every mainland mobile
+  number (1[3-9] and 9 digits, also written 138-0000-1111, 138 0000 1111 or +86…) and
+  every landline written with its area code (0778-2281234, (0778)2281234) is masked,
+  but for identifiers the caller names (`keep`: the alert's own case id). A name cannot
+  be told from other words in free text, so:
 - `mask_name_in`: an event's free text (an item name, a reason, a comment) with its own
   applicant's name masked wherever it stands, when a center typed it there. The decoder
   applies it to every event that names its applicant, so neither the alerts nor the
@@ -48,6 +50,18 @@ _ID_NUMBER: Final = re.compile(
     r"[1-8][0-9]{5} ?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]) ?"
     r"[0-9]{3}[0-9Xx]"
     r"(?![0-9Xx])"
+)
+#: A first-generation resident ID number (15 digits: area, birth date as YYMMDD, order),
+#: still found in older records. Not inside a longer run of digits.
+_OLD_ID_NUMBER: Final = re.compile(
+    r"(?<![0-9])[1-8][0-9]{5}[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9])"
+)
+#: A landline number with its area code (0 and two or three digits), written with a
+#: hyphen or a space after it or in brackets (0778-2281234, (0778)2281234): without one,
+#: a run of digits starting with 0 is too often something else. The area code is kept.
+_LANDLINE: Final = re.compile(
+    r"(?<![0-9])(?P<area>\(0[1-9][0-9]{1,2}\)[ -]?|0[1-9][0-9]{1,2}[ -])(?P<number>[2-8][0-9]{6,7})"
+    r"(?![0-9])"
 )
 #: A mainland mobile number, optionally with +86/86 in front and - or space after the
 #: third and seventh digit. Not inside a longer run of digits. A separator after the
@@ -96,15 +110,54 @@ def mask_phone(phone: str) -> str:
     return _keep(phone, 3, 4)
 
 
-def mask_text(text: str) -> str:
+def mask_text(text: str, keep: Iterable[str] = ()) -> str:
     """Free text with every ID number and mobile number in it masked, in ASCII digits or
-    in the full-width ones a Chinese input method types (１３８００００１１１１)."""
+    in the full-width ones a Chinese input method types (１３８００００１１１１).
+
+    `keep`: identifiers the text names that are not personal data and must stay readable,
+    such as the alert's own case id, which a center may number as area code, date and
+    sequence (451221202611160001: an ID number's shape). A number that overlaps one of
+    them is left as it is; the same number anywhere else is masked. An applicant's own
+    number used as such an id is masked by its mark (`mask_marked`), not by its shape."""
     if not text:
         return text
+    spans = _spans_of(text, keep)
     if _FULL_WIDTH_DIGIT.search(text) is not None:
-        return _mask_full_width(text)
-    text = _ID_NUMBER.sub(lambda m: _keep(m.group(0), 4, 4), text)
-    return _MOBILE.sub(lambda m: (m.group("country") or "") + _keep(m.group("number"), 3, 4), text)
+        return _mask_full_width(text, spans)
+
+    def ids(m: re.Match[str]) -> str:
+        return m.group(0) if _overlaps(m.span(), spans) else _keep(m.group(0), 4, 4)
+
+    def mobiles(m: re.Match[str]) -> str:
+        if _overlaps(m.span("number"), spans):
+            return m.group(0)
+        return (m.group("country") or "") + _keep(m.group("number"), 3, 4)
+
+    def landlines(m: re.Match[str]) -> str:
+        if _overlaps(m.span("number"), spans):
+            return m.group(0)
+        number = m.group("number")
+        return m.group("area") + MASK * (len(number) - 4) + number[-4:]
+
+    text = _OLD_ID_NUMBER.sub(ids, _ID_NUMBER.sub(ids, text))
+    return _LANDLINE.sub(landlines, _MOBILE.sub(mobiles, text))
+
+
+def _spans_of(text: str, keep: Iterable[str]) -> list[tuple[int, int]]:
+    """Where each of `keep` stands in `text` (masking keeps lengths: the spans hold)."""
+    spans = []
+    for kept in keep:
+        if not kept:
+            continue
+        start = text.find(kept)
+        while start != -1:
+            spans.append((start, start + len(kept)))
+            start = text.find(kept, start + 1)
+    return spans
+
+
+def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
+    return any(start < span[1] and span[0] < end for start, end in spans)
 
 
 _FULL_WIDTH_DIGIT: Final = re.compile("[\uff10-\uff19]")
@@ -122,17 +175,25 @@ _AS_ASCII: Final = str.maketrans(
 )
 
 
-def _mask_full_width(text: str) -> str:
+def _mask_full_width(text: str, spans: Sequence[tuple[int, int]] = ()) -> str:
     """`mask_text` for text with full-width digits: the numbers are found in its ASCII
     form and masked in the text itself, at the same places (`_AS_ASCII`)."""
     chars = list(text)
-    for found in _ID_NUMBER.finditer(text.translate(_AS_ASCII)):
-        start, end = found.span()
-        chars[start:end] = _keep(text[start:end], 4, 4)
+    for pattern in (_ID_NUMBER, _OLD_ID_NUMBER):
+        for found in pattern.finditer("".join(chars).translate(_AS_ASCII)):
+            start, end = found.span()
+            if not _overlaps((start, end), spans):
+                chars[start:end] = _keep(text[start:end], 4, 4)
     text = "".join(chars)
     for found in _MOBILE.finditer(text.translate(_AS_ASCII)):
         start, end = found.span("number")
-        chars[start:end] = _keep(text[start:end], 3, 4)
+        if not _overlaps((start, end), spans):
+            chars[start:end] = _keep(text[start:end], 3, 4)
+    text = "".join(chars)
+    for found in _LANDLINE.finditer(text.translate(_AS_ASCII)):
+        start, end = found.span("number")
+        if not _overlaps((start, end), spans):
+            chars[start : end - 4] = MASK * (end - 4 - start)
     return "".join(chars)
 
 
@@ -216,23 +277,31 @@ def mask_name_in(payload: Mapping[str, Any], name: str) -> dict[str, Any] | None
     if len(name) < 2:  # one character is in too many words to be masked everywhere
         return None
     changed: dict[str, Any] = {}
+    spelled = _spellings(name)
     for key in FREE_TEXT.intersection(payload):
         value = payload[key]
-        if isinstance(value, str) and name in value:
-            changed[key] = _without_name(value, name)
-        elif isinstance(value, list) and any(isinstance(v, str) and name in v for v in value):
-            changed[key] = [_without_name(v, name) if isinstance(v, str) else v for v in value]
+        if isinstance(value, str) and spelled.search(value):
+            changed[key] = _without_name(value, spelled)
+        elif isinstance(value, list) and any(
+            isinstance(v, str) and spelled.search(v) for v in value
+        ):
+            changed[key] = [_without_name(v, spelled) if isinstance(v, str) else v for v in value]
     return {**payload, **changed} if changed else None
 
 
-def _without_name(text: str, name: str) -> str:
-    """`text` with every occurrence of `name` masked, overlapping ones too (阿阿阿 in
-    阿阿阿阿阿): a round that changes the text stars one more character at least, and a
-    round that changes nothing (a sender's name of stars, which masking leaves as it is)
-    ends it."""
-    masked = mask_name(name)
-    while name in text:
-        replaced = text.replace(name, masked)
+def _spellings(name: str) -> re.Pattern[str]:
+    """The name as typed in any case (Zhang San, ZHANG SAN, zhang san): Latin letters have
+    cases; a Chinese name is matched as it is."""
+    return re.compile(re.escape(name), re.IGNORECASE)
+
+
+def _without_name(text: str, spelled: re.Pattern[str]) -> str:
+    """`text` with every occurrence of the name `spelled` matches masked, each as it is
+    spelled, overlapping ones too (阿阿阿 in 阿阿阿阿阿): a round that changes the text stars
+    one more character at least, and a round that changes nothing (a sender's name of
+    stars, which masking leaves as it is) ends it."""
+    while spelled.search(text):
+        replaced = spelled.sub(lambda m: mask_name(m.group(0)), text)
         if replaced == text:
             break
         text = replaced
@@ -286,7 +355,10 @@ def mask_shaped_event(document: Mapping[str, Any], names: Sequence[str]) -> dict
 def _shaped(value: Any, patterns: Sequence[tuple[re.Pattern[str], str]]) -> Any:
     if isinstance(value, str):
         for pattern, masked in patterns:
-            value = pattern.sub(masked, value)
+            # again until nothing matches: overlapping occurrences (一一一 twice in
+            # 一一一一一) are left whole by one pass; each pass stars a letter at least
+            while (replaced := pattern.sub(masked, value)) != value:
+                value = replaced
         return value
     if isinstance(value, Mapping):
         return {key: _shaped(item, patterns) for key, item in value.items()}

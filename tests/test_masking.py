@@ -496,3 +496,36 @@ def test_only_masked_names_have_a_shape_and_only_free_text_is_searched() -> None
         "case_id": "黄志强",
         "payload": {"step": "黄志强", "reason": "黄*强未到场", "missing_materials": ["黄*强证明"]},
     }
+
+
+def test_an_identifier_the_text_names_is_kept_and_the_same_number_elsewhere_is_not() -> None:
+    """A case numbered area code, date and sequence has an ID number's shape; the alert's
+    own case id stays readable (`keep`), a number that overlaps it too, and any other
+    number is masked as before."""
+    case_id = "451221202611160001"
+    text = f"办件 {case_id} 的申请人身份证 {case_id[:-1]}9，电话 13977881234"
+    assert masking.mask_text(text, keep=(case_id,)) == (
+        f"办件 {case_id} 的申请人身份证 4512**********0009，电话 139****1234"
+    )
+    assert masking.mask_text(text) == (
+        "办件 4512**********0001 的申请人身份证 4512**********0009，电话 139****1234"
+    )
+    phone_like = "451221-2026-13977881234"
+    assert masking.mask_text(f"办件 {phone_like}", keep=(phone_like,)) == f"办件 {phone_like}"
+    assert masking.mask_text("０７７８－２２８１２３４", keep=("x",)) == "０７７８－***１２３４"
+
+
+def test_landlines_and_first_generation_id_numbers_are_masked_too() -> None:
+    assert masking.mask_text("电话0778-2281234或(0778)2281234、0778 22812345") == (
+        "电话0778-***1234或(0778)***1234、0778 ****2345"
+    )
+    assert masking.mask_text("旧身份证452727880506002") == "旧身份证4527*******6002"
+    # dates, times, amounts and codes are not numbers of people
+    for text in ("2026-11-16 10:00", "金额 0.5 元", "编号 0001-2345", "451200-XK-0203-01"):
+        assert masking.mask_text(text) == text
+
+
+def test_a_latin_name_is_masked_however_it_is_capitalised() -> None:
+    payload = {"item_name": "Zhang San item; ZHANG SAN; zhang san", "step": "ZHANG SAN"}
+    masked = masking.mask_name_in(payload, "Zhang San")
+    assert masked == {"item_name": "Z*******n item; Z*******N; z*******n", "step": "ZHANG SAN"}

@@ -444,7 +444,7 @@ def test_the_applicant_named_on_one_event_is_masked_where_another_quotes_it() ->
         assert {a["rule_id"] for a in out} >= {"deadline.warning", "deadline.overdue"}
         for secret in (name, id_number, phone):
             assert secret not in result.stdout
-        assert "李*梅个体户营业执照（电话077*-***1234，证件4527*******6002）" in out[0]["message"]
+        assert "李*梅个体户营业执照（电话0778-***1234，证件4527*******6002）" in out[0]["message"]
 
 
 def test_an_applicant_named_only_by_a_later_event_is_masked_in_earlier_alerts() -> None:
@@ -554,3 +554,23 @@ def test_amounts_are_written_in_full_in_the_alert_text() -> None:
     assert "已收费 1234567.5 元" in messages[0]
     assert "已收费 0.3 元，超过收费标准 0.25 元" in messages[1]
     assert "e+" not in result.stdout
+
+
+def test_a_case_numbered_like_an_id_number_is_still_named_in_its_alerts() -> None:
+    """Case numbers built as area code, date and sequence have an ID number's shape; the
+    alert names its case all the same (contract §3 masks personal data, not case ids)."""
+    case_id = "451221202611160001"
+    accepted = event_doc(
+        "accepted",
+        "2026-11-16T10:00:00+08:00",
+        case_id=case_id,
+        item_code="X",
+        item_name="食品经营许可（电话13977881234）",
+        promised_limit={"value": 1, "unit": "working_day"},
+    )
+    result = replay("-", "--until", "2026-12-01T00:00:00+08:00", stdin=lines(accepted))
+    assert result.returncode == 0, result.stderr
+    out = alerts(result.stdout)
+    assert out and all(
+        f"办件 {case_id}（食品经营许可（电话139****1234））" in a["message"] for a in out
+    )

@@ -16,7 +16,7 @@ from supervisor.core.calendar import WorkCalendar
 from supervisor.core.events import EventType
 from supervisor.core.rules import Rule
 from supervisor.core.state import CaseState
-from supervisor.masking import mask_marked
+from supervisor.masking import mask_marked, mask_text
 
 E = EventType
 STATUS_ZH = {
@@ -81,11 +81,17 @@ def render_alert(
     # phone among them is masked, and so is the case's applicant wherever a center typed
     # the name, number or phone (the case's marks), so alert text never shows one
     # (contract §3).
+    # The case's own id is kept as it is (a center may number its cases as area code,
+    # date and sequence, an ID number's shape), unless it is the applicant's (the marks).
     marks = state.applicant_marks
+    case_id = state.case_id
 
     def shown(text: str) -> str:
-        known = masks.get(text)  # masked(text), its memo first
-        text = known if known is not None else masked(text)
+        if case_id and case_id in text:
+            text = mask_text(text, keep=(case_id,))
+        else:
+            known = masks.get(text)  # masked(text), its memo first
+            text = known if known is not None else masked(text)
         return mask_marked(text, marks) if marks else text
 
     title, message = rule.render(values)

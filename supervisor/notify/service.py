@@ -254,8 +254,8 @@ def payload(notification: Notification, message: Message) -> dict[str, Any]:
         "repeat": notification.repeat,
         "escalation": step.model_dump(mode="json") if step is not None else None,
         "alerts": [
-            {
-                key: mask_text(value) if isinstance(value, str) else value
+            {  # the alert's own case id kept readable (masking.mask_text)
+                key: mask_text(value, keep=(alert.case_id,)) if isinstance(value, str) else value
                 for key, value in alert.model_dump(mode="json").items()
             }
             for alert in notification.alerts

@@ -144,7 +144,7 @@ def alert_message(
     names = _namer([alert], center_name)
     center = names(alert.center_id)
     level = SEVERITY_ZH.get(alert.severity, alert.severity)
-    title = _m(alert.title) or alert.rule_id
+    title = _m(alert.title, alert.case_id) or alert.rule_id
     if repeat:
         subject = f"【{level}预警·第{repeat}次提醒】{center}：{title}（仍未处理）"
         lead = [
@@ -179,9 +179,9 @@ def digest_message(
     rows: list[tuple[str, ...]] = [
         (
             _when(a.raised_at),
-            _m(a.title) or a.rule_id,
-            _m(a.case_id) or "—",
-            _m(a.message) or "—",
+            _m(a.title, a.case_id) or a.rule_id,
+            _m(a.case_id, a.case_id) or "—",
+            _m(a.message, a.case_id) or "—",
         )
         for a in alerts
     ]
@@ -208,7 +208,7 @@ def escalation_message(
     center = names(alert.center_id)
     above = names(step.center_id)
     hours = f"{waited_working_hours:g}"
-    title = _m(alert.title) or alert.rule_id
+    title = _m(alert.title, alert.case_id) or alert.rule_id
     subject = f"【升级督办】{center}：{title}（{hours} 个办公小时未签收）"
     lead = [
         f"升级督办（第 {step.level} 级）：{center}的红色预警在 {hours} 个办公小时内未签收，"
@@ -222,8 +222,9 @@ def escalation_message(
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _m(text: str) -> str:
-    return mask_text(text or "")
+def _m(text: str, case_id: str = "") -> str:
+    """`text` masked (`mask_text`), the alert's own case id, `case_id`, kept readable."""
+    return mask_text(text or "", keep=(case_id,) if case_id else ())
 
 
 @lru_cache(maxsize=1)
@@ -249,13 +250,14 @@ def _namer(alerts: Sequence[AlertInfo], center_name: CenterName | None) -> Cente
 def _fields(alert: AlertInfo, center: str) -> list[tuple[str, str]]:
     rows = [
         ("预警等级", SEVERITY_ZH.get(alert.severity, alert.severity)),
-        ("预警类型", f"{_m(alert.title) or alert.rule_id}（{alert.rule_id}）"),
+        ("预警类型", f"{_m(alert.title, alert.case_id) or alert.rule_id}（{alert.rule_id}）"),
         ("中心", f"{center}（{alert.center_id}）"),
     ]
     if alert.case_id:
-        rows.append(("办件编号", _m(alert.case_id)))
-    rows += [("预警时间", _when(alert.raised_at)), ("内容", _m(alert.message) or "—")]
-    rows.append(("预警编号", _m(alert.alert_id)))
+        rows.append(("办件编号", _m(alert.case_id, alert.case_id)))
+    rows.append(("预警时间", _when(alert.raised_at)))
+    rows.append(("内容", _m(alert.message, alert.case_id) or "—"))
+    rows.append(("预警编号", _m(alert.alert_id, alert.case_id)))
     return rows
 
 

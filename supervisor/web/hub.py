@@ -271,9 +271,11 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """An alerts-topic record validated (MalformedAlert otherwise) and with its free
     text masked: what the hub and the read model apply, whoever wrote the record."""
     item = validate_record(dict(record))
+    case_id = item.get("case_id")
+    kept = (case_id,) if isinstance(case_id, str) else ()  # the case's own id stays readable
     for key in _FREE_TEXT:  # personal data never shown, whoever wrote the record
         if isinstance(item.get(key), str):
-            item[key] = mask_text(item[key])
+            item[key] = mask_text(item[key], keep=kept)
     return item
 
 
