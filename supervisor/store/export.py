@@ -167,6 +167,16 @@ def _status(row: Row) -> object:
     return _named("status", STATUS_ZH)(row)
 
 
+def _accountability(row: Row, key: str) -> object:
+    """Of an alert resolved 已问责, who was held to account or the measure taken, as its
+    resolution says (a resolved alert's last step); empty otherwise."""
+    last = row.get("last_change")
+    if row.get("disposition") != "held_accountable" or not isinstance(last, Mapping):
+        return ""
+    said = last.get("accountability")
+    return str(said.get(key) or "") if isinstance(said, Mapping) else ""
+
+
 def _percent(row: Row) -> object:
     """The on-time rate (a share 0..1, or None when no case was judged) as a percentage
     with one decimal, which is how the wall and the reports show it; empty when None."""
@@ -193,10 +203,13 @@ ALERT_COLUMNS: Final[tuple[Column, ...]] = (
     Column("disposition", "处置", _named("disposition", DISPOSITION_ZH), 10),
     Column("case_concluded_at", "办结时间", _field("case_concluded_at"), 26),
     Column("late_working_days", "超期工作日", _field("late_working_days"), 12),
+    Column("accountable_person", "被问责人", lambda row: _accountability(row, "person"), 16),
+    Column("accountable_measure", "问责措施", lambda row: _accountability(row, "measure"), 30),
 )
 """The columns of an alert list: the contract's alert (§3), who handled the case (§7)
 and the alert's state as the API shows it (`Entry.view()`: status, disposition, and for a
-case concluded late its conclusion and lateness, §6)."""
+case concluded late its conclusion and lateness, §6), and for 问责 who was held to
+account and the measure taken."""
 
 
 def center_columns(rule_ids: Sequence[str]) -> tuple[Column, ...]:

@@ -74,6 +74,7 @@ class AlertQuery:
     severity: str | None = None
     rule_id: str | None = None
     status: str | None = None
+    disposition: str | None = None  # of a resolved alert: held_accountable (问责)…
     case_id: str | None = None
     department: str | None = None
     text: str | None = None
@@ -143,6 +144,7 @@ def _alert_conditions(
         (alerts.c.severity, query.severity),
         (alerts.c.rule_id, query.rule_id),
         (alerts.c.status, query.status),
+        (alerts.c.disposition, query.disposition),
         (alerts.c.case_id, query.case_id),
         (alerts.c.department, query.department),
     ):

@@ -33,6 +33,9 @@ class AlertFilters(BaseModel):
     severity: Literal["yellow", "red"] | None = None
     rule_id: str | None = Field(default=None, max_length=128)
     status: AlertStatus | None = None
+    disposition: Literal["verified", "rectified", "held_accountable", "false_alarm"] | None = Field(
+        default=None, description="how a resolved alert was disposed of: 问责 and so on"
+    )
     case_id: str | None = Field(default=None, max_length=128)
     department: str | None = Field(default=None, max_length=128)
     q: str | None = Field(default=None, max_length=400, description="free text")
@@ -70,6 +73,7 @@ async def alert_query(
         severity=filters.severity,
         rule_id=filters.rule_id,
         status=filters.status,
+        disposition=filters.disposition,
         case_id=filters.case_id,
         department=filters.department,
         text=filters.q,

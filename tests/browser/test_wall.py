@@ -817,8 +817,9 @@ async def test_lifecycle_changes_made_through_the_api_show_live(
     assert await counts(page) == ("4", "2")  # an appeal pending still counts; delisted not
     footer = await page.locator("#foot-shown").inner_text()
     assert all(
-        part in footer for part in ("已签收 1 条", "申诉中 1 条", "已办结 1 条", "已撤销 1 条")
+        part in footer for part in ("已签收 1 条", "申诉中 1 条", "已办结 1 条", "已摘牌 1 条")
     )
+    assert "已撤销" not in footer  # 摘牌 is an appeal upheld, not the system's withdrawal
 
     # The notifier's escalation (written to the journal): said in words, status unchanged.
     escalated = by_rule["supplement.repeated"]  # red, in a township of OTHER_COUNTY

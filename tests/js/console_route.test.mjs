@@ -62,6 +62,7 @@ test("filters the API would refuse are dropped", () => {
     {},
   );
   assert.deepEqual(alertFilters({ below: "0" }), {}); // below only with a center
+  assert.deepEqual(alertFilters({ disposition: "fired" }), {});
   assert.equal(alertFilters({ page: "999" }).page, undefined); // past the API's offset limit
 });
 
@@ -77,6 +78,11 @@ test("the API query: the centers below, the whole last day, the page", () => {
   });
   const download = alertQuery({ q: "超期", center_id: "451224", below: "0" }, { paged: false });
   assert.deepEqual(Object.fromEntries(download), { q: "超期", center_id: "451224" });
+  // 问责 found afterwards: the alerts resolved as held to account
+  const held = alertFilters({ status: "resolved", disposition: "held_accountable" });
+  assert.deepEqual(Object.fromEntries(alertQuery(held, { paged: false })), {
+    status: "resolved", disposition: "held_accountable",
+  });
 });
 
 test("the search form refuses the dates the API refuses, naming the field", () => {

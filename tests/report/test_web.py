@@ -88,8 +88,7 @@ def test_each_caller_gets_the_report_of_their_own_scope(
     name = quote("电子监察通报_2026-11_451202.pdf", safe="")
     assert mine.headers["content-disposition"].endswith(f"filename*=UTF-8''{name}")
     text = text_of(mine.content)
-    # (the township's long name wraps in its cell of the ranking)
-    assert "金城江区政务服务电子监察通报" in text and "金城江区东江镇便民服务" in text
+    assert "金城江区政务服务电子监察通报" in text and "金城江区东江镇便民服务中心" in text
     assert "南丹" not in text and "河池市政务服务中心" not in text
 
     city = client.get("/api/report?period=2026-11", headers=people["inspector"])

@@ -73,6 +73,8 @@ ALERT_HEADERS = [
     "处置",
     "办结时间",
     "超期工作日",
+    "被问责人",
+    "问责措施",
 ]
 
 ALERT_VALUES: list[object] = [
@@ -92,6 +94,8 @@ ALERT_VALUES: list[object] = [
     "已整改",
     "2026-10-14T16:30:00+08:00",
     2.69,
+    "",  # resolved as 已整改: nobody held to account
+    "",
 ]
 
 CENTER: dict[str, Any] = {
@@ -176,7 +180,7 @@ def test_alert_without_optional_fields_gives_empty_cells() -> None:
     alert.update(status="open", title="t", message="m", details={})
     row = csv_rows(ALERT_COLUMNS, [alert])[1]
     assert row[4] == "" and row[6:9] == ["", "", ""]
-    assert row[12:] == ["待签收", "", "", ""]
+    assert row[12:] == ["待签收", "", "", "", "", ""]
 
 
 def test_who_handled_it_comes_from_the_details_else_the_top_level() -> None:
@@ -214,6 +218,20 @@ def test_a_withdrawal_on_appeal_is_shown_as_delisted_as_the_console_does() -> No
 )
 def test_dispositions_are_shown_in_chinese(disposition: str, zh: str) -> None:
     assert csv_rows(ALERT_COLUMNS, [{**ALERT, "disposition": disposition}])[1][13] == zh
+
+
+def test_who_was_held_to_account_and_how_is_in_the_export() -> None:
+    said = {"person": "窗口人员甲", "measure": "诫勉谈话"}
+    accountable = {
+        **ALERT,
+        "status": "resolved",
+        "disposition": "held_accountable",
+        "last_change": {"action": "resolve", "accountability": said},
+    }
+    header, row = csv_rows(ALERT_COLUMNS, [accountable])
+    assert header[-2:] == ["被问责人", "问责措施"] and row[-2:] == ["窗口人员甲", "诫勉谈话"]
+    verified = {**accountable, "disposition": "verified"}
+    assert csv_rows(ALERT_COLUMNS, [verified])[1][-2:] == ["", ""]
 
 
 def test_center_figures_in_csv() -> None:

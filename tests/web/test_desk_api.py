@@ -8,7 +8,9 @@ signed-in browser acts with its CSRF value only."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import io
 import json
 import time
 import warnings
@@ -377,10 +379,20 @@ def test_a_resolution_held_to_account_names_the_person_and_the_measure(
         "measure": "诫勉谈话，扣减当月绩效",
     }
     assert "13800001111" not in done.text
+    # 问责 found afterwards: the alerts held to account, with who and the measure
     export = client.get(
-        f"/api/export/alerts?format=csv&case_id={shown['case_id']}", headers=inspector
+        "/api/export/alerts?format=csv&disposition=held_accountable", headers=inspector
     )
-    assert "已问责" in export.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert rows[0][-3:] == ["超期工作日", "被问责人", "问责措施"]
+    assert [(r[0], r[13], r[-2], r[-1]) for r in rows[1:]] == [
+        (MINE, "已问责", "窗口工作人员张某 138****1111", "诫勉谈话，扣减当月绩效")
+    ]
+    listed = client.get("/api/alerts?disposition=held_accountable", headers=inspector).json()
+    assert [a["alert_id"] for a in listed["items"]] == [MINE]
+    none = client.get("/api/alerts?disposition=false_alarm", headers=inspector).json()
+    assert none["items"] == [] and none["total"] == 0
+    assert client.get("/api/alerts?disposition=other", headers=inspector).status_code == 422
 
 
 def test_a_signed_in_socket_stays_open_until_its_token_is_revoked(

@@ -12,7 +12,8 @@ import { h } from "./dom.js";
 import { bulkOutcomes, errorText } from "./errors.js";
 import { excerpt, formatTime } from "./format.js";
 import {
-  ALERT_STATUSES, FIRST_DATE, LAST_SINCE, LAST_UNTIL, PAGE_SIZE, SEVERITIES, alertQuery, filtersOnly,
+  ALERT_STATUSES, DISPOSITIONS, FIRST_DATE, LAST_SINCE, LAST_UNTIL, PAGE_SIZE, SEVERITIES, alertQuery,
+  filtersOnly,
   hashFor, periodProblem,
 } from "./route.js";
 import { t } from "./texts.js";
@@ -70,6 +71,7 @@ export function alertsScreen(root, route) {
     controls.q = h("input", { id: "filter-q", name: "q", type: "search", autocomplete: "off", "aria-describedby": "filter-q-hint" });
     controls.severity = select("severity", [any, ...SEVERITIES.map((s) => [s, texts.severity[s]])]);
     controls.status = select("status", [any, ...ALERT_STATUSES.map((s) => [s, texts.status[s]])]);
+    controls.disposition = select("disposition", [any, ...DISPOSITIONS.map((d) => [d, texts.disposition[d]])]);
     controls.rule_id = select("rule_id", [any]);
     controls.center_id = select("center_id", [
       any,
@@ -100,6 +102,7 @@ export function alertsScreen(root, route) {
         labelled("q", list.q, controls.q, h("p", { class: "field__hint", id: "filter-q-hint" }, list.qHint)),
         labelled("severity", list.severity, controls.severity),
         labelled("status", list.status, controls.status),
+        labelled("disposition", list.disposition, controls.disposition),
         labelled("rule", list.rule, controls.rule_id),
         h(
           "div",
@@ -130,6 +133,7 @@ export function alertsScreen(root, route) {
     controls.q.value = filters.q ?? "";
     controls.severity.value = filters.severity ?? "";
     controls.status.value = filters.status ?? "";
+    controls.disposition.value = filters.disposition ?? "";
     keepOption(controls.rule_id, filters.rule_id ?? "");
     keepOption(controls.center_id, filters.center_id ?? "");
     controls.below.checked = filters.below !== "0";
@@ -144,6 +148,7 @@ export function alertsScreen(root, route) {
       q: controls.q.value.trim(),
       severity: controls.severity.value,
       status: controls.status.value,
+      disposition: controls.disposition.value,
       rule_id: controls.rule_id.value,
       center_id: controls.center_id.value,
       below: controls.center_id.value && !controls.below.checked ? "0" : "",

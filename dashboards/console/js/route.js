@@ -28,7 +28,11 @@ export const ORDER_PAGE_SIZE = 50;
 /** The furthest page of orders the API serves (its offset is at most 100,000). */
 const ORDER_PAGE_MAX = 100000 / ORDER_PAGE_SIZE + 1;
 /** The alert filters the hash keeps, in the order they are written. */
-const FILTERS = ["q", "severity", "status", "rule_id", "center_id", "below", "since", "until"];
+const FILTERS = [
+  "q", "severity", "status", "disposition", "rule_id", "center_id", "below", "since", "until",
+];
+/** How a resolved alert was disposed of (处置): a filter, so that 问责 can be found. */
+export const DISPOSITIONS = ["verified", "rectified", "held_accountable", "false_alarm"];
 
 /** {view, id?, params} of a hash; anything unknown is the queue. */
 export function parseHash(hash) {
@@ -72,6 +76,7 @@ export function alertFilters(params) {
   if (text) chosen.q = text.slice(0, 400);
   if (SEVERITIES.includes(params.severity)) chosen.severity = params.severity;
   if (ALERT_STATUSES.includes(params.status)) chosen.status = params.status;
+  if (DISPOSITIONS.includes(params.disposition)) chosen.disposition = params.disposition;
   if (params.rule_id) chosen.rule_id = params.rule_id.slice(0, 128);
   if (/^\d{6}(\d{3})?$/.test(params.center_id ?? "")) {
     chosen.center_id = params.center_id;
@@ -129,7 +134,7 @@ export function filtersOnly(params) {
 /** The query of `/api/alerts` (or of its export, without paging) for some filters. */
 export function alertQuery(filters, { page = 1, paged = true } = {}) {
   const query = new URLSearchParams();
-  for (const key of ["q", "severity", "status", "rule_id", "center_id"]) {
+  for (const key of ["q", "severity", "status", "disposition", "rule_id", "center_id"]) {
     if (filters[key]) query.set(key, filters[key]);
   }
   if (filters.center_id && filters.below !== "0") query.set("below", "true");
