@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from fastapi import HTTPException
 
-from supervisor.assessment.periods import Period
+from supervisor.assessment.periods import EARLIEST_YEAR, LATEST_YEAR, Period
 from supervisor.assessment.periods import period as parse_period
 from supervisor.assessment.run import Assessment, By, as_json, assess_period, assess_trend
 from supervisor.assessment.scheme import Scheme, SchemeError, load_scheme
@@ -47,7 +47,7 @@ async def assessment(
     scope (with `center_id`, that center and those below it). 422 for a period that is
     not one, 403 for a center outside the scope, 503 when the scheme or the rules cannot
     be read (the file is refused with its line: `supervisor rules check`)."""
-    when = _period(period)
+    when = period_of(period)
     scheme = await _ready(services, who, center_id)
     scope = await services.read_state.scope(who, center_id, below=center_id is not None)
     whole_counties(by, who, center_id)
@@ -70,7 +70,7 @@ async def assessment_trend(
     of the `months` periods of `period`'s length that end with it (`2026-11` and 6: June
     to November; a quarter counts quarters), oldest first. The refusals of `assessment`,
     and 422 for `months` outside 1–TREND_MAX."""
-    when = _period(period)
+    when = period_of(period)
     if not 1 <= months <= TREND_MAX:
         raise HTTPException(422, f"months: 1 to {TREND_MAX}")
     scheme = await _ready(services, who, center_id)
@@ -135,12 +135,19 @@ def trend_json(
     }
 
 
-def _period(text: str) -> Period:
+#: What a period may be, said when one is refused (never what was sent).
+PERIOD_FORMS: Final = (
+    f"考核期（period）应为月份（如 2026-11）、季度（如 2026-Q4）或年份（如 2026），"
+    f"年份在 {EARLIEST_YEAR}–{LATEST_YEAR} 之间"
+)
+
+
+def period_of(text: str) -> Period:
     """The period `text` names; 422 saying the forms it may take."""
     try:
         return parse_period(text)
-    except ValueError as exc:
-        raise HTTPException(422, f"period: {exc}") from None
+    except ValueError:
+        raise HTTPException(422, PERIOD_FORMS) from None
 
 
 async def _ready(services: Services, who: Principal, center_id: str | None) -> Scheme:

@@ -29,6 +29,7 @@ from supervisor.store.export import DISPOSITION_ZH, STATUS_ZH
 from supervisor.web.hub import Alert
 from supervisor.web.journal import Record, lifecycle_record
 from supervisor.web.queries import visible_alert
+from supervisor.web.security import ROLE_NAMES
 from supervisor.web.services import Services
 
 #: Seconds the API waits for a change it wrote to be read back from the journal.
@@ -44,8 +45,6 @@ ACTION_ZH: Final[dict[Action, str]] = {
     "reject_appeal": "驳回申诉",
 }
 NOT_READ_BACK: Final = "操作已提交，但未能及时确认；请稍后刷新查看结果"
-
-ROLE_ZH: Final = {"inspector": "纪检监察人员", "director": "中心负责人", "ops": "运维人员"}
 
 
 class Outcome(BaseModel):
@@ -125,7 +124,7 @@ async def prepared(
     refuses it (nothing is written for a refusal)."""
     shown, _ = await visible_alert(services.read, alert_id, who)
     if who.role not in ROLES_FOR[action]:
-        role = ROLE_ZH.get(str(who.role), str(who.role))
+        role = ROLE_NAMES.get(str(who.role), str(who.role))
         raise HTTPException(403, f"{role}不能对预警{ACTION_ZH[action]}")
     refusal = why_not(str(shown["status"]), action, body)
     if refusal is None and action == "resolve":

@@ -34,7 +34,7 @@ async def figures(
     check_day(start, "start")
     check_day(end, "end")
     if end < start:
-        raise HTTPException(422, "end is before start")
+        raise HTTPException(422, "结束时间早于开始时间")
     if (end - start).days + 1 > STATS_MAX_DAYS:
         raise HTTPException(422, f"start..end spans at most {STATS_MAX_DAYS} days (both included)")
     if center_id is not None:

@@ -67,7 +67,7 @@ async def alert_query(
             below and who.center is not None and services.centers.is_within(who.center, center_id)
         )
         if not above_own:
-            raise HTTPException(403, "this center is outside your scope")
+            raise HTTPException(403, "此中心不在您的职责范围内")
     return AlertQuery(
         centers=await services.read_state.scope(who, center_id, below=below),
         severity=filters.severity,
@@ -92,7 +92,7 @@ async def visible_alert(
     exist outside their scope (a 403 would say "it exists, elsewhere")."""
     found = await read.alert(alert_id)
     if found is None or not who.may_see(str(found[0]["center_id"])):
-        raise HTTPException(404, "no such alert")
+        raise HTTPException(404, "没有这条预警")
     return found
 
 
@@ -102,7 +102,7 @@ async def visible_case(services: Services, case_id: str, who: Principal) -> dict
     404 for a case outside the scope as for an unknown one."""
     found = await services.read.case(case_id)
     if found is None or not who.may_see(str(found["center_id"])):
-        raise HTTPException(404, "no such case")
+        raise HTTPException(404, "没有这个办件")
     found["step_names"] = await services.step_names.of(item_code_of(found["timeline"]))
     query = AlertQuery(centers=await services.read_state.scope(who), case_id=case_id, limit=500)
     found["alerts"] = (await services.read.search(query)).items

@@ -96,10 +96,10 @@ def _verify(connection: HTTPConnection, store: TokenStore) -> Principal:
         signed_in = _session_principal(connection, store)
         if signed_in is not None:
             return signed_in
-        raise _unauthorized("a token is required (Authorization: Bearer <token>)")
+        raise _unauthorized("需要访问令牌（Authorization: Bearer <令牌>）")
     principal = store.verify(token)
     if principal is None:
-        raise _unauthorized("invalid, expired or revoked token", "invalid_token")
+        raise _unauthorized("令牌无效、已过期或已撤销", "invalid_token")
     return principal
 
 
@@ -120,20 +120,20 @@ def _session_principal(connection: HTTPConnection, store: TokenStore) -> Princip
         return None
     session = sessions.read(cookie)
     if session is None:
-        raise _unauthorized("the session has ended: sign in again", "invalid_token")
+        raise _unauthorized("登录已失效，请重新登录", "invalid_token")
     if connection.scope["type"] == "http" and connection.scope["method"] in UNSAFE_METHODS:
         settings = getattr(connection.app.state, "settings", None)
         origins = settings.web_origins if settings is not None else ()
         origin = connection.headers.get("origin")
         if not origin_allowed(origin, connection.headers.get("host"), origins):
             log.info("request refused: session cookie sent from Origin %r", origin)
-            raise HTTPException(403, "cross-site request refused")
+            raise HTTPException(403, "拒绝跨站请求")
         if not Sessions.csrf_matches(session, connection.headers.get(CSRF_HEADER)):
             log.info("request refused: session cookie without its CSRF value")
-            raise HTTPException(403, "the request lacks the session's X-CSRF-Token")
+            raise HTTPException(403, "请求缺少本次登录的 X-CSRF-Token")
     principal = store.principal(session.token_id)
     if principal is None:
-        raise _unauthorized("the token of this session is revoked or expired", "invalid_token")
+        raise _unauthorized("本次登录所用的令牌已撤销或过期", "invalid_token")
     connection.state.session = session
     return principal
 
@@ -145,10 +145,15 @@ def _roles(roles: Iterable[Role | str]) -> frozenset[Role]:
     return chosen
 
 
+#: The roles as people call them, in refusals.
+ROLE_NAMES: Final = {"inspector": "纪检监察人员", "director": "中心负责人", "ops": "运维人员"}
+
+
 def _check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
     if principal.role not in allowed:
         log.info("%s refused: role not admitted here", principal.label)
-        raise HTTPException(403, f"the {principal.role.value} role may not use this")
+        role = ROLE_NAMES.get(principal.role.value, principal.role.value)
+        raise HTTPException(403, f"{role}不能使用此功能")
     return principal
 
 
@@ -207,7 +212,7 @@ def require_center(principal: Principal, center_id: str, *, act: bool = False) -
         raise HTTPException(422, NOT_A_CENTER)
     allowed = principal.may_act(center_id) if act else principal.may_see(center_id)
     if not allowed:
-        raise HTTPException(403, "this center is outside your scope")
+        raise HTTPException(403, "此中心不在您的职责范围内")
 
 
 def scope_filter(principal: Principal) -> Callable[[str], bool]:

@@ -214,7 +214,7 @@ class Services:
         knows (hub.py, "Ahead of the read model"), unless the feed finds the database
         down: nothing is stored then, so the read answers at once from what it holds."""
         if not await self.read_state.wait_ready(READY_TIMEOUT):
-            raise HTTPException(503, "the read model is not ready yet; try again shortly")
+            raise HTTPException(503, "数据尚在加载，请稍后重试")
         if self.consuming and not self.feed.caught_up.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.feed.caught_up.wait(), timeout)

@@ -69,7 +69,7 @@ def silence_view(services: Services, silence_id: str, *, audit: bool = False) ->
     silence = journal.silences.silences.get(silence_id)
     status = silence_status(silence, services.now()) if silence is not None else None
     if silence is None or status is None:  # unknown, or a record no clock can judge
-        raise HTTPException(404, "no such silence")
+        raise HTTPException(404, "没有这条静默")
     shown: dict[str, Any] = {**silence.model_dump(mode="json"), "status": status}
     if audit:
         trail = journal.silence_audit(silence_id)
@@ -106,7 +106,7 @@ async def create_silence(services: Services, body: SilenceBody, who: Principal) 
     """Write a new silence to the journal; the silence as shown once read back. 422 for
     an unknown center, times out of bounds, or a silence the rules refuse."""
     if body.center_id is not None and services.centers.get(body.center_id) is None:
-        raise HTTPException(422, "no such center in the registry")
+        raise HTTPException(422, "中心名录中没有这个中心")
     at = services.now()
     check_silence_times(body.starts_at, body.until, at)
     try:
@@ -138,9 +138,9 @@ async def lift_silence(
     journal = services.hub.journal
     known = journal.silences.silences.get(silence_id)
     if known is None or silence_status(known, services.now()) is None:  # as in silence_view
-        raise HTTPException(404, "no such silence")
+        raise HTTPException(404, "没有这条静默")
     if not body.reason.strip():
-        raise HTTPException(422, "lifting a silence needs a reason")
+        raise HTTPException(422, "解除静默须说明理由")
     try:
         _, record = silence_book.lift(
             journal.silences,
@@ -154,7 +154,7 @@ async def lift_silence(
     seq = await _write(services, record)
     trail = journal.silence_audit(silence_id)
     if not trail or trail[-1]["seq"] != seq:
-        raise HTTPException(409, "another change to this silence came first")
+        raise HTTPException(409, "另一项操作先一步改变了这条静默；请刷新后查看")
     log.info("silence %s lifted by %s", silence_id, who.label)
     return silence_view(services, silence_id, audit=True)
 
@@ -163,7 +163,7 @@ async def _write(services: Services, record: dict[str, Any]) -> int:
     """Write a silence's audit record; its position once read back (504 if not in time)."""
     seq = await services.writer.write(record)
     if not await services.hub.wait_for(seq, CHANGE_TIMEOUT):
-        raise HTTPException(504, "the silence was written but not read back in time")
+        raise HTTPException(504, "已写入，但未能及时读回；请稍后刷新")
     return seq
 
 
@@ -180,7 +180,7 @@ def check_silence_times(starts_at: datetime | None, until: datetime, now: dateti
                 422, f"starts_at may lie at most {SILENCE_MAX_LEAD.days} days ahead"
             )
         if starts_at < now - SILENCE_MAX_BACKDATE:
-            raise HTTPException(422, "starts_at lies in the past: a silence starts from now")
+            raise HTTPException(422, "starts_at 早于现在：静默从现在起生效")
         begin = max(starts_at, now)
     if until - begin > SILENCE_MAX_DURATION:
         raise HTTPException(422, f"a silence lasts at most {SILENCE_MAX_DURATION.days} days")

@@ -205,4 +205,4 @@ def test_bad_requests_are_refused_and_none_fails(
     for path in ("/api/assessment/trend", "/api/assessment", "/api/report"):
         answer = client.get(f"{path}?period=13800001111", headers=director)
         assert answer.status_code == 422, (path, answer.text)
-        assert "a period is a month" in answer.text and "13800001111" not in answer.text
+        assert "考核期（period）应为月份" in answer.text and "13800001111" not in answer.text

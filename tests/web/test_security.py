@@ -125,7 +125,7 @@ def test_no_token_is_401_with_a_bearer_challenge(client: TestClient) -> None:
         response = client.get(path)
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"].startswith("Bearer")
-        assert "token is required" in response.json()["detail"]
+        assert "需要访问令牌" in response.json()["detail"]
 
 
 def test_a_bad_token_is_401(client: TestClient, store: TokenStore, tokens: dict[str, str]) -> None:
@@ -150,7 +150,7 @@ def test_a_role_out_of_place_is_403(client: TestClient, tokens: dict[str, str]) 
     assert client.get("/bound", headers=bearer(tokens["director"])).status_code == 403
     forbidden = client.get("/metrics", headers=bearer(tokens["director"]))
     assert forbidden.status_code == 403
-    assert forbidden.json()["detail"] == "the director role may not use this"
+    assert forbidden.json()["detail"] == "中心负责人不能使用此功能"
 
 
 def test_a_valid_token_of_an_admitted_role_is_200(
@@ -193,7 +193,7 @@ def test_scope_by_role_and_center(client: TestClient, tokens: dict[str, str]) ->
     assert client.get("/api/centers/451224999", headers=director).status_code == 200
     outside = client.get("/api/centers/451221", headers=director)
     assert outside.status_code == 403
-    assert outside.json()["detail"] == "this center is outside your scope"
+    assert outside.json()["detail"] == "此中心不在您的职责范围内"
 
 
 def test_scope_filter_per_role() -> None:

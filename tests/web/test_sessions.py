@@ -183,13 +183,13 @@ def test_revoking_the_token_ends_its_sessions(client: TestClient, store: TokenSt
     assert client.get("/api/me").status_code == 200
     store.revoke(token)
     ended = client.get("/api/me")
-    assert ended.status_code == 401 and "revoked or expired" in ended.json()["detail"]
+    assert ended.status_code == 401 and "已撤销或过期" in ended.json()["detail"]
 
 
 def test_a_forged_cookie_is_401(client: TestClient) -> None:
     client.cookies.set(COOKIE, "eyJ0IjoiMDEyMzQ1Njc4OWFiIn0.forged.signature")
     response = client.get("/api/me")
-    assert response.status_code == 401 and "sign in again" in response.json()["detail"]
+    assert response.status_code == 401 and "请重新登录" in response.json()["detail"]
 
 
 def test_the_socket_takes_the_session_cookie_from_its_own_origin(

@@ -32,7 +32,6 @@ from fastapi.responses import Response
 
 from supervisor.assessment.exports import PDF_MEDIA_TYPE, XLSX_MEDIA_TYPE, as_pdf, as_xlsx, stem
 from supervisor.assessment.periods import Period
-from supervisor.assessment.periods import period as parse_period
 from supervisor.assessment.run import Assessment, By, assess_period
 from supervisor.assessment.scheme import Scheme, SchemeError, load_scheme
 from supervisor.auth import Principal, Role
@@ -41,7 +40,7 @@ from supervisor.report.charts import NoChineseFont
 from supervisor.report.gather import gather
 from supervisor.report.model import is_city
 from supervisor.report.pdf import report_pdf
-from supervisor.web.assessing import whole_counties
+from supervisor.web.assessing import period_of, whole_counties
 from supervisor.web.security import NOT_A_CENTER, Viewer, require_center
 from supervisor.web.services import Services, Wired
 
@@ -77,13 +76,6 @@ def attachment(name: str) -> str:
 def _file(body: bytes, media_type: str, name: str) -> Response:
     headers = {"Content-Disposition": attachment(name), "Cache-Control": "no-store"}
     return Response(body, media_type=media_type, headers=headers)
-
-
-def _period(text: str) -> Period:
-    try:
-        return parse_period(text)
-    except ValueError as exc:
-        raise HTTPException(422, f"period: {exc}") from None
 
 
 def _scheme(services: Services) -> Scheme:
@@ -134,7 +126,7 @@ async def monthly_report(
     the worst overdue cases (masked), supervision orders and their replies. Of
     `center_id` and the centers below it (the city's code: the city; 422 unless it is 6
     or 9 digits); without it, of the caller's own center (an inspector's: the city)."""
-    when = _period(period)
+    when = period_of(period)
     if center_id is None:
         place = who.center if who.role is Role.director and who.center else _city(services)
     elif is_valid_code(center_id):
@@ -196,7 +188,7 @@ async def export_assessment(
     """绩效考核 as a file: a workbook (the ranking's columns and one per indicator, the
     points earned or deducted) or a PDF of the ranking, in the caller's scope; with
     `center_id`, that center and those below it."""
-    when = _period(period)
+    when = period_of(period)
     _room(services)
     result = await _assessed(services, who, when, by, center_id)
     name = f"{stem(result)}{f'_{center_id}' if center_id else ''}.{format}"

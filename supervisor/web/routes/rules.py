@@ -19,4 +19,4 @@ async def list_rules(who: Viewer, services: Wired) -> list[dict[str, Any]]:
     try:
         return await services.rule_sheet.shown()
     except RuleError:
-        raise HTTPException(503, "the rules cannot be read now; the worker keeps its own") from None
+        raise HTTPException(503, "规则暂时无法读取（规则引擎仍按已加载的规则运行）") from None

@@ -41,7 +41,7 @@ async def sign_in(
     a browser in under someone else's name."""
     origins = services.settings.web_origins
     if not origin_allowed(request.headers.get("origin"), request.headers.get("host"), origins):
-        raise HTTPException(403, "cross-site request refused")
+        raise HTTPException(403, "拒绝跨站请求")
     who = services.tokens.verify(body.token.strip())
     if who is None:
         raise HTTPException(401, "令牌无效、已过期或已吊销")
