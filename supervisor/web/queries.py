@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
-from supervisor.auth import Principal
+from supervisor.auth import Principal, Role
 from supervisor.store.queries import AlertQuery, ReadModel
 from supervisor.web.bounds import check_moment
 from supervisor.web.hub import Alert
@@ -89,11 +89,24 @@ async def visible_alert(
 ) -> tuple[Alert, list[dict[str, Any]]]:
     """The alert as shown and its history, if it exists and is in the caller's scope;
     else 404, the same answer for both, so that a director cannot learn which alert ids
-    exist outside their scope (a 403 would say "it exists, elsewhere")."""
+    exist outside their scope (a 403 would say "it exists, elsewhere").
+
+    A director sees that each notification was sent or failed, not the channel's
+    technical answer (`error`): it names another recipient's webhook, a secret not set,
+    a mail server's reply, which are the operators' to read (they are in the journal)."""
     found = await read.alert(alert_id)
     if found is None or not who.may_see(str(found[0]["center_id"])):
         raise HTTPException(404, "没有这条预警")
-    return found
+    if who.role is not Role.director:
+        return found
+    shown, history = found
+    return shown, [_without_error(change) for change in history]
+
+
+def _without_error(change: dict[str, Any]) -> dict[str, Any]:
+    if change.get("action") != "notify" or "error" not in change:
+        return change
+    return {key: value for key, value in change.items() if key != "error"}
 
 
 async def visible_case(services: Services, case_id: str, who: Principal) -> dict[str, Any]:

@@ -1052,3 +1052,35 @@ def test_an_order_with_nothing_left_to_put_right_is_withdrawn_with_its_reason(
 
     again = issue(client, people, days=2)  # asked again: a new order, owing a reply
     assert again["order_id"] != order["order_id"] and again["status"] == "issued"
+
+
+def test_a_director_reads_that_a_notification_failed_not_the_channels_answer(
+    client: TestClient, app: FastAPI, people: dict[str, dict[str, str]]
+) -> None:
+    """The channel's technical answer names another recipient's webhook, a secret not
+    set, a mail server's reply: the operators' to read, and the inspectors'; a director
+    sees that the notification failed, and when it is tried again."""
+    attempt = {
+        "kind": "delivery",
+        "alert_id": MINE,
+        "notification_id": f"{MINE}:director-451200:alert:0",
+        "notification_kind": "alert",
+        "channel": "webhook",
+        "recipient_name": "河池市中心主任",
+        "attempt": 1,
+        "outcome": "retry",
+        "at": "2026-11-27T12:00:05+08:00",
+        "error": "the webhook secret NOTIFY_WEBHOOK_SECRET_451200 is not set in the environment",
+        "next_at": "2026-11-27T12:00:10+08:00",
+        "dead": False,
+    }
+    write(client, app, attempt)
+    sent = {
+        role: [c for c in client.get(f"/api/alerts/{MINE}", headers=people[role]).json()["history"]
+               if c["action"] == "notify"]
+        for role in ("director", "inspector")
+    }  # fmt: skip
+    assert [(c["outcome"], c["next_at"], "error" in c) for c in sent["director"]] == [
+        ("retry", "2026-11-27T12:00:10+08:00", False)
+    ]
+    assert sent["inspector"][0]["error"] == attempt["error"]

@@ -11,6 +11,7 @@
 
 import * as api from "./api.js";
 import * as desk from "./desk.js";
+import { latestAttempts } from "./deliveries.js";
 import { facts, h } from "./dom.js";
 import {
   formatDeadline, formatDue, formatTime, payloadText, shownThresholds, thresholdValue,
@@ -424,7 +425,7 @@ export function alertScreen(root, route) {
 
   function notificationsPanel() {
     const texts = t();
-    const sent = (alert.history ?? []).filter((change) => NOTIFIER.has(change.action));
+    const sent = latestAttempts((alert.history ?? []).filter((change) => NOTIFIER.has(change.action)));
     return panel(
       texts.detail.notifications,
       sent.length
@@ -460,7 +461,10 @@ export function alertScreen(root, route) {
         detail.delivery(texts.channel[change.channel] ?? change.channel, change.recipient_name ?? "", outcome),
       ),
       extra.length ? h("span", { class: "muted" }, extra.join("，")) : null,
-      change.error ? h("p", { class: "history__line outcome--failed" }, change.error) : null,
+      // the channel's own words, in a language of its own: there for whoever asks
+      change.error
+        ? h("details", { class: "history__line outcome--failed" }, h("summary", {}, detail.technical), change.error)
+        : null,
     );
   }
 

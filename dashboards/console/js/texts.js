@@ -202,6 +202,7 @@ export const TEXTS = {
       attempt: (n) => `第 ${n} 次`,
       nextAttempt: (at) => `下次重试 ${at}`,
       gaveUp: "已放弃重发",
+      technical: "技术原因（供运维人员排查）",
     },
     eventType: {
       submitted: "收件",
@@ -684,6 +685,7 @@ export const TEXTS = {
       attempt: (n) => `attempt ${n}`,
       nextAttempt: (at) => `next try ${at}`,
       gaveUp: "given up",
+      technical: "Technical reason (for the operators)",
     },
     eventType: {
       submitted: "Submitted",
