@@ -133,3 +133,14 @@ def test_what_is_not_a_scheme_is_refused(tmp_path: Path) -> None:
             load_scheme(path)
     with pytest.raises(SchemeError, match="cannot be read"):
         load_scheme(tmp_path / "missing.yaml")
+
+
+def test_a_deduction_is_shown_to_the_hundredth_as_points_are() -> None:
+    """Every page, file and the command show one figure: 0.5 × (1 in 14 handled = 7.142857
+    per 100) = 3.571428… is shown 3.57, and the score is taken from the exact figure."""
+    scheme = load_scheme(SCHEME)
+    [unit] = assess(
+        scheme, {"451221": measures_of(counts("451221", 14, 14, 14, deadline_warning=1))}
+    )
+    yellow = next(i for i in unit.indicators if i.id == "yellow_cards")
+    assert yellow.deducted == 3.57 and unit.score == 96.4

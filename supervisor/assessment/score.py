@@ -63,7 +63,10 @@ def assess_unit(scheme: Scheme, key: str, measures: Measures) -> Assessed:
             rule = indicator.deduct
             taken = min(rule.max, rule.points * (value or 0.0) / rule.per)
             deducted += taken
-            results.append(IndicatorResult(indicator.id, indicator.name, value, deducted=taken))
+            # shown to 0.01, as the points are (`_scaled`): every page, file and the
+            # command say the same figure; the score is computed from the exact ones
+            shown = round(taken, 2)
+            results.append(IndicatorResult(indicator.id, indicator.name, value, deducted=shown))
     scale = TOTAL_POINTS / judged_weight if judged_weight else 0.0
     results = [
         result

@@ -102,6 +102,7 @@ async def test_a_month_per_center_and_per_department_as_by_hand(read: ReadModel)
     assert nandan["center_name"] == "南丹县政务服务中心" and nandan["group"] is None
     assert [(i["id"], i["points"], i["deducted"]) for i in nandan["indicators"]] == [
         ("on_time", 66.67, None),
+        ("order_replies", None, None),  # no reply due: scored on the on-time rate alone
         ("red_cards", None, 30.0),
         ("yellow_cards", None, 10.0),
     ]
