@@ -17,6 +17,7 @@ A pure module: no framework, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Final, Literal
 
 Action = Literal["acknowledge", "resolve", "appeal", "accept_appeal", "reject_appeal"]
@@ -81,6 +82,13 @@ def dispositions_for(role: str) -> frozenset[str]:
     if role == "director":
         return DIRECTOR_DISPOSITIONS
     return frozenset(DISPOSITIONS) if role in ROLES_FOR["resolve"] else frozenset()
+
+
+def appeal_decided(history: Iterable[Mapping[str, object]]) -> bool:
+    """Whether an appeal of the alert was already rejected: the decision stands, and the
+    alert is not appealed again (each appeal holds its escalation back, so appeals
+    without end would hold a red alert back for good)."""
+    return any(change.get("action") == "reject_appeal" for change in history)
 
 
 #: What a case's own events do to an alert still open (contract §6): `closed` and

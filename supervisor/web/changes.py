@@ -20,6 +20,7 @@ from supervisor.lifecycle import (
     TRANSITIONS,
     Action,
     Refused,
+    appeal_decided,
     check,
     dispositions_for,
     may_resolve,
@@ -122,13 +123,15 @@ async def prepared(
 ) -> Record:
     """The journal record of `action` on the alert for `who`, or the HTTPException that
     refuses it (nothing is written for a refusal)."""
-    shown, _ = await visible_alert(services.read, alert_id, who)
+    shown, history = await visible_alert(services.read, alert_id, who)
     if who.role not in ROLES_FOR[action]:
         role = ROLE_NAMES.get(str(who.role), str(who.role))
         raise HTTPException(403, f"{role}不能对预警{ACTION_ZH[action]}")
     refusal = why_not(str(shown["status"]), action, body)
     if refusal is None and action == "resolve":
         refusal = resolution_refused(str(who.role), str(shown.get("severity")), body)
+    if refusal is None and action == "appeal" and appeal_decided(history):
+        refusal = 409, "此预警的申诉已被驳回，不能再次申诉"
     if refusal is not None:
         status, detail = refusal
         raise HTTPException(status, detail)

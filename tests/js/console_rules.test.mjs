@@ -15,6 +15,8 @@ test("the alert steps follow the role and the status", () => {
   assert.deepEqual(alertActions("director", "acknowledged", "yellow"), ["resolve", "appeal"]);
   // a red alert is the inspectors' to close; the director appeals one found wrong
   assert.deepEqual(alertActions("director", "open", "red"), ["acknowledge", "appeal"]);
+  // an appeal rejected is final: no second one
+  assert.deepEqual(alertActions("director", "acknowledged", "red", true), []);
   assert.deepEqual(alertActions("inspector", "acknowledged", "red"), ["resolve"]);
   assert.deepEqual(dispositionsFor("director"), ["verified", "rectified"]);
   assert.deepEqual(dispositionsFor("inspector"), ["verified", "rectified", "held_accountable", "false_alarm"]);

@@ -1018,6 +1018,11 @@ def test_sending_back_a_reply_or_refusing_an_appeal_says_why(
         f"/api/alerts/{MINE}/appeal/reject", json={"note": "系统记录无误"}, headers=inspector
     )
     assert rejected.status_code == 200 and rejected.json()["status"] == "acknowledged"
+    # the decision stands: each appeal holds the escalation back, so not again and again
+    again = client.post(f"/api/alerts/{MINE}/appeal", json={"reason": "再次申诉"}, headers=director)
+    assert (
+        again.status_code == 409 and again.json()["detail"] == "此预警的申诉已被驳回，不能再次申诉"
+    )
 
 
 def test_an_order_with_nothing_left_to_put_right_is_withdrawn_with_its_reason(

@@ -103,7 +103,8 @@ export function alertScreen(root, route) {
   function actionsPanel() {
     const texts = t();
     const role = desk.who().role;
-    const actions = alertActions(role, alert.status, alert.severity);
+    const rejected = (alert.history ?? []).some((change) => change.action === "reject_appeal");
+    const actions = alertActions(role, alert.status, alert.severity, rejected);
     if (mayIssueOrder(role, alert.status)) actions.push("issue");
     const slot = h("div", { class: "actions__form", id: "action-form" });
     const buttons = actions.map((action) =>

@@ -23,10 +23,12 @@ const DISPOSITIONS = ["verified", "rectified", "held_accountable", "false_alarm"
 const DIRECTOR_DISPOSITIONS = ["verified", "rectified"];
 
 /** The alert actions `role` may take on an alert in `status` of `severity`, in the order
- * shown. */
-export function alertActions(role, status, severity) {
+ * shown; `appealRejected`: an appeal of it was rejected, which is final
+ * (supervisor/lifecycle.py appeal_decided). */
+export function alertActions(role, status, severity, appealRejected = false) {
   return ALERT_STEPS.filter((step) => step.roles.includes(role) && step.from.includes(status))
     .filter((step) => step.action !== "resolve" || role !== "director" || DIRECTOR_RESOLVES.has(severity))
+    .filter((step) => step.action !== "appeal" || !appealRejected)
     .map((step) => step.action);
 }
 
