@@ -527,12 +527,19 @@ KindOption = Annotated[
 
 def _dead_letters(kind: DeadLetterKind | None) -> list[Any]:
     import asyncio
+    import dataclasses
+    from zoneinfo import ZoneInfo
 
     from supervisor import deadletters
 
     settings = Settings.from_env()
     letters = asyncio.run(deadletters.read(settings.bootstrap_servers, settings.topic_dlq))
-    return [d for d in letters if kind is None or d.kind == kind.value]
+    zone = ZoneInfo(settings.timezone)  # in local time, as the wall and the console say it
+    return [
+        dataclasses.replace(d, at=d.at.astimezone(zone))
+        for d in letters
+        if kind is None or d.kind == kind.value
+    ]
 
 
 @dlq_app.command("list")

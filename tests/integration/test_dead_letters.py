@@ -71,6 +71,7 @@ async def test_refused_events_are_listed_exported_fixed_and_sent_again(
     invalid = next(d for d in mine if d["kind"] == "invalid")
     assert "missing_materials" in invalid["reason"]
     assert invalid["source"].startswith(f"{worker.events}/")
+    assert all(d["at"].endswith("+08:00") for d in mine)  # local time, as the wall says it
 
     export = tmp_path / "fixed.jsonl"
     exported = supervisor(worker, "export", str(export), "--kind", "invalid")
