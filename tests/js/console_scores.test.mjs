@@ -188,6 +188,9 @@ test("the score chart: a bar a unit in the table's order, colored by grade, at m
   assert.deepEqual([option.yAxis.min, option.yAxis.max], [0, 100]);
   const many = Array.from({ length: BAR_UNITS + 5 }, (_, n) => ({ ...rows[0], unit: `u${n}` }));
   assert.equal(barOption(many, ZH, GRADES).xAxis.data.length, BAR_UNITS);
+  // thirty names upright, each a line's height wide: they do not run into one another
+  assert.equal(barOption(many, ZH, GRADES).xAxis.axisLabel.rotate, 90);
+  assert.equal(option.xAxis.axisLabel.rotate, 0);
   JSON.stringify(option); // plain data: no function, nothing of the DOM
 });
 

@@ -249,6 +249,13 @@ const AXIS = { color: "#5c6779" };
 const GRID_LINE = { lineStyle: { color: "#dde2ea" } };
 const FONT = '"Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", sans-serif';
 
+/** The angle of the score chart's unit names: level for a few, slanted for some, upright
+ * for many (each then takes only a line's height of the axis). */
+export function labelAngle(units) {
+  if (units > 12) return 90;
+  return units > 6 ? 30 : 0;
+}
+
 /** The ECharts option of the score chart: a bar per unit (at most BAR_UNITS, the
  * table's first), colored by grade, on a 0–100 axis, the grades' lower bounds as lines. */
 export function barOption(rows, texts, grades) {
@@ -261,7 +268,9 @@ export function barOption(rows, texts, grades) {
     xAxis: {
       type: "category",
       data: shown.map((row) => row.short),
-      axisLabel: { ...AXIS, interval: 0, rotate: shown.length > 6 ? 30 : 0, width: 120, overflow: "truncate" },
+      // every name shown; upright beside each other when more than a dozen (at 30° thirty
+      // of them ran into one another at a laptop's width)
+      axisLabel: { ...AXIS, interval: 0, rotate: labelAngle(shown.length), width: 96, overflow: "truncate" },
     },
     yAxis: { type: "value", min: 0, max: 100, axisLabel: AXIS, splitLine: GRID_LINE },
     series: [
