@@ -179,7 +179,7 @@ export function orderScreen(root, route) {
               facts([
                 [texts.detail.center, desk.centerName(order.center_id)],
                 [texts.detail.caseId, order.case_id],
-                [orders.alert, order.alert_id ? h("a", { href: hashFor("alert", { id: order.alert_id }) }, order.alert_id) : null],
+                [orders.alert, order.alert_id ? alertLinkOf(order.alert_id) : null],
                 [orders.daysLabel, orders.days(order.days)],
                 [orders.issued, issuer],
                 [orders.due, h("span", { id: "order-due" }, formatDue(order.due_at, texts.time))],
@@ -213,6 +213,20 @@ export function orderScreen(root, route) {
           )),
       ),
     );
+  }
+
+  /** The order's alert by its rule's title (办件超期), its id in the tooltip: the title
+   * once the rules are read, the id until then (or when they cannot be). */
+  function alertLinkOf(alertId) {
+    const link = h("a", { href: hashFor("alert", { id: alertId }), title: alertId }, alertId);
+    desk.rules().then(
+      (rules) => {
+        const rule = rules.get(alertId.split(":")[0]);
+        if (rule?.title) link.textContent = rule.title;
+      },
+      () => {},
+    );
+    return link;
   }
 
   function stepsPanel() {
