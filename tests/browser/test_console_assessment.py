@@ -426,7 +426,7 @@ async def test_a_director_sees_their_county_only(
     # another county's center, by its address: refused, nothing of it shown or offered
     await page.goto(f"{server.url}/console/#/assessment?period={server.month}&center_id=451221")
     await page.wait_for_selector('.assess[data-state="failed"]', timeout=10_000)
-    assert "没有权限" in await page.locator(".assess .failure").inner_text()
+    assert "不在您的职责范围内" in await page.locator(".assess .failure").inner_text()
     assert await page.locator("[data-download]").count() == 0
     assert await page.locator(".assess__charts").is_hidden()
     # the refusal is the only error the page reports (Chromium logs the 403)
