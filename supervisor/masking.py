@@ -277,35 +277,59 @@ def mask_name_in(payload: Mapping[str, Any], name: str) -> dict[str, Any] | None
     if len(name) < 2:  # one character is in too many words to be masked everywhere
         return None
     changed: dict[str, Any] = {}
-    spelled = _spellings(name)
+    spelled = _Spellings(name)
     for key in FREE_TEXT.intersection(payload):
         value = payload[key]
-        if isinstance(value, str) and spelled.search(value):
-            changed[key] = _without_name(value, spelled)
+        if isinstance(value, str) and spelled.found_in(value):
+            changed[key] = spelled.masked_in(value)
         elif isinstance(value, list) and any(
-            isinstance(v, str) and spelled.search(v) for v in value
+            isinstance(v, str) and spelled.found_in(v) for v in value
         ):
-            changed[key] = [_without_name(v, spelled) if isinstance(v, str) else v for v in value]
+            changed[key] = [spelled.masked_in(v) if isinstance(v, str) else v for v in value]
     return {**payload, **changed} if changed else None
 
 
-def _spellings(name: str) -> re.Pattern[str]:
-    """The name as typed in any case (Zhang San, ZHANG SAN, zhang san): Latin letters have
-    cases; a Chinese name is matched as it is."""
-    return re.compile(re.escape(name), re.IGNORECASE)
+class _Spellings:
+    """A name as typed in any case (Zhang San, ZHANG SAN, zhang san): Latin letters have
+    cases, and a name with them is found and masked whatever its case; a Chinese name is
+    found as it is, with `in` (the decoder asks this of every event that names its
+    applicant: no pattern is compiled for it)."""
 
+    __slots__ = ("_folded", "_name", "_pattern")
 
-def _without_name(text: str, spelled: re.Pattern[str]) -> str:
-    """`text` with every occurrence of the name `spelled` matches masked, each as it is
-    spelled, overlapping ones too (阿阿阿 in 阿阿阿阿阿): a round that changes the text stars
-    one more character at least, and a round that changes nothing (a sender's name of
-    stars, which masking leaves as it is) ends it."""
-    while spelled.search(text):
-        replaced = spelled.sub(lambda m: mask_name(m.group(0)), text)
-        if replaced == text:
-            break
-        text = replaced
-    return text
+    def __init__(self, name: str) -> None:
+        self._name = name
+        cased = name.lower() != name.upper()
+        self._folded = name.casefold() if cased else None
+        self._pattern: re.Pattern[str] | None = None
+
+    def found_in(self, text: str) -> bool:
+        if self._name in text:
+            return True
+        return self._folded is not None and self._folded in text.casefold()
+
+    def masked_in(self, text: str) -> str:
+        """`text` with every occurrence of the name masked, each as it is spelled,
+        overlapping ones too (阿阿阿 in 阿阿阿阿阿): a round that changes the text stars one
+        more character at least, and a round that changes nothing (a sender's name of
+        stars, which masking leaves as it is) ends it."""
+        if self._folded is None:
+            masked = mask_name(self._name)
+            while self._name in text:
+                replaced = text.replace(self._name, masked)
+                if replaced == text:
+                    break
+                text = replaced
+            return text
+        if self._pattern is None:
+            self._pattern = re.compile(re.escape(self._name), re.IGNORECASE)
+        pattern = self._pattern
+        while pattern.search(text):
+            replaced = pattern.sub(lambda m: mask_name(m.group(0)), text)
+            if replaced == text:
+                break
+            text = replaced
+        return text
 
 
 def masked_names(documents: Iterable[Any]) -> list[str]:
