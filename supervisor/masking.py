@@ -58,10 +58,11 @@ _OLD_ID_NUMBER: Final = re.compile(
 )
 #: A landline number with its area code (0 and two or three digits), written with a
 #: hyphen or a space after it or in brackets (0778-2281234, (0778)2281234): without one,
-#: a run of digits starting with 0 is too often something else. The area code is kept.
+#: a run of digits starting with 0 is too often something else; and not inside a code
+#: (GX0778-20261116-001). The area code is kept.
 _LANDLINE: Final = re.compile(
-    r"(?<![0-9])(?P<area>\(0[1-9][0-9]{1,2}\)[ -]?|0[1-9][0-9]{1,2}[ -])(?P<number>[2-8][0-9]{6,7})"
-    r"(?![0-9])"
+    r"(?<![0-9A-Za-z])(?P<area>\(0[1-9][0-9]{1,2}\)[ -]?|0[1-9][0-9]{1,2}[ -])"
+    r"(?P<number>[2-8][0-9]{6,7})(?![0-9])(?!-[0-9])"
 )
 #: A mainland mobile number, optionally with +86/86 in front and - or space after the
 #: third and seventh digit. Not inside a longer run of digits. A separator after the
@@ -116,9 +117,11 @@ def mask_text(text: str, keep: Iterable[str] = ()) -> str:
 
     `keep`: identifiers the text names that are not personal data and must stay readable,
     such as the alert's own case id, which a center may number as area code, date and
-    sequence (451221202611160001: an ID number's shape). A number that overlaps one of
-    them is left as it is; the same number anywhere else is masked. An applicant's own
-    number used as such an id is masked by its mark (`mask_marked`), not by its shape."""
+    sequence (451221202611160001: an ID number's shape). A number that lies wholly within
+    one of them, where it stands as a whole (not inside a longer run of letters or
+    digits: a case id `1` keeps nothing of 13800001111), is left as it is; the same
+    number anywhere else is masked. An applicant's own number used as such an id is
+    masked by its mark (`mask_marked`), not by its shape."""
     if not text:
         return text
     spans = _spans_of(text, keep)
@@ -126,15 +129,15 @@ def mask_text(text: str, keep: Iterable[str] = ()) -> str:
         return _mask_full_width(text, spans)
 
     def ids(m: re.Match[str]) -> str:
-        return m.group(0) if _overlaps(m.span(), spans) else _keep(m.group(0), 4, 4)
+        return m.group(0) if _within(m.span(), spans) else _keep(m.group(0), 4, 4)
 
     def mobiles(m: re.Match[str]) -> str:
-        if _overlaps(m.span("number"), spans):
+        if _within(m.span("number"), spans):
             return m.group(0)
         return (m.group("country") or "") + _keep(m.group("number"), 3, 4)
 
     def landlines(m: re.Match[str]) -> str:
-        if _overlaps(m.span("number"), spans):
+        if _within(m.span("number"), spans):
             return m.group(0)
         number = m.group("number")
         return m.group("area") + MASK * (len(number) - 4) + number[-4:]
@@ -144,20 +147,25 @@ def mask_text(text: str, keep: Iterable[str] = ()) -> str:
 
 
 def _spans_of(text: str, keep: Iterable[str]) -> list[tuple[int, int]]:
-    """Where each of `keep` stands in `text` (masking keeps lengths: the spans hold)."""
+    """Where each of `keep` stands whole in `text`: not run on into a letter or a digit
+    on a side where it begins or ends with one (masking keeps lengths: the spans hold)."""
     spans = []
     for kept in keep:
         if not kept:
             continue
         start = text.find(kept)
         while start != -1:
-            spans.append((start, start + len(kept)))
+            end = start + len(kept)
+            runs_in = start > 0 and text[start - 1].isalnum() and kept[0].isalnum()
+            runs_on = end < len(text) and text[end].isalnum() and kept[-1].isalnum()
+            if not runs_in and not runs_on:
+                spans.append((start, end))
             start = text.find(kept, start + 1)
     return spans
 
 
-def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
-    return any(start < span[1] and span[0] < end for start, end in spans)
+def _within(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
+    return any(start <= span[0] and span[1] <= end for start, end in spans)
 
 
 _FULL_WIDTH_DIGIT: Final = re.compile("[\uff10-\uff19]")
@@ -182,17 +190,17 @@ def _mask_full_width(text: str, spans: Sequence[tuple[int, int]] = ()) -> str:
     for pattern in (_ID_NUMBER, _OLD_ID_NUMBER):
         for found in pattern.finditer("".join(chars).translate(_AS_ASCII)):
             start, end = found.span()
-            if not _overlaps((start, end), spans):
+            if not _within((start, end), spans):
                 chars[start:end] = _keep(text[start:end], 4, 4)
     text = "".join(chars)
     for found in _MOBILE.finditer(text.translate(_AS_ASCII)):
         start, end = found.span("number")
-        if not _overlaps((start, end), spans):
+        if not _within((start, end), spans):
             chars[start:end] = _keep(text[start:end], 3, 4)
     text = "".join(chars)
     for found in _LANDLINE.finditer(text.translate(_AS_ASCII)):
         start, end = found.span("number")
-        if not _overlaps((start, end), spans):
+        if not _within((start, end), spans):
             chars[start : end - 4] = MASK * (end - 4 - start)
     return "".join(chars)
 
@@ -306,7 +314,14 @@ class _Spellings:
     def found_in(self, text: str) -> bool:
         if self._name in text:
             return True
-        return self._folded is not None and self._folded in text.casefold()
+        if self._folded is None or self._folded not in text.casefold():
+            return False
+        return self._spelled().search(text) is not None  # what `masked_in` will find
+
+    def _spelled(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            self._pattern = re.compile(re.escape(self._name), re.IGNORECASE)
+        return self._pattern
 
     def masked_in(self, text: str) -> str:
         """`text` with every occurrence of the name masked, each as it is spelled,
@@ -321,9 +336,7 @@ class _Spellings:
                     break
                 text = replaced
             return text
-        if self._pattern is None:
-            self._pattern = re.compile(re.escape(self._name), re.IGNORECASE)
-        pattern = self._pattern
+        pattern = self._spelled()
         while pattern.search(text):
             replaced = pattern.sub(lambda m: mask_name(m.group(0)), text)
             if replaced == text:

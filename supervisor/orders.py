@@ -7,8 +7,9 @@ back, which asks for a new reply within the same number of working days. A reply
 given in time raises the red alert `supervision.reply_overdue`, which escalates like any
 red alert; it is closed when the reply comes. An inspector withdraws (撤销) an order
 that no longer has anything to put right (its alert withdrawn on appeal, or closed with
-its case), with the reason: no reply is owed any more, none counts as asked, and the
-round's late-reply alert, if raised, closes.
+its case), with the reason: no reply is owed any more, the round it waited for counts as
+asked only if its reply was already late, and the round's late-reply alert, if raised,
+closes.
 
 Orders live in the alert journal (the audit trail) as records of kind `order`, one per
 step, with who and when; the read model keeps each order and its history. This module
@@ -327,8 +328,15 @@ def rounds(order: Order) -> list[tuple[datetime, datetime | None]]:
             found.append((_moment(step, "due_at"), None))
         elif action == "reply" and found and found[-1][1] is None:
             found[-1] = (found[-1][0], _moment(step, "at"))
-        elif action == "cancel" and found and found[-1][1] is None:
-            found.pop()  # withdrawn: the reply it waited for is asked no more
+        elif (
+            action == "cancel"
+            and found
+            and found[-1][1] is None
+            and _moment(step, "at") < found[-1][0]
+        ):
+            # withdrawn before its reply was due: that reply is asked no more; a reply
+            # already late stays late (withdrawing an order does not undo its lateness)
+            found.pop()
     return found
 
 

@@ -529,3 +529,28 @@ def test_a_latin_name_is_masked_however_it_is_capitalised() -> None:
     payload = {"item_name": "Zhang San item; ZHANG SAN; zhang san", "step": "ZHANG SAN"}
     masked = masking.mask_name_in(payload, "Zhang San")
     assert masked == {"item_name": "Z*******n item; Z*******N; z*******n", "step": "ZHANG SAN"}
+
+
+def test_a_kept_id_protects_only_itself_where_it_stands_whole() -> None:
+    """A short or numeric case id keeps nothing of a longer number it stands inside: only
+    a number that lies wholly within a kept occurrence, itself not run into letters or
+    digits, is left as it is."""
+    text = "办件 1 申请人电话 13812345678 身份证 452701199001011234"
+    assert masking.mask_text(text, keep=("1",)) == (
+        "办件 1 申请人电话 138****5678 身份证 4527**********1234"
+    )
+    assert masking.mask_text("联系电话13800001111，办件8000", keep=("8000",)) == (
+        "联系电话138****1111，办件8000"
+    )
+    case_id = "451221202611160001"
+    assert masking.mask_text(f"办件 X{case_id}", keep=(case_id,)) == "办件 X4512**********0001"
+
+
+def test_a_code_of_area_code_and_date_is_no_landline() -> None:
+    assert masking.mask_text("办件 GX0778-20261116-001 超期") == "办件 GX0778-20261116-001 超期"
+    assert masking.mask_text("电话0778-2281234。") == "电话0778-***1234。"
+
+
+def test_a_latin_name_found_is_a_latin_name_masked() -> None:
+    # casefold finds STRASSE for Straße; the masking would not: the two agree, neither
+    assert masking.mask_name_in({"comment": "STRASSE said hi"}, "Straße") is None

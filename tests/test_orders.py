@@ -89,19 +89,21 @@ def test_each_round_is_due_and_answered_or_not() -> None:
 
 
 def test_a_withdrawn_order_owes_no_reply_and_asked_none() -> None:
-    """撤销: an order with nothing left to put right. Its unanswered round is asked no more
-    (督办单按期回复率 does not count it); a round answered before stays answered."""
-    order = step(issued(), "cancel", "inspector", "预警已摘牌", 11)
+    """撤销: an order with nothing left to put right. A round withdrawn before its reply was
+    due is asked no more (督办单按期回复率 does not count it); one whose reply was already
+    late stays late; a round answered before stays answered."""
+    first_due = datetime(2026, 12, 12, 0, 0, tzinfo=CN)
+    order = step(issued(), "cancel", "inspector", "预警已摘牌", 3)  # 12-07: before the due
     assert (order.status, order.awaiting_reply, orders.rounds(order)) == ("cancelled", False, [])
     assert order.view(AT + timedelta(days=30))["overdue"] is False
     assert order.view()["status_text"] == "已撤销"
-    answered = step(issued(), "reply", "director", "已整改", 11)
+    late = step(issued(), "cancel", "inspector", "预警已摘牌", 11)  # 12-15: already late
+    assert orders.rounds(late) == [(first_due, None)]
+    answered = step(issued(), "reply", "director", "已整改", 5)
     new_due = datetime(2026, 12, 25, 0, 0, tzinfo=CN)
-    answered = step(answered, "return", "inspector", "请补充", 12, due_at=new_due)
-    answered = step(answered, "cancel", "inspector", "办件已按期办结", 13)
-    assert orders.rounds(answered) == [
-        (datetime(2026, 12, 12, 0, 0, tzinfo=CN), AT + timedelta(days=11))
-    ]
+    answered = step(answered, "return", "inspector", "请补充", 6, due_at=new_due)
+    answered = step(answered, "cancel", "inspector", "办件已按期办结", 7)
+    assert orders.rounds(answered) == [(first_due, AT + timedelta(days=5))]
     for action, role in (("reply", "director"), ("close", "inspector"), ("cancel", "inspector")):
         with pytest.raises(orders.OrderRefused):
             orders.check("cancelled", action, role)

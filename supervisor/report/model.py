@@ -315,12 +315,12 @@ def order_lines(
             center_id=order.center_id,
             center_name=names.get(order.center_id, order.center_id),
             case_id=order.case_id,
-            requirement=mask_text(order.requirement),
+            requirement=mask_text(order.requirement, keep=(order.case_id,)),
             issued_at=order.issued_at,
             due_at=order.due_at,
             status=order.status,
             status_text=order.view()["status_text"],
-            replies=tuple(_replies(order.history)),
+            replies=tuple(_replies(order.history, order.case_id)),
             overdue=order.overdue(now),
             replied_late=any(
                 replied is not None and replied > due for due, replied in orders.rounds(order)
@@ -330,7 +330,7 @@ def order_lines(
     ]
 
 
-def _replies(history: Sequence[Mapping[str, Any]]) -> list[Reply]:
+def _replies(history: Sequence[Mapping[str, Any]], case_id: str) -> list[Reply]:
     replies = []
     for step in history:
         if step.get("action") != "reply":
@@ -339,7 +339,7 @@ def _replies(history: Sequence[Mapping[str, Any]]) -> list[Reply]:
             at = datetime.fromisoformat(str(step.get("at")))
         except ValueError:
             continue
-        replies.append(Reply(at, mask_text(str(step.get("note") or ""))))
+        replies.append(Reply(at, mask_text(str(step.get("note") or ""), keep=(case_id,))))
     return replies
 
 

@@ -244,7 +244,8 @@ class OrderDesk:
     async def _masked(self, text: str, case_id: str) -> str:
         """What a person typed, as it may be kept: ID and phone numbers masked, and the
         case's applicant's name (the report that lists orders says it is masked)."""
-        return str(mask_shaped(mask_text(text), await self.read.applicant_names(case_id)))
+        masked = mask_text(text, keep=(case_id,))  # the order's own case id kept readable
+        return str(mask_shaped(masked, await self.read.applicant_names(case_id)))
 
     async def visible(self, who: Principal, order_id: str) -> Order:
         """The order if it exists and is in the caller's scope; else 404 for both."""
