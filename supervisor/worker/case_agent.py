@@ -30,6 +30,11 @@ event is judged (each is left unacknowledged, read again at the next start), and
 partition's batch in hand is written at an empty tick sent to it, its events then
 acknowledged, so Faust's stop commits them and the next start does not judge them again.
 
+The case events come a fetch at a time (one message of Faust's stream for what a fetch
+returned for a partition: worker/transport.py) and are taken apart before the agent
+(worker/fetches.py): the agent handles one event at a time, and a fetch is acknowledged
+to Faust once each of its events is. A stop finishes the fetch in hand.
+
 Everything happens inside stream iteration, the only place Faust lets us write the
 table safely (and for the partition of the message in hand: hence a flush per
 partition, at one of its own messages), and under `busy`, so a reload of the rules puts
@@ -55,7 +60,7 @@ from supervisor.core.engine import Engine, Outcome
 from supervisor.core.events import CaseEvent
 from supervisor.core.pipeline import FutureCheck, Processed
 from supervisor.core.state import CaseState
-from supervisor.worker import refusals
+from supervisor.worker import fetches, refusals
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.case_store import CaseStore
 from supervisor.worker.continuity import ReadBack
@@ -182,6 +187,7 @@ class CaseAgent:
         self._revocations = 0  # revocations so far
         self._revoked_at: dict[int, int] = {}  # partition -> its last revocation's number
         self._draining = False  # a stop began: no further event is judged
+        self._fetching: int | None = None  # partition of a fetch begun, more of it to come
         self._handed_over: set[int] = set()  # partitions revoked since the stop began
         #: set whenever judged events were acknowledged or dropped, for `drain`
         self._acknowledged = asyncio.Event()
@@ -197,17 +203,23 @@ class CaseAgent:
         self._last_event = functools.cache(metrics.center_last_event.labels)
 
     async def run(self, events: AsyncIterable[Any], ack: Callable[[Any], Awaitable[Any]]) -> None:
-        """The agent's body, over Faust's stream events (continuity-checked, not acked by
-        the stream: app.py): each message handled whole before the next (a reload waits
-        for it to be done); an event is acknowledged (`ack`) once its partition's batch
-        is written, a tick once handled."""
+        """The agent's body, over Faust's stream events (a fetch's as its parts,
+        continuity-checked, not acked by the stream: `install`): each message handled
+        whole before the next (a reload waits for it to be done); an event is
+        acknowledged (`ack`) once its partition's batch is written, a tick once handled."""
         async for event in events:
             message = event.message
             partition = message.partition
             revocations = self._revocations
             async with self.busy:
-                if self._draining and message.topic != self.topics.ticks:
+                if (
+                    self._draining
+                    and message.topic != self.topics.ticks
+                    and not fetches.begun(event)
+                ):
                     continue  # a stop began: judged at the next start, so never acknowledged
+                fetches.begin(event)
+                self._fetching = partition if fetches.continued(event) else None
                 flushed = await self.handle(message)
             if self.revoked_since(partition, revocations):
                 continue  # its partition was revoked meanwhile: judged again by its owner
@@ -271,9 +283,10 @@ class CaseAgent:
         send_tick: Callable[[bytes, bytes, int], Awaitable[Any]],
         timeout: float = DRAIN_SECONDS,
     ) -> int:
-        """Before a graceful stop: judge no further event, and write each partition's
-        batch in hand at an empty tick sent to it with `send_tick` (a table is written
-        only in stream iteration, at a message of its partition). Returns how many
+        """Before a graceful stop: begin no further fetch (the one in hand is finished:
+        fetches.py), and write each partition's batch in hand at an empty tick sent to it
+        with `send_tick` (a table is written only in stream iteration, at a message of
+        its partition). Returns how many
         partitions were still unwritten after `timeout` seconds: their events are judged
         again at the next start, as after a crash. Done when every judged event is
         acknowledged, so Faust's stop, which follows, commits them all."""
@@ -282,13 +295,19 @@ class CaseAgent:
 
         async def write() -> None:
             async with self.busy:  # the message in hand finished first
-                pending.extend(self._holding())
-            for partition in pending:
-                try:
-                    await send_tick(b"", b"[]", partition)
-                except Exception as exc:  # the others are still worth their tick
-                    log.warning("no tick to partition %d before stopping: %r", partition, exc)
-            while self._holding():
+                pass
+            while holding := self._holding(fetching=True):
+                # the fetch in hand is finished first: its partition's events are held
+                if new := [partition for partition in holding if partition not in pending]:
+                    pending.extend(new)
+                    for partition in new:
+                        try:
+                            await send_tick(b"", b"[]", partition)
+                        except Exception as exc:  # the others are still worth their tick
+                            log.warning(
+                                "no tick to partition %d before stopping: %r", partition, exc
+                            )
+                    continue  # acknowledged meanwhile, perhaps: looked at again first
                 self._acknowledged.clear()
                 await self._acknowledged.wait()
 
@@ -310,9 +329,13 @@ class CaseAgent:
             )
         return len(left)
 
-    def _holding(self) -> list[int]:
-        """The partitions with judged events not acknowledged yet (their batch unwritten)."""
-        return sorted(partition for partition, held in self._held.items() if held)
+    def _holding(self, fetching: bool = False) -> list[int]:
+        """The partitions with judged events not acknowledged yet (their batch unwritten),
+        and with `fetching` the partition of a fetch begun and not finished."""
+        holding = {partition for partition, held in self._held.items() if held}
+        if fetching and self._fetching is not None:
+            holding.add(self._fetching)
+        return sorted(holding)
 
     def revoked(self, partitions: set[int]) -> None:
         """Partitions handed to another worker: their judged events are forgotten, never
@@ -328,6 +351,8 @@ class CaseAgent:
             self._batched.pop(partition, None)
             self._since.pop(partition, None)
             self._next_offset.pop(partition, None)
+        if self._fetching in partitions:
+            self._fetching = None  # the rest of its fetch is not passed on (fetches.py)
         self._acknowledged.set()
 
     def revoked_since(self, partition: int, revocations: int) -> bool:
@@ -541,11 +566,19 @@ def install(
         quiet = stream.noack()  # StreamT does not declare it; Stream has it
 
         async def ack(event: Any) -> None:
-            if not isinstance(event, ReadBack):  # read back: not Faust's to acknowledge
-                await quiet.ack(event)
+            if isinstance(event, ReadBack):  # read back: not Faust's to acknowledge
+                return
+            whole = fetches.acknowledged(event)  # a fetch once its last part is
+            if whole is not None:
+                await quiet.ack(whole)
+
+        def current(fetched: Any) -> bool:  # as Faust's stream tests each message
+            return bool(
+                app.flow_control.is_active() and fetched.generation_id == app.consumer_generation_id
+            )
 
         events = parts.continuity.checked(
-            quiet.events(),
+            fetches.parts(quiet.events(), current),
             bootstrap=settings.bootstrap_servers,
             ticks_topic=ticks,
             committed=parts.committed,

@@ -97,7 +97,8 @@ def faust_app(settings: Settings) -> faust.App:
         # waits for an acknowledgement, so no event waits for it
         producer_linger=settings.producer_linger_seconds,
     )
-    transport.install(app)
+    # the case events a fetch at a time (transport.Fetched, fetches.py); the ticks are few
+    transport.install(app, fetched_topics=frozenset({settings.topic_events}))
     return app
 
 

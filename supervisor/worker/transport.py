@@ -1,7 +1,9 @@
 """The worker's Kafka transport: Faust's aiokafka transport, with a consumer that hands
-each fetched message to the streams without four tasks of its own, fetches that gather
-a little (`GatheringConsumerThread`) and a producer with room for a batch's changelog
-messages (`RoomyProducer`), both below.
+the case events a fetch returned for a partition to the streams as one message
+(`Fetched`, taken apart again for the agent by worker/fetches.py), and each hand-over
+without four tasks of its own (`EagerConsumer`), fetches that gather a little
+(`GatheringConsumerThread`) and a producer with room for a batch's changelog messages
+(`RoomyProducer`), all below.
 
 Why: faust-streaming's fetch loop (`Consumer._drain_messages`) hands every message to
 the conductor with `self.wait_first(callback(message), self.suspend_flow.wait())`, so
@@ -22,9 +24,9 @@ changes: the same code runs in the same order, in a copy of the context as a tas
 and a stopped or crashed consumer takes Faust's own path. Only the fetch loop calls
 `wait_first` with a coroutine (`Service.wait` with an event takes the unchanged path).
 
-The override rests on a private loop of faust-streaming (pinned in pyproject.toml);
-tests/worker/test_transport.py fails if that loop stops handing its messages over
-through `wait_first`.
+The overrides rest on a private loop of faust-streaming (pinned in pyproject.toml),
+which `EagerConsumer._drain_messages` follows; tests/worker/test_transport.py fails if
+Faust's changes.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ from collections.abc import Coroutine, Generator
 from typing import Any
 
 import faust
+from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, ConsumerMessage, Message
+from faust.types.tuples import ack_lock
+from mode import ServiceT
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
@@ -105,9 +111,128 @@ class GatheringConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class Fetched(ConsumerMessage):
+    """The messages of one partition that one fetch returned (`messages`, in order),
+    handed to the streams as one message: Faust's per-message path (the conductor, the
+    stream's queue and iteration, the sensors, a turn of the loop) is paid once a fetch
+    instead of once an event. It stands for its last message (offset, timestamp, key);
+    its value is empty (the agent reads `messages`: worker/fetches.py). Acknowledged, it
+    acknowledges each of its messages (`EagerConsumer.ack`), so Faust commits exactly the
+    offsets it would have committed for them one by one."""
+
+    __slots__ = ("messages",)
+    messages: list[Message]
+
+    @classmethod
+    def of(cls, messages: list[Message]) -> Fetched:
+        last = messages[-1]
+        fetched = cls(
+            last.topic,
+            last.partition,
+            last.offset,
+            last.timestamp,
+            last.timestamp_type,
+            last.headers,
+            last.key,
+            b"",
+            None,
+            serialized_key_size=0,
+            serialized_value_size=sum(message.serialized_value_size for message in messages),
+            tp=last.tp,
+            time_in=messages[0].time_in,
+            generation_id=last.generation_id,
+        )
+        fetched.messages = messages
+        return fetched
+
+
 class EagerConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, whose hand-over of a fetched message runs eagerly, on
-    a `GatheringConsumerThread`."""
+    a `GatheringConsumerThread`; the messages a fetch returned for a partition of a topic
+    in `transport.fetched_topics` are handed over as one (`Fetched`)."""
+
+    transport: EagerTransport
+
+    def ack(self, message: Message) -> bool:
+        if not isinstance(message, Fetched):
+            return super().ack(message)
+        with ack_lock:
+            if message.acked:
+                return False
+            message.acked = True
+            self._unacked_messages.discard(message)
+        # each as Faust acknowledges a message: the offsets to commit, the gaps filled
+        acked = False
+        for each in message.messages:
+            acked = super().ack(each) or acked
+        return acked
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        """Faust's fetch loop (`Consumer._drain_messages`, faust-streaming 0.15.3), with
+        the messages of each fetch grouped by partition: those of a topic in
+        `transport.fetched_topics` handed over as one `Fetched`, the others one by one
+        as Faust does. The same checks per message (a re-delivered offset below the read
+        one dropped, a gap in the offsets recorded for the commit), the same hand-over
+        (raced against a suspended flow), the read offset moved after it."""
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set  # type: ignore[attr-defined]
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        commit_every = self._commit_every
+        grouped = self.transport.fetched_topics
+
+        async def hand_over(message: Message) -> None:
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await self.commit()
+            await self.wait_first(callback(message), self.suspend_flow.wait())
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(faust_consumer.CONSUMER_FETCHING)
+                fetched: dict[TP, list[Message]] = {}
+                reached: dict[TP, int] = {}
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if self.should_stop:
+                    continue
+                async for tp, message in ait:
+                    offset = message.offset
+                    r_offset = reached[tp] if tp in reached else get_read_offset(tp)
+                    if r_offset is not None and offset < r_offset:
+                        self.log.dev("DROPPED MESSAGE ROFF %r", offset)
+                        continue
+                    if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, r_offset + 1, offset)
+                    reached[tp] = offset
+                    fetched.setdefault(tp, []).append(message)
+                for tp, messages in fetched.items():
+                    if tp.topic in grouped:
+                        await hand_over(messages[0] if len(messages) == 1 else Fetched.of(messages))
+                        set_read_offset(tp, messages[-1].offset)
+                    else:
+                        for message in messages:
+                            await hand_over(message)
+                            set_read_offset(tp, message.offset)
+                self.diag.unset_flag(faust_consumer.CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(faust_consumer.CONSUMER_FETCHING)
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return GatheringConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -158,8 +283,12 @@ class EagerTransport(faust_aiokafka.Transport):
 
     Consumer = EagerConsumer
     Producer = RoomyProducer
+    #: topics whose messages a fetch returned are handed over a partition at a time
+    fetched_topics: frozenset[str] = frozenset()
 
 
-def install(app: faust.App) -> None:
-    """Give `app` the eager transport (before anything reads `app.transport`)."""
+def install(app: faust.App, fetched_topics: frozenset[str] = frozenset()) -> None:
+    """Give `app` the eager transport (before anything reads `app.transport`), handing
+    the messages of `fetched_topics` over a fetch and a partition at a time (`Fetched`)."""
     app.transport = EagerTransport(app.conf.broker_consumer, app)
+    app.transport.fetched_topics = fetched_topics

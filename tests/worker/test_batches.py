@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.worker import json_table
+from supervisor.worker import fetches, json_table
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.outbox import UNACKNOWLEDGED
 from tests.core.factories import event_doc
@@ -94,9 +94,9 @@ async def test_alerts_not_acknowledged_in_time_are_written_with_their_case() -> 
 
 @dataclass
 class Event:
-    """A stream event: the message, acknowledged by the test's `ack`."""
+    """A stream event: the message (or a fetch of them), acknowledged by the test's `ack`."""
 
-    message: Message
+    message: Any
 
 
 async def stream(*items: Event) -> AsyncIterator[Event]:
@@ -290,6 +290,119 @@ async def test_a_stop_whose_ticks_do_not_come_back_leaves_the_batch_to_the_next_
     assert await parts.agent.drain(lost_tick, timeout=0.05) == 1
     assert sent == [PARTITION]
     assert parts.table == {} and acked == []  # as after a crash: judged again at the start
+
+
+@dataclass
+class Fetch:
+    """A fetch as the transport hands it over (transport.Fetched): its messages."""
+
+    messages: list[Message]
+    generation_id: int = 1
+    topic: str = "case-events"
+    partition: int = PARTITION
+
+
+def always(fetched: Any) -> bool:
+    return True
+
+
+class Acked(list[Any]):
+    """The stream events acknowledged to Faust, as the worker's agent acknowledges them
+    (case_agent.install): a fetch once its last part is."""
+
+    async def ack(self, event: Any) -> None:
+        whole = fetches.acknowledged(event)
+        if whole is not None:
+            self.append(whole)
+
+
+def fetch_of(*messages: Message) -> Event:
+    return Event(Fetch(list(messages)))
+
+
+async def test_a_fetch_is_acknowledged_once_the_batch_of_its_last_part_is_written() -> None:
+    parts = Parts(batch_events=2)
+    parts.clock.move(hours=1)
+    acked = Acked()
+
+    fetch = fetch_of(
+        event_message(accepted(), offset=0),
+        message_of(OTHER, other_case(), offset=1),
+        event_message(fee_charged(10.0), offset=2),
+    )
+    await parts.agent.run(fetches.parts(stream(fetch), always), acked.ack)
+    assert acked == []  # two of its three parts written: not yet committed
+    assert CASE in parts.table and OTHER in parts.table
+    tick = Event(Message(TICKS, PARTITION, 0, b"", b"[]"))
+    await parts.agent.run(fetches.parts(stream(tick), always), acked.ack)
+    assert acked == [fetch, tick]  # the third's batch written at the tick
+    stored = parts.store.load(CASE)
+    assert stored is not None and len(stored.history) == 2
+
+
+async def stop_within(
+    parts: Parts, in_hand: Event, after: int, *later: Event
+) -> tuple[Feed, Acked, int]:
+    """The agent over `in_hand`, then `later`, then a feed; a stop begins once the part
+    of `in_hand` at offset `after` is judged. Returns the feed, what was acknowledged
+    and the partitions `drain` left unwritten; the agent is ended."""
+    parts.clock.move(hours=1)
+    feed, acked = Feed(), Acked()
+    go, judged = asyncio.Event(), asyncio.Event()
+
+    async def fetched() -> AsyncIterator[Any]:
+        async for part in fetches.parts(stream(in_hand), always):
+            yield part
+            if part.message.offset == after:
+                judged.set()  # the agent asks for the next part once this one is judged
+                await go.wait()
+        for event in later:
+            yield event
+        async for item in feed.events():
+            yield item
+
+    running = asyncio.create_task(parts.agent.run(fetches.parts(fetched(), always), acked.ack))
+    await judged.wait()
+    draining = asyncio.create_task(parts.agent.drain(feed.send_tick, timeout=5.0))
+    await asyncio.sleep(0)
+    go.set()
+    left = await draining
+    feed.end()
+    await running
+    return feed, acked, left
+
+
+async def test_a_stop_finishes_the_fetch_in_hand_and_begins_no_other() -> None:
+    parts = Parts(batch_events=10)
+    in_hand = fetch_of(
+        event_message(accepted(fee_standard=10.0), offset=0),
+        message_of(OTHER, other_case(), offset=1),
+    )
+    later = fetch_of(event_message(fee_charged(50.0), offset=2))
+    feed, acked, left = await stop_within(parts, in_hand, 0, later)
+    assert left == 0
+    assert feed.ticks == [PARTITION]
+    assert acked[0] is in_hand and len(acked) == 2  # the fetch, then the tick
+    assert CASE in parts.table and OTHER in parts.table  # both parts written
+    assert len(parts.table[CASE]["history"]) == 1  # the later fetch never judged
+    assert parts.producer.documents() == []
+
+
+async def test_a_stop_waits_for_a_fetch_begun_after_its_last_batch_was_written() -> None:
+    """The fetch's first two parts were written (a batch of two) when the stop began:
+    nothing is held, and yet the fetch's third part is still to be judged and written
+    before Faust's stop commits."""
+    parts = Parts(batch_events=2)
+    in_hand = fetch_of(
+        event_message(accepted(fee_standard=10.0), offset=0),
+        message_of(OTHER, other_case(), offset=1),
+        event_message(fee_charged(50.0), offset=2),
+    )
+    feed, acked, left = await stop_within(parts, in_hand, 1)
+    assert left == 0
+    assert feed.ticks == [PARTITION]
+    assert acked[0] is in_hand  # the whole fetch, its third part written at the tick
+    assert len(parts.table[CASE]["history"]) == 2
 
 
 async def test_a_staged_state_is_written_without_measuring_it_again() -> None:

@@ -1,11 +1,14 @@
-"""The eager hand-over (supervisor/worker/transport.py): what Faust's fetch loop asks of
-`wait_first` is answered as before, without the tasks when nothing has to wait."""
+"""The worker's transport (supervisor/worker/transport.py): what Faust's fetch loop asks
+of `wait_first` is answered as before, without the tasks when nothing has to wait; a
+fetch's case events of a partition are handed over as one, and acknowledged as each."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import inspect
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport import conductor as faust_conductor
 from faust.transport import consumer as faust_consumer
 from faust.transport import producer as faust_producer
+from faust.types import TP, ConsumerMessage, Message
 
 from supervisor.settings import Settings
 from supervisor.worker.process import faust_app
@@ -22,6 +26,7 @@ from supervisor.worker.transport import (
     FETCH_MIN_BYTES,
     PRODUCER_BUFFER,
     EagerConsumer,
+    Fetched,
     GatheringConsumerThread,
     RoomyProducer,
 )
@@ -124,11 +129,132 @@ async def test_a_stopped_consumer_takes_fausts_own_path(consumer: EagerConsumer)
     assert results.stopped  # Faust's answer: the consumer is stopping
 
 
-def test_fausts_fetch_loop_still_hands_messages_over_through_wait_first() -> None:
-    """The override answers the call in faust-streaming's private fetch loop; a release
-    that hands messages over another way must fail here, not quietly lose the saving."""
+#: faust-streaming 0.15.3's fetch loop, which `EagerConsumer._drain_messages` follows.
+FAUSTS_FETCH_LOOP = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
+
+
+def test_the_fetch_loop_followed_is_still_fausts() -> None:
+    """The worker's fetch loop is faust-streaming's own with the messages grouped; a
+    release that changes Faust's must fail here, to be read and followed again."""
     loop = inspect.getsource(faust_consumer.Consumer._drain_messages)
+    assert hashlib.sha256(loop.encode()).hexdigest() == FAUSTS_FETCH_LOOP
     assert "self.wait_first(" in loop and "callback(message), self.suspend_flow.wait()" in loop
+
+
+def consumer_message(topic: str, partition: int, offset: int, generation: int = 1) -> Message:
+    return ConsumerMessage(
+        topic,
+        partition,
+        offset,
+        1.0 + offset,
+        0,
+        None,
+        b"key-%d" % offset,
+        b"value-%d" % offset,
+        None,
+        generation_id=generation,
+    )
+
+
+def test_a_fetch_stands_for_its_last_message_and_carries_them_all() -> None:
+    messages = [consumer_message("case-events", 2, offset) for offset in (5, 6, 7)]
+    fetched = Fetched.of(messages)
+    assert fetched.messages == messages
+    assert (fetched.topic, fetched.partition, fetched.offset) == ("case-events", 2, 7)
+    assert fetched.tp == TP("case-events", 2) and fetched.timestamp == 8.0
+    assert fetched.value == b"" and fetched.generation_id == 1
+    assert fetched.serialized_value_size == sum(len(m.value or b"") for m in messages)
+
+
+def acking(consumer: EagerConsumer, *topics: str) -> None:
+    """Acknowledgements counted for `topics`, as Faust's conductor does for a source."""
+    consumer.app.topics._acking_topics.update(topics)  # type: ignore[attr-defined]
+
+
+async def test_a_fetch_acknowledged_acknowledges_each_of_its_offsets(
+    consumer: EagerConsumer,
+) -> None:
+    acking(consumer, "case-events")
+    tp = TP("case-events", 0)
+    fetched = Fetched.of([consumer_message("case-events", 0, offset) for offset in (0, 1, 2)])
+    consumer._unacked_messages.add(fetched)
+    fetched.incref()
+    assert fetched.ack(consumer)  # the stream's acknowledgement, as Faust makes it
+    assert consumer._acked[tp] == [0, 1, 2] and fetched.acked
+    assert all(message.acked for message in fetched.messages)
+    assert fetched not in consumer._unacked_messages
+    assert consumer._new_offset(tp) == 3  # what Faust commits: the three, one by one
+    assert not consumer.ack(fetched)  # once only
+
+
+class Handed:
+    """The conductor's side of the fetch loop: what it was handed, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+
+class Fetcher:
+    """The service that runs the fetch loop: stopped after `rounds` fetches."""
+
+    def __init__(self) -> None:
+        self._stopped = asyncio.Event()
+
+
+async def drain(consumer: EagerConsumer, *fetches: list[tuple[TP, Message]]) -> list[Message]:
+    """Run the worker's fetch loop over `fetches` (each one `getmany`), then stop it."""
+    handed, fetcher = Handed(), Fetcher()
+    rounds = iter(fetches)
+
+    async def getmany(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        records = next(rounds, None)
+        if records is None:
+            fetcher._stopped.set()
+            return
+        for record in records:
+            yield record
+
+    consumer.callback = handed
+    consumer.getmany = getmany  # type: ignore[method-assign]
+    await consumer._drain_messages(fetcher)  # type: ignore[arg-type]
+    return handed.messages
+
+
+async def test_a_fetchs_case_events_are_handed_over_a_partition_at_a_time(
+    consumer: EagerConsumer,
+) -> None:
+    acking(consumer, "case-events", "ticks")
+    events = [TP("case-events", 0), TP("case-events", 1)]
+    ticks = TP("ticks", 0)
+
+    def record(tp: TP, offset: int) -> tuple[TP, Message]:
+        return tp, consumer_message(tp.topic, tp.partition, offset)
+
+    # Faust's getmany takes the partitions in turn; one message of partition 1 alone
+    first = [record(events[0], 0), record(ticks, 4), record(events[1], 9), record(events[0], 1)]
+    first += [record(ticks, 5), record(events[0], 2)]
+    # a message read again below the read offset is dropped, as Faust drops it; a hole
+    # in the offsets is recorded as Faust records it, for the commit to pass
+    second = [record(events[0], 1), record(events[0], 6), record(events[0], 7)]
+    handed = await drain(consumer, first, second)
+
+    def shape(message: Message) -> Any:
+        if isinstance(message, Fetched):
+            return (message.tp, [each.offset for each in message.messages])
+        return (message.tp, message.offset)
+
+    assert [shape(message) for message in handed] == [
+        (events[0], [0, 1, 2]),
+        (ticks, 4),  # not a grouped topic: one by one, as Faust hands them
+        (ticks, 5),
+        (events[1], 9),  # a single message goes as itself
+        (events[0], [6, 7]),
+    ]
+    assert consumer._read_offset[events[0]] == 7 and consumer._read_offset[ticks] == 5
+    assert [(gap.begin, gap.end) for gap in consumer._gap[events[0]]] == [(3, 7)]
 
 
 def test_a_flushs_changelog_messages_do_not_stop_the_streams(tmp_path: Path) -> None:
