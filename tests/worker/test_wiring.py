@@ -8,6 +8,7 @@ from pathlib import Path
 from supervisor.settings import Settings
 from supervisor.worker.app import create_app
 from supervisor.worker.parts import Parts
+from supervisor.worker.process import SOURCE_QUEUE_ITEMS
 from supervisor.worker.reload import load_engine
 
 #: Every timer of a worker with the rules reload on (timers.py, centers.py, watchdog.py,
@@ -42,6 +43,19 @@ def test_every_concern_is_installed_on_the_app(tmp_path: Path) -> None:
     assert timers == TIMERS
     # a reload re-indexes through the recovery (recovery.install)
     assert getattr(worker.reindex, "__qualname__", "") == "Recovery.reindex"
+
+
+def test_the_case_events_come_a_fetch_at_a_time_into_a_short_queue(tmp_path: Path) -> None:
+    """The case events are handed over a fetch at a time (transport.Fetched), the ticks
+    one by one; the agent's stream queues a few items, so a backlog is not pulled into
+    memory a fetch of thousands of events per item (Faust's bound is 4,096 items)."""
+    config = settings(tmp_path)
+    worker = create_app(config)
+    transport = worker.app.transport
+    assert getattr(transport, "fetched_topics", None) == frozenset({config.topic_events})
+    agent = worker.app.agents["cases"]
+    assert agent.channel.maxsize == SOURCE_QUEUE_ITEMS == 16
+    assert agent.channel.queue.maxsize == SOURCE_QUEUE_ITEMS  # the stream's own queue
 
 
 def test_the_parts_read_the_engine_in_force(tmp_path: Path) -> None:
