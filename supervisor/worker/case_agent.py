@@ -286,10 +286,10 @@ class CaseAgent:
         """Before a graceful stop: begin no further fetch (the one in hand is finished:
         fetches.py), and write each partition's batch in hand at an empty tick sent to it
         with `send_tick` (a table is written only in stream iteration, at a message of
-        its partition). Returns how many
-        partitions were still unwritten after `timeout` seconds: their events are judged
-        again at the next start, as after a crash. Done when every judged event is
-        acknowledged, so Faust's stop, which follows, commits them all."""
+        its partition). Returns how many partitions were still unwritten after `timeout`
+        seconds: their events are judged again at the next start, as after a crash. Done
+        when every judged event is acknowledged, so Faust's stop, which follows, commits
+        them all."""
         self._draining = True
         pending: list[int] = []
 
