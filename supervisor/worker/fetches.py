@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The loop is given a turn once the parts of a fetch took this long (seconds). A fetch
-#: holds up to a few hundred messages, tenths of a second of work, which the timers, the
+#: holds up to a couple of thousand messages, half a second of work, which the timers, the
 #: producer's sender and the web views should not wait behind; a turn for every message,
 #: as Faust's stream gave, is part of what that cost. At 1 ms the worker spent more CPU
 #: an event, at 10 ms the timers ran late (bench/RESULTS.md).

@@ -25,8 +25,8 @@ from supervisor.worker.watchdog import HeldLock
 
 #: Items the agent's stream queues (fetches, each at most a partition's fetch of 1 MiB,
 #: or ticks) before the fetch loop waits for it. Faust's bound, 4,096 items, would hold
-#: millions of events of a backlog; at 4 the worker read its backlog a tenth slower
-#: (bench/RESULTS.md).
+#: millions of events of a backlog; at 4 the worker read its backlog about an eighth
+#: slower (bench/RESULTS.md).
 SOURCE_QUEUE_ITEMS = 16
 
 log = logging.getLogger("supervisor.worker")

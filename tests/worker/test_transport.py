@@ -198,7 +198,7 @@ class Handed:
 
 
 class Fetcher:
-    """The service that runs the fetch loop: stopped after `rounds` fetches."""
+    """The service that runs the fetch loop (`drain` stops it after its last fetch)."""
 
     def __init__(self) -> None:
         self._stopped = asyncio.Event()
