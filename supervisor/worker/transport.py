@@ -167,6 +167,18 @@ class EagerConsumer(faust_aiokafka.Consumer):
             acked = super().ack(each) or acked
         return acked
 
+    def on_buffer_full(self, tp: TP) -> None:
+        """Nothing: a partition whose stream queue is under pressure is still fetched.
+
+        Faust takes such a partition out of its fetches, and puts one of those taken out
+        back each time an item is taken from a queue at its low mark, picked from a `set`
+        of callbacks (mode's `FlowControlQueue`). The agent's queue holds a few fetches
+        (worker/process.py) and stays busy through a backlog, so the same partitions came
+        back first each time while another waited: 16 s and more behind the others,
+        which the stall watchdog took for a stalled consumer and read again. A full
+        queue holds the fetch loop anyway (the conductor waits to put into it), for every
+        partition alike, and aiokafka's fetcher holds one fetch a partition."""
+
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         """Faust's fetch loop (`Consumer._drain_messages`, faust-streaming 0.15.3), with
         the messages of each fetch grouped by partition: those of a topic in

@@ -257,6 +257,26 @@ async def test_a_fetchs_case_events_are_handed_over_a_partition_at_a_time(
     assert [(gap.begin, gap.end) for gap in consumer._gap[events[0]]] == [(3, 7)]
 
 
+async def test_a_partition_under_pressure_is_still_fetched(consumer: EagerConsumer) -> None:
+    """A stream queue under pressure does not take its partition out of the fetches:
+    Faust would put such partitions back one at a time, in a set's order, and starve
+    one behind the others; a full queue holds the fetch loop instead."""
+    held = {TP("case-events", 0), TP("case-events", 1)}
+    consumer._active_partitions = set(held)
+    consumer.on_buffer_full(TP("case-events", 1))
+    assert consumer._active_partitions == held
+    assert not consumer._buffered_partitions
+
+
+def test_fausts_conductor_still_waits_on_a_full_queue() -> None:
+    """What keeps the bound without the pause: Faust's conductor calls the consumer's
+    `on_buffer_full` under pressure, and waits to put into a full queue."""
+    conductor = inspect.getsource(faust_conductor.ConductorCompiler.build)
+    assert "consumer_on_buffer_full(tp)" in conductor
+    assert "if queue.full():" in conductor
+    assert "dest_chan.put(dest_event)" in conductor
+
+
 def test_a_flushs_changelog_messages_do_not_stop_the_streams(tmp_path: Path) -> None:
     """Hundreds of table writes queued at once (a batch flush) leave the next message
     free to go on: its wait for the producer's buffer to ebb returns without waiting for
