@@ -58,12 +58,24 @@ def main() -> None:
     # Neither replay nor the worker is slower than 1,000 events/s: a wait beyond that is a hang.
     wait = max(180.0, len(lines) / 1_000)
     replayed, _ = parity.through_replay(parity.write_lines(home / "events.jsonl", lines), wait)
-    print(f"replay: {time.perf_counter() - began:.1f} s, {len(replayed.standing):,} alerts")
+    replay_seconds = time.perf_counter() - began
+    print(f"replay: {replay_seconds:.1f} s, {len(replayed.standing):,} alerts")
     began = time.perf_counter()
     kafka = asyncio.run(
-        parity.through_kafka(server, home / "worker", lines, "catch-up", backlog=True, wait=wait)
+        # Looked at once a second: every look reads the worker's /metrics page, and five
+        # looks a second of three pages each took a quarter of its CPU (bench/RESULTS.md).
+        parity.through_kafka(
+            server, home / "worker", lines, "catch-up", backlog=True, wait=wait, every=1.0
+        )
     )
     print(f"worker: {time.perf_counter() - began:.1f} s in all (backlog produced first)")
+    replay_rate = len(lines) / replay_seconds
+    worker_rate = len(lines) / kafka.consumed_seconds
+    print(
+        f"catch-up {worker_rate:,.0f} events/s (the worker's start to its last event "
+        f"consumed), replay {replay_rate:,.0f} events/s (the command's start to its end): "
+        f"worker / replay {worker_rate / replay_rate:.2f}"
+    )
     problems = parity.differences(kafka.standing, replayed.standing)
     print(f"{len(kafka.standing):,} alerts standing on the topic, {len(problems)} differences")
     for problem in problems[:20]:
@@ -74,6 +86,8 @@ def main() -> None:
             "events": len(lines),
             "alerts": len(replayed.standing),
             "differences": len(problems),
+            "replay_events_per_second": round(replay_rate),
+            "catch_up_events_per_second": round(worker_rate),
             "records": kafka.records,
         },
     )

@@ -68,15 +68,20 @@ def events_consumed(port: int) -> float:
     return worker_total(port, "supervisor_worker_events_consumed_total")
 
 
-def worker_total(port: int, name: str) -> float:
-    """The sum of a worker's metric `name` over its labels (0 while it does not answer)."""
+def worker_total(port: int, *names: str) -> float:
+    """The sum of a worker's metrics `names` over their labels, read from one page (0
+    while it does not answer). A page cost the worker about 20 ms of CPU in the catch-up
+    benchmark (bench/RESULTS.md): a harness that polls reads one page a look."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             text = response.read().decode()
     except OSError:
         return 0.0
-    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
-    return sum(float(v) for v in re.findall(pattern, text, re.M))
+    total = 0.0
+    for name in names:
+        pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
+        total += sum(float(v) for v in re.findall(pattern, text, re.M))
+    return total
 
 
 def worker_env(kafka_bootstrap: str, home: Path, run: str) -> dict[str, str]:

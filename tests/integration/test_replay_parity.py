@@ -310,6 +310,9 @@ class Output:
     #: alerts only, so these are kept apart, checked only for being published consistently
     changes: dict[str, Doc] = field(default_factory=dict)
     records: int = 0
+    #: through Kafka: the seconds from the worker's start (with `backlog`, the backlog
+    #: already produced) until it had consumed every event, start-up included
+    consumed_seconds: float = 0.0
 
     @classmethod
     def of(cls, documents: Sequence[Doc], where: str) -> Output:
@@ -340,6 +343,7 @@ async def through_kafka(
     *,
     backlog: bool = False,
     wait: float = 180,
+    every: float = 0.2,
     **env_overrides: str,
 ) -> Output:
     """A dedicated fresh worker fed `lines`, keyed by case_id (`backlog`: all on the
@@ -348,7 +352,8 @@ async def through_kafka(
     The lines go out at full speed (each partition in order), so each case's events reach
     the broker well within the worker's settle period: a case whose events arrive
     further apart than that is judged in between, by design, and may differ. `wait`: the
-    seconds the worker has to consume them all."""
+    seconds the worker has to consume them all, looked at every `every` seconds (each look
+    reads the worker's /metrics page, which costs it CPU)."""
     home.mkdir()
     env = {**worker_env(bootstrap, home, f"parity-{uuid.uuid4().hex[:8]}"), **env_overrides}
     settings = Settings.from_env(env)
@@ -368,9 +373,11 @@ async def through_kafka(
         ]
 
         def all_seen() -> bool:
-            return sum(worker_total(worker.web_port, c) for c in counters) >= len(lines)
+            return worker_total(worker.web_port, *counters) >= len(lines)
 
-        assert await wait_for(all_seen, wait), f"{label}: the worker did not consume every event"
+        assert await wait_for(all_seen, wait, every), (
+            f"{label}: the worker did not consume every event"
+        )
         seen = time.monotonic() - began
         # A case's passed deadlines wait until it has been quiet for the settle period:
         # wait for that, then until the alerts topic stays quiet.
@@ -381,6 +388,7 @@ async def through_kafka(
             quiet=5,
         )
     output = Output.of(alerts_of(records), label)
+    output.consumed_seconds = seen - produced if backlog else seen
     print(
         f"{label}: {len(lines)} messages produced in {produced:.1f}s, all consumed after "
         f"{seen:.1f}s; {output.records} records on the alerts topic: {len(output.alerts)} "
