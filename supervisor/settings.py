@@ -122,6 +122,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SUPERVISOR_BATCH_EVENTS": ("batch_events", "2000"),
     "SUPERVISOR_BATCH_SECONDS": ("batch_seconds", "2.0"),
     "SUPERVISOR_BATCH_ACK_WAIT_SECONDS": ("batch_ack_wait_seconds", "1.0"),
+    # A partition with more unread events than this is catching up a backlog: its
+    # batches hold up to this many events, or this many seconds (0: no such batches).
+    "SUPERVISOR_CATCH_UP_BATCH_EVENTS": ("catch_up_batch_events", "10000"),
+    "SUPERVISOR_CATCH_UP_BATCH_SECONDS": ("catch_up_batch_seconds", "10.0"),
     # How long the worker's producer gathers records before it sends a request.
     "SUPERVISOR_PRODUCER_LINGER_SECONDS": ("producer_linger_seconds", "0.005"),
     # An event whose occurred_at is further ahead of the worker's clock is refused (DLQ).
@@ -240,6 +244,8 @@ class Settings:
     batch_events: int = 2000
     batch_seconds: float = 2.0
     batch_ack_wait_seconds: float = 1.0
+    catch_up_batch_events: int = 10000
+    catch_up_batch_seconds: float = 10.0
     producer_linger_seconds: float = 0.005
     replication_factor: int = 1
     journal_retention_days: float = 0.0  # 0: forever (the alert journal is the audit trail)

@@ -135,6 +135,10 @@ class Parts:
     #: tests of one message expect; the batching tests set more
     batch_events: int = 1
     batch_seconds: float = 3600.0
+    #: partition -> its end offset on the broker (none: nothing unread after a message)
+    highwater: dict[int, int] = field(default_factory=dict)
+    catch_up_events: int = 10_000
+    catch_up_seconds: float = 10.0
     #: no wait for the alerts' acknowledgement: a held producer's alerts are written
     #: down with their case (outbox.py)
     ack_wait: float = 0.0
@@ -178,10 +182,17 @@ class Parts:
             centers={"451221"},
             facts=RecordedFacts(self.facts),
             forward=self._forward,
+            unread=self._unread,
             batch_events=self.batch_events,
             batch_seconds=self.batch_seconds,
+            catch_up_events=self.catch_up_events,
+            catch_up_seconds=self.catch_up_seconds,
             ack_wait=self.ack_wait,
         )
+
+    def _unread(self, tp: Any, offset: int) -> int:
+        _, partition = tp
+        return max(0, self.highwater.get(partition, 0) - offset - 1)
 
     async def _forward(self, event: Any) -> None:
         self.forwarded.append(event.event_id)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from supervisor.worker import fetches, json_table
+from supervisor.worker import case_agent, fetches, json_table
 from supervisor.worker import ticks as tick_batches
 from supervisor.worker.outbox import UNACKNOWLEDGED
 from tests.core.factories import event_doc
@@ -68,6 +69,53 @@ async def test_a_batch_writes_each_changed_case_once_and_reads_what_it_staged() 
     stored = parts.store.load(CASE)
     assert stored is not None and len(stored.history) == 2
     assert parts.handled == {str(PARTITION): 3}  # the next offset to handle
+
+
+def catching_up() -> Parts:
+    """Batches of 2 events or 2 s; of 3 events or 60 s on a partition with more than 3
+    events unread (offsets 0 to 9 on the broker)."""
+    return Parts(
+        table=CountingTable(),
+        batch_events=2,
+        batch_seconds=2.0,
+        highwater={PARTITION: 10},
+        catch_up_events=3,
+        catch_up_seconds=60.0,
+    )
+
+
+async def test_a_partition_catching_up_a_backlog_writes_longer_batches() -> None:
+    """More events unread after the one in hand than a catch-up batch holds: the batch
+    runs to the catch-up bounds, so its cases are written fewer times; near the end of
+    the backlog, the usual bounds again."""
+    parts = catching_up()
+    parts.clock.move(hours=1)
+    table = parts.table
+    assert isinstance(table, CountingTable)
+    assert not await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    assert not await parts.agent.handle(event_message(fee_charged(50.0), offset=1))
+    assert table == {}  # 8 unread after it: the usual batch of 2 would be written now
+    assert await parts.agent.handle(message_of(OTHER, other_case(), offset=2))
+    assert table.writes == {CASE: 1, OTHER: 1}
+    # 1 unread after offset 8: the usual batch of 2 events, and its nudge after 2 s
+    began = time.monotonic()
+    assert not await parts.agent.handle(message_of(CASE, fee_charged(60.0), offset=8))
+    assert parts.agent.waiting(now=began + 3) == [PARTITION]
+    other_fee = {**fee_charged(70.0), "case_id": OTHER}
+    assert await parts.agent.handle(message_of(OTHER, other_fee, offset=9))
+    assert table.writes == {CASE: 2, OTHER: 2}
+
+
+async def test_the_timers_nudge_a_catching_up_partition_after_its_longer_time() -> None:
+    parts = catching_up()
+    parts.clock.move(hours=1)
+    began = time.monotonic()
+    assert not await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
+    assert parts.agent.waiting(now=began + 3) == []  # not after the usual 2 s
+    assert parts.agent.waiting(now=began + 61) == [PARTITION]
+    parts.agent.revoked({PARTITION})
+    assert not await parts.agent.handle(message_of(OTHER, other_case(), offset=8))
+    assert parts.agent.waiting(now=began + 64) == [PARTITION]  # revoked: forgotten
 
 
 async def test_the_flush_waits_for_the_alerts_so_a_case_is_written_once() -> None:
@@ -546,3 +594,27 @@ async def test_a_deadline_whose_partition_is_revoked_while_it_fires_is_not_writt
     await firing
     assert parts.producer.sent  # handed over before the revocation was known ...
     assert parts.table == written  # ... but the next owner writes the case, not this one
+
+
+def test_the_events_unread_come_from_the_consumers_high_watermark() -> None:
+    """What the agent asks of Faust's consumer to know a partition is catching up: its
+    high watermark; nothing unread when there is none yet or the partition was revoked
+    (aiokafka asserts it is assigned)."""
+
+    class Consumer:
+        def __init__(self, highwater: int | None = None) -> None:
+            self._highwater = highwater
+
+        def highwater(self, tp: Any) -> int | None:
+            if tp == "revoked":
+                raise AssertionError("Partition is not assigned")
+            return self._highwater
+
+    class App:
+        def __init__(self, consumer: Consumer) -> None:
+            self.consumer = consumer
+
+    assert case_agent._unread(App(Consumer(120)), "tp", 99) == 20  # offsets 100 to 119
+    assert case_agent._unread(App(Consumer(120)), "tp", 119) == 0
+    assert case_agent._unread(App(Consumer(None)), "tp", 5) == 0
+    assert case_agent._unread(App(Consumer(120)), "revoked", 5) == 0
