@@ -113,9 +113,6 @@ async def test_the_timers_nudge_a_catching_up_partition_after_its_longer_time() 
     assert not await parts.agent.handle(event_message(accepted(fee_standard=10.0), offset=0))
     assert parts.agent.waiting(now=began + 3) == []  # not after the usual 2 s
     assert parts.agent.waiting(now=began + 61) == [PARTITION]
-    parts.agent.revoked({PARTITION})
-    assert not await parts.agent.handle(message_of(OTHER, other_case(), offset=8))
-    assert parts.agent.waiting(now=began + 64) == [PARTITION]  # revoked: forgotten
 
 
 async def test_the_flush_waits_for_the_alerts_so_a_case_is_written_once() -> None:
