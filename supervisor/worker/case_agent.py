@@ -195,9 +195,13 @@ class CaseAgent:
         self.batch_events = batch_events
         self.batch_seconds = batch_seconds
         self.catch_up_events = catch_up_events
-        self.catch_up_seconds = catch_up_seconds
         self.ack_wait = ack_wait
         self._catching_up: set[int] = set()  # partitions whose batches are longer
+        #: a catching-up partition's batch bounds (never shorter than the usual ones)
+        self._catch_up_bounds = (
+            max(batch_events, catch_up_events),
+            max(batch_seconds, catch_up_seconds),
+        )
         self._batched: dict[int, int] = {}  # partition -> events judged since its flush
         self._since: dict[int, float] = {}  # partition -> monotonic, its batch's first
         self._nudged: dict[int, float] = {}
@@ -274,8 +278,7 @@ class CaseAgent:
         if count == 1:
             self._note_backlog(message)
         if partition in self._catching_up:
-            events = max(self.batch_events, self.catch_up_events)
-            seconds = max(self.batch_seconds, self.catch_up_seconds)
+            events, seconds = self._catch_up_bounds
         else:
             events, seconds = self.batch_events, self.batch_seconds
         if count >= events or now - began >= seconds:
@@ -300,9 +303,8 @@ class CaseAgent:
             return overdue(self._since, self._nudged, self.batch_seconds, now)
         live = {p: t for p, t in self._since.items() if p not in self._catching_up}
         behind = {p: t for p, t in self._since.items() if p in self._catching_up}
-        seconds = max(self.batch_seconds, self.catch_up_seconds)
         return overdue(live, self._nudged, self.batch_seconds, now) + overdue(
-            behind, self._nudged, seconds, now
+            behind, self._nudged, self._catch_up_bounds[1], now
         )
 
     async def flush(self, partition: int) -> None:
